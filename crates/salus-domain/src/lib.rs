@@ -1,0 +1,22 @@
+//! The Salus domain: the model and the rules of a patient portal.
+//!
+//! **Invariant:** this crate does no I/O and depends on no runtime, database or web crate
+//! (`tests/no_io_dependencies.rs` enforces it). Adapters implement the ports declared here.
+//!
+//! Modules follow bounded contexts: [`organization`] (tenants, features, release policy),
+//! [`patient`] (the chart), [`record`] (clinical records), [`directory`] (practitioners and
+//! the organisations records come from), [`import`] (bringing outside data in).
+
+pub mod clock;
+pub mod directory;
+pub mod ids;
+pub mod import;
+pub mod organization;
+pub mod patient;
+pub mod record;
+pub mod repo;
+pub mod text;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use ids::{IdGenerator, OrganizationId, PatientId, PractitionerId, ProviderOrgId, RecordId};
+pub use repo::RepoError;

@@ -1,0 +1,244 @@
+//! Organisations (tenants): what they offer in the portal and when records go online.
+
+use crate::ids::OrganizationId;
+use crate::record::{RecordKind, ReleaseState, SensitivityLabel, SensitivityLabels};
+use crate::repo::RepoError;
+use crate::text::{OrgName, Slug};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A portal feature an organisation may switch on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PortalFeature {
+    Records,
+    Messaging,
+    Scheduling,
+    BillPay,
+    ProxyAccess,
+}
+
+impl PortalFeature {
+    pub const ALL: [PortalFeature; 5] = [
+        Self::Records,
+        Self::Messaging,
+        Self::Scheduling,
+        Self::BillPay,
+        Self::ProxyAccess,
+    ];
+
+    /// The stable code used in storage and the API.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Records => "records",
+            Self::Messaging => "messaging",
+            Self::Scheduling => "scheduling",
+            Self::BillPay => "bill_pay",
+            Self::ProxyAccess => "proxy_access",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.code() == code)
+    }
+
+    /// Words a patient reads.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Records => "Medical records online",
+            Self::Messaging => "Message your care team",
+            Self::Scheduling => "Book appointments",
+            Self::BillPay => "Pay bills",
+            Self::ProxyAccess => "Family and caregiver access",
+        }
+    }
+}
+
+/// When a new record of some kind (or carrying some label) becomes visible to the patient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "rule", rename_all = "snake_case")]
+pub enum ReleaseRule {
+    /// Online as soon as it is filed (the 21st Century Cures Act default).
+    Immediate,
+    /// Online after a delay, e.g. so a clinician can call about a result first.
+    AfterHours { hours: u32 },
+    /// Held until staff release it.
+    HeldForManualRelease,
+    /// Never shown online (e.g. psychotherapy notes).
+    NeverOnline,
+}
+
+impl ReleaseRule {
+    /// How restrictive the rule is; when several rules apply the strictest wins.
+    fn strictness(self) -> (u8, u32) {
+        match self {
+            Self::Immediate => (0, 0),
+            Self::AfterHours { hours } => (1, hours),
+            Self::HeldForManualRelease => (2, 0),
+            Self::NeverOnline => (3, 0),
+        }
+    }
+
+    /// The release state of a record filed at `filed_at` under this rule.
+    pub fn initial_state(self, filed_at: DateTime<Utc>) -> ReleaseState {
+        match self {
+            Self::Immediate => ReleaseState::Released { at: filed_at },
+            Self::AfterHours { hours } => ReleaseState::Released {
+                at: filed_at + Duration::hours(i64::from(hours)),
+            },
+            Self::HeldForManualRelease => ReleaseState::Held,
+            Self::NeverOnline => ReleaseState::NeverOnline,
+        }
+    }
+}
+
+/// Release rules per record kind and per sensitivity label. Anything not listed is immediate.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleasePolicy {
+    by_kind: BTreeMap<RecordKind, ReleaseRule>,
+    by_label: BTreeMap<SensitivityLabel, ReleaseRule>,
+}
+
+impl ReleasePolicy {
+    pub fn with_kind(mut self, kind: RecordKind, rule: ReleaseRule) -> Self {
+        self.by_kind.insert(kind, rule);
+        self
+    }
+    pub fn with_label(mut self, label: SensitivityLabel, rule: ReleaseRule) -> Self {
+        self.by_label.insert(label, rule);
+        self
+    }
+    pub fn kind_rules(&self) -> impl Iterator<Item = (RecordKind, ReleaseRule)> + '_ {
+        self.by_kind.iter().map(|(k, r)| (*k, *r))
+    }
+    pub fn label_rules(&self) -> impl Iterator<Item = (SensitivityLabel, ReleaseRule)> + '_ {
+        self.by_label.iter().map(|(l, r)| (*l, *r))
+    }
+
+    /// The rule for a record of `kind` carrying `labels`: the strictest of the kind's rule
+    /// and every label's rule.
+    pub fn rule_for(&self, kind: RecordKind, labels: SensitivityLabels) -> ReleaseRule {
+        let kind_rule = self
+            .by_kind
+            .get(&kind)
+            .copied()
+            .unwrap_or(ReleaseRule::Immediate);
+        labels
+            .iter()
+            .filter_map(|l| self.by_label.get(&l).copied())
+            .fold(kind_rule, |a, b| {
+                if b.strictness() > a.strictness() {
+                    b
+                } else {
+                    a
+                }
+            })
+    }
+}
+
+/// An organisation offering a portal on this deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    pub id: OrganizationId,
+    pub name: OrgName,
+    pub slug: Slug,
+    pub features: BTreeSet<PortalFeature>,
+    pub release_policy: ReleasePolicy,
+}
+
+impl Organization {
+    pub fn offers(&self, feature: PortalFeature) -> bool {
+        self.features.contains(&feature)
+    }
+}
+
+/// Storage of organisations.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait::async_trait]
+pub trait OrganizationRepository: Send + Sync {
+    /// Stores a new organisation with its features and release policy.
+    ///
+    /// # Errors
+    /// `Conflict` when the slug is taken; `Unavailable` when the store fails.
+    async fn create(&self, org: &Organization) -> Result<(), RepoError>;
+
+    /// All organisations, ordered by name.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails; `Corrupt` when a stored row does not parse.
+    async fn list(&self) -> Result<Vec<Organization>, RepoError>;
+
+    /// The organisation with this id, if any.
+    ///
+    /// # Errors
+    /// As [`OrganizationRepository::list`].
+    async fn find(&self, id: OrganizationId) -> Result<Option<Organization>, RepoError>;
+
+    /// The organisation with this slug, if any.
+    ///
+    /// # Errors
+    /// As [`OrganizationRepository::list`].
+    async fn find_by_slug(&self, slug: &Slug) -> Result<Option<Organization>, RepoError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn strictest_rule_wins() {
+        let policy = ReleasePolicy::default()
+            .with_kind(
+                RecordKind::Observation,
+                ReleaseRule::AfterHours { hours: 72 },
+            )
+            .with_label(SensitivityLabel::Hiv, ReleaseRule::HeldForManualRelease)
+            .with_label(
+                SensitivityLabel::Genetic,
+                ReleaseRule::AfterHours { hours: 24 },
+            );
+        let none = SensitivityLabels::empty();
+        assert_eq!(
+            policy.rule_for(RecordKind::Immunization, none),
+            ReleaseRule::Immediate
+        );
+        assert_eq!(
+            policy.rule_for(RecordKind::Observation, none),
+            ReleaseRule::AfterHours { hours: 72 }
+        );
+        let hiv = SensitivityLabels::empty().with(SensitivityLabel::Hiv);
+        assert_eq!(
+            policy.rule_for(RecordKind::Observation, hiv),
+            ReleaseRule::HeldForManualRelease
+        );
+        let genetic = SensitivityLabels::empty().with(SensitivityLabel::Genetic);
+        assert_eq!(
+            policy.rule_for(RecordKind::Observation, genetic),
+            ReleaseRule::AfterHours { hours: 72 }
+        );
+    }
+
+    #[test]
+    fn initial_state_follows_rule() {
+        let t = Utc.with_ymd_and_hms(2026, 1, 1, 8, 0, 0).unwrap();
+        assert_eq!(
+            ReleaseRule::AfterHours { hours: 2 }.initial_state(t),
+            ReleaseState::Released {
+                at: t + Duration::hours(2)
+            }
+        );
+        assert_eq!(
+            ReleaseRule::NeverOnline.initial_state(t),
+            ReleaseState::NeverOnline
+        );
+        let released = ReleaseRule::Immediate.initial_state(t);
+        assert!(released.is_visible_at(t));
+        assert!(
+            !ReleaseRule::AfterHours { hours: 2 }
+                .initial_state(t)
+                .is_visible_at(t)
+        );
+    }
+}

@@ -1,0 +1,33 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "clinical_records")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub patient_id: Uuid,
+    pub kind: String,
+    pub encounter_id: Option<Uuid>,
+    pub sort_at: DateTimeUtc,
+    pub code_system: Option<String>,
+    pub code: Option<String>,
+    pub title: String,
+    pub status: String,
+    pub source_author: Option<String>,
+    pub source_performer: Option<String>,
+    pub source_organization: Option<String>,
+    pub source_outside: bool,
+    pub source_identifier: Option<String>,
+    pub sensitivity: i16,
+    pub release_state: String,
+    pub released_at: Option<DateTimeUtc>,
+    pub filed_at: DateTimeUtc,
+    #[sea_orm(column_type = "Text")]
+    pub detail: String,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

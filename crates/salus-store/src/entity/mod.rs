@@ -1,0 +1,9 @@
+//! sea-orm entities. Private to the crate: nothing outside sees a row type.
+
+pub(crate) mod clinical_record;
+pub(crate) mod organization;
+pub(crate) mod organization_feature;
+pub(crate) mod patient;
+pub(crate) mod practitioner;
+pub(crate) mod provider_organization;
+pub(crate) mod release_rule;

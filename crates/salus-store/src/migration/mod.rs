@@ -1,0 +1,16 @@
+//! Schema migrations. **Invariant:** schema only; never data.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_foundation;
+
+/// Applies every migration in order.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_foundation::Migration)]
+    }
+}

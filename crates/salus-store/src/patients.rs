@@ -1,0 +1,44 @@
+//! [`PatientRepository`] on sea-orm.
+
+use crate::convert::patient_from_row;
+use crate::entity::patient;
+use crate::{Store, repo_err};
+use salus_domain::patient::{Patient, PatientRepository};
+use salus_domain::text::Mrn;
+use salus_domain::{OrganizationId, PatientId, RepoError};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
+#[async_trait::async_trait]
+impl PatientRepository for Store {
+    async fn find(&self, id: PatientId) -> Result<Option<Patient>, RepoError> {
+        patient::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(repo_err)?
+            .map(patient_from_row)
+            .transpose()
+    }
+
+    async fn find_by_mrn(
+        &self,
+        organization: OrganizationId,
+        mrn: &Mrn,
+    ) -> Result<Option<Patient>, RepoError> {
+        patient::Entity::find()
+            .filter(patient::Column::OrganizationId.eq(organization.as_uuid()))
+            .filter(patient::Column::Mrn.eq(mrn.as_str()))
+            .one(&self.db)
+            .await
+            .map_err(repo_err)?
+            .map(patient_from_row)
+            .transpose()
+    }
+
+    async fn count(&self, organization: OrganizationId) -> Result<u64, RepoError> {
+        patient::Entity::find()
+            .filter(patient::Column::OrganizationId.eq(organization.as_uuid()))
+            .count(&self.db)
+            .await
+            .map_err(repo_err)
+    }
+}

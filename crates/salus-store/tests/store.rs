@@ -1,0 +1,544 @@
+//! The store suite. Runs on SQLite by default and on PostgreSQL when
+//! `SALUS_TEST_POSTGRES_URL` is set (`cargo xtask test` does both).
+
+use chrono::{TimeZone, Utc};
+use salus_domain::import::{ImportDraft, ImportRepository, ImportService};
+use salus_domain::organization::{
+    Organization, OrganizationRepository, PortalFeature, ReleasePolicy, ReleaseRule,
+};
+use salus_domain::patient::PatientRepository;
+use salus_domain::record::{RecordKind, RecordRepository, ReleaseState, SensitivityLabel};
+use salus_domain::text::{OrgName, Slug};
+use salus_domain::{Clock, FixedClock, OrganizationId, RepoError};
+use salus_fhir::{MapOptions, map_bundle};
+use salus_store::{PoolSettings, Store, UuidV7Ids};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+async fn store() -> Store {
+    let url = salus_tests::test_database_url().await;
+    let store = Store::connect(&url, PoolSettings::default())
+        .await
+        .expect("connect");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+fn org(slug: &str, policy: ReleasePolicy) -> Organization {
+    Organization {
+        id: OrganizationId::generate(&UuidV7Ids),
+        name: OrgName::parse(&format!("Clinic {slug}")).unwrap(),
+        slug: Slug::parse(slug).unwrap(),
+        features: BTreeSet::from([PortalFeature::Records, PortalFeature::Messaging]),
+        release_policy: policy,
+    }
+}
+
+fn clock() -> Arc<FixedClock> {
+    Arc::new(FixedClock::new(
+        Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap(),
+    ))
+}
+
+async fn import_file(
+    store: &Store,
+    org: OrganizationId,
+    path: &std::path::Path,
+) -> salus_domain::import::ImportOutcome {
+    let bytes = std::fs::read(path).unwrap();
+    let mapped = map_bundle(
+        &bytes,
+        MapOptions {
+            organization_id: org,
+            from_outside: false,
+        },
+        &UuidV7Ids,
+    )
+    .unwrap();
+    let service = ImportService::new(Arc::new(store.clone()), Arc::new(store.clone()), clock());
+    service.import(org, mapped.draft).await.unwrap()
+}
+
+/// Resource counts computed from the bundle JSON itself, by FHIR resource type.
+fn counts_in_json(path: &std::path::Path) -> BTreeMap<String, u64> {
+    let bundle: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let mut counts = BTreeMap::new();
+    for e in bundle["entry"].as_array().unwrap() {
+        *counts
+            .entry(e["resource"]["resourceType"].as_str().unwrap().to_owned())
+            .or_insert(0) += 1;
+    }
+    counts
+}
+
+const KIND_OF_TYPE: [(&str, RecordKind); 9] = [
+    ("Encounter", RecordKind::Encounter),
+    ("Observation", RecordKind::Observation),
+    ("DiagnosticReport", RecordKind::DiagnosticReport),
+    ("MedicationRequest", RecordKind::Medication),
+    ("Immunization", RecordKind::Immunization),
+    ("Condition", RecordKind::Problem),
+    ("AllergyIntolerance", RecordKind::Allergy),
+    ("Procedure", RecordKind::Procedure),
+    ("DocumentReference", RecordKind::ClinicalNote),
+];
+
+#[tokio::test]
+async fn organizations_round_trip_with_features_and_policy() {
+    let store = store().await;
+    let policy = ReleasePolicy::default()
+        .with_kind(
+            RecordKind::Observation,
+            ReleaseRule::AfterHours { hours: 36 },
+        )
+        .with_kind(RecordKind::ClinicalNote, ReleaseRule::HeldForManualRelease)
+        .with_label(SensitivityLabel::MentalHealth, ReleaseRule::NeverOnline);
+    let a = org("north-clinic", policy);
+    let b = org("east-clinic", ReleasePolicy::default());
+    store.create(&a).await.unwrap();
+    store.create(&b).await.unwrap();
+    let listed = store.list().await.unwrap();
+    assert_eq!(
+        listed,
+        vec![b.clone(), a.clone()],
+        "ordered by name, everything preserved"
+    );
+    assert_eq!(store.find_by_slug(&a.slug).await.unwrap(), Some(a.clone()));
+    assert_eq!(
+        OrganizationRepository::find(&store, b.id).await.unwrap(),
+        Some(b)
+    );
+    assert_eq!(
+        store
+            .find_by_slug(&Slug::parse("nobody").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+
+    let mut dup = org("north-clinic", ReleasePolicy::default());
+    dup.name = OrgName::parse("Another").unwrap();
+    assert!(matches!(
+        store.create(&dup).await,
+        Err(RepoError::Conflict(_))
+    ));
+    assert_eq!(
+        store.list().await.unwrap().len(),
+        2,
+        "a refused create leaves nothing behind"
+    );
+}
+
+#[tokio::test]
+async fn every_fixture_imports_with_exact_counts_and_reimport_changes_nothing() {
+    let bundles = salus_tests::synthea_bundles();
+    if bundles.is_empty() {
+        return; // fixtures_dir() already said so loudly (and panicked under CI)
+    }
+    let store = store().await;
+    let clinic = org("demo", ReleasePolicy::default());
+    store.create(&clinic).await.unwrap();
+    for path in &bundles {
+        let expected = counts_in_json(path);
+        let first = import_file(&store, clinic.id, path).await;
+        let got = |t: &str| expected.get(t).copied().unwrap_or(0);
+        assert_eq!(first.created.patients, got("Patient"), "{path:?}");
+        assert_eq!(first.created.practitioners, got("Practitioner"), "{path:?}");
+        assert_eq!(
+            first.created.provider_organizations,
+            got("Organization"),
+            "{path:?}"
+        );
+        for (rtype, kind) in KIND_OF_TYPE {
+            assert_eq!(
+                first.created.records.get(&kind).copied().unwrap_or(0),
+                got(rtype),
+                "{rtype} in {path:?}"
+            );
+        }
+        assert_eq!(first.already_present.total(), 0);
+
+        // What the database holds for the chart equals what the bundle holds.
+        let bundle: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let patient_entry = bundle["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["resource"]["resourceType"] == "Patient")
+            .unwrap();
+        let mrn = patient_entry["resource"]["identifier"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["type"]["coding"][0]["code"] == "MR")
+            .unwrap()["value"]
+            .as_str()
+            .unwrap();
+        let patient = store
+            .find_by_mrn(clinic.id, &salus_domain::text::Mrn::parse(mrn).unwrap())
+            .await
+            .unwrap()
+            .expect("the chart exists");
+        let stored = store.count_by_kind(patient.id).await.unwrap();
+        for (rtype, kind) in KIND_OF_TYPE {
+            assert_eq!(
+                stored.get(&kind).copied().unwrap_or(0),
+                got(rtype),
+                "{rtype} stored"
+            );
+        }
+
+        let second = import_file(&store, clinic.id, path).await;
+        assert_eq!(
+            second.created.total(),
+            0,
+            "re-import creates nothing: {path:?}"
+        );
+        assert_eq!(second.already_present, first.created);
+        assert_eq!(store.count_by_kind(patient.id).await.unwrap(), stored);
+    }
+    assert_eq!(store.count(clinic.id).await.unwrap(), bundles.len() as u64);
+}
+
+#[tokio::test]
+async fn records_page_newest_first_and_cursor_walks_everything_once() {
+    let Some(path) = salus_tests::synthea_bundles().into_iter().next() else {
+        return;
+    };
+    let store = store().await;
+    let clinic = org("demo", ReleasePolicy::default());
+    store.create(&clinic).await.unwrap();
+    import_file(&store, clinic.id, &path).await;
+    let patient_id = first_patient(&store, clinic.id).await;
+
+    let total = store.count_by_kind(patient_id).await.unwrap()[&RecordKind::Observation];
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .list_for_patient(patient_id, RecordKind::Observation, cursor, 25)
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 25);
+        seen.extend(page.items.iter().map(|r| (r.sort_time(), r.meta.id)));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len() as u64, total, "every observation exactly once");
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(seen, sorted, "newest first, ties by id");
+    let unique: BTreeSet<_> = seen.iter().map(|(_, id)| *id).collect();
+    assert_eq!(unique.len(), seen.len());
+}
+
+async fn first_patient(store: &Store, org: OrganizationId) -> salus_domain::PatientId {
+    use sea_orm::{ConnectionTrait, Statement};
+    let row = store
+        .connection()
+        .query_one_raw(Statement::from_sql_and_values(
+            store.backend(),
+            match store.backend() {
+                sea_orm::DbBackend::Postgres => {
+                    "SELECT id FROM patients WHERE organization_id = $1 LIMIT 1"
+                }
+                _ => "SELECT id FROM patients WHERE organization_id = ? LIMIT 1",
+            },
+            [org.as_uuid().into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    salus_domain::PatientId::from_uuid(row.try_get::<uuid::Uuid>("", "id").unwrap())
+}
+
+#[tokio::test]
+async fn records_round_trip_field_for_field() {
+    let Some(path) = salus_tests::synthea_bundles().into_iter().next() else {
+        return;
+    };
+    let store = store().await;
+    let clinic = org("demo", ReleasePolicy::default());
+    store.create(&clinic).await.unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let mapped = map_bundle(
+        &bytes,
+        MapOptions {
+            organization_id: clinic.id,
+            from_outside: true,
+        },
+        &UuidV7Ids,
+    )
+    .unwrap();
+    let drafts: ImportDraft = mapped.draft.clone();
+    ImportService::new(Arc::new(store.clone()), Arc::new(store.clone()), clock())
+        .import(clinic.id, mapped.draft)
+        .await
+        .unwrap();
+    for d in drafts.records.iter().step_by(7) {
+        let got = RecordRepository::find(&store, d.id)
+            .await
+            .unwrap()
+            .expect("stored under its id");
+        assert_eq!(got.body, d.body);
+        assert_eq!(got.meta.source, d.source);
+        assert_eq!(got.meta.encounter_id, d.encounter_id);
+        assert_eq!(got.meta.patient_id, d.patient_id);
+        assert!(got.meta.source.from_outside);
+        assert_eq!(
+            got.meta.release,
+            ReleaseState::Released { at: clock().now() }
+        );
+    }
+}
+
+#[tokio::test]
+async fn release_policy_applies_at_import() {
+    let Some(path) = salus_tests::synthea_bundles().into_iter().next() else {
+        return;
+    };
+    let store = store().await;
+    let policy = ReleasePolicy::default()
+        .with_kind(
+            RecordKind::Observation,
+            ReleaseRule::AfterHours { hours: 48 },
+        )
+        .with_kind(RecordKind::Problem, ReleaseRule::HeldForManualRelease);
+    let clinic = org("demo", policy);
+    store.create(&clinic).await.unwrap();
+    import_file(&store, clinic.id, &path).await;
+    let patient = first_patient(&store, clinic.id).await;
+    let now = clock().now();
+    let obs = store
+        .list_for_patient(patient, RecordKind::Observation, None, 5)
+        .await
+        .unwrap();
+    assert!(!obs.items.is_empty());
+    for r in &obs.items {
+        assert_eq!(
+            r.meta.release,
+            ReleaseState::Released {
+                at: now + chrono::Duration::hours(48)
+            }
+        );
+    }
+    let problems = store
+        .list_for_patient(patient, RecordKind::Problem, None, 5)
+        .await
+        .unwrap();
+    assert!(!problems.items.is_empty());
+    assert!(
+        problems
+            .items
+            .iter()
+            .all(|r| r.meta.release == ReleaseState::Held)
+    );
+    let visits = store
+        .list_for_patient(patient, RecordKind::Encounter, None, 5)
+        .await
+        .unwrap();
+    assert!(
+        visits
+            .items
+            .iter()
+            .all(|r| r.meta.release == ReleaseState::Released { at: now })
+    );
+}
+
+#[tokio::test]
+async fn a_failing_batch_stores_nothing() {
+    let Some(path) = salus_tests::synthea_bundles().into_iter().next() else {
+        return;
+    };
+    let store = store().await;
+    let clinic = org("demo", ReleasePolicy::default());
+    store.create(&clinic).await.unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let mut mapped = map_bundle(
+        &bytes,
+        MapOptions {
+            organization_id: clinic.id,
+            from_outside: false,
+        },
+        &UuidV7Ids,
+    )
+    .unwrap();
+    // Break the last record: it now points at a chart that does not exist, so the database
+    // refuses it after everything before it was written in the same transaction.
+    let last = mapped.draft.records.last_mut().unwrap();
+    last.patient_id = salus_domain::PatientId::generate(&UuidV7Ids);
+    let err = ImportService::new(Arc::new(store.clone()), Arc::new(store.clone()), clock())
+        .import(clinic.id, mapped.draft)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            salus_domain::import::ImportError::Repo(RepoError::Conflict(_))
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        store.count(clinic.id).await.unwrap(),
+        0,
+        "no patient stored"
+    );
+    use sea_orm::{ConnectionTrait, Statement};
+    for table in [
+        "clinical_records",
+        "practitioners",
+        "provider_organizations",
+    ] {
+        let row = store
+            .connection()
+            .query_one_raw(Statement::from_string(
+                store.backend(),
+                format!("SELECT COUNT(*) AS n FROM {table}"),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.try_get::<i64>("", "n").unwrap(), 0, "{table} is empty");
+    }
+}
+
+#[tokio::test]
+async fn partial_reimport_links_new_records_to_existing_visits() {
+    let Some(path) = salus_tests::synthea_bundles().into_iter().next() else {
+        return;
+    };
+    let store = store().await;
+    let clinic = org("demo", ReleasePolicy::default());
+    store.create(&clinic).await.unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let mut bundle: Value = serde_json::from_slice(&bytes).unwrap();
+    // First import without the last observation, then the whole bundle.
+    let entries = bundle["entry"].as_array_mut().unwrap();
+    let held_back = entries
+        .iter()
+        .rposition(|e| e["resource"]["resourceType"] == "Observation")
+        .unwrap();
+    let obs = entries.remove(held_back);
+    let partial = serde_json::to_vec(&bundle).unwrap();
+    let opts = MapOptions {
+        organization_id: clinic.id,
+        from_outside: false,
+    };
+    let service = ImportService::new(Arc::new(store.clone()), Arc::new(store.clone()), clock());
+    service
+        .import(
+            clinic.id,
+            map_bundle(&partial, opts, &UuidV7Ids).unwrap().draft,
+        )
+        .await
+        .unwrap();
+
+    let outcome = service
+        .import(
+            clinic.id,
+            map_bundle(&bytes, opts, &UuidV7Ids).unwrap().draft,
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.created.total(), 1);
+    assert_eq!(
+        outcome.created.records.get(&RecordKind::Observation),
+        Some(&1)
+    );
+
+    let obs_id = obs["resource"]["id"].as_str().unwrap();
+    let enc_url = obs["resource"]["encounter"]["reference"].as_str().unwrap();
+    let enc_id = enc_url.trim_start_matches("urn:uuid:");
+    let id_of = |source: String| {
+        let store = store.clone();
+        async move {
+            use sea_orm::{ConnectionTrait, Statement};
+            let sql = match store.backend() {
+                sea_orm::DbBackend::Postgres => {
+                    "SELECT id FROM clinical_records WHERE source_identifier = $1"
+                }
+                _ => "SELECT id FROM clinical_records WHERE source_identifier = ?",
+            };
+            let row = store
+                .connection()
+                .query_one_raw(Statement::from_sql_and_values(
+                    store.backend(),
+                    sql,
+                    [source.into()],
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            salus_domain::RecordId::from_uuid(row.try_get::<uuid::Uuid>("", "id").unwrap())
+        }
+    };
+    let new_obs = RecordRepository::find(&store, id_of(format!("Observation/{obs_id}")).await)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        new_obs.meta.encounter_id,
+        Some(id_of(format!("Encounter/{enc_id}")).await)
+    );
+}
+
+#[tokio::test]
+async fn record_page_query_is_an_index_range_scan() {
+    let store = store().await;
+    let plan = store.explain_record_page().await.unwrap().join("\n");
+    assert!(
+        plan.contains("ix_records_patient_kind_time"),
+        "plan does not use the index:\n{plan}"
+    );
+    match store.backend() {
+        sea_orm::DbBackend::Sqlite => {
+            assert!(
+                !plan.contains("TEMP B-TREE"),
+                "SQLite sorts instead of reading the index:\n{plan}"
+            );
+            assert!(
+                plan.contains("(sort_at,id)<(?,?)"),
+                "the cursor does not bound the range:\n{plan}"
+            );
+        }
+        _ => {
+            assert!(
+                !plan.contains("Sort"),
+                "PostgreSQL sorts instead of reading the index:\n{plan}"
+            );
+            assert!(plan.contains("Index Scan Backward"), "{plan}");
+            let cond = plan
+                .lines()
+                .find(|l| l.contains("Index Cond"))
+                .unwrap_or_default();
+            assert!(
+                cond.contains("ROW(sort_at, id) <"),
+                "the cursor does not bound the range:\n{plan}"
+            );
+        }
+    }
+    println!("{} plan:\n{plan}", salus_tests::backend_name());
+}
+
+#[tokio::test]
+async fn health_check_answers() {
+    store().await.health_check().await.unwrap();
+}
+
+#[tokio::test]
+async fn import_into_unknown_organization_is_refused() {
+    let store = store().await;
+    let service = ImportService::new(Arc::new(store.clone()), Arc::new(store.clone()), clock());
+    let err = service
+        .import(OrganizationId::generate(&UuidV7Ids), ImportDraft::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        salus_domain::import::ImportError::OrganizationNotFound
+    ));
+    let _: &dyn ImportRepository = &store;
+}

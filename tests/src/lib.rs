@@ -1,0 +1,89 @@
+//! Helpers shared by every Salus test suite, and (under `tests/`) the end-to-end tests.
+//!
+//! - [`fixtures_dir`]: the one setting that finds `../shared/fixtures`.
+//! - [`test_database_url`]: a fresh, empty database for one test, on SQLite or PostgreSQL.
+
+use sea_orm::{ConnectionTrait, Database};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The workspace root (the folder holding the top `Cargo.toml`).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
+}
+
+/// Where the shared FHIR fixtures are: `SALUS_FIXTURES`, default `../shared/fixtures` from the
+/// project root. Returns `None` (after saying so loudly on stderr) when the folder is
+/// missing; panics instead when `CI=true`, so CI can never pass without the fixtures.
+pub fn fixtures_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("SALUS_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("../shared/fixtures"));
+    if dir.join("synthea").is_dir() {
+        return Some(dir);
+    }
+    let msg = format!(
+        "FIXTURES MISSING: no synthea/ folder under {} (set SALUS_FIXTURES); fixture tests did not run",
+        dir.display()
+    );
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
+    eprintln!("\n!!!!! {msg} !!!!!\n");
+    None
+}
+
+/// Every Synthea bundle in the fixtures, sorted by file name; empty when fixtures are missing.
+pub fn synthea_bundles() -> Vec<PathBuf> {
+    let Some(dir) = fixtures_dir() else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("synthea"))
+        .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|e| e == "json"));
+    files.sort();
+    assert!(
+        !files.is_empty(),
+        "the fixtures folder has no synthea/*.json bundles"
+    );
+    files
+}
+
+static NEXT_DB: AtomicU32 = AtomicU32::new(0);
+
+/// Which backend the store and end-to-end suites run on in this process.
+pub fn backend_name() -> &'static str {
+    if std::env::var_os("SALUS_TEST_POSTGRES_URL").is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    }
+}
+
+/// A URL of a fresh, empty database. With `SALUS_TEST_POSTGRES_URL` set (an administrative
+/// URL of a throw-away cluster, as `cargo xtask test` starts), a new PostgreSQL database is
+/// created for the caller; otherwise a private SQLite in-memory database.
+pub async fn test_database_url() -> String {
+    let Ok(admin) = std::env::var("SALUS_TEST_POSTGRES_URL") else {
+        return "sqlite::memory:".to_owned();
+    };
+    let name = format!(
+        "salus_t{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::Relaxed)
+    );
+    let conn = Database::connect(admin.as_str())
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL cluster: {e}"));
+    conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await
+        .unwrap_or_else(|e| panic!("cannot drop old test database: {e}"));
+    conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap_or_else(|e| panic!("cannot create test database: {e}"));
+    let _ = conn.close().await;
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    format!("{base}/{name}")
+}
