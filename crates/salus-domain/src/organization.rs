@@ -242,3 +242,37 @@ mod tests {
         );
     }
 }
+
+/// The public directory: which organisations run a portal here and what each offers.
+/// Anyone may read it (it is what a patient sees before signing in); it holds no PHI.
+#[derive(Clone)]
+pub struct DirectoryService {
+    organizations: std::sync::Arc<dyn OrganizationRepository>,
+}
+
+impl std::fmt::Debug for DirectoryService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectoryService").finish_non_exhaustive()
+    }
+}
+
+/// Why the directory could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+impl DirectoryService {
+    pub fn new(organizations: std::sync::Arc<dyn OrganizationRepository>) -> Self {
+        Self { organizations }
+    }
+
+    /// Every organisation, by name, with the features it offers.
+    ///
+    /// # Errors
+    /// [`DirectoryError::Repo`] when storage fails.
+    pub async fn list(&self) -> Result<Vec<Organization>, DirectoryError> {
+        Ok(self.organizations.list().await?)
+    }
+}

@@ -1,0 +1,92 @@
+//! HTTP tests of the API on mocked ports: status and body of every answer.
+
+use poem::test::TestClient;
+use salus_domain::organization::{
+    DirectoryService, MockOrganizationRepository, Organization, PortalFeature, ReleasePolicy,
+};
+use salus_domain::text::{OrgName, Slug};
+use salus_domain::{OrganizationId, RepoError};
+use salus_http::{ApiState, routes};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+fn client(repo: MockOrganizationRepository) -> TestClient<impl poem::Endpoint> {
+    let state = ApiState {
+        directory: DirectoryService::new(Arc::new(repo)),
+    };
+    TestClient::new(poem::Route::new().nest("/api", routes(state)))
+}
+
+fn org(slug: &str, features: &[PortalFeature]) -> Organization {
+    Organization {
+        id: OrganizationId::from_uuid(uuid::Uuid::from_u128(7)),
+        name: OrgName::parse("Northside Clinic").unwrap(),
+        slug: Slug::parse(slug).unwrap(),
+        features: features.iter().copied().collect::<BTreeSet<_>>(),
+        release_policy: ReleasePolicy::default(),
+    }
+}
+
+#[tokio::test]
+async fn directory_lists_organizations_with_features() {
+    let mut repo = MockOrganizationRepository::new();
+    repo.expect_list().returning(|| {
+        Ok(vec![org(
+            "northside",
+            &[PortalFeature::Records, PortalFeature::BillPay],
+        )])
+    });
+    let resp = client(repo).get("/api/v1/organizations").send().await;
+    resp.assert_status_is_ok();
+    resp.assert_json(serde_json::json!({
+        "organizations": [
+            {"slug": "northside", "name": "Northside Clinic", "features": ["records", "bill_pay"]}
+        ]
+    }))
+    .await;
+}
+
+#[tokio::test]
+async fn storage_failure_is_503_with_a_stable_code() {
+    let mut repo = MockOrganizationRepository::new();
+    repo.expect_list().returning(|| Err(RepoError::Unavailable));
+    let resp = client(repo).get("/api/v1/organizations").send().await;
+    resp.assert_status(poem::http::StatusCode::SERVICE_UNAVAILABLE);
+    resp.assert_json(serde_json::json!({
+        "code": "storage_unavailable",
+        "message": "The service is temporarily unavailable."
+    }))
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_answer_json_errors() {
+    let resp = client(MockOrganizationRepository::new())
+        .get("/api/v1/nope")
+        .send()
+        .await;
+    resp.assert_status(poem::http::StatusCode::NOT_FOUND);
+    resp.assert_json(serde_json::json!({"code": "not_found", "message": "No such API endpoint."}))
+        .await;
+
+    let resp = client(MockOrganizationRepository::new())
+        .post("/api/v1/organizations")
+        .send()
+        .await;
+    resp.assert_status(poem::http::StatusCode::METHOD_NOT_ALLOWED);
+    resp.assert_json(serde_json::json!({"code": "method_not_allowed", "message": "This endpoint does not accept that method."})).await;
+}
+
+#[tokio::test]
+async fn spec_and_docs_are_served() {
+    let c = client(MockOrganizationRepository::new());
+    let resp = c.get("/api/openapi.json").send().await;
+    resp.assert_status_is_ok();
+    let spec: serde_json::Value =
+        serde_json::from_str(&resp.0.into_body().into_string().await.unwrap()).unwrap();
+    assert_eq!(spec["openapi"].as_str().map(|v| &v[..2]), Some("3."));
+    assert!(spec["paths"]["/v1/organizations"]["get"].is_object());
+    let docs = c.get("/api/docs").send().await;
+    docs.assert_status_is_ok();
+    docs.assert_content_type("text/html; charset=utf-8");
+}

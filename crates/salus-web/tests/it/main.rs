@@ -1,0 +1,100 @@
+//! Page tests on mocked ports: status, headers and the words a patient reads.
+
+use poem::EndpointExt;
+use poem::http::StatusCode;
+use poem::test::TestClient;
+use salus_domain::organization::{
+    DirectoryService, MockOrganizationRepository, Organization, PortalFeature, ReleasePolicy,
+};
+use salus_domain::text::{OrgName, Slug};
+use salus_domain::{OrganizationId, RepoError};
+use salus_web::{PAGE_CSP, WebState, routes, security_headers};
+use std::sync::Arc;
+
+fn client(repo: MockOrganizationRepository) -> TestClient<impl poem::Endpoint> {
+    let state = WebState {
+        directory: DirectoryService::new(Arc::new(repo)),
+    };
+    TestClient::new(security_headers(routes(state)).map_to_response())
+}
+
+fn org(name: &str, features: &[PortalFeature]) -> Organization {
+    Organization {
+        id: OrganizationId::from_uuid(uuid::Uuid::from_u128(1)),
+        name: OrgName::parse(name).unwrap(),
+        slug: Slug::parse("some-clinic").unwrap(),
+        features: features.iter().copied().collect(),
+        release_policy: ReleasePolicy::default(),
+    }
+}
+
+async fn body(resp: poem::test::TestResponse) -> String {
+    resp.0.into_body().into_string().await.unwrap()
+}
+
+#[tokio::test]
+async fn landing_page_lists_organizations_and_their_features() {
+    let mut repo = MockOrganizationRepository::new();
+    repo.expect_list().returning(|| {
+        Ok(vec![org(
+            "Harbor Health",
+            &[PortalFeature::Records, PortalFeature::Scheduling],
+        )])
+    });
+    let resp = client(repo).get("/").send().await;
+    resp.assert_status_is_ok();
+    resp.assert_header(poem::http::header::CONTENT_SECURITY_POLICY, PAGE_CSP);
+    resp.assert_header(poem::http::header::REFERRER_POLICY, "no-referrer");
+    let html = body(resp).await;
+    assert!(html.contains("<h2>Harbor Health</h2>"), "{html}");
+    assert!(html.contains("Medical records online"));
+    assert!(html.contains("Book appointments"));
+    // Offered features carry a check mark; others are announced as not offered.
+    let bill = html.find("Pay bills").unwrap();
+    assert!(html[bill..].starts_with("Pay bills<span class=\"visually-hidden\"> (not offered)"));
+    let records = html.find("Medical records online").unwrap();
+    assert!(!html[records..].starts_with("Medical records online<span"));
+}
+
+#[tokio::test]
+async fn names_are_escaped() {
+    let mut repo = MockOrganizationRepository::new();
+    repo.expect_list()
+        .returning(|| Ok(vec![org("<script>alert(1)</script>", &[])]));
+    let html = body(client(repo).get("/").send().await).await;
+    assert!(!html.contains("<script>alert(1)"));
+    assert!(
+        html.contains("&#60;script&#62;alert(1)") || html.contains("&lt;script&gt;alert(1)"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn empty_directory_says_so() {
+    let mut repo = MockOrganizationRepository::new();
+    repo.expect_list().returning(|| Ok(vec![]));
+    let html = body(client(repo).get("/").send().await).await;
+    assert!(html.contains("No organisation offers a portal here yet."));
+}
+
+#[tokio::test]
+async fn storage_failure_is_a_friendly_503() {
+    let mut repo = MockOrganizationRepository::new();
+    repo.expect_list().returning(|| Err(RepoError::Unavailable));
+    let resp = client(repo).get("/").send().await;
+    resp.assert_status(StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body(resp).await.contains("Temporarily unavailable"));
+}
+
+#[tokio::test]
+async fn unknown_page_is_a_404_page_and_css_is_served() {
+    let c = client(MockOrganizationRepository::new());
+    let resp = c.get("/no/such/page").send().await;
+    resp.assert_status(StatusCode::NOT_FOUND);
+    resp.assert_header(poem::http::header::CONTENT_SECURITY_POLICY, PAGE_CSP);
+    assert!(body(resp).await.contains("Page not found"));
+    let css = c.get("/static/salus.css").send().await;
+    css.assert_status_is_ok();
+    css.assert_content_type("text/css; charset=utf-8");
+    assert!(body(css).await.contains("@media print"));
+}
