@@ -1,1 +1,199 @@
-fn main() {}
+//! `salus`: serve the portal, import clinical data, manage organisations.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use salus_domain::organization::{
+    Organization, OrganizationRepository, PortalFeature, ReleasePolicy,
+};
+use salus_domain::text::{OrgName, Slug};
+use salus_domain::{Clock, OrganizationId, SystemClock};
+use salus_server::config::{Config, open_store};
+use salus_server::{demo, importer, telemetry};
+use salus_store::UuidV7Ids;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "salus",
+    version,
+    about = "Salus, an open-source patient portal"
+)]
+struct Cli {
+    /// Config file (TOML). Default: $SALUS_CONFIG, else ./salus.toml when it exists.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the portal (the default command).
+    Serve {
+        /// Seed demo organisations and patients first if the database has no organisation.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Import FHIR R4 bundles (a file, or every *.json in a folder).
+    Import {
+        path: PathBuf,
+        /// Slug of the organisation to import into (needed when there are several).
+        #[arg(long)]
+        org: Option<String>,
+        /// The data comes from another organisation: records show "from an outside organisation".
+        #[arg(long)]
+        outside: bool,
+    },
+    /// Seed demo data (idempotent).
+    Seed {
+        /// Synthetic patients to add.
+        #[arg(long, default_value_t = 20)]
+        patients: u32,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage organisations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an organisation.
+    Create {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: records,messaging,scheduling,bill_pay,proxy_access
+        #[arg(long, value_delimiter = ',', default_value = "records")]
+        features: Vec<String>,
+    },
+    /// List organisations.
+    List,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let cfg = Config::load(cli.config.as_deref())?;
+    telemetry::init(&cfg);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = open_store(&cfg).await?;
+    match cli.command.unwrap_or(Command::Serve { demo: false }) {
+        Command::Serve { demo } => {
+            if demo && store.list().await?.is_empty() {
+                let report =
+                    demo::seed(&store, &seed_options(&cfg, cfg.demo_patients), clock).await?;
+                tracing::info!(?report, "demo data seeded");
+            }
+            serve(&cfg, store).await
+        }
+        Command::Import { path, org, outside } => {
+            let org = importer::target_org(&store, org.as_deref()).await?;
+            let mut failed = 0;
+            for file in importer::bundle_files(&path)? {
+                match importer::import_file(&store, &org, &file, outside, clock.clone()).await {
+                    Ok(r) => println!("{}", importer::summary(&r)),
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("error: {e:#}");
+                    }
+                }
+            }
+            anyhow::ensure!(
+                failed == 0,
+                "{failed} file(s) were not imported; nothing of them was stored"
+            );
+            Ok(())
+        }
+        Command::Seed { patients } => {
+            let report = demo::seed(&store, &seed_options(&cfg, patients), clock).await?;
+            println!("{report:?}");
+            Ok(())
+        }
+        Command::Migrate => {
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Org(OrgCommand::Create {
+            slug,
+            name,
+            features,
+        }) => {
+            let features = features
+                .iter()
+                .map(|f| {
+                    PortalFeature::from_code(f.trim())
+                        .with_context(|| format!("unknown feature {f:?}"))
+                })
+                .collect::<anyhow::Result<_>>()?;
+            let org = Organization {
+                id: OrganizationId::generate(&UuidV7Ids),
+                name: OrgName::parse(&name).context("invalid --name")?,
+                slug: Slug::parse(&slug).context("invalid --slug (use a-z, 0-9 and -)")?,
+                features,
+                release_policy: ReleasePolicy::default(),
+            };
+            store
+                .create(&org)
+                .await
+                .context("cannot create the organisation (is the slug taken?)")?;
+            println!("created {}", org.slug.as_str());
+            Ok(())
+        }
+        Command::Org(OrgCommand::List) => {
+            for o in store.list().await? {
+                let f: Vec<_> = o.features.iter().map(|f| f.code()).collect();
+                println!("{}\t{}\t{}", o.slug.as_str(), o.name.as_str(), f.join(","));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn seed_options(cfg: &Config, patients: u32) -> demo::SeedOptions {
+    demo::SeedOptions {
+        fixtures: Some(PathBuf::from(&cfg.fixtures)),
+        synthetic_patients: patients,
+        seed: 2026,
+    }
+}
+
+async fn serve(cfg: &Config, store: salus_store::Store) -> anyhow::Result<()> {
+    let addr = cfg.listen_addr()?;
+    let listener = poem::listener::TcpListener::bind(addr);
+    let grace = std::time::Duration::from_secs(cfg.shutdown_grace_secs);
+    tracing::info!(url = %format!("http://{addr}/"), "Salus is listening");
+    println!("Salus is running at http://{addr}/  (Ctrl-C to stop)");
+    poem::Server::new(listener)
+        .run_with_graceful_shutdown(salus_server::app(store), shutdown_signal(), Some(grace))
+        .await
+        .context("server failed")?;
+    tracing::info!("Salus stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

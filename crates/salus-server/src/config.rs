@@ -1,0 +1,192 @@
+//! Settings: defaults, then a TOML file, then `SALUS_<NAME>` environment variables.
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event.
+    Human,
+    /// One JSON object per event, for log shippers.
+    Json,
+}
+
+/// Every setting. Each can be given in the config file as `name = value` or in the
+/// environment as `SALUS_NAME` (upper case); the environment wins. See README.md.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `sqlite://path/to/file.db` (created if missing) or `postgres://user:pass@host/db`.
+    pub database_url: String,
+    /// Address and port to listen on.
+    pub listen: String,
+    /// `human` or `json`.
+    pub log_format: LogFormat,
+    /// A tracing filter: `info`, `debug`, `salus_store=debug,info`, ...
+    pub log_level: String,
+    /// Upper bound of pooled database connections.
+    pub db_max_connections: u32,
+    /// How long to wait for a database lock or a pooled connection, in milliseconds.
+    pub db_busy_timeout_ms: u64,
+    /// How long in-flight requests may finish after SIGINT/SIGTERM, in seconds.
+    pub shutdown_grace_secs: u64,
+    /// Folder of the FHIR fixtures that `--demo` imports when present.
+    pub fixtures: String,
+    /// How many synthetic patients `--demo` adds.
+    pub demo_patients: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://./salus-data/salus.db".into(),
+            listen: "127.0.0.1:8080".into(),
+            log_format: LogFormat::Human,
+            log_level: "info".into(),
+            db_max_connections: 8,
+            db_busy_timeout_ms: 5000,
+            shutdown_grace_secs: 20,
+            fixtures: "../shared/fixtures".into(),
+            demo_patients: 20,
+        }
+    }
+}
+
+/// Environment variables that configure the process but are not settings of this file.
+const NOT_SETTINGS: &[&str] = &["config", "fixtures_dir", "test_postgres_url"];
+
+impl Config {
+    /// Reads defaults, then `file` (or `SALUS_CONFIG`, or `./salus.toml` when it exists),
+    /// then `SALUS_*` variables.
+    ///
+    /// # Errors
+    /// When the file cannot be read, a value has the wrong type, a setting is unknown, or
+    /// the listen address does not parse.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let file: Option<PathBuf> = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("SALUS_CONFIG").map(PathBuf::from))
+            .or_else(|| Some(PathBuf::from("salus.toml")).filter(|p| p.exists()));
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(f) = &file {
+            if !f.exists() {
+                bail!("config file {} does not exist", f.display());
+            }
+            fig = fig.merge(Toml::file(f));
+        }
+        fig = fig.merge(Env::prefixed("SALUS_").filter(|k| !NOT_SETTINGS.contains(&k.as_str())));
+        let cfg: Config = fig.extract().context("invalid configuration")?;
+        cfg.listen_addr()?;
+        Ok(cfg)
+    }
+
+    /// The parsed listen address.
+    ///
+    /// # Errors
+    /// When `listen` is not `ip:port`.
+    pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.listen.parse().with_context(|| {
+            format!(
+                "SALUS_LISTEN / listen must be ip:port, got {:?}",
+                self.listen
+            )
+        })
+    }
+
+    pub fn pool(&self) -> salus_store::PoolSettings {
+        salus_store::PoolSettings {
+            max_connections: self.db_max_connections.max(1),
+            busy_timeout: std::time::Duration::from_millis(self.db_busy_timeout_ms),
+        }
+    }
+}
+
+/// Opens (creating the folder of a SQLite file if needed) and migrates the database.
+///
+/// # Errors
+/// When the folder cannot be created, or the database cannot be opened or migrated.
+pub async fn open_store(cfg: &Config) -> anyhow::Result<salus_store::Store> {
+    if let Some(path) = sqlite_file(&cfg.database_url) {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create database folder {}", dir.display()))?;
+        }
+    }
+    let store = salus_store::Store::connect(&cfg.database_url, cfg.pool())
+        .await
+        .context("cannot open the database")?;
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
+    Ok(store)
+}
+
+/// The file of a `sqlite://` URL, if it names one.
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && !path.contains(":memory:")).then(|| PathBuf::from(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(
+            sqlite_file("sqlite://./salus-data/salus.db"),
+            Some(PathBuf::from("./salus-data/salus.db"))
+        );
+        assert_eq!(
+            sqlite_file("sqlite:///var/lib/salus.db?mode=rwc"),
+            Some(PathBuf::from("/var/lib/salus.db"))
+        );
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("postgres://x/y"), None);
+    }
+
+    #[test]
+    fn file_then_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "salus.toml",
+                "listen = \"0.0.0.0:9000\"\nlog_format = \"json\"\ndemo_patients = 3",
+            )?;
+            jail.set_env("SALUS_LISTEN", "127.0.0.1:9100");
+            jail.set_env("SALUS_DATABASE_URL", "sqlite::memory:");
+            let cfg = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(
+                cfg.listen, "127.0.0.1:9100",
+                "environment wins over the file"
+            );
+            assert_eq!(cfg.log_format, LogFormat::Json);
+            assert_eq!(cfg.demo_patients, 3);
+            assert_eq!(cfg.database_url, "sqlite::memory:");
+            assert_eq!(cfg.db_max_connections, Config::default().db_max_connections);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SALUS_LISTEN", "not an address");
+            assert!(Config::load(None).is_err());
+            jail.set_env("SALUS_LISTEN", "127.0.0.1:1");
+            jail.create_file("salus.toml", "lisen = \"typo\"")?;
+            let err = Config::load(None).unwrap_err();
+            assert!(format!("{err:#}").contains("lisen"), "{err:#}");
+            Ok(())
+        });
+    }
+}

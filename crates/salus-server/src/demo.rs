@@ -1,0 +1,165 @@
+//! Demo data: two organisations, the fixture patients when the fixtures are present, and
+//! synthetic patients. Used by `salus serve --demo`, `salus seed` and `cargo xtask seed`.
+
+use crate::importer;
+use crate::synthetic;
+use anyhow::Context;
+use salus_domain::import::{ImportDraft, ImportService};
+use salus_domain::organization::{
+    Organization, OrganizationRepository, PortalFeature, ReleasePolicy, ReleaseRule,
+};
+use salus_domain::record::{RecordKind, SensitivityLabel};
+use salus_domain::text::{OrgName, Slug};
+use salus_domain::{Clock, OrganizationId};
+use salus_store::{Store, UuidV7Ids};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The slug of the demo organisation that receives the demo patients.
+pub const DEMO_SLUG: &str = "demo-clinic";
+
+/// What to seed.
+#[derive(Debug, Clone)]
+pub struct SeedOptions {
+    /// Folder holding `synthea/*.json`; skipped (with a log line) when absent.
+    pub fixtures: Option<PathBuf>,
+    /// How many synthetic patients to add.
+    pub synthetic_patients: u32,
+    /// Seed of the synthetic generator.
+    pub seed: u64,
+}
+
+/// What seeding did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SeedReport {
+    pub organizations_created: u32,
+    pub fixture_bundles: u32,
+    pub records_created: u64,
+    pub patients_created: u64,
+}
+
+fn demo_organizations() -> Vec<Organization> {
+    let all = PortalFeature::ALL.into_iter().collect();
+    // A policy a clinic might choose: results at once (Cures Act), sensitive notes held for
+    // a clinician, psychotherapy-type material never online.
+    let policy = ReleasePolicy::default()
+        .with_label(
+            SensitivityLabel::MentalHealth,
+            ReleaseRule::HeldForManualRelease,
+        )
+        .with_label(
+            SensitivityLabel::SubstanceUse,
+            ReleaseRule::HeldForManualRelease,
+        )
+        .with_label(SensitivityLabel::Hiv, ReleaseRule::AfterHours { hours: 72 })
+        .with_label(SensitivityLabel::Genetic, ReleaseRule::HeldForManualRelease)
+        .with_kind(RecordKind::ClinicalNote, ReleaseRule::Immediate);
+    vec![
+        Organization {
+            id: OrganizationId::generate(&UuidV7Ids),
+            name: OrgName::parse("Salus Demo Clinic").expect("constant name"),
+            slug: Slug::parse(DEMO_SLUG).expect("constant slug"),
+            features: all,
+            release_policy: policy,
+        },
+        Organization {
+            id: OrganizationId::generate(&UuidV7Ids),
+            name: OrgName::parse("Riverside Family Practice").expect("constant name"),
+            slug: Slug::parse("riverside-family").expect("constant slug"),
+            features: [PortalFeature::Records, PortalFeature::Scheduling]
+                .into_iter()
+                .collect(),
+            release_policy: ReleasePolicy::default().with_kind(
+                RecordKind::Observation,
+                ReleaseRule::AfterHours { hours: 24 },
+            ),
+        },
+    ]
+}
+
+/// Seeds demo data; safe to run again (everything is keyed by slug or source identifier).
+///
+/// # Errors
+/// When the database fails or a fixture bundle is refused.
+pub async fn seed(
+    store: &Store,
+    opts: &SeedOptions,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<SeedReport> {
+    let mut report = SeedReport::default();
+    for org in demo_organizations() {
+        if store.find_by_slug(&org.slug).await?.is_none() {
+            store
+                .create(&org)
+                .await
+                .context("cannot create a demo organisation")?;
+            report.organizations_created += 1;
+        }
+    }
+    let demo = store
+        .find_by_slug(&Slug::parse(DEMO_SLUG).expect("constant slug"))
+        .await?
+        .context("the demo organisation vanished")?;
+
+    match opts
+        .fixtures
+        .as_ref()
+        .map(|d| d.join("synthea"))
+        .filter(|d| d.is_dir())
+    {
+        Some(dir) => {
+            for file in importer::bundle_files(&dir)? {
+                let r = importer::import_file(store, &demo, &file, false, clock.clone()).await?;
+                tracing::info!("{}", importer::summary(&r));
+                report.fixture_bundles += 1;
+                report.patients_created += r.outcome.created.patients;
+                report.records_created += r.outcome.created.records.values().sum::<u64>();
+            }
+        }
+        None => tracing::warn!(
+            "fixtures folder not found; demo has synthetic patients only (set SALUS_FIXTURES)"
+        ),
+    }
+
+    let (patients, records) =
+        seed_synthetic(store, demo.id, 0..opts.synthetic_patients, opts.seed, clock).await?;
+    report.patients_created += patients;
+    report.records_created += records;
+    Ok(report)
+}
+
+/// Imports synthetic patients `range` into `org`, several per transaction.
+/// Returns (patients created, records created).
+///
+/// # Errors
+/// When the database fails.
+pub async fn seed_synthetic(
+    store: &Store,
+    org: OrganizationId,
+    range: std::ops::Range<u32>,
+    seed: u64,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<(u64, u64)> {
+    const PER_BATCH: u32 = 8;
+    let today = clock.now();
+    let service = ImportService::new(Arc::new(store.clone()), Arc::new(store.clone()), clock);
+    let (mut patients, mut records) = (0, 0);
+    let mut start = range.start;
+    while start < range.end {
+        let end = (start + PER_BATCH).min(range.end);
+        let mut batch = ImportDraft::default();
+        for n in start..end {
+            let d = synthetic::patient_draft(org, n, seed, today, &UuidV7Ids);
+            batch.patients.extend(d.patients);
+            batch.records.extend(d.records);
+        }
+        let outcome = service
+            .import(org, batch)
+            .await
+            .context("cannot store synthetic patients")?;
+        patients += outcome.created.patients;
+        records += outcome.created.records.values().sum::<u64>();
+        start = end;
+    }
+    Ok((patients, records))
+}
