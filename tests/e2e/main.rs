@@ -1,0 +1,187 @@
+//! End-to-end: the assembled application over a real store (SQLite, or PostgreSQL when
+//! `SALUS_TEST_POSTGRES_URL` is set), seeded and imported the way an operator does it.
+
+use poem::http::StatusCode;
+use poem::test::TestClient;
+use salus_domain::organization::OrganizationRepository;
+use salus_domain::record::RecordRepository;
+use salus_domain::text::Slug;
+use salus_domain::{Clock, FixedClock};
+use salus_server::demo::{self, DEMO_SLUG, SeedOptions};
+use salus_server::importer;
+use salus_store::{PoolSettings, Store};
+use std::sync::Arc;
+
+struct TestApp {
+    store: Store,
+    client: TestClient<poem::endpoint::BoxEndpoint<'static>>,
+}
+
+fn clock() -> Arc<dyn Clock> {
+    Arc::new(FixedClock::new(
+        chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap(),
+    ))
+}
+
+/// A fresh database, migrated, with the demo organisations and `patients` synthetic charts.
+async fn spawn_app(patients: u32) -> TestApp {
+    let url = salus_tests::test_database_url().await;
+    let store = Store::connect(&url, PoolSettings::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    let opts = SeedOptions {
+        fixtures: None,
+        synthetic_patients: patients,
+        seed: 1,
+    };
+    demo::seed(&store, &opts, clock()).await.unwrap();
+    let ep = poem::EndpointExt::boxed(poem::EndpointExt::map_to_response(salus_server::app(
+        store.clone(),
+    )));
+    TestApp {
+        store,
+        client: TestClient::new(ep),
+    }
+}
+
+async fn text(resp: poem::test::TestResponse) -> String {
+    resp.0.into_body().into_string().await.unwrap()
+}
+
+#[tokio::test]
+async fn health_directory_landing_page_and_spec() {
+    let app = spawn_app(0).await;
+    let health = app.client.get("/healthz").send().await;
+    health.assert_status_is_ok();
+    health
+        .assert_json(serde_json::json!({"status": "ok", "database": "ok"}))
+        .await;
+
+    let orgs = app.client.get("/api/v1/organizations").send().await;
+    orgs.assert_status_is_ok();
+    orgs.assert_json(serde_json::json!({"organizations": [
+        {"slug": "riverside-family", "name": "Riverside Family Practice", "features": ["records", "scheduling"]},
+        {"slug": "demo-clinic", "name": "Salus Demo Clinic",
+         "features": ["records", "messaging", "scheduling", "bill_pay", "proxy_access"]}
+    ]}))
+    .await;
+
+    let page = app.client.get("/").send().await;
+    page.assert_status_is_ok();
+    let html = text(page).await;
+    assert!(html.contains("Riverside Family Practice") && html.contains("Salus Demo Clinic"));
+
+    let spec = app.client.get("/api/openapi.json").send().await;
+    spec.assert_status_is_ok();
+    let unknown = app.client.get("/api/v1/unknown").send().await;
+    unknown.assert_status(StatusCode::NOT_FOUND);
+    unknown
+        .assert_json(serde_json::json!({"code": "not_found", "message": "No such API endpoint."}))
+        .await;
+}
+
+#[tokio::test]
+async fn healthz_reports_an_unreachable_database() {
+    let app = spawn_app(0).await;
+    app.store.connection().close_by_ref().await.unwrap();
+    let resp = app.client.get("/healthz").send().await;
+    resp.assert_status(StatusCode::SERVICE_UNAVAILABLE);
+    resp.assert_json(serde_json::json!({"status": "unavailable", "database": "unreachable"}))
+        .await;
+}
+
+#[tokio::test]
+async fn seeding_is_idempotent_and_synthetic_charts_have_hundreds_of_records() {
+    let app = spawn_app(3).await;
+    let again = demo::seed(
+        &app.store,
+        &SeedOptions {
+            fixtures: None,
+            synthetic_patients: 3,
+            seed: 1,
+        },
+        clock(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        again,
+        demo::SeedReport::default(),
+        "nothing new the second time"
+    );
+    let demo_org = app
+        .store
+        .find_by_slug(&Slug::parse(DEMO_SLUG).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        salus_domain::patient::PatientRepository::count(&app.store, demo_org.id)
+            .await
+            .unwrap(),
+        3
+    );
+    let mrn = salus_domain::text::Mrn::parse("SYN0000001").unwrap();
+    let chart =
+        salus_domain::patient::PatientRepository::find_by_mrn(&app.store, demo_org.id, &mrn)
+            .await
+            .unwrap()
+            .expect("synthetic chart 1");
+    let per_kind = app.store.count_by_kind(chart.id).await.unwrap();
+    let total: u64 = per_kind.values().sum();
+    assert!((100..=600).contains(&total), "{total} records");
+}
+
+#[tokio::test]
+async fn operator_import_of_fixtures_twice_and_a_malformed_file() {
+    let bundles = salus_tests::synthea_bundles();
+    let Some(first) = bundles.first() else { return };
+    let app = spawn_app(0).await;
+    let org = importer::target_org(&app.store, Some(DEMO_SLUG))
+        .await
+        .unwrap();
+    let one = importer::import_file(&app.store, &org, first, false, clock())
+        .await
+        .unwrap();
+    assert!(one.outcome.created.total() > 0);
+    let two = importer::import_file(&app.store, &org, first, false, clock())
+        .await
+        .unwrap();
+    assert_eq!(two.outcome.created.total(), 0);
+    assert_eq!(two.outcome.already_present, one.outcome.created);
+
+    // A copy of the bundle whose 3rd entry lost its resourceType: refused, named, nothing stored.
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(first).unwrap()).unwrap();
+    json["entry"][2]["resource"]
+        .as_object_mut()
+        .unwrap()
+        .remove("resourceType");
+    json["entry"][0]["resource"]["id"] = serde_json::json!("someone-else");
+    json["entry"][0]["fullUrl"] = serde_json::json!("urn:uuid:someone-else");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, serde_json::to_vec(&json).unwrap()).unwrap();
+    let err = importer::import_file(&app.store, &org, &bad, false, clock())
+        .await
+        .unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("entry 2 (unknown): missing required element `resourceType`"),
+        "{msg}"
+    );
+    let count = salus_domain::patient::PatientRepository::count(&app.store, org.id)
+        .await
+        .unwrap();
+    assert_eq!(count, 1, "the malformed bundle stored nothing");
+
+    // Without --org and with two organisations, the operator is asked to choose.
+    let err = importer::target_org(&app.store, None).await.unwrap_err();
+    assert!(err.to_string().contains("--org"));
+    let missing = salus_domain::RecordId::from_uuid(uuid::Uuid::nil());
+    assert!(
+        RecordRepository::find(&app.store, missing)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
