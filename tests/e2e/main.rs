@@ -1,5 +1,9 @@
 //! End-to-end: the assembled application over a real store (SQLite, or PostgreSQL when
 //! `SALUS_TEST_POSTGRES_URL` is set), seeded and imported the way an operator does it.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failure report"
+)]
 
 use poem::http::StatusCode;
 use poem::test::TestClient;

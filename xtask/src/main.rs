@@ -1,1 +1,266 @@
-fn main() {}
+//! Project automation: `cargo xtask <command>`. See `cargo xtask --help`.
+#![allow(
+    clippy::print_stdout,
+    reason = "a command-line tool reports to its operator on stdout"
+)]
+
+use anyhow::{Context, bail, ensure};
+use clap::{Parser, Subcommand};
+use salus_domain::{Clock, SystemClock};
+use salus_server::config::{Config, open_store};
+use salus_server::{demo, importer};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+mod postgres;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Salus project automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Apply migrations to the configured (or given) database.
+    Migrate {
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Seed the demo organisations, the fixture patients (when present) and N synthetic patients.
+    Seed {
+        #[arg(long, default_value_t = 20)]
+        patients: u32,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Import FHIR bundles from a file or folder.
+    Import {
+        path: PathBuf,
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long)]
+        outside: bool,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Write docs/openapi.json, or with --check fail when it differs from the code.
+    Openapi {
+        #[arg(long)]
+        check: bool,
+    },
+    /// fmt check, clippy (warnings denied), all tests on SQLite, then the store and
+    /// end-to-end suites on a throw-away PostgreSQL cluster.
+    Test {
+        /// Skip the PostgreSQL run (local use only; CI never skips it).
+        #[arg(long)]
+        skip_postgres: bool,
+    },
+    /// Benchmarks. `import`: FHIR import throughput, synthetic seeding, bytes per record.
+    Bench {
+        #[arg(value_parser = ["import"])]
+        suite: String,
+        /// Synthetic patients seeded for the seeding figure.
+        #[arg(long, default_value_t = 10_000)]
+        patients: u32,
+    },
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+fn config(database_url: Option<String>) -> anyhow::Result<Config> {
+    let mut cfg = Config::load(None)?;
+    if let Some(url) = database_url {
+        cfg.database_url = url;
+    }
+    if std::env::var_os("SALUS_FIXTURES").is_none() {
+        cfg.fixtures = root().join("../shared/fixtures").display().to_string();
+    }
+    Ok(cfg)
+}
+
+/// Runs a command in the workspace root, failing with its name when it fails.
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    let shown = format!("{cmd:?}");
+    eprintln!("\n==> {shown}");
+    let status = cmd
+        .current_dir(root())
+        .status()
+        .with_context(|| format!("cannot start {shown}"))?;
+    ensure!(status.success(), "{shown} failed ({status})");
+    Ok(())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match Cli::parse().command {
+        Cmd::Migrate { database_url } => {
+            let cfg = config(database_url)?;
+            open_store(&cfg).await?;
+            println!("migrations applied to {}", redact_url(&cfg.database_url));
+        }
+        Cmd::Seed {
+            patients,
+            database_url,
+        } => {
+            let cfg = config(database_url)?;
+            let store = open_store(&cfg).await?;
+            let opts = demo::SeedOptions {
+                fixtures: Some(PathBuf::from(&cfg.fixtures)),
+                synthetic_patients: patients,
+                seed: 2026,
+            };
+            let report = demo::seed(&store, &opts, clock).await?;
+            println!("{report:?}");
+        }
+        Cmd::Import {
+            path,
+            org,
+            outside,
+            database_url,
+        } => {
+            let cfg = config(database_url)?;
+            let store = open_store(&cfg).await?;
+            let org = importer::target_org(&store, org.as_deref()).await?;
+            for file in importer::bundle_files(&path)? {
+                let r = importer::import_file(&store, &org, &file, outside, clock.clone()).await?;
+                println!("{}", importer::summary(&r));
+            }
+        }
+        Cmd::Openapi { check } => {
+            let path = root().join("docs/openapi.json");
+            let spec = salus_http::openapi_json() + "\n";
+            if check {
+                let committed = std::fs::read_to_string(&path).unwrap_or_default();
+                ensure!(
+                    committed == spec,
+                    "docs/openapi.json is out of date: run `cargo xtask openapi`"
+                );
+                println!("docs/openapi.json is up to date");
+            } else {
+                std::fs::write(&path, spec).context("cannot write docs/openapi.json")?;
+                println!("wrote {}", path.display());
+            }
+        }
+        Cmd::Test { skip_postgres } => test(skip_postgres)?,
+        Cmd::Bench { suite, patients } => match suite.as_str() {
+            "import" => bench_import(patients)?,
+            other => bail!("unknown bench suite {other}"),
+        },
+    }
+    Ok(())
+}
+
+fn test(skip_postgres: bool) -> anyhow::Result<()> {
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(cargo()
+        .args(["test", "--workspace"])
+        .env_remove("SALUS_TEST_POSTGRES_URL"))?;
+    if skip_postgres {
+        eprintln!("\n!!! PostgreSQL run SKIPPED (--skip-postgres): the suite is not complete !!!");
+        return Ok(());
+    }
+    let suites = ["test", "-p", "salus-store", "-p", "salus-tests"];
+    if let Ok(url) = std::env::var("SALUS_TEST_POSTGRES_URL") {
+        eprintln!("\n==> using the PostgreSQL cluster at SALUS_TEST_POSTGRES_URL");
+        return run(cargo().args(suites).env("SALUS_TEST_POSTGRES_URL", url));
+    }
+    let cluster =
+        postgres::Cluster::start().context("cannot start a throw-away PostgreSQL cluster")?;
+    let result = run(cargo()
+        .args(suites)
+        .env("SALUS_TEST_POSTGRES_URL", cluster.url()));
+    drop(cluster);
+    result?;
+    eprintln!("\nall tests passed on SQLite and PostgreSQL");
+    Ok(())
+}
+
+fn bench_import(patients: u32) -> anyhow::Result<()> {
+    // 1. FHIR bundle import into SQLite, measured by criterion (resources/s).
+    run(cargo().args(["bench", "-p", "salus-store", "--bench", "import"]))?;
+
+    // 2. Seeding synthetic patients with the release build of the salus binary.
+    run(cargo().args(["build", "--release", "-p", "salus-server"]))?;
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("bench.db");
+    let url = format!("sqlite://{}", db.display());
+    let started = Instant::now();
+    let out = Command::new(root().join("target/release/salus"))
+        .args(["seed", "--patients", &patients.to_string()])
+        .env("SALUS_DATABASE_URL", &url)
+        .env("SALUS_FIXTURES", dir.path().join("none"))
+        .env("SALUS_LOG_LEVEL", "warn")
+        .current_dir(dir.path())
+        .output()
+        .context("cannot run salus seed")?;
+    let elapsed = started.elapsed();
+    ensure!(
+        out.status.success(),
+        "salus seed failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    let number = |key: &str| -> u64 {
+        report
+            .split(&format!("{key}: "))
+            .nth(1)
+            .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    };
+    let records = number("records_created");
+    let charts = number("patients_created");
+    let bytes: u64 = ["bench.db", "bench.db-wal"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(dir.path().join(f)).ok())
+        .map(|m| m.len())
+        .sum();
+    let secs = elapsed.as_secs_f64();
+    println!("\nsynthetic seeding into SQLite (release build, one run):");
+    println!("  patients            {charts}");
+    println!("  records             {records}");
+    println!("  elapsed             {secs:.1} s");
+    println!(
+        "  throughput          {:.0} resources/s",
+        (records + charts) as f64 / secs
+    );
+    println!(
+        "  database size       {:.1} MiB",
+        bytes as f64 / 1_048_576.0
+    );
+    println!(
+        "  bytes per record    {:.0}",
+        bytes as f64 / records.max(1) as f64
+    );
+    Ok(())
+}
+
+/// Shows a database URL without its password.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}

@@ -559,7 +559,6 @@ fn map_record(
         });
     let body = match rtype {
         "Encounter" => {
-            let (start, end) = period(r, "period")?;
             let class = match r.get("class").and_then(|c| str_at(c, "code")) {
                 Some("AMB") => EncounterClass::Ambulatory,
                 Some("EMER") => EncounterClass::Emergency,
@@ -575,7 +574,7 @@ fn map_record(
                 status: status(r, EncounterStatus::from_code)?,
                 visit_type: first_codeable(r, "type")?,
                 reason: first_codeable(r, "reasonCode")?,
-                period: Period { start, end },
+                period: period(r, "period")?,
             })
         }
         "Observation" => {
@@ -605,7 +604,7 @@ fn map_record(
                 .collect::<Result<Vec<_>, Problem>>()?;
             let effective_at = match datetime(r, "effectiveDateTime")? {
                 Some(t) => Some(t),
-                None => period(r, "effectivePeriod")?.0,
+                None => period(r, "effectivePeriod")?.start,
             };
             if let Some(p) = index.name_of(first(r, "performer"), "performer")? {
                 source.performer = Some(p);
@@ -666,7 +665,6 @@ fn map_record(
                 .get("dispenseRequest")
                 .map(|d| period(d, "validityPeriod"))
                 .transpose()?;
-            let (start, end) = validity.unwrap_or((None, None));
             RecordBody::Medication(Medication {
                 medication,
                 dosage: first(r, "dosageInstruction")
@@ -674,7 +672,7 @@ fn map_record(
                     .map(str::to_owned),
                 status,
                 authored_on: datetime(r, "authoredOn")?,
-                period: Period { start, end },
+                period: validity.unwrap_or_default(),
             })
         }
         "Immunization" => {
@@ -700,7 +698,7 @@ fn map_record(
             source.author = index.name_of(r.get("recorder").or(r.get("asserter")), "recorder")?;
             let onset = match datetime(r, "onsetDateTime")? {
                 Some(t) => Some(t),
-                None => period(r, "onsetPeriod")?.0,
+                None => period(r, "onsetPeriod")?.start,
             };
             RecordBody::Problem(Condition {
                 code: required_codeable(r, "code")?,
@@ -755,10 +753,7 @@ fn map_record(
                     start: Some(t),
                     end: Some(t),
                 },
-                None => {
-                    let (start, end) = period(r, "performedPeriod")?;
-                    Period { start, end }
-                }
+                None => period(r, "performedPeriod")?,
             };
             if let Some(p) = first(r, "performer").map(|p| p.get("actor")) {
                 source.performer = index.name_of(p, "performer.actor")?.or(source.performer);

@@ -2,6 +2,7 @@
 
 use crate::import::Problem;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use salus_domain::record::Period;
 use salus_domain::text::Code;
 use serde_json::Value;
 
@@ -46,14 +47,14 @@ pub(crate) fn datetime(v: &Value, key: &'static str) -> Result<Option<DateTime<U
     }
 }
 
-/// The start of a `Period` element.
-pub(crate) fn period(
-    v: &Value,
-    key: &'static str,
-) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), Problem> {
+/// A `Period` element; absent is an empty period.
+pub(crate) fn period(v: &Value, key: &'static str) -> Result<Period, Problem> {
     match v.get(key) {
-        None | Some(Value::Null) => Ok((None, None)),
-        Some(p @ Value::Object(_)) => Ok((datetime(p, "start")?, datetime(p, "end")?)),
+        None | Some(Value::Null) => Ok(Period::default()),
+        Some(p @ Value::Object(_)) => Ok(Period {
+            start: datetime(p, "start")?,
+            end: datetime(p, "end")?,
+        }),
         Some(_) => Err(Problem::Invalid(key)),
     }
 }

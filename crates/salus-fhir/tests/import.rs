@@ -1,4 +1,8 @@
 //! Mapping tests: every fixture bundle, and hand-made bundles for each way a bundle can be bad.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failure report"
+)]
 
 use salus_domain::OrganizationId;
 use salus_domain::ids::IdGenerator;

@@ -112,11 +112,12 @@ impl Config {
 /// # Errors
 /// When the folder cannot be created, or the database cannot be opened or migrated.
 pub async fn open_store(cfg: &Config) -> anyhow::Result<salus_store::Store> {
-    if let Some(path) = sqlite_file(&cfg.database_url) {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create database folder {}", dir.display()))?;
-        }
+    let dir = sqlite_file(&cfg.database_url)
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .filter(|d| !d.as_os_str().is_empty());
+    if let Some(dir) = dir {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create database folder {}", dir.display()))?;
     }
     let store = salus_store::Store::connect(&cfg.database_url, cfg.pool())
         .await
@@ -138,6 +139,10 @@ fn sqlite_file(url: &str) -> Option<PathBuf> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::result_large_err,
+    reason = "figment's Jail decides the closure's error type"
+)]
 mod tests {
     use super::*;
 

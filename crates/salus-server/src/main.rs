@@ -1,4 +1,8 @@
 //! `salus`: serve the portal, import clinical data, manage organisations.
+#![allow(
+    clippy::print_stdout,
+    reason = "a command-line tool reports to its operator on stdout"
+)]
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};

@@ -1,5 +1,9 @@
 //! The real `salus` binary: first run creates the SQLite database, seeds the demo, serves the
 //! landing page, health check, directory and spec, and stops cleanly on SIGTERM.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failure report"
+)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

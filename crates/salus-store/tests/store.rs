@@ -1,5 +1,13 @@
 //! The store suite. Runs on SQLite by default and on PostgreSQL when
+#![allow(
+    clippy::print_stdout,
+    reason = "the query plan is shown with --nocapture"
+)]
 //! `SALUS_TEST_POSTGRES_URL` is set (`cargo xtask test` does both).
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failure report"
+)]
 
 use chrono::{TimeZone, Utc};
 use salus_domain::import::{ImportDraft, ImportRepository, ImportService};

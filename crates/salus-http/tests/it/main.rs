@@ -1,4 +1,8 @@
 //! HTTP tests of the API on mocked ports: status and body of every answer.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failure report"
+)]
 
 use poem::test::TestClient;
 use salus_domain::organization::{
@@ -89,4 +93,17 @@ async fn spec_and_docs_are_served() {
     let docs = c.get("/api/docs").send().await;
     docs.assert_status_is_ok();
     docs.assert_content_type("text/html; charset=utf-8");
+}
+
+/// The committed spec (`docs/openapi.json`) must match the code; run `cargo xtask openapi`
+/// after changing the API.
+#[test]
+fn committed_openapi_spec_has_not_drifted() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    let committed = std::fs::read_to_string(&path)
+        .expect("docs/openapi.json exists; run `cargo xtask openapi`");
+    assert!(
+        committed.trim_end() == salus_http::openapi_json().trim_end(),
+        "docs/openapi.json is out of date: run `cargo xtask openapi`"
+    );
 }

@@ -1,4 +1,8 @@
 //! Page tests on mocked ports: status, headers and the words a patient reads.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failure report"
+)]
 
 use poem::EndpointExt;
 use poem::http::StatusCode;
