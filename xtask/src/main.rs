@@ -181,7 +181,8 @@ fn test(skip_postgres: bool) -> anyhow::Result<()> {
         eprintln!("\n!!! PostgreSQL run SKIPPED (--skip-postgres): the suite is not complete !!!");
         return Ok(());
     }
-    let suites = ["test", "-p", "salus-store", "-p", "salus-tests"];
+    // The same feature set as the SQLite run, so nothing is rebuilt: only these suites run.
+    let suites = ["test", "--workspace", "--test", "store", "--test", "e2e"];
     if let Ok(url) = std::env::var("SALUS_TEST_POSTGRES_URL") {
         eprintln!("\n==> using the PostgreSQL cluster at SALUS_TEST_POSTGRES_URL");
         return run(cargo().args(suites).env("SALUS_TEST_POSTGRES_URL", url));
