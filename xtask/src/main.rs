@@ -135,8 +135,7 @@ async fn main() -> anyhow::Result<()> {
             let cfg = config(database_url)?;
             let store = open_store(&cfg).await?;
             let org = importer::target_org(&store, org.as_deref()).await?;
-            for file in importer::bundle_files(&path)? {
-                let r = importer::import_file(&store, &org, &file, outside, clock.clone()).await?;
+            for r in importer::import_path(&store, &org, &path, outside, clock).await? {
                 println!("{}", importer::summary(&r));
             }
         }

@@ -108,8 +108,7 @@ pub async fn seed(
         .filter(|d| d.is_dir())
     {
         Some(dir) => {
-            for file in importer::bundle_files(&dir)? {
-                let r = importer::import_file(store, &demo, &file, false, clock.clone()).await?;
+            for r in importer::import_path(store, &demo, &dir, false, clock.clone()).await? {
                 tracing::info!("{}", importer::summary(&r));
                 report.fixture_bundles += 1;
                 report.patients_created += r.outcome.created.patients;

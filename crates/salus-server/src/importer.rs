@@ -95,6 +95,36 @@ pub async fn import_file(
     })
 }
 
+/// Imports every bundle file of `path` (a file or a folder), each in its own transaction;
+/// a refused file is logged and does not stop the others.
+///
+/// # Errors
+/// When the folder cannot be read, or when any file was not imported (after trying all).
+pub async fn import_path(
+    store: &Store,
+    org: &Organization,
+    path: &Path,
+    from_outside: bool,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Vec<FileReport>> {
+    let mut reports = Vec::new();
+    let mut failed = 0;
+    for file in bundle_files(path)? {
+        match import_file(store, org, &file, from_outside, clock.clone()).await {
+            Ok(r) => reports.push(r),
+            Err(e) => {
+                failed += 1;
+                tracing::error!("{e:#}");
+            }
+        }
+    }
+    anyhow::ensure!(
+        failed == 0,
+        "{failed} file(s) were not imported; nothing of them was stored"
+    );
+    Ok(reports)
+}
+
 /// One line per file for operators: created, already present, skipped.
 pub fn summary(r: &FileReport) -> String {
     let records = |c: &salus_domain::import::ImportCounts| {

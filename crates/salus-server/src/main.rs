@@ -96,20 +96,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Import { path, org, outside } => {
             let org = importer::target_org(&store, org.as_deref()).await?;
-            let mut failed = 0;
-            for file in importer::bundle_files(&path)? {
-                match importer::import_file(&store, &org, &file, outside, clock.clone()).await {
-                    Ok(r) => println!("{}", importer::summary(&r)),
-                    Err(e) => {
-                        failed += 1;
-                        eprintln!("error: {e:#}");
-                    }
-                }
+            for r in importer::import_path(&store, &org, &path, outside, clock).await? {
+                println!("{}", importer::summary(&r));
             }
-            anyhow::ensure!(
-                failed == 0,
-                "{failed} file(s) were not imported; nothing of them was stored"
-            );
             Ok(())
         }
         Command::Seed { patients } => {

@@ -550,3 +550,43 @@ async fn import_into_unknown_organization_is_refused() {
     ));
     let _: &dyn ImportRepository = &store;
 }
+
+/// A SQLite file runs with WAL, foreign keys, a busy timeout and synchronous = NORMAL on
+/// every pooled connection.
+#[tokio::test]
+async fn sqlite_file_settings() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/settings.db", dir.path().display());
+    let settings = PoolSettings {
+        max_connections: 3,
+        busy_timeout: std::time::Duration::from_millis(4321),
+    };
+    let store = Store::connect(&url, settings).await.unwrap();
+    store.migrate().await.unwrap();
+    assert!(
+        dir.path().join("settings.db").is_file(),
+        "file created on first connect"
+    );
+    for (pragma, expected) in [
+        ("journal_mode", "wal"),
+        ("foreign_keys", "1"),
+        ("synchronous", "1"),
+        ("busy_timeout", "4321"),
+    ] {
+        let row = store
+            .connection()
+            .query_one_raw(Statement::from_string(
+                store.backend(),
+                format!("PRAGMA {pragma}"),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let value = row
+            .try_get_by_index::<String>(0)
+            .or_else(|_| row.try_get_by_index::<i64>(0).map(|v| v.to_string()))
+            .unwrap();
+        assert_eq!(value, expected, "PRAGMA {pragma}");
+    }
+}
