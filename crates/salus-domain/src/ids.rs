@@ -73,6 +73,15 @@ id_type!(
     ProviderOrgId
 );
 
+id_type!(
+    /// A sign-in account (patient or staff).
+    AccountId
+);
+id_type!(
+    /// A signed-in session.
+    SessionId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

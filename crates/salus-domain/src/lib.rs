@@ -7,6 +7,7 @@
 //! [`patient`] (the chart), [`record`] (clinical records), [`directory`] (practitioners and
 //! the organisations records come from), [`import`] (bringing outside data in).
 
+pub mod account;
 pub mod clock;
 pub mod directory;
 pub mod ids;
@@ -18,5 +19,8 @@ pub mod repo;
 pub mod text;
 
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use ids::{IdGenerator, OrganizationId, PatientId, PractitionerId, ProviderOrgId, RecordId};
+pub use ids::{
+    AccountId, IdGenerator, OrganizationId, PatientId, PractitionerId, ProviderOrgId, RecordId,
+    SessionId,
+};
 pub use repo::RepoError;

@@ -1,0 +1,313 @@
+//! What the account use cases need from the outside world.
+
+use super::model::Account;
+use super::password::SecretText;
+use crate::ids::{AccountId, SessionId};
+use crate::repo::RepoError;
+use crate::text::Email;
+use chrono::{DateTime, Utc};
+
+/// An argon2id hash in PHC string form. Redacted in `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    pub fn new(phc: impl Into<String>) -> Self {
+        Self(phc.into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordHash(<redacted>)")
+    }
+}
+
+/// The result of checking a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    pub matches: bool,
+    /// The stored hash uses weaker parameters than the current ones.
+    pub needs_rehash: bool,
+}
+
+/// Why hashing did not happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HashError {
+    /// Too many hashes are queued; the caller should answer 503 with Retry-After.
+    #[error("password hashing is saturated")]
+    Busy { retry_after_secs: u32 },
+    #[error("password hashing failed")]
+    Failed,
+}
+
+/// Slow, salted password hashing that never blocks the async executor.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait::async_trait]
+pub trait PasswordHasher: Send + Sync {
+    /// A new hash of `password` with the current parameters.
+    ///
+    /// # Errors
+    /// `Busy` when the queue is full; `Failed` when hashing fails.
+    async fn hash(&self, password: SecretText) -> Result<PasswordHash, HashError>;
+
+    /// Checks `password` against `hash`. With `None` (no such account) it spends the same
+    /// time on a fixed dummy hash and answers "no match", so timing tells nothing.
+    ///
+    /// # Errors
+    /// As [`PasswordHasher::hash`].
+    async fn verify(
+        &self,
+        password: SecretText,
+        hash: Option<PasswordHash>,
+    ) -> Result<Verified, HashError>;
+}
+
+/// A list of commonly used or breached passwords.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait CommonPasswords: Send + Sync {
+    fn is_common(&self, candidate: &SecretText) -> bool;
+}
+
+/// The SHA-256 digest of a token: what is stored instead of the token.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenDigest(pub [u8; 32]);
+
+impl std::fmt::Debug for TokenDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenDigest(..)")
+    }
+}
+
+/// Randomness for secrets, and their digests.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait SecretSource: Send + Sync {
+    /// A new 256-bit token from a CSPRNG, URL-safe text.
+    fn new_token(&self) -> SecretText;
+    /// The digest stored in place of a token.
+    fn digest(&self, token: &SecretText) -> TokenDigest;
+}
+
+/// What an emailed token is for; a token of one purpose never serves another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    VerifyEmail,
+    ResetPassword,
+}
+
+impl TokenPurpose {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::ResetPassword => "reset_password",
+        }
+    }
+}
+
+/// A single-use emailed token, stored by digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailToken {
+    pub digest: TokenDigest,
+    pub account: AccountId,
+    pub purpose: TokenPurpose,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Storage of emailed tokens.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait::async_trait]
+pub trait TokenRepository: Send + Sync {
+    /// Stores a new token.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn store(&self, token: &EmailToken) -> Result<(), RepoError>;
+
+    /// Uses up the token if it exists, has this purpose, is unused and unexpired at `now`.
+    /// The database decides races: of many concurrent calls exactly one gets the account.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn consume(
+        &self,
+        digest: &TokenDigest,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AccountId>, RepoError>;
+}
+
+/// Storage of accounts and their failed sign-ins.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait::async_trait]
+pub trait AccountRepository: Send + Sync {
+    /// Stores a new account.
+    ///
+    /// # Errors
+    /// `Conflict` when the email is taken; `Unavailable` when the store fails.
+    async fn create(&self, account: &Account) -> Result<(), RepoError>;
+
+    /// # Errors
+    /// `Unavailable` when the store fails; `Corrupt` when the row does not parse.
+    async fn find(&self, id: AccountId) -> Result<Option<Account>, RepoError>;
+
+    /// The account with this email (compared case-insensitively), if any.
+    ///
+    /// # Errors
+    /// As [`AccountRepository::find`].
+    async fn find_by_email(&self, email: &Email) -> Result<Option<Account>, RepoError>;
+
+    /// Marks the email proven: the account becomes active.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn activate(&self, id: AccountId, at: DateTime<Utc>) -> Result<(), RepoError>;
+
+    /// Replaces the password hash.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn set_password(&self, id: AccountId, hash: &PasswordHash) -> Result<(), RepoError>;
+
+    /// Failed sign-ins of the account at or after `since`, oldest first.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn failures_since(
+        &self,
+        id: AccountId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<DateTime<Utc>>, RepoError>;
+
+    /// Records a failed sign-in.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn add_failure(&self, id: AccountId, at: DateTime<Utc>) -> Result<(), RepoError>;
+
+    /// Forgets failed sign-ins after a successful one.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn clear_failures(&self, id: AccountId) -> Result<(), RepoError>;
+}
+
+/// A server-side session. The token itself is only ever in the client's hands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: SessionId,
+    pub account: AccountId,
+    pub digest: TokenDigest,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Storage of sessions.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait::async_trait]
+pub trait SessionRepository: Send + Sync {
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn create(&self, session: &Session) -> Result<(), RepoError>;
+
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn find_by_digest(&self, digest: &TokenDigest) -> Result<Option<Session>, RepoError>;
+
+    /// Records activity (for the idle timeout).
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn touch(&self, id: SessionId, at: DateTime<Utc>) -> Result<(), RepoError>;
+
+    /// Ends the session; later use is refused.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn revoke(&self, id: SessionId, at: DateTime<Utc>) -> Result<(), RepoError>;
+}
+
+/// An email the domain composed. **Invariant:** bodies come only from the templates in the
+/// service and never contain health information.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OutgoingEmail {
+    pub to: Email,
+    pub subject: String,
+    pub body: String,
+}
+
+impl std::fmt::Debug for OutgoingEmail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutgoingEmail")
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an email was not handed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the email could not be sent")]
+pub struct MailError;
+
+/// Sends email (SMTP, or a local outbox folder).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait::async_trait]
+pub trait Mailer: Send + Sync {
+    /// # Errors
+    /// [`MailError`] when the message could not be handed over.
+    async fn send(&self, email: OutgoingEmail) -> Result<(), MailError>;
+}
+
+/// Authentication events written to the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthEventKind {
+    Registered,
+    RegistrationForExistingEmail,
+    EmailVerified,
+    EmailVerificationFailed,
+    SignInSucceeded,
+    SignInFailed,
+    SignInRefusedUnverified,
+    SignInThrottled,
+    AccountLocked,
+    SignedOut,
+}
+
+impl AuthEventKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Registered => "auth.registered",
+            Self::RegistrationForExistingEmail => "auth.registration_existing_email",
+            Self::EmailVerified => "auth.email_verified",
+            Self::EmailVerificationFailed => "auth.email_verification_failed",
+            Self::SignInSucceeded => "auth.sign_in",
+            Self::SignInFailed => "auth.sign_in_failed",
+            Self::SignInRefusedUnverified => "auth.sign_in_unverified",
+            Self::SignInThrottled => "auth.sign_in_throttled",
+            Self::AccountLocked => "auth.account_locked",
+            Self::SignedOut => "auth.signed_out",
+        }
+    }
+}
+
+/// One authentication event: who, when, what. Never a password, token or health data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthEvent {
+    pub at: DateTime<Utc>,
+    pub kind: AuthEventKind,
+    pub account: Option<AccountId>,
+    pub request_id: Option<String>,
+}
+
+/// The audit log, as far as authentication writes to it.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait::async_trait]
+pub trait AuthAudit: Send + Sync {
+    /// # Errors
+    /// `Unavailable` when the entry could not be written.
+    async fn record(&self, event: AuthEvent) -> Result<(), RepoError>;
+}

@@ -1,0 +1,488 @@
+//! The account use cases: register, verify email, sign in, authenticate a session, sign out.
+
+use super::model::{Account, AccountState, ChartLink, Role};
+use super::password::{PasswordRejection, PersonalInfo, SecretText, check_new_password};
+use super::ports::{
+    AccountRepository, AuthAudit, AuthEvent, AuthEventKind, CommonPasswords, EmailToken, HashError,
+    Mailer, OutgoingEmail, PasswordHasher, SecretSource, Session, SessionRepository, TokenPurpose,
+    TokenRepository,
+};
+use crate::clock::Clock;
+use crate::ids::{AccountId, IdGenerator, SessionId};
+use crate::patient::PersonName;
+use crate::repo::RepoError;
+use crate::text::Email;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use std::sync::Arc;
+
+/// Timeouts and links.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// How long an email verification link works.
+    pub verification_ttl: Duration,
+    /// A session unused this long ends.
+    pub idle_timeout: Duration,
+    /// A session ends this long after sign-in, used or not.
+    pub absolute_timeout: Duration,
+    /// The portal's public address, for links in emails (no trailing slash).
+    pub public_url: String,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            verification_ttl: Duration::hours(24),
+            idle_timeout: Duration::minutes(15),
+            absolute_timeout: Duration::hours(12),
+            public_url: "http://127.0.0.1:8080".into(),
+        }
+    }
+}
+
+/// What a person registers with.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub name: PersonName,
+    pub birth_date: NaiveDate,
+    pub email: Email,
+    pub password: SecretText,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error("{0}")]
+    Password(PasswordRejection),
+    #[error(transparent)]
+    Busy(HashError),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// Unknown, used, expired or for another purpose: one answer for all.
+    #[error("this link is invalid or has expired")]
+    InvalidOrExpired,
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Wrong email or password, or a disabled account: one message for all.
+    #[error("the email or password is not correct")]
+    InvalidCredentials,
+    /// The password was right but the email is not verified yet.
+    #[error("please confirm your email address first")]
+    NotVerified,
+    #[error("too many failed attempts; try again later")]
+    Throttled { retry_after_secs: u32 },
+    #[error(transparent)]
+    Busy(HashError),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// Unknown, revoked or expired: the client must sign in again.
+    #[error("not signed in")]
+    Invalid,
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// A new session: the token goes to the client once and is never stored.
+#[derive(Debug)]
+pub struct LoginOutcome {
+    pub token: SecretText,
+    pub session: SessionId,
+    pub account: Account,
+}
+
+/// The account behind a valid session.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub account: Account,
+    pub session: SessionId,
+}
+
+/// Per-account throttling of failed sign-ins, stored in the database so every node agrees:
+/// after the n-th failure within 15 minutes the next attempt waits 2^(n-1) seconds; the 5th
+/// locks the account for 15 minutes (at most 20 failures an hour, well under 100).
+pub(crate) fn throttle(failures: &[DateTime<Utc>], now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let window = Duration::minutes(15);
+    let recent: Vec<_> = failures
+        .iter()
+        .copied()
+        .filter(|t| *t > now - window)
+        .collect();
+    let last = *recent.last()?;
+    let until = if recent.len() >= LOCK_AFTER {
+        last + window
+    } else {
+        let exponent = u32::try_from(recent.len() - 1).unwrap_or(0);
+        last + Duration::seconds(1_i64 << exponent)
+    };
+    (until > now).then_some(until)
+}
+
+const LOCK_AFTER: usize = 5;
+
+/// The account use cases.
+#[derive(Clone)]
+pub struct AuthService {
+    pub(crate) accounts: Arc<dyn AccountRepository>,
+    pub(crate) tokens: Arc<dyn TokenRepository>,
+    pub(crate) sessions: Arc<dyn SessionRepository>,
+    pub(crate) hasher: Arc<dyn PasswordHasher>,
+    pub(crate) common: Arc<dyn CommonPasswords>,
+    pub(crate) secrets: Arc<dyn SecretSource>,
+    pub(crate) mailer: Arc<dyn Mailer>,
+    pub(crate) audit: Arc<dyn AuthAudit>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) ids: Arc<dyn IdGenerator>,
+    pub(crate) config: AuthConfig,
+}
+
+impl std::fmt::Debug for AuthService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthService")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The adapters an [`AuthService`] runs on.
+#[allow(missing_debug_implementations, reason = "holds trait objects only")]
+pub struct AuthPorts {
+    pub accounts: Arc<dyn AccountRepository>,
+    pub tokens: Arc<dyn TokenRepository>,
+    pub sessions: Arc<dyn SessionRepository>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub common: Arc<dyn CommonPasswords>,
+    pub secrets: Arc<dyn SecretSource>,
+    pub mailer: Arc<dyn Mailer>,
+    pub audit: Arc<dyn AuthAudit>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGenerator>,
+}
+
+impl AuthService {
+    pub fn new(p: AuthPorts, config: AuthConfig) -> Self {
+        Self {
+            accounts: p.accounts,
+            tokens: p.tokens,
+            sessions: p.sessions,
+            hasher: p.hasher,
+            common: p.common,
+            secrets: p.secrets,
+            mailer: p.mailer,
+            audit: p.audit,
+            clock: p.clock,
+            ids: p.ids,
+            config,
+        }
+    }
+
+    async fn audit(
+        &self,
+        kind: AuthEventKind,
+        account: Option<AccountId>,
+        request_id: Option<&str>,
+    ) -> Result<(), RepoError> {
+        self.audit
+            .record(AuthEvent {
+                at: self.clock.now(),
+                kind,
+                account,
+                request_id: request_id.map(str::to_owned),
+            })
+            .await
+    }
+
+    /// Registers a patient account and emails a verification link.
+    ///
+    /// Answers the same whether or not the email is already registered: in that case the
+    /// owner of the address gets a notice instead, and the same hashing work is done.
+    ///
+    /// # Errors
+    /// [`RegisterError::Password`] when the password breaks a rule (checked before anything
+    /// else, so it reveals nothing about the email); `Busy`/`Repo` when infrastructure fails.
+    pub async fn register(
+        &self,
+        r: Registration,
+        request_id: Option<&str>,
+    ) -> Result<(), RegisterError> {
+        let info = PersonalInfo {
+            given_name: r.name.given(),
+            family_name: r.name.family(),
+            email: r.email.as_str(),
+            birth_date: Some(r.birth_date),
+        };
+        check_new_password(&r.password, &info, self.common.as_ref())
+            .map_err(RegisterError::Password)?;
+        let hash = self
+            .hasher
+            .hash(r.password)
+            .await
+            .map_err(RegisterError::Busy)?;
+        if let Some(existing) = self.accounts.find_by_email(&r.email).await? {
+            self.send(existing_account_notice(
+                &existing.email,
+                &self.config.public_url,
+            ))
+            .await;
+            self.audit(
+                AuthEventKind::RegistrationForExistingEmail,
+                Some(existing.id),
+                request_id,
+            )
+            .await?;
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let account = Account {
+            id: AccountId::generate(self.ids.as_ref()),
+            email: r.email,
+            name: r.name,
+            birth_date: Some(r.birth_date),
+            role: Role::Patient,
+            state: AccountState::PendingVerification,
+            chart: ChartLink::Unlinked,
+            password: hash,
+            created_at: now,
+        };
+        match self.accounts.create(&account).await {
+            Ok(()) => {}
+            // Lost a race with a registration of the same address: behave as above.
+            Err(RepoError::Conflict(_)) => {
+                self.send(existing_account_notice(
+                    &account.email,
+                    &self.config.public_url,
+                ))
+                .await;
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.send_verification(&account).await?;
+        self.audit(AuthEventKind::Registered, Some(account.id), request_id)
+            .await?;
+        Ok(())
+    }
+
+    async fn send_verification(&self, account: &Account) -> Result<(), RepoError> {
+        let token = self.secrets.new_token();
+        let now = self.clock.now();
+        self.tokens
+            .store(&EmailToken {
+                digest: self.secrets.digest(&token),
+                account: account.id,
+                purpose: TokenPurpose::VerifyEmail,
+                issued_at: now,
+                expires_at: now + self.config.verification_ttl,
+            })
+            .await?;
+        self.send(verification_email(&account.email, &token, &self.config))
+            .await;
+        Ok(())
+    }
+
+    /// Mail failures are not shown to the person (the mailer adapter logs them): an error
+    /// here would tell a registrant whether the address was known, and they can ask again.
+    async fn send(&self, email: OutgoingEmail) {
+        let _ = self.mailer.send(email).await;
+    }
+
+    /// Uses an emailed verification token: the account becomes active.
+    ///
+    /// # Errors
+    /// [`VerifyError::InvalidOrExpired`] for any token that does not work.
+    pub async fn verify_email(
+        &self,
+        token: &SecretText,
+        request_id: Option<&str>,
+    ) -> Result<AccountId, VerifyError> {
+        let now = self.clock.now();
+        let digest = self.secrets.digest(token);
+        let Some(account) = self
+            .tokens
+            .consume(&digest, TokenPurpose::VerifyEmail, now)
+            .await?
+        else {
+            self.audit(AuthEventKind::EmailVerificationFailed, None, request_id)
+                .await?;
+            return Err(VerifyError::InvalidOrExpired);
+        };
+        self.accounts.activate(account, now).await?;
+        self.audit(AuthEventKind::EmailVerified, Some(account), request_id)
+            .await?;
+        Ok(account)
+    }
+
+    /// Signs in with email and password and opens a session.
+    ///
+    /// # Errors
+    /// See [`LoginError`]; unknown emails cost the same hashing time as known ones.
+    pub async fn login(
+        &self,
+        email: &Email,
+        password: SecretText,
+        request_id: Option<&str>,
+    ) -> Result<LoginOutcome, LoginError> {
+        let now = self.clock.now();
+        let Some(account) = self.accounts.find_by_email(email).await? else {
+            self.hasher
+                .verify(password, None)
+                .await
+                .map_err(LoginError::Busy)?;
+            self.audit(AuthEventKind::SignInFailed, None, request_id)
+                .await?;
+            return Err(LoginError::InvalidCredentials);
+        };
+        let failures = self
+            .accounts
+            .failures_since(account.id, now - Duration::hours(1))
+            .await?;
+        if let Some(until) = throttle(&failures, now) {
+            self.audit(AuthEventKind::SignInThrottled, Some(account.id), request_id)
+                .await?;
+            let secs = (until - now).num_seconds().max(1);
+            return Err(LoginError::Throttled {
+                retry_after_secs: u32::try_from(secs).unwrap_or(u32::MAX),
+            });
+        }
+        let verified = self
+            .hasher
+            .verify(password.clone(), Some(account.password.clone()))
+            .await
+            .map_err(LoginError::Busy)?;
+        if !verified.matches || matches!(account.state, AccountState::Disabled { .. }) {
+            self.accounts.add_failure(account.id, now).await?;
+            self.audit(AuthEventKind::SignInFailed, Some(account.id), request_id)
+                .await?;
+            let recent = failures
+                .iter()
+                .filter(|t| **t > now - Duration::minutes(15))
+                .count()
+                + 1;
+            if recent == LOCK_AFTER {
+                self.audit(AuthEventKind::AccountLocked, Some(account.id), request_id)
+                    .await?;
+            }
+            return Err(LoginError::InvalidCredentials);
+        }
+        if account.state == AccountState::PendingVerification {
+            self.audit(
+                AuthEventKind::SignInRefusedUnverified,
+                Some(account.id),
+                request_id,
+            )
+            .await?;
+            return Err(LoginError::NotVerified);
+        }
+        self.accounts.clear_failures(account.id).await?;
+        // Parameters were raised since this hash was made: store a stronger one. A busy
+        // hasher only postpones this to a later sign-in.
+        if verified.needs_rehash
+            && let Ok(hash) = self.hasher.hash(password).await
+        {
+            self.accounts.set_password(account.id, &hash).await?;
+        }
+        let token = self.secrets.new_token();
+        let session = Session {
+            id: SessionId::generate(self.ids.as_ref()),
+            account: account.id,
+            digest: self.secrets.digest(&token),
+            created_at: now,
+            last_seen_at: now,
+            revoked_at: None,
+        };
+        self.sessions.create(&session).await?;
+        self.audit(AuthEventKind::SignInSucceeded, Some(account.id), request_id)
+            .await?;
+        Ok(LoginOutcome {
+            token,
+            session: session.id,
+            account,
+        })
+    }
+
+    /// The account behind a session token, if the session is live; records the activity.
+    ///
+    /// # Errors
+    /// [`SessionError::Invalid`] for unknown, revoked, idle or too old sessions.
+    pub async fn authenticate(&self, token: &SecretText) -> Result<Authenticated, SessionError> {
+        let now = self.clock.now();
+        let digest = self.secrets.digest(token);
+        let session = self
+            .sessions
+            .find_by_digest(&digest)
+            .await?
+            .ok_or(SessionError::Invalid)?;
+        let expired = session.revoked_at.is_some()
+            || now - session.last_seen_at > self.config.idle_timeout
+            || now - session.created_at > self.config.absolute_timeout;
+        if expired {
+            return Err(SessionError::Invalid);
+        }
+        let account = self
+            .accounts
+            .find(session.account)
+            .await?
+            .ok_or(SessionError::Invalid)?;
+        if !matches!(account.state, AccountState::Active { .. }) {
+            return Err(SessionError::Invalid);
+        }
+        self.sessions.touch(session.id, now).await?;
+        Ok(Authenticated {
+            account,
+            session: session.id,
+        })
+    }
+
+    /// Ends the session server-side.
+    ///
+    /// # Errors
+    /// [`SessionError::Invalid`] when the token is not a live session.
+    pub async fn logout(
+        &self,
+        token: &SecretText,
+        request_id: Option<&str>,
+    ) -> Result<(), SessionError> {
+        let who = self.authenticate(token).await?;
+        self.sessions.revoke(who.session, self.clock.now()).await?;
+        self.audit(AuthEventKind::SignedOut, Some(who.account.id), request_id)
+            .await?;
+        Ok(())
+    }
+}
+
+fn verification_email(to: &Email, token: &SecretText, config: &AuthConfig) -> OutgoingEmail {
+    OutgoingEmail {
+        to: to.clone(),
+        subject: "Confirm your email address for your patient portal".into(),
+        body: format!(
+            "Hello,\n\nSomeone (we hope you) registered this email address for a patient portal account.\n\
+             To confirm it, open this link within 24 hours:\n\n{}/verify?token={}\n\n\
+             Or enter this code on the confirmation page:\n\n{}\n\n\
+             If you did not register, you can ignore this message.\n",
+            config.public_url,
+            token.expose(),
+            token.expose()
+        ),
+    }
+}
+
+fn existing_account_notice(to: &Email, public_url: &str) -> OutgoingEmail {
+    OutgoingEmail {
+        to: to.clone(),
+        subject: "Someone tried to register with your email address".into(),
+        body: format!(
+            "Hello,\n\nSomeone tried to create a patient portal account with this email address, \
+             which already has an account.\nIf it was you, sign in at {public_url}/login or reset \
+             your password there.\nIf it was not you, no action is needed: your account is unchanged.\n"
+        ),
+    }
+}
