@@ -4,6 +4,7 @@
 //! **Invariant:** this is the only crate (with xtask) that knows every adapter; it wires
 //! them to the domain and holds no rules of its own.
 
+pub mod adapters;
 pub mod app;
 pub mod config;
 pub mod demo;

@@ -4,6 +4,7 @@
 //! **Invariant:** entities are private; callers see domain types and [`RepoError`] only.
 //! **Invariant:** schema changes happen only in [`migration`]; migrations never write data.
 
+mod accounts;
 mod convert;
 mod entity;
 mod import;

@@ -1,9 +1,14 @@
 //! sea-orm entities. Private to the crate: nothing outside sees a row type.
 
+pub(crate) mod account;
+pub(crate) mod audit_event;
 pub(crate) mod clinical_record;
+pub(crate) mod email_token;
+pub(crate) mod login_failure;
 pub(crate) mod organization;
 pub(crate) mod organization_feature;
 pub(crate) mod patient;
 pub(crate) mod practitioner;
 pub(crate) mod provider_organization;
 pub(crate) mod release_rule;
+pub(crate) mod session;

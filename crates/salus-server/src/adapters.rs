@@ -1,0 +1,315 @@
+//! Adapters for the account ports that are not storage: argon2id hashing on a bounded
+//! blocking pool, OS randomness for tokens, the common-password list, and the outbox mailer.
+
+use argon2::password_hash::rand_core::OsRng as SaltRng;
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::Engine as _;
+use rand::TryRngCore as _;
+use salus_domain::account::{
+    CommonPasswords, HashError, MailError, Mailer, OutgoingEmail, PasswordHash, PasswordHasher,
+    SecretSource, SecretText, TokenDigest, Verified,
+};
+use sha2::Digest as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// argon2id parameters: OWASP's minimum for argon2id (m = 19 MiB, t = 2, p = 1).
+pub const ARGON2_M_KIB: u32 = 19_456;
+pub const ARGON2_T: u32 = 2;
+pub const ARGON2_P: u32 = 1;
+
+/// argon2id with bounded concurrency: at most `workers` hashes run at once, each holding its
+/// permit inside the blocking task; at most `queue` more wait. Beyond that, `Busy`.
+#[derive(Clone)]
+pub struct Argon2Hasher {
+    params: Params,
+    running: Arc<Semaphore>,
+    admitted: Arc<Semaphore>,
+    dummy: Arc<str>,
+}
+
+impl std::fmt::Debug for Argon2Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Argon2Hasher")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Argon2Hasher {
+    /// # Panics
+    /// Never for the constant parameters above.
+    pub fn new(workers: usize, queue: usize) -> Self {
+        let params =
+            Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, None).expect("valid argon2 parameters");
+        let workers = workers.max(1);
+        let hasher = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        let salt = SaltString::generate(&mut SaltRng);
+        let dummy = hasher
+            .hash_password(b"salus dummy password for unknown accounts", &salt)
+            .expect("hashing a constant works")
+            .to_string();
+        Self {
+            params,
+            running: Arc::new(Semaphore::new(workers)),
+            admitted: Arc::new(Semaphore::new(workers + queue)),
+            dummy: dummy.into(),
+        }
+    }
+
+    /// One core per worker by default; a queue four times as deep.
+    pub fn for_this_machine() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        Self::new(cores, cores * 4)
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(Argon2<'static>) -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let admitted = Arc::clone(&self.admitted)
+            .try_acquire_owned()
+            .map_err(|_| HashError::Busy {
+                retry_after_secs: 1,
+            })?;
+        let permit = Arc::clone(&self.running)
+            .acquire_owned()
+            .await
+            .map_err(|_| HashError::Failed)?;
+        let params = self.params.clone();
+        tokio::task::spawn_blocking(move || {
+            let _held = (permit, admitted);
+            job(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+        })
+        .await
+        .map_err(|_| HashError::Failed)
+    }
+}
+
+#[async_trait::async_trait]
+impl PasswordHasher for Argon2Hasher {
+    async fn hash(&self, password: SecretText) -> Result<PasswordHash, HashError> {
+        self.run(move |argon| {
+            let salt = SaltString::generate(&mut SaltRng);
+            argon
+                .hash_password(password.expose().as_bytes(), &salt)
+                .map(|h| PasswordHash::new(h.to_string()))
+                .map_err(|_| HashError::Failed)
+        })
+        .await?
+    }
+
+    async fn verify(
+        &self,
+        password: SecretText,
+        hash: Option<PasswordHash>,
+    ) -> Result<Verified, HashError> {
+        let known = hash.is_some();
+        let phc = hash.map_or_else(|| self.dummy.to_string(), |h| h.as_str().to_owned());
+        let current = self.params.clone();
+        self.run(move |argon| {
+            let parsed = argon2::PasswordHash::new(&phc).map_err(|_| HashError::Failed)?;
+            let matches = argon
+                .verify_password(password.expose().as_bytes(), &parsed)
+                .is_ok();
+            let stored = Params::try_from(&parsed).ok();
+            let weaker = stored.is_none_or(|p| {
+                p.m_cost() < current.m_cost()
+                    || p.t_cost() < current.t_cost()
+                    || p.p_cost() < current.p_cost()
+            }) || parsed.algorithm != Algorithm::Argon2id.ident();
+            Ok(Verified {
+                matches: known && matches,
+                needs_rehash: known && matches && weaker,
+            })
+        })
+        .await?
+    }
+}
+
+/// 256-bit tokens from the operating system's CSPRNG, SHA-256 digests.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OsSecrets;
+
+impl SecretSource for OsSecrets {
+    fn new_token(&self) -> SecretText {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng
+            .try_fill_bytes(&mut bytes)
+            .expect("the operating system provides randomness");
+        SecretText::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    fn digest(&self, token: &SecretText) -> TokenDigest {
+        TokenDigest(sha2::Sha256::digest(token.expose().as_bytes()).into())
+    }
+}
+
+/// zxcvbn's list of 30,000 common passwords (and its l33t/case variations): a password is
+/// common when the whole of it is one entry of that list.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ZxcvbnCommonList;
+
+impl CommonPasswords for ZxcvbnCommonList {
+    fn is_common(&self, candidate: &SecretText) -> bool {
+        let pw = candidate.expose();
+        let entropy = zxcvbn::zxcvbn(pw, &[]);
+        entropy.sequence().iter().any(|m| {
+            m.i == 0
+                && m.j + 1 == pw.chars().count()
+                && matches!(
+                    &m.pattern,
+                    // zxcvbn does not export its dictionary type; its default is the
+                    // common-passwords dictionary.
+                    zxcvbn::matching::patterns::MatchPattern::Dictionary(d)
+                        if d.dictionary_name == Default::default()
+                )
+        })
+    }
+}
+
+/// Writes each message to a file in a folder (the local default instead of SMTP). The log
+/// names the file, never what is in it.
+#[derive(Debug, Clone)]
+pub struct OutboxMailer {
+    dir: PathBuf,
+}
+
+impl OutboxMailer {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+}
+
+#[async_trait::async_trait]
+impl Mailer for OutboxMailer {
+    async fn send(&self, email: OutgoingEmail) -> Result<(), MailError> {
+        let name = format!("{}.eml", uuid::Uuid::now_v7());
+        let path = self.dir.join(name);
+        let text = format!(
+            "To: {}\nSubject: {}\n\n{}",
+            email.to.as_str(),
+            email.subject,
+            email.body
+        );
+        let written = async {
+            tokio::fs::create_dir_all(&self.dir).await?;
+            tokio::fs::write(&path, text).await
+        }
+        .await;
+        match written {
+            Ok(()) => {
+                tracing::info!(path = %path.display(), "email written to the outbox");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, dir = %self.dir.display(), "cannot write to the outbox");
+                Err(MailError)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn argon2id_with_the_required_parameters_and_rehash_detection() {
+        let h = Argon2Hasher::new(2, 2);
+        let hash = h.hash(SecretText::new("tulip kettle orbit")).await.unwrap();
+        assert!(
+            hash.as_str().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{}",
+            hash.as_str()
+        );
+        let ok = h
+            .verify(SecretText::new("tulip kettle orbit"), Some(hash.clone()))
+            .await
+            .unwrap();
+        assert_eq!(
+            ok,
+            Verified {
+                matches: true,
+                needs_rehash: false
+            }
+        );
+        let bad = h
+            .verify(SecretText::new("tulip kettle orbiT"), Some(hash))
+            .await
+            .unwrap();
+        assert!(!bad.matches);
+        let unknown = h.verify(SecretText::new("whatever"), None).await.unwrap();
+        assert!(!unknown.matches);
+
+        // A hash made with weaker parameters verifies and asks to be replaced.
+        let weak = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8192, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"tulip kettle orbit", &SaltString::generate(&mut SaltRng))
+        .unwrap()
+        .to_string();
+        let v = h
+            .verify(
+                SecretText::new("tulip kettle orbit"),
+                Some(PasswordHash::new(weak)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            v,
+            Verified {
+                matches: true,
+                needs_rehash: true
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_busy_instead_of_waiting() {
+        let h = Argon2Hasher::new(1, 0);
+        // Hold the only admission slot, as a running hash would.
+        let held = Arc::clone(&h.admitted).try_acquire_owned().unwrap();
+        let err = h
+            .hash(SecretText::new("tulip kettle orbit"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            HashError::Busy {
+                retry_after_secs: 1
+            }
+        );
+        drop(held);
+        assert!(h.hash(SecretText::new("tulip kettle orbit")).await.is_ok());
+    }
+
+    #[test]
+    fn tokens_are_256_bit_and_distinct() {
+        let a = OsSecrets.new_token();
+        let b = OsSecrets.new_token();
+        assert_ne!(a, b);
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(a.expose())
+            .unwrap();
+        assert_eq!(raw.len(), 32);
+        assert_ne!(OsSecrets.digest(&a), OsSecrets.digest(&b));
+    }
+
+    #[test]
+    fn common_list_is_large_and_matches_whole_passwords_only() {
+        for pw in [
+            "qazwsxedcrfv",
+            "qwerty123456",
+            "1qaz2wsx3edc",
+            "QWERTY123456",
+        ] {
+            assert!(ZxcvbnCommonList.is_common(&SecretText::new(pw)), "{pw}");
+        }
+        assert!(!ZxcvbnCommonList.is_common(&SecretText::new("tulip kettle orbit")));
+    }
+}

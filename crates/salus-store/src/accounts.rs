@@ -1,0 +1,298 @@
+//! Account, token, session and audit ports on sea-orm.
+
+use crate::entity::{account, audit_event, email_token, login_failure, session};
+use crate::{Store, repo_err};
+use chrono::{DateTime, Utc};
+use salus_domain::account::{
+    Account, AccountRepository, AccountState, AuthAudit, AuthEvent, ChartLink, EmailToken,
+    PasswordHash, Role, Session, SessionRepository, StaffRole, TokenDigest, TokenPurpose,
+    TokenRepository,
+};
+use salus_domain::patient::PersonName;
+use salus_domain::text::Email;
+use salus_domain::{AccountId, OrganizationId, PatientId, RepoError, SessionId};
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+fn email_key(email: &Email) -> String {
+    email.as_str().to_lowercase()
+}
+
+fn account_from_row(a: account::Model) -> Result<Account, RepoError> {
+    let role = match (a.role.as_str(), a.staff_organization_id) {
+        ("patient", _) => Role::Patient,
+        (code, Some(org)) => Role::Staff {
+            role: StaffRole::from_code(code).ok_or(RepoError::Corrupt("accounts.role"))?,
+            organization: OrganizationId::from_uuid(org),
+        },
+        _ => return Err(RepoError::Corrupt("accounts.role")),
+    };
+    let state = match (a.state.as_str(), a.state_at) {
+        ("pending", _) => AccountState::PendingVerification,
+        ("active", Some(at)) => AccountState::Active { verified_at: at },
+        ("disabled", Some(at)) => AccountState::Disabled { at },
+        _ => return Err(RepoError::Corrupt("accounts.state")),
+    };
+    Ok(Account {
+        id: AccountId::from_uuid(a.id),
+        email: Email::parse(&a.email).map_err(|_| RepoError::Corrupt("accounts.email"))?,
+        name: PersonName::new(&a.given_name, &a.family_name)
+            .map_err(|_| RepoError::Corrupt("accounts.name"))?,
+        birth_date: a.birth_date,
+        role,
+        state,
+        chart: a
+            .patient_id
+            .map_or(ChartLink::Unlinked, |p| ChartLink::Linked {
+                patient: PatientId::from_uuid(p),
+            }),
+        password: PasswordHash::new(a.password_hash),
+        created_at: a.created_at,
+    })
+}
+
+fn account_to_row(a: &Account) -> account::ActiveModel {
+    let (role, org) = match a.role {
+        Role::Patient => ("patient", None),
+        Role::Staff { role, organization } => (role.code(), Some(organization.as_uuid())),
+    };
+    let (state, state_at) = match a.state {
+        AccountState::PendingVerification => ("pending", None),
+        AccountState::Active { verified_at } => ("active", Some(verified_at)),
+        AccountState::Disabled { at } => ("disabled", Some(at)),
+    };
+    account::ActiveModel {
+        id: Set(a.id.as_uuid()),
+        email_key: Set(email_key(&a.email)),
+        email: Set(a.email.as_str().to_owned()),
+        given_name: Set(a.name.given().to_owned()),
+        family_name: Set(a.name.family().to_owned()),
+        birth_date: Set(a.birth_date),
+        role: Set(role.to_owned()),
+        staff_organization_id: Set(org),
+        state: Set(state.to_owned()),
+        state_at: Set(state_at),
+        patient_id: Set(match a.chart {
+            ChartLink::Unlinked => None,
+            ChartLink::Linked { patient } => Some(patient.as_uuid()),
+        }),
+        password_hash: Set(a.password.as_str().to_owned()),
+        created_at: Set(a.created_at),
+    }
+}
+
+#[async_trait::async_trait]
+impl AccountRepository for Store {
+    async fn create(&self, a: &Account) -> Result<(), RepoError> {
+        account::Entity::insert(account_to_row(a))
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(repo_err)?;
+        Ok(())
+    }
+
+    async fn find(&self, id: AccountId) -> Result<Option<Account>, RepoError> {
+        account::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(repo_err)?
+            .map(account_from_row)
+            .transpose()
+    }
+
+    async fn find_by_email(&self, email: &Email) -> Result<Option<Account>, RepoError> {
+        account::Entity::find()
+            .filter(account::Column::EmailKey.eq(email_key(email)))
+            .one(&self.db)
+            .await
+            .map_err(repo_err)?
+            .map(account_from_row)
+            .transpose()
+    }
+
+    async fn activate(&self, id: AccountId, at: DateTime<Utc>) -> Result<(), RepoError> {
+        account::Entity::update_many()
+            .col_expr(account::Column::State, Expr::value("active"))
+            .col_expr(account::Column::StateAt, Expr::value(at))
+            .filter(account::Column::Id.eq(id.as_uuid()))
+            .filter(account::Column::State.eq("pending"))
+            .exec(&self.db)
+            .await
+            .map_err(repo_err)?;
+        Ok(())
+    }
+
+    async fn set_password(&self, id: AccountId, hash: &PasswordHash) -> Result<(), RepoError> {
+        account::Entity::update_many()
+            .col_expr(account::Column::PasswordHash, Expr::value(hash.as_str()))
+            .filter(account::Column::Id.eq(id.as_uuid()))
+            .exec(&self.db)
+            .await
+            .map_err(repo_err)?;
+        Ok(())
+    }
+
+    async fn failures_since(
+        &self,
+        id: AccountId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<DateTime<Utc>>, RepoError> {
+        login_failure::Entity::find()
+            .select_only()
+            .column(login_failure::Column::At)
+            .filter(login_failure::Column::AccountId.eq(id.as_uuid()))
+            .filter(login_failure::Column::At.gte(since))
+            .order_by_asc(login_failure::Column::At)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(repo_err)
+    }
+
+    async fn add_failure(&self, id: AccountId, at: DateTime<Utc>) -> Result<(), RepoError> {
+        login_failure::Entity::insert(login_failure::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            account_id: Set(id.as_uuid()),
+            at: Set(at),
+        })
+        .exec_without_returning(&self.db)
+        .await
+        .map_err(repo_err)?;
+        Ok(())
+    }
+
+    async fn clear_failures(&self, id: AccountId) -> Result<(), RepoError> {
+        login_failure::Entity::delete_many()
+            .filter(login_failure::Column::AccountId.eq(id.as_uuid()))
+            .exec(&self.db)
+            .await
+            .map_err(repo_err)?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenRepository for Store {
+    async fn store(&self, t: &EmailToken) -> Result<(), RepoError> {
+        email_token::Entity::insert(email_token::ActiveModel {
+            digest: Set(t.digest.0.to_vec()),
+            account_id: Set(t.account.as_uuid()),
+            purpose: Set(t.purpose.code().to_owned()),
+            issued_at: Set(t.issued_at),
+            expires_at: Set(t.expires_at),
+            used_at: Set(None),
+        })
+        .exec_without_returning(&self.db)
+        .await
+        .map_err(repo_err)?;
+        Ok(())
+    }
+
+    async fn consume(
+        &self,
+        digest: &TokenDigest,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AccountId>, RepoError> {
+        // One conditional UPDATE: the database lets exactly one caller flip `used_at`.
+        let flipped = email_token::Entity::update_many()
+            .col_expr(email_token::Column::UsedAt, Expr::value(now))
+            .filter(email_token::Column::Digest.eq(digest.0.to_vec()))
+            .filter(email_token::Column::Purpose.eq(purpose.code()))
+            .filter(email_token::Column::UsedAt.is_null())
+            .filter(email_token::Column::ExpiresAt.gt(now))
+            .exec(&self.db)
+            .await
+            .map_err(repo_err)?;
+        if flipped.rows_affected != 1 {
+            return Ok(None);
+        }
+        let row = email_token::Entity::find_by_id(digest.0.to_vec())
+            .one(&self.db)
+            .await
+            .map_err(repo_err)?;
+        Ok(row.map(|r| AccountId::from_uuid(r.account_id)))
+    }
+}
+
+fn digest_from(bytes: &[u8]) -> Result<TokenDigest, RepoError> {
+    <[u8; 32]>::try_from(bytes)
+        .map(TokenDigest)
+        .map_err(|_| RepoError::Corrupt("sessions.digest"))
+}
+
+#[async_trait::async_trait]
+impl SessionRepository for Store {
+    async fn create(&self, s: &Session) -> Result<(), RepoError> {
+        session::Entity::insert(session::ActiveModel {
+            id: Set(s.id.as_uuid()),
+            account_id: Set(s.account.as_uuid()),
+            digest: Set(s.digest.0.to_vec()),
+            created_at: Set(s.created_at),
+            last_seen_at: Set(s.last_seen_at),
+            revoked_at: Set(s.revoked_at),
+        })
+        .exec_without_returning(&self.db)
+        .await
+        .map_err(repo_err)?;
+        Ok(())
+    }
+
+    async fn find_by_digest(&self, digest: &TokenDigest) -> Result<Option<Session>, RepoError> {
+        let row = session::Entity::find()
+            .filter(session::Column::Digest.eq(digest.0.to_vec()))
+            .one(&self.db)
+            .await
+            .map_err(repo_err)?;
+        row.map(|r| {
+            Ok(Session {
+                id: SessionId::from_uuid(r.id),
+                account: AccountId::from_uuid(r.account_id),
+                digest: digest_from(&r.digest)?,
+                created_at: r.created_at,
+                last_seen_at: r.last_seen_at,
+                revoked_at: r.revoked_at,
+            })
+        })
+        .transpose()
+    }
+
+    async fn touch(&self, id: SessionId, at: DateTime<Utc>) -> Result<(), RepoError> {
+        session::Entity::update_many()
+            .col_expr(session::Column::LastSeenAt, Expr::value(at))
+            .filter(session::Column::Id.eq(id.as_uuid()))
+            .exec(&self.db)
+            .await
+            .map_err(repo_err)?;
+        Ok(())
+    }
+
+    async fn revoke(&self, id: SessionId, at: DateTime<Utc>) -> Result<(), RepoError> {
+        session::Entity::update_many()
+            .col_expr(session::Column::RevokedAt, Expr::value(at))
+            .filter(session::Column::Id.eq(id.as_uuid()))
+            .filter(session::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await
+            .map_err(repo_err)?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl AuthAudit for Store {
+    async fn record(&self, e: AuthEvent) -> Result<(), RepoError> {
+        audit_event::Entity::insert(audit_event::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            at: Set(e.at),
+            action: Set(e.kind.code().to_owned()),
+            actor_account_id: Set(e.account.map(|a| a.as_uuid())),
+            request_id: Set(e.request_id),
+        })
+        .exec_without_returning(&self.db)
+        .await
+        .map_err(repo_err)?;
+        Ok(())
+    }
+}
