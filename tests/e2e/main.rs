@@ -16,9 +16,27 @@ use salus_server::importer;
 use salus_store::{PoolSettings, Store};
 use std::sync::Arc;
 
+mod auth;
+
 struct TestApp {
     store: Store,
     client: TestClient<poem::endpoint::BoxEndpoint<'static>>,
+    /// Where the app writes its emails (the test outbox).
+    outbox: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// The emails written so far, oldest first, as text.
+    fn emails(&self) -> Vec<String> {
+        let mut files: Vec<_> = std::fs::read_dir(self.outbox.path())
+            .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap())
+            .collect()
+    }
 }
 
 fn clock() -> Arc<dyn Clock> {
@@ -38,12 +56,17 @@ async fn spawn_app(patients: u32) -> TestApp {
         seed: 1,
     };
     demo::seed(&store, &opts, clock()).await.unwrap();
-    let ep = poem::EndpointExt::boxed(poem::EndpointExt::map_to_response(salus_server::app(
-        store.clone(),
-    )));
+    let outbox = tempfile::tempdir().unwrap();
+    let cfg = salus_server::Config {
+        outbox_dir: outbox.path().display().to_string(),
+        ..salus_server::Config::default()
+    };
+    let app = salus_server::app(store.clone(), &cfg);
+    let ep = poem::EndpointExt::boxed(poem::EndpointExt::map_to_response(app));
     TestApp {
         store,
         client: TestClient::new(ep),
+        outbox,
     }
 }
 

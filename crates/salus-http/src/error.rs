@@ -34,6 +34,17 @@ pub enum ApiError {
     Internal(Json<ErrorBody>),
 }
 
+impl ApiError {
+    /// A server fault: logged with its cause, answered with a stable code only.
+    pub fn internal(cause: &'static str) -> Self {
+        tracing::error!(cause, "request failed");
+        Self::Internal(ErrorBody::new(
+            "internal",
+            "Something went wrong on our side.",
+        ))
+    }
+}
+
 impl From<RepoError> for ApiError {
     fn from(e: RepoError) -> Self {
         match e {
@@ -66,6 +77,24 @@ pub(crate) async fn not_found(_: poem::error::NotFoundError) -> poem::Response {
         poem::http::StatusCode::NOT_FOUND,
         "not_found",
         "No such API endpoint.",
+    )
+}
+
+/// A body that is not the JSON the operation expects.
+pub(crate) async fn bad_body(_: poem_openapi::error::ParseRequestPayloadError) -> poem::Response {
+    json_error(
+        poem::http::StatusCode::BAD_REQUEST,
+        "invalid_body",
+        "The request body is not valid JSON for this endpoint.",
+    )
+}
+
+/// A missing or malformed `Authorization` header.
+pub(crate) async fn no_credentials(_: poem_openapi::error::AuthorizationError) -> poem::Response {
+    json_error(
+        poem::http::StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "Sign in to continue.",
     )
 }
 

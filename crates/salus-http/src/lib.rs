@@ -4,26 +4,38 @@
 //! **Invariant:** DTOs here are separate from domain types and converted at the edge.
 //! **Invariant:** every error answers a stable `code`; 5xx details go to the log only.
 
+mod auth;
 mod error;
 mod organizations;
 
 pub use error::{ApiError, ErrorBody};
 
-use poem::{Endpoint, EndpointExt, IntoEndpoint, Route};
+use poem::http::{HeaderValue, header};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Route};
 use poem_openapi::OpenApiService;
+use salus_domain::account::AuthService;
 use salus_domain::organization::DirectoryService;
+
+/// The header carrying the request id (set when the client did not send a usable one).
+pub const REQUEST_ID: &str = "x-request-id";
 
 /// What the API needs from the application.
 #[derive(Debug, Clone)]
 pub struct ApiState {
     pub directory: DirectoryService,
+    pub auth: AuthService,
 }
 
-fn service(state: ApiState) -> OpenApiService<organizations::OrganizationsApi, ()> {
+type Apis = (organizations::OrganizationsApi, auth::AuthApi);
+
+fn service(state: ApiState) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        organizations::OrganizationsApi {
-            directory: state.directory,
-        },
+        (
+            organizations::OrganizationsApi {
+                directory: state.directory,
+            },
+            auth::AuthApi { auth: state.auth },
+        ),
         "Salus patient portal API",
         env!("CARGO_PKG_VERSION"),
     )
@@ -35,42 +47,8 @@ fn service(state: ApiState) -> OpenApiService<organizations::OrganizationsApi, (
 }
 
 /// The OpenAPI document as pretty JSON (what `cargo xtask openapi` writes to `docs/`).
-///
-/// The document depends only on types, but poem-openapi builds it from a service value; the
-/// value here answers every call with "unavailable" and is never served.
-pub fn openapi_json() -> String {
-    let directory = DirectoryService::new(std::sync::Arc::new(SpecOnly));
-    service(ApiState { directory }).spec()
-}
-
-/// Stands in for storage when only the OpenAPI document is wanted.
-struct SpecOnly;
-
-#[async_trait::async_trait]
-impl salus_domain::organization::OrganizationRepository for SpecOnly {
-    async fn create(
-        &self,
-        _: &salus_domain::organization::Organization,
-    ) -> Result<(), salus_domain::RepoError> {
-        Err(salus_domain::RepoError::Unavailable)
-    }
-    async fn list(
-        &self,
-    ) -> Result<Vec<salus_domain::organization::Organization>, salus_domain::RepoError> {
-        Err(salus_domain::RepoError::Unavailable)
-    }
-    async fn find(
-        &self,
-        _: salus_domain::OrganizationId,
-    ) -> Result<Option<salus_domain::organization::Organization>, salus_domain::RepoError> {
-        Err(salus_domain::RepoError::Unavailable)
-    }
-    async fn find_by_slug(
-        &self,
-        _: &salus_domain::text::Slug,
-    ) -> Result<Option<salus_domain::organization::Organization>, salus_domain::RepoError> {
-        Err(salus_domain::RepoError::Unavailable)
-    }
+pub fn openapi_json(state: ApiState) -> String {
+    service(state).spec()
 }
 
 /// Routes to nest at `/api`: the operations, `/openapi.json` and `/docs`.
@@ -84,5 +62,30 @@ pub fn routes(state: ApiState) -> impl Endpoint {
         .nest("/docs", docs)
         .catch_error(error::not_found)
         .catch_error(error::method_not_allowed)
+        .catch_error(error::bad_body)
+        .catch_error(error::no_credentials)
+        .around(|ep, mut req| async move {
+            // Every API answer may carry account data: never cache it anywhere.
+            let given = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok());
+            let usable = given.is_some_and(|v| {
+                !v.is_empty()
+                    && v.len() <= 64
+                    && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+            if !usable {
+                let id = uuid::Uuid::now_v7().to_string();
+                if let Ok(v) = HeaderValue::from_str(&id) {
+                    req.headers_mut().insert(REQUEST_ID, v);
+                }
+            }
+            let id = req.headers().get(REQUEST_ID).cloned();
+            let mut resp = ep.call(req).await?.into_response();
+            resp.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            if let Some(id) = id {
+                resp.headers_mut().insert(REQUEST_ID, id);
+            }
+            Ok(resp)
+        })
         .into_endpoint()
 }

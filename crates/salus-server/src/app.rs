@@ -1,11 +1,15 @@
 //! The assembled application: health check, API and pages behind common middleware.
 
+use crate::adapters::{Argon2Hasher, OsSecrets, OutboxMailer, ZxcvbnCommonList};
+use crate::config::Config;
 use poem::http::StatusCode;
 use poem::middleware::Tracing;
 use poem::web::{Data, Json};
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler};
+use salus_domain::SystemClock;
+use salus_domain::account::{AuthPorts, AuthService};
 use salus_domain::organization::DirectoryService;
-use salus_store::Store;
+use salus_store::{Store, UuidV7Ids};
 use std::sync::Arc;
 
 /// `GET /healthz`: 200 when the database answers, 503 when it does not.
@@ -21,18 +25,47 @@ async fn healthz(store: Data<&Store>) -> Response {
     }
 }
 
+/// The domain services over one store and the adapters the configuration names.
+pub fn api_state(store: &Store, cfg: &Config) -> salus_http::ApiState {
+    let shared = Arc::new(store.clone());
+    let workers = match cfg.hash_workers {
+        0 => std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+        n => n as usize,
+    };
+    let queue = match cfg.hash_queue {
+        0 => workers * 4,
+        n => n as usize,
+    };
+    let auth = AuthService::new(
+        AuthPorts {
+            accounts: shared.clone(),
+            tokens: shared.clone(),
+            sessions: shared.clone(),
+            hasher: Arc::new(Argon2Hasher::new(workers, queue)),
+            common: Arc::new(ZxcvbnCommonList),
+            secrets: Arc::new(OsSecrets),
+            mailer: Arc::new(OutboxMailer::new(&cfg.outbox_dir)),
+            audit: shared.clone(),
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(UuidV7Ids),
+        },
+        cfg.auth(),
+    );
+    salus_http::ApiState {
+        directory: DirectoryService::new(shared),
+        auth,
+    }
+}
+
 /// Every route of Salus over one store.
-pub fn app(store: Store) -> impl Endpoint {
-    let organizations: Arc<Store> = Arc::new(store.clone());
-    let directory = DirectoryService::new(organizations);
+pub fn app(store: Store, cfg: &Config) -> impl Endpoint + use<> {
+    let state = api_state(&store, cfg);
+    let web = salus_web::WebState {
+        directory: state.directory.clone(),
+    };
     let routes = Route::new()
         .at("/healthz", get(healthz).data(store))
-        .nest(
-            "/api",
-            salus_http::routes(salus_http::ApiState {
-                directory: directory.clone(),
-            }),
-        )
-        .nest("/", salus_web::routes(salus_web::WebState { directory }));
+        .nest("/api", salus_http::routes(state))
+        .nest("/", salus_web::routes(web));
     salus_web::security_headers(routes).with(Tracing)
 }

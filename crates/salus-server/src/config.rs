@@ -40,6 +40,20 @@ pub struct Config {
     pub fixtures: String,
     /// How many synthetic patients `--demo` adds.
     pub demo_patients: u32,
+    /// The portal's address as patients reach it, for links in emails. Empty: `http://<listen>`.
+    pub public_url: String,
+    /// Folder where emails are written when no SMTP relay is configured.
+    pub outbox_dir: String,
+    /// Minutes without activity after which a session ends.
+    pub session_idle_minutes: u32,
+    /// Hours after sign-in after which a session ends, used or not.
+    pub session_absolute_hours: u32,
+    /// Hours an email verification link works.
+    pub verification_ttl_hours: u32,
+    /// Password hashes computed at once; 0 means one per CPU core.
+    pub hash_workers: u32,
+    /// Password hashes allowed to wait for a worker before sign-ins answer 503; 0 means four per worker.
+    pub hash_queue: u32,
 }
 
 impl Default for Config {
@@ -54,6 +68,13 @@ impl Default for Config {
             shutdown_grace_secs: 20,
             fixtures: "../shared/fixtures".into(),
             demo_patients: 20,
+            public_url: String::new(),
+            outbox_dir: "./salus-data/outbox".into(),
+            session_idle_minutes: 15,
+            session_absolute_hours: 12,
+            verification_ttl_hours: 24,
+            hash_workers: 0,
+            hash_queue: 0,
         }
     }
 }
@@ -97,6 +118,30 @@ impl Config {
                 self.listen
             )
         })
+    }
+
+    /// The public address without a trailing slash.
+    pub fn public_url(&self) -> String {
+        let url = if self.public_url.is_empty() {
+            format!("http://{}", self.listen)
+        } else {
+            self.public_url.clone()
+        };
+        url.trim_end_matches('/').to_owned()
+    }
+
+    /// Account timeouts and links.
+    pub fn auth(&self) -> salus_domain::account::AuthConfig {
+        salus_domain::account::AuthConfig {
+            verification_ttl: chrono::Duration::hours(i64::from(
+                self.verification_ttl_hours.max(1),
+            )),
+            idle_timeout: chrono::Duration::minutes(i64::from(self.session_idle_minutes.max(1))),
+            absolute_timeout: chrono::Duration::hours(i64::from(
+                self.session_absolute_hours.max(1),
+            )),
+            public_url: self.public_url(),
+        }
     }
 
     pub fn pool(&self) -> salus_store::PoolSettings {

@@ -155,13 +155,24 @@ fn seed_options(cfg: &Config, patients: u32) -> demo::SeedOptions {
 }
 
 async fn serve(cfg: &Config, store: salus_store::Store) -> anyhow::Result<()> {
+    use poem::listener::{Acceptor, Listener};
     let addr = cfg.listen_addr()?;
-    let listener = poem::listener::TcpListener::bind(addr);
+    let app = salus_server::app(store, cfg);
+    // Bind before announcing the address, so that it answers as soon as it is printed.
+    let acceptor = poem::listener::TcpListener::bind(addr)
+        .into_acceptor()
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let bound = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().copied())
+        .unwrap_or(addr);
     let grace = std::time::Duration::from_secs(cfg.shutdown_grace_secs);
-    tracing::info!(url = %format!("http://{addr}/"), "Salus is listening");
-    println!("Salus is running at http://{addr}/  (Ctrl-C to stop)");
-    poem::Server::new(listener)
-        .run_with_graceful_shutdown(salus_server::app(store), shutdown_signal(), Some(grace))
+    tracing::info!(url = %format!("http://{bound}/"), "Salus is listening");
+    println!("Salus is running at http://{bound}/  (Ctrl-C to stop)");
+    poem::Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(app, shutdown_signal(), Some(grace))
         .await
         .context("server failed")?;
     tracing::info!("Salus stopped");

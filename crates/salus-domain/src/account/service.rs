@@ -185,6 +185,11 @@ impl AuthService {
         }
     }
 
+    /// Timeouts and links in force.
+    pub fn config(&self) -> &AuthConfig {
+        &self.config
+    }
+
     async fn audit(
         &self,
         kind: AuthEventKind,

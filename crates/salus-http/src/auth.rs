@@ -1,0 +1,397 @@
+//! `/v1/auth/*` and `/v1/me`: registration, email verification, sign-in, sign-out, and the
+//! signed-in account.
+
+use crate::error::{ApiError, ErrorBody};
+use poem::Request;
+use poem_openapi::auth::Bearer;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, SecurityScheme, Tags};
+use salus_domain::account::{
+    Account, AuthService, ChartLink, LoginError, RegisterError, Registration, Role, SecretText,
+    SessionError, VerifyError,
+};
+use salus_domain::patient::PersonName;
+use salus_domain::text::Email;
+
+#[derive(Tags)]
+enum ApiTags {
+    /// Accounts, sign-in and sessions.
+    Auth,
+}
+
+/// A session token from `POST /v1/auth/login`, sent as `Authorization: Bearer <token>`.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer")]
+pub struct SessionToken(Bearer);
+
+/// A new patient account.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct RegisterRequest {
+    pub given_name: String,
+    pub family_name: String,
+    /// `YYYY-MM-DD`.
+    pub birth_date: String,
+    pub email: String,
+    /// 12 to 128 characters; any characters.
+    pub password: String,
+}
+
+impl std::fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionToken(<redacted>)")
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct Accepted {
+    /// Always `check_your_email`: the answer is the same whether or not the address was known.
+    pub status: String,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct VerifyRequest {
+    /// The token or code from the email.
+    pub token: String,
+}
+
+#[derive(Debug, Object)]
+pub struct Verified {
+    pub status: String,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+/// A new session.
+#[derive(Object)]
+pub struct LoginResponse {
+    /// Send as `Authorization: Bearer <token>`. Shown once; only its digest is stored.
+    pub token: String,
+    pub token_type: String,
+    /// Seconds without use after which the session ends.
+    pub idle_timeout_secs: i64,
+}
+
+impl std::fmt::Debug for LoginResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoginResponse(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum RoleDto {
+    Patient,
+    Clinician,
+    FrontDesk,
+    Billing,
+    OrganizationAdmin,
+}
+
+/// The signed-in account.
+#[derive(Debug, Object)]
+pub struct Me {
+    pub id: String,
+    pub email: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub role: RoleDto,
+    /// True once identity is proven and the account is tied to a chart.
+    pub chart_linked: bool,
+}
+
+impl From<&Account> for Me {
+    fn from(a: &Account) -> Self {
+        use salus_domain::account::StaffRole;
+        Self {
+            id: a.id.to_string(),
+            email: a.email.as_str().to_owned(),
+            given_name: a.name.given().to_owned(),
+            family_name: a.name.family().to_owned(),
+            role: match a.role {
+                Role::Patient => RoleDto::Patient,
+                Role::Staff {
+                    role: StaffRole::Clinician,
+                    ..
+                } => RoleDto::Clinician,
+                Role::Staff {
+                    role: StaffRole::FrontDesk,
+                    ..
+                } => RoleDto::FrontDesk,
+                Role::Staff {
+                    role: StaffRole::Billing,
+                    ..
+                } => RoleDto::Billing,
+                Role::Staff {
+                    role: StaffRole::OrganizationAdmin,
+                    ..
+                } => RoleDto::OrganizationAdmin,
+            },
+            chart_linked: matches!(a.chart, ChartLink::Linked { .. }),
+        }
+    }
+}
+
+#[derive(Debug, ApiResponse)]
+enum RegisterResponse {
+    /// Registered, or the address was already registered (its owner was told); either way
+    /// the next step is the email.
+    #[oai(status = 202)]
+    Accepted(Json<Accepted>),
+    /// A field is missing or malformed (`invalid_email`, `invalid_name`, `invalid_birth_date`)
+    /// or the password breaks a rule (`password_too_short`, `password_common`, ...).
+    #[oai(status = 400)]
+    Invalid(Json<ErrorBody>),
+    /// Too many sign-ups or sign-ins are being processed; retry after the given seconds.
+    #[oai(status = 503)]
+    Busy(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
+}
+
+#[derive(Debug, ApiResponse)]
+enum VerifyResponse {
+    /// The address is confirmed; the account can sign in.
+    #[oai(status = 200)]
+    Ok(Json<Verified>),
+    /// `invalid_or_expired_token`.
+    #[oai(status = 400)]
+    Invalid(Json<ErrorBody>),
+}
+
+#[derive(Debug, ApiResponse)]
+enum LoginResult {
+    /// Signed in.
+    #[oai(status = 200)]
+    Ok(Json<LoginResponse>),
+    /// `invalid_credentials`: the same answer for an unknown email and a wrong password.
+    #[oai(status = 401)]
+    Invalid(Json<ErrorBody>),
+    /// `email_not_verified`: confirm the address first (ask for a new email if needed).
+    #[oai(status = 403)]
+    NotVerified(Json<ErrorBody>),
+    /// `too_many_attempts`: wait the given seconds.
+    #[oai(status = 429)]
+    Throttled(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
+    /// `busy`: retry after the given seconds.
+    #[oai(status = 503)]
+    Busy(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
+}
+
+#[derive(Debug, ApiResponse)]
+enum LogoutResponse {
+    /// The session is ended; its token no longer works.
+    #[oai(status = 204)]
+    Done,
+    /// `unauthorized`: the token is not a live session.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+}
+
+#[derive(Debug, ApiResponse)]
+enum MeResponse {
+    #[oai(status = 200)]
+    Ok(Json<Me>),
+    /// `unauthorized`: sign in again.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+}
+
+fn unauthorized() -> Json<ErrorBody> {
+    ErrorBody::new("unauthorized", "Sign in to continue.")
+}
+
+/// The request id set by the request-id middleware.
+fn request_id(req: &Request) -> Option<String> {
+    req.headers()
+        .get(crate::REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+pub(crate) struct AuthApi {
+    pub(crate) auth: AuthService,
+}
+
+#[OpenApi(tag = "ApiTags::Auth")]
+impl AuthApi {
+    /// Register a patient account.
+    ///
+    /// Sends an email with a link and a code to confirm the address. The answer does not
+    /// reveal whether the address already had an account.
+    #[oai(path = "/v1/auth/register", method = "post", operation_id = "register")]
+    async fn register(
+        &self,
+        req: &Request,
+        body: Json<RegisterRequest>,
+    ) -> Result<RegisterResponse, ApiError> {
+        let b = body.0;
+        let invalid =
+            |code: &str, msg: &str| Ok(RegisterResponse::Invalid(ErrorBody::new(code, msg)));
+        let Ok(email) = Email::parse(&b.email) else {
+            return invalid("invalid_email", "Enter a valid email address.");
+        };
+        let Ok(name) = PersonName::new(&b.given_name, &b.family_name) else {
+            return invalid(
+                "invalid_name",
+                "Enter your name as it appears on your medical records.",
+            );
+        };
+        let Ok(birth_date) = chrono::NaiveDate::parse_from_str(&b.birth_date, "%Y-%m-%d") else {
+            return invalid(
+                "invalid_birth_date",
+                "Enter your date of birth as YYYY-MM-DD.",
+            );
+        };
+        let registration = Registration {
+            name,
+            birth_date,
+            email,
+            password: SecretText::new(b.password),
+        };
+        match self
+            .auth
+            .register(registration, request_id(req).as_deref())
+            .await
+        {
+            Ok(()) => Ok(RegisterResponse::Accepted(Json(Accepted {
+                status: "check_your_email".into(),
+            }))),
+            Err(RegisterError::Password(r)) => invalid(r.code(), &capitalise(&r.to_string())),
+            Err(RegisterError::Busy(salus_domain::account::HashError::Busy {
+                retry_after_secs,
+            })) => Ok(RegisterResponse::Busy(
+                ErrorBody::new("busy", "Please try again in a moment."),
+                retry_after_secs,
+            )),
+            Err(RegisterError::Busy(salus_domain::account::HashError::Failed)) => {
+                Err(ApiError::internal("password hashing failed"))
+            }
+            Err(RegisterError::Repo(e)) => Err(e.into()),
+        }
+    }
+
+    /// Confirm an email address with the token or code from the email.
+    #[oai(
+        path = "/v1/auth/verify",
+        method = "post",
+        operation_id = "verifyEmail"
+    )]
+    async fn verify(
+        &self,
+        req: &Request,
+        body: Json<VerifyRequest>,
+    ) -> Result<VerifyResponse, ApiError> {
+        match self
+            .auth
+            .verify_email(
+                &SecretText::new(body.0.token.trim()),
+                request_id(req).as_deref(),
+            )
+            .await
+        {
+            Ok(_) => Ok(VerifyResponse::Ok(Json(Verified {
+                status: "verified".into(),
+            }))),
+            Err(VerifyError::InvalidOrExpired) => Ok(VerifyResponse::Invalid(ErrorBody::new(
+                "invalid_or_expired_token",
+                "This link or code is invalid or has expired. Ask for a new one.",
+            ))),
+            Err(VerifyError::Repo(e)) => Err(e.into()),
+        }
+    }
+
+    /// Sign in with email and password; answers a bearer token.
+    #[oai(path = "/v1/auth/login", method = "post", operation_id = "login")]
+    async fn login(
+        &self,
+        req: &Request,
+        body: Json<LoginRequest>,
+    ) -> Result<LoginResult, ApiError> {
+        let invalid = || {
+            LoginResult::Invalid(ErrorBody::new(
+                "invalid_credentials",
+                "The email or password is not correct.",
+            ))
+        };
+        let Ok(email) = Email::parse(&body.0.email) else {
+            return Ok(invalid());
+        };
+        match self
+            .auth
+            .login(
+                &email,
+                SecretText::new(body.0.password),
+                request_id(req).as_deref(),
+            )
+            .await
+        {
+            Ok(o) => Ok(LoginResult::Ok(Json(LoginResponse {
+                token: o.token.expose().to_owned(),
+                token_type: "Bearer".into(),
+                idle_timeout_secs: self.auth.config().idle_timeout.num_seconds(),
+            }))),
+            Err(LoginError::InvalidCredentials) => Ok(invalid()),
+            Err(LoginError::NotVerified) => Ok(LoginResult::NotVerified(ErrorBody::new(
+                "email_not_verified",
+                "Please confirm your email address first. We can send the email again.",
+            ))),
+            Err(LoginError::Throttled { retry_after_secs }) => Ok(LoginResult::Throttled(
+                ErrorBody::new(
+                    "too_many_attempts",
+                    "Too many attempts. Please wait and try again, or reset your password.",
+                ),
+                retry_after_secs,
+            )),
+            Err(LoginError::Busy(salus_domain::account::HashError::Busy { retry_after_secs })) => {
+                Ok(LoginResult::Busy(
+                    ErrorBody::new("busy", "Please try again in a moment."),
+                    retry_after_secs,
+                ))
+            }
+            Err(LoginError::Busy(salus_domain::account::HashError::Failed)) => {
+                Err(ApiError::internal("password hashing failed"))
+            }
+            Err(LoginError::Repo(e)) => Err(e.into()),
+        }
+    }
+
+    /// Sign out: the session ends on the server.
+    #[oai(path = "/v1/auth/logout", method = "post", operation_id = "logout")]
+    async fn logout(&self, req: &Request, token: SessionToken) -> Result<LogoutResponse, ApiError> {
+        match self
+            .auth
+            .logout(&SecretText::new(token.0.token), request_id(req).as_deref())
+            .await
+        {
+            Ok(()) => Ok(LogoutResponse::Done),
+            Err(SessionError::Invalid) => Ok(LogoutResponse::Unauthorized(unauthorized())),
+            Err(SessionError::Repo(e)) => Err(e.into()),
+        }
+    }
+
+    /// The signed-in account.
+    #[oai(path = "/v1/me", method = "get", operation_id = "me")]
+    async fn me(&self, token: SessionToken) -> Result<MeResponse, ApiError> {
+        match self
+            .auth
+            .authenticate(&SecretText::new(token.0.token))
+            .await
+        {
+            Ok(who) => Ok(MeResponse::Ok(Json(Me::from(&who.account)))),
+            Err(SessionError::Invalid) => Ok(MeResponse::Unauthorized(unauthorized())),
+            Err(SessionError::Repo(e)) => Err(e.into()),
+        }
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect::<String>() + ".")
+        .unwrap_or_default()
+}

@@ -1,0 +1,284 @@
+//! Accounts end to end: the whole journey, enumeration, throttling, single-use tokens.
+
+use crate::{TestApp, spawn_app};
+use poem::http::StatusCode;
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "tulip kettle orbit";
+
+fn registration(email: &str) -> Value {
+    json!({"given_name": "Ann", "family_name": "Lee", "birth_date": "1980-01-02",
+           "email": email, "password": PASSWORD})
+}
+
+async fn body(resp: poem::test::TestResponse) -> (StatusCode, Value) {
+    let status = resp.0.status();
+    let text = resp.0.into_body().into_string().await.unwrap();
+    (
+        status,
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        },
+    )
+}
+
+async fn post(app: &TestApp, path: &str, json: &Value) -> (StatusCode, Value) {
+    body(app.client.post(path).body_json(json).send().await).await
+}
+
+/// The token in the newest verification email.
+fn token_from_outbox(app: &TestApp) -> String {
+    let mail = app
+        .emails()
+        .into_iter()
+        .rev()
+        .find(|m| m.contains("/verify?token="))
+        .expect("a verification email");
+    assert!(
+        !mail.contains("1980"),
+        "emails carry no personal or health data"
+    );
+    mail.split("/verify?token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn register_verify_sign_in_me_sign_out_and_the_old_token_is_refused() {
+    let app = spawn_app(0).await;
+    let (status, b) = post(
+        &app,
+        "/api/v1/auth/register",
+        &registration("ann@example.org"),
+    )
+    .await;
+    assert_eq!(
+        (status, b),
+        (StatusCode::ACCEPTED, json!({"status": "check_your_email"}))
+    );
+
+    // Signing in before verifying is refused with a clear message.
+    let login = json!({"email": "ann@example.org", "password": PASSWORD});
+    let (status, b) = post(&app, "/api/v1/auth/login", &login).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(b["code"], "email_not_verified");
+
+    let token = token_from_outbox(&app);
+    let (status, b) = post(&app, "/api/v1/auth/verify", &json!({"token": token})).await;
+    assert_eq!((status, b), (StatusCode::OK, json!({"status": "verified"})));
+    // Single use.
+    let (status, b) = post(&app, "/api/v1/auth/verify", &json!({"token": token})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(b["code"], "invalid_or_expired_token");
+
+    let (status, b) = post(&app, "/api/v1/auth/login", &login).await;
+    assert_eq!(status, StatusCode::OK, "{b}");
+    assert_eq!(b["token_type"], "Bearer");
+    assert_eq!(b["idle_timeout_secs"], 900);
+    let bearer = b["token"].as_str().unwrap().to_owned();
+
+    let me = app
+        .client
+        .get("/api/v1/me")
+        .header("authorization", format!("Bearer {bearer}"))
+        .send()
+        .await;
+    me.assert_header("cache-control", "no-store");
+    let (status, b) = body(me).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(b["email"], "ann@example.org");
+    assert_eq!(b["given_name"], "Ann");
+    assert_eq!(b["role"], "patient");
+    assert_eq!(b["chart_linked"], false);
+
+    let out = app
+        .client
+        .post("/api/v1/auth/logout")
+        .header("authorization", format!("Bearer {bearer}"))
+        .send()
+        .await;
+    out.assert_status(StatusCode::NO_CONTENT);
+    let (status, b) = body(
+        app.client
+            .get("/api/v1/me")
+            .header("authorization", format!("Bearer {bearer}"))
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, b["code"].clone()),
+        (StatusCode::UNAUTHORIZED, json!("unauthorized"))
+    );
+
+    // The password is stored as argon2id with the required parameters, never in clear.
+    use sea_orm::{ConnectionTrait, Statement};
+    let row = app
+        .store
+        .connection()
+        .query_one_raw(Statement::from_string(
+            app.store.backend(),
+            "SELECT password_hash FROM accounts",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let phc: String = row.try_get("", "password_hash").unwrap();
+    assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+
+    // Every step was audited, without secrets.
+    let rows = app
+        .store
+        .connection()
+        .query_all_raw(Statement::from_string(
+            app.store.backend(),
+            "SELECT action FROM audit_events ORDER BY at, action",
+        ))
+        .await
+        .unwrap();
+    let actions: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get("", "action").unwrap())
+        .collect();
+    for expected in [
+        "auth.registered",
+        "auth.sign_in_unverified",
+        "auth.email_verified",
+        "auth.email_verification_failed",
+        "auth.sign_in",
+        "auth.signed_out",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == expected),
+            "{expected} missing from {actions:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn registration_does_not_reveal_known_emails() {
+    let app = spawn_app(0).await;
+    let first = post(
+        &app,
+        "/api/v1/auth/register",
+        &registration("ann@example.org"),
+    )
+    .await;
+    let again = post(
+        &app,
+        "/api/v1/auth/register",
+        &registration("ANN@example.org"),
+    )
+    .await;
+    assert_eq!(first, again, "same status and body");
+    let mails = app.emails();
+    assert_eq!(mails.len(), 2);
+    assert!(
+        mails[1].contains("tried to create a patient portal account"),
+        "the owner is told instead"
+    );
+
+    // Unknown email and wrong password: the same answer.
+    let token = token_from_outbox(&app);
+    post(&app, "/api/v1/auth/verify", &json!({"token": token})).await;
+    let unknown = post(
+        &app,
+        "/api/v1/auth/login",
+        &json!({"email": "nobody@example.org", "password": PASSWORD}),
+    )
+    .await;
+    let wrong = post(
+        &app,
+        "/api/v1/auth/login",
+        &json!({"email": "ann@example.org", "password": "not the password"}),
+    )
+    .await;
+    assert_eq!(unknown, wrong);
+    assert_eq!(unknown.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn weak_passwords_are_refused_with_the_reason() {
+    let app = spawn_app(0).await;
+    for (password, code) in [
+        ("short", "password_too_short"),
+        ("qwerty123456", "password_common"),
+        ("ann-lee-forever", "password_contains_name"),
+        ("born 1980-01-02 ok", "password_contains_birth_date"),
+    ] {
+        let mut r = registration("ann@example.org");
+        r["password"] = json!(password);
+        let (status, b) = post(&app, "/api/v1/auth/register", &r).await;
+        assert_eq!(
+            (status, b["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code)),
+            "{password}"
+        );
+    }
+    let mut r = registration("not an email");
+    r["password"] = json!(PASSWORD);
+    assert_eq!(
+        post(&app, "/api/v1/auth/register", &r).await.1["code"],
+        "invalid_email"
+    );
+    assert!(app.emails().is_empty(), "nothing was registered");
+}
+
+#[tokio::test]
+async fn repeated_failures_slow_down_then_lock_the_account() {
+    let app = spawn_app(0).await;
+    post(
+        &app,
+        "/api/v1/auth/register",
+        &registration("ann@example.org"),
+    )
+    .await;
+    post(
+        &app,
+        "/api/v1/auth/verify",
+        &json!({"token": token_from_outbox(&app)}),
+    )
+    .await;
+    let wrong = json!({"email": "ann@example.org", "password": "not the password"});
+    let (status, _) = post(&app, "/api/v1/auth/login", &wrong).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Straight away, the next attempt must wait (even with the right password).
+    let right = json!({"email": "ann@example.org", "password": PASSWORD});
+    let resp = app
+        .client
+        .post("/api/v1/auth/login")
+        .body_json(&right)
+        .send()
+        .await;
+    resp.assert_status(StatusCode::TOO_MANY_REQUESTS);
+    resp.assert_header_exist("retry-after");
+    let (_, b) = body(resp).await;
+    assert_eq!(b["code"], "too_many_attempts");
+}
+
+#[tokio::test]
+async fn twenty_concurrent_uses_of_one_token_succeed_exactly_once() {
+    let app = spawn_app(0).await;
+    post(
+        &app,
+        "/api/v1/auth/register",
+        &registration("ann@example.org"),
+    )
+    .await;
+    let token = token_from_outbox(&app);
+    let request = json!({"token": token});
+    let attempts = (0..20).map(|_| post(&app, "/api/v1/auth/verify", &request));
+    let results = futures_util::future::join_all(attempts).await;
+    let ok = results.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    let refused = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::BAD_REQUEST)
+        .count();
+    assert_eq!((ok, refused), (1, 19));
+}
