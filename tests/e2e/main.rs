@@ -17,6 +17,7 @@ use salus_store::{PoolSettings, Store};
 use std::sync::Arc;
 
 mod auth;
+mod web;
 
 struct TestApp {
     store: Store,
@@ -61,7 +62,7 @@ async fn spawn_app(patients: u32) -> TestApp {
         outbox_dir: outbox.path().display().to_string(),
         ..salus_server::Config::default()
     };
-    let app = salus_server::app(store.clone(), &cfg);
+    let app = salus_server::app(store.clone(), &cfg).unwrap();
     let ep = poem::EndpointExt::boxed(poem::EndpointExt::map_to_response(app));
     TestApp {
         store,

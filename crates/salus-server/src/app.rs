@@ -58,14 +58,20 @@ pub fn api_state(store: &Store, cfg: &Config) -> salus_http::ApiState {
 }
 
 /// Every route of Salus over one store.
-pub fn app(store: Store, cfg: &Config) -> impl Endpoint + use<> {
+///
+/// # Errors
+/// When the configured CSRF key is unusable.
+pub fn app(store: Store, cfg: &Config) -> anyhow::Result<impl Endpoint + use<>> {
     let state = api_state(&store, cfg);
     let web = salus_web::WebState {
         directory: state.directory.clone(),
+        auth: state.auth.clone(),
+        secure_cookies: cfg.public_url().starts_with("https://"),
+        csrf_key: cfg.csrf_key()?,
     };
     let routes = Route::new()
         .at("/healthz", get(healthz).data(store))
         .nest("/api", salus_http::routes(state))
         .nest("/", salus_web::routes(web));
-    salus_web::security_headers(routes).with(Tracing)
+    Ok(salus_web::security_headers(routes).with(Tracing))
 }

@@ -54,6 +54,9 @@ pub struct Config {
     pub hash_workers: u32,
     /// Password hashes allowed to wait for a worker before sign-ins answer 503; 0 means four per worker.
     pub hash_queue: u32,
+    /// Key of the forms' CSRF tokens: 32 bytes, base64. Empty: a random key per start (one
+    /// node only; several nodes behind a balancer must share a key).
+    pub csrf_key: String,
 }
 
 impl Default for Config {
@@ -75,6 +78,7 @@ impl Default for Config {
             verification_ttl_hours: 24,
             hash_workers: 0,
             hash_queue: 0,
+            csrf_key: String::new(),
         }
     }
 }
@@ -104,6 +108,7 @@ impl Config {
         fig = fig.merge(Env::prefixed("SALUS_").filter(|k| !NOT_SETTINGS.contains(&k.as_str())));
         let cfg: Config = fig.extract().context("invalid configuration")?;
         cfg.listen_addr()?;
+        cfg.csrf_key()?;
         Ok(cfg)
     }
 
@@ -118,6 +123,25 @@ impl Config {
                 self.listen
             )
         })
+    }
+
+    /// The CSRF key: the configured one, or a fresh random one.
+    ///
+    /// # Errors
+    /// When `csrf_key` is set but is not 32 bytes of base64.
+    pub fn csrf_key(&self) -> anyhow::Result<[u8; 32]> {
+        use base64::Engine as _;
+        if self.csrf_key.is_empty() {
+            let mut key = [0u8; 32];
+            rand::TryRngCore::try_fill_bytes(&mut rand::rngs::OsRng, &mut key)
+                .map_err(|_| anyhow::anyhow!("the operating system gave no randomness"))?;
+            return Ok(key);
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(self.csrf_key.trim())
+            .context("csrf_key is not base64")?;
+        <[u8; 32]>::try_from(bytes.as_slice())
+            .map_err(|_| anyhow::anyhow!("csrf_key must be 32 bytes"))
     }
 
     /// The public address without a trailing slash.

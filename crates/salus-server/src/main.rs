@@ -157,7 +157,7 @@ fn seed_options(cfg: &Config, patients: u32) -> demo::SeedOptions {
 async fn serve(cfg: &Config, store: salus_store::Store) -> anyhow::Result<()> {
     use poem::listener::{Acceptor, Listener};
     let addr = cfg.listen_addr()?;
-    let app = salus_server::app(store, cfg);
+    let app = salus_server::app(store, cfg)?;
     // Bind before announcing the address, so that it answers as soon as it is printed.
     let acceptor = poem::listener::TcpListener::bind(addr)
         .into_acceptor()

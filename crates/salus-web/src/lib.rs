@@ -4,10 +4,13 @@
 //! **Invariant:** pages call the same domain services as the JSON API.
 //! **Invariant:** every response carries the security headers of [`security_headers`].
 
+mod account;
+
 use askama::Template;
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::web::Html;
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler};
+use salus_domain::account::AuthService;
 use salus_domain::organization::{DirectoryService, PortalFeature};
 use std::sync::Arc;
 
@@ -15,6 +18,11 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct WebState {
     pub directory: DirectoryService,
+    pub auth: AuthService,
+    /// Served over TLS: cookies get `Secure` and the `__Host-` prefix.
+    pub secure_cookies: bool,
+    /// Key of the CSRF tokens; every node of a deployment must share it.
+    pub csrf_key: [u8; 32],
 }
 
 struct FeatureView {
@@ -40,7 +48,7 @@ struct ErrorPage<'a> {
     message: &'a str,
 }
 
-fn render(t: &impl Template) -> Response {
+pub(crate) fn render(t: &impl Template) -> Response {
     match t.render() {
         Ok(html) => Html(html).into_response(),
         Err(e) => {
@@ -100,9 +108,29 @@ fn stylesheet() -> Response {
 
 /// The pages, to mount at `/`.
 pub fn routes(state: WebState) -> impl Endpoint {
+    let csrf = poem::middleware::Csrf::new()
+        .cookie_name(if state.secure_cookies {
+            "__Host-salus_csrf"
+        } else {
+            "salus_csrf"
+        })
+        .key(state.csrf_key)
+        .secure(state.secure_cookies)
+        .same_site(poem::web::cookie::SameSite::Strict);
     Route::new()
         .at("/", get(index))
         .at("/static/salus.css", get(stylesheet))
+        .at(
+            "/register",
+            get(account::register_form).post(account::register),
+        )
+        .at("/register/check-email", get(account::check_email))
+        .at("/verify", get(account::verify_form).post(account::verify))
+        .at("/login", get(account::login_form).post(account::login))
+        .at("/account", get(account::account))
+        .at("/logout", poem::post(account::logout))
+        .with(csrf)
+        .with(poem::middleware::CookieJarManager::new())
         .data(Arc::new(state))
         .catch_error(|_: poem::error::NotFoundError| async {
             error_page(

@@ -30,3 +30,31 @@ pub use ports::{
     MockAccountRepository, MockAuthAudit, MockCommonPasswords, MockMailer, MockPasswordHasher,
     MockSecretSource, MockSessionRepository, MockTokenRepository,
 };
+
+/// An [`AuthService`] whose every port is a mock with no expectations: any call fails the
+/// test. For adapter tests that never sign in.
+#[cfg(any(test, feature = "mocks"))]
+pub fn service_without_expectations() -> AuthService {
+    #[derive(Debug)]
+    struct NilIds;
+    impl crate::ids::IdGenerator for NilIds {
+        fn next_uuid(&self) -> uuid::Uuid {
+            uuid::Uuid::nil()
+        }
+    }
+    AuthService::new(
+        AuthPorts {
+            accounts: std::sync::Arc::new(MockAccountRepository::new()),
+            tokens: std::sync::Arc::new(MockTokenRepository::new()),
+            sessions: std::sync::Arc::new(MockSessionRepository::new()),
+            hasher: std::sync::Arc::new(MockPasswordHasher::new()),
+            common: std::sync::Arc::new(MockCommonPasswords::new()),
+            secrets: std::sync::Arc::new(MockSecretSource::new()),
+            mailer: std::sync::Arc::new(MockMailer::new()),
+            audit: std::sync::Arc::new(MockAuthAudit::new()),
+            clock: std::sync::Arc::new(crate::clock::SystemClock),
+            ids: std::sync::Arc::new(NilIds),
+        },
+        AuthConfig::default(),
+    )
+}

@@ -14,38 +14,10 @@ use salus_http::{ApiState, routes};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-/// An account service whose ports fail the test if called: these tests do not sign in.
-fn unused_auth() -> salus_domain::account::AuthService {
-    use salus_domain::account::*;
-    AuthService::new(
-        AuthPorts {
-            accounts: Arc::new(MockAccountRepository::new()),
-            tokens: Arc::new(MockTokenRepository::new()),
-            sessions: Arc::new(MockSessionRepository::new()),
-            hasher: Arc::new(MockPasswordHasher::new()),
-            common: Arc::new(MockCommonPasswords::new()),
-            secrets: Arc::new(MockSecretSource::new()),
-            mailer: Arc::new(MockMailer::new()),
-            audit: Arc::new(MockAuthAudit::new()),
-            clock: Arc::new(salus_domain::SystemClock),
-            ids: Arc::new(NilIds),
-        },
-        AuthConfig::default(),
-    )
-}
-
-#[derive(Debug)]
-struct NilIds;
-impl salus_domain::IdGenerator for NilIds {
-    fn next_uuid(&self) -> uuid::Uuid {
-        uuid::Uuid::nil()
-    }
-}
-
 fn client(repo: MockOrganizationRepository) -> TestClient<impl poem::Endpoint> {
     let state = ApiState {
         directory: DirectoryService::new(Arc::new(repo)),
-        auth: unused_auth(),
+        auth: salus_domain::account::service_without_expectations(),
     };
     TestClient::new(poem::Route::new().nest("/api", routes(state)))
 }

@@ -18,6 +18,9 @@ use std::sync::Arc;
 fn client(repo: MockOrganizationRepository) -> TestClient<impl poem::Endpoint> {
     let state = WebState {
         directory: DirectoryService::new(Arc::new(repo)),
+        auth: salus_domain::account::service_without_expectations(),
+        secure_cookies: true,
+        csrf_key: [7; 32],
     };
     TestClient::new(security_headers(routes(state)).map_to_response())
 }
@@ -79,6 +82,49 @@ async fn empty_directory_says_so() {
     repo.expect_list().returning(|| Ok(vec![]));
     let html = body(client(repo).get("/").send().await).await;
     assert!(html.contains("No organisation offers a portal here yet."));
+}
+
+#[tokio::test]
+async fn forms_without_a_valid_csrf_token_are_refused() {
+    let c = client(MockOrganizationRepository::new());
+    let resp = c
+        .post("/login")
+        .content_type("application/x-www-form-urlencoded")
+        .body("csrf=forged&email=a%40b.org&password=whatever+whatever")
+        .send()
+        .await;
+    resp.assert_status(StatusCode::FORBIDDEN);
+    let html = body(resp).await;
+    assert!(html.contains("This form has expired"), "{html}");
+    assert!(html.contains("value=\"a@b.org\""), "what was typed is kept");
+}
+
+#[tokio::test]
+async fn sign_in_page_sets_a_strict_csrf_cookie_and_embeds_its_token() {
+    let resp = client(MockOrganizationRepository::new())
+        .get("/login")
+        .send()
+        .await;
+    resp.assert_status_is_ok();
+    resp.assert_header("cache-control", "no-store");
+    let cookie = resp
+        .0
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("__Host-salus_csrf="), "{cookie}");
+    for attr in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+        assert!(cookie.contains(attr), "{attr} missing: {cookie}");
+    }
+    let html = body(resp).await;
+    assert!(html.contains("name=\"csrf\" value=\""));
+    assert!(
+        html.contains("<label for=\"password\">Password</label>"),
+        "fields are labelled"
+    );
 }
 
 #[tokio::test]

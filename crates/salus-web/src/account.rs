@@ -1,0 +1,418 @@
+//! Account pages: register, confirm email, sign in, the signed-in home, sign out.
+//!
+//! Every form carries a CSRF token (poem's encrypted double-submit cookie). The session
+//! lives in a cookie (`__Host-` prefixed, `Secure` over TLS; always `HttpOnly`,
+//! `SameSite=Strict`); the server keeps only its digest. Pages of a signed-in person are
+//! `Cache-Control: no-store`.
+
+use crate::{WebState, error_page, render};
+use askama::Template;
+use poem::http::{StatusCode, header};
+use poem::web::cookie::{Cookie, CookieJar, SameSite};
+use poem::web::{CsrfToken, CsrfVerifier, Data, Form, Query};
+use poem::{IntoResponse, Response, handler};
+use salus_domain::account::{
+    ChartLink, HashError, LoginError, RegisterError, Registration, SecretText, SessionError,
+    VerifyError,
+};
+use salus_domain::patient::PersonName;
+use salus_domain::text::Email;
+use serde::Deserialize;
+use std::sync::Arc;
+
+#[derive(Template)]
+#[template(path = "register.html")]
+struct RegisterPage<'a> {
+    csrf: &'a str,
+    message: Option<String>,
+    given_name: &'a str,
+    family_name: &'a str,
+    birth_date: &'a str,
+    email: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    csrf: &'a str,
+    message: Option<String>,
+    notice: Option<&'a str>,
+    email: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "verify.html")]
+struct VerifyPage<'a> {
+    csrf: &'a str,
+    message: Option<&'a str>,
+    token: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    title: &'a str,
+    message: &'a str,
+    next: Option<(&'a str, &'a str)>,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage<'a> {
+    csrf: &'a str,
+    name: String,
+    email: &'a str,
+    chart_linked: bool,
+}
+
+const FORM_EXPIRED: &str = "This form has expired. Please try again.";
+
+fn with_status(mut r: Response, status: StatusCode) -> Response {
+    r.set_status(status);
+    r
+}
+
+fn no_store(mut r: Response) -> Response {
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    r
+}
+
+fn see_other(to: &str) -> Response {
+    Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, to)
+        .finish()
+}
+
+fn busy() -> Response {
+    let mut r = error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Busy",
+        "Too many people are signing in right now. Please try again in a moment.",
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    r
+}
+
+/// The session cookie's name: `__Host-` only works (and is only needed) over TLS.
+fn session_cookie(state: &WebState) -> &'static str {
+    if state.secure_cookies {
+        "__Host-salus_session"
+    } else {
+        "salus_session"
+    }
+}
+
+#[handler]
+pub(crate) fn register_form(csrf: &CsrfToken) -> Response {
+    render(&RegisterPage {
+        csrf: &csrf.0,
+        message: None,
+        given_name: "",
+        family_name: "",
+        birth_date: "",
+        email: "",
+    })
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RegisterForm {
+    csrf: String,
+    given_name: String,
+    family_name: String,
+    birth_date: String,
+    email: String,
+    password: String,
+}
+
+#[handler]
+pub(crate) async fn register(
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    verifier: &CsrfVerifier,
+    Form(f): Form<RegisterForm>,
+) -> Response {
+    // Re-show the form with what was typed (never the password) and why it was refused.
+    let again = |message: &str, status: StatusCode| {
+        with_status(
+            render(&RegisterPage {
+                csrf: &csrf.0,
+                message: Some(message.to_owned()),
+                given_name: &f.given_name,
+                family_name: &f.family_name,
+                birth_date: &f.birth_date,
+                email: &f.email,
+            }),
+            status,
+        )
+    };
+    if !verifier.is_valid(&f.csrf) {
+        return again(FORM_EXPIRED, StatusCode::FORBIDDEN);
+    }
+    let Ok(email) = Email::parse(&f.email) else {
+        return again("Enter a valid email address.", StatusCode::BAD_REQUEST);
+    };
+    let Ok(name) = PersonName::new(&f.given_name, &f.family_name) else {
+        return again("Enter your first and last name.", StatusCode::BAD_REQUEST);
+    };
+    let Ok(birth_date) = chrono::NaiveDate::parse_from_str(&f.birth_date, "%Y-%m-%d") else {
+        return again("Enter your date of birth.", StatusCode::BAD_REQUEST);
+    };
+    let registration = Registration {
+        name,
+        birth_date,
+        email,
+        password: SecretText::new(f.password.clone()),
+    };
+    match state.auth.register(registration, None).await {
+        Ok(()) => see_other("/register/check-email"),
+        Err(RegisterError::Password(r)) => {
+            let text = r.to_string();
+            let mut chars = text.chars();
+            let sentence = chars
+                .next()
+                .map(|c| c.to_uppercase().chain(chars).collect::<String>())
+                .unwrap_or_default();
+            again(
+                &format!("Choose another password: {sentence}."),
+                StatusCode::BAD_REQUEST,
+            )
+        }
+        Err(RegisterError::Busy(HashError::Busy { .. })) => busy(),
+        Err(e) => {
+            tracing::error!(error = %e, "registration failed");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "Please try again in a few minutes.",
+            )
+        }
+    }
+}
+
+#[handler]
+pub(crate) fn check_email() -> Response {
+    render(&MessagePage {
+        title: "Check your email",
+        message: "We have sent a message to the address you gave. Open the link in it, or enter its code, to confirm your address. If you already had an account, the message tells you how to sign in.",
+        next: Some(("/verify", "Enter the code")),
+    })
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TokenQuery {
+    token: Option<String>,
+}
+
+/// Opening the link only shows a button: mail scanners that fetch links must not use the
+/// single-use token up.
+#[handler]
+pub(crate) fn verify_form(csrf: &CsrfToken, Query(q): Query<TokenQuery>) -> Response {
+    no_store(render(&VerifyPage {
+        csrf: &csrf.0,
+        message: None,
+        token: q.token.as_deref().unwrap_or(""),
+    }))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct VerifyForm {
+    csrf: String,
+    token: String,
+}
+
+#[handler]
+pub(crate) async fn verify(
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    verifier: &CsrfVerifier,
+    Form(f): Form<VerifyForm>,
+) -> Response {
+    let again = |m: &str, status| {
+        with_status(
+            no_store(render(&VerifyPage {
+                csrf: &csrf.0,
+                message: Some(m),
+                token: &f.token,
+            })),
+            status,
+        )
+    };
+    if !verifier.is_valid(&f.csrf) {
+        return again(FORM_EXPIRED, StatusCode::FORBIDDEN);
+    }
+    match state
+        .auth
+        .verify_email(&SecretText::new(f.token.trim()), None)
+        .await
+    {
+        Ok(_) => render(&MessagePage {
+            title: "Email address confirmed",
+            message: "Thank you. You can sign in now.",
+            next: Some(("/login", "Sign in")),
+        }),
+        Err(VerifyError::InvalidOrExpired) => again(
+            "This code is invalid or has expired.",
+            StatusCode::BAD_REQUEST,
+        ),
+        Err(VerifyError::Repo(e)) => {
+            tracing::error!(error = %e, "verification failed");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "Please try again in a few minutes.",
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginQuery {
+    signed_out: Option<String>,
+}
+
+#[handler]
+pub(crate) fn login_form(csrf: &CsrfToken, Query(q): Query<LoginQuery>) -> Response {
+    let notice = q.signed_out.map(|_| "You are signed out.");
+    no_store(render(&LoginPage {
+        csrf: &csrf.0,
+        message: None,
+        notice,
+        email: "",
+    }))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    csrf: String,
+    email: String,
+    password: String,
+}
+
+#[handler]
+pub(crate) async fn login(
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    verifier: &CsrfVerifier,
+    jar: &CookieJar,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let again = |m: String, status| {
+        with_status(
+            no_store(render(&LoginPage {
+                csrf: &csrf.0,
+                message: Some(m),
+                notice: None,
+                email: &f.email,
+            })),
+            status,
+        )
+    };
+    if !verifier.is_valid(&f.csrf) {
+        return again(FORM_EXPIRED.into(), StatusCode::FORBIDDEN);
+    }
+    let generic = || "The email or password is not correct.".to_owned();
+    let Ok(email) = Email::parse(&f.email) else {
+        return again(generic(), StatusCode::UNAUTHORIZED);
+    };
+    match state
+        .auth
+        .login(&email, SecretText::new(f.password.clone()), None)
+        .await
+    {
+        Ok(outcome) => {
+            let mut cookie = Cookie::new_with_str(session_cookie(&state), outcome.token.expose());
+            cookie.set_http_only(true);
+            cookie.set_secure(state.secure_cookies);
+            cookie.set_same_site(SameSite::Strict);
+            cookie.set_path("/");
+            jar.add(cookie);
+            see_other("/account")
+        }
+        Err(LoginError::InvalidCredentials) => again(generic(), StatusCode::UNAUTHORIZED),
+        Err(LoginError::NotVerified) => again(
+            "Please confirm your email address first: open the link we sent you.".into(),
+            StatusCode::FORBIDDEN,
+        ),
+        Err(LoginError::Throttled { retry_after_secs }) => again(
+            format!(
+                "Too many attempts. Please wait {retry_after_secs} seconds and try again, or reset your password."
+            ),
+            StatusCode::TOO_MANY_REQUESTS,
+        ),
+        Err(LoginError::Busy(HashError::Busy { .. })) => busy(),
+        Err(e) => {
+            tracing::error!(error = %e, "sign-in failed");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "Please try again in a few minutes.",
+            )
+        }
+    }
+}
+
+fn session_token(state: &WebState, jar: &CookieJar) -> Option<SecretText> {
+    jar.get(session_cookie(state))
+        .map(|c| SecretText::new(c.value_str()))
+}
+
+#[handler]
+pub(crate) async fn account(
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    jar: &CookieJar,
+) -> Response {
+    let Some(token) = session_token(&state, jar) else {
+        return see_other("/login");
+    };
+    match state.auth.authenticate(&token).await {
+        Ok(who) => no_store(render(&AccountPage {
+            csrf: &csrf.0,
+            name: who.account.name.full(),
+            email: who.account.email.as_str(),
+            chart_linked: matches!(who.account.chart, ChartLink::Linked { .. }),
+        })),
+        Err(SessionError::Invalid) => {
+            jar.remove(session_cookie(&state));
+            see_other("/login")
+        }
+        Err(SessionError::Repo(e)) => {
+            tracing::error!(error = %e, "session check failed");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "Please try again in a few minutes.",
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CsrfOnly {
+    csrf: String,
+}
+
+#[handler]
+pub(crate) async fn logout(
+    state: Data<&Arc<WebState>>,
+    verifier: &CsrfVerifier,
+    jar: &CookieJar,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    if !verifier.is_valid(&f.csrf) {
+        return error_page(StatusCode::FORBIDDEN, "Form expired", FORM_EXPIRED).into_response();
+    }
+    if let Some(token) = session_token(&state, jar) {
+        // An already-ended session is fine: the person is signed out either way.
+        if let Err(SessionError::Repo(e)) = state.auth.logout(&token, None).await {
+            tracing::error!(error = %e, "sign-out failed");
+        }
+    }
+    jar.remove(session_cookie(&state));
+    see_other("/login?signed_out=1")
+}

@@ -1,0 +1,241 @@
+//! The account pages end to end: register, confirm, sign in, home, sign out, with CSRF
+//! tokens and cookies as a browser would send them.
+
+use crate::{TestApp, spawn_app};
+use poem::http::StatusCode;
+use std::collections::BTreeMap;
+
+/// A minimal browser: keeps cookies, reads the CSRF field out of forms.
+struct Browser<'a> {
+    app: &'a TestApp,
+    cookies: BTreeMap<String, String>,
+}
+
+struct Page {
+    status: StatusCode,
+    location: Option<String>,
+    html: String,
+}
+
+impl<'a> Browser<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        Self {
+            app,
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn finish(&mut self, resp: poem::test::TestResponse) -> Page {
+        for set in resp.0.headers().get_all("set-cookie") {
+            let pair = set.to_str().unwrap().split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        let status = resp.0.status();
+        let location = resp
+            .0
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let html = resp.0.into_body().into_string().await.unwrap();
+        Page {
+            status,
+            location,
+            html,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let resp = self
+            .app
+            .client
+            .get(path)
+            .header("cookie", self.cookie_header())
+            .send()
+            .await;
+        self.finish(resp).await
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let body = serde_urlencoded(fields);
+        let resp = self
+            .app
+            .client
+            .post(path)
+            .header("cookie", self.cookie_header())
+            .content_type("application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await;
+        self.finish(resp).await
+    }
+}
+
+fn serde_urlencoded(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{k}={}", url_escape(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn csrf_of(html: &str) -> String {
+    html.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn register_confirm_sign_in_and_out_through_the_pages() {
+    let app = spawn_app(0).await;
+    let mut b = Browser::new(&app);
+
+    let form = b.get("/register").await;
+    assert_eq!(form.status, StatusCode::OK);
+    let csrf = csrf_of(&form.html);
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("given_name", "Ann"),
+        ("family_name", "Lee"),
+        ("birth_date", "1980-01-02"),
+        ("email", "ann@example.org"),
+        ("password", "short"),
+    ];
+    // A refused password keeps everything else that was typed.
+    let refused = b.post("/register", &fields).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused
+            .html
+            .contains("Choose another password: Use at least 12 characters."),
+        "{}",
+        refused.html
+    );
+    assert!(
+        refused.html.contains("value=\"ann@example.org\"")
+            && refused.html.contains("value=\"1980-01-02\"")
+    );
+    assert!(
+        !refused.html.contains("value=\"short\""),
+        "the password is never echoed"
+    );
+
+    let mut fields = fields;
+    fields[5] = ("password", "tulip kettle orbit");
+    let done = b.post("/register", &fields).await;
+    assert_eq!(
+        (done.status, done.location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/register/check-email"))
+    );
+
+    let mail = app.emails().pop().unwrap();
+    let link = mail
+        .lines()
+        .find(|l| l.contains("/verify?token="))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let path = link
+        .split_once("://")
+        .unwrap()
+        .1
+        .split_once('/')
+        .map(|(_, p)| format!("/{p}"))
+        .unwrap();
+    let confirm = b.get(&path).await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    let token = path.split("token=").nth(1).unwrap();
+    assert!(
+        confirm.html.contains(token),
+        "the code is filled in; opening the link did not use it"
+    );
+    let confirmed = b
+        .post(
+            "/verify",
+            &[("csrf", &csrf_of(&confirm.html)), ("token", token)],
+        )
+        .await;
+    assert!(
+        confirmed.html.contains("Email address confirmed"),
+        "{}",
+        confirmed.html
+    );
+
+    let login = b.get("/login").await;
+    // An unknown address gets the generic message (a wrong password would too, and would
+    // also start the account's throttling delay).
+    let wrong = b
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf_of(&login.html)),
+                ("email", "bob@example.org"),
+                ("password", "nope nope nope"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.html.contains("The email or password is not correct."));
+    assert!(
+        wrong.html.contains("value=\"bob@example.org\""),
+        "the email stays filled in"
+    );
+    let signed_in = b
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf_of(&wrong.html)),
+                ("email", "ann@example.org"),
+                ("password", "tulip kettle orbit"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (signed_in.status, signed_in.location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/account"))
+    );
+    assert!(
+        b.cookies.contains_key("salus_session"),
+        "session cookie set"
+    );
+
+    let home = b.get("/account").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.html.contains("Hello, Ann Lee") && home.html.contains("ann@example.org"));
+
+    let out = b.post("/logout", &[("csrf", &csrf_of(&home.html))]).await;
+    assert_eq!(out.location.as_deref(), Some("/login?signed_out=1"));
+    assert!(!b.cookies.contains_key("salus_session"), "cookie removed");
+    let after = b.get("/account").await;
+    assert_eq!(
+        (after.status, after.location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/login"))
+    );
+}
