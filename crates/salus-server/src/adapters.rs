@@ -147,6 +147,17 @@ impl SecretSource for OsSecrets {
     }
 }
 
+impl OsSecrets {
+    /// A random password for a demo account: 128 bits, URL-safe text.
+    pub fn new_token_for_demo(&self) -> String {
+        let mut bytes = [0u8; 16];
+        rand::rngs::OsRng
+            .try_fill_bytes(&mut bytes)
+            .expect("the operating system provides randomness");
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+}
+
 /// zxcvbn's list of 30,000 common passwords (and its l33t/case variations): a password is
 /// common when the whole of it is one entry of that list.
 #[derive(Debug, Default, Clone, Copy)]

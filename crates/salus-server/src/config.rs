@@ -54,6 +54,9 @@ pub struct Config {
     pub hash_workers: u32,
     /// Password hashes allowed to wait for a worker before sign-ins answer 503; 0 means four per worker.
     pub hash_queue: u32,
+    /// Password of the demo patient account `serve --demo` creates. Empty: a random one,
+    /// printed once.
+    pub demo_password: String,
     /// Key of the forms' CSRF tokens: 32 bytes, base64. Empty: a random key per start (one
     /// node only; several nodes behind a balancer must share a key).
     pub csrf_key: String,
@@ -79,6 +82,7 @@ impl Default for Config {
             hash_workers: 0,
             hash_queue: 0,
             csrf_key: String::new(),
+            demo_password: String::new(),
         }
     }
 }

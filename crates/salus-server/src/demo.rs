@@ -162,3 +162,106 @@ pub async fn seed_synthetic(
     }
     Ok((patients, records))
 }
+
+/// The demo patient's sign-in address.
+pub const DEMO_PATIENT_EMAIL: &str = "patient@demo.salus.test";
+
+/// Sign-in details of a demo account created by this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoAccount {
+    pub email: String,
+    /// `None` when the password came from `SALUS_DEMO_PASSWORD` (not echoed).
+    pub generated_password: Option<String>,
+}
+
+/// Creates the demo patient account (active, linked to the demo chart with records of every
+/// kind) unless it exists. The password is `password` if given (it must pass the password
+/// rules), else a random one that is returned to be printed once.
+///
+/// # Errors
+/// When the given password breaks a rule, no synthetic chart exists, or storage fails.
+pub async fn seed_demo_patient_account(
+    store: &Store,
+    hasher: &dyn salus_domain::account::PasswordHasher,
+    password: Option<String>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Option<DemoAccount>> {
+    use salus_domain::account::{
+        Account, AccountRepository, AccountState, ChartLink, PersonalInfo, Role, SecretText,
+        check_new_password,
+    };
+    use salus_domain::patient::PatientRepository as _;
+    use salus_domain::record::{RecordKind, RecordRepository as _};
+    let email = salus_domain::text::Email::parse(DEMO_PATIENT_EMAIL).expect("constant email");
+    if store.find_by_email(&email).await?.is_some() {
+        return Ok(None);
+    }
+    let demo = store
+        .find_by_slug(&Slug::parse(DEMO_SLUG).expect("constant slug"))
+        .await?
+        .context("seed the demo organisation first")?;
+    // The first synthetic chart that has every kind of record (else the fullest one).
+    let mut best: Option<(salus_domain::patient::Patient, usize, u64)> = None;
+    for n in 0..20u32 {
+        let mrn = salus_domain::text::Mrn::parse(&format!("SYN{n:07}")).expect("MRN pattern");
+        let Some(chart) = store.find_by_mrn(demo.id, &mrn).await? else {
+            break;
+        };
+        let counts = store.count_by_kind(chart.id).await?;
+        let kinds = counts.len();
+        let total: u64 = counts.values().sum();
+        let better = best
+            .as_ref()
+            .is_none_or(|(_, k, t)| (kinds, total) > (*k, *t));
+        if better {
+            best = Some((chart, kinds, total));
+        }
+        if kinds == RecordKind::ALL.len() {
+            break;
+        }
+    }
+    let (chart, _, _) = best.context(
+        "no synthetic chart to link the demo patient to; seed with --patients 1 or more",
+    )?;
+
+    let (secret, generated) = match password {
+        Some(p) => (SecretText::new(p), None),
+        None => {
+            let token = crate::adapters::OsSecrets.new_token_for_demo();
+            (SecretText::new(token.clone()), Some(token))
+        }
+    };
+    let info = PersonalInfo {
+        given_name: chart.name.given(),
+        family_name: chart.name.family(),
+        email: email.as_str(),
+        birth_date: Some(chart.birth_date),
+    };
+    check_new_password(&secret, &info, &crate::adapters::ZxcvbnCommonList)
+        .map_err(|r| anyhow::anyhow!("SALUS_DEMO_PASSWORD is refused: {r}"))?;
+    let hash = hasher
+        .hash(secret)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot hash the demo password: {e}"))?;
+    let now = clock.now();
+    AccountRepository::create(
+        store,
+        &Account {
+            id: salus_domain::AccountId::generate(&UuidV7Ids),
+            email: email.clone(),
+            name: chart.name.clone(),
+            birth_date: Some(chart.birth_date),
+            role: Role::Patient,
+            state: AccountState::Active { verified_at: now },
+            chart: ChartLink::Linked { patient: chart.id },
+            password: hash,
+            created_at: now,
+        },
+    )
+    .await
+    .context("cannot create the demo patient account")?;
+    Ok(Some(DemoAccount {
+        email: email.as_str().to_owned(),
+        generated_password: generated,
+    }))
+}

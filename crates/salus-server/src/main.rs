@@ -87,10 +87,13 @@ async fn main() -> anyhow::Result<()> {
     let store = open_store(&cfg).await?;
     match cli.command.unwrap_or(Command::Serve { demo: false }) {
         Command::Serve { demo } => {
-            if demo && store.list().await?.is_empty() {
-                let report =
-                    demo::seed(&store, &seed_options(&cfg, cfg.demo_patients), clock).await?;
-                tracing::info!(?report, "demo data seeded");
+            if demo {
+                if store.list().await?.is_empty() {
+                    let opts = seed_options(&cfg, cfg.demo_patients);
+                    let report = demo::seed(&store, &opts, clock.clone()).await?;
+                    tracing::info!(?report, "demo data seeded");
+                }
+                demo_accounts(&cfg, &store, clock).await?;
             }
             serve(&cfg, store).await
         }
@@ -144,6 +147,33 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Creates the demo sign-in accounts if missing and prints how to sign in.
+async fn demo_accounts(
+    cfg: &Config,
+    store: &salus_store::Store,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
+    let hasher = salus_server::adapters::Argon2Hasher::for_this_machine();
+    let given = (!cfg.demo_password.is_empty()).then(|| cfg.demo_password.clone());
+    match demo::seed_demo_patient_account(store, &hasher, given, clock).await? {
+        Some(a) => match a.generated_password {
+            Some(p) => println!(
+                "Demo patient: sign in as {} with password {p}  (shown once; set SALUS_DEMO_PASSWORD to choose it)",
+                a.email
+            ),
+            None => println!(
+                "Demo patient: sign in as {} with the password in SALUS_DEMO_PASSWORD",
+                a.email
+            ),
+        },
+        None => println!(
+            "Demo patient: {} (already created; its password was printed then, or is SALUS_DEMO_PASSWORD)",
+            demo::DEMO_PATIENT_EMAIL
+        ),
+    }
+    Ok(())
 }
 
 fn seed_options(cfg: &Config, patients: u32) -> demo::SeedOptions {

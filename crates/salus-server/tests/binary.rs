@@ -34,11 +34,18 @@ async fn serve_demo_on_a_fresh_folder_then_sigterm() {
         .spawn()
         .unwrap();
 
-    // The server prints its URL once it is about to accept connections.
+    // It prints the demo sign-in, then its URL once the socket is bound.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut demo_line = String::new();
+    out.read_line(&mut demo_line).unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    out.read_line(&mut line).unwrap();
+    let password = demo_line
+        .split("with password ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no demo password in {demo_line:?}"))
+        .to_owned();
     let base = format!("http://127.0.0.1:{port}");
     assert!(line.contains(&format!("{base}/")), "{line}");
     assert!(
@@ -76,6 +83,30 @@ async fn serve_demo_on_a_fresh_folder_then_sigterm() {
 
     let spec = get("/api/openapi.json").await.unwrap();
     assert_eq!(spec.status(), 200);
+
+    // The printed demo password signs in, and the account is linked to a chart.
+    let login = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "patient@demo.salus.test", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let token = login.json::<serde_json::Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me: serde_json::Value = http
+        .get(format!("{base}/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email"], "patient@demo.salus.test");
+    assert_eq!(me["chart_linked"], true);
 
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
