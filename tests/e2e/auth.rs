@@ -282,3 +282,294 @@ async fn twenty_concurrent_uses_of_one_token_succeed_exactly_once() {
         .count();
     assert_eq!((ok, refused), (1, 19));
 }
+
+/// A verified account "ann@example.org" with password [`PASSWORD`].
+async fn verified_account(app: &TestApp) {
+    post(
+        app,
+        "/api/v1/auth/register",
+        &registration("ann@example.org"),
+    )
+    .await;
+    let (status, _) = post(
+        app,
+        "/api/v1/auth/verify",
+        &json!({"token": token_from_outbox(app)}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+async fn sign_in(app: &TestApp, password: &str) -> (StatusCode, Option<String>) {
+    let (status, b) = post(
+        app,
+        "/api/v1/auth/login",
+        &json!({"email": "ann@example.org", "password": password}),
+    )
+    .await;
+    (status, b["token"].as_str().map(str::to_owned))
+}
+
+async fn me_status(app: &TestApp, token: &str) -> StatusCode {
+    app.client
+        .get("/api/v1/me")
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .0
+        .status()
+}
+
+#[tokio::test]
+async fn resending_the_confirmation_is_throttled_and_does_not_reveal_accounts() {
+    let app = spawn_app(0).await;
+    post(
+        &app,
+        "/api/v1/auth/register",
+        &registration("ann@example.org"),
+    )
+    .await;
+    let known = post(
+        &app,
+        "/api/v1/auth/resend-verification",
+        &json!({"email": "ann@example.org"}),
+    )
+    .await;
+    let unknown = post(
+        &app,
+        "/api/v1/auth/resend-verification",
+        &json!({"email": "bob@example.org"}),
+    )
+    .await;
+    assert_eq!(known, unknown);
+    assert_eq!(known.0, StatusCode::ACCEPTED);
+    // The registration email was sent moments ago: no second one within the minute.
+    assert_eq!(app.emails().len(), 1);
+}
+
+#[tokio::test]
+async fn password_reset_ends_sessions_and_the_link_works_once() {
+    let app = spawn_app(0).await;
+    verified_account(&app).await;
+    let (_, old_session) = sign_in(&app, PASSWORD).await;
+    let old_session = old_session.unwrap();
+
+    let known = post(
+        &app,
+        "/api/v1/auth/password-reset",
+        &json!({"email": "ann@example.org"}),
+    )
+    .await;
+    let unknown = post(
+        &app,
+        "/api/v1/auth/password-reset",
+        &json!({"email": "bob@example.org"}),
+    )
+    .await;
+    assert_eq!(known, unknown, "no enumeration");
+    let mail = app
+        .emails()
+        .into_iter()
+        .rev()
+        .find(|m| m.contains("/reset?token="))
+        .expect("a reset email");
+    let token = mail
+        .split("/reset?token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+
+    // A refused password leaves the link usable.
+    let (status, b) = post(
+        &app,
+        "/api/v1/auth/password-reset/confirm",
+        &json!({"token": token, "password": "short"}),
+    )
+    .await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("password_too_short"))
+    );
+    let new_password = "maple lantern quartz";
+    let (status, b) = post(
+        &app,
+        "/api/v1/auth/password-reset/confirm",
+        &json!({"token": token, "password": new_password}),
+    )
+    .await;
+    assert_eq!(
+        (status, b),
+        (StatusCode::OK, json!({"status": "password_changed"}))
+    );
+    let (status, b) = post(
+        &app,
+        "/api/v1/auth/password-reset/confirm",
+        &json!({"token": token, "password": new_password}),
+    )
+    .await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_or_expired_token"))
+    );
+
+    assert_eq!(
+        me_status(&app, &old_session).await,
+        StatusCode::UNAUTHORIZED,
+        "sessions ended"
+    );
+    assert!(
+        app.emails()
+            .last()
+            .unwrap()
+            .contains("password of your patient portal account was just changed")
+    );
+    assert_eq!(sign_in(&app, PASSWORD).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn changing_the_password_needs_the_current_one_and_ends_other_sessions() {
+    let app = spawn_app(0).await;
+    verified_account(&app).await;
+    let (_, a) = sign_in(&app, PASSWORD).await;
+    let (_, b) = sign_in(&app, PASSWORD).await;
+    let (a, b) = (a.unwrap(), b.unwrap());
+
+    let change =
+        |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+    let wrong = app
+        .client
+        .post("/api/v1/me/password")
+        .header("authorization", format!("Bearer {a}"))
+        .body_json(&change("not it at all", "maple lantern quartz"))
+        .send()
+        .await;
+    let (status, body_) = body(wrong).await;
+    assert_eq!(
+        (status, body_["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("wrong_current_password"))
+    );
+
+    let ok = app
+        .client
+        .post("/api/v1/me/password")
+        .header("authorization", format!("Bearer {a}"))
+        .body_json(&change(PASSWORD, "maple lantern quartz"))
+        .send()
+        .await;
+    ok.assert_status(StatusCode::NO_CONTENT);
+    assert_eq!(
+        me_status(&app, &a).await,
+        StatusCode::OK,
+        "this session stays"
+    );
+    assert_eq!(
+        me_status(&app, &b).await,
+        StatusCode::UNAUTHORIZED,
+        "the other one ended"
+    );
+}
+
+#[tokio::test]
+async fn sessions_can_be_listed_and_ended_but_only_your_own() {
+    let app = spawn_app(0).await;
+    verified_account(&app).await;
+    let (_, a) = sign_in(&app, PASSWORD).await;
+    let (_, b) = sign_in(&app, PASSWORD).await;
+    let (_, c) = sign_in(&app, PASSWORD).await;
+    let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
+    let auth = |t: &str| format!("Bearer {t}");
+
+    let (status, list) = body(
+        app.client
+            .get("/api/v1/me/sessions")
+            .header("authorization", auth(&a))
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let sessions = list["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 3);
+    assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
+    let other = sessions.iter().find(|s| s["current"] == false).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let gone = app
+        .client
+        .delete(format!("/api/v1/me/sessions/{other}"))
+        .header("authorization", auth(&a))
+        .send()
+        .await;
+    gone.assert_status(StatusCode::NO_CONTENT);
+    let again = app
+        .client
+        .delete(format!("/api/v1/me/sessions/{other}"))
+        .header("authorization", auth(&a))
+        .send()
+        .await;
+    again.assert_status(StatusCode::NOT_FOUND);
+    let bogus = app
+        .client
+        .delete("/api/v1/me/sessions/not-an-id")
+        .header("authorization", auth(&a))
+        .send()
+        .await;
+    bogus.assert_status(StatusCode::NOT_FOUND);
+
+    let (status, n) = body(
+        app.client
+            .post("/api/v1/me/sessions/revoke-others")
+            .header("authorization", auth(&a))
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!((status, n), (StatusCode::OK, json!({"revoked": 1})));
+    assert_eq!(me_status(&app, &a).await, StatusCode::OK);
+    assert_eq!(me_status(&app, &b).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me_status(&app, &c).await, StatusCode::UNAUTHORIZED);
+
+    // Another account cannot end Ann's session.
+    post(
+        &app,
+        "/api/v1/auth/register",
+        &json!({"given_name": "Bob", "family_name": "Ray", "birth_date": "1970-05-06",
+        "email": "bob@example.org", "password": PASSWORD}),
+    )
+    .await;
+    post(
+        &app,
+        "/api/v1/auth/verify",
+        &json!({"token": token_from_outbox(&app)}),
+    )
+    .await;
+    let (_, bob) = post(
+        &app,
+        "/api/v1/auth/login",
+        &json!({"email": "bob@example.org", "password": PASSWORD}),
+    )
+    .await;
+    let bob = bob["token"].as_str().unwrap().to_owned();
+    let (_, list) = body(
+        app.client
+            .get("/api/v1/me/sessions")
+            .header("authorization", auth(&a))
+            .send()
+            .await,
+    )
+    .await;
+    let ann_session = list["sessions"][0]["id"].as_str().unwrap().to_owned();
+    let foreign = app
+        .client
+        .delete(format!("/api/v1/me/sessions/{ann_session}"))
+        .header("authorization", auth(&bob))
+        .send()
+        .await;
+    foreign.assert_status(StatusCode::NOT_FOUND);
+    assert_eq!(me_status(&app, &a).await, StatusCode::OK);
+}

@@ -389,6 +389,350 @@ impl AuthApi {
     }
 }
 
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct EmailOnly {
+    pub email: String,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ResetConfirm {
+    /// The token from the reset email.
+    pub token: String,
+    pub password: String,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ChangePassword {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// A live session of the signed-in account.
+#[derive(Debug, Object)]
+pub struct SessionDto {
+    pub id: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub last_seen_at: chrono::DateTime<chrono::Utc>,
+    /// The session making this request.
+    pub current: bool,
+}
+
+#[derive(Debug, Object)]
+pub struct SessionList {
+    pub sessions: Vec<SessionDto>,
+}
+
+#[derive(Debug, Object)]
+pub struct Revoked {
+    /// How many sessions ended.
+    pub revoked: u64,
+}
+
+#[derive(Debug, ApiResponse)]
+enum EmailStepResponse {
+    /// Done if the address has an account that needs it; the answer is the same either way.
+    #[oai(status = 202)]
+    Accepted(Json<Accepted>),
+    /// `invalid_email`.
+    #[oai(status = 400)]
+    Invalid(Json<ErrorBody>),
+}
+
+#[derive(Debug, ApiResponse)]
+enum ResetResponse {
+    /// The password is changed; every session of the account ended.
+    #[oai(status = 200)]
+    Ok(Json<Verified>),
+    /// `invalid_or_expired_token` or a password rule (`password_too_short`, ...).
+    #[oai(status = 400)]
+    Invalid(Json<ErrorBody>),
+    /// `busy`: retry after the given seconds.
+    #[oai(status = 503)]
+    Busy(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
+}
+
+#[derive(Debug, ApiResponse)]
+enum ChangePasswordResponse {
+    /// Changed; every other session ended.
+    #[oai(status = 204)]
+    Done,
+    /// `wrong_current_password` or a password rule.
+    #[oai(status = 400)]
+    Invalid(Json<ErrorBody>),
+    /// `unauthorized`.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// `busy`: retry after the given seconds.
+    #[oai(status = 503)]
+    Busy(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
+}
+
+#[derive(Debug, ApiResponse)]
+enum SessionsResponse {
+    #[oai(status = 200)]
+    Ok(Json<SessionList>),
+    /// `unauthorized`.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+}
+
+#[derive(Debug, ApiResponse)]
+enum RevokeResponse {
+    /// The session ended.
+    #[oai(status = 204)]
+    Done,
+    /// `unauthorized`.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// `not_found`: no such session of this account.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+}
+
+#[derive(Debug, ApiResponse)]
+enum RevokeOthersResponse {
+    #[oai(status = 200)]
+    Ok(Json<Revoked>),
+    /// `unauthorized`.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+}
+
+fn busy_body() -> Json<ErrorBody> {
+    ErrorBody::new("busy", "Please try again in a moment.")
+}
+
+fn accepted() -> EmailStepResponse {
+    EmailStepResponse::Accepted(Json(Accepted {
+        status: "check_your_email".into(),
+    }))
+}
+
+pub(crate) struct AccountApi {
+    pub(crate) auth: AuthService,
+}
+
+#[OpenApi(tag = "ApiTags::Auth")]
+impl AccountApi {
+    /// Send the confirmation email again (at most once a minute).
+    #[oai(
+        path = "/v1/auth/resend-verification",
+        method = "post",
+        operation_id = "resendVerification"
+    )]
+    async fn resend(
+        &self,
+        req: &Request,
+        body: Json<EmailOnly>,
+    ) -> Result<EmailStepResponse, ApiError> {
+        let Ok(email) = Email::parse(&body.0.email) else {
+            return Ok(EmailStepResponse::Invalid(ErrorBody::new(
+                "invalid_email",
+                "Enter a valid email address.",
+            )));
+        };
+        self.auth
+            .resend_verification(&email, request_id(req).as_deref())
+            .await?;
+        Ok(accepted())
+    }
+
+    /// Email a password reset link (valid one hour; at most one a minute).
+    #[oai(
+        path = "/v1/auth/password-reset",
+        method = "post",
+        operation_id = "requestPasswordReset"
+    )]
+    async fn request_reset(
+        &self,
+        req: &Request,
+        body: Json<EmailOnly>,
+    ) -> Result<EmailStepResponse, ApiError> {
+        let Ok(email) = Email::parse(&body.0.email) else {
+            return Ok(EmailStepResponse::Invalid(ErrorBody::new(
+                "invalid_email",
+                "Enter a valid email address.",
+            )));
+        };
+        self.auth
+            .request_password_reset(&email, request_id(req).as_deref())
+            .await?;
+        Ok(accepted())
+    }
+
+    /// Choose a new password with the token from the reset email. Ends every session.
+    #[oai(
+        path = "/v1/auth/password-reset/confirm",
+        method = "post",
+        operation_id = "resetPassword"
+    )]
+    async fn reset(
+        &self,
+        req: &Request,
+        body: Json<ResetConfirm>,
+    ) -> Result<ResetResponse, ApiError> {
+        use salus_domain::account::{HashError, ResetError};
+        let b = body.0;
+        match self
+            .auth
+            .reset_password(
+                &SecretText::new(b.token.trim()),
+                SecretText::new(b.password),
+                request_id(req).as_deref(),
+            )
+            .await
+        {
+            Ok(()) => Ok(ResetResponse::Ok(Json(Verified {
+                status: "password_changed".into(),
+            }))),
+            Err(ResetError::InvalidOrExpired) => Ok(ResetResponse::Invalid(ErrorBody::new(
+                "invalid_or_expired_token",
+                "This link is invalid or has expired. Ask for a new one.",
+            ))),
+            Err(ResetError::Password(r)) => Ok(ResetResponse::Invalid(ErrorBody::new(
+                r.code(),
+                &capitalise(&r.to_string()),
+            ))),
+            Err(ResetError::Busy(HashError::Busy { retry_after_secs })) => {
+                Ok(ResetResponse::Busy(busy_body(), retry_after_secs))
+            }
+            Err(ResetError::Busy(HashError::Failed)) => {
+                Err(ApiError::internal("password hashing failed"))
+            }
+            Err(ResetError::Repo(e)) => Err(e.into()),
+        }
+    }
+
+    /// Change the password; needs the current one. Ends every other session.
+    #[oai(
+        path = "/v1/me/password",
+        method = "post",
+        operation_id = "changePassword"
+    )]
+    async fn change_password(
+        &self,
+        req: &Request,
+        token: SessionToken,
+        body: Json<ChangePassword>,
+    ) -> Result<ChangePasswordResponse, ApiError> {
+        use salus_domain::account::{ChangePasswordError, HashError};
+        let b = body.0;
+        let result = self
+            .auth
+            .change_password(
+                &SecretText::new(token.0.token),
+                SecretText::new(b.current_password),
+                SecretText::new(b.new_password),
+                request_id(req).as_deref(),
+            )
+            .await;
+        match result {
+            Ok(()) => Ok(ChangePasswordResponse::Done),
+            Err(ChangePasswordError::NotSignedIn) => {
+                Ok(ChangePasswordResponse::Unauthorized(unauthorized()))
+            }
+            Err(ChangePasswordError::WrongCurrentPassword) => {
+                Ok(ChangePasswordResponse::Invalid(ErrorBody::new(
+                    "wrong_current_password",
+                    "The current password is not correct.",
+                )))
+            }
+            Err(ChangePasswordError::Password(r)) => Ok(ChangePasswordResponse::Invalid(
+                ErrorBody::new(r.code(), &capitalise(&r.to_string())),
+            )),
+            Err(ChangePasswordError::Busy(HashError::Busy { retry_after_secs })) => {
+                Ok(ChangePasswordResponse::Busy(busy_body(), retry_after_secs))
+            }
+            Err(ChangePasswordError::Busy(HashError::Failed)) => {
+                Err(ApiError::internal("password hashing failed"))
+            }
+            Err(ChangePasswordError::Repo(e)) => Err(e.into()),
+        }
+    }
+
+    /// The signed-in account's live sessions, newest first.
+    #[oai(
+        path = "/v1/me/sessions",
+        method = "get",
+        operation_id = "listSessions"
+    )]
+    async fn sessions(&self, token: SessionToken) -> Result<SessionsResponse, ApiError> {
+        match self.auth.sessions(&SecretText::new(token.0.token)).await {
+            Ok(list) => Ok(SessionsResponse::Ok(Json(SessionList {
+                sessions: list
+                    .into_iter()
+                    .map(|s| SessionDto {
+                        id: s.id.to_string(),
+                        created_at: s.created_at,
+                        last_seen_at: s.last_seen_at,
+                        current: s.current,
+                    })
+                    .collect(),
+            }))),
+            Err(SessionError::Invalid) => Ok(SessionsResponse::Unauthorized(unauthorized())),
+            Err(SessionError::Repo(e)) => Err(e.into()),
+        }
+    }
+
+    /// End one session of the signed-in account.
+    #[oai(
+        path = "/v1/me/sessions/:id",
+        method = "delete",
+        operation_id = "revokeSession"
+    )]
+    async fn revoke(
+        &self,
+        req: &Request,
+        token: SessionToken,
+        id: poem_openapi::param::Path<String>,
+    ) -> Result<RevokeResponse, ApiError> {
+        let not_found =
+            || RevokeResponse::NotFound(ErrorBody::new("not_found", "No such session."));
+        let Ok(target) = salus_domain::SessionId::parse(&id.0) else {
+            return Ok(not_found());
+        };
+        match self
+            .auth
+            .revoke_session(
+                &SecretText::new(token.0.token),
+                target,
+                request_id(req).as_deref(),
+            )
+            .await
+        {
+            Ok(true) => Ok(RevokeResponse::Done),
+            Ok(false) => Ok(not_found()),
+            Err(SessionError::Invalid) => Ok(RevokeResponse::Unauthorized(unauthorized())),
+            Err(SessionError::Repo(e)) => Err(e.into()),
+        }
+    }
+
+    /// End every session of the signed-in account except this one.
+    #[oai(
+        path = "/v1/me/sessions/revoke-others",
+        method = "post",
+        operation_id = "revokeOtherSessions"
+    )]
+    async fn revoke_others(
+        &self,
+        req: &Request,
+        token: SessionToken,
+    ) -> Result<RevokeOthersResponse, ApiError> {
+        match self
+            .auth
+            .revoke_other_sessions(&SecretText::new(token.0.token), request_id(req).as_deref())
+            .await
+        {
+            Ok(revoked) => Ok(RevokeOthersResponse::Ok(Json(Revoked { revoked }))),
+            Err(SessionError::Invalid) => Ok(RevokeOthersResponse::Unauthorized(unauthorized())),
+            Err(SessionError::Repo(e)) => Err(e.into()),
+        }
+    }
+}
+
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
     c.next()

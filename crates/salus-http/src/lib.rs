@@ -26,7 +26,11 @@ pub struct ApiState {
     pub auth: AuthService,
 }
 
-type Apis = (organizations::OrganizationsApi, auth::AuthApi);
+type Apis = (
+    organizations::OrganizationsApi,
+    auth::AuthApi,
+    auth::AccountApi,
+);
 
 fn service(state: ApiState) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
@@ -34,7 +38,10 @@ fn service(state: ApiState) -> OpenApiService<Apis, ()> {
             organizations::OrganizationsApi {
                 directory: state.directory,
             },
-            auth::AuthApi { auth: state.auth },
+            auth::AuthApi {
+                auth: state.auth.clone(),
+            },
+            auth::AccountApi { auth: state.auth },
         ),
         "Salus patient portal API",
         env!("CARGO_PKG_VERSION"),

@@ -214,6 +214,51 @@ impl TokenRepository for Store {
             .map_err(repo_err)?;
         Ok(row.map(|r| AccountId::from_uuid(r.account_id)))
     }
+
+    async fn peek(
+        &self,
+        digest: &TokenDigest,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AccountId>, RepoError> {
+        let row = email_token::Entity::find()
+            .filter(email_token::Column::Digest.eq(digest.0.to_vec()))
+            .filter(email_token::Column::Purpose.eq(purpose.code()))
+            .filter(email_token::Column::UsedAt.is_null())
+            .filter(email_token::Column::ExpiresAt.gt(now))
+            .one(&self.db)
+            .await
+            .map_err(repo_err)?;
+        Ok(row.map(|r| AccountId::from_uuid(r.account_id)))
+    }
+
+    async fn latest_issued(
+        &self,
+        account: AccountId,
+        purpose: TokenPurpose,
+    ) -> Result<Option<DateTime<Utc>>, RepoError> {
+        email_token::Entity::find()
+            .select_only()
+            .column(email_token::Column::IssuedAt)
+            .filter(email_token::Column::AccountId.eq(account.as_uuid()))
+            .filter(email_token::Column::Purpose.eq(purpose.code()))
+            .order_by_desc(email_token::Column::IssuedAt)
+            .into_tuple()
+            .one(&self.db)
+            .await
+            .map_err(repo_err)
+    }
+}
+
+fn session_from_row(r: session::Model) -> Result<Session, RepoError> {
+    Ok(Session {
+        id: SessionId::from_uuid(r.id),
+        account: AccountId::from_uuid(r.account_id),
+        digest: digest_from(&r.digest)?,
+        created_at: r.created_at,
+        last_seen_at: r.last_seen_at,
+        revoked_at: r.revoked_at,
+    })
 }
 
 fn digest_from(bytes: &[u8]) -> Result<TokenDigest, RepoError> {
@@ -245,17 +290,7 @@ impl SessionRepository for Store {
             .one(&self.db)
             .await
             .map_err(repo_err)?;
-        row.map(|r| {
-            Ok(Session {
-                id: SessionId::from_uuid(r.id),
-                account: AccountId::from_uuid(r.account_id),
-                digest: digest_from(&r.digest)?,
-                created_at: r.created_at,
-                last_seen_at: r.last_seen_at,
-                revoked_at: r.revoked_at,
-            })
-        })
-        .transpose()
+        row.map(session_from_row).transpose()
     }
 
     async fn touch(&self, id: SessionId, at: DateTime<Utc>) -> Result<(), RepoError> {
@@ -277,6 +312,35 @@ impl SessionRepository for Store {
             .await
             .map_err(repo_err)?;
         Ok(())
+    }
+
+    async fn revoke_all(
+        &self,
+        account: AccountId,
+        keep: Option<SessionId>,
+        at: DateTime<Utc>,
+    ) -> Result<u64, RepoError> {
+        let mut q = session::Entity::update_many()
+            .col_expr(session::Column::RevokedAt, Expr::value(at))
+            .filter(session::Column::AccountId.eq(account.as_uuid()))
+            .filter(session::Column::RevokedAt.is_null());
+        if let Some(keep) = keep {
+            q = q.filter(session::Column::Id.ne(keep.as_uuid()));
+        }
+        Ok(q.exec(&self.db).await.map_err(repo_err)?.rows_affected)
+    }
+
+    async fn live_for_account(&self, account: AccountId) -> Result<Vec<Session>, RepoError> {
+        session::Entity::find()
+            .filter(session::Column::AccountId.eq(account.as_uuid()))
+            .filter(session::Column::RevokedAt.is_null())
+            .order_by_desc(session::Column::CreatedAt)
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?
+            .into_iter()
+            .map(session_from_row)
+            .collect()
     }
 }
 

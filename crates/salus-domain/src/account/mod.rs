@@ -9,6 +9,7 @@
 mod model;
 mod password;
 mod ports;
+mod recovery;
 mod service;
 #[cfg(test)]
 mod tests;
@@ -19,6 +20,9 @@ pub use ports::{
     AccountRepository, AuthAudit, AuthEvent, AuthEventKind, CommonPasswords, EmailToken, HashError,
     MailError, Mailer, OutgoingEmail, PasswordHash, PasswordHasher, SecretSource, Session,
     SessionRepository, TokenDigest, TokenPurpose, TokenRepository, Verified,
+};
+pub use recovery::{
+    ChangePasswordError, RESEND_INTERVAL_SECS, RESET_TTL_MINUTES, ResetError, SessionSummary,
 };
 pub use service::{
     AuthConfig, AuthPorts, AuthService, Authenticated, LoginError, LoginOutcome, RegisterError,

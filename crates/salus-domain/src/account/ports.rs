@@ -138,6 +138,28 @@ pub trait TokenRepository: Send + Sync {
         purpose: TokenPurpose,
         now: DateTime<Utc>,
     ) -> Result<Option<AccountId>, RepoError>;
+
+    /// The account of a token that [`TokenRepository::consume`] would accept now, without
+    /// using it up (to check a new password before spending a reset link).
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn peek(
+        &self,
+        digest: &TokenDigest,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AccountId>, RepoError>;
+
+    /// When the newest token of this purpose was issued to the account (resend throttling).
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn latest_issued(
+        &self,
+        account: AccountId,
+        purpose: TokenPurpose,
+    ) -> Result<Option<DateTime<Utc>>, RepoError>;
 }
 
 /// Storage of accounts and their failed sign-ins.
@@ -229,6 +251,23 @@ pub trait SessionRepository: Send + Sync {
     /// # Errors
     /// `Unavailable` when the store fails.
     async fn revoke(&self, id: SessionId, at: DateTime<Utc>) -> Result<(), RepoError>;
+
+    /// Ends every live session of the account except `keep`; answers how many ended.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn revoke_all(
+        &self,
+        account: AccountId,
+        keep: Option<SessionId>,
+        at: DateTime<Utc>,
+    ) -> Result<u64, RepoError>;
+
+    /// The account's sessions that are not revoked, newest first.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn live_for_account(&self, account: AccountId) -> Result<Vec<Session>, RepoError>;
 }
 
 /// An email the domain composed. **Invariant:** bodies come only from the templates in the
@@ -275,6 +314,11 @@ pub enum AuthEventKind {
     SignInThrottled,
     AccountLocked,
     SignedOut,
+    VerificationResent,
+    PasswordResetRequested,
+    PasswordReset,
+    PasswordChanged,
+    SessionRevoked,
 }
 
 impl AuthEventKind {
@@ -290,6 +334,11 @@ impl AuthEventKind {
             Self::SignInThrottled => "auth.sign_in_throttled",
             Self::AccountLocked => "auth.account_locked",
             Self::SignedOut => "auth.signed_out",
+            Self::VerificationResent => "auth.verification_resent",
+            Self::PasswordResetRequested => "auth.password_reset_requested",
+            Self::PasswordReset => "auth.password_reset",
+            Self::PasswordChanged => "auth.password_changed",
+            Self::SessionRevoked => "auth.session_revoked",
         }
     }
 }

@@ -190,7 +190,7 @@ impl AuthService {
         &self.config
     }
 
-    async fn audit(
+    pub(crate) async fn audit_event(
         &self,
         kind: AuthEventKind,
         account: Option<AccountId>,
@@ -238,7 +238,7 @@ impl AuthService {
                 &self.config.public_url,
             ))
             .await;
-            self.audit(
+            self.audit_event(
                 AuthEventKind::RegistrationForExistingEmail,
                 Some(existing.id),
                 request_id,
@@ -272,7 +272,7 @@ impl AuthService {
             Err(e) => return Err(e.into()),
         }
         self.send_verification(&account).await?;
-        self.audit(AuthEventKind::Registered, Some(account.id), request_id)
+        self.audit_event(AuthEventKind::Registered, Some(account.id), request_id)
             .await?;
         Ok(())
     }
@@ -316,12 +316,12 @@ impl AuthService {
             .consume(&digest, TokenPurpose::VerifyEmail, now)
             .await?
         else {
-            self.audit(AuthEventKind::EmailVerificationFailed, None, request_id)
+            self.audit_event(AuthEventKind::EmailVerificationFailed, None, request_id)
                 .await?;
             return Err(VerifyError::InvalidOrExpired);
         };
         self.accounts.activate(account, now).await?;
-        self.audit(AuthEventKind::EmailVerified, Some(account), request_id)
+        self.audit_event(AuthEventKind::EmailVerified, Some(account), request_id)
             .await?;
         Ok(account)
     }
@@ -342,7 +342,7 @@ impl AuthService {
                 .verify(password, None)
                 .await
                 .map_err(LoginError::Busy)?;
-            self.audit(AuthEventKind::SignInFailed, None, request_id)
+            self.audit_event(AuthEventKind::SignInFailed, None, request_id)
                 .await?;
             return Err(LoginError::InvalidCredentials);
         };
@@ -351,7 +351,7 @@ impl AuthService {
             .failures_since(account.id, now - Duration::hours(1))
             .await?;
         if let Some(until) = throttle(&failures, now) {
-            self.audit(AuthEventKind::SignInThrottled, Some(account.id), request_id)
+            self.audit_event(AuthEventKind::SignInThrottled, Some(account.id), request_id)
                 .await?;
             let secs = (until - now).num_seconds().max(1);
             return Err(LoginError::Throttled {
@@ -365,7 +365,7 @@ impl AuthService {
             .map_err(LoginError::Busy)?;
         if !verified.matches || matches!(account.state, AccountState::Disabled { .. }) {
             self.accounts.add_failure(account.id, now).await?;
-            self.audit(AuthEventKind::SignInFailed, Some(account.id), request_id)
+            self.audit_event(AuthEventKind::SignInFailed, Some(account.id), request_id)
                 .await?;
             let recent = failures
                 .iter()
@@ -373,13 +373,13 @@ impl AuthService {
                 .count()
                 + 1;
             if recent == LOCK_AFTER {
-                self.audit(AuthEventKind::AccountLocked, Some(account.id), request_id)
+                self.audit_event(AuthEventKind::AccountLocked, Some(account.id), request_id)
                     .await?;
             }
             return Err(LoginError::InvalidCredentials);
         }
         if account.state == AccountState::PendingVerification {
-            self.audit(
+            self.audit_event(
                 AuthEventKind::SignInRefusedUnverified,
                 Some(account.id),
                 request_id,
@@ -405,7 +405,7 @@ impl AuthService {
             revoked_at: None,
         };
         self.sessions.create(&session).await?;
-        self.audit(AuthEventKind::SignInSucceeded, Some(account.id), request_id)
+        self.audit_event(AuthEventKind::SignInSucceeded, Some(account.id), request_id)
             .await?;
         Ok(LoginOutcome {
             token,
@@ -458,13 +458,17 @@ impl AuthService {
     ) -> Result<(), SessionError> {
         let who = self.authenticate(token).await?;
         self.sessions.revoke(who.session, self.clock.now()).await?;
-        self.audit(AuthEventKind::SignedOut, Some(who.account.id), request_id)
+        self.audit_event(AuthEventKind::SignedOut, Some(who.account.id), request_id)
             .await?;
         Ok(())
     }
 }
 
-fn verification_email(to: &Email, token: &SecretText, config: &AuthConfig) -> OutgoingEmail {
+pub(crate) fn verification_email(
+    to: &Email,
+    token: &SecretText,
+    config: &AuthConfig,
+) -> OutgoingEmail {
     OutgoingEmail {
         to: to.clone(),
         subject: "Confirm your email address for your patient portal".into(),
