@@ -573,3 +573,153 @@ async fn sessions_can_be_listed_and_ended_but_only_your_own() {
     foreign.assert_status(StatusCode::NOT_FOUND);
     assert_eq!(me_status(&app, &a).await, StatusCode::OK);
 }
+
+/// The current 6-digit code of a base32 TOTP secret, as an authenticator app shows it.
+fn code_now(secret_base32: &str) -> String {
+    let bytes = totp_rs::Secret::Encoded(secret_base32.to_owned())
+        .to_bytes()
+        .unwrap();
+    let totp =
+        totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 0, 30, bytes, None, "x".into()).unwrap();
+    let now = std::time::UNIX_EPOCH.elapsed().unwrap().as_secs();
+    totp.generate(now)
+}
+
+#[tokio::test]
+async fn staff_sign_in_needs_the_totp_code_which_works_once() {
+    use salus_domain::account::{NewStaff, SecretText, StaffRole};
+    let app = spawn_app(0).await;
+    let auth = salus_server::app::api_state(&app.store, &salus_server::Config::default()).auth;
+    let org = salus_server::importer::target_org(&app.store, Some("demo-clinic"))
+        .await
+        .unwrap();
+    let creds = auth
+        .create_staff(
+            NewStaff {
+                email: salus_domain::text::Email::parse("doc@example.org").unwrap(),
+                name: salus_domain::patient::PersonName::new("Mira", "Osei").unwrap(),
+                role: StaffRole::Clinician,
+                organization: org.id,
+                password: SecretText::new(PASSWORD),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(creds.recovery_codes.len(), 10);
+    let login = json!({"email": "doc@example.org", "password": PASSWORD});
+
+    let (status, b) = post(&app, "/api/v1/auth/login", &login).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{b}");
+    assert_eq!(b["second_factor"], "totp");
+    assert!(b.get("token").is_none(), "no session before the code");
+    let code = code_now(&creds.totp.secret_base32);
+    let (status, signed) = post(
+        &app,
+        "/api/v1/auth/login/second-factor",
+        &json!({"challenge": b["challenge"], "code": code}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{signed}");
+    let token = signed["token"].as_str().unwrap();
+    let (_, me) = body(
+        app.client
+            .get("/api/v1/me")
+            .header("authorization", format!("Bearer {token}"))
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(me["role"], "clinician");
+
+    // A recovery code works instead of the app, once.
+    let (_, b) = post(&app, "/api/v1/auth/login", &login).await;
+    let recovery = creds.recovery_codes[3].expose().to_lowercase();
+    let (status, _) = post(
+        &app,
+        "/api/v1/auth/login/second-factor",
+        &json!({"challenge": b["challenge"], "code": recovery}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The same TOTP code again (same time step): refused as a replay.
+    let (_, b) = post(&app, "/api/v1/auth/login", &login).await;
+    let (status, b) = post(
+        &app,
+        "/api/v1/auth/login/second-factor",
+        &json!({"challenge": b["challenge"], "code": code}),
+    )
+    .await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_credentials"))
+    );
+}
+
+#[tokio::test]
+async fn a_patient_can_add_an_authenticator_app() {
+    let app = spawn_app(0).await;
+    verified_account(&app).await;
+    let (_, token) = sign_in(&app, PASSWORD).await;
+    let bearer = format!("Bearer {}", token.unwrap());
+
+    let (status, e) = body(
+        app.client
+            .post("/api/v1/me/totp")
+            .header("authorization", &bearer)
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        e["otpauth_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/Salus:ann%40example.org?")
+    );
+    let secret = e["secret"].as_str().unwrap().to_owned();
+
+    let wrong = app
+        .client
+        .post("/api/v1/me/totp/confirm")
+        .header("authorization", &bearer)
+        .body_json(&json!({"code": "000000"}))
+        .send()
+        .await;
+    let (status, b) = body(wrong).await;
+    if code_now(&secret) != "000000" {
+        assert_eq!(
+            (status, b["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("wrong_code"))
+        );
+    }
+    let ok = app
+        .client
+        .post("/api/v1/me/totp/confirm")
+        .header("authorization", &bearer)
+        .body_json(&json!({"code": code_now(&secret)}))
+        .send()
+        .await;
+    let (status, codes) = body(ok).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(codes["recovery_codes"].as_array().unwrap().len(), 10);
+
+    // From now on sign-in asks for a code.
+    let (status, b) = post(
+        &app,
+        "/api/v1/auth/login",
+        &json!({"email": "ann@example.org", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(b["second_factor"], "totp");
+    let again = app
+        .client
+        .post("/api/v1/me/totp")
+        .header("authorization", &bearer)
+        .send()
+        .await;
+    again.assert_status(StatusCode::CONFLICT);
+}

@@ -7,8 +7,8 @@ use poem_openapi::auth::Bearer;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, SecurityScheme, Tags};
 use salus_domain::account::{
-    Account, AuthService, ChartLink, LoginError, RegisterError, Registration, Role, SecretText,
-    SessionError, VerifyError,
+    Account, AuthService, ChartLink, LoginError, LoginOutcome, RegisterError, Registration, Role,
+    SecretText, SessionError, VerifyError,
 };
 use salus_domain::patient::PersonName;
 use salus_domain::text::Email;
@@ -163,15 +163,51 @@ enum VerifyResponse {
     Invalid(Json<ErrorBody>),
 }
 
+/// The second step of a sign-in.
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct SecondFactorRequest {
+    /// The challenge from `/v1/auth/login`.
+    pub challenge: String,
+    /// The 6-digit code, or a recovery code.
+    pub code: String,
+}
+
+impl std::fmt::Debug for SecondFactorRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecondFactorRequest(<redacted>)")
+    }
+}
+
+/// The password was right; a second factor is needed.
+#[derive(Object)]
+pub struct SecondFactorChallenge {
+    /// Always `totp`.
+    pub second_factor: String,
+    /// Send with the code to `/v1/auth/login/second-factor`.
+    pub challenge: String,
+    pub expires_in_secs: i64,
+}
+
+impl std::fmt::Debug for SecondFactorChallenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecondFactorChallenge(<redacted>)")
+    }
+}
+
 #[derive(Debug, ApiResponse)]
 enum LoginResult {
     /// Signed in.
     #[oai(status = 200)]
     Ok(Json<LoginResponse>),
+    /// Password accepted; send a code from the authenticator app with the challenge.
+    #[oai(status = 202)]
+    SecondFactor(Json<SecondFactorChallenge>),
     /// `invalid_credentials`: the same answer for an unknown email and a wrong password.
     #[oai(status = 401)]
     Invalid(Json<ErrorBody>),
-    /// `email_not_verified`: confirm the address first (ask for a new email if needed).
+    /// `email_not_verified`: confirm the address first (ask for a new email if needed);
+    /// `second_factor_required`: a staff account without a second factor.
     #[oai(status = 403)]
     NotVerified(Json<ErrorBody>),
     /// `too_many_attempts`: wait the given seconds.
@@ -199,6 +235,57 @@ enum MeResponse {
     /// `unauthorized`: sign in again.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
+}
+
+fn invalid_credentials() -> LoginResult {
+    LoginResult::Invalid(ErrorBody::new(
+        "invalid_credentials",
+        "The email or password is not correct.",
+    ))
+}
+
+impl AuthApi {
+    fn login_result(&self, r: Result<LoginOutcome, LoginError>) -> Result<LoginResult, ApiError> {
+        use salus_domain::account::HashError;
+        match r {
+            Ok(LoginOutcome::Signed { token, .. }) => Ok(LoginResult::Ok(Json(LoginResponse {
+                token: token.expose().to_owned(),
+                token_type: "Bearer".into(),
+                idle_timeout_secs: self.auth.config().idle_timeout.num_seconds(),
+            }))),
+            Ok(LoginOutcome::SecondFactor { challenge }) => {
+                Ok(LoginResult::SecondFactor(Json(SecondFactorChallenge {
+                    second_factor: "totp".into(),
+                    challenge: challenge.expose().to_owned(),
+                    expires_in_secs: salus_domain::account::SECOND_FACTOR_TTL_MINUTES * 60,
+                })))
+            }
+            Err(LoginError::InvalidCredentials) => Ok(invalid_credentials()),
+            Err(LoginError::NotVerified) => Ok(LoginResult::NotVerified(ErrorBody::new(
+                "email_not_verified",
+                "Please confirm your email address first. We can send the email again.",
+            ))),
+            Err(LoginError::SecondFactorRequired) => Ok(LoginResult::NotVerified(ErrorBody::new(
+                "second_factor_required",
+                "This account must use a second factor. Ask your administrator to set it up.",
+            ))),
+            Err(LoginError::Throttled { retry_after_secs }) => Ok(LoginResult::Throttled(
+                ErrorBody::new(
+                    "too_many_attempts",
+                    "Too many attempts. Please wait and try again, or reset your password.",
+                ),
+                retry_after_secs,
+            )),
+            Err(LoginError::Busy(HashError::Busy { retry_after_secs })) => Ok(LoginResult::Busy(
+                ErrorBody::new("busy", "Please try again in a moment."),
+                retry_after_secs,
+            )),
+            Err(LoginError::Busy(HashError::Failed)) => {
+                Err(ApiError::internal("password hashing failed"))
+            }
+            Err(LoginError::Repo(e)) => Err(e.into()),
+        }
+    }
 }
 
 fn unauthorized() -> Json<ErrorBody> {
@@ -305,59 +392,50 @@ impl AuthApi {
         }
     }
 
-    /// Sign in with email and password; answers a bearer token.
+    /// Sign in with email and password. Answers a bearer token (200), or, for accounts with
+    /// a second factor, a challenge to send with the code to `/v1/auth/login/second-factor`
+    /// (202).
     #[oai(path = "/v1/auth/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
         req: &Request,
         body: Json<LoginRequest>,
     ) -> Result<LoginResult, ApiError> {
-        let invalid = || {
-            LoginResult::Invalid(ErrorBody::new(
-                "invalid_credentials",
-                "The email or password is not correct.",
-            ))
-        };
         let Ok(email) = Email::parse(&body.0.email) else {
-            return Ok(invalid());
+            return Ok(invalid_credentials());
         };
-        match self
+        let r = self
             .auth
             .login(
                 &email,
                 SecretText::new(body.0.password),
                 request_id(req).as_deref(),
             )
-            .await
-        {
-            Ok(o) => Ok(LoginResult::Ok(Json(LoginResponse {
-                token: o.token.expose().to_owned(),
-                token_type: "Bearer".into(),
-                idle_timeout_secs: self.auth.config().idle_timeout.num_seconds(),
-            }))),
-            Err(LoginError::InvalidCredentials) => Ok(invalid()),
-            Err(LoginError::NotVerified) => Ok(LoginResult::NotVerified(ErrorBody::new(
-                "email_not_verified",
-                "Please confirm your email address first. We can send the email again.",
-            ))),
-            Err(LoginError::Throttled { retry_after_secs }) => Ok(LoginResult::Throttled(
-                ErrorBody::new(
-                    "too_many_attempts",
-                    "Too many attempts. Please wait and try again, or reset your password.",
-                ),
-                retry_after_secs,
-            )),
-            Err(LoginError::Busy(salus_domain::account::HashError::Busy { retry_after_secs })) => {
-                Ok(LoginResult::Busy(
-                    ErrorBody::new("busy", "Please try again in a moment."),
-                    retry_after_secs,
-                ))
-            }
-            Err(LoginError::Busy(salus_domain::account::HashError::Failed)) => {
-                Err(ApiError::internal("password hashing failed"))
-            }
-            Err(LoginError::Repo(e)) => Err(e.into()),
-        }
+            .await;
+        self.login_result(r)
+    }
+
+    /// Finish signing in with the 6-digit code from the authenticator app, or a recovery code.
+    #[oai(
+        path = "/v1/auth/login/second-factor",
+        method = "post",
+        operation_id = "loginSecondFactor"
+    )]
+    async fn second_factor(
+        &self,
+        req: &Request,
+        body: Json<SecondFactorRequest>,
+    ) -> Result<LoginResult, ApiError> {
+        let b = body.0;
+        let r = self
+            .auth
+            .complete_second_factor(
+                &SecretText::new(b.challenge.trim()),
+                &b.code,
+                request_id(req).as_deref(),
+            )
+            .await;
+        self.login_result(r)
     }
 
     /// Sign out: the session ends on the server.
@@ -496,6 +574,49 @@ enum RevokeResponse {
 enum RevokeOthersResponse {
     #[oai(status = 200)]
     Ok(Json<Revoked>),
+    /// `unauthorized`.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+}
+
+#[derive(Debug, Object)]
+pub struct TotpEnrollmentDto {
+    pub otpauth_uri: String,
+    /// Base32, for typing into the app by hand.
+    pub secret: String,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct TotpCode {
+    pub code: String,
+}
+
+#[derive(Debug, Object)]
+pub struct RecoveryCodes {
+    /// Each works once instead of a code from the app. Shown only now.
+    pub recovery_codes: Vec<String>,
+}
+
+#[derive(Debug, ApiResponse)]
+enum TotpBeginResponse {
+    #[oai(status = 200)]
+    Ok(Json<TotpEnrollmentDto>),
+    /// `unauthorized`.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// `second_factor_exists`.
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
+}
+
+#[derive(Debug, ApiResponse)]
+enum TotpConfirmResponse {
+    #[oai(status = 200)]
+    Ok(Json<RecoveryCodes>),
+    /// `wrong_code`, `not_started` or `second_factor_exists`.
+    #[oai(status = 400)]
+    Invalid(Json<ErrorBody>),
     /// `unauthorized`.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
@@ -650,6 +771,71 @@ impl AccountApi {
                 Err(ApiError::internal("password hashing failed"))
             }
             Err(ChangePasswordError::Repo(e)) => Err(e.into()),
+        }
+    }
+
+    /// Start setting up an authenticator app: answers the `otpauth://` URI (show it as a QR
+    /// code) and the secret for typing in. Confirm with a code to finish.
+    #[oai(path = "/v1/me/totp", method = "post", operation_id = "beginTotp")]
+    async fn begin_totp(&self, token: SessionToken) -> Result<TotpBeginResponse, ApiError> {
+        use salus_domain::account::TotpError;
+        match self.auth.begin_totp(&SecretText::new(token.0.token)).await {
+            Ok(e) => Ok(TotpBeginResponse::Ok(Json(TotpEnrollmentDto {
+                otpauth_uri: e.provisioning_uri,
+                secret: e.secret_base32,
+            }))),
+            Err(TotpError::NotSignedIn) => Ok(TotpBeginResponse::Unauthorized(unauthorized())),
+            Err(TotpError::AlreadyEnrolled) => Ok(TotpBeginResponse::Conflict(ErrorBody::new(
+                "second_factor_exists",
+                "An authenticator app is already set up for this account.",
+            ))),
+            Err(TotpError::NotStarted | TotpError::WrongCode) => {
+                Err(ApiError::internal("unexpected enrolment state"))
+            }
+            Err(TotpError::Repo(e)) => Err(e.into()),
+        }
+    }
+
+    /// Finish setting up the authenticator app with a code from it. Answers ten recovery
+    /// codes, shown this once.
+    #[oai(
+        path = "/v1/me/totp/confirm",
+        method = "post",
+        operation_id = "confirmTotp"
+    )]
+    async fn confirm_totp(
+        &self,
+        req: &Request,
+        token: SessionToken,
+        body: Json<TotpCode>,
+    ) -> Result<TotpConfirmResponse, ApiError> {
+        use salus_domain::account::TotpError;
+        match self
+            .auth
+            .confirm_totp(
+                &SecretText::new(token.0.token),
+                &body.0.code,
+                request_id(req).as_deref(),
+            )
+            .await
+        {
+            Ok(codes) => Ok(TotpConfirmResponse::Ok(Json(RecoveryCodes {
+                recovery_codes: codes.iter().map(|c| c.expose().to_owned()).collect(),
+            }))),
+            Err(TotpError::NotSignedIn) => Ok(TotpConfirmResponse::Unauthorized(unauthorized())),
+            Err(TotpError::WrongCode) => Ok(TotpConfirmResponse::Invalid(ErrorBody::new(
+                "wrong_code",
+                "That code is not correct. Try the newest one.",
+            ))),
+            Err(TotpError::NotStarted) => Ok(TotpConfirmResponse::Invalid(ErrorBody::new(
+                "not_started",
+                "Start setting up the app first.",
+            ))),
+            Err(TotpError::AlreadyEnrolled) => Ok(TotpConfirmResponse::Invalid(ErrorBody::new(
+                "second_factor_exists",
+                "An authenticator app is already set up for this account.",
+            ))),
+            Err(TotpError::Repo(e)) => Err(e.into()),
         }
     }
 

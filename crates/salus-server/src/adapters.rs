@@ -8,7 +8,7 @@ use base64::Engine as _;
 use rand::TryRngCore as _;
 use salus_domain::account::{
     CommonPasswords, HashError, MailError, Mailer, OutgoingEmail, PasswordHash, PasswordHasher,
-    SecretSource, SecretText, TokenDigest, Verified,
+    SecretSource, SecretText, TokenDigest, TotpAlgorithm, TotpSecret, Verified,
 };
 use sha2::Digest as _;
 use std::path::PathBuf;
@@ -144,6 +144,91 @@ impl SecretSource for OsSecrets {
 
     fn digest(&self, token: &SecretText) -> TokenDigest {
         TokenDigest(sha2::Sha256::digest(token.expose().as_bytes()).into())
+    }
+
+    fn recovery_code(&self) -> SecretText {
+        let mut bytes = [0u8; 10];
+        rand::rngs::OsRng
+            .try_fill_bytes(&mut bytes)
+            .expect("the operating system provides randomness");
+        let b32 = totp_rs::Secret::Raw(bytes.to_vec())
+            .to_encoded()
+            .to_string();
+        let groups: Vec<&str> = b32
+            .as_bytes()
+            .chunks(4)
+            .filter_map(|c| std::str::from_utf8(c).ok())
+            .collect();
+        SecretText::new(groups.join("-"))
+    }
+}
+
+/// RFC 6238 TOTP: SHA-1, 6 digits, 30-second steps, one step of clock drift either way.
+#[derive(Debug, Clone)]
+pub struct Rfc6238 {
+    issuer: String,
+}
+
+impl Rfc6238 {
+    pub fn new(issuer: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+        }
+    }
+
+    fn totp(&self, secret: &TotpSecret, label: &str) -> Option<totp_rs::TOTP> {
+        // totp-rs refuses ':' in labels; our labels are email addresses.
+        let label = label.replace(':', "");
+        totp_rs::TOTP::new(
+            totp_rs::Algorithm::SHA1,
+            6,
+            0,
+            30,
+            secret.bytes().to_vec(),
+            Some(self.issuer.clone()),
+            label,
+        )
+        .ok()
+    }
+}
+
+impl TotpAlgorithm for Rfc6238 {
+    fn new_secret(&self) -> TotpSecret {
+        let mut bytes = [0u8; 20];
+        rand::rngs::OsRng
+            .try_fill_bytes(&mut bytes)
+            .expect("the operating system provides randomness");
+        TotpSecret::new(bytes.to_vec())
+    }
+
+    fn matching_step(
+        &self,
+        secret: &TotpSecret,
+        code: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<u64> {
+        let code = code.trim();
+        if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let totp = self.totp(secret, "account")?;
+        let step = u64::try_from(now.timestamp()).ok()? / 30;
+        // `check` compares in constant time; each call looks at exactly one step (skew 0).
+        [step, step.saturating_sub(1), step + 1]
+            .into_iter()
+            .find(|s| totp.check(code, s * 30))
+    }
+
+    fn provisioning_uri(&self, secret: &TotpSecret, account_label: &str) -> String {
+        self.totp(secret, account_label)
+            .map(|t| t.get_url())
+            .unwrap_or_default()
+    }
+
+    fn base32(&self, secret: &TotpSecret) -> String {
+        totp_rs::Secret::Raw(secret.bytes().to_vec())
+            .to_encoded()
+            .to_string()
     }
 }
 
@@ -297,6 +382,41 @@ mod tests {
         );
         drop(held);
         assert!(h.hash(SecretText::new("tulip kettle orbit")).await.is_ok());
+    }
+
+    #[test]
+    fn totp_matches_rfc_6238_and_tolerates_one_step_of_drift() {
+        // RFC 6238 appendix B: SHA-1 secret "12345678901234567890", T = 59 s -> 94287082
+        // (8 digits); its last 6 digits are the 6-digit code.
+        let algo = Rfc6238::new("Salus");
+        let secret = TotpSecret::new(b"12345678901234567890".to_vec());
+        let at = |secs: i64| chrono::DateTime::from_timestamp(secs, 0).unwrap();
+        assert_eq!(algo.matching_step(&secret, "287082", at(59)), Some(1));
+        assert_eq!(
+            algo.matching_step(&secret, "287082", at(75)),
+            Some(1),
+            "one step late is accepted"
+        );
+        assert_eq!(
+            algo.matching_step(&secret, "287082", at(150)),
+            None,
+            "three steps late is not"
+        );
+        assert_eq!(algo.matching_step(&secret, "28708x", at(59)), None);
+        let uri = algo.provisioning_uri(&secret, "ann@example.org");
+        assert!(
+            uri.starts_with("otpauth://totp/Salus:ann%40example.org?secret="),
+            "{uri}"
+        );
+        assert_eq!(algo.base32(&secret), "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+    }
+
+    #[test]
+    fn recovery_codes_are_80_bit_grouped_base32() {
+        let code = OsSecrets.recovery_code();
+        assert_eq!(code.expose().len(), 19, "{:?}", code.expose().len());
+        assert_eq!(code.expose().matches('-').count(), 3);
+        assert_ne!(OsSecrets.recovery_code(), code);
     }
 
     #[test]

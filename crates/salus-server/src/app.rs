@@ -1,6 +1,6 @@
 //! The assembled application: health check, API and pages behind common middleware.
 
-use crate::adapters::{Argon2Hasher, OsSecrets, OutboxMailer, ZxcvbnCommonList};
+use crate::adapters::{Argon2Hasher, OsSecrets, OutboxMailer, Rfc6238, ZxcvbnCommonList};
 use crate::config::Config;
 use poem::http::StatusCode;
 use poem::middleware::Tracing;
@@ -46,6 +46,8 @@ pub fn api_state(store: &Store, cfg: &Config) -> salus_http::ApiState {
             secrets: Arc::new(OsSecrets),
             mailer: Arc::new(OutboxMailer::new(&cfg.outbox_dir)),
             audit: shared.clone(),
+            totp: shared.clone(),
+            totp_algorithm: Arc::new(Rfc6238::new("Salus")),
             clock: Arc::new(SystemClock),
             ids: Arc::new(UuidV7Ids),
         },

@@ -163,6 +163,9 @@ pub async fn seed_synthetic(
     Ok((patients, records))
 }
 
+/// The demo clinician's sign-in address.
+pub const DEMO_CLINICIAN_EMAIL: &str = "clinician@demo.salus.test";
+
 /// The demo patient's sign-in address.
 pub const DEMO_PATIENT_EMAIL: &str = "patient@demo.salus.test";
 

@@ -60,6 +60,28 @@ enum Command {
     /// Manage organisations.
     #[command(subcommand)]
     Org(OrgCommand),
+    /// Administration: staff accounts.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a staff account with a generated password and authenticator secret (printed once).
+    CreateStaff {
+        /// Slug of the staff member's organisation.
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        given_name: String,
+        #[arg(long)]
+        family_name: String,
+        /// clinician, front_desk, billing or organization_admin
+        #[arg(long)]
+        role: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -139,6 +161,35 @@ async fn main() -> anyhow::Result<()> {
             println!("created {}", org.slug.as_str());
             Ok(())
         }
+        Command::Admin(AdminCommand::CreateStaff {
+            org,
+            email,
+            given_name,
+            family_name,
+            role,
+        }) => {
+            let org = importer::target_org(&store, Some(&org)).await?;
+            let role = salus_domain::account::StaffRole::from_code(&role)
+                .context("--role must be clinician, front_desk, billing or organization_admin")?;
+            let staff = salus_domain::account::NewStaff {
+                email: salus_domain::text::Email::parse(&email).context("invalid --email")?,
+                name: salus_domain::patient::PersonName::new(&given_name, &family_name)
+                    .context("invalid name")?,
+                role,
+                organization: org.id,
+                password: salus_domain::account::SecretText::new(
+                    salus_server::adapters::OsSecrets.new_token_for_demo(),
+                ),
+            };
+            let password = staff.password.expose().to_owned();
+            let auth = salus_server::app::api_state(&store, &cfg).auth;
+            let creds = auth
+                .create_staff(staff, None)
+                .await
+                .context("cannot create the staff account")?;
+            print_staff(&email, &password, &creds);
+            Ok(())
+        }
         Command::Org(OrgCommand::List) => {
             for o in store.list().await? {
                 let f: Vec<_> = o.features.iter().map(|f| f.code()).collect();
@@ -147,6 +198,16 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Shows a new staff member's credentials once.
+fn print_staff(email: &str, password: &str, creds: &salus_domain::account::StaffCredentials) {
+    println!("Staff account {email}");
+    println!("  password:            {password}");
+    println!("  authenticator app:   {}", creds.totp.provisioning_uri);
+    println!("  secret (by hand):    {}", creds.totp.secret_base32);
+    let codes: Vec<&str> = creds.recovery_codes.iter().map(|c| c.expose()).collect();
+    println!("  recovery codes:      {}", codes.join(" "));
 }
 
 /// Creates the demo sign-in accounts if missing and prints how to sign in.
@@ -173,6 +234,45 @@ async fn demo_accounts(
             demo::DEMO_PATIENT_EMAIL
         ),
     }
+    let auth = salus_server::app::api_state(store, cfg).auth;
+    let email =
+        salus_domain::text::Email::parse(demo::DEMO_CLINICIAN_EMAIL).expect("constant email");
+    let exists = salus_domain::account::AccountRepository::find_by_email(store, &email)
+        .await?
+        .is_some();
+    if exists {
+        println!(
+            "Demo clinician: {} (already created; its details were printed then)",
+            demo::DEMO_CLINICIAN_EMAIL
+        );
+        return Ok(());
+    }
+    let org = importer::target_org(store, Some(demo::DEMO_SLUG)).await?;
+    let password = if cfg.demo_password.is_empty() {
+        salus_server::adapters::OsSecrets.new_token_for_demo()
+    } else {
+        cfg.demo_password.clone()
+    };
+    let staff = salus_domain::account::NewStaff {
+        email,
+        name: salus_domain::patient::PersonName::new("Mira", "Osei").expect("constant name"),
+        role: salus_domain::account::StaffRole::Clinician,
+        organization: org.id,
+        password: salus_domain::account::SecretText::new(password.clone()),
+    };
+    let creds = auth
+        .create_staff(staff, None)
+        .await
+        .context("cannot create the demo clinician")?;
+    print_staff(
+        demo::DEMO_CLINICIAN_EMAIL,
+        if cfg.demo_password.is_empty() {
+            &password
+        } else {
+            "(SALUS_DEMO_PASSWORD)"
+        },
+        &creds,
+    );
     Ok(())
 }
 

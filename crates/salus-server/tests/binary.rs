@@ -36,10 +36,35 @@ async fn serve_demo_on_a_fresh_folder_then_sigterm() {
 
     // It prints the demo sign-in, then its URL once the socket is bound.
     let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut demo_line = String::new();
-    out.read_line(&mut demo_line).unwrap();
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
+    let mut printed = Vec::new();
+    let line = loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "salus exited early: {printed:?}"
+        );
+        if line.starts_with("Salus is running at") {
+            break line;
+        }
+        printed.push(line);
+    };
+    let demo_line = printed
+        .iter()
+        .find(|l| l.starts_with("Demo patient:"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.starts_with("Staff account clinician@demo.salus.test")),
+        "{printed:?}"
+    );
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.contains("otpauth://totp/Salus:clinician%40demo.salus.test")),
+        "{printed:?}"
+    );
     let password = demo_line
         .split("with password ")
         .nth(1)

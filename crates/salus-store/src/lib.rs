@@ -12,6 +12,7 @@ pub mod migration;
 mod organizations;
 mod patients;
 mod records;
+mod totp;
 
 use salus_domain::{IdGenerator, RepoError};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};

@@ -590,3 +590,70 @@ async fn sqlite_file_settings() {
         assert_eq!(value, expected, "PRAGMA {pragma}");
     }
 }
+
+/// A TOTP step is accepted once and only moving forward; a recovery code once.
+#[tokio::test]
+async fn totp_steps_and_recovery_codes_are_single_use() {
+    use salus_domain::account::{
+        Account, AccountRepository, AccountState, ChartLink, PasswordHash, Role, TokenDigest,
+        TotpRepository, TotpSecret,
+    };
+    let store = store().await;
+    let now = clock().now();
+    let account = Account {
+        id: salus_domain::AccountId::generate(&UuidV7Ids),
+        email: salus_domain::text::Email::parse("ann@example.org").unwrap(),
+        name: salus_domain::patient::PersonName::new("Ann", "Lee").unwrap(),
+        birth_date: None,
+        role: Role::Patient,
+        state: AccountState::Active { verified_at: now },
+        chart: ChartLink::Unlinked,
+        password: PasswordHash::new("$argon2id$x"),
+        created_at: now,
+    };
+    AccountRepository::create(&store, &account).await.unwrap();
+    store
+        .put_pending(account.id, &TotpSecret::new(vec![1; 20]))
+        .await
+        .unwrap();
+    let codes = [TokenDigest([7; 32]), TokenDigest([8; 32])];
+    store.confirm(account.id, now, &codes).await.unwrap();
+    assert!(matches!(
+        store
+            .put_pending(account.id, &TotpSecret::new(vec![2; 20]))
+            .await,
+        Err(RepoError::Conflict(_))
+    ));
+    assert!(store.use_step(account.id, 100).await.unwrap());
+    assert!(
+        !store.use_step(account.id, 100).await.unwrap(),
+        "replay of the same step"
+    );
+    assert!(
+        !store.use_step(account.id, 99).await.unwrap(),
+        "an older step"
+    );
+    assert!(store.use_step(account.id, 101).await.unwrap());
+    assert!(
+        store
+            .use_recovery_code(account.id, &codes[0], now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .use_recovery_code(account.id, &codes[0], now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .use_recovery_code(account.id, &TokenDigest([9; 32]), now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get(account.id).await.unwrap().unwrap().secret,
+        TotpSecret::new(vec![1; 20])
+    );
+}

@@ -12,8 +12,8 @@ use poem::web::cookie::{Cookie, CookieJar, SameSite};
 use poem::web::{CsrfToken, CsrfVerifier, Data, Form, Query};
 use poem::{IntoResponse, Response, handler};
 use salus_domain::account::{
-    ChartLink, HashError, LoginError, RegisterError, Registration, SecretText, SessionError,
-    VerifyError,
+    ChartLink, HashError, LoginError, LoginOutcome, RegisterError, Registration, SecretText,
+    SessionError, VerifyError,
 };
 use salus_domain::patient::PersonName;
 use salus_domain::text::Email;
@@ -324,15 +324,27 @@ pub(crate) async fn login(
         .login(&email, SecretText::new(f.password.clone()), None)
         .await
     {
-        Ok(outcome) => {
-            let mut cookie = Cookie::new_with_str(session_cookie(&state), outcome.token.expose());
-            cookie.set_http_only(true);
-            cookie.set_secure(state.secure_cookies);
-            cookie.set_same_site(SameSite::Strict);
-            cookie.set_path("/");
-            jar.add(cookie);
+        Ok(LoginOutcome::Signed { token, .. }) => {
+            jar.add(strict_cookie(
+                session_cookie(&state),
+                token.expose(),
+                state.secure_cookies,
+            ));
             see_other("/account")
         }
+        Ok(LoginOutcome::SecondFactor { challenge }) => {
+            jar.add(strict_cookie(
+                challenge_cookie(&state),
+                challenge.expose(),
+                state.secure_cookies,
+            ));
+            see_other("/login/code")
+        }
+        Err(LoginError::SecondFactorRequired) => again(
+            "This account must use an authenticator app. Ask your administrator to set it up."
+                .into(),
+            StatusCode::FORBIDDEN,
+        ),
         Err(LoginError::InvalidCredentials) => again(generic(), StatusCode::UNAUTHORIZED),
         Err(LoginError::NotVerified) => again(
             "Please confirm your email address first: open the link we sent you.".into(),
@@ -347,6 +359,111 @@ pub(crate) async fn login(
         Err(LoginError::Busy(HashError::Busy { .. })) => busy(),
         Err(e) => {
             tracing::error!(error = %e, "sign-in failed");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "Please try again in a few minutes.",
+            )
+        }
+    }
+}
+
+fn strict_cookie(name: &'static str, value: &str, secure: bool) -> Cookie {
+    let mut cookie = Cookie::new_with_str(name, value);
+    cookie.set_http_only(true);
+    cookie.set_secure(secure);
+    cookie.set_same_site(SameSite::Strict);
+    cookie.set_path("/");
+    cookie
+}
+
+/// Holds the second-factor challenge between the password and the code.
+fn challenge_cookie(state: &WebState) -> &'static str {
+    if state.secure_cookies {
+        "__Host-salus_2fa"
+    } else {
+        "salus_2fa"
+    }
+}
+
+#[derive(Template)]
+#[template(path = "code.html")]
+struct CodePage<'a> {
+    csrf: &'a str,
+    message: Option<&'a str>,
+}
+
+#[handler]
+pub(crate) fn code_form(
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    jar: &CookieJar,
+) -> Response {
+    if jar.get(challenge_cookie(&state)).is_none() {
+        return see_other("/login");
+    }
+    no_store(render(&CodePage {
+        csrf: &csrf.0,
+        message: None,
+    }))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CodeForm {
+    csrf: String,
+    code: String,
+}
+
+#[handler]
+pub(crate) async fn code(
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    verifier: &CsrfVerifier,
+    jar: &CookieJar,
+    Form(f): Form<CodeForm>,
+) -> Response {
+    let again = |m: &str, status| {
+        with_status(
+            no_store(render(&CodePage {
+                csrf: &csrf.0,
+                message: Some(m),
+            })),
+            status,
+        )
+    };
+    if !verifier.is_valid(&f.csrf) {
+        return again(FORM_EXPIRED, StatusCode::FORBIDDEN);
+    }
+    let Some(challenge) = jar
+        .get(challenge_cookie(&state))
+        .map(|c| SecretText::new(c.value_str()))
+    else {
+        return see_other("/login");
+    };
+    match state
+        .auth
+        .complete_second_factor(&challenge, &f.code, None)
+        .await
+    {
+        Ok(LoginOutcome::Signed { token, .. }) => {
+            jar.remove(challenge_cookie(&state));
+            jar.add(strict_cookie(
+                session_cookie(&state),
+                token.expose(),
+                state.secure_cookies,
+            ));
+            see_other("/account")
+        }
+        Ok(LoginOutcome::SecondFactor { .. }) | Err(LoginError::InvalidCredentials) => again(
+            "That code is not correct, or this sign-in has expired.",
+            StatusCode::UNAUTHORIZED,
+        ),
+        Err(LoginError::Throttled { .. }) => again(
+            "Too many attempts. Please wait and try again.",
+            StatusCode::TOO_MANY_REQUESTS,
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "second factor failed");
             error_page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Temporarily unavailable",

@@ -127,6 +127,7 @@ pub fn routes(state: WebState) -> impl Endpoint {
         .at("/register/check-email", get(account::check_email))
         .at("/verify", get(account::verify_form).post(account::verify))
         .at("/login", get(account::login_form).post(account::login))
+        .at("/login/code", get(account::code_form).post(account::code))
         .at("/account", get(account::account))
         .at("/logout", poem::post(account::logout))
         .with(csrf)

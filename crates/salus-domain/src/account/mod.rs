@@ -11,8 +11,10 @@ mod password;
 mod ports;
 mod recovery;
 mod service;
+mod staff;
 #[cfg(test)]
 mod tests;
+mod totp;
 
 pub use model::{Account, AccountState, ChartLink, Role, StaffRole};
 pub use password::{PasswordRejection, PersonalInfo, SecretText, check_new_password};
@@ -28,12 +30,19 @@ pub use service::{
     AuthConfig, AuthPorts, AuthService, Authenticated, LoginError, LoginOutcome, RegisterError,
     Registration, SessionError, VerifyError,
 };
+pub use staff::{CreateStaffError, NewStaff, StaffCredentials};
+pub use totp::{
+    RECOVERY_CODES, SECOND_FACTOR_TTL_MINUTES, TotpAlgorithm, TotpEnrollment, TotpError,
+    TotpRecord, TotpRepository, TotpSecret,
+};
 
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::{
     MockAccountRepository, MockAuthAudit, MockCommonPasswords, MockMailer, MockPasswordHasher,
     MockSecretSource, MockSessionRepository, MockTokenRepository,
 };
+#[cfg(any(test, feature = "mocks"))]
+pub use totp::{MockTotpAlgorithm, MockTotpRepository};
 
 /// An [`AuthService`] whose every port is a mock with no expectations: any call fails the
 /// test. For adapter tests that never sign in.
@@ -56,6 +65,8 @@ pub fn service_without_expectations() -> AuthService {
             secrets: std::sync::Arc::new(MockSecretSource::new()),
             mailer: std::sync::Arc::new(MockMailer::new()),
             audit: std::sync::Arc::new(MockAuthAudit::new()),
+            totp: std::sync::Arc::new(MockTotpRepository::new()),
+            totp_algorithm: std::sync::Arc::new(MockTotpAlgorithm::new()),
             clock: std::sync::Arc::new(crate::clock::SystemClock),
             ids: std::sync::Arc::new(NilIds),
         },

@@ -89,6 +89,8 @@ pub trait SecretSource: Send + Sync {
     fn new_token(&self) -> SecretText;
     /// The digest stored in place of a token.
     fn digest(&self, token: &SecretText) -> TokenDigest;
+    /// A recovery code people can type: 80 random bits as 16 base32 characters.
+    fn recovery_code(&self) -> SecretText;
 }
 
 /// What an emailed token is for; a token of one purpose never serves another.
@@ -96,6 +98,8 @@ pub trait SecretSource: Send + Sync {
 pub enum TokenPurpose {
     VerifyEmail,
     ResetPassword,
+    /// The step between a correct password and the second factor.
+    SecondFactor,
 }
 
 impl TokenPurpose {
@@ -103,6 +107,7 @@ impl TokenPurpose {
         match self {
             Self::VerifyEmail => "verify_email",
             Self::ResetPassword => "reset_password",
+            Self::SecondFactor => "second_factor",
         }
     }
 }
@@ -319,6 +324,9 @@ pub enum AuthEventKind {
     PasswordReset,
     PasswordChanged,
     SessionRevoked,
+    SecondFactorEnrolled,
+    SecondFactorFailed,
+    StaffCreated,
 }
 
 impl AuthEventKind {
@@ -339,6 +347,9 @@ impl AuthEventKind {
             Self::PasswordReset => "auth.password_reset",
             Self::PasswordChanged => "auth.password_changed",
             Self::SessionRevoked => "auth.session_revoked",
+            Self::SecondFactorEnrolled => "auth.second_factor_enrolled",
+            Self::SecondFactorFailed => "auth.second_factor_failed",
+            Self::StaffCreated => "auth.staff_created",
         }
     }
 }

@@ -4,7 +4,7 @@ use super::model::{Account, AccountState, ChartLink, Role};
 use super::password::{PasswordRejection, PersonalInfo, SecretText, check_new_password};
 use super::ports::{
     AccountRepository, AuthAudit, AuthEvent, AuthEventKind, CommonPasswords, EmailToken, HashError,
-    Mailer, OutgoingEmail, PasswordHasher, SecretSource, Session, SessionRepository, TokenPurpose,
+    Mailer, OutgoingEmail, PasswordHasher, SecretSource, SessionRepository, TokenPurpose,
     TokenRepository,
 };
 use crate::clock::Clock;
@@ -77,6 +77,9 @@ pub enum LoginError {
     NotVerified,
     #[error("too many failed attempts; try again later")]
     Throttled { retry_after_secs: u32 },
+    /// A staff account without a second factor (an administrator must set one up).
+    #[error("this account must use a second factor; ask your administrator")]
+    SecondFactorRequired,
     #[error(transparent)]
     Busy(HashError),
     #[error(transparent)]
@@ -92,12 +95,17 @@ pub enum SessionError {
     Repo(#[from] RepoError),
 }
 
-/// A new session: the token goes to the client once and is never stored.
+/// What a correct password leads to.
 #[derive(Debug)]
-pub struct LoginOutcome {
-    pub token: SecretText,
-    pub session: SessionId,
-    pub account: Account,
+pub enum LoginOutcome {
+    /// A new session: the token goes to the client once and is never stored.
+    Signed {
+        token: SecretText,
+        session: SessionId,
+        account: Account,
+    },
+    /// The account has a second factor: send the code with this challenge.
+    SecondFactor { challenge: SecretText },
 }
 
 /// The account behind a valid session.
@@ -140,6 +148,8 @@ pub struct AuthService {
     pub(crate) secrets: Arc<dyn SecretSource>,
     pub(crate) mailer: Arc<dyn Mailer>,
     pub(crate) audit: Arc<dyn AuthAudit>,
+    pub(crate) totp: Arc<dyn super::totp::TotpRepository>,
+    pub(crate) totp_algorithm: Arc<dyn super::totp::TotpAlgorithm>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) ids: Arc<dyn IdGenerator>,
     pub(crate) config: AuthConfig,
@@ -164,6 +174,8 @@ pub struct AuthPorts {
     pub secrets: Arc<dyn SecretSource>,
     pub mailer: Arc<dyn Mailer>,
     pub audit: Arc<dyn AuthAudit>,
+    pub totp: Arc<dyn super::totp::TotpRepository>,
+    pub totp_algorithm: Arc<dyn super::totp::TotpAlgorithm>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
 }
@@ -179,6 +191,8 @@ impl AuthService {
             secrets: p.secrets,
             mailer: p.mailer,
             audit: p.audit,
+            totp: p.totp,
+            totp_algorithm: p.totp_algorithm,
             clock: p.clock,
             ids: p.ids,
             config,
@@ -326,7 +340,8 @@ impl AuthService {
         Ok(account)
     }
 
-    /// Signs in with email and password and opens a session.
+    /// Signs in with email and password. Opens a session, or, when the account has a second
+    /// factor, answers a short-lived challenge for [`AuthService::complete_second_factor`].
     ///
     /// # Errors
     /// See [`LoginError`]; unknown emails cost the same hashing time as known ones.
@@ -346,18 +361,7 @@ impl AuthService {
                 .await?;
             return Err(LoginError::InvalidCredentials);
         };
-        let failures = self
-            .accounts
-            .failures_since(account.id, now - Duration::hours(1))
-            .await?;
-        if let Some(until) = throttle(&failures, now) {
-            self.audit_event(AuthEventKind::SignInThrottled, Some(account.id), request_id)
-                .await?;
-            let secs = (until - now).num_seconds().max(1);
-            return Err(LoginError::Throttled {
-                retry_after_secs: u32::try_from(secs).unwrap_or(u32::MAX),
-            });
-        }
+        let failures = self.check_throttle(&account, request_id).await?;
         let verified = self
             .hasher
             .verify(password.clone(), Some(account.password.clone()))
@@ -387,7 +391,6 @@ impl AuthService {
             .await?;
             return Err(LoginError::NotVerified);
         }
-        self.accounts.clear_failures(account.id).await?;
         // Parameters were raised since this hash was made: store a stronger one. A busy
         // hasher only postpones this to a later sign-in.
         if verified.needs_rehash
@@ -395,23 +398,38 @@ impl AuthService {
         {
             self.accounts.set_password(account.id, &hash).await?;
         }
-        let token = self.secrets.new_token();
-        let session = Session {
-            id: SessionId::generate(self.ids.as_ref()),
-            account: account.id,
-            digest: self.secrets.digest(&token),
-            created_at: now,
-            last_seen_at: now,
-            revoked_at: None,
-        };
-        self.sessions.create(&session).await?;
-        self.audit_event(AuthEventKind::SignInSucceeded, Some(account.id), request_id)
-            .await?;
-        Ok(LoginOutcome {
+        if let Some(challenge) = self.second_factor_gate(&account).await? {
+            return Ok(LoginOutcome::SecondFactor { challenge });
+        }
+        let (token, session, account) = self.open_session(account, request_id).await?;
+        Ok(LoginOutcome::Signed {
             token,
-            session: session.id,
+            session,
             account,
         })
+    }
+
+    /// Refuses the attempt while the account waits out a delay or a lock; answers the
+    /// failures of the last hour.
+    pub(crate) async fn check_throttle(
+        &self,
+        account: &Account,
+        request_id: Option<&str>,
+    ) -> Result<Vec<DateTime<Utc>>, LoginError> {
+        let now = self.clock.now();
+        let failures = self
+            .accounts
+            .failures_since(account.id, now - Duration::hours(1))
+            .await?;
+        if let Some(until) = throttle(&failures, now) {
+            self.audit_event(AuthEventKind::SignInThrottled, Some(account.id), request_id)
+                .await?;
+            let secs = (until - now).num_seconds().max(1);
+            return Err(LoginError::Throttled {
+                retry_after_secs: u32::try_from(secs).unwrap_or(u32::MAX),
+            });
+        }
+        Ok(failures)
     }
 
     /// The account behind a session token, if the session is live; records the activity.

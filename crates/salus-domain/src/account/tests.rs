@@ -66,6 +66,7 @@ struct Mocks {
     secrets: MockSecretSource,
     mailer: MockMailer,
     audit: MockAuthAudit,
+    totp: MockTotpRepository,
 }
 
 impl Mocks {
@@ -92,6 +93,7 @@ impl Mocks {
             secrets,
             mailer: MockMailer::new(),
             audit: MockAuthAudit::new(),
+            totp: MockTotpRepository::new(),
         }
     }
 
@@ -106,6 +108,8 @@ impl Mocks {
                 secrets: Arc::new(self.secrets),
                 mailer: Arc::new(self.mailer),
                 audit: Arc::new(self.audit),
+                totp: Arc::new(self.totp),
+                totp_algorithm: Arc::new(MockTotpAlgorithm::new()),
                 clock: Arc::new(FixedClock::new(t0())),
                 ids: Arc::new(Seq::default()),
             },

@@ -10,5 +10,7 @@ pub(crate) mod organization_feature;
 pub(crate) mod patient;
 pub(crate) mod practitioner;
 pub(crate) mod provider_organization;
+pub(crate) mod recovery_code;
 pub(crate) mod release_rule;
 pub(crate) mod session;
+pub(crate) mod totp_factor;

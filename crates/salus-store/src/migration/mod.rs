@@ -4,6 +4,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_foundation;
 mod m20261125_000002_accounts;
+mod m20261125_000003_totp;
 
 /// Applies every migration in order.
 #[derive(Debug)]
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_foundation::Migration),
             Box::new(m20261125_000002_accounts::Migration),
+            Box::new(m20261125_000003_totp::Migration),
         ]
     }
 }

@@ -1,0 +1,335 @@
+//! The TOTP second factor (RFC 6238): enrolment with a provisioning URI, confirmation with a
+//! code, ten single-use recovery codes, and sign-in that asks for a code after the password.
+//!
+//! **Invariant:** a code is accepted at most once per time step: the store records the last
+//! step used and only a later step can pass (the database decides races).
+
+use super::model::{AccountState, Role};
+use super::password::SecretText;
+use super::ports::{AuthEventKind, EmailToken, Session, TokenDigest, TokenPurpose};
+use super::service::{AuthService, LoginError, LoginOutcome, SessionError};
+use crate::ids::{AccountId, SessionId};
+use crate::repo::RepoError;
+use chrono::{DateTime, Duration, Utc};
+
+/// A TOTP shared secret. Redacted in `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TotpSecret(Vec<u8>);
+
+impl TotpSecret {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for TotpSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TotpSecret(<redacted>)")
+    }
+}
+
+/// The TOTP algorithm and secret generation.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait TotpAlgorithm: Send + Sync {
+    /// A new random 160-bit secret.
+    fn new_secret(&self) -> TotpSecret;
+    /// The time step (30 s) of the current or an adjacent step whose code is `code`.
+    fn matching_step(&self, secret: &TotpSecret, code: &str, now: DateTime<Utc>) -> Option<u64>;
+    /// The `otpauth://` URI an authenticator app scans.
+    fn provisioning_uri(&self, secret: &TotpSecret, account_label: &str) -> String;
+    /// The secret as base32, for typing in by hand.
+    fn base32(&self, secret: &TotpSecret) -> String;
+}
+
+/// The stored second factor of an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpRecord {
+    pub secret: TotpSecret,
+    /// `None` while enrolment waits for its first code.
+    pub confirmed_at: Option<DateTime<Utc>>,
+}
+
+/// Storage of second factors and recovery codes.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait::async_trait]
+pub trait TotpRepository: Send + Sync {
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn get(&self, account: AccountId) -> Result<Option<TotpRecord>, RepoError>;
+    /// Starts (or restarts) an unconfirmed enrolment; a confirmed one is left alone and
+    /// `Conflict` is answered.
+    ///
+    /// # Errors
+    /// `Conflict` when a confirmed second factor exists; `Unavailable` when the store fails.
+    async fn put_pending(&self, account: AccountId, secret: &TotpSecret) -> Result<(), RepoError>;
+    /// Marks the enrolment confirmed and stores the digests of its recovery codes.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn confirm(
+        &self,
+        account: AccountId,
+        at: DateTime<Utc>,
+        recovery: &[TokenDigest],
+    ) -> Result<(), RepoError>;
+    /// Records that a code of `step` was used; false when that step or a later one was
+    /// already used (a replay).
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn use_step(&self, account: AccountId, step: u64) -> Result<bool, RepoError>;
+    /// Uses up a recovery code; false when it is unknown or used.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn use_recovery_code(
+        &self,
+        account: AccountId,
+        digest: &TokenDigest,
+        at: DateTime<Utc>,
+    ) -> Result<bool, RepoError>;
+}
+
+/// What to show a person enrolling.
+#[derive(Debug, Clone)]
+pub struct TotpEnrollment {
+    pub provisioning_uri: String,
+    pub secret_base32: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TotpError {
+    #[error("not signed in")]
+    NotSignedIn,
+    #[error("a second factor is already set up")]
+    AlreadyEnrolled,
+    #[error("no enrolment is waiting for confirmation")]
+    NotStarted,
+    #[error("the code is not correct")]
+    WrongCode,
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+impl From<SessionError> for TotpError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Invalid => Self::NotSignedIn,
+            SessionError::Repo(r) => Self::Repo(r),
+        }
+    }
+}
+
+/// How long a sign-in may wait between password and code.
+pub const SECOND_FACTOR_TTL_MINUTES: i64 = 5;
+/// Recovery codes issued at enrolment.
+pub const RECOVERY_CODES: usize = 10;
+
+impl AuthService {
+    /// Starts TOTP enrolment for the signed-in account.
+    ///
+    /// # Errors
+    /// [`TotpError::AlreadyEnrolled`] when one is confirmed; [`TotpError::NotSignedIn`].
+    pub async fn begin_totp(
+        &self,
+        session_token: &SecretText,
+    ) -> Result<TotpEnrollment, TotpError> {
+        let who = self.authenticate(session_token).await?;
+        let secret = self.totp_algorithm.new_secret();
+        match self.totp.put_pending(who.account.id, &secret).await {
+            Ok(()) => {}
+            Err(RepoError::Conflict(_)) => return Err(TotpError::AlreadyEnrolled),
+            Err(e) => return Err(e.into()),
+        }
+        Ok(TotpEnrollment {
+            provisioning_uri: self
+                .totp_algorithm
+                .provisioning_uri(&secret, who.account.email.as_str()),
+            secret_base32: self.totp_algorithm.base32(&secret),
+        })
+    }
+
+    /// Confirms enrolment with a first code; answers the recovery codes, shown once.
+    ///
+    /// # Errors
+    /// [`TotpError::WrongCode`], [`TotpError::NotStarted`], [`TotpError::NotSignedIn`].
+    pub async fn confirm_totp(
+        &self,
+        session_token: &SecretText,
+        code: &str,
+        request_id: Option<&str>,
+    ) -> Result<Vec<SecretText>, TotpError> {
+        let who = self.authenticate(session_token).await?;
+        self.enrol_confirmed(who.account.id, code, request_id).await
+    }
+
+    /// Confirms an enrolment of `account` with `code` (used by the sign-in and admin paths).
+    pub(crate) async fn enrol_confirmed(
+        &self,
+        account: AccountId,
+        code: &str,
+        request_id: Option<&str>,
+    ) -> Result<Vec<SecretText>, TotpError> {
+        let record = self.totp.get(account).await?.ok_or(TotpError::NotStarted)?;
+        if record.confirmed_at.is_some() {
+            return Err(TotpError::AlreadyEnrolled);
+        }
+        let now = self.clock.now();
+        let step = self
+            .totp_algorithm
+            .matching_step(&record.secret, code, now)
+            .ok_or(TotpError::WrongCode)?;
+        if !self.totp.use_step(account, step).await? {
+            return Err(TotpError::WrongCode);
+        }
+        let codes: Vec<SecretText> = (0..RECOVERY_CODES)
+            .map(|_| self.secrets.recovery_code())
+            .collect();
+        let digests: Vec<TokenDigest> = codes
+            .iter()
+            .map(|c| self.secrets.digest(&normalise_recovery(c)))
+            .collect();
+        self.totp.confirm(account, now, &digests).await?;
+        self.audit_event(
+            AuthEventKind::SecondFactorEnrolled,
+            Some(account),
+            request_id,
+        )
+        .await?;
+        Ok(codes)
+    }
+
+    /// After a correct password: whether a code is needed, and if so a short-lived challenge.
+    pub(crate) async fn second_factor_gate(
+        &self,
+        account: &super::model::Account,
+    ) -> Result<Option<SecretText>, LoginError> {
+        let record = self.totp.get(account.id).await?;
+        let enrolled = record.is_some_and(|r| r.confirmed_at.is_some());
+        if !enrolled {
+            if matches!(account.role, Role::Staff { .. }) {
+                return Err(LoginError::SecondFactorRequired);
+            }
+            return Ok(None);
+        }
+        let challenge = self.secrets.new_token();
+        let now = self.clock.now();
+        self.tokens
+            .store(&EmailToken {
+                digest: self.secrets.digest(&challenge),
+                account: account.id,
+                purpose: TokenPurpose::SecondFactor,
+                issued_at: now,
+                expires_at: now + Duration::minutes(SECOND_FACTOR_TTL_MINUTES),
+            })
+            .await?;
+        Ok(Some(challenge))
+    }
+
+    /// Completes a sign-in with the code from the authenticator app, or a recovery code.
+    ///
+    /// # Errors
+    /// [`LoginError::InvalidCredentials`] for an unknown or expired challenge or a wrong or
+    /// replayed code (which counts as a failed sign-in), and the throttling errors.
+    pub async fn complete_second_factor(
+        &self,
+        challenge: &SecretText,
+        code: &str,
+        request_id: Option<&str>,
+    ) -> Result<LoginOutcome, LoginError> {
+        let now = self.clock.now();
+        let digest = self.secrets.digest(challenge);
+        let account_id = self
+            .tokens
+            .peek(&digest, TokenPurpose::SecondFactor, now)
+            .await?
+            .ok_or(LoginError::InvalidCredentials)?;
+        let account = self
+            .accounts
+            .find(account_id)
+            .await?
+            .ok_or(LoginError::InvalidCredentials)?;
+        self.check_throttle(&account, request_id).await?;
+        let record = self
+            .totp
+            .get(account.id)
+            .await?
+            .ok_or(LoginError::InvalidCredentials)?;
+        let code = code.trim();
+        let accepted = match self.totp_algorithm.matching_step(&record.secret, code, now) {
+            Some(step) => self.totp.use_step(account.id, step).await?,
+            None if code.len() > 8 => {
+                let digest = self
+                    .secrets
+                    .digest(&normalise_recovery(&SecretText::new(code)));
+                self.totp
+                    .use_recovery_code(account.id, &digest, now)
+                    .await?
+            }
+            None => false,
+        };
+        if !accepted {
+            self.accounts.add_failure(account.id, now).await?;
+            self.audit_event(
+                AuthEventKind::SecondFactorFailed,
+                Some(account.id),
+                request_id,
+            )
+            .await?;
+            return Err(LoginError::InvalidCredentials);
+        }
+        if self
+            .tokens
+            .consume(&digest, TokenPurpose::SecondFactor, now)
+            .await?
+            .is_none()
+        {
+            return Err(LoginError::InvalidCredentials);
+        }
+        self.open_session(account, request_id)
+            .await
+            .map(|(token, session, account)| LoginOutcome::Signed {
+                token,
+                session,
+                account,
+            })
+    }
+
+    /// Creates a session for an account whose credentials were all checked.
+    pub(crate) async fn open_session(
+        &self,
+        account: super::model::Account,
+        request_id: Option<&str>,
+    ) -> Result<(SecretText, SessionId, super::model::Account), LoginError> {
+        let now = self.clock.now();
+        self.accounts.clear_failures(account.id).await?;
+        let token = self.secrets.new_token();
+        let session = Session {
+            id: SessionId::generate(self.ids.as_ref()),
+            account: account.id,
+            digest: self.secrets.digest(&token),
+            created_at: now,
+            last_seen_at: now,
+            revoked_at: None,
+        };
+        self.sessions.create(&session).await?;
+        self.audit_event(AuthEventKind::SignInSucceeded, Some(account.id), request_id)
+            .await?;
+        debug_assert!(matches!(account.state, AccountState::Active { .. }));
+        Ok((token, session.id, account))
+    }
+}
+
+/// Recovery codes are compared without case, spaces or dashes.
+pub(crate) fn normalise_recovery(code: &SecretText) -> SecretText {
+    SecretText::new(
+        code.expose()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_ascii_uppercase(),
+    )
+}
