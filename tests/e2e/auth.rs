@@ -29,7 +29,7 @@ async fn post(app: &TestApp, path: &str, json: &Value) -> (StatusCode, Value) {
 }
 
 /// The token in the newest verification email.
-fn token_from_outbox(app: &TestApp) -> String {
+pub(crate) fn token_from_outbox(app: &TestApp) -> String {
     let mail = app
         .emails()
         .into_iter()
@@ -575,7 +575,7 @@ async fn sessions_can_be_listed_and_ended_but_only_your_own() {
 }
 
 /// The current 6-digit code of a base32 TOTP secret, as an authenticator app shows it.
-fn code_now(secret_base32: &str) -> String {
+pub(crate) fn code_now(secret_base32: &str) -> String {
     let bytes = totp_rs::Secret::Encoded(secret_base32.to_owned())
         .to_bytes()
         .unwrap();

@@ -37,6 +37,13 @@ pub struct RegisterRequest {
     pub password: String,
 }
 
+impl SessionToken {
+    /// The token as a secret for the domain.
+    pub(crate) fn secret(&self) -> SecretText {
+        SecretText::new(self.0.token.clone())
+    }
+}
+
 impl std::fmt::Debug for SessionToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SessionToken(<redacted>)")

@@ -6,6 +6,7 @@
 
 mod auth;
 mod error;
+mod identity;
 mod organizations;
 
 pub use error::{ApiError, ErrorBody};
@@ -30,6 +31,7 @@ type Apis = (
     organizations::OrganizationsApi,
     auth::AuthApi,
     auth::AccountApi,
+    identity::IdentityApi,
 );
 
 fn service(state: ApiState) -> OpenApiService<Apis, ()> {
@@ -41,7 +43,10 @@ fn service(state: ApiState) -> OpenApiService<Apis, ()> {
             auth::AuthApi {
                 auth: state.auth.clone(),
             },
-            auth::AccountApi { auth: state.auth },
+            auth::AccountApi {
+                auth: state.auth.clone(),
+            },
+            identity::IdentityApi { auth: state.auth },
         ),
         "Salus patient portal API",
         env!("CARGO_PKG_VERSION"),

@@ -47,6 +47,8 @@ pub fn api_state(store: &Store, cfg: &Config) -> salus_http::ApiState {
             mailer: Arc::new(OutboxMailer::new(&cfg.outbox_dir)),
             audit: shared.clone(),
             totp: shared.clone(),
+            identity: shared.clone(),
+            patients: shared.clone(),
             totp_algorithm: Arc::new(Rfc6238::new("Salus")),
             clock: Arc::new(SystemClock),
             ids: Arc::new(UuidV7Ids),

@@ -50,6 +50,8 @@ pub struct Config {
     pub session_absolute_hours: u32,
     /// Hours an email verification link works.
     pub verification_ttl_hours: u32,
+    /// Days an activation code from the front desk works.
+    pub activation_ttl_days: u32,
     /// Password hashes computed at once; 0 means one per CPU core.
     pub hash_workers: u32,
     /// Password hashes allowed to wait for a worker before sign-ins answer 503; 0 means four per worker.
@@ -79,6 +81,7 @@ impl Default for Config {
             session_idle_minutes: 15,
             session_absolute_hours: 12,
             verification_ttl_hours: 24,
+            activation_ttl_days: 30,
             hash_workers: 0,
             hash_queue: 0,
             csrf_key: String::new(),
@@ -169,6 +172,7 @@ impl Config {
                 self.session_absolute_hours.max(1),
             )),
             public_url: self.public_url(),
+            activation_ttl_days: i64::from(self.activation_ttl_days.max(1)),
         }
     }
 

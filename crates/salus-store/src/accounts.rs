@@ -19,7 +19,7 @@ fn email_key(email: &Email) -> String {
     email.as_str().to_lowercase()
 }
 
-fn account_from_row(a: account::Model) -> Result<Account, RepoError> {
+pub(crate) fn account_from_row(a: account::Model) -> Result<Account, RepoError> {
     let role = match (a.role.as_str(), a.staff_organization_id) {
         ("patient", _) => Role::Patient,
         (code, Some(org)) => Role::Staff {

@@ -7,6 +7,7 @@
 mod accounts;
 mod convert;
 mod entity;
+mod identity;
 mod import;
 pub mod migration;
 mod organizations;

@@ -6,6 +6,7 @@
 //! **Invariant:** nothing here reveals whether an email is registered: registration answers
 //! the same way either way, and a failed sign-in has one generic error.
 
+mod identity;
 mod model;
 mod password;
 mod ports;
@@ -16,6 +17,10 @@ mod staff;
 mod tests;
 mod totp;
 
+pub use identity::{
+    ACTIVATION_TTL_DAYS, ActivationCode, IdentityError, IdentityRepository, QueueEntry,
+    ReviewOutcome,
+};
 pub use model::{Account, AccountState, ChartLink, Role, StaffRole};
 pub use password::{PasswordRejection, PersonalInfo, SecretText, check_new_password};
 pub use ports::{
@@ -36,6 +41,8 @@ pub use totp::{
     TotpRecord, TotpRepository, TotpSecret,
 };
 
+#[cfg(any(test, feature = "mocks"))]
+pub use identity::MockIdentityRepository;
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::{
     MockAccountRepository, MockAuthAudit, MockCommonPasswords, MockMailer, MockPasswordHasher,
@@ -66,6 +73,8 @@ pub fn service_without_expectations() -> AuthService {
             mailer: std::sync::Arc::new(MockMailer::new()),
             audit: std::sync::Arc::new(MockAuthAudit::new()),
             totp: std::sync::Arc::new(MockTotpRepository::new()),
+            identity: std::sync::Arc::new(MockIdentityRepository::new()),
+            patients: std::sync::Arc::new(crate::patient::MockPatientRepository::new()),
             totp_algorithm: std::sync::Arc::new(MockTotpAlgorithm::new()),
             clock: std::sync::Arc::new(crate::clock::SystemClock),
             ids: std::sync::Arc::new(NilIds),

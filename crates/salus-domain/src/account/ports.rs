@@ -327,6 +327,10 @@ pub enum AuthEventKind {
     SecondFactorEnrolled,
     SecondFactorFailed,
     StaffCreated,
+    ActivationCodeIssued,
+    ActivationCodeRejected,
+    ChartLinked,
+    IdentityReviewed,
 }
 
 impl AuthEventKind {
@@ -350,6 +354,10 @@ impl AuthEventKind {
             Self::SecondFactorEnrolled => "auth.second_factor_enrolled",
             Self::SecondFactorFailed => "auth.second_factor_failed",
             Self::StaffCreated => "auth.staff_created",
+            Self::ActivationCodeIssued => "identity.activation_code_issued",
+            Self::ActivationCodeRejected => "identity.activation_code_rejected",
+            Self::ChartLinked => "identity.chart_linked",
+            Self::IdentityReviewed => "identity.reviewed",
         }
     }
 }

@@ -26,6 +26,8 @@ pub struct AuthConfig {
     pub absolute_timeout: Duration,
     /// The portal's public address, for links in emails (no trailing slash).
     pub public_url: String,
+    /// How many days an activation code works.
+    pub activation_ttl_days: i64,
 }
 
 impl Default for AuthConfig {
@@ -35,6 +37,7 @@ impl Default for AuthConfig {
             idle_timeout: Duration::minutes(15),
             absolute_timeout: Duration::hours(12),
             public_url: "http://127.0.0.1:8080".into(),
+            activation_ttl_days: super::identity::ACTIVATION_TTL_DAYS,
         }
     }
 }
@@ -149,6 +152,8 @@ pub struct AuthService {
     pub(crate) mailer: Arc<dyn Mailer>,
     pub(crate) audit: Arc<dyn AuthAudit>,
     pub(crate) totp: Arc<dyn super::totp::TotpRepository>,
+    pub(crate) identity: Arc<dyn super::identity::IdentityRepository>,
+    pub(crate) patients: Arc<dyn crate::patient::PatientRepository>,
     pub(crate) totp_algorithm: Arc<dyn super::totp::TotpAlgorithm>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) ids: Arc<dyn IdGenerator>,
@@ -175,6 +180,8 @@ pub struct AuthPorts {
     pub mailer: Arc<dyn Mailer>,
     pub audit: Arc<dyn AuthAudit>,
     pub totp: Arc<dyn super::totp::TotpRepository>,
+    pub identity: Arc<dyn super::identity::IdentityRepository>,
+    pub patients: Arc<dyn crate::patient::PatientRepository>,
     pub totp_algorithm: Arc<dyn super::totp::TotpAlgorithm>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
@@ -192,6 +199,8 @@ impl AuthService {
             mailer: p.mailer,
             audit: p.audit,
             totp: p.totp,
+            identity: p.identity,
+            patients: p.patients,
             totp_algorithm: p.totp_algorithm,
             clock: p.clock,
             ids: p.ids,

@@ -109,6 +109,8 @@ impl Mocks {
                 mailer: Arc::new(self.mailer),
                 audit: Arc::new(self.audit),
                 totp: Arc::new(self.totp),
+                identity: Arc::new(MockIdentityRepository::new()),
+                patients: Arc::new(crate::patient::MockPatientRepository::new()),
                 totp_algorithm: Arc::new(MockTotpAlgorithm::new()),
                 clock: Arc::new(FixedClock::new(t0())),
                 ids: Arc::new(Seq::default()),

@@ -1,9 +1,11 @@
 //! sea-orm entities. Private to the crate: nothing outside sees a row type.
 
 pub(crate) mod account;
+pub(crate) mod activation_code;
 pub(crate) mod audit_event;
 pub(crate) mod clinical_record;
 pub(crate) mod email_token;
+pub(crate) mod identity_review;
 pub(crate) mod login_failure;
 pub(crate) mod organization;
 pub(crate) mod organization_feature;

@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 mod m20261125_000001_foundation;
 mod m20261125_000002_accounts;
 mod m20261125_000003_totp;
+mod m20261125_000004_identity;
 
 /// Applies every migration in order.
 #[derive(Debug)]
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_foundation::Migration),
             Box::new(m20261125_000002_accounts::Migration),
             Box::new(m20261125_000003_totp::Migration),
+            Box::new(m20261125_000004_identity::Migration),
         ]
     }
 }

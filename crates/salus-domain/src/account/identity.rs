@@ -1,0 +1,352 @@
+//! Proving identity: tying an account to a chart.
+//!
+//! Two ways: (a) an **activation code** that front-desk staff issue for a chart (random,
+//! stored as a digest, single use, expiring), entered by the patient together with their
+//! date of birth; (b) without a code, the account waits in a **staff queue** that shows
+//! charts whose demographics match; staff confirm one or reject.
+//!
+//! **Invariant:** staff act only within their own organisation; an account is linked at most
+//! once (the database refuses a second link).
+
+use super::model::{Account, AccountState, ChartLink, Role, StaffRole};
+use super::password::SecretText;
+use super::ports::{AuthEventKind, TokenDigest};
+use super::service::{AuthService, SessionError};
+use crate::ids::{AccountId, OrganizationId, PatientId};
+use crate::patient::Patient;
+use crate::repo::RepoError;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+
+/// A stored activation code (by digest) for one chart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivationCode {
+    pub digest: TokenDigest,
+    pub patient: PatientId,
+    pub issued_by: AccountId,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A staff decision on a queued account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewOutcome {
+    Confirmed { patient: PatientId },
+    Rejected,
+}
+
+/// Storage for identity proofing.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait::async_trait]
+pub trait IdentityRepository: Send + Sync {
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn store_code(&self, code: &ActivationCode) -> Result<(), RepoError>;
+    /// The chart of an unused, unexpired code.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn peek_code(
+        &self,
+        digest: &TokenDigest,
+        now: DateTime<Utc>,
+    ) -> Result<Option<PatientId>, RepoError>;
+    /// Uses the code up for `account`; exactly one concurrent caller wins.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn consume_code(
+        &self,
+        digest: &TokenDigest,
+        account: AccountId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RepoError>;
+    /// Ties the account to the chart if it is not tied to one yet; false otherwise.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn link(&self, account: AccountId, patient: PatientId) -> Result<bool, RepoError>;
+    /// Active patient accounts without a chart that this organisation has not decided on,
+    /// oldest first, at most `limit`.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn queue(
+        &self,
+        organization: OrganizationId,
+        limit: u32,
+    ) -> Result<Vec<Account>, RepoError>;
+    /// Charts of the organisation born on `birth_date`.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn charts_born_on(
+        &self,
+        organization: OrganizationId,
+        birth_date: NaiveDate,
+    ) -> Result<Vec<Patient>, RepoError>;
+    /// Records a staff decision.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn record_review(
+        &self,
+        account: AccountId,
+        organization: OrganizationId,
+        outcome: ReviewOutcome,
+        by: AccountId,
+        at: DateTime<Utc>,
+    ) -> Result<(), RepoError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("not signed in")]
+    NotSignedIn,
+    /// The actor's role may not do this.
+    #[error("not allowed")]
+    Forbidden,
+    /// The chart or account is unknown or outside the actor's organisation (one answer).
+    #[error("not found")]
+    NotFound,
+    /// Wrong or expired code, or a birth date that does not match (one answer).
+    #[error("the code or date of birth is not correct")]
+    CodeRejected,
+    #[error("this account is already connected to a record")]
+    AlreadyLinked,
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+impl From<SessionError> for IdentityError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Invalid => Self::NotSignedIn,
+            SessionError::Repo(r) => Self::Repo(r),
+        }
+    }
+}
+
+/// A queued account and the charts that may be theirs.
+#[derive(Debug, Clone)]
+pub struct QueueEntry {
+    pub account: Account,
+    pub candidates: Vec<Patient>,
+}
+
+/// How long an activation code works unless configured otherwise.
+pub const ACTIVATION_TTL_DAYS: i64 = 30;
+
+fn may_proof_identity(role: Role) -> Option<OrganizationId> {
+    match role {
+        Role::Staff {
+            role: StaffRole::FrontDesk | StaffRole::OrganizationAdmin,
+            organization,
+        } => Some(organization),
+        _ => None,
+    }
+}
+
+/// Demographic match: same birth date (the query) and the same family name, ignoring case,
+/// spaces and hyphens; a given name that matches too ranks first.
+fn rank(account: &Account, chart: &Patient) -> Option<u8> {
+    let norm = |s: &str| {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect::<String>()
+    };
+    if norm(account.name.family()) != norm(chart.name.family()) {
+        return None;
+    }
+    Some(if norm(account.name.given()) == norm(chart.name.given()) {
+        0
+    } else {
+        1
+    })
+}
+
+impl AuthService {
+    /// Front desk: a new activation code for a chart of the staff member's organisation,
+    /// shown once.
+    ///
+    /// # Errors
+    /// [`IdentityError::Forbidden`] for other roles; [`IdentityError::NotFound`] for a chart
+    /// that does not exist or belongs to another organisation.
+    pub async fn issue_activation_code(
+        &self,
+        session_token: &SecretText,
+        patient: PatientId,
+        request_id: Option<&str>,
+    ) -> Result<SecretText, IdentityError> {
+        let who = self.authenticate(session_token).await?;
+        let org = may_proof_identity(who.account.role).ok_or(IdentityError::Forbidden)?;
+        let chart = self
+            .patients
+            .find(patient)
+            .await?
+            .filter(|p| p.organization_id == org)
+            .ok_or(IdentityError::NotFound)?;
+        let code = self.secrets.recovery_code();
+        let now = self.clock.now();
+        self.identity
+            .store_code(&ActivationCode {
+                digest: self.secrets.digest(&super::totp::normalise_recovery(&code)),
+                patient: chart.id,
+                issued_by: who.account.id,
+                issued_at: now,
+                expires_at: now + Duration::days(self.config.activation_ttl_days),
+            })
+            .await?;
+        self.audit_event(
+            AuthEventKind::ActivationCodeIssued,
+            Some(who.account.id),
+            request_id,
+        )
+        .await?;
+        Ok(code)
+    }
+
+    /// Patient: connects the signed-in account to the chart of an activation code, if the
+    /// birth date matches the chart's. Failures count towards sign-in throttling.
+    ///
+    /// # Errors
+    /// [`IdentityError::CodeRejected`] (one answer for every wrong input),
+    /// [`IdentityError::AlreadyLinked`], [`IdentityError::Forbidden`] for staff.
+    pub async fn redeem_activation_code(
+        &self,
+        session_token: &SecretText,
+        code: &SecretText,
+        birth_date: NaiveDate,
+        request_id: Option<&str>,
+    ) -> Result<PatientId, IdentityError> {
+        let who = self.authenticate(session_token).await?;
+        if who.account.role != Role::Patient {
+            return Err(IdentityError::Forbidden);
+        }
+        if matches!(who.account.chart, ChartLink::Linked { .. }) {
+            return Err(IdentityError::AlreadyLinked);
+        }
+        let now = self.clock.now();
+        let failures = self
+            .accounts
+            .failures_since(who.account.id, now - Duration::hours(1))
+            .await?;
+        if super::service::throttle(&failures, now).is_some() {
+            return Err(IdentityError::CodeRejected);
+        }
+        let digest = self.secrets.digest(&super::totp::normalise_recovery(code));
+        let chart = match self.identity.peek_code(&digest, now).await? {
+            Some(p) => self.patients.find(p).await?,
+            None => None,
+        };
+        let Some(chart) = chart.filter(|c| c.birth_date == birth_date) else {
+            self.accounts.add_failure(who.account.id, now).await?;
+            self.audit_event(
+                AuthEventKind::ActivationCodeRejected,
+                Some(who.account.id),
+                request_id,
+            )
+            .await?;
+            return Err(IdentityError::CodeRejected);
+        };
+        if !self
+            .identity
+            .consume_code(&digest, who.account.id, now)
+            .await?
+        {
+            return Err(IdentityError::CodeRejected);
+        }
+        if !self.identity.link(who.account.id, chart.id).await? {
+            return Err(IdentityError::AlreadyLinked);
+        }
+        self.audit_event(AuthEventKind::ChartLinked, Some(who.account.id), request_id)
+            .await?;
+        Ok(chart.id)
+    }
+
+    /// Front desk: accounts waiting for identity review, each with matching charts of the
+    /// staff member's organisation (only accounts with at least one candidate are listed).
+    ///
+    /// # Errors
+    /// [`IdentityError::Forbidden`] for other roles.
+    pub async fn identity_queue(
+        &self,
+        session_token: &SecretText,
+    ) -> Result<Vec<QueueEntry>, IdentityError> {
+        let who = self.authenticate(session_token).await?;
+        let org = may_proof_identity(who.account.role).ok_or(IdentityError::Forbidden)?;
+        let mut entries = Vec::new();
+        for account in self.identity.queue(org, 200).await? {
+            let Some(dob) = account.birth_date else {
+                continue;
+            };
+            let mut ranked: Vec<(u8, Patient)> = self
+                .identity
+                .charts_born_on(org, dob)
+                .await?
+                .into_iter()
+                .filter_map(|c| rank(&account, &c).map(|r| (r, c)))
+                .collect();
+            ranked.sort_by_key(|(r, _)| *r);
+            if !ranked.is_empty() {
+                entries.push(QueueEntry {
+                    account,
+                    candidates: ranked.into_iter().map(|(_, c)| c).collect(),
+                });
+            }
+        }
+        Ok(entries)
+    }
+
+    /// Front desk: confirms that a queued account is the person of `patient` (a chart of the
+    /// staff member's organisation), or rejects the match.
+    ///
+    /// # Errors
+    /// [`IdentityError::NotFound`] for an account or chart outside the queue or organisation.
+    pub async fn review_identity(
+        &self,
+        session_token: &SecretText,
+        account: AccountId,
+        decision: ReviewOutcome,
+        request_id: Option<&str>,
+    ) -> Result<(), IdentityError> {
+        let who = self.authenticate(session_token).await?;
+        let org = may_proof_identity(who.account.role).ok_or(IdentityError::Forbidden)?;
+        let target = self
+            .accounts
+            .find(account)
+            .await?
+            .filter(|a| a.role == Role::Patient && matches!(a.state, AccountState::Active { .. }))
+            .ok_or(IdentityError::NotFound)?;
+        if matches!(target.chart, ChartLink::Linked { .. }) {
+            return Err(IdentityError::AlreadyLinked);
+        }
+        let now = self.clock.now();
+        if let ReviewOutcome::Confirmed { patient } = decision {
+            let chart = self
+                .patients
+                .find(patient)
+                .await?
+                .filter(|p| p.organization_id == org)
+                .ok_or(IdentityError::NotFound)?;
+            if rank(&target, &chart).is_none() || target.birth_date != Some(chart.birth_date) {
+                return Err(IdentityError::NotFound);
+            }
+            if !self.identity.link(target.id, chart.id).await? {
+                return Err(IdentityError::AlreadyLinked);
+            }
+            self.audit_event(AuthEventKind::ChartLinked, Some(target.id), request_id)
+                .await?;
+        }
+        self.identity
+            .record_review(target.id, org, decision, who.account.id, now)
+            .await?;
+        self.audit_event(
+            AuthEventKind::IdentityReviewed,
+            Some(who.account.id),
+            request_id,
+        )
+        .await?;
+        Ok(())
+    }
+}
