@@ -723,3 +723,34 @@ async fn a_patient_can_add_an_authenticator_app() {
         .await;
     again.assert_status(StatusCode::CONFLICT);
 }
+
+#[tokio::test]
+async fn a_saturated_hasher_answers_503_with_retry_after_instead_of_queueing() {
+    let app = crate::spawn_app_with(0, |cfg| {
+        cfg.hash_workers = 1;
+        cfg.hash_queue = 1;
+    })
+    .await;
+    let requests: Vec<Value> = (0..5)
+        .map(|i| registration(&format!("p{i}@example.org")))
+        .collect();
+    let sent = requests
+        .iter()
+        .map(|r| app.client.post("/api/v1/auth/register").body_json(r).send());
+    let responses = futures_util::future::join_all(sent).await;
+    let mut busy = 0;
+    for resp in responses {
+        if resp.0.status() == StatusCode::SERVICE_UNAVAILABLE {
+            busy += 1;
+            resp.assert_header("retry-after", "1");
+            let (_, b) = body(resp).await;
+            assert_eq!(b["code"], "busy");
+        } else {
+            assert_eq!(resp.0.status(), StatusCode::ACCEPTED);
+        }
+    }
+    assert!(
+        busy >= 2,
+        "with one hashing slot and one waiting place, the other concurrent sign-ups are turned away"
+    );
+}

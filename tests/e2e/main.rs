@@ -49,6 +49,11 @@ fn clock() -> Arc<dyn Clock> {
 
 /// A fresh database, migrated, with the demo organisations and `patients` synthetic charts.
 async fn spawn_app(patients: u32) -> TestApp {
+    spawn_app_with(patients, |_| {}).await
+}
+
+/// As [`spawn_app`], with settings changed by `tune`.
+async fn spawn_app_with(patients: u32, tune: impl FnOnce(&mut salus_server::Config)) -> TestApp {
     let url = salus_tests::test_database_url().await;
     let store = Store::connect(&url, PoolSettings::default()).await.unwrap();
     store.migrate().await.unwrap();
@@ -59,10 +64,11 @@ async fn spawn_app(patients: u32) -> TestApp {
     };
     demo::seed(&store, &opts, clock()).await.unwrap();
     let outbox = tempfile::tempdir().unwrap();
-    let cfg = salus_server::Config {
+    let mut cfg = salus_server::Config {
         outbox_dir: outbox.path().display().to_string(),
         ..salus_server::Config::default()
     };
+    tune(&mut cfg);
     let app = salus_server::app(store.clone(), &cfg).unwrap();
     let ep = poem::EndpointExt::boxed(poem::EndpointExt::map_to_response(app));
     TestApp {

@@ -7,6 +7,7 @@
 mod auth;
 mod error;
 mod identity;
+mod limit;
 mod organizations;
 
 pub use error::{ApiError, ErrorBody};
@@ -25,6 +26,9 @@ pub const REQUEST_ID: &str = "x-request-id";
 pub struct ApiState {
     pub directory: DirectoryService,
     pub auth: AuthService,
+    /// Requests to the sign-in, registration and recovery endpoints one client address may
+    /// make per minute (on top of the per-account throttling in the domain).
+    pub auth_requests_per_minute: u32,
 }
 
 type Apis = (
@@ -65,6 +69,10 @@ pub fn openapi_json(state: ApiState) -> String {
 
 /// Routes to nest at `/api`: the operations, `/openapi.json` and `/docs`.
 pub fn routes(state: ApiState) -> impl Endpoint {
+    let limiter = std::sync::Arc::new(limit::PerAddress::new(
+        state.auth_requests_per_minute,
+        std::time::Duration::from_secs(60),
+    ));
     let api = service(state);
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
@@ -76,6 +84,32 @@ pub fn routes(state: ApiState) -> impl Endpoint {
         .catch_error(error::method_not_allowed)
         .catch_error(error::bad_body)
         .catch_error(error::no_credentials)
+        .around(move |ep, req| {
+            let limiter = limiter.clone();
+            async move {
+                let guarded = req.method() == poem::http::Method::POST
+                    && req.uri().path().starts_with("/v1/auth/");
+                let addr = req
+                    .remote_addr()
+                    .as_socket_addr()
+                    .map(std::net::SocketAddr::ip);
+                if guarded
+                    && let Some(ip) = addr
+                    && let Err(wait) = limiter.check(ip)
+                {
+                    let mut resp = error::json_error(
+                        poem::http::StatusCode::TOO_MANY_REQUESTS,
+                        "too_many_requests",
+                        "Too many requests from your network. Please wait a moment.",
+                    );
+                    if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+                        resp.headers_mut().insert(header::RETRY_AFTER, v);
+                    }
+                    return Ok(resp);
+                }
+                ep.call(req).await.map(IntoResponse::into_response)
+            }
+        })
         .around(|ep, mut req| async move {
             // Every API answer may carry account data: never cache it anywhere.
             let given = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok());

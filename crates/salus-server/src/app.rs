@@ -58,6 +58,7 @@ pub fn api_state(store: &Store, cfg: &Config) -> salus_http::ApiState {
     salus_http::ApiState {
         directory: DirectoryService::new(shared),
         auth,
+        auth_requests_per_minute: cfg.auth_requests_per_minute,
     }
 }
 

@@ -52,6 +52,9 @@ pub struct Config {
     pub verification_ttl_hours: u32,
     /// Days an activation code from the front desk works.
     pub activation_ttl_days: u32,
+    /// Requests per minute one client address may make to the sign-in, registration and
+    /// recovery endpoints.
+    pub auth_requests_per_minute: u32,
     /// Password hashes computed at once; 0 means one per CPU core.
     pub hash_workers: u32,
     /// Password hashes allowed to wait for a worker before sign-ins answer 503; 0 means four per worker.
@@ -82,6 +85,7 @@ impl Default for Config {
             session_absolute_hours: 12,
             verification_ttl_hours: 24,
             activation_ttl_days: 30,
+            auth_requests_per_minute: 60,
             hash_workers: 0,
             hash_queue: 0,
             csrf_key: String::new(),

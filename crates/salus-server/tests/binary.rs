@@ -27,6 +27,7 @@ async fn serve_demo_on_a_fresh_folder_then_sigterm() {
         .env("SALUS_DEMO_PATIENTS", "2")
         .env("SALUS_FIXTURES", dir.path().join("no-fixtures-here"))
         .env("SALUS_LOG_FORMAT", "json")
+        .env("SALUS_AUTH_REQUESTS_PER_MINUTE", "3")
         .env_remove("SALUS_DATABASE_URL")
         .env_remove("SALUS_CONFIG")
         .stdout(Stdio::piped())
@@ -132,6 +133,27 @@ async fn serve_demo_on_a_fresh_folder_then_sigterm() {
         .unwrap();
     assert_eq!(me["email"], "patient@demo.salus.test");
     assert_eq!(me["chart_linked"], true);
+
+    // One client address gets 3 authentication requests a minute: the demo sign-in above
+    // was one; the 4th is turned away before any password work.
+    let wrong = serde_json::json!({"email": "nobody@example.org", "password": "whatever whatever"});
+    for _ in 0..2 {
+        let r = http
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&wrong)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    let r = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&wrong)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
 
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
