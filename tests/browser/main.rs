@@ -142,36 +142,42 @@ async fn register_confirm_sign_in_and_sign_out_in_chromium() {
         .unwrap();
 
     let result = async {
-        c.goto(&format!("{base}/register")).await?;
-        c.find(Locator::Css("#given_name"))
-            .await?
-            .send_keys("Ann")
-            .await?;
-        c.find(Locator::Css("#family_name"))
-            .await?
-            .send_keys("Lee")
-            .await?;
-        // Date inputs take typing in the browser's locale; set the value the way a picker would.
+        let url = |path: &str| url::Url::parse(&format!("{base}{path}")).unwrap();
+        // Fills a field of the current page, waiting for it to be there.
+        let fill = |css: &'static str, text: &'static str| {
+            let c = c.clone();
+            async move {
+                c.wait()
+                    .for_element(Locator::Css(css))
+                    .await?
+                    .send_keys(text)
+                    .await
+            }
+        };
+        // Clicks the submit button and waits for the next page to load.
+        let submit_then = |expect: url::Url| {
+            let c = c.clone();
+            async move {
+                c.find(Locator::Css("button[type=submit]"))
+                    .await?
+                    .click()
+                    .await?;
+                c.wait().for_url(&expect).await
+            }
+        };
+
+        c.goto(url("/register").as_str()).await?;
+        fill("#given_name", "Ann").await?;
+        fill("#family_name", "Lee").await?;
+        // Date inputs take typing in the browser's locale; set the value as a picker would.
         c.execute(
             "document.getElementById('birth_date').value = arguments[0];",
             vec![serde_json::json!("1980-01-02")],
         )
         .await?;
-        c.find(Locator::Css("#email"))
-            .await?
-            .send_keys("ann@example.org")
-            .await?;
-        c.find(Locator::Css("#password"))
-            .await?
-            .send_keys("tulip kettle orbit")
-            .await?;
-        c.find(Locator::Css("button[type=submit]"))
-            .await?
-            .click()
-            .await?;
-        c.wait()
-            .for_url(&url::Url::parse(&format!("{base}/register/check-email")).unwrap())
-            .await?;
+        fill("#email", "ann@example.org").await?;
+        fill("#password", "tulip kettle orbit").await?;
+        submit_then(url("/register/check-email")).await?;
 
         let mail = newest_email(dir.path());
         let link = mail
@@ -180,43 +186,37 @@ async fn register_confirm_sign_in_and_sign_out_in_chromium() {
             .unwrap()
             .trim()
             .to_owned();
-        let path = link.split_once("/verify").unwrap().1;
-        c.goto(&format!("{base}/verify{path}")).await?;
+        let query = link.split_once("/verify").unwrap().1.to_owned();
+        c.goto(&format!("{base}/verify{query}")).await?;
         c.find(Locator::Css("button[type=submit]"))
             .await?
             .click()
             .await?;
-        let h1 = c.find(Locator::Css("h1")).await?.text().await?;
-        assert_eq!(h1, "Email address confirmed");
-
-        c.goto(&format!("{base}/login")).await?;
-        c.find(Locator::Css("#email"))
-            .await?
-            .send_keys("ann@example.org")
-            .await?;
-        c.find(Locator::Css("#password"))
-            .await?
-            .send_keys("tulip kettle orbit")
-            .await?;
-        c.find(Locator::Css("button[type=submit]"))
-            .await?
-            .click()
-            .await?;
+        // The confirmation posts back to /verify: wait for the new page's heading.
         c.wait()
-            .for_url(&url::Url::parse(&format!("{base}/account")).unwrap())
+            .for_element(Locator::XPath("//h1[text()='Email address confirmed']"))
             .await?;
-        let h1 = c.find(Locator::Css("h1")).await?.text().await?;
-        assert_eq!(h1, "Hello, Ann Lee");
+
+        c.goto(url("/login").as_str()).await?;
+        fill("#email", "ann@example.org").await?;
+        fill("#password", "tulip kettle orbit").await?;
+        submit_then(url("/account")).await?;
+        c.wait()
+            .for_element(Locator::XPath("//h1[text()='Hello, Ann Lee']"))
+            .await?;
 
         c.find(Locator::Css("form[action='/logout'] button"))
             .await?
             .click()
             .await?;
-        let notice = c.find(Locator::Css(".notice")).await?.text().await?;
-        assert_eq!(notice, "You are signed out.");
+        c.wait()
+            .for_element(Locator::XPath(
+                "//div[@class='notice'][text()='You are signed out.']",
+            ))
+            .await?;
         // The session is gone: the account page sends us to sign in.
-        c.goto(&format!("{base}/account")).await?;
-        assert_eq!(c.current_url().await?.path(), "/login");
+        c.goto(url("/account").as_str()).await?;
+        c.wait().for_url(&url("/login")).await?;
         Ok::<(), fantoccini::error::CmdError>(())
     }
     .await;
