@@ -39,7 +39,9 @@ async fn call(
 
 /// A signed-in staff member of `org` with `role`.
 async fn staff(app: &TestApp, org: &str, email: &str, role: StaffRole) -> String {
-    let auth = salus_server::app::api_state(&app.store, &salus_server::Config::default()).auth;
+    let auth = salus_server::app::api_state(&app.store, &salus_server::Config::default())
+        .unwrap()
+        .auth;
     let org = salus_server::importer::target_org(&app.store, Some(org))
         .await
         .unwrap();

@@ -266,7 +266,7 @@ async fn openapi_spec() -> anyhow::Result<String> {
     let store = open_store(&cfg).await?;
     Ok(salus_http::openapi_json(salus_server::app::api_state(
         &store, &cfg,
-    )))
+    )?))
 }
 
 /// Shows a database URL without its password.

@@ -1,6 +1,6 @@
 //! The assembled application: health check, API and pages behind common middleware.
 
-use crate::adapters::{Argon2Hasher, OsSecrets, OutboxMailer, Rfc6238, ZxcvbnCommonList};
+use crate::adapters::{Argon2Hasher, OsSecrets, Rfc6238, ZxcvbnCommonList};
 use crate::config::Config;
 use poem::http::StatusCode;
 use poem::middleware::Tracing;
@@ -26,7 +26,10 @@ async fn healthz(store: Data<&Store>) -> Response {
 }
 
 /// The domain services over one store and the adapters the configuration names.
-pub fn api_state(store: &Store, cfg: &Config) -> salus_http::ApiState {
+///
+/// # Errors
+/// When the mail settings are unusable.
+pub fn api_state(store: &Store, cfg: &Config) -> anyhow::Result<salus_http::ApiState> {
     let shared = Arc::new(store.clone());
     let workers = match cfg.hash_workers {
         0 => std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
@@ -44,7 +47,7 @@ pub fn api_state(store: &Store, cfg: &Config) -> salus_http::ApiState {
             hasher: Arc::new(Argon2Hasher::new(workers, queue)),
             common: Arc::new(ZxcvbnCommonList),
             secrets: Arc::new(OsSecrets),
-            mailer: Arc::new(OutboxMailer::new(&cfg.outbox_dir)),
+            mailer: cfg.mailer()?,
             audit: shared.clone(),
             totp: shared.clone(),
             identity: shared.clone(),
@@ -55,11 +58,11 @@ pub fn api_state(store: &Store, cfg: &Config) -> salus_http::ApiState {
         },
         cfg.auth(),
     );
-    salus_http::ApiState {
+    Ok(salus_http::ApiState {
         directory: DirectoryService::new(shared),
         auth,
         auth_requests_per_minute: cfg.auth_requests_per_minute,
-    }
+    })
 }
 
 /// Every route of Salus over one store.
@@ -67,7 +70,7 @@ pub fn api_state(store: &Store, cfg: &Config) -> salus_http::ApiState {
 /// # Errors
 /// When the configured CSRF key is unusable.
 pub fn app(store: Store, cfg: &Config) -> anyhow::Result<impl Endpoint + use<>> {
-    let state = api_state(&store, cfg);
+    let state = api_state(&store, cfg)?;
     let web = salus_web::WebState {
         directory: state.directory.clone(),
         auth: state.auth.clone(),

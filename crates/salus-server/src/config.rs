@@ -44,6 +44,15 @@ pub struct Config {
     pub public_url: String,
     /// Folder where emails are written when no SMTP relay is configured.
     pub outbox_dir: String,
+    /// SMTP relay host; empty means "write emails to `outbox_dir`".
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    /// `starttls`, `tls` or `none` (only for a relay on the same host).
+    pub smtp_security: crate::smtp::SmtpSecurity,
+    pub smtp_username: String,
+    pub smtp_password: String,
+    /// Sender of every email, e.g. `Clinic portal <no-reply@clinic.example>`.
+    pub mail_from: String,
     /// Minutes without activity after which a session ends.
     pub session_idle_minutes: u32,
     /// Hours after sign-in after which a session ends, used or not.
@@ -81,6 +90,12 @@ impl Default for Config {
             demo_patients: 20,
             public_url: String::new(),
             outbox_dir: "./salus-data/outbox".into(),
+            smtp_host: String::new(),
+            smtp_port: 587,
+            smtp_security: crate::smtp::SmtpSecurity::Starttls,
+            smtp_username: String::new(),
+            smtp_password: String::new(),
+            mail_from: "Salus patient portal <no-reply@localhost>".into(),
             session_idle_minutes: 15,
             session_absolute_hours: 12,
             verification_ttl_hours: 24,
@@ -120,6 +135,7 @@ impl Config {
         let cfg: Config = fig.extract().context("invalid configuration")?;
         cfg.listen_addr()?;
         cfg.csrf_key()?;
+        cfg.mailer()?;
         Ok(cfg)
     }
 
@@ -153,6 +169,29 @@ impl Config {
             .context("csrf_key is not base64")?;
         <[u8; 32]>::try_from(bytes.as_slice())
             .map_err(|_| anyhow::anyhow!("csrf_key must be 32 bytes"))
+    }
+
+    /// The mailer the settings name: SMTP when `smtp_host` is set, else the outbox folder.
+    ///
+    /// # Errors
+    /// When the SMTP settings are unusable.
+    pub fn mailer(&self) -> anyhow::Result<std::sync::Arc<dyn salus_domain::account::Mailer>> {
+        if self.smtp_host.is_empty() {
+            return Ok(std::sync::Arc::new(crate::adapters::OutboxMailer::new(
+                &self.outbox_dir,
+            )));
+        }
+        let opt = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        Ok(std::sync::Arc::new(crate::smtp::SmtpMailer::new(
+            &crate::smtp::SmtpSettings {
+                host: self.smtp_host.clone(),
+                port: self.smtp_port,
+                security: self.smtp_security,
+                username: opt(&self.smtp_username),
+                password: opt(&self.smtp_password),
+                from: self.mail_from.clone(),
+            },
+        )?))
     }
 
     /// The public address without a trailing slash.

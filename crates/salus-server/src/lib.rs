@@ -9,6 +9,7 @@ pub mod app;
 pub mod config;
 pub mod demo;
 pub mod importer;
+pub mod smtp;
 pub mod synthetic;
 pub mod telemetry;
 

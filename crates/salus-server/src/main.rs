@@ -182,7 +182,7 @@ async fn main() -> anyhow::Result<()> {
                 ),
             };
             let password = staff.password.expose().to_owned();
-            let auth = salus_server::app::api_state(&store, &cfg).auth;
+            let auth = salus_server::app::api_state(&store, &cfg)?.auth;
             let creds = auth
                 .create_staff(staff, None)
                 .await
@@ -234,7 +234,7 @@ async fn demo_accounts(
             demo::DEMO_PATIENT_EMAIL
         ),
     }
-    let auth = salus_server::app::api_state(store, cfg).auth;
+    let auth = salus_server::app::api_state(store, cfg)?.auth;
     let email =
         salus_domain::text::Email::parse(demo::DEMO_CLINICIAN_EMAIL).expect("constant email");
     let exists = salus_domain::account::AccountRepository::find_by_email(store, &email)
