@@ -756,3 +756,37 @@ async fn a_saturated_hasher_answers_503_with_retry_after_instead_of_queueing() {
         "with one hashing slot and one waiting place, the other concurrent sign-ups are turned away"
     );
 }
+
+#[tokio::test]
+async fn reauthentication_checks_the_password() {
+    let app = spawn_app(0).await;
+    verified_account(&app).await;
+    let (_, token) = sign_in(&app, PASSWORD).await;
+    let bearer = format!("Bearer {}", token.unwrap());
+    let reauth = |password: &str| {
+        app.client
+            .post("/api/v1/me/reauthenticate")
+            .header("authorization", &bearer)
+            .body_json(&json!({"password": password}))
+            .send()
+    };
+    reauth(PASSWORD).await.assert_status(StatusCode::NO_CONTENT);
+    let (status, b) = body(reauth("not it at all").await).await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_credentials"))
+    );
+    let (status, b) = body(
+        app.client
+            .post("/api/v1/me/reauthenticate")
+            .body_json(&json!({"password": PASSWORD}))
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthorized")),
+        "no session"
+    );
+}

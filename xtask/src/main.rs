@@ -60,8 +60,9 @@ enum Cmd {
         skip_postgres: bool,
     },
     /// Benchmarks. `import`: FHIR import throughput, synthetic seeding, bytes per record.
+    /// `login`: sign-ins/s against raw argon2id verifies/s, and read latency during a flood.
     Bench {
-        #[arg(value_parser = ["import"])]
+        #[arg(value_parser = ["import", "login"])]
         suite: String,
         /// Synthetic patients seeded for the seeding figure.
         #[arg(long, default_value_t = 10_000)]
@@ -157,6 +158,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Test { skip_postgres } => test(skip_postgres)?,
         Cmd::Bench { suite, patients } => match suite.as_str() {
             "import" => bench_import(patients)?,
+            "login" => run(cargo().args(["bench", "-p", "salus-server", "--bench", "login"]))?,
             other => bail!("unknown bench suite {other}"),
         },
     }

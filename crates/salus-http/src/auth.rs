@@ -268,6 +268,7 @@ impl AuthApi {
                 })))
             }
             Err(LoginError::InvalidCredentials) => Ok(invalid_credentials()),
+            Err(LoginError::SessionEnded) => Ok(LoginResult::Invalid(unauthorized())),
             Err(LoginError::NotVerified) => Ok(LoginResult::NotVerified(ErrorBody::new(
                 "email_not_verified",
                 "Please confirm your email address first. We can send the email again.",
@@ -612,6 +613,9 @@ enum TotpBeginResponse {
     /// `unauthorized`.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
+    /// `reauthentication_required`: enter the password at `/v1/me/reauthenticate` first.
+    #[oai(status = 403)]
+    ReauthRequired(Json<ErrorBody>),
     /// `second_factor_exists`.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
@@ -627,6 +631,44 @@ enum TotpConfirmResponse {
     /// `unauthorized`.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
+    /// `reauthentication_required`: enter the password at `/v1/me/reauthenticate` first.
+    #[oai(status = 403)]
+    ReauthRequired(Json<ErrorBody>),
+}
+
+fn reauth_required() -> Json<ErrorBody> {
+    ErrorBody::new(
+        "reauthentication_required",
+        "Please enter your password again to continue.",
+    )
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct PasswordOnly {
+    pub password: String,
+}
+
+impl std::fmt::Debug for PasswordOnly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordOnly(<redacted>)")
+    }
+}
+
+#[derive(Debug, ApiResponse)]
+enum ReauthResponse {
+    /// Sensitive actions are allowed for the next few minutes.
+    #[oai(status = 204)]
+    Done,
+    /// `invalid_credentials` (wrong password) or `unauthorized` (no live session).
+    #[oai(status = 401)]
+    Invalid(Json<ErrorBody>),
+    /// `too_many_attempts`.
+    #[oai(status = 429)]
+    Throttled(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
+    /// `busy`.
+    #[oai(status = 503)]
+    Busy(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
 }
 
 fn busy_body() -> Json<ErrorBody> {
@@ -781,6 +823,56 @@ impl AccountApi {
         }
     }
 
+    /// Enter the password again before a sensitive action (second factor changes, and later
+    /// exports and consent grants), which need a sign-in or re-entry within 5 minutes.
+    #[oai(
+        path = "/v1/me/reauthenticate",
+        method = "post",
+        operation_id = "reauthenticate"
+    )]
+    async fn reauthenticate(
+        &self,
+        req: &Request,
+        token: SessionToken,
+        body: Json<PasswordOnly>,
+    ) -> Result<ReauthResponse, ApiError> {
+        use salus_domain::account::HashError;
+        match self
+            .auth
+            .reauthenticate(
+                &token.secret(),
+                SecretText::new(body.0.password),
+                request_id(req).as_deref(),
+            )
+            .await
+        {
+            Ok(()) => Ok(ReauthResponse::Done),
+            Err(
+                LoginError::InvalidCredentials
+                | LoginError::NotVerified
+                | LoginError::SecondFactorRequired,
+            ) => Ok(ReauthResponse::Invalid(ErrorBody::new(
+                "invalid_credentials",
+                "The password is not correct.",
+            ))),
+            Err(LoginError::SessionEnded) => Ok(ReauthResponse::Invalid(unauthorized())),
+            Err(LoginError::Throttled { retry_after_secs }) => Ok(ReauthResponse::Throttled(
+                ErrorBody::new(
+                    "too_many_attempts",
+                    "Too many attempts. Please wait and try again.",
+                ),
+                retry_after_secs,
+            )),
+            Err(LoginError::Busy(HashError::Busy { retry_after_secs })) => {
+                Ok(ReauthResponse::Busy(busy_body(), retry_after_secs))
+            }
+            Err(LoginError::Busy(HashError::Failed)) => {
+                Err(ApiError::internal("password hashing failed"))
+            }
+            Err(LoginError::Repo(e)) => Err(e.into()),
+        }
+    }
+
     /// Start setting up an authenticator app: answers the `otpauth://` URI (show it as a QR
     /// code) and the secret for typing in. Confirm with a code to finish.
     #[oai(path = "/v1/me/totp", method = "post", operation_id = "beginTotp")]
@@ -792,6 +884,9 @@ impl AccountApi {
                 secret: e.secret_base32,
             }))),
             Err(TotpError::NotSignedIn) => Ok(TotpBeginResponse::Unauthorized(unauthorized())),
+            Err(TotpError::ReauthenticationRequired) => {
+                Ok(TotpBeginResponse::ReauthRequired(reauth_required()))
+            }
             Err(TotpError::AlreadyEnrolled) => Ok(TotpBeginResponse::Conflict(ErrorBody::new(
                 "second_factor_exists",
                 "An authenticator app is already set up for this account.",
@@ -830,6 +925,9 @@ impl AccountApi {
                 recovery_codes: codes.iter().map(|c| c.expose().to_owned()).collect(),
             }))),
             Err(TotpError::NotSignedIn) => Ok(TotpConfirmResponse::Unauthorized(unauthorized())),
+            Err(TotpError::ReauthenticationRequired) => {
+                Ok(TotpConfirmResponse::ReauthRequired(reauth_required()))
+            }
             Err(TotpError::WrongCode) => Ok(TotpConfirmResponse::Invalid(ErrorBody::new(
                 "wrong_code",
                 "That code is not correct. Try the newest one.",

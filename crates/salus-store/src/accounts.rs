@@ -258,6 +258,7 @@ fn session_from_row(r: session::Model) -> Result<Session, RepoError> {
         created_at: r.created_at,
         last_seen_at: r.last_seen_at,
         revoked_at: r.revoked_at,
+        authenticated_at: r.authenticated_at.unwrap_or(r.created_at),
     })
 }
 
@@ -277,6 +278,7 @@ impl SessionRepository for Store {
             created_at: Set(s.created_at),
             last_seen_at: Set(s.last_seen_at),
             revoked_at: Set(s.revoked_at),
+            authenticated_at: Set(Some(s.authenticated_at)),
         })
         .exec_without_returning(&self.db)
         .await
@@ -308,6 +310,16 @@ impl SessionRepository for Store {
             .col_expr(session::Column::RevokedAt, Expr::value(at))
             .filter(session::Column::Id.eq(id.as_uuid()))
             .filter(session::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await
+            .map_err(repo_err)?;
+        Ok(())
+    }
+
+    async fn reauthenticated(&self, id: SessionId, at: DateTime<Utc>) -> Result<(), RepoError> {
+        session::Entity::update_many()
+            .col_expr(session::Column::AuthenticatedAt, Expr::value(at))
+            .filter(session::Column::Id.eq(id.as_uuid()))
             .exec(&self.db)
             .await
             .map_err(repo_err)?;

@@ -32,8 +32,8 @@ pub use recovery::{
     ChangePasswordError, RESEND_INTERVAL_SECS, RESET_TTL_MINUTES, ResetError, SessionSummary,
 };
 pub use service::{
-    AuthConfig, AuthPorts, AuthService, Authenticated, LoginError, LoginOutcome, RegisterError,
-    Registration, SessionError, VerifyError,
+    AuthConfig, AuthPorts, AuthService, Authenticated, LoginError, LoginOutcome,
+    REAUTH_WINDOW_MINUTES, RegisterError, Registration, SessionError, VerifyError,
 };
 pub use staff::{CreateStaffError, NewStaff, StaffCredentials};
 pub use totp::{

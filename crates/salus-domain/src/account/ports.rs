@@ -231,6 +231,9 @@ pub struct Session {
     pub created_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// When the person last proved who they are in this session (sign-in or re-entering
+    /// the password); sensitive actions need this to be recent.
+    pub authenticated_at: DateTime<Utc>,
 }
 
 /// Storage of sessions.
@@ -250,6 +253,12 @@ pub trait SessionRepository: Send + Sync {
     /// # Errors
     /// `Unavailable` when the store fails.
     async fn touch(&self, id: SessionId, at: DateTime<Utc>) -> Result<(), RepoError>;
+
+    /// Records that the person re-entered their password in this session.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn reauthenticated(&self, id: SessionId, at: DateTime<Utc>) -> Result<(), RepoError>;
 
     /// Ends the session; later use is refused.
     ///
@@ -327,6 +336,7 @@ pub enum AuthEventKind {
     SecondFactorEnrolled,
     SecondFactorFailed,
     StaffCreated,
+    Reauthenticated,
     ActivationCodeIssued,
     ActivationCodeRejected,
     ChartLinked,
@@ -354,6 +364,7 @@ impl AuthEventKind {
             Self::SecondFactorEnrolled => "auth.second_factor_enrolled",
             Self::SecondFactorFailed => "auth.second_factor_failed",
             Self::StaffCreated => "auth.staff_created",
+            Self::Reauthenticated => "auth.reauthenticated",
             Self::ActivationCodeIssued => "identity.activation_code_issued",
             Self::ActivationCodeRejected => "identity.activation_code_rejected",
             Self::ChartLinked => "identity.chart_linked",

@@ -80,6 +80,9 @@ pub enum LoginError {
     NotVerified,
     #[error("too many failed attempts; try again later")]
     Throttled { retry_after_secs: u32 },
+    /// The session used for re-authentication is not live.
+    #[error("not signed in")]
+    SessionEnded,
     /// A staff account without a second factor (an administrator must set one up).
     #[error("this account must use a second factor; ask your administrator")]
     SecondFactorRequired,
@@ -116,7 +119,13 @@ pub enum LoginOutcome {
 pub struct Authenticated {
     pub account: Account,
     pub session: SessionId,
+    /// When the person last proved who they are in this session.
+    pub authenticated_at: DateTime<Utc>,
 }
+
+/// Sensitive actions (password, second factor, exports, consent) need a sign-in or password
+/// re-entry at most this long ago.
+pub const REAUTH_WINDOW_MINUTES: i64 = 5;
 
 /// Per-account throttling of failed sign-ins, stored in the database so every node agrees:
 /// after the n-th failure within 15 minutes the next attempt waits 2^(n-1) seconds; the 5th
@@ -471,7 +480,64 @@ impl AuthService {
         Ok(Authenticated {
             account,
             session: session.id,
+            authenticated_at: session.authenticated_at,
         })
+    }
+
+    /// The signed-in account, if it proved who it is within [`REAUTH_WINDOW_MINUTES`].
+    ///
+    /// # Errors
+    /// [`SessionError::Invalid`] when not signed in; `Ok(None)` when re-authentication is due.
+    pub async fn authenticate_recent(
+        &self,
+        token: &SecretText,
+    ) -> Result<Option<Authenticated>, SessionError> {
+        let who = self.authenticate(token).await?;
+        let fresh =
+            self.clock.now() - who.authenticated_at <= Duration::minutes(REAUTH_WINDOW_MINUTES);
+        Ok(fresh.then_some(who))
+    }
+
+    /// Re-enters the password within a session, before a sensitive action.
+    ///
+    /// # Errors
+    /// [`LoginError::InvalidCredentials`] for a wrong password (counted as a failure), the
+    /// throttling errors, or [`LoginError::SessionEnded`].
+    pub async fn reauthenticate(
+        &self,
+        token: &SecretText,
+        password: SecretText,
+        request_id: Option<&str>,
+    ) -> Result<(), LoginError> {
+        let who = self.authenticate(token).await.map_err(|e| match e {
+            SessionError::Invalid => LoginError::SessionEnded,
+            SessionError::Repo(r) => LoginError::Repo(r),
+        })?;
+        self.check_throttle(&who.account, request_id).await?;
+        let ok = self
+            .hasher
+            .verify(password, Some(who.account.password.clone()))
+            .await
+            .map_err(LoginError::Busy)?;
+        let now = self.clock.now();
+        if !ok.matches {
+            self.accounts.add_failure(who.account.id, now).await?;
+            self.audit_event(
+                AuthEventKind::SignInFailed,
+                Some(who.account.id),
+                request_id,
+            )
+            .await?;
+            return Err(LoginError::InvalidCredentials);
+        }
+        self.sessions.reauthenticated(who.session, now).await?;
+        self.audit_event(
+            AuthEventKind::Reauthenticated,
+            Some(who.account.id),
+            request_id,
+        )
+        .await?;
+        Ok(())
     }
 
     /// Ends the session server-side.

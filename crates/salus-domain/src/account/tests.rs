@@ -98,6 +98,10 @@ impl Mocks {
     }
 
     fn service(self) -> AuthService {
+        self.service_with_totp(MockTotpAlgorithm::new())
+    }
+
+    fn service_with_totp(self, totp_algorithm: MockTotpAlgorithm) -> AuthService {
         AuthService::new(
             AuthPorts {
                 accounts: Arc::new(self.accounts),
@@ -111,7 +115,7 @@ impl Mocks {
                 totp: Arc::new(self.totp),
                 identity: Arc::new(MockIdentityRepository::new()),
                 patients: Arc::new(crate::patient::MockPatientRepository::new()),
-                totp_algorithm: Arc::new(MockTotpAlgorithm::new()),
+                totp_algorithm: Arc::new(totp_algorithm),
                 clock: Arc::new(FixedClock::new(t0())),
                 ids: Arc::new(Seq::default()),
             },
@@ -338,6 +342,7 @@ fn sessions_end_after_idle_and_absolute_timeouts() {
                 created_at: created,
                 last_seen_at: last_seen,
                 revoked_at: None,
+                authenticated_at: created,
             }))
         });
         m.accounts.expect_find().returning(|_| {
@@ -354,4 +359,62 @@ fn sessions_end_after_idle_and_absolute_timeouts() {
             "created {created}, last seen {last_seen}"
         );
     }
+}
+
+#[test]
+fn second_factor_changes_need_a_recent_sign_in() {
+    let session_at = |authenticated_at: DateTime<Utc>| {
+        move |d: &TokenDigest| {
+            Ok(Some(Session {
+                id: crate::ids::SessionId::from_uuid(uuid::Uuid::from_u128(5)),
+                account: AccountId::from_uuid(uuid::Uuid::from_u128(77)),
+                digest: *d,
+                created_at: t0() - Duration::minutes(10),
+                last_seen_at: t0() - Duration::minutes(1),
+                revoked_at: None,
+                authenticated_at,
+            }))
+        }
+    };
+    // Signed in 10 minutes ago, never re-entered the password: refused.
+    let mut m = Mocks::new();
+    m.sessions
+        .expect_find_by_digest()
+        .returning(session_at(t0() - Duration::minutes(10)));
+    m.accounts.expect_find().returning(|_| {
+        Ok(Some(account(
+            "ann@example.org",
+            AccountState::Active { verified_at: t0() },
+        )))
+    });
+    m.sessions.expect_touch().returning(|_, _| Ok(()));
+    m.totp.expect_put_pending().never();
+    let err =
+        futures_executor::block_on(m.service().begin_totp(&SecretText::new("tok"))).unwrap_err();
+    assert!(matches!(err, TotpError::ReauthenticationRequired));
+
+    // Password re-entered 4 minutes ago: allowed.
+    let mut m = Mocks::new();
+    m.sessions
+        .expect_find_by_digest()
+        .returning(session_at(t0() - Duration::minutes(4)));
+    m.accounts.expect_find().returning(|_| {
+        Ok(Some(account(
+            "ann@example.org",
+            AccountState::Active { verified_at: t0() },
+        )))
+    });
+    m.sessions.expect_touch().returning(|_, _| Ok(()));
+    m.totp
+        .expect_put_pending()
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let mut algo = MockTotpAlgorithm::new();
+    algo.expect_new_secret()
+        .returning(|| TotpSecret::new(vec![1; 20]));
+    algo.expect_provisioning_uri()
+        .returning(|_, _| "otpauth://totp/x".into());
+    algo.expect_base32().returning(|_| "AE".into());
+    let service = m.service_with_totp(algo);
+    assert!(futures_executor::block_on(service.begin_totp(&SecretText::new("tok"))).is_ok());
 }

@@ -104,6 +104,9 @@ pub struct TotpEnrollment {
 pub enum TotpError {
     #[error("not signed in")]
     NotSignedIn,
+    /// Enter the password again first (sensitive action).
+    #[error("please enter your password again")]
+    ReauthenticationRequired,
     #[error("a second factor is already set up")]
     AlreadyEnrolled,
     #[error("no enrolment is waiting for confirmation")]
@@ -137,7 +140,10 @@ impl AuthService {
         &self,
         session_token: &SecretText,
     ) -> Result<TotpEnrollment, TotpError> {
-        let who = self.authenticate(session_token).await?;
+        let who = self
+            .authenticate_recent(session_token)
+            .await?
+            .ok_or(TotpError::ReauthenticationRequired)?;
         let secret = self.totp_algorithm.new_secret();
         match self.totp.put_pending(who.account.id, &secret).await {
             Ok(()) => {}
@@ -162,7 +168,10 @@ impl AuthService {
         code: &str,
         request_id: Option<&str>,
     ) -> Result<Vec<SecretText>, TotpError> {
-        let who = self.authenticate(session_token).await?;
+        let who = self
+            .authenticate_recent(session_token)
+            .await?
+            .ok_or(TotpError::ReauthenticationRequired)?;
         self.enrol_confirmed(who.account.id, code, request_id).await
     }
 
@@ -314,6 +323,7 @@ impl AuthService {
             created_at: now,
             last_seen_at: now,
             revoked_at: None,
+            authenticated_at: now,
         };
         self.sessions.create(&session).await?;
         self.audit_event(AuthEventKind::SignInSucceeded, Some(account.id), request_id)

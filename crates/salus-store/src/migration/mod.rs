@@ -6,6 +6,7 @@ mod m20261125_000001_foundation;
 mod m20261125_000002_accounts;
 mod m20261125_000003_totp;
 mod m20261125_000004_identity;
+mod m20261125_000005_reauth;
 
 /// Applies every migration in order.
 #[derive(Debug)]
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_accounts::Migration),
             Box::new(m20261125_000003_totp::Migration),
             Box::new(m20261125_000004_identity::Migration),
+            Box::new(m20261125_000005_reauth::Migration),
         ]
     }
 }

@@ -1,0 +1,218 @@
+//! `cargo xtask bench login`: sign-in throughput against the raw argon2id verify rate of the
+//! same machine in the same run, and the latency of an authenticated read with and without a
+//! sign-in flood. A load driver with its own latency samples (criterion measures one
+//! function; this measures a server under concurrent load).
+//!
+//! Targets (design.md): sign-ins/s >= 0.85 x raw verifies/s; read p99 under flood <= 2 x.
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stdout,
+    reason = "a benchmark driver reports on stdout"
+)]
+
+use poem::listener::{Acceptor, Listener};
+use salus_domain::account::{
+    Account, AccountRepository, AccountState, ChartLink, PasswordHasher, Role, SecretText,
+};
+use salus_server::adapters::Argon2Hasher;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "tulip kettle orbit";
+const PHASE: Duration = Duration::from_secs(8);
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Raw argon2id verifies per second on every core, outside any server.
+fn raw_verify_rate(phc: &str) -> f64 {
+    use argon2::{Argon2, PasswordHash, PasswordVerifier};
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..cores)
+        .map(|_| {
+            let (stop, done, phc) = (stop.clone(), done.clone(), phc.to_owned());
+            std::thread::spawn(move || {
+                let parsed = PasswordHash::new(&phc).unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    assert!(
+                        Argon2::default()
+                            .verify_password(PASSWORD.as_bytes(), &parsed)
+                            .is_ok()
+                    );
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(PHASE);
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn login(http: &reqwest::Client, base: &str, n: usize) -> String {
+    let r = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": format!("user{n}@bench.test"), "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json::<serde_json::Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Authenticated reads one after another for `PHASE`; their latencies.
+async fn reads(http: &reqwest::Client, base: &str, token: &str) -> Vec<Duration> {
+    let mut samples = Vec::new();
+    let end = Instant::now() + PHASE;
+    while Instant::now() < end {
+        let t = Instant::now();
+        let r = http
+            .get(format!("{base}/api/v1/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let _ = r.bytes().await.unwrap();
+        samples.push(t.elapsed());
+    }
+    samples.sort();
+    samples
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = salus_server::Config {
+            database_url: format!("sqlite://{}/bench.db", dir.path().display()),
+            outbox_dir: dir.path().join("outbox").display().to_string(),
+            auth_requests_per_minute: u32::MAX,
+            ..salus_server::Config::default()
+        };
+        let store = salus_server::config::open_store(&cfg).await.unwrap();
+        let hash = Argon2Hasher::for_this_machine()
+            .hash(SecretText::new(PASSWORD))
+            .await
+            .unwrap();
+        let now = chrono::DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        let accounts = 64;
+        for n in 0..accounts {
+            let a = Account {
+                id: salus_domain::AccountId::generate(&salus_store::UuidV7Ids),
+                email: salus_domain::text::Email::parse(&format!("user{n}@bench.test")).unwrap(),
+                name: salus_domain::patient::PersonName::new("Bench", &format!("User{n}")).unwrap(),
+                birth_date: None,
+                role: Role::Patient,
+                state: AccountState::Active { verified_at: now },
+                chart: ChartLink::Unlinked,
+                password: hash.clone(),
+                created_at: now,
+            };
+            AccountRepository::create(&store, &a).await.unwrap();
+        }
+        let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0")
+            .into_acceptor()
+            .await
+            .unwrap();
+        let base = format!(
+            "http://{}",
+            acceptor.local_addr()[0].as_socket_addr().unwrap()
+        );
+        let app = salus_server::app(store, &cfg).unwrap();
+        tokio::spawn(async move { poem::Server::new_with_acceptor(acceptor).run(app).await });
+        let http = reqwest::Client::new();
+
+        let raw = tokio::task::spawn_blocking({
+            let phc = hash.as_str().to_owned();
+            move || raw_verify_rate(&phc)
+        })
+        .await
+        .unwrap();
+
+        // Sign-in throughput: 16 clients signing in back to back.
+        let count = Arc::new(AtomicU64::new(0));
+        let started = Instant::now();
+        let end = started + PHASE;
+        let clients: Vec<_> = (0..16)
+            .map(|c| {
+                let (http, base, count) = (http.clone(), base.clone(), count.clone());
+                tokio::spawn(async move {
+                    let mut n = c;
+                    while Instant::now() < end {
+                        login(&http, &base, n % accounts).await;
+                        count.fetch_add(1, Ordering::Relaxed);
+                        n += 16;
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.await.unwrap();
+        }
+        let logins = count.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+
+        // Reads alone, then reads during a sign-in flood.
+        let token = login(&http, &base, 0).await;
+        let quiet = reads(&http, &base, &token).await;
+        let flood_on = Arc::new(AtomicBool::new(true));
+        let flooders: Vec<_> = (0..16)
+            .map(|c| {
+                let (http, base, on) = (http.clone(), base.clone(), flood_on.clone());
+                tokio::spawn(async move {
+                    let mut n = c;
+                    while on.load(Ordering::Relaxed) {
+                        login(&http, &base, 1 + n % (accounts - 1)).await;
+                        n += 16;
+                    }
+                })
+            })
+            .collect();
+        let busy = reads(&http, &base, &token).await;
+        flood_on.store(false, Ordering::Relaxed);
+        for f in flooders {
+            f.await.unwrap();
+        }
+
+        let (q50, q99) = (percentile(&quiet, 0.5), percentile(&quiet, 0.99));
+        let (b50, b99) = (percentile(&busy, 0.5), percentile(&busy, 0.99));
+        println!(
+            "login benchmark ({} cores, argon2id m=19456 KiB t=2 p=1, SQLite)",
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+        );
+        println!("  raw argon2id verifies/s        {raw:.1}");
+        println!("  sign-ins/s over HTTP            {logins:.1}");
+        println!("  ratio (target >= 0.85)          {:.2}", logins / raw);
+        println!(
+            "  GET /api/v1/me alone            p50 {:.2} ms  p99 {:.2} ms  ({} requests)",
+            q50.as_secs_f64() * 1e3,
+            q99.as_secs_f64() * 1e3,
+            quiet.len()
+        );
+        println!(
+            "  GET /api/v1/me during flood     p50 {:.2} ms  p99 {:.2} ms  ({} requests)",
+            b50.as_secs_f64() * 1e3,
+            b99.as_secs_f64() * 1e3,
+            busy.len()
+        );
+        println!(
+            "  p99 ratio (target <= 2.0)       {:.2}",
+            b99.as_secs_f64() / q99.as_secs_f64()
+        );
+    });
+}
