@@ -790,3 +790,90 @@ async fn reauthentication_checks_the_password() {
         "no session"
     );
 }
+
+/// Medians of two kinds of request timed in alternation, so that load from other tests
+/// running at the same time falls on both alike.
+async fn paired_medians<A, B, FA, FB>(
+    n: usize,
+    mut a: FA,
+    mut b: FB,
+) -> (std::time::Duration, std::time::Duration)
+where
+    FA: FnMut(usize) -> A,
+    FB: FnMut(usize) -> B,
+    A: std::future::Future<Output = ()>,
+    B: std::future::Future<Output = ()>,
+{
+    let (mut ta, mut tb) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for i in 0..n {
+        let t = std::time::Instant::now();
+        a(i).await;
+        ta.push(t.elapsed());
+        let t = std::time::Instant::now();
+        b(i).await;
+        tb.push(t.elapsed());
+    }
+    ta.sort();
+    tb.sort();
+    (ta[n / 2], tb[n / 2])
+}
+
+/// Registering a known address and a new one, and signing in with an unknown address and a
+/// wrong password, take about the same time: both sides of each pair do the same password
+/// hashing. The tolerance is wide (a factor of 3) because the machine is shared and other
+/// tests run alongside; a skipped hash would show as a factor of ten or more.
+#[tokio::test]
+async fn timing_does_not_tell_known_from_unknown_addresses() {
+    const N: usize = 7;
+    let app = spawn_app(0).await;
+    for i in 0..N {
+        let email = format!("known{i}@example.org");
+        post(&app, "/api/v1/auth/register", &registration(&email)).await;
+        post(
+            &app,
+            "/api/v1/auth/verify",
+            &json!({"token": token_from_outbox(&app)}),
+        )
+        .await;
+    }
+    let app = &app;
+    let register = |email: String| async move {
+        assert_eq!(
+            post(app, "/api/v1/auth/register", &registration(&email))
+                .await
+                .0,
+            StatusCode::ACCEPTED
+        );
+    };
+    let (new, known) = paired_medians(
+        N,
+        |i| register(format!("new{i}@example.org")),
+        |i| register(format!("known{i}@example.org")),
+    )
+    .await;
+    let ratio = known.as_secs_f64() / new.as_secs_f64();
+    assert!(
+        (0.33..=3.0).contains(&ratio),
+        "register: known {known:?} vs new {new:?}"
+    );
+
+    let login = |email: String, password: &'static str| async move {
+        let l = json!({"email": email, "password": password});
+        assert_eq!(
+            post(app, "/api/v1/auth/login", &l).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    };
+    // A different known account each time, so no account's throttling delay kicks in.
+    let (unknown, wrong) = paired_medians(
+        N,
+        |i| login(format!("nobody{i}@example.org"), PASSWORD),
+        |i| login(format!("known{i}@example.org"), "not the password"),
+    )
+    .await;
+    let ratio = wrong.as_secs_f64() / unknown.as_secs_f64();
+    assert!(
+        (0.33..=3.0).contains(&ratio),
+        "login: wrong password {wrong:?} vs unknown {unknown:?}"
+    );
+}

@@ -58,19 +58,31 @@ fn raw_verify_rate(phc: &str) -> f64 {
     done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Signs in as a well-behaved client: a 503 (hashing saturated) is retried after a pause.
 async fn login(http: &reqwest::Client, base: &str, n: usize) -> String {
-    let r = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"email": format!("user{n}@bench.test"), "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.json::<serde_json::Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    loop {
+        let r = http
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(
+                &serde_json::json!({"email": format!("user{n}@bench.test"), "password": PASSWORD}),
+            )
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 503 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        }
+        assert_eq!(r.status(), 200);
+        return r.json::<serde_json::Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    }
 }
+
+/// Concurrent sign-in clients: enough to keep every hashing worker and its queue busy.
+const CLIENTS: usize = 8;
 
 /// Authenticated reads one after another for `PHASE`; their latencies.
 async fn reads(http: &reqwest::Client, base: &str, token: &str) -> Vec<Duration> {
@@ -145,11 +157,11 @@ fn main() {
         .await
         .unwrap();
 
-        // Sign-in throughput: 16 clients signing in back to back.
+        // Sign-in throughput: clients signing in back to back.
         let count = Arc::new(AtomicU64::new(0));
         let started = Instant::now();
         let end = started + PHASE;
-        let clients: Vec<_> = (0..16)
+        let clients: Vec<_> = (0..CLIENTS)
             .map(|c| {
                 let (http, base, count) = (http.clone(), base.clone(), count.clone());
                 tokio::spawn(async move {
@@ -157,7 +169,7 @@ fn main() {
                     while Instant::now() < end {
                         login(&http, &base, n % accounts).await;
                         count.fetch_add(1, Ordering::Relaxed);
-                        n += 16;
+                        n += CLIENTS;
                     }
                 })
             })
@@ -171,14 +183,14 @@ fn main() {
         let token = login(&http, &base, 0).await;
         let quiet = reads(&http, &base, &token).await;
         let flood_on = Arc::new(AtomicBool::new(true));
-        let flooders: Vec<_> = (0..16)
+        let flooders: Vec<_> = (0..CLIENTS)
             .map(|c| {
                 let (http, base, on) = (http.clone(), base.clone(), flood_on.clone());
                 tokio::spawn(async move {
                     let mut n = c;
                     while on.load(Ordering::Relaxed) {
                         login(&http, &base, 1 + n % (accounts - 1)).await;
-                        n += 16;
+                        n += CLIENTS;
                     }
                 })
             })

@@ -149,6 +149,9 @@ pub(crate) fn throttle(failures: &[DateTime<Utc>], now: DateTime<Utc>) -> Option
 
 const LOCK_AFTER: usize = 5;
 
+/// How often a session's last activity is written.
+const TOUCH_EVERY_SECS: i64 = 60;
+
 /// The account use cases.
 #[derive(Clone)]
 pub struct AuthService {
@@ -419,7 +422,9 @@ impl AuthService {
         if let Some(challenge) = self.second_factor_gate(&account).await? {
             return Ok(LoginOutcome::SecondFactor { challenge });
         }
-        let (token, session, account) = self.open_session(account, request_id).await?;
+        let (token, session, account) = self
+            .open_session(account, !failures.is_empty(), request_id)
+            .await?;
         Ok(LoginOutcome::Signed {
             token,
             session,
@@ -476,7 +481,11 @@ impl AuthService {
         if !matches!(account.state, AccountState::Active { .. }) {
             return Err(SessionError::Invalid);
         }
-        self.sessions.touch(session.id, now).await?;
+        // Record activity at most once a minute: the idle timeout is measured in minutes, and
+        // a write on every read would make every page and API call a database write.
+        if now - session.last_seen_at >= Duration::seconds(TOUCH_EVERY_SECS) {
+            self.sessions.touch(session.id, now).await?;
+        }
         Ok(Authenticated {
             account,
             session: session.id,

@@ -298,7 +298,7 @@ impl AuthService {
         {
             return Err(LoginError::InvalidCredentials);
         }
-        self.open_session(account, request_id)
+        self.open_session(account, true, request_id)
             .await
             .map(|(token, session, account)| LoginOutcome::Signed {
                 token,
@@ -311,10 +311,13 @@ impl AuthService {
     pub(crate) async fn open_session(
         &self,
         account: super::model::Account,
+        had_failures: bool,
         request_id: Option<&str>,
     ) -> Result<(SecretText, SessionId, super::model::Account), LoginError> {
         let now = self.clock.now();
-        self.accounts.clear_failures(account.id).await?;
+        if had_failures {
+            self.accounts.clear_failures(account.id).await?;
+        }
         let token = self.secrets.new_token();
         let session = Session {
             id: SessionId::generate(self.ids.as_ref()),
