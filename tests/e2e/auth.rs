@@ -11,7 +11,7 @@ fn registration(email: &str) -> Value {
            "email": email, "password": PASSWORD})
 }
 
-async fn body(resp: poem::test::TestResponse) -> (StatusCode, Value) {
+pub(crate) async fn body(resp: poem::test::TestResponse) -> (StatusCode, Value) {
     let status = resp.0.status();
     let text = resp.0.into_body().into_string().await.unwrap();
     (
@@ -24,7 +24,7 @@ async fn body(resp: poem::test::TestResponse) -> (StatusCode, Value) {
     )
 }
 
-async fn post(app: &TestApp, path: &str, json: &Value) -> (StatusCode, Value) {
+pub(crate) async fn post(app: &TestApp, path: &str, json: &Value) -> (StatusCode, Value) {
     body(app.client.post(path).body_json(json).send().await).await
 }
 

@@ -1,6 +1,6 @@
 //! Identity proofing end to end: the front-desk queue and activation codes.
 
-use crate::auth::{code_now, token_from_outbox};
+use crate::auth::{body, code_now, post, token_from_outbox};
 use crate::{TestApp, spawn_app};
 use poem::http::StatusCode;
 use salus_domain::account::{NewStaff, SecretText, StaffRole};
@@ -25,16 +25,7 @@ async fn call(
         Some(j) => req.body_json(&j).send().await,
         None => req.send().await,
     };
-    let status = resp.0.status();
-    let text = resp.0.into_body().into_string().await.unwrap();
-    (
-        status,
-        if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap()
-        },
-    )
+    body(resp).await
 }
 
 /// A signed-in staff member of `org` with `role`.
@@ -61,7 +52,7 @@ async fn staff(app: &TestApp, org: &str, email: &str, role: StaffRole) -> String
     let (_, b) = post(
         app,
         "/api/v1/auth/login",
-        json!({"email": email, "password": PASSWORD}),
+        &json!({"email": email, "password": PASSWORD}),
     )
     .await;
     // Each staff member has their own secret, so the current code is fresh for them.
@@ -69,39 +60,25 @@ async fn staff(app: &TestApp, org: &str, email: &str, role: StaffRole) -> String
     let (status, b) = post(
         app,
         "/api/v1/auth/login/second-factor",
-        json!({"challenge": b["challenge"], "code": code}),
+        &json!({"challenge": b["challenge"], "code": code}),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{b}");
     b["token"].as_str().unwrap().to_owned()
 }
 
-async fn post(app: &TestApp, path: &str, json: Value) -> (StatusCode, Value) {
-    let resp = app.client.post(path).body_json(&json).send().await;
-    let status = resp.0.status();
-    let text = resp.0.into_body().into_string().await.unwrap();
-    (
-        status,
-        if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap()
-        },
-    )
-}
-
 /// A verified, signed-in patient account; answers its bearer token.
 async fn patient(app: &TestApp, given: &str, family: &str, dob: &str, email: &str) -> String {
     let r = json!({"given_name": given, "family_name": family, "birth_date": dob, "email": email, "password": PASSWORD});
     assert_eq!(
-        post(app, "/api/v1/auth/register", r).await.0,
+        post(app, "/api/v1/auth/register", &r).await.0,
         StatusCode::ACCEPTED
     );
     assert_eq!(
         post(
             app,
             "/api/v1/auth/verify",
-            json!({"token": token_from_outbox(app)})
+            &json!({"token": token_from_outbox(app)})
         )
         .await
         .0,
@@ -110,7 +87,7 @@ async fn patient(app: &TestApp, given: &str, family: &str, dob: &str, email: &st
     let (status, b) = post(
         app,
         "/api/v1/auth/login",
-        json!({"email": email, "password": PASSWORD}),
+        &json!({"email": email, "password": PASSWORD}),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{b}");
