@@ -239,3 +239,120 @@ async fn register_confirm_sign_in_and_out_through_the_pages() {
         (StatusCode::SEE_OTHER, Some("/login"))
     );
 }
+
+#[tokio::test]
+async fn forgot_password_then_reset_through_the_pages_and_activation_page_refuses_a_bad_code() {
+    let app = spawn_app(0).await;
+    // An account made through the API.
+    let reg = serde_json::json!({"given_name": "Ann", "family_name": "Lee", "birth_date": "1980-01-02",
+        "email": "ann@example.org", "password": "tulip kettle orbit"});
+    crate::auth::post(&app, "/api/v1/auth/register", &reg).await;
+    let token = crate::auth::token_from_outbox(&app);
+    crate::auth::post(
+        &app,
+        "/api/v1/auth/verify",
+        &serde_json::json!({"token": token}),
+    )
+    .await;
+
+    let mut b = Browser::new(&app);
+    let login = b.get("/login").await;
+    assert!(login.html.contains("href=\"/forgot\""));
+    let forgot = b.get("/forgot").await;
+    let sent = b
+        .post(
+            "/forgot",
+            &[
+                ("csrf", &csrf_of(&forgot.html)),
+                ("email", "ann@example.org"),
+            ],
+        )
+        .await;
+    assert!(
+        sent.html.contains("If this address has an account"),
+        "{}",
+        sent.html
+    );
+    let mail = app.emails().pop().unwrap();
+    let reset_token = mail
+        .split("/reset?token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let form = b.get(&format!("/reset?token={reset_token}")).await;
+    assert!(
+        form.html.contains(&reset_token),
+        "the token rides along in the form"
+    );
+    let weak = b
+        .post(
+            "/reset",
+            &[
+                ("csrf", &csrf_of(&form.html)),
+                ("token", &reset_token),
+                ("password", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::BAD_REQUEST);
+    assert!(
+        weak.html
+            .contains("Choose another password: use at least 12 characters."),
+        "{}",
+        weak.html
+    );
+    let done = b
+        .post(
+            "/reset",
+            &[
+                ("csrf", &csrf_of(&weak.html)),
+                ("token", &reset_token),
+                ("password", "maple lantern quartz"),
+            ],
+        )
+        .await;
+    assert!(done.html.contains("Password changed"), "{}", done.html);
+
+    let login = b.get("/login").await;
+    let signed_in = b
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf_of(&login.html)),
+                ("email", "ann@example.org"),
+                ("password", "maple lantern quartz"),
+            ],
+        )
+        .await;
+    assert_eq!(signed_in.location.as_deref(), Some("/account"));
+    let home = b.get("/account").await;
+    assert!(
+        home.html.contains("href=\"/account/activate\""),
+        "an unlinked account is offered the code page"
+    );
+    let page = b.get("/account/activate").await;
+    let refused = b
+        .post(
+            "/account/activate",
+            &[
+                ("csrf", &csrf_of(&page.html)),
+                ("code", "AAAA-BBBB-CCCC-DDDD"),
+                ("birth_date", "1980-01-02"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused
+            .html
+            .contains("The code or date of birth is not correct")
+    );
+    assert!(
+        refused.html.contains("value=\"AAAA-BBBB-CCCC-DDDD\""),
+        "what was typed is kept"
+    );
+}

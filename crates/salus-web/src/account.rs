@@ -50,10 +50,10 @@ struct VerifyPage<'a> {
 
 #[derive(Template)]
 #[template(path = "message.html")]
-struct MessagePage<'a> {
-    title: &'a str,
-    message: &'a str,
-    next: Option<(&'a str, &'a str)>,
+pub(crate) struct MessagePage<'a> {
+    pub(crate) title: &'a str,
+    pub(crate) message: &'a str,
+    pub(crate) next: Option<(&'a str, &'a str)>,
 }
 
 #[derive(Template)]
@@ -65,14 +65,14 @@ struct AccountPage<'a> {
     chart_linked: bool,
 }
 
-const FORM_EXPIRED: &str = "This form has expired. Please try again.";
+pub(crate) const FORM_EXPIRED: &str = "This form has expired. Please try again.";
 
-fn with_status(mut r: Response, status: StatusCode) -> Response {
+pub(crate) fn with_status(mut r: Response, status: StatusCode) -> Response {
     r.set_status(status);
     r
 }
 
-fn no_store(mut r: Response) -> Response {
+pub(crate) fn no_store(mut r: Response) -> Response {
     r.headers_mut().insert(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("no-store"),
@@ -80,14 +80,14 @@ fn no_store(mut r: Response) -> Response {
     r
 }
 
-fn see_other(to: &str) -> Response {
+pub(crate) fn see_other(to: &str) -> Response {
     Response::builder()
         .status(StatusCode::SEE_OTHER)
         .header(header::LOCATION, to)
         .finish()
 }
 
-fn busy() -> Response {
+pub(crate) fn busy() -> Response {
     let mut r = error_page(
         StatusCode::SERVICE_UNAVAILABLE,
         "Busy",
@@ -473,7 +473,7 @@ pub(crate) async fn code(
     }
 }
 
-fn session_token(state: &WebState, jar: &CookieJar) -> Option<SecretText> {
+pub(crate) fn session_token(state: &WebState, jar: &CookieJar) -> Option<SecretText> {
     jar.get(session_cookie(state))
         .map(|c| SecretText::new(c.value_str()))
 }

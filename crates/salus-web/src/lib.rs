@@ -5,6 +5,7 @@
 //! **Invariant:** every response carries the security headers of [`security_headers`].
 
 mod account;
+mod recovery;
 
 use askama::Template;
 use poem::http::{HeaderValue, StatusCode, header};
@@ -129,6 +130,12 @@ pub fn routes(state: WebState) -> impl Endpoint {
         .at("/login", get(account::login_form).post(account::login))
         .at("/login/code", get(account::code_form).post(account::code))
         .at("/account", get(account::account))
+        .at(
+            "/account/activate",
+            get(recovery::activate_form).post(recovery::activate),
+        )
+        .at("/forgot", get(recovery::forgot_form).post(recovery::forgot))
+        .at("/reset", get(recovery::reset_form).post(recovery::reset))
         .at("/logout", poem::post(account::logout))
         .with(csrf)
         .with(poem::middleware::CookieJarManager::new())
