@@ -258,6 +258,22 @@ async fn forgot_password_then_reset_through_the_pages_and_activation_page_refuse
     let mut b = Browser::new(&app);
     let login = b.get("/login").await;
     assert!(login.html.contains("href=\"/forgot\""));
+    assert!(login.html.contains("href=\"/verify/resend\""));
+    let resend = b.get("/verify/resend").await;
+    let asked = b
+        .post(
+            "/verify/resend",
+            &[
+                ("csrf", &csrf_of(&resend.html)),
+                ("email", "ann@example.org"),
+            ],
+        )
+        .await;
+    assert!(
+        asked
+            .html
+            .contains("If this address has an account waiting for confirmation")
+    );
     let forgot = b.get("/forgot").await;
     let sent = b
         .post(

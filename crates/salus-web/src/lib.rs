@@ -127,6 +127,10 @@ pub fn routes(state: WebState) -> impl Endpoint {
         )
         .at("/register/check-email", get(account::check_email))
         .at("/verify", get(account::verify_form).post(account::verify))
+        .at(
+            "/verify/resend",
+            get(recovery::resend_form).post(recovery::resend),
+        )
         .at("/login", get(account::login_form).post(account::login))
         .at("/login/code", get(account::code_form).post(account::code))
         .at("/account", get(account::account))

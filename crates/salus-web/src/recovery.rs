@@ -46,6 +46,56 @@ fn unavailable(e: &dyn std::fmt::Display) -> Response {
     )
 }
 
+#[derive(Template)]
+#[template(path = "resend.html")]
+struct ResendPage<'a> {
+    csrf: &'a str,
+    message: Option<&'a str>,
+    email: &'a str,
+}
+
+#[handler]
+pub(crate) fn resend_form(csrf: &CsrfToken) -> Response {
+    no_store(render(&ResendPage {
+        csrf: &csrf.0,
+        message: None,
+        email: "",
+    }))
+}
+
+#[handler]
+pub(crate) async fn resend(
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    verifier: &CsrfVerifier,
+    Form(f): Form<ForgotForm>,
+) -> Response {
+    let again = |m: &str, status| {
+        with_status(
+            no_store(render(&ResendPage {
+                csrf: &csrf.0,
+                message: Some(m),
+                email: &f.email,
+            })),
+            status,
+        )
+    };
+    if !verifier.is_valid(&f.csrf) {
+        return again(FORM_EXPIRED, StatusCode::FORBIDDEN);
+    }
+    let Ok(email) = Email::parse(&f.email) else {
+        return again("Enter a valid email address.", StatusCode::BAD_REQUEST);
+    };
+    match state.auth.resend_verification(&email, None).await {
+        Ok(()) => render(&MessagePage {
+            title: "Check your email",
+            message: "If this address has an account waiting for confirmation, we have sent the email again (at most once a minute).",
+            next: Some(("/verify", "Enter the code")),
+        }),
+        Err(e) => unavailable(&e),
+    }
+}
+
 #[handler]
 pub(crate) fn forgot_form(csrf: &CsrfToken) -> Response {
     no_store(render(&ForgotPage {
