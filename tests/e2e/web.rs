@@ -372,3 +372,107 @@ async fn forgot_password_then_reset_through_the_pages_and_activation_page_refuse
         "what was typed is kept"
     );
 }
+
+#[tokio::test]
+async fn security_page_sets_up_an_authenticator_and_manages_password_and_sessions() {
+    let app = spawn_app(0).await;
+    let reg = serde_json::json!({"given_name": "Ann", "family_name": "Lee", "birth_date": "1980-01-02",
+        "email": "ann@example.org", "password": "tulip kettle orbit"});
+    crate::auth::post(&app, "/api/v1/auth/register", &reg).await;
+    let token = crate::auth::token_from_outbox(&app);
+    crate::auth::post(
+        &app,
+        "/api/v1/auth/verify",
+        &serde_json::json!({"token": token}),
+    )
+    .await;
+    // A second session elsewhere (through the API).
+    let login = serde_json::json!({"email": "ann@example.org", "password": "tulip kettle orbit"});
+    let (_, other) = crate::auth::post(&app, "/api/v1/auth/login", &login).await;
+    let other = other["token"].as_str().unwrap().to_owned();
+
+    let mut b = Browser::new(&app);
+    let form = b.get("/login").await;
+    b.post(
+        "/login",
+        &[
+            ("csrf", &csrf_of(&form.html)),
+            ("email", "ann@example.org"),
+            ("password", "tulip kettle orbit"),
+        ],
+    )
+    .await;
+    let page = b.get("/account/security").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("(this device)"));
+    assert_eq!(
+        page.html.matches("Sign out there").count(),
+        1,
+        "the other session can be ended"
+    );
+
+    let wrong = b
+        .post(
+            "/account/password",
+            &[
+                ("csrf", &csrf_of(&page.html)),
+                ("current_password", "nope nope nope"),
+                ("new_password", "maple lantern quartz"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert!(wrong.html.contains("The current password is not correct."));
+
+    // Setting up the app asks for the password, then shows a QR code and the key.
+    let setup = b
+        .post(
+            "/account/totp",
+            &[
+                ("csrf", &csrf_of(&wrong.html)),
+                ("password", "tulip kettle orbit"),
+            ],
+        )
+        .await;
+    assert_eq!(setup.status, StatusCode::OK, "{}", setup.html);
+    assert!(setup.html.contains("<svg"), "a QR code is drawn inline");
+    let key = setup
+        .html
+        .split("Key: <code>")
+        .nth(1)
+        .unwrap()
+        .split("</code>")
+        .next()
+        .unwrap()
+        .to_owned();
+    let confirmed = b
+        .post(
+            "/account/totp/confirm",
+            &[
+                ("csrf", &csrf_of(&setup.html)),
+                ("code", &crate::auth::code_now(&key)),
+            ],
+        )
+        .await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.html);
+    assert_eq!(
+        confirmed.html.matches("<li><code>").count(),
+        10,
+        "ten recovery codes"
+    );
+
+    let ended = b
+        .post(
+            "/account/sessions/end-others",
+            &[("csrf", &csrf_of(&confirmed.html))],
+        )
+        .await;
+    assert!(ended.html.contains("You are signed out everywhere else."));
+    let me = app
+        .client
+        .get("/api/v1/me")
+        .header("authorization", format!("Bearer {other}"))
+        .send()
+        .await;
+    me.assert_status(StatusCode::UNAUTHORIZED);
+}

@@ -6,6 +6,7 @@
 
 mod account;
 mod recovery;
+mod security;
 
 use askama::Template;
 use poem::http::{HeaderValue, StatusCode, header};
@@ -140,6 +141,18 @@ pub fn routes(state: WebState) -> impl Endpoint {
         )
         .at("/forgot", get(recovery::forgot_form).post(recovery::forgot))
         .at("/reset", get(recovery::reset_form).post(recovery::reset))
+        .at("/account/security", get(security::security))
+        .at("/account/password", poem::post(security::change_password))
+        .at("/account/totp", poem::post(security::totp_start))
+        .at("/account/totp/confirm", poem::post(security::totp_confirm))
+        .at(
+            "/account/sessions/end-others",
+            poem::post(security::end_others),
+        )
+        .at(
+            "/account/sessions/:id/end",
+            poem::post(security::end_session),
+        )
         .at("/logout", poem::post(account::logout))
         .with(csrf)
         .with(poem::middleware::CookieJarManager::new())

@@ -1,0 +1,506 @@
+//! The "sign-in and security" page: change the password, set up an authenticator app (with a
+//! QR code), see and end sessions. Every action posts a CSRF-checked form and comes back here.
+
+use crate::account::{FORM_EXPIRED, busy, no_store, see_other, session_token, with_status};
+use crate::{WebState, error_page, render};
+use askama::Template;
+use poem::http::StatusCode;
+use poem::web::cookie::CookieJar;
+use poem::web::{CsrfToken, CsrfVerifier, Data, Form, Path};
+use poem::{Response, handler};
+use salus_domain::account::{
+    ChangePasswordError, HashError, LoginError, SecretText, SessionError, TotpError,
+};
+use serde::Deserialize;
+use std::sync::Arc;
+
+struct SessionRow {
+    id: String,
+    created: String,
+    last_seen: String,
+    current: bool,
+}
+
+struct TotpSetup {
+    qr_svg: String,
+    secret: String,
+}
+
+#[derive(Template)]
+#[template(path = "security.html")]
+struct SecurityPage<'a> {
+    csrf: &'a str,
+    notice: Option<&'a str>,
+    message: Option<String>,
+    sessions: Vec<SessionRow>,
+    totp_setup: Option<TotpSetup>,
+    recovery_codes: Option<Vec<String>>,
+}
+
+/// What to show besides the sessions.
+#[derive(Default)]
+struct Extra<'a> {
+    notice: Option<&'a str>,
+    message: Option<String>,
+    totp_setup: Option<TotpSetup>,
+    recovery_codes: Option<Vec<String>>,
+}
+
+/// Renders the page for the signed-in person, or sends them to sign in.
+async fn page(
+    state: &WebState,
+    csrf: &CsrfToken,
+    token: &SecretText,
+    extra: Extra<'_>,
+    status: StatusCode,
+) -> Response {
+    let sessions = match state.auth.sessions(token).await {
+        Ok(s) => s,
+        Err(SessionError::Invalid) => return see_other("/login"),
+        Err(SessionError::Repo(e)) => {
+            tracing::error!(error = %e, "session list failed");
+            return error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "Please try again in a few minutes.",
+            );
+        }
+    };
+    let when = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+    let rows = sessions
+        .iter()
+        .map(|s| SessionRow {
+            id: s.id.to_string(),
+            created: when(s.created_at),
+            last_seen: when(s.last_seen_at),
+            current: s.current,
+        })
+        .collect();
+    let r = render(&SecurityPage {
+        csrf: &csrf.0,
+        notice: extra.notice,
+        message: extra.message,
+        sessions: rows,
+        totp_setup: extra.totp_setup,
+        recovery_codes: extra.recovery_codes,
+    });
+    with_status(no_store(r), status)
+}
+
+fn qr_svg(uri: &str) -> String {
+    qrcode::QrCode::new(uri.as_bytes())
+        .map(|q| {
+            q.render::<qrcode::render::svg::Color<'_>>()
+                .min_dimensions(200, 200)
+                .build()
+        })
+        .unwrap_or_default()
+}
+
+#[handler]
+pub(crate) async fn security(
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    jar: &CookieJar,
+) -> Response {
+    let Some(token) = session_token(&state, jar) else {
+        return see_other("/login");
+    };
+    page(&state, csrf, &token, Extra::default(), StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PasswordForm {
+    csrf: String,
+    current_password: String,
+    new_password: String,
+}
+
+#[handler]
+pub(crate) async fn change_password(
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    verifier: &CsrfVerifier,
+    jar: &CookieJar,
+    Form(f): Form<PasswordForm>,
+) -> Response {
+    let Some(token) = session_token(&state, jar) else {
+        return see_other("/login");
+    };
+    let fail = |m: String| Extra {
+        message: Some(m),
+        ..Extra::default()
+    };
+    if !verifier.is_valid(&f.csrf) {
+        return page(
+            &state,
+            csrf,
+            &token,
+            fail(FORM_EXPIRED.into()),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    }
+    let r = state
+        .auth
+        .change_password(
+            &token,
+            SecretText::new(f.current_password),
+            SecretText::new(f.new_password),
+            None,
+        )
+        .await;
+    match r {
+        Ok(()) => {
+            let done = Extra {
+                notice: Some(
+                    "Your password is changed. You were signed out on your other devices.",
+                ),
+                ..Extra::default()
+            };
+            page(&state, csrf, &token, done, StatusCode::OK).await
+        }
+        Err(ChangePasswordError::NotSignedIn) => see_other("/login"),
+        Err(ChangePasswordError::WrongCurrentPassword) => {
+            page(
+                &state,
+                csrf,
+                &token,
+                fail("The current password is not correct.".into()),
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+        Err(ChangePasswordError::Password(r)) => {
+            page(
+                &state,
+                csrf,
+                &token,
+                fail(format!("Choose another password: {r}.")),
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+        Err(ChangePasswordError::Busy(HashError::Busy { .. })) => busy(),
+        Err(e) => {
+            tracing::error!(error = %e, "password change failed");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "Please try again in a few minutes.",
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TotpStartForm {
+    csrf: String,
+    password: String,
+}
+
+/// Re-enters the password (a sensitive action) and starts enrolment.
+#[handler]
+pub(crate) async fn totp_start(
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    verifier: &CsrfVerifier,
+    jar: &CookieJar,
+    Form(f): Form<TotpStartForm>,
+) -> Response {
+    let Some(token) = session_token(&state, jar) else {
+        return see_other("/login");
+    };
+    let fail = |m: &str| Extra {
+        message: Some(m.to_owned()),
+        ..Extra::default()
+    };
+    if !verifier.is_valid(&f.csrf) {
+        return page(
+            &state,
+            csrf,
+            &token,
+            fail(FORM_EXPIRED),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    }
+    match state
+        .auth
+        .reauthenticate(&token, SecretText::new(f.password), None)
+        .await
+    {
+        Ok(()) => {}
+        Err(LoginError::SessionEnded) => return see_other("/login"),
+        Err(LoginError::Throttled { .. }) => {
+            return page(
+                &state,
+                csrf,
+                &token,
+                fail("Too many attempts. Please wait and try again."),
+                StatusCode::TOO_MANY_REQUESTS,
+            )
+            .await;
+        }
+        Err(LoginError::Busy(HashError::Busy { .. })) => return busy(),
+        Err(_) => {
+            return page(
+                &state,
+                csrf,
+                &token,
+                fail("The password is not correct."),
+                StatusCode::UNAUTHORIZED,
+            )
+            .await;
+        }
+    }
+    match state.auth.begin_totp(&token).await {
+        Ok(e) => {
+            let setup = TotpSetup {
+                qr_svg: qr_svg(&e.provisioning_uri),
+                secret: e.secret_base32,
+            };
+            page(
+                &state,
+                csrf,
+                &token,
+                Extra {
+                    totp_setup: Some(setup),
+                    ..Extra::default()
+                },
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(TotpError::AlreadyEnrolled) => {
+            page(
+                &state,
+                csrf,
+                &token,
+                fail("An authenticator app is already set up."),
+                StatusCode::CONFLICT,
+            )
+            .await
+        }
+        Err(TotpError::NotSignedIn) => see_other("/login"),
+        Err(e) => {
+            tracing::error!(error = %e, "authenticator setup failed");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "Please try again in a few minutes.",
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TotpConfirmForm {
+    csrf: String,
+    code: String,
+}
+
+#[handler]
+pub(crate) async fn totp_confirm(
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    verifier: &CsrfVerifier,
+    jar: &CookieJar,
+    Form(f): Form<TotpConfirmForm>,
+) -> Response {
+    let Some(token) = session_token(&state, jar) else {
+        return see_other("/login");
+    };
+    let fail = |m: &str| Extra {
+        message: Some(m.to_owned()),
+        ..Extra::default()
+    };
+    if !verifier.is_valid(&f.csrf) {
+        return page(
+            &state,
+            csrf,
+            &token,
+            fail(FORM_EXPIRED),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    }
+    match state.auth.confirm_totp(&token, &f.code, None).await {
+        Ok(codes) => {
+            let codes = codes.iter().map(|c| c.expose().to_owned()).collect();
+            page(
+                &state,
+                csrf,
+                &token,
+                Extra {
+                    recovery_codes: Some(codes),
+                    ..Extra::default()
+                },
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(TotpError::WrongCode | TotpError::NotStarted) => {
+            page(
+                &state,
+                csrf,
+                &token,
+                fail("That code is not correct. Start again and enter the newest code."),
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+        Err(TotpError::ReauthenticationRequired) => {
+            page(
+                &state,
+                csrf,
+                &token,
+                fail("Please start again and enter your password."),
+                StatusCode::FORBIDDEN,
+            )
+            .await
+        }
+        Err(TotpError::AlreadyEnrolled) => {
+            page(
+                &state,
+                csrf,
+                &token,
+                fail("An authenticator app is already set up."),
+                StatusCode::CONFLICT,
+            )
+            .await
+        }
+        Err(TotpError::NotSignedIn) => see_other("/login"),
+        Err(e) => {
+            tracing::error!(error = %e, "authenticator confirmation failed");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "Please try again in a few minutes.",
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CsrfForm {
+    csrf: String,
+}
+
+#[handler]
+pub(crate) async fn end_session(
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    verifier: &CsrfVerifier,
+    jar: &CookieJar,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    let Some(token) = session_token(&state, jar) else {
+        return see_other("/login");
+    };
+    if !verifier.is_valid(&f.csrf) {
+        return page(
+            &state,
+            csrf,
+            &token,
+            Extra {
+                message: Some(FORM_EXPIRED.into()),
+                ..Extra::default()
+            },
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    }
+    let ended = match salus_domain::SessionId::parse(&id) {
+        Ok(target) => state.auth.revoke_session(&token, target, None).await,
+        Err(_) => Ok(false),
+    };
+    match ended {
+        Ok(true) => {
+            page(
+                &state,
+                csrf,
+                &token,
+                Extra {
+                    notice: Some("That session has ended."),
+                    ..Extra::default()
+                },
+                StatusCode::OK,
+            )
+            .await
+        }
+        Ok(false) => {
+            page(
+                &state,
+                csrf,
+                &token,
+                Extra {
+                    message: Some("No such session.".into()),
+                    ..Extra::default()
+                },
+                StatusCode::NOT_FOUND,
+            )
+            .await
+        }
+        Err(SessionError::Invalid) => see_other("/login"),
+        Err(SessionError::Repo(e)) => {
+            tracing::error!(error = %e, "ending a session failed");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "Please try again in a few minutes.",
+            )
+        }
+    }
+}
+
+#[handler]
+pub(crate) async fn end_others(
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    verifier: &CsrfVerifier,
+    jar: &CookieJar,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    let Some(token) = session_token(&state, jar) else {
+        return see_other("/login");
+    };
+    if !verifier.is_valid(&f.csrf) {
+        return page(
+            &state,
+            csrf,
+            &token,
+            Extra {
+                message: Some(FORM_EXPIRED.into()),
+                ..Extra::default()
+            },
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    }
+    match state.auth.revoke_other_sessions(&token, None).await {
+        Ok(_) => {
+            page(
+                &state,
+                csrf,
+                &token,
+                Extra {
+                    notice: Some("You are signed out everywhere else."),
+                    ..Extra::default()
+                },
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(SessionError::Invalid) => see_other("/login"),
+        Err(SessionError::Repo(e)) => {
+            tracing::error!(error = %e, "ending sessions failed");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "Please try again in a few minutes.",
+            )
+        }
+    }
+}
