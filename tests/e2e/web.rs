@@ -476,3 +476,133 @@ async fn security_page_sets_up_an_authenticator_and_manages_password_and_session
         .await;
     me.assert_status(StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn front_desk_pages_issue_codes_and_confirm_identities() {
+    use salus_domain::account::{NewStaff, SecretText, StaffRole};
+    use salus_domain::patient::PatientRepository;
+    let app = spawn_app(1).await;
+    let org = salus_server::importer::target_org(&app.store, Some("demo-clinic"))
+        .await
+        .unwrap();
+    let chart = app
+        .store
+        .find_by_mrn(
+            org.id,
+            &salus_domain::text::Mrn::parse("SYN0000000").unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    // A patient who registered with the chart's name and birth date waits in the queue.
+    let reg = serde_json::json!({"given_name": chart.name.given(), "family_name": chart.name.family(),
+        "birth_date": chart.birth_date.to_string(), "email": "pat@example.org", "password": "tulip kettle orbit"});
+    crate::auth::post(&app, "/api/v1/auth/register", &reg).await;
+    let token = crate::auth::token_from_outbox(&app);
+    crate::auth::post(
+        &app,
+        "/api/v1/auth/verify",
+        &serde_json::json!({"token": token}),
+    )
+    .await;
+
+    let auth = salus_server::app::api_state(&app.store, &salus_server::Config::default())
+        .unwrap()
+        .auth;
+    let creds = auth
+        .create_staff(
+            NewStaff {
+                email: salus_domain::text::Email::parse("desk@example.org").unwrap(),
+                name: salus_domain::patient::PersonName::new("Front", "Desk").unwrap(),
+                role: StaffRole::FrontDesk,
+                organization: org.id,
+                password: SecretText::new("tulip kettle orbit"),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+
+    let mut b = Browser::new(&app);
+    let form = b.get("/login").await;
+    let step = b
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf_of(&form.html)),
+                ("email", "desk@example.org"),
+                ("password", "tulip kettle orbit"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        step.location.as_deref(),
+        Some("/login/code"),
+        "staff need the code"
+    );
+    let code_page = b.get("/login/code").await;
+    let code = crate::auth::code_now(&creds.totp.secret_base32);
+    let done = b
+        .post(
+            "/login/code",
+            &[("csrf", &csrf_of(&code_page.html)), ("code", &code)],
+        )
+        .await;
+    assert_eq!(done.location.as_deref(), Some("/account"));
+    let home = b.get("/account").await;
+    assert!(home.html.contains("href=\"/staff\""));
+
+    let desk = b.get("/staff").await;
+    assert_eq!(desk.status, StatusCode::OK);
+    assert!(desk.html.contains("pat@example.org"));
+    assert!(desk.html.contains("MRN SYN0000000"));
+    let issued = b
+        .post(
+            "/staff/activation-code",
+            &[("csrf", &csrf_of(&desk.html)), ("mrn", "SYN0000000")],
+        )
+        .await;
+    assert!(
+        issued.html.contains("Give this code to the patient"),
+        "{}",
+        issued.html
+    );
+    let unknown = b
+        .post(
+            "/staff/activation-code",
+            &[("csrf", &csrf_of(&issued.html)), ("mrn", "NOPE")],
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+
+    let account_id = unknown
+        .html
+        .split("action=\"/staff/identity/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let confirmed = b
+        .post(
+            &format!("/staff/identity/{account_id}"),
+            &[
+                ("csrf", &csrf_of(&unknown.html)),
+                ("decision", "confirm"),
+                ("patient_id", &chart.id.to_string()),
+            ],
+        )
+        .await;
+    assert!(
+        confirmed
+            .html
+            .contains("The account is now connected to the record."),
+        "{}",
+        confirmed.html
+    );
+    assert!(
+        !confirmed.html.contains("pat@example.org"),
+        "no longer waiting"
+    );
+}

@@ -63,6 +63,8 @@ struct AccountPage<'a> {
     name: String,
     email: &'a str,
     chart_linked: bool,
+    patient: bool,
+    front_desk: bool,
 }
 
 pub(crate) const FORM_EXPIRED: &str = "This form has expired. Please try again.";
@@ -493,6 +495,15 @@ pub(crate) async fn account(
             name: who.account.name.full(),
             email: who.account.email.as_str(),
             chart_linked: matches!(who.account.chart, ChartLink::Linked { .. }),
+            patient: who.account.role == salus_domain::account::Role::Patient,
+            front_desk: matches!(
+                who.account.role,
+                salus_domain::account::Role::Staff {
+                    role: salus_domain::account::StaffRole::FrontDesk
+                        | salus_domain::account::StaffRole::OrganizationAdmin,
+                    ..
+                }
+            ),
         })),
         Err(SessionError::Invalid) => {
             jar.remove(session_cookie(&state));

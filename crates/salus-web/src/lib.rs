@@ -7,6 +7,7 @@
 mod account;
 mod recovery;
 mod security;
+mod staff;
 
 use askama::Template;
 use poem::http::{HeaderValue, StatusCode, header};
@@ -142,6 +143,9 @@ pub fn routes(state: WebState) -> impl Endpoint {
         .at("/forgot", get(recovery::forgot_form).post(recovery::forgot))
         .at("/reset", get(recovery::reset_form).post(recovery::reset))
         .at("/account/security", get(security::security))
+        .at("/staff", get(staff::staff_home))
+        .at("/staff/activation-code", poem::post(staff::activation_code))
+        .at("/staff/identity/:account", poem::post(staff::review))
         .at("/account/password", poem::post(security::change_password))
         .at("/account/totp", poem::post(security::totp_start))
         .at("/account/totp/confirm", poem::post(security::totp_confirm))

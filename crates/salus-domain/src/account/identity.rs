@@ -350,3 +350,27 @@ impl AuthService {
         Ok(())
     }
 }
+
+impl AuthService {
+    /// Front desk: an activation code for the chart with this medical record number in the
+    /// staff member's organisation (what a person at the desk knows).
+    ///
+    /// # Errors
+    /// As [`AuthService::issue_activation_code`].
+    pub async fn issue_activation_code_for_mrn(
+        &self,
+        session_token: &SecretText,
+        mrn: &crate::text::Mrn,
+        request_id: Option<&str>,
+    ) -> Result<SecretText, IdentityError> {
+        let who = self.authenticate(session_token).await?;
+        let org = may_proof_identity(who.account.role).ok_or(IdentityError::Forbidden)?;
+        let chart = self
+            .patients
+            .find_by_mrn(org, mrn)
+            .await?
+            .ok_or(IdentityError::NotFound)?;
+        self.issue_activation_code(session_token, chart.id, request_id)
+            .await
+    }
+}
