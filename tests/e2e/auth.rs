@@ -284,7 +284,7 @@ async fn twenty_concurrent_uses_of_one_token_succeed_exactly_once() {
 }
 
 /// A verified account "ann@example.org" with password [`PASSWORD`].
-async fn verified_account(app: &TestApp) {
+pub(crate) async fn verified_account(app: &TestApp) {
     post(
         app,
         "/api/v1/auth/register",

@@ -243,17 +243,7 @@ async fn register_confirm_sign_in_and_out_through_the_pages() {
 #[tokio::test]
 async fn forgot_password_then_reset_through_the_pages_and_activation_page_refuses_a_bad_code() {
     let app = spawn_app(0).await;
-    // An account made through the API.
-    let reg = serde_json::json!({"given_name": "Ann", "family_name": "Lee", "birth_date": "1980-01-02",
-        "email": "ann@example.org", "password": "tulip kettle orbit"});
-    crate::auth::post(&app, "/api/v1/auth/register", &reg).await;
-    let token = crate::auth::token_from_outbox(&app);
-    crate::auth::post(
-        &app,
-        "/api/v1/auth/verify",
-        &serde_json::json!({"token": token}),
-    )
-    .await;
+    crate::auth::verified_account(&app).await;
 
     let mut b = Browser::new(&app);
     let login = b.get("/login").await;
@@ -376,16 +366,7 @@ async fn forgot_password_then_reset_through_the_pages_and_activation_page_refuse
 #[tokio::test]
 async fn security_page_sets_up_an_authenticator_and_manages_password_and_sessions() {
     let app = spawn_app(0).await;
-    let reg = serde_json::json!({"given_name": "Ann", "family_name": "Lee", "birth_date": "1980-01-02",
-        "email": "ann@example.org", "password": "tulip kettle orbit"});
-    crate::auth::post(&app, "/api/v1/auth/register", &reg).await;
-    let token = crate::auth::token_from_outbox(&app);
-    crate::auth::post(
-        &app,
-        "/api/v1/auth/verify",
-        &serde_json::json!({"token": token}),
-    )
-    .await;
+    crate::auth::verified_account(&app).await;
     // A second session elsewhere (through the API).
     let login = serde_json::json!({"email": "ann@example.org", "password": "tulip kettle orbit"});
     let (_, other) = crate::auth::post(&app, "/api/v1/auth/login", &login).await;
