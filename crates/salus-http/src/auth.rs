@@ -25,7 +25,7 @@ enum ApiTags {
 pub struct SessionToken(Bearer);
 
 /// A new patient account.
-#[derive(Debug, Object)]
+#[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct RegisterRequest {
     pub given_name: String,
@@ -56,7 +56,7 @@ pub struct Accepted {
     pub status: String,
 }
 
-#[derive(Debug, Object)]
+#[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct VerifyRequest {
     /// The token or code from the email.
@@ -68,7 +68,7 @@ pub struct Verified {
     pub status: String,
 }
 
-#[derive(Debug, Object)]
+#[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct LoginRequest {
     pub email: String,
@@ -102,7 +102,7 @@ pub enum RoleDto {
 }
 
 /// The signed-in account.
-#[derive(Debug, Object)]
+#[derive(Object)]
 pub struct Me {
     pub id: String,
     pub email: String,
@@ -475,13 +475,13 @@ impl AuthApi {
     }
 }
 
-#[derive(Debug, Object)]
+#[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct EmailOnly {
     pub email: String,
 }
 
-#[derive(Debug, Object)]
+#[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct ResetConfirm {
     /// The token from the reset email.
@@ -489,7 +489,7 @@ pub struct ResetConfirm {
     pub password: String,
 }
 
-#[derive(Debug, Object)]
+#[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct ChangePassword {
     pub current_password: String,
@@ -587,20 +587,20 @@ enum RevokeOthersResponse {
     Unauthorized(Json<ErrorBody>),
 }
 
-#[derive(Debug, Object)]
+#[derive(Object)]
 pub struct TotpEnrollmentDto {
     pub otpauth_uri: String,
     /// Base32, for typing into the app by hand.
     pub secret: String,
 }
 
-#[derive(Debug, Object)]
+#[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct TotpCode {
     pub code: String,
 }
 
-#[derive(Debug, Object)]
+#[derive(Object)]
 pub struct RecoveryCodes {
     /// Each works once instead of a code from the app. Shown only now.
     pub recovery_codes: Vec<String>,
@@ -1029,4 +1029,72 @@ fn capitalise(s: &str) -> String {
     c.next()
         .map(|f| f.to_uppercase().chain(c).collect::<String>() + ".")
         .unwrap_or_default()
+}
+
+impl std::fmt::Debug for RegisterRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Carries secrets or personal data: never printed.
+        f.write_str("RegisterRequest(<redacted>)")
+    }
+}
+
+impl std::fmt::Debug for VerifyRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Carries secrets or personal data: never printed.
+        f.write_str("VerifyRequest(<redacted>)")
+    }
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Carries secrets or personal data: never printed.
+        f.write_str("LoginRequest(<redacted>)")
+    }
+}
+
+impl std::fmt::Debug for EmailOnly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Carries secrets or personal data: never printed.
+        f.write_str("EmailOnly(<redacted>)")
+    }
+}
+
+impl std::fmt::Debug for ResetConfirm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Carries secrets or personal data: never printed.
+        f.write_str("ResetConfirm(<redacted>)")
+    }
+}
+
+impl std::fmt::Debug for ChangePassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Carries secrets or personal data: never printed.
+        f.write_str("ChangePassword(<redacted>)")
+    }
+}
+
+impl std::fmt::Debug for TotpCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Carries secrets or personal data: never printed.
+        f.write_str("TotpCode(<redacted>)")
+    }
+}
+
+impl std::fmt::Debug for TotpEnrollmentDto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TotpEnrollmentDto(<redacted>)")
+    }
+}
+
+impl std::fmt::Debug for RecoveryCodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RecoveryCodes(<redacted>)")
+    }
+}
+
+impl std::fmt::Debug for Me {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Personal data: never printed.
+        f.write_str("Me(<redacted>)")
+    }
 }

@@ -48,7 +48,7 @@ pub struct Linked {
     pub status: String,
 }
 
-#[derive(Debug, Object)]
+#[derive(Object)]
 pub struct Candidate {
     pub patient_id: String,
     pub mrn: String,
@@ -57,7 +57,7 @@ pub struct Candidate {
     pub birth_date: chrono::NaiveDate,
 }
 
-#[derive(Debug, Object)]
+#[derive(Object)]
 pub struct QueueEntryDto {
     pub account_id: String,
     pub given_name: String,
@@ -382,5 +382,19 @@ impl IdentityApi {
             }
             Err(IdentityError::Repo(e)) => Err(e.into()),
         }
+    }
+}
+
+impl std::fmt::Debug for Candidate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Personal data: never printed.
+        f.write_str("Candidate(<redacted>)")
+    }
+}
+
+impl std::fmt::Debug for QueueEntryDto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Personal data: never printed.
+        f.write_str("QueueEntryDto(<redacted>)")
     }
 }

@@ -42,13 +42,19 @@ impl Default for AuthConfig {
     }
 }
 
-/// What a person registers with.
-#[derive(Debug, Clone)]
+/// What a person registers with. Redacted in `Debug`.
+#[derive(Clone)]
 pub struct Registration {
     pub name: PersonName,
     pub birth_date: NaiveDate,
     pub email: Email,
     pub password: SecretText,
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Registration(<redacted>)")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

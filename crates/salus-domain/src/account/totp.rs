@@ -93,11 +93,17 @@ pub trait TotpRepository: Send + Sync {
     ) -> Result<bool, RepoError>;
 }
 
-/// What to show a person enrolling.
-#[derive(Debug, Clone)]
+/// What to show a person enrolling. Redacted in `Debug`: it is the shared secret.
+#[derive(Clone)]
 pub struct TotpEnrollment {
     pub provisioning_uri: String,
     pub secret_base32: String,
+}
+
+impl std::fmt::Debug for TotpEnrollment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TotpEnrollment(<redacted>)")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
