@@ -44,12 +44,6 @@ impl SessionToken {
     }
 }
 
-impl std::fmt::Debug for SessionToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SessionToken(<redacted>)")
-    }
-}
-
 #[derive(Debug, Object)]
 pub struct Accepted {
     /// Always `check_your_email`: the answer is the same whether or not the address was known.
@@ -83,12 +77,6 @@ pub struct LoginResponse {
     pub token_type: String,
     /// Seconds without use after which the session ends.
     pub idle_timeout_secs: i64,
-}
-
-impl std::fmt::Debug for LoginResponse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LoginResponse(<redacted>)")
-    }
 }
 
 #[derive(Debug, Clone, Copy, Enum)]
@@ -180,12 +168,6 @@ pub struct SecondFactorRequest {
     pub code: String,
 }
 
-impl std::fmt::Debug for SecondFactorRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SecondFactorRequest(<redacted>)")
-    }
-}
-
 /// The password was right; a second factor is needed.
 #[derive(Object)]
 pub struct SecondFactorChallenge {
@@ -194,12 +176,6 @@ pub struct SecondFactorChallenge {
     /// Send with the code to `/v1/auth/login/second-factor`.
     pub challenge: String,
     pub expires_in_secs: i64,
-}
-
-impl std::fmt::Debug for SecondFactorChallenge {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SecondFactorChallenge(<redacted>)")
-    }
 }
 
 #[derive(Debug, ApiResponse)]
@@ -649,12 +625,6 @@ pub struct PasswordOnly {
     pub password: String,
 }
 
-impl std::fmt::Debug for PasswordOnly {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PasswordOnly(<redacted>)")
-    }
-}
-
 #[derive(Debug, ApiResponse)]
 enum ReauthResponse {
     /// Sensitive actions are allowed for the next few minutes.
@@ -1031,70 +1001,20 @@ fn capitalise(s: &str) -> String {
         .unwrap_or_default()
 }
 
-impl std::fmt::Debug for RegisterRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Carries secrets or personal data: never printed.
-        f.write_str("RegisterRequest(<redacted>)")
-    }
-}
-
-impl std::fmt::Debug for VerifyRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Carries secrets or personal data: never printed.
-        f.write_str("VerifyRequest(<redacted>)")
-    }
-}
-
-impl std::fmt::Debug for LoginRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Carries secrets or personal data: never printed.
-        f.write_str("LoginRequest(<redacted>)")
-    }
-}
-
-impl std::fmt::Debug for EmailOnly {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Carries secrets or personal data: never printed.
-        f.write_str("EmailOnly(<redacted>)")
-    }
-}
-
-impl std::fmt::Debug for ResetConfirm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Carries secrets or personal data: never printed.
-        f.write_str("ResetConfirm(<redacted>)")
-    }
-}
-
-impl std::fmt::Debug for ChangePassword {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Carries secrets or personal data: never printed.
-        f.write_str("ChangePassword(<redacted>)")
-    }
-}
-
-impl std::fmt::Debug for TotpCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Carries secrets or personal data: never printed.
-        f.write_str("TotpCode(<redacted>)")
-    }
-}
-
-impl std::fmt::Debug for TotpEnrollmentDto {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TotpEnrollmentDto(<redacted>)")
-    }
-}
-
-impl std::fmt::Debug for RecoveryCodes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RecoveryCodes(<redacted>)")
-    }
-}
-
-impl std::fmt::Debug for Me {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Personal data: never printed.
-        f.write_str("Me(<redacted>)")
-    }
-}
+crate::redacted_debug!(
+    SessionToken,
+    LoginResponse,
+    SecondFactorRequest,
+    SecondFactorChallenge,
+    PasswordOnly,
+    RegisterRequest,
+    VerifyRequest,
+    LoginRequest,
+    EmailOnly,
+    ResetConfirm,
+    ChangePassword,
+    TotpCode,
+    TotpEnrollmentDto,
+    RecoveryCodes,
+    Me
+);

@@ -23,24 +23,12 @@ pub struct ActivationCodeDto {
     pub valid_days: i64,
 }
 
-impl std::fmt::Debug for ActivationCodeDto {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ActivationCodeDto(<redacted>)")
-    }
-}
-
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct RedeemRequest {
     pub code: String,
     /// `YYYY-MM-DD`: must match the record.
     pub birth_date: String,
-}
-
-impl std::fmt::Debug for RedeemRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RedeemRequest(<redacted>)")
-    }
 }
 
 #[derive(Debug, Object)]
@@ -385,16 +373,4 @@ impl IdentityApi {
     }
 }
 
-impl std::fmt::Debug for Candidate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Personal data: never printed.
-        f.write_str("Candidate(<redacted>)")
-    }
-}
-
-impl std::fmt::Debug for QueueEntryDto {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Personal data: never printed.
-        f.write_str("QueueEntryDto(<redacted>)")
-    }
-}
+crate::redacted_debug!(ActivationCodeDto, RedeemRequest, Candidate, QueueEntryDto);

@@ -4,6 +4,19 @@
 //! **Invariant:** DTOs here are separate from domain types and converted at the edge.
 //! **Invariant:** every error answers a stable `code`; 5xx details go to the log only.
 
+/// `Debug` for types that carry secrets or personal data: the type name only.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! redacted_debug {
+    ($($t:ty),+ $(,)?) => {$(
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($t), "(<redacted>)"))
+            }
+        }
+    )+};
+}
+
 mod auth;
 mod error;
 mod identity;

@@ -185,14 +185,7 @@ pub(crate) async fn register(
             )
         }
         Err(RegisterError::Busy(HashError::Busy { .. })) => busy(),
-        Err(e) => {
-            tracing::error!(error = %e, "registration failed");
-            error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Temporarily unavailable",
-                "Please try again in a few minutes.",
-            )
-        }
+        Err(e) => crate::unavailable("registration failed", &e),
     }
 }
 
@@ -261,14 +254,7 @@ pub(crate) async fn verify(
             "This code is invalid or has expired.",
             StatusCode::BAD_REQUEST,
         ),
-        Err(VerifyError::Repo(e)) => {
-            tracing::error!(error = %e, "verification failed");
-            error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Temporarily unavailable",
-                "Please try again in a few minutes.",
-            )
-        }
+        Err(VerifyError::Repo(e)) => crate::unavailable("verification failed", &e),
     }
 }
 
@@ -359,14 +345,7 @@ pub(crate) async fn login(
             StatusCode::TOO_MANY_REQUESTS,
         ),
         Err(LoginError::Busy(HashError::Busy { .. })) => busy(),
-        Err(e) => {
-            tracing::error!(error = %e, "sign-in failed");
-            error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Temporarily unavailable",
-                "Please try again in a few minutes.",
-            )
-        }
+        Err(e) => crate::unavailable("sign-in failed", &e),
     }
 }
 
@@ -464,14 +443,7 @@ pub(crate) async fn code(
             "Too many attempts. Please wait and try again.",
             StatusCode::TOO_MANY_REQUESTS,
         ),
-        Err(e) => {
-            tracing::error!(error = %e, "second factor failed");
-            error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Temporarily unavailable",
-                "Please try again in a few minutes.",
-            )
-        }
+        Err(e) => crate::unavailable("second factor failed", &e),
     }
 }
 
@@ -509,14 +481,7 @@ pub(crate) async fn account(
             jar.remove(session_cookie(&state));
             see_other("/login")
         }
-        Err(SessionError::Repo(e)) => {
-            tracing::error!(error = %e, "session check failed");
-            error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Temporarily unavailable",
-                "Please try again in a few minutes.",
-            )
-        }
+        Err(SessionError::Repo(e)) => crate::unavailable("session check failed", &e),
     }
 }
 

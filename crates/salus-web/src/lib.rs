@@ -63,6 +63,17 @@ pub(crate) fn render(t: &impl Template) -> Response {
     }
 }
 
+/// The page shown when storage or another part of the system fails; the cause goes to the
+/// log (it never contains health data), the person gets a plain sentence.
+pub(crate) fn unavailable(what: &str, e: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %e, what, "page failed");
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable",
+        "Please try again in a few minutes.",
+    )
+}
+
 /// An HTML error page with a status.
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     let mut resp = render(&ErrorPage { title, message });

@@ -1,7 +1,7 @@
 //! Recovery and identity pages: forgot password, choose a new one, enter an activation code.
 
 use crate::account::{FORM_EXPIRED, MessagePage, no_store, see_other, session_token, with_status};
-use crate::{WebState, error_page, render};
+use crate::{WebState, render};
 use askama::Template;
 use poem::http::StatusCode;
 use poem::web::cookie::CookieJar;
@@ -35,15 +35,6 @@ struct ActivatePage<'a> {
     message: Option<&'a str>,
     code: &'a str,
     birth_date: &'a str,
-}
-
-fn unavailable(e: &dyn std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "page failed");
-    error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Temporarily unavailable",
-        "Please try again in a few minutes.",
-    )
 }
 
 #[derive(Template)]
@@ -92,7 +83,7 @@ pub(crate) async fn resend(
             message: "If this address has an account waiting for confirmation, we have sent the email again (at most once a minute).",
             next: Some(("/verify", "Enter the code")),
         }),
-        Err(e) => unavailable(&e),
+        Err(e) => crate::unavailable("recovery page", &e),
     }
 }
 
@@ -140,7 +131,7 @@ pub(crate) async fn forgot(
             message: "If this address has an account, we have sent it a link to choose a new password. The link works for one hour.",
             next: None,
         }),
-        Err(e) => unavailable(&e),
+        Err(e) => crate::unavailable("recovery page", &e),
     }
 }
 
@@ -208,7 +199,7 @@ pub(crate) async fn reset(
             StatusCode::BAD_REQUEST,
         ),
         Err(ResetError::Busy(HashError::Busy { .. })) => crate::account::busy(),
-        Err(e) => unavailable(&e),
+        Err(e) => crate::unavailable("recovery page", &e),
     }
 }
 
@@ -280,6 +271,6 @@ pub(crate) async fn activate(
             "Staff accounts are not connected to records.",
             StatusCode::FORBIDDEN,
         ),
-        Err(e) => unavailable(&e),
+        Err(e) => crate::unavailable("recovery page", &e),
     }
 }

@@ -2,7 +2,7 @@
 //! QR code), see and end sessions. Every action posts a CSRF-checked form and comes back here.
 
 use crate::account::{FORM_EXPIRED, busy, no_store, see_other, session_token, with_status};
-use crate::{WebState, error_page, render};
+use crate::{WebState, render};
 use askama::Template;
 use poem::http::StatusCode;
 use poem::web::cookie::CookieJar;
@@ -57,14 +57,7 @@ async fn page(
     let sessions = match state.auth.sessions(token).await {
         Ok(s) => s,
         Err(SessionError::Invalid) => return see_other("/login"),
-        Err(SessionError::Repo(e)) => {
-            tracing::error!(error = %e, "session list failed");
-            return error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Temporarily unavailable",
-                "Please try again in a few minutes.",
-            );
-        }
+        Err(SessionError::Repo(e)) => return crate::unavailable("session list failed", &e),
     };
     let when = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
     let rows = sessions
@@ -182,14 +175,7 @@ pub(crate) async fn change_password(
             .await
         }
         Err(ChangePasswordError::Busy(HashError::Busy { .. })) => busy(),
-        Err(e) => {
-            tracing::error!(error = %e, "password change failed");
-            error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Temporarily unavailable",
-                "Please try again in a few minutes.",
-            )
-        }
+        Err(e) => crate::unavailable("password change failed", &e),
     }
 }
 
@@ -283,14 +269,7 @@ pub(crate) async fn totp_start(
             .await
         }
         Err(TotpError::NotSignedIn) => see_other("/login"),
-        Err(e) => {
-            tracing::error!(error = %e, "authenticator setup failed");
-            error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Temporarily unavailable",
-                "Please try again in a few minutes.",
-            )
-        }
+        Err(e) => crate::unavailable("authenticator setup failed", &e),
     }
 }
 
@@ -371,14 +350,7 @@ pub(crate) async fn totp_confirm(
             .await
         }
         Err(TotpError::NotSignedIn) => see_other("/login"),
-        Err(e) => {
-            tracing::error!(error = %e, "authenticator confirmation failed");
-            error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Temporarily unavailable",
-                "Please try again in a few minutes.",
-            )
-        }
+        Err(e) => crate::unavailable("authenticator confirmation failed", &e),
     }
 }
 
@@ -444,14 +416,7 @@ pub(crate) async fn end_session(
             .await
         }
         Err(SessionError::Invalid) => see_other("/login"),
-        Err(SessionError::Repo(e)) => {
-            tracing::error!(error = %e, "ending a session failed");
-            error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Temporarily unavailable",
-                "Please try again in a few minutes.",
-            )
-        }
+        Err(SessionError::Repo(e)) => crate::unavailable("ending a session failed", &e),
     }
 }
 
@@ -494,13 +459,6 @@ pub(crate) async fn end_others(
             .await
         }
         Err(SessionError::Invalid) => see_other("/login"),
-        Err(SessionError::Repo(e)) => {
-            tracing::error!(error = %e, "ending sessions failed");
-            error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Temporarily unavailable",
-                "Please try again in a few minutes.",
-            )
-        }
+        Err(SessionError::Repo(e)) => crate::unavailable("ending sessions failed", &e),
     }
 }

@@ -46,14 +46,7 @@ fn identity_failure(e: IdentityError) -> Response {
             "Not available",
             "This page is for front-desk staff.",
         ),
-        other => {
-            tracing::error!(error = %other, "front-desk page failed");
-            error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Temporarily unavailable",
-                "Please try again in a few minutes.",
-            )
-        }
+        other => crate::unavailable("front-desk page failed", &other),
     }
 }
 
