@@ -1,5 +1,5 @@
 //! Adapters for the account ports that are not storage: argon2id hashing on a bounded
-//! blocking pool, OS randomness for tokens, the common-password list, and the outbox mailer.
+//! pool of low-priority threads, OS randomness for tokens, the common-password list, and the outbox mailer.
 
 use argon2::password_hash::rand_core::OsRng as SaltRng;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _, SaltString};
@@ -20,15 +20,18 @@ pub const ARGON2_M_KIB: u32 = 19_456;
 pub const ARGON2_T: u32 = 2;
 pub const ARGON2_P: u32 = 1;
 
-/// argon2id with bounded concurrency: at most `workers` hashes run at once, each holding its
-/// permit inside the blocking task; at most `queue` more wait. Beyond that, `Busy`.
+/// argon2id on a pool of its own: `workers` threads at the lowest scheduling priority (nice
+/// 19), so a flood of sign-ins uses the CPU that requests leave idle instead of delaying them.
+/// At most `queue` more hashes wait; beyond that, `Busy` (the API answers 503 + Retry-After).
 #[derive(Clone)]
 pub struct Argon2Hasher {
     params: Params,
-    running: Arc<Semaphore>,
     admitted: Arc<Semaphore>,
+    jobs: std::sync::mpsc::Sender<HashJob>,
     dummy: Arc<str>,
 }
+
+type HashJob = Box<dyn FnOnce() + Send>;
 
 impl std::fmt::Debug for Argon2Hasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -36,6 +39,39 @@ impl std::fmt::Debug for Argon2Hasher {
             .field("params", &self.params)
             .finish_non_exhaustive()
     }
+}
+
+/// Starts `workers` hashing threads fed by one channel; they end when every sender is gone.
+fn hashing_pool(workers: usize) -> std::sync::mpsc::Sender<HashJob> {
+    let (tx, rx) = std::sync::mpsc::channel::<HashJob>();
+    let rx = Arc::new(std::sync::Mutex::new(rx));
+    for n in 0..workers {
+        let rx = Arc::clone(&rx);
+        let spawned = std::thread::Builder::new()
+            .name(format!("salus-hash-{n}"))
+            .spawn(move || {
+                if let Err(e) = thread_priority::set_current_thread_priority(
+                    thread_priority::ThreadPriority::Min,
+                ) {
+                    tracing::warn!(error = ?e, "hashing thread keeps normal priority");
+                }
+                loop {
+                    // The lock is held only while waiting for the next job, not while hashing.
+                    let job = match rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start a hashing thread");
+        }
+    }
+    tx
 }
 
 impl Argon2Hasher {
@@ -53,8 +89,8 @@ impl Argon2Hasher {
             .to_string();
         Self {
             params,
-            running: Arc::new(Semaphore::new(workers)),
             admitted: Arc::new(Semaphore::new(workers + queue)),
+            jobs: hashing_pool(workers),
             dummy: dummy.into(),
         }
     }
@@ -74,17 +110,20 @@ impl Argon2Hasher {
             .map_err(|_| HashError::Busy {
                 retry_after_secs: 1,
             })?;
-        let permit = Arc::clone(&self.running)
-            .acquire_owned()
-            .await
-            .map_err(|_| HashError::Failed)?;
         let params = self.params.clone();
-        tokio::task::spawn_blocking(move || {
-            let _held = (permit, admitted);
-            job(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
-        })
-        .await
-        .map_err(|_| HashError::Failed)
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                // The admission slot is given back only when the hash is finished.
+                let _held = admitted;
+                let _ = done.send(job(Argon2::new(
+                    Algorithm::Argon2id,
+                    Version::V0x13,
+                    params,
+                )));
+            }))
+            .map_err(|_| HashError::Failed)?;
+        result.await.map_err(|_| HashError::Failed)
     }
 }
 
