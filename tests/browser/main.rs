@@ -176,7 +176,20 @@ async fn register_confirm_sign_in_and_sign_out_in_chromium() {
         )
         .await?;
         fill("#email", "ann@example.org").await?;
+        // The strength meter follows the typing with the server's rules.
+        fill("#password", "kettle").await?;
+        c.wait()
+            .for_element(Locator::XPath(
+                "//div[@id='password-strength'][contains(., 'at least 12 characters')]",
+            ))
+            .await?;
+        c.find(Locator::Css("#password")).await?.clear().await?;
         fill("#password", "tulip kettle orbit").await?;
+        c.wait()
+            .for_element(Locator::XPath(
+                "//div[@id='password-strength'][contains(., 'Strength:')][not(contains(., 'very weak'))]",
+            ))
+            .await?;
         submit_then(url("/register/check-email")).await?;
 
         let mail = newest_email(dir.path());

@@ -877,3 +877,66 @@ async fn timing_does_not_tell_known_from_unknown_addresses() {
         "login: wrong password {wrong:?} vs unknown {unknown:?}"
     );
 }
+
+#[tokio::test]
+async fn the_strength_meter_uses_the_registration_rules() {
+    let app = spawn_app(0).await;
+    let check = |password: &str, extra: Value| {
+        let mut body = json!({"password": password});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        body
+    };
+    let (status, strong) = post(
+        &app,
+        "/api/v1/password-check",
+        &check("tulip kettle orbit canyon", json!({})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(strong["acceptable"], true);
+    assert!(strong["score"].as_u64().unwrap() >= 3, "{strong}");
+    assert!(strong["problem_code"].is_null());
+
+    let (_, common) = post(
+        &app,
+        "/api/v1/password-check",
+        &check("password1234", json!({})),
+    )
+    .await;
+    assert_eq!(common["acceptable"], false);
+    assert_eq!(common["problem_code"], "password_common");
+    assert_eq!(common["score"], 0);
+    assert_eq!(common["strength"], "very weak");
+
+    let (_, short) = post(&app, "/api/v1/password-check", &check("kettle", json!({}))).await;
+    assert_eq!(short["problem_code"], "password_too_short");
+
+    // What the person typed about themselves counts against the password.
+    let me = json!({"given_name": "Ann", "family_name": "Lee",
+                    "email": "zorbit@example.org", "birth_date": "1980-01-02"});
+    let (_, named) = post(
+        &app,
+        "/api/v1/password-check",
+        &check("zorbit kettle orbit", me.clone()),
+    )
+    .await;
+    assert_eq!(named["problem_code"], "password_contains_email");
+    let (_, dated) = post(
+        &app,
+        "/api/v1/password-check",
+        &check("tulip 19800102 orbit", me),
+    )
+    .await;
+    assert_eq!(dated["problem_code"], "password_contains_birth_date");
+
+    let (status, bad) = post(
+        &app,
+        "/api/v1/password-check",
+        &check("tulip kettle orbit", json!({"birth_date": "02/01/1980"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad["code"], "invalid_birth_date");
+}

@@ -7,8 +7,8 @@ use poem_openapi::auth::Bearer;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, SecurityScheme, Tags};
 use salus_domain::account::{
-    Account, AuthService, ChartLink, LoginError, LoginOutcome, RegisterError, Registration, Role,
-    SecretText, SessionError, VerifyError,
+    Account, AuthService, ChartLink, LoginError, LoginOutcome, PersonalInfo, RegisterError,
+    Registration, Role, SecretText, SessionError, VerifyError,
 };
 use salus_domain::patient::PersonName;
 use salus_domain::text::Email;
@@ -272,6 +272,48 @@ impl AuthApi {
     }
 }
 
+/// A password being typed, with what the person has entered so far about themselves.
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct PasswordCheckRequest {
+    pub password: String,
+    #[oai(default)]
+    pub given_name: String,
+    #[oai(default)]
+    pub family_name: String,
+    #[oai(default)]
+    pub email: String,
+    /// `YYYY-MM-DD`; ignored when empty.
+    #[oai(default)]
+    pub birth_date: String,
+}
+
+/// Whether the password would be accepted, and how hard it would be to guess.
+#[derive(Debug, Object)]
+pub struct PasswordCheck {
+    /// True when registration or a password change would accept it.
+    pub acceptable: bool,
+    /// Why not, as a stable code (`password_too_short`, `password_common`, ...).
+    pub problem_code: Option<String>,
+    /// Why not, in words.
+    pub problem: Option<String>,
+    /// 0 (guessed at once) to 4 (very hard to guess); 0 when not acceptable.
+    pub score: u8,
+    /// `very weak`, `weak`, `fair`, `good` or `strong`.
+    pub strength: String,
+    pub warning: Option<String>,
+    pub suggestions: Vec<String>,
+}
+
+#[derive(Debug, ApiResponse)]
+enum PasswordCheckResponse {
+    #[oai(status = 200)]
+    Ok(Json<PasswordCheck>),
+    /// `invalid_birth_date`.
+    #[oai(status = 400)]
+    Invalid(Json<ErrorBody>),
+}
+
 fn unauthorized() -> Json<ErrorBody> {
     ErrorBody::new("unauthorized", "Sign in to continue.")
 }
@@ -374,6 +416,48 @@ impl AuthApi {
             ))),
             Err(VerifyError::Repo(e)) => Err(e.into()),
         }
+    }
+
+    /// Check a new password while it is typed (the strength meter).
+    ///
+    /// The same rules as registration and password changes, plus a zxcvbn estimate with the
+    /// person's name, email and birth date counted as known to an attacker. Nothing is stored
+    /// or logged.
+    #[oai(
+        path = "/v1/password-check",
+        method = "post",
+        operation_id = "checkPassword"
+    )]
+    async fn check_password(&self, body: Json<PasswordCheckRequest>) -> PasswordCheckResponse {
+        let b = body.0;
+        let birth_date = if b.birth_date.trim().is_empty() {
+            None
+        } else if let Ok(d) = chrono::NaiveDate::parse_from_str(b.birth_date.trim(), "%Y-%m-%d") {
+            Some(d)
+        } else {
+            return PasswordCheckResponse::Invalid(ErrorBody::new(
+                "invalid_birth_date",
+                "Enter the date of birth as YYYY-MM-DD.",
+            ));
+        };
+        let feedback = self.auth.password_feedback(
+            &SecretText::new(b.password),
+            &PersonalInfo {
+                given_name: &b.given_name,
+                family_name: &b.family_name,
+                email: &b.email,
+                birth_date,
+            },
+        );
+        PasswordCheckResponse::Ok(Json(PasswordCheck {
+            acceptable: feedback.verdict.is_ok(),
+            problem_code: feedback.verdict.err().map(|r| r.code().to_owned()),
+            problem: feedback.verdict.err().map(|r| capitalise(&r.to_string())),
+            score: feedback.estimate.score,
+            strength: feedback.label().to_owned(),
+            warning: feedback.estimate.warning,
+            suggestions: feedback.estimate.suggestions,
+        }))
     }
 
     /// Sign in with email and password. Answers a bearer token (200), or, for accounts with
@@ -1008,6 +1092,7 @@ crate::redacted_debug!(
     SecondFactorChallenge,
     PasswordOnly,
     RegisterRequest,
+    PasswordCheckRequest,
     VerifyRequest,
     LoginRequest,
     EmailOnly,

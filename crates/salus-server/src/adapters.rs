@@ -8,7 +8,7 @@ use base64::Engine as _;
 use rand::TryRngCore as _;
 use salus_domain::account::{
     CommonPasswords, HashError, MailError, Mailer, OutgoingEmail, PasswordHash, PasswordHasher,
-    SecretSource, SecretText, TokenDigest, TotpAlgorithm, TotpSecret, Verified,
+    SecretSource, SecretText, StrengthEstimate, TokenDigest, TotpAlgorithm, TotpSecret, Verified,
 };
 use sha2::Digest as _;
 use std::path::PathBuf;
@@ -302,6 +302,21 @@ impl CommonPasswords for ZxcvbnCommonList {
                         if d.dictionary_name == Default::default()
                 )
         })
+    }
+
+    fn estimate(&self, candidate: &SecretText, personal: &[String]) -> StrengthEstimate {
+        let words: Vec<&str> = personal.iter().map(String::as_str).collect();
+        let entropy = zxcvbn::zxcvbn(candidate.expose(), &words);
+        let feedback = entropy.feedback();
+        StrengthEstimate {
+            score: u8::from(entropy.score()),
+            warning: feedback
+                .and_then(zxcvbn::feedback::Feedback::warning)
+                .map(|w| w.to_string()),
+            suggestions: feedback
+                .map(|f| f.suggestions().iter().map(ToString::to_string).collect())
+                .unwrap_or_default(),
+        }
     }
 }
 

@@ -134,6 +134,27 @@ async fn serve_demo_on_a_fresh_folder_then_sigterm() {
     assert_eq!(me["email"], "patient@demo.salus.test");
     assert_eq!(me["chart_linked"], true);
 
+    // The strength meter checks a password at every pause in typing: it does not spend the
+    // address's budget of authentication requests.
+    for _ in 0..5 {
+        let r = http
+            .post(format!("{base}/api/v1/password-check"))
+            .json(&serde_json::json!({"password": "tulip kettle orbit"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let script = get("/static/salus.js").await.unwrap();
+    assert_eq!(script.status(), 200);
+    assert!(
+        script
+            .text()
+            .await
+            .unwrap()
+            .contains("/api/v1/password-check")
+    );
+
     // One client address gets 3 authentication requests a minute: the demo sign-in above
     // was one; the 4th is turned away before any password work.
     let wrong = serde_json::json!({"email": "nobody@example.org", "password": "whatever whatever"});

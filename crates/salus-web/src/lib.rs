@@ -111,6 +111,7 @@ async fn index(state: poem::web::Data<&Arc<WebState>>) -> Response {
 }
 
 const CSS: &str = include_str!("../static/salus.css");
+const JS: &str = include_str!("../static/salus.js");
 
 #[handler]
 fn stylesheet() -> Response {
@@ -118,6 +119,14 @@ fn stylesheet() -> Response {
         .content_type("text/css; charset=utf-8")
         .header(header::CACHE_CONTROL, "public, max-age=3600")
         .body(CSS)
+}
+
+#[handler]
+fn script() -> Response {
+    Response::builder()
+        .content_type("text/javascript; charset=utf-8")
+        .header(header::CACHE_CONTROL, "public, max-age=3600")
+        .body(JS)
 }
 
 /// The pages, to mount at `/`.
@@ -134,6 +143,7 @@ pub fn routes(state: WebState) -> impl Endpoint {
     Route::new()
         .at("/", get(index))
         .at("/static/salus.css", get(stylesheet))
+        .at("/static/salus.js", get(script))
         .at(
             "/register",
             get(account::register_form).post(account::register),

@@ -30,6 +30,9 @@ struct TotpSetup {
 #[template(path = "security.html")]
 struct SecurityPage<'a> {
     csrf: &'a str,
+    given_name: String,
+    family_name: String,
+    email: String,
     notice: Option<&'a str>,
     message: Option<String>,
     sessions: Vec<SessionRow>,
@@ -54,6 +57,11 @@ async fn page(
     extra: Extra<'_>,
     status: StatusCode,
 ) -> Response {
+    let account = match state.auth.authenticate(token).await {
+        Ok(who) => who.account,
+        Err(SessionError::Invalid) => return see_other("/login"),
+        Err(SessionError::Repo(e)) => return crate::unavailable("session check failed", &e),
+    };
     let sessions = match state.auth.sessions(token).await {
         Ok(s) => s,
         Err(SessionError::Invalid) => return see_other("/login"),
@@ -71,6 +79,9 @@ async fn page(
         .collect();
     let r = render(&SecurityPage {
         csrf: &csrf.0,
+        given_name: account.name.given().to_owned(),
+        family_name: account.name.family().to_owned(),
+        email: account.email.as_str().to_owned(),
         notice: extra.notice,
         message: extra.message,
         sessions: rows,

@@ -22,11 +22,14 @@ pub use identity::{
     ReviewOutcome,
 };
 pub use model::{Account, AccountState, ChartLink, Role, StaffRole};
-pub use password::{PasswordRejection, PersonalInfo, SecretText, check_new_password};
+pub use password::{
+    PasswordFeedback, PasswordRejection, PersonalInfo, SecretText, check_new_password,
+    password_feedback,
+};
 pub use ports::{
     AccountRepository, AuthAudit, AuthEvent, AuthEventKind, CommonPasswords, EmailToken, HashError,
     MailError, Mailer, OutgoingEmail, PasswordHash, PasswordHasher, SecretSource, Session,
-    SessionRepository, TokenDigest, TokenPurpose, TokenRepository, Verified,
+    SessionRepository, StrengthEstimate, TokenDigest, TokenPurpose, TokenRepository, Verified,
 };
 pub use recovery::{
     ChangePasswordError, RESEND_INTERVAL_SECS, RESET_TTL_MINUTES, ResetError, SessionSummary,

@@ -2,7 +2,7 @@
 //! Unicode code points, any characters, no truncation, no composition rules; refuse common
 //! passwords and ones built from the person's own name, email or birth date.
 
-use super::ports::CommonPasswords;
+use super::ports::{CommonPasswords, StrengthEstimate};
 use chrono::NaiveDate;
 
 /// A secret typed by a person or handed to them (password, token, code). Redacted in `Debug`
@@ -120,6 +120,60 @@ pub fn check_new_password(
     Ok(())
 }
 
+/// What the person sees while typing a new password: whether it would be accepted (and if
+/// not, why), and how hard it would be to guess.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordFeedback {
+    pub verdict: Result<(), PasswordRejection>,
+    pub estimate: StrengthEstimate,
+}
+
+impl PasswordFeedback {
+    /// Plain words for the score.
+    pub fn label(&self) -> &'static str {
+        match self.estimate.score {
+            0 => "very weak",
+            1 => "weak",
+            2 => "fair",
+            3 => "good",
+            _ => "strong",
+        }
+    }
+}
+
+/// Checks a password being typed: the same rules as [`check_new_password`], plus an
+/// estimate. A password the rules refuse scores 0 whatever its estimate.
+pub fn password_feedback(
+    candidate: &SecretText,
+    me: &PersonalInfo<'_>,
+    common: &dyn CommonPasswords,
+) -> PasswordFeedback {
+    let verdict = check_new_password(candidate, me, common);
+    if matches!(verdict, Err(PasswordRejection::TooLong { .. })) {
+        return PasswordFeedback {
+            verdict,
+            estimate: StrengthEstimate::default(),
+        };
+    }
+    let mut personal: Vec<String> = me
+        .given_name
+        .split_whitespace()
+        .chain(me.family_name.split_whitespace())
+        .chain([me.email, me.email.split('@').next().unwrap_or_default()])
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if let Some(dob) = me.birth_date {
+        personal.push(dob.format("%Y%m%d").to_string());
+        personal.push(dob.format("%Y").to_string());
+    }
+    let mut estimate = common.estimate(candidate, &personal);
+    if verdict.is_err() {
+        estimate.score = 0;
+    }
+    PasswordFeedback { verdict, estimate }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,5 +267,48 @@ mod tests {
             format!("{:?}", SecretText::new("hunter2hunter2")),
             "SecretText(<redacted>)"
         );
+    }
+
+    #[test]
+    fn feedback_counts_personal_words_and_scores_refused_passwords_zero() {
+        let mut common = not_common();
+        common
+            .expect_estimate()
+            .withf(|_, personal| {
+                [
+                    "Ann",
+                    "Marie",
+                    "Lee",
+                    "zorbit77@example.org",
+                    "zorbit77",
+                    "19840309",
+                ]
+                .iter()
+                .all(|w| personal.iter().any(|p| p == w))
+            })
+            .returning(|_, _| StrengthEstimate {
+                score: 3,
+                warning: None,
+                suggestions: vec![],
+            });
+        let fine = password_feedback(&SecretText::new("tulip kettle orbit"), &me(), &common);
+        assert_eq!(fine.verdict, Ok(()));
+        assert_eq!((fine.estimate.score, fine.label()), (3, "good"));
+
+        let named = password_feedback(&SecretText::new("annmarie kettle orbit"), &me(), &common);
+        assert_eq!(named.verdict, Err(PasswordRejection::ContainsName));
+        assert_eq!((named.estimate.score, named.label()), (0, "very weak"));
+    }
+
+    #[test]
+    fn feedback_on_an_overlong_password_skips_the_estimate() {
+        // No `estimate` expectation: calling it would fail the test.
+        let long = "x".repeat(MAX_CHARS + 1);
+        let f = password_feedback(&SecretText::new(long), &me(), &not_common());
+        assert_eq!(
+            f.verdict,
+            Err(PasswordRejection::TooLong { max: MAX_CHARS })
+        );
+        assert_eq!(f.estimate.score, 0);
     }
 }

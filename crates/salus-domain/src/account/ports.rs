@@ -66,10 +66,23 @@ pub trait PasswordHasher: Send + Sync {
     ) -> Result<Verified, HashError>;
 }
 
-/// A list of commonly used or breached passwords.
+/// A list of commonly used or breached passwords, and a guessability estimate built on it.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait CommonPasswords: Send + Sync {
     fn is_common(&self, candidate: &SecretText) -> bool;
+
+    /// How hard the password would be to guess, with `personal` words (name, email, birth
+    /// date) counted as known to an attacker. Only called for at most 128 code points.
+    fn estimate(&self, candidate: &SecretText, personal: &[String]) -> StrengthEstimate;
+}
+
+/// A zxcvbn-style estimate: `score` 0 (guessed at once) to 4 (very hard to guess), and
+/// advice in plain words.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StrengthEstimate {
+    pub score: u8,
+    pub warning: Option<String>,
+    pub suggestions: Vec<String>,
 }
 
 /// The SHA-256 digest of a token: what is stored instead of the token.

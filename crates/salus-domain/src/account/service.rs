@@ -318,6 +318,16 @@ impl AuthService {
         Ok(())
     }
 
+    /// Feedback on a password being typed (the strength meter of the pages); the same rules
+    /// as registration and password changes.
+    pub fn password_feedback(
+        &self,
+        candidate: &SecretText,
+        me: &super::password::PersonalInfo<'_>,
+    ) -> super::password::PasswordFeedback {
+        super::password::password_feedback(candidate, me, self.common.as_ref())
+    }
+
     async fn send_verification(&self, account: &Account) -> Result<(), RepoError> {
         let token = self.secrets.new_token();
         let now = self.clock.now();
