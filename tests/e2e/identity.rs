@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 const PASSWORD: &str = "tulip kettle orbit";
 
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     method: &str,
     path: &str,
@@ -29,7 +29,7 @@ async fn call(
 }
 
 /// A signed-in staff member of `org` with `role`.
-async fn staff(app: &TestApp, org: &str, email: &str, role: StaffRole) -> String {
+pub(crate) async fn staff(app: &TestApp, org: &str, email: &str, role: StaffRole) -> String {
     let auth = salus_server::app::api_state(&app.store, &salus_server::Config::default())
         .unwrap()
         .auth;

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 mod auth;
 mod identity;
+mod staff;
 mod web;
 
 struct TestApp {

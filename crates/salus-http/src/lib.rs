@@ -22,6 +22,7 @@ mod error;
 mod identity;
 mod limit;
 mod organizations;
+mod staff;
 
 pub use error::{ApiError, ErrorBody};
 
@@ -49,6 +50,7 @@ type Apis = (
     auth::AuthApi,
     auth::AccountApi,
     identity::IdentityApi,
+    staff::StaffApi,
 );
 
 fn service(state: ApiState) -> OpenApiService<Apis, ()> {
@@ -63,7 +65,10 @@ fn service(state: ApiState) -> OpenApiService<Apis, ()> {
             auth::AccountApi {
                 auth: state.auth.clone(),
             },
-            identity::IdentityApi { auth: state.auth },
+            identity::IdentityApi {
+                auth: state.auth.clone(),
+            },
+            staff::StaffApi { auth: state.auth },
         ),
         "Salus patient portal API",
         env!("CARGO_PKG_VERSION"),
@@ -100,8 +105,10 @@ pub fn routes(state: ApiState) -> impl Endpoint {
         .around(move |ep, req| {
             let limiter = limiter.clone();
             async move {
+                // Endpoints that take a password or an emailed token without a session.
+                let path = req.uri().path();
                 let guarded = req.method() == poem::http::Method::POST
-                    && req.uri().path().starts_with("/v1/auth/");
+                    && (path.starts_with("/v1/auth/") || path.starts_with("/v1/staff/setup"));
                 let addr = req
                     .remote_addr()
                     .as_socket_addr()

@@ -170,6 +170,18 @@ impl AccountRepository for Store {
             .map_err(repo_err)?;
         Ok(())
     }
+
+    async fn staff_of(&self, organization: OrganizationId) -> Result<Vec<Account>, RepoError> {
+        account::Entity::find()
+            .filter(account::Column::StaffOrganizationId.eq(organization.as_uuid()))
+            .order_by_asc(account::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?
+            .into_iter()
+            .map(account_from_row)
+            .collect()
+    }
 }
 
 #[async_trait::async_trait]

@@ -7,6 +7,7 @@
 //! the same way either way, and a failed sign-in has one generic error.
 
 mod identity;
+mod invite;
 mod model;
 mod password;
 mod ports;
@@ -20,6 +21,9 @@ mod totp;
 pub use identity::{
     ACTIVATION_TTL_DAYS, ActivationCode, IdentityError, IdentityRepository, QueueEntry,
     ReviewOutcome,
+};
+pub use invite::{
+    INVITE_TTL_DAYS, InviteError, StaffInvite, StaffMember, StaffSetup, StaffSetupError,
 };
 pub use model::{Account, AccountState, ChartLink, Role, StaffRole};
 pub use password::{

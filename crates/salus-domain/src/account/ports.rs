@@ -2,7 +2,7 @@
 
 use super::model::Account;
 use super::password::SecretText;
-use crate::ids::{AccountId, SessionId};
+use crate::ids::{AccountId, OrganizationId, SessionId};
 use crate::repo::RepoError;
 use crate::text::Email;
 use chrono::{DateTime, Utc};
@@ -113,6 +113,10 @@ pub enum TokenPurpose {
     ResetPassword,
     /// The step between a correct password and the second factor.
     SecondFactor,
+    /// An administrator's invitation to a new member of staff.
+    StaffInvite,
+    /// A new email address waiting to be confirmed.
+    ChangeEmail,
 }
 
 impl TokenPurpose {
@@ -121,6 +125,8 @@ impl TokenPurpose {
             Self::VerifyEmail => "verify_email",
             Self::ResetPassword => "reset_password",
             Self::SecondFactor => "second_factor",
+            Self::StaffInvite => "staff_invite",
+            Self::ChangeEmail => "change_email",
         }
     }
 }
@@ -233,6 +239,12 @@ pub trait AccountRepository: Send + Sync {
     /// # Errors
     /// `Unavailable` when the store fails.
     async fn clear_failures(&self, id: AccountId) -> Result<(), RepoError>;
+
+    /// Every staff account of an organisation, active or not.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn staff_of(&self, organization: OrganizationId) -> Result<Vec<Account>, RepoError>;
 }
 
 /// A server-side session. The token itself is only ever in the client's hands.
@@ -354,6 +366,10 @@ pub enum AuthEventKind {
     ActivationCodeRejected,
     ChartLinked,
     IdentityReviewed,
+    StaffInvited,
+    StaffSetupCompleted,
+    EmailChangeRequested,
+    EmailChanged,
 }
 
 impl AuthEventKind {
@@ -382,6 +398,10 @@ impl AuthEventKind {
             Self::ActivationCodeRejected => "identity.activation_code_rejected",
             Self::ChartLinked => "identity.chart_linked",
             Self::IdentityReviewed => "identity.reviewed",
+            Self::StaffInvited => "auth.staff_invited",
+            Self::StaffSetupCompleted => "auth.staff_setup_completed",
+            Self::EmailChangeRequested => "auth.email_change_requested",
+            Self::EmailChanged => "auth.email_changed",
         }
     }
 }

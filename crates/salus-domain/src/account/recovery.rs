@@ -71,7 +71,7 @@ impl AuthService {
         Ok(last.is_some_and(|t| self.clock.now() - t < Duration::seconds(RESEND_INTERVAL_SECS)))
     }
 
-    async fn issue(
+    pub(crate) async fn issue(
         &self,
         account: crate::ids::AccountId,
         purpose: TokenPurpose,
@@ -104,7 +104,9 @@ impl AuthService {
         let Some(account) = self.accounts.find_by_email(email).await? else {
             return Ok(());
         };
+        // Invited staff confirm their address by accepting the invitation, not by this email.
         if account.state != AccountState::PendingVerification
+            || account.role != super::model::Role::Patient
             || self
                 .sent_recently(account.id, TokenPurpose::VerifyEmail)
                 .await?

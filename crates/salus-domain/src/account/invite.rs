@@ -1,0 +1,342 @@
+//! Staff invitations: an organisation administrator invites a colleague by email; the colleague
+//! opens the link, chooses their own password and sets up their authenticator app in one step.
+//! Nobody but the new staff member ever sees their password or second-factor secret.
+//!
+//! **Invariant:** an invited account cannot sign in until setup is finished, and setup
+//! finishes only with a confirmed second factor (the staff invariant of `staff.rs`).
+
+use super::model::{Account, AccountState, ChartLink, Role, StaffRole};
+use super::password::{PasswordRejection, PersonalInfo, SecretText, check_new_password};
+use super::ports::{AuthEventKind, HashError, OutgoingEmail, TokenPurpose};
+use super::service::{AuthService, SessionError};
+use super::totp::TotpEnrollment;
+use crate::ids::{AccountId, OrganizationId};
+use crate::patient::PersonName;
+use crate::repo::RepoError;
+use crate::text::Email;
+use chrono::Duration;
+
+/// An invitation link works this many days.
+pub const INVITE_TTL_DAYS: i64 = 7;
+
+/// A colleague to invite.
+#[derive(Debug, Clone)]
+pub struct StaffInvite {
+    pub email: Email,
+    pub name: PersonName,
+    pub role: StaffRole,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InviteError {
+    #[error("not signed in")]
+    NotSignedIn,
+    /// Only an organisation administrator invites staff.
+    #[error("not allowed")]
+    Forbidden,
+    /// The address belongs to an account that is not a pending invitation of this
+    /// organisation (a patient, an active colleague, another organisation's staff).
+    #[error("an account with this email address exists")]
+    EmailTaken,
+    #[error(transparent)]
+    Busy(HashError),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+impl From<SessionError> for InviteError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Invalid => Self::NotSignedIn,
+            SessionError::Repo(r) => Self::Repo(r),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StaffSetupError {
+    #[error(
+        "this invitation link is invalid, used or expired; ask your administrator for a new one"
+    )]
+    InvalidOrExpired,
+    #[error("{0}")]
+    Password(PasswordRejection),
+    #[error("the code from your authenticator app is not correct")]
+    WrongCode,
+    #[error(transparent)]
+    Busy(HashError),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// What the invitation page shows: who is being set up, and the authenticator secret.
+#[derive(Debug, Clone)]
+pub struct StaffSetup {
+    pub email: Email,
+    pub name: PersonName,
+    pub role: StaffRole,
+    pub totp: TotpEnrollment,
+}
+
+/// A member of staff as the administrator's list shows them.
+#[derive(Debug, Clone)]
+pub struct StaffMember {
+    pub account: AccountId,
+    pub email: Email,
+    pub name: PersonName,
+    pub role: StaffRole,
+    /// False while the invitation waits to be accepted.
+    pub active: bool,
+}
+
+fn administers(role: Role) -> Option<OrganizationId> {
+    match role {
+        Role::Staff {
+            role: StaffRole::OrganizationAdmin,
+            organization,
+        } => Some(organization),
+        _ => None,
+    }
+}
+
+impl AuthService {
+    /// Organisation administrator: invites a colleague to the administrator's organisation.
+    /// Inviting a pending address again sends a fresh link (the old one stops working once the
+    /// new one is used, as both are single use for the same account).
+    ///
+    /// # Errors
+    /// See [`InviteError`].
+    pub async fn invite_staff(
+        &self,
+        session_token: &SecretText,
+        invite: StaffInvite,
+        request_id: Option<&str>,
+    ) -> Result<AccountId, InviteError> {
+        let who = self.authenticate(session_token).await?;
+        let org = administers(who.account.role).ok_or(InviteError::Forbidden)?;
+        let account = match self.accounts.find_by_email(&invite.email).await? {
+            Some(existing) => {
+                let pending_here = existing.role
+                    == Role::Staff {
+                        role: invite.role,
+                        organization: org,
+                    }
+                    && existing.state == AccountState::PendingVerification;
+                if !pending_here {
+                    return Err(InviteError::EmailTaken);
+                }
+                existing
+            }
+            None => {
+                // Until setup, the password is a hash of a random secret nobody holds.
+                let placeholder = self
+                    .hasher
+                    .hash(self.secrets.new_token())
+                    .await
+                    .map_err(InviteError::Busy)?;
+                let account = Account {
+                    id: AccountId::generate(self.ids.as_ref()),
+                    email: invite.email,
+                    name: invite.name,
+                    birth_date: None,
+                    role: Role::Staff {
+                        role: invite.role,
+                        organization: org,
+                    },
+                    state: AccountState::PendingVerification,
+                    chart: ChartLink::Unlinked,
+                    password: placeholder,
+                    created_at: self.clock.now(),
+                };
+                match self.accounts.create(&account).await {
+                    Ok(()) => account,
+                    Err(RepoError::Conflict(_)) => return Err(InviteError::EmailTaken),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        let token = self
+            .issue(
+                account.id,
+                TokenPurpose::StaffInvite,
+                Duration::days(INVITE_TTL_DAYS),
+            )
+            .await?;
+        let _ = self
+            .mailer
+            .send(invitation_email(
+                &account.email,
+                &token,
+                &self.config.public_url,
+            ))
+            .await;
+        self.audit_event(AuthEventKind::StaffInvited, Some(account.id), request_id)
+            .await?;
+        Ok(account.id)
+    }
+
+    /// Organisation administrator: the staff of their organisation, active and invited.
+    ///
+    /// # Errors
+    /// [`InviteError::Forbidden`] for other roles.
+    pub async fn staff_members(
+        &self,
+        session_token: &SecretText,
+    ) -> Result<Vec<StaffMember>, InviteError> {
+        let who = self.authenticate(session_token).await?;
+        let org = administers(who.account.role).ok_or(InviteError::Forbidden)?;
+        let mut members: Vec<StaffMember> = self
+            .accounts
+            .staff_of(org)
+            .await?
+            .into_iter()
+            .filter_map(|a| match a.role {
+                Role::Staff { role, .. } => Some(StaffMember {
+                    account: a.id,
+                    active: matches!(a.state, AccountState::Active { .. }),
+                    email: a.email,
+                    name: a.name,
+                    role,
+                }),
+                Role::Patient => None,
+            })
+            .collect();
+        members.sort_by(|a, b| {
+            (a.name.family(), a.name.given()).cmp(&(b.name.family(), b.name.given()))
+        });
+        Ok(members)
+    }
+
+    /// The invitation page: checks the link without using it up and starts a new
+    /// authenticator enrolment (each visit shows a new secret; the last one shown counts).
+    ///
+    /// # Errors
+    /// [`StaffSetupError::InvalidOrExpired`] for any link that does not work.
+    pub async fn begin_staff_setup(
+        &self,
+        token: &SecretText,
+    ) -> Result<StaffSetup, StaffSetupError> {
+        let account = self.invited_account(token).await?;
+        let Role::Staff { role, .. } = account.role else {
+            return Err(StaffSetupError::InvalidOrExpired);
+        };
+        let secret = self.totp_algorithm.new_secret();
+        match self.totp.put_pending(account.id, &secret).await {
+            Ok(()) => {}
+            Err(RepoError::Conflict(_)) => return Err(StaffSetupError::InvalidOrExpired),
+            Err(e) => return Err(e.into()),
+        }
+        Ok(StaffSetup {
+            totp: TotpEnrollment {
+                provisioning_uri: self
+                    .totp_algorithm
+                    .provisioning_uri(&secret, account.email.as_str()),
+                secret_base32: self.totp_algorithm.base32(&secret),
+            },
+            email: account.email,
+            name: account.name,
+            role,
+        })
+    }
+
+    /// Finishes an invitation: the chosen password and a first authenticator code. The link is
+    /// used up, the account becomes active with its second factor, and the recovery codes are
+    /// answered (shown once).
+    ///
+    /// # Errors
+    /// See [`StaffSetupError`]; nothing changes unless every check passes.
+    pub async fn complete_staff_setup(
+        &self,
+        token: &SecretText,
+        password: SecretText,
+        code: &str,
+        request_id: Option<&str>,
+    ) -> Result<Vec<SecretText>, StaffSetupError> {
+        let account = self.invited_account(token).await?;
+        check_new_password(
+            &password,
+            &PersonalInfo {
+                given_name: account.name.given(),
+                family_name: account.name.family(),
+                email: account.email.as_str(),
+                birth_date: None,
+            },
+            self.common.as_ref(),
+        )
+        .map_err(StaffSetupError::Password)?;
+        let now = self.clock.now();
+        let pending = self
+            .totp
+            .get(account.id)
+            .await?
+            .filter(|t| t.confirmed_at.is_none())
+            .ok_or(StaffSetupError::InvalidOrExpired)?;
+        if self
+            .totp_algorithm
+            .matching_step(&pending.secret, code, now)
+            .is_none()
+        {
+            return Err(StaffSetupError::WrongCode);
+        }
+        let hash = self
+            .hasher
+            .hash(password)
+            .await
+            .map_err(StaffSetupError::Busy)?;
+        // Single use is decided here; of concurrent submissions one gets past this line.
+        if self
+            .tokens
+            .consume(&self.secrets.digest(token), TokenPurpose::StaffInvite, now)
+            .await?
+            .is_none()
+        {
+            return Err(StaffSetupError::InvalidOrExpired);
+        }
+        self.accounts.set_password(account.id, &hash).await?;
+        let codes = self
+            .enrol_confirmed(account.id, code, request_id)
+            .await
+            .map_err(|e| match e {
+                super::totp::TotpError::Repo(r) => StaffSetupError::Repo(r),
+                _ => StaffSetupError::WrongCode,
+            })?;
+        self.accounts.activate(account.id, now).await?;
+        self.audit_event(
+            AuthEventKind::StaffSetupCompleted,
+            Some(account.id),
+            request_id,
+        )
+        .await?;
+        Ok(codes)
+    }
+
+    /// The staff account of a working invitation link that still needs its setup.
+    async fn invited_account(&self, token: &SecretText) -> Result<Account, StaffSetupError> {
+        let now = self.clock.now();
+        let id = self
+            .tokens
+            .peek(&self.secrets.digest(token), TokenPurpose::StaffInvite, now)
+            .await?
+            .ok_or(StaffSetupError::InvalidOrExpired)?;
+        self.accounts
+            .find(id)
+            .await?
+            .filter(|a| matches!(a.role, Role::Staff { .. }))
+            .filter(|a| a.state == AccountState::PendingVerification)
+            .ok_or(StaffSetupError::InvalidOrExpired)
+    }
+}
+
+fn invitation_email(to: &Email, token: &SecretText, public_url: &str) -> OutgoingEmail {
+    OutgoingEmail {
+        to: to.clone(),
+        subject: "You are invited to your clinic's patient portal".into(),
+        body: format!(
+            "Hello,\n\nAn administrator of your organisation has created a staff account for \
+             you on the patient portal.\nTo choose your password and set up your authenticator \
+             app, open this link within {INVITE_TTL_DAYS} days:\n\n{public_url}/staff/setup?token={}\n\n\
+             If you did not expect this, you can ignore this message.\n",
+            token.expose()
+        ),
+    }
+}
