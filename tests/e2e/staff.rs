@@ -234,7 +234,7 @@ async fn only_administrators_invite_or_list_staff_and_only_for_their_organisatio
     .await;
     assert_eq!(
         (status, b["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("bad_request")),
+        (StatusCode::BAD_REQUEST, Some("invalid_body")),
         "{b}"
     );
 }
