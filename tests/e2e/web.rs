@@ -458,9 +458,59 @@ async fn security_page_sets_up_an_authenticator_and_manages_password_and_session
     me.assert_status(StatusCode::UNAUTHORIZED);
 }
 
+/// Creates a staff member of the demo clinic and signs them in through the pages (password,
+/// then the authenticator code).
+async fn staff_signs_in(b: &mut Browser<'_>, email: &str, role: salus_domain::account::StaffRole) {
+    use salus_domain::account::{NewStaff, SecretText};
+    let org = salus_server::importer::target_org(&b.app.store, Some("demo-clinic"))
+        .await
+        .unwrap();
+    let auth = salus_server::app::api_state(&b.app.store, &salus_server::Config::default())
+        .unwrap()
+        .auth;
+    let creds = auth
+        .create_staff(
+            NewStaff {
+                email: salus_domain::text::Email::parse(email).unwrap(),
+                name: salus_domain::patient::PersonName::new("Staff", "Member").unwrap(),
+                role,
+                organization: org.id,
+                password: SecretText::new("tulip kettle orbit"),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let form = b.get("/login").await;
+    let step = b
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf_of(&form.html)),
+                ("email", email),
+                ("password", "tulip kettle orbit"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        step.location.as_deref(),
+        Some("/login/code"),
+        "staff need the code"
+    );
+    let code_page = b.get("/login/code").await;
+    let code = crate::auth::code_now(&creds.totp.secret_base32);
+    let done = b
+        .post(
+            "/login/code",
+            &[("csrf", &csrf_of(&code_page.html)), ("code", &code)],
+        )
+        .await;
+    assert_eq!(done.location.as_deref(), Some("/account"));
+}
+
 #[tokio::test]
 async fn front_desk_pages_issue_codes_and_confirm_identities() {
-    use salus_domain::account::{NewStaff, SecretText, StaffRole};
+    use salus_domain::account::StaffRole;
     use salus_domain::patient::PatientRepository;
     let app = spawn_app(1).await;
     let org = salus_server::importer::target_org(&app.store, Some("demo-clinic"))
@@ -487,49 +537,8 @@ async fn front_desk_pages_issue_codes_and_confirm_identities() {
     )
     .await;
 
-    let auth = salus_server::app::api_state(&app.store, &salus_server::Config::default())
-        .unwrap()
-        .auth;
-    let creds = auth
-        .create_staff(
-            NewStaff {
-                email: salus_domain::text::Email::parse("desk@example.org").unwrap(),
-                name: salus_domain::patient::PersonName::new("Front", "Desk").unwrap(),
-                role: StaffRole::FrontDesk,
-                organization: org.id,
-                password: SecretText::new("tulip kettle orbit"),
-            },
-            None,
-        )
-        .await
-        .unwrap();
-
     let mut b = Browser::new(&app);
-    let form = b.get("/login").await;
-    let step = b
-        .post(
-            "/login",
-            &[
-                ("csrf", &csrf_of(&form.html)),
-                ("email", "desk@example.org"),
-                ("password", "tulip kettle orbit"),
-            ],
-        )
-        .await;
-    assert_eq!(
-        step.location.as_deref(),
-        Some("/login/code"),
-        "staff need the code"
-    );
-    let code_page = b.get("/login/code").await;
-    let code = crate::auth::code_now(&creds.totp.secret_base32);
-    let done = b
-        .post(
-            "/login/code",
-            &[("csrf", &csrf_of(&code_page.html)), ("code", &code)],
-        )
-        .await;
-    assert_eq!(done.location.as_deref(), Some("/account"));
+    staff_signs_in(&mut b, "desk@example.org", StaffRole::FrontDesk).await;
     let home = b.get("/account").await;
     assert!(home.html.contains("href=\"/staff\""));
 
@@ -586,4 +595,125 @@ async fn front_desk_pages_issue_codes_and_confirm_identities() {
         !confirmed.html.contains("pat@example.org"),
         "no longer waiting"
     );
+}
+
+#[tokio::test]
+async fn team_page_invites_and_the_invitation_page_sets_up_the_account() {
+    use salus_domain::account::StaffRole;
+    let app = spawn_app(0).await;
+    let mut admin = Browser::new(&app);
+    staff_signs_in(
+        &mut admin,
+        "admin@example.org",
+        StaffRole::OrganizationAdmin,
+    )
+    .await;
+    let home = admin.get("/account").await;
+    assert!(home.html.contains("href=\"/staff/team\""));
+    let team = admin.get("/staff/team").await;
+    assert_eq!(team.status, StatusCode::OK);
+    assert!(team.html.contains("admin@example.org"));
+
+    let invite = |csrf: &str| {
+        let fields = [
+            ("csrf", csrf),
+            ("given_name", "Nia"),
+            ("family_name", "Okafor"),
+            ("email", "nia@example.org"),
+            ("role", "clinician"),
+        ];
+        fields.map(|(k, v)| (k, v.to_owned()))
+    };
+    let forged = invite("forged");
+    let forged = admin
+        .post(
+            "/staff/invitations",
+            &forged.each_ref().map(|(k, v)| (*k, v.as_str())),
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "CSRF is checked");
+    let fields = invite(&csrf_of(&team.html));
+    let refs = fields.each_ref().map(|(k, v)| (*k, v.as_str()));
+    let sent = admin.post("/staff/invitations", &refs).await;
+    assert_eq!(sent.status, StatusCode::OK);
+    assert!(
+        sent.html
+            .contains("An invitation is on its way to nia@example.org")
+    );
+    assert!(sent.html.contains("Invited, not set up yet"));
+
+    // The colleague opens the link in their own browser.
+    let mail = app
+        .emails()
+        .into_iter()
+        .rev()
+        .find(|m| m.contains("/staff/setup?token="))
+        .unwrap();
+    let link = mail
+        .split_whitespace()
+        .find(|w| w.contains("/staff/setup?token="))
+        .unwrap();
+    let path = &link[link.find("/staff/setup").unwrap()..];
+    let mut nia = Browser::new(&app);
+    let setup = nia.get(path).await;
+    assert_eq!(setup.status, StatusCode::OK);
+    assert!(setup.html.contains("<svg"), "a QR code");
+    let secret = setup
+        .html
+        .split("Key: <code>")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        nia.get(path).await.html.contains(&secret),
+        "opening the link again shows the same key"
+    );
+    let token = path.split("token=").nth(1).unwrap().to_owned();
+    let csrf = csrf_of(&setup.html);
+    let wrong = nia
+        .post(
+            "/staff/setup",
+            &[
+                ("csrf", &csrf),
+                ("token", &token),
+                ("password", "tulip kettle orbit"),
+                ("code", "000000"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert!(wrong.html.contains("not correct"));
+    let code = crate::auth::code_now(&secret);
+    let ready = nia
+        .post(
+            "/staff/setup",
+            &[
+                ("csrf", &csrf_of(&wrong.html)),
+                ("token", &token),
+                ("password", "tulip kettle orbit"),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.html);
+    assert!(ready.html.contains("Your account is ready"));
+    assert_eq!(
+        ready.html.matches("<li><code>").count(),
+        10,
+        "ten recovery codes"
+    );
+    let used = nia.get(path).await;
+    assert_eq!(used.status, StatusCode::BAD_REQUEST, "the link is used up");
+
+    let team = admin.get("/staff/team").await;
+    assert!(team.html.contains("nia@example.org"));
+    assert!(!team.html.contains("Invited, not set up yet"));
+
+    // Front desk may not open the team page.
+    let mut desk = Browser::new(&app);
+    staff_signs_in(&mut desk, "desk@example.org", StaffRole::FrontDesk).await;
+    assert_eq!(desk.get("/staff/team").await.status, StatusCode::FORBIDDEN);
 }

@@ -65,6 +65,7 @@ struct AccountPage<'a> {
     chart_linked: bool,
     patient: bool,
     front_desk: bool,
+    admin: bool,
 }
 
 pub(crate) const FORM_EXPIRED: &str = "This form has expired. Please try again.";
@@ -468,6 +469,13 @@ pub(crate) async fn account(
             email: who.account.email.as_str(),
             chart_linked: matches!(who.account.chart, ChartLink::Linked { .. }),
             patient: who.account.role == salus_domain::account::Role::Patient,
+            admin: matches!(
+                who.account.role,
+                salus_domain::account::Role::Staff {
+                    role: salus_domain::account::StaffRole::OrganizationAdmin,
+                    ..
+                }
+            ),
             front_desk: matches!(
                 who.account.role,
                 salus_domain::account::Role::Staff {

@@ -8,6 +8,7 @@ mod account;
 mod recovery;
 mod security;
 mod staff;
+mod team;
 
 use askama::Template;
 use poem::http::{HeaderValue, StatusCode, header};
@@ -165,6 +166,9 @@ pub fn routes(state: WebState) -> impl Endpoint {
         .at("/reset", get(recovery::reset_form).post(recovery::reset))
         .at("/account/security", get(security::security))
         .at("/staff", get(staff::staff_home))
+        .at("/staff/team", get(team::team))
+        .at("/staff/invitations", poem::post(team::invite))
+        .at("/staff/setup", get(team::setup_form).post(team::setup))
         .at("/staff/activation-code", poem::post(staff::activation_code))
         .at("/staff/identity/:account", poem::post(staff::review))
         .at("/account/password", poem::post(security::change_password))

@@ -91,7 +91,7 @@ async fn page(
     with_status(no_store(r), status)
 }
 
-fn qr_svg(uri: &str) -> String {
+pub(crate) fn qr_svg(uri: &str) -> String {
     qrcode::QrCode::new(uri.as_bytes())
         .map(|q| {
             q.render::<qrcode::render::svg::Color<'_>>()

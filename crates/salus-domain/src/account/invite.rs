@@ -207,8 +207,9 @@ impl AuthService {
         Ok(members)
     }
 
-    /// The invitation page: checks the link without using it up and starts a new
-    /// authenticator enrolment (each visit shows a new secret; the last one shown counts).
+    /// The invitation page: checks the link without using it up and answers the
+    /// authenticator secret to enrol, made on the first visit and the same on every later one
+    /// (so a second tab, a failed attempt or a mail scanner's prefetch changes nothing).
     ///
     /// # Errors
     /// [`StaffSetupError::InvalidOrExpired`] for any link that does not work.
@@ -220,12 +221,18 @@ impl AuthService {
         let Role::Staff { role, .. } = account.role else {
             return Err(StaffSetupError::InvalidOrExpired);
         };
-        let secret = self.totp_algorithm.new_secret();
-        match self.totp.put_pending(account.id, &secret).await {
-            Ok(()) => {}
-            Err(RepoError::Conflict(_)) => return Err(StaffSetupError::InvalidOrExpired),
-            Err(e) => return Err(e.into()),
-        }
+        let secret = match self.totp.get(account.id).await? {
+            Some(pending) if pending.confirmed_at.is_none() => pending.secret,
+            Some(_) => return Err(StaffSetupError::InvalidOrExpired),
+            None => {
+                let secret = self.totp_algorithm.new_secret();
+                match self.totp.put_pending(account.id, &secret).await {
+                    Ok(()) => secret,
+                    Err(RepoError::Conflict(_)) => return Err(StaffSetupError::InvalidOrExpired),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
         Ok(StaffSetup {
             totp: TotpEnrollment {
                 provisioning_uri: self

@@ -1,0 +1,359 @@
+//! Staff administration pages: the organisation administrator's team page (list and invite),
+//! and the invitation page where a new colleague chooses a password and sets up their
+//! authenticator app.
+
+use crate::account::{FORM_EXPIRED, busy, no_store, see_other, session_token, with_status};
+use crate::security::qr_svg;
+use crate::{WebState, error_page, render};
+use askama::Template;
+use poem::http::StatusCode;
+use poem::web::cookie::CookieJar;
+use poem::web::{CsrfToken, CsrfVerifier, Data, Form, Query};
+use poem::{Response, handler};
+use salus_domain::account::{
+    HashError, InviteError, SecretText, StaffInvite, StaffRole, StaffSetupError,
+};
+use salus_domain::patient::PersonName;
+use salus_domain::text::Email;
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// Roles as the invitation form offers them, in plain words.
+const ROLES: [(StaffRole, &str); 4] = [
+    (StaffRole::Clinician, "Clinician"),
+    (StaffRole::FrontDesk, "Front desk"),
+    (StaffRole::Billing, "Billing"),
+    (StaffRole::OrganizationAdmin, "Organisation administrator"),
+];
+
+fn role_label(role: StaffRole) -> &'static str {
+    ROLES
+        .iter()
+        .find(|(r, _)| *r == role)
+        .map_or("Staff", |(_, label)| label)
+}
+
+struct MemberRow {
+    name: String,
+    email: String,
+    role: &'static str,
+    active: bool,
+}
+
+struct RoleOption {
+    code: &'static str,
+    label: &'static str,
+}
+
+/// What the invitation form shows again after a mistake.
+#[derive(Default)]
+struct InviteDraft {
+    email: String,
+    given_name: String,
+    family_name: String,
+    role: String,
+}
+
+#[derive(Template)]
+#[template(path = "team.html")]
+struct TeamPage<'a> {
+    csrf: &'a str,
+    notice: Option<String>,
+    message: Option<&'a str>,
+    members: Vec<MemberRow>,
+    roles: Vec<RoleOption>,
+    draft: InviteDraft,
+}
+
+async fn team_page(
+    state: &WebState,
+    csrf: &CsrfToken,
+    token: &SecretText,
+    notice: Option<String>,
+    message: Option<&str>,
+    draft: InviteDraft,
+    status: StatusCode,
+) -> Response {
+    let members = match state.auth.staff_members(token).await {
+        Ok(m) => m,
+        Err(InviteError::NotSignedIn) => return see_other("/login"),
+        Err(InviteError::Forbidden) => {
+            return error_page(
+                StatusCode::FORBIDDEN,
+                "Not available",
+                "This page is for organisation administrators.",
+            );
+        }
+        Err(e) => return crate::unavailable("team page failed", &e),
+    };
+    let page = TeamPage {
+        csrf: &csrf.0,
+        notice,
+        message,
+        members: members
+            .into_iter()
+            .map(|m| MemberRow {
+                name: m.name.full(),
+                email: m.email.as_str().to_owned(),
+                role: role_label(m.role),
+                active: m.active,
+            })
+            .collect(),
+        roles: ROLES
+            .iter()
+            .map(|(r, label)| RoleOption {
+                code: r.code(),
+                label,
+            })
+            .collect(),
+        draft,
+    };
+    with_status(no_store(render(&page)), status)
+}
+
+#[handler]
+pub(crate) async fn team(
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    jar: &CookieJar,
+) -> Response {
+    let Some(token) = session_token(&state, jar) else {
+        return see_other("/login");
+    };
+    team_page(
+        &state,
+        csrf,
+        &token,
+        None,
+        None,
+        InviteDraft::default(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct InviteForm {
+    csrf: String,
+    email: String,
+    given_name: String,
+    family_name: String,
+    role: String,
+}
+
+#[handler]
+pub(crate) async fn invite(
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    verifier: &CsrfVerifier,
+    jar: &CookieJar,
+    Form(f): Form<InviteForm>,
+) -> Response {
+    let Some(token) = session_token(&state, jar) else {
+        return see_other("/login");
+    };
+    let draft = InviteDraft {
+        email: f.email.clone(),
+        given_name: f.given_name.clone(),
+        family_name: f.family_name.clone(),
+        role: f.role.clone(),
+    };
+    let refuse = |message: &'static str, status: StatusCode, draft: InviteDraft| {
+        let (state, token) = (&state, &token);
+        async move { team_page(state, csrf, token, None, Some(message), draft, status).await }
+    };
+    if !verifier.is_valid(&f.csrf) {
+        return refuse(FORM_EXPIRED, StatusCode::FORBIDDEN, draft).await;
+    }
+    let Ok(email) = Email::parse(&f.email) else {
+        return refuse(
+            "Enter a valid email address.",
+            StatusCode::BAD_REQUEST,
+            draft,
+        )
+        .await;
+    };
+    let Ok(name) = PersonName::new(&f.given_name, &f.family_name) else {
+        return refuse(
+            "Enter the colleague's first and last name.",
+            StatusCode::BAD_REQUEST,
+            draft,
+        )
+        .await;
+    };
+    let Some(role) = StaffRole::from_code(&f.role) else {
+        return refuse("Choose a role.", StatusCode::BAD_REQUEST, draft).await;
+    };
+    let shown = email.as_str().to_owned();
+    match state
+        .auth
+        .invite_staff(&token, StaffInvite { email, name, role }, None)
+        .await
+    {
+        Ok(_) => {
+            team_page(
+                &state,
+                csrf,
+                &token,
+                Some(format!(
+                    "An invitation is on its way to {shown}. The link works for {} days.",
+                    salus_domain::account::INVITE_TTL_DAYS
+                )),
+                None,
+                InviteDraft::default(),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(InviteError::NotSignedIn) => see_other("/login"),
+        Err(InviteError::Forbidden) => error_page(
+            StatusCode::FORBIDDEN,
+            "Not available",
+            "This page is for organisation administrators.",
+        ),
+        Err(InviteError::EmailTaken) => {
+            refuse(
+                "This email address already has an account.",
+                StatusCode::CONFLICT,
+                draft,
+            )
+            .await
+        }
+        Err(InviteError::Busy(HashError::Busy { .. })) => busy(),
+        Err(e) => crate::unavailable("invitation failed", &e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "staff_setup.html")]
+struct SetupPage<'a> {
+    csrf: &'a str,
+    message: Option<String>,
+    token: &'a str,
+    name: String,
+    given_name: String,
+    family_name: String,
+    email: String,
+    role: &'static str,
+    qr_svg: String,
+    secret: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff_ready.html")]
+struct ReadyPage {
+    codes: Vec<String>,
+}
+
+fn invalid_link() -> Response {
+    no_store(error_page(
+        StatusCode::BAD_REQUEST,
+        "This invitation does not work",
+        "The link is invalid, already used or expired. Ask your administrator to invite you again.",
+    ))
+}
+
+/// The setup form for a working link (the authenticator secret is the same on every visit).
+async fn setup_page(
+    state: &WebState,
+    csrf: &CsrfToken,
+    token: &str,
+    message: Option<String>,
+    status: StatusCode,
+) -> Response {
+    match state
+        .auth
+        .begin_staff_setup(&SecretText::new(token.trim()))
+        .await
+    {
+        Ok(s) => with_status(
+            no_store(render(&SetupPage {
+                csrf: &csrf.0,
+                message,
+                token,
+                name: s.name.full(),
+                given_name: s.name.given().to_owned(),
+                family_name: s.name.family().to_owned(),
+                email: s.email.as_str().to_owned(),
+                role: role_label(s.role),
+                qr_svg: qr_svg(&s.totp.provisioning_uri),
+                secret: s.totp.secret_base32,
+            })),
+            status,
+        ),
+        Err(StaffSetupError::Repo(e)) => crate::unavailable("invitation page failed", &e),
+        Err(_) => invalid_link(),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SetupQuery {
+    token: Option<String>,
+}
+
+#[handler]
+pub(crate) async fn setup_form(
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    Query(q): Query<SetupQuery>,
+) -> Response {
+    let Some(token) = q.token.filter(|t| !t.trim().is_empty()) else {
+        return invalid_link();
+    };
+    setup_page(&state, csrf, &token, None, StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SetupForm {
+    csrf: String,
+    token: String,
+    password: String,
+    code: String,
+}
+
+#[handler]
+pub(crate) async fn setup(
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    verifier: &CsrfVerifier,
+    Form(f): Form<SetupForm>,
+) -> Response {
+    let again = |message: String, status| {
+        let (state, token) = (&state, &f.token);
+        async move { setup_page(state, csrf, token, Some(message), status).await }
+    };
+    if !verifier.is_valid(&f.csrf) {
+        return again(FORM_EXPIRED.into(), StatusCode::FORBIDDEN).await;
+    }
+    match state
+        .auth
+        .complete_staff_setup(
+            &SecretText::new(f.token.trim()),
+            SecretText::new(f.password.clone()),
+            f.code.trim(),
+            None,
+        )
+        .await
+    {
+        Ok(codes) => no_store(render(&ReadyPage {
+            codes: codes.iter().map(|c| c.expose().to_owned()).collect(),
+        })),
+        Err(StaffSetupError::InvalidOrExpired) => invalid_link(),
+        Err(StaffSetupError::Password(r)) => {
+            again(
+                format!("Choose another password: {r}."),
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+        Err(StaffSetupError::WrongCode) => {
+            again(
+                "The code from your authenticator app is not correct. Check the time on your phone and enter the code it shows now.".into(),
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+        Err(StaffSetupError::Busy(HashError::Busy { .. })) => busy(),
+        Err(e) => crate::unavailable("staff setup failed", &e),
+    }
+}
