@@ -940,3 +940,144 @@ async fn the_strength_meter_uses_the_registration_rules() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(bad["code"], "invalid_birth_date");
 }
+
+/// The newest email sent to `to`.
+fn mail_to(app: &TestApp, to: &str) -> String {
+    app.emails()
+        .into_iter()
+        .rev()
+        .find(|m| m.contains(&format!("To: {to}")))
+        .unwrap_or_else(|| panic!("an email to {to}"))
+}
+
+#[tokio::test]
+async fn changing_the_email_needs_the_password_and_a_link_from_the_new_inbox() {
+    let app = spawn_app(0).await;
+    verified_account(&app).await;
+    let (_, token) = sign_in(&app, PASSWORD).await;
+    let token = token.unwrap();
+    let change = |new_email: &str, password: &str| {
+        let req = app
+            .client
+            .post("/api/v1/me/email")
+            .header("authorization", format!("Bearer {token}"))
+            .body_json(&json!({"new_email": new_email, "password": password}));
+        async move { body(req.send().await).await }
+    };
+
+    let (_, b) = change("ANN@example.org", PASSWORD).await;
+    assert_eq!(b["code"], "same_address");
+    let (_, b) = change("not an address", PASSWORD).await;
+    assert_eq!(b["code"], "invalid_email");
+
+    let (status, b) = change("ann.lee@example.net", PASSWORD).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{b}");
+    let (status, b) = change("ann.lee@example.net", PASSWORD).await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("too_soon"))
+    );
+
+    let old_notice = mail_to(&app, "ann@example.org");
+    assert!(
+        old_notice.contains("asked to change its email address"),
+        "{old_notice}"
+    );
+    assert!(
+        !old_notice.contains("ann.lee@example.net"),
+        "the notice does not help an attacker"
+    );
+    let link = mail_to(&app, "ann.lee@example.net");
+    let confirm_token = link
+        .split("/account/email/confirm?token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+
+    // Until confirmed, the old address still signs in.
+    assert_eq!(sign_in(&app, PASSWORD).await.0, StatusCode::OK);
+    let (status, b) = post(
+        &app,
+        "/api/v1/me/email/confirm",
+        &json!({"token": confirm_token}),
+    )
+    .await;
+    assert_eq!(
+        (status, b["status"].as_str()),
+        (StatusCode::OK, Some("changed"))
+    );
+    let (status, _) = post(
+        &app,
+        "/api/v1/me/email/confirm",
+        &json!({"token": confirm_token}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the link works once");
+    let changed = mail_to(&app, "ann@example.org");
+    assert!(
+        changed.contains("now signs in with a different email address"),
+        "{changed}"
+    );
+
+    assert_eq!(sign_in(&app, PASSWORD).await.0, StatusCode::UNAUTHORIZED);
+    let (status, _) = post(
+        &app,
+        "/api/v1/auth/login",
+        &json!({"email": "ann.lee@example.net", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn moving_to_an_address_with_an_account_tells_its_owner_and_answers_the_same() {
+    let app = spawn_app(0).await;
+    verified_account(&app).await;
+    post(
+        &app,
+        "/api/v1/auth/register",
+        &registration("bo@example.org"),
+    )
+    .await;
+    let token = sign_in(&app, PASSWORD).await.1.unwrap();
+    let resp = app
+        .client
+        .post("/api/v1/me/email")
+        .header("authorization", format!("Bearer {token}"))
+        .body_json(&json!({"new_email": "bo@example.org", "password": PASSWORD}))
+        .send()
+        .await;
+    let (status, b) = body(resp).await;
+    assert_eq!(
+        (status, b["status"].as_str()),
+        (StatusCode::ACCEPTED, Some("check_your_email"))
+    );
+    let notice = mail_to(&app, "bo@example.org");
+    assert!(notice.contains("already has an account"), "{notice}");
+    assert!(
+        !notice.contains("/account/email/confirm"),
+        "no link that could take the address"
+    );
+
+    // A wrong password refuses the change (and counts as a failed sign-in).
+    let resp = app
+        .client
+        .post("/api/v1/me/email")
+        .header("authorization", format!("Bearer {token}"))
+        .body_json(&json!({"new_email": "ann.lee@example.net", "password": "not the password"}))
+        .send()
+        .await;
+    let (status, b) = body(resp).await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("wrong_password"))
+    );
+    assert!(
+        !app.emails()
+            .iter()
+            .any(|m| m.contains("To: ann.lee@example.net"))
+    );
+}

@@ -717,3 +717,69 @@ async fn team_page_invites_and_the_invitation_page_sets_up_the_account() {
     staff_signs_in(&mut desk, "desk@example.org", StaffRole::FrontDesk).await;
     assert_eq!(desk.get("/staff/team").await.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn security_page_changes_the_email_address_after_confirmation_from_the_new_inbox() {
+    let app = spawn_app(0).await;
+    crate::auth::verified_account(&app).await;
+    let mut b = Browser::new(&app);
+    let form = b.get("/login").await;
+    b.post(
+        "/login",
+        &[
+            ("csrf", &csrf_of(&form.html)),
+            ("email", "ann@example.org"),
+            ("password", "tulip kettle orbit"),
+        ],
+    )
+    .await;
+    let page = b.get("/account/security").await;
+    assert!(
+        page.html
+            .contains("You sign in with <strong>ann@example.org</strong>")
+    );
+    // The strength meter knows the person's own words.
+    assert!(page.html.contains("data-email=\"ann@example.org\""));
+    let asked = b
+        .post(
+            "/account/email",
+            &[
+                ("csrf", &csrf_of(&page.html)),
+                ("new_email", "ann.lee@example.net"),
+                ("password", "tulip kettle orbit"),
+            ],
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::OK);
+    assert!(asked.html.contains("We sent a link to the new address"));
+
+    let mail = app
+        .emails()
+        .into_iter()
+        .rev()
+        .find(|m| m.contains("To: ann.lee@example.net"))
+        .unwrap();
+    let link = mail
+        .split_whitespace()
+        .find(|w| w.contains("/account/email/confirm?token="))
+        .unwrap();
+    let path = &link[link.find("/account/email/confirm").unwrap()..];
+    // Opening the link (as a mail scanner would) changes nothing by itself.
+    let confirm = b.get(path).await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm.html.contains("action=\"/account/email/confirm\""));
+    let token = path.split("token=").nth(1).unwrap();
+    let done = b
+        .post(
+            "/account/email/confirm",
+            &[("csrf", &csrf_of(&confirm.html)), ("token", token)],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK);
+    assert!(done.html.contains("Email address changed"));
+    let page = b.get("/account/security").await;
+    assert!(
+        page.html
+            .contains("You sign in with <strong>ann.lee@example.net</strong>")
+    );
+}

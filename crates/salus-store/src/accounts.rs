@@ -133,6 +133,17 @@ impl AccountRepository for Store {
         Ok(())
     }
 
+    async fn set_email(&self, id: AccountId, email: &Email) -> Result<(), RepoError> {
+        account::Entity::update_many()
+            .col_expr(account::Column::Email, Expr::value(email.as_str()))
+            .col_expr(account::Column::EmailKey, Expr::value(email_key(email)))
+            .filter(account::Column::Id.eq(id.as_uuid()))
+            .exec(&self.db)
+            .await
+            .map_err(repo_err)?;
+        Ok(())
+    }
+
     async fn failures_since(
         &self,
         id: AccountId,
@@ -194,11 +205,32 @@ impl TokenRepository for Store {
             issued_at: Set(t.issued_at),
             expires_at: Set(t.expires_at),
             used_at: Set(None),
+            new_email: Set(t.new_email.as_ref().map(|e| e.as_str().to_owned())),
         })
         .exec_without_returning(&self.db)
         .await
         .map_err(repo_err)?;
         Ok(())
+    }
+
+    async fn consume_email_change(
+        &self,
+        digest: &TokenDigest,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(AccountId, Email)>, RepoError> {
+        let Some(account) = self.consume(digest, TokenPurpose::ChangeEmail, now).await? else {
+            return Ok(None);
+        };
+        let row = email_token::Entity::find_by_id(digest.0.to_vec())
+            .one(&self.db)
+            .await
+            .map_err(repo_err)?;
+        let email = row
+            .and_then(|r| r.new_email)
+            .map(|e| Email::parse(&e))
+            .transpose()
+            .map_err(|_| RepoError::Corrupt("stored new email address"))?;
+        Ok(email.map(|e| (account, e)))
     }
 
     async fn consume(

@@ -42,10 +42,13 @@ struct LoginPage<'a> {
 
 #[derive(Template)]
 #[template(path = "verify.html")]
-struct VerifyPage<'a> {
-    csrf: &'a str,
-    message: Option<&'a str>,
-    token: &'a str,
+pub(crate) struct VerifyPage<'a> {
+    pub(crate) csrf: &'a str,
+    pub(crate) message: Option<&'a str>,
+    pub(crate) token: &'a str,
+    /// Where the form posts: `/verify` for a new account, `/account/email/confirm` for a
+    /// changed address.
+    pub(crate) action: &'a str,
 }
 
 #[derive(Template)]
@@ -201,7 +204,7 @@ pub(crate) fn check_email() -> Response {
 
 #[derive(Deserialize)]
 pub(crate) struct TokenQuery {
-    token: Option<String>,
+    pub(crate) token: Option<String>,
 }
 
 /// Opening the link only shows a button: mail scanners that fetch links must not use the
@@ -212,13 +215,14 @@ pub(crate) fn verify_form(csrf: &CsrfToken, Query(q): Query<TokenQuery>) -> Resp
         csrf: &csrf.0,
         message: None,
         token: q.token.as_deref().unwrap_or(""),
+        action: "/verify",
     }))
 }
 
 #[derive(Deserialize)]
 pub(crate) struct VerifyForm {
-    csrf: String,
-    token: String,
+    pub(crate) csrf: String,
+    pub(crate) token: String,
 }
 
 #[handler]
@@ -234,6 +238,7 @@ pub(crate) async fn verify(
                 csrf: &csrf.0,
                 message: Some(m),
                 token: &f.token,
+                action: "/verify",
             })),
             status,
         )

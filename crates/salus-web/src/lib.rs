@@ -172,6 +172,11 @@ pub fn routes(state: WebState) -> impl Endpoint {
         .at("/staff/activation-code", poem::post(staff::activation_code))
         .at("/staff/identity/:account", poem::post(staff::review))
         .at("/account/password", poem::post(security::change_password))
+        .at("/account/email", poem::post(security::change_email))
+        .at(
+            "/account/email/confirm",
+            get(security::email_confirm_form).post(security::email_confirm),
+        )
         .at("/account/totp", poem::post(security::totp_start))
         .at("/account/totp/confirm", poem::post(security::totp_confirm))
         .at(

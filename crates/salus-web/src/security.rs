@@ -9,7 +9,8 @@ use poem::web::cookie::CookieJar;
 use poem::web::{CsrfToken, CsrfVerifier, Data, Form, Path};
 use poem::{Response, handler};
 use salus_domain::account::{
-    ChangePasswordError, HashError, LoginError, SecretText, SessionError, TotpError,
+    ChangePasswordError, ConfirmEmailError, EmailChangeError, HashError, LoginError, SecretText,
+    SessionError, TotpError,
 };
 use serde::Deserialize;
 use std::sync::Arc;
@@ -471,5 +472,139 @@ pub(crate) async fn end_others(
         }
         Err(SessionError::Invalid) => see_other("/login"),
         Err(SessionError::Repo(e)) => crate::unavailable("ending sessions failed", &e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct EmailForm {
+    csrf: String,
+    new_email: String,
+    password: String,
+}
+
+#[handler]
+pub(crate) async fn change_email(
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    verifier: &CsrfVerifier,
+    jar: &CookieJar,
+    Form(f): Form<EmailForm>,
+) -> Response {
+    let Some(token) = session_token(&state, jar) else {
+        return see_other("/login");
+    };
+    let fail = |m: &str, status| {
+        let extra = Extra {
+            message: Some(m.to_owned()),
+            ..Extra::default()
+        };
+        let (state, token) = (&state, &token);
+        async move { page(state, csrf, token, extra, status).await }
+    };
+    if !verifier.is_valid(&f.csrf) {
+        return fail(FORM_EXPIRED, StatusCode::FORBIDDEN).await;
+    }
+    let Ok(new_email) = salus_domain::text::Email::parse(&f.new_email) else {
+        return fail("Enter a valid email address.", StatusCode::BAD_REQUEST).await;
+    };
+    let r = state
+        .auth
+        .request_email_change(&token, SecretText::new(f.password), new_email, None)
+        .await;
+    match r {
+        Ok(()) => {
+            let done = Extra {
+                notice: Some(
+                    "We sent a link to the new address. Open it to finish the change; until then you sign in with your current address.",
+                ),
+                ..Extra::default()
+            };
+            page(&state, csrf, &token, done, StatusCode::OK).await
+        }
+        Err(EmailChangeError::NotSignedIn) => see_other("/login"),
+        Err(EmailChangeError::WrongPassword) => {
+            fail("The password is not correct.", StatusCode::BAD_REQUEST).await
+        }
+        Err(EmailChangeError::SameAddress) => {
+            fail(
+                "This is already your email address.",
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+        Err(EmailChangeError::Throttled { .. }) => {
+            fail(
+                "Too many attempts. Please wait and try again.",
+                StatusCode::TOO_MANY_REQUESTS,
+            )
+            .await
+        }
+        Err(EmailChangeError::TooSoon) => {
+            fail(
+                "A confirmation email was just sent. Wait a minute before asking again.",
+                StatusCode::TOO_MANY_REQUESTS,
+            )
+            .await
+        }
+        Err(EmailChangeError::Busy) => busy(),
+        Err(EmailChangeError::Repo(e)) => crate::unavailable("email change failed", &e),
+    }
+}
+
+/// Opening the link only shows a button: mail scanners that fetch links must not use the
+/// single-use token up.
+#[handler]
+pub(crate) fn email_confirm_form(
+    csrf: &CsrfToken,
+    poem::web::Query(q): poem::web::Query<crate::account::TokenQuery>,
+) -> Response {
+    no_store(render(&crate::account::VerifyPage {
+        csrf: &csrf.0,
+        message: None,
+        token: q.token.as_deref().unwrap_or(""),
+        action: "/account/email/confirm",
+    }))
+}
+
+#[handler]
+pub(crate) async fn email_confirm(
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    verifier: &CsrfVerifier,
+    Form(f): Form<crate::account::VerifyForm>,
+) -> Response {
+    let again = |m: &str, status| {
+        with_status(
+            no_store(render(&crate::account::VerifyPage {
+                csrf: &csrf.0,
+                message: Some(m),
+                token: &f.token,
+                action: "/account/email/confirm",
+            })),
+            status,
+        )
+    };
+    if !verifier.is_valid(&f.csrf) {
+        return again(FORM_EXPIRED, StatusCode::FORBIDDEN);
+    }
+    match state
+        .auth
+        .confirm_email_change(&SecretText::new(f.token.trim()), None)
+        .await
+    {
+        Ok(_) => render(&crate::account::MessagePage {
+            title: "Email address changed",
+            message: "From now on you sign in with your new email address.",
+            next: Some(("/account", "Your account")),
+        }),
+        Err(ConfirmEmailError::InvalidOrExpired) => again(
+            "This link is invalid, used or expired.",
+            StatusCode::BAD_REQUEST,
+        ),
+        Err(ConfirmEmailError::Taken) => again(
+            "This email address now belongs to another account.",
+            StatusCode::CONFLICT,
+        ),
+        Err(ConfirmEmailError::Repo(e)) => crate::unavailable("email confirmation failed", &e),
     }
 }

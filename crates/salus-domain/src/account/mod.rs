@@ -6,6 +6,7 @@
 //! **Invariant:** nothing here reveals whether an email is registered: registration answers
 //! the same way either way, and a failed sign-in has one generic error.
 
+mod email_change;
 mod identity;
 mod invite;
 mod model;
@@ -18,6 +19,7 @@ mod staff;
 mod tests;
 mod totp;
 
+pub use email_change::{ConfirmEmailError, EmailChangeError};
 pub use identity::{
     ACTIVATION_TTL_DAYS, ActivationCode, IdentityError, IdentityRepository, QueueEntry,
     ReviewOutcome,

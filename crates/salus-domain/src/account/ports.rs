@@ -139,6 +139,8 @@ pub struct EmailToken {
     pub purpose: TokenPurpose,
     pub issued_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// For [`TokenPurpose::ChangeEmail`]: the address being confirmed.
+    pub new_email: Option<Email>,
 }
 
 /// Storage of emailed tokens.
@@ -162,6 +164,17 @@ pub trait TokenRepository: Send + Sync {
         purpose: TokenPurpose,
         now: DateTime<Utc>,
     ) -> Result<Option<AccountId>, RepoError>;
+
+    /// As [`TokenRepository::consume`] for a [`TokenPurpose::ChangeEmail`] token: the
+    /// account and the new address it confirms.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn consume_email_change(
+        &self,
+        digest: &TokenDigest,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(AccountId, Email)>, RepoError>;
 
     /// The account of a token that [`TokenRepository::consume`] would accept now, without
     /// using it up (to check a new password before spending a reset link).
@@ -217,6 +230,12 @@ pub trait AccountRepository: Send + Sync {
     /// # Errors
     /// `Unavailable` when the store fails.
     async fn set_password(&self, id: AccountId, hash: &PasswordHash) -> Result<(), RepoError>;
+
+    /// Changes the sign-in address.
+    ///
+    /// # Errors
+    /// `Conflict` when another account has it; `Unavailable` when the store fails.
+    async fn set_email(&self, id: AccountId, email: &Email) -> Result<(), RepoError>;
 
     /// Failed sign-ins of the account at or after `since`, oldest first.
     ///

@@ -62,7 +62,7 @@ pub struct SessionSummary {
 
 impl AuthService {
     /// True when a token of `purpose` was sent to the account too recently to send another.
-    async fn sent_recently(
+    pub(crate) async fn sent_recently(
         &self,
         account: crate::ids::AccountId,
         purpose: TokenPurpose,
@@ -86,6 +86,7 @@ impl AuthService {
                 purpose,
                 issued_at: now,
                 expires_at: now + ttl,
+                new_email: None,
             })
             .await?;
         Ok(token)

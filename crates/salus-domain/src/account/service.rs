@@ -338,6 +338,7 @@ impl AuthService {
                 purpose: TokenPurpose::VerifyEmail,
                 issued_at: now,
                 expires_at: now + self.config.verification_ttl,
+                new_email: None,
             })
             .await?;
         self.send(verification_email(&account.email, &token, &self.config))
@@ -347,7 +348,7 @@ impl AuthService {
 
     /// Mail failures are not shown to the person (the mailer adapter logs them): an error
     /// here would tell a registrant whether the address was known, and they can ask again.
-    async fn send(&self, email: OutgoingEmail) {
+    pub(crate) async fn send(&self, email: OutgoingEmail) {
         let _ = self.mailer.send(email).await;
     }
 

@@ -239,6 +239,7 @@ impl AuthService {
                 purpose: TokenPurpose::SecondFactor,
                 issued_at: now,
                 expires_at: now + Duration::minutes(SECOND_FACTOR_TTL_MINUTES),
+                new_email: None,
             })
             .await?;
         Ok(Some(challenge))

@@ -7,6 +7,7 @@ mod m20261125_000002_accounts;
 mod m20261125_000003_totp;
 mod m20261125_000004_identity;
 mod m20261125_000005_reauth;
+mod m20261125_000006_email_change;
 
 /// Applies every migration in order.
 #[derive(Debug)]
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_totp::Migration),
             Box::new(m20261125_000004_identity::Migration),
             Box::new(m20261125_000005_reauth::Migration),
+            Box::new(m20261125_000006_email_change::Migration),
         ]
     }
 }
