@@ -81,6 +81,14 @@ id_type!(
     /// A signed-in session.
     SessionId
 );
+id_type!(
+    /// A patient's grant of access to someone else: a proxy or a share link.
+    GrantId
+);
+id_type!(
+    /// One entry of the audit log.
+    AuditEventId
+);
 
 #[cfg(test)]
 mod tests {

@@ -7,6 +7,7 @@
 //! [`patient`] (the chart), [`record`] (clinical records), [`directory`] (practitioners and
 //! the organisations records come from), [`import`] (bringing outside data in).
 
+pub mod access;
 pub mod account;
 pub mod clock;
 pub mod directory;
@@ -20,7 +21,7 @@ pub mod text;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use ids::{
-    AccountId, IdGenerator, OrganizationId, PatientId, PractitionerId, ProviderOrgId, RecordId,
-    SessionId,
+    AccountId, AuditEventId, GrantId, IdGenerator, OrganizationId, PatientId, PractitionerId,
+    ProviderOrgId, RecordId, SessionId,
 };
 pub use repo::RepoError;
