@@ -138,7 +138,7 @@ async fn register_verify_sign_in_me_sign_out_and_the_old_token_is_refused() {
         .connection()
         .query_all_raw(Statement::from_string(
             app.store.backend(),
-            "SELECT action FROM audit_events ORDER BY at, action",
+            "SELECT action FROM audit_log ORDER BY seq",
         ))
         .await
         .unwrap();

@@ -162,7 +162,7 @@ async fn seeding_is_idempotent_and_synthetic_charts_have_hundreds_of_records() {
             .await
             .unwrap()
             .expect("synthetic chart 1");
-    let per_kind = app.store.count_by_kind(chart.id).await.unwrap();
+    let per_kind = app.store.count_by_kind(chart.id, None).await.unwrap();
     let total: u64 = per_kind.values().sum();
     assert!((100..=600).contains(&total), "{total} records");
 }

@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod account;
+pub mod audit;
 pub mod clock;
 pub mod directory;
 pub mod ids;

@@ -600,6 +600,24 @@ pub struct Page<T> {
     pub next: Option<Cursor>,
 }
 
+/// Which records of a list to return.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordQuery {
+    /// Only records released online by this instant (what a patient, proxy or share link
+    /// may see); `None` for clinicians, who see held records too.
+    pub released_by: Option<DateTime<Utc>>,
+    /// Only records that happened at or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Only records that happened before this instant.
+    pub until: Option<DateTime<Utc>>,
+    /// Only records whose title contains this text, ignoring case.
+    pub text: Option<String>,
+    /// Only records with one of these status codes (empty: any).
+    pub statuses: Vec<&'static str>,
+    /// Only records with this code system and code (the same test over time).
+    pub code: Option<(String, String)>,
+}
+
 /// Storage of clinical records.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait::async_trait]
@@ -610,8 +628,8 @@ pub trait RecordRepository: Send + Sync {
     /// `Unavailable` when the store fails; `Corrupt` when the stored row does not parse.
     async fn find(&self, id: RecordId) -> Result<Option<ClinicalRecord>, RepoError>;
 
-    /// Records of one kind of one patient, newest first, starting after `after`.
-    /// Served by an index range scan on (patient, kind, sort time, id).
+    /// Records of one kind of one patient matching `query`, newest first, starting after
+    /// `after`. Served by an index range scan on (patient, kind, sort time, id).
     ///
     /// # Errors
     /// As [`RecordRepository::find`].
@@ -619,18 +637,44 @@ pub trait RecordRepository: Send + Sync {
         &self,
         patient: PatientId,
         kind: RecordKind,
+        query: &RecordQuery,
         after: Option<Cursor>,
         limit: u32,
     ) -> Result<Page<ClinicalRecord>, RepoError>;
 
-    /// How many records of each kind the patient has.
+    /// The records filed under one visit (any kind), oldest first, at most `limit`.
+    ///
+    /// # Errors
+    /// As [`RecordRepository::find`].
+    async fn list_for_encounter(
+        &self,
+        patient: PatientId,
+        encounter: RecordId,
+        released_by: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<ClinicalRecord>, RepoError>;
+
+    /// How many records of each kind the patient has (released by `released_by`, if given).
     ///
     /// # Errors
     /// `Unavailable` when the store fails.
     async fn count_by_kind(
         &self,
         patient: PatientId,
+        released_by: Option<DateTime<Utc>>,
     ) -> Result<BTreeMap<RecordKind, u64>, RepoError>;
+
+    /// Files one new record.
+    ///
+    /// # Errors
+    /// `Conflict` when its chart or visit does not exist; `Unavailable` when the store fails.
+    async fn insert(&self, record: &ClinicalRecord) -> Result<(), RepoError>;
+
+    /// Releases a held record at `at`; false when it was not held.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn release(&self, id: RecordId, at: DateTime<Utc>) -> Result<bool, RepoError>;
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The error contract shared by every repository port.
 
 /// What a repository can report. Never carries health data: adapters log details themselves.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RepoError {
     /// A uniqueness or referential constraint refused the write.
     #[error("conflicting data: {0}")]

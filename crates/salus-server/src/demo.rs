@@ -210,7 +210,7 @@ pub async fn seed_demo_patient_account(
         let Some(chart) = store.find_by_mrn(demo.id, &mrn).await? else {
             break;
         };
-        let counts = store.count_by_kind(chart.id).await?;
+        let counts = store.count_by_kind(chart.id, None).await?;
         let kinds = counts.len();
         let total: u64 = counts.values().sum();
         let better = best

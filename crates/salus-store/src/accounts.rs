@@ -1,12 +1,11 @@
 //! Account, token, session and audit ports on sea-orm.
 
-use crate::entity::{account, audit_event, email_token, login_failure, session};
+use crate::entity::{account, email_token, login_failure, session};
 use crate::{Store, repo_err};
 use chrono::{DateTime, Utc};
 use salus_domain::account::{
-    Account, AccountRepository, AccountState, AuthAudit, AuthEvent, ChartLink, EmailToken,
-    PasswordHash, Role, Session, SessionRepository, StaffRole, TokenDigest, TokenPurpose,
-    TokenRepository,
+    Account, AccountRepository, AccountState, ChartLink, EmailToken, PasswordHash, Role, Session,
+    SessionRepository, StaffRole, TokenDigest, TokenPurpose, TokenRepository,
 };
 use salus_domain::patient::PersonName;
 use salus_domain::text::Email;
@@ -397,22 +396,5 @@ impl SessionRepository for Store {
             .into_iter()
             .map(session_from_row)
             .collect()
-    }
-}
-
-#[async_trait::async_trait]
-impl AuthAudit for Store {
-    async fn record(&self, e: AuthEvent) -> Result<(), RepoError> {
-        audit_event::Entity::insert(audit_event::ActiveModel {
-            id: Set(uuid::Uuid::now_v7()),
-            at: Set(e.at),
-            action: Set(e.kind.code().to_owned()),
-            actor_account_id: Set(e.account.map(|a| a.as_uuid())),
-            request_id: Set(e.request_id),
-        })
-        .exec_without_returning(&self.db)
-        .await
-        .map_err(repo_err)?;
-        Ok(())
     }
 }

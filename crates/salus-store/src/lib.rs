@@ -5,6 +5,7 @@
 //! **Invariant:** schema changes happen only in [`migration`]; migrations never write data.
 
 mod accounts;
+mod audit;
 mod convert;
 mod entity;
 mod identity;
@@ -53,6 +54,7 @@ impl Default for PoolSettings {
 #[derive(Debug, Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    audit: std::sync::Arc<audit::AuditChain>,
 }
 
 /// Time-ordered UUIDv7 identifiers for new entities.
@@ -97,7 +99,10 @@ impl Store {
         let db = Database::connect(opts)
             .await
             .map_err(|e| StoreError::Connect(e.to_string()))?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            audit: std::sync::Arc::default(),
+        })
     }
 
     /// Applies every pending migration.

@@ -1,11 +1,14 @@
 //! [`RecordRepository`] on sea-orm.
 
-use crate::convert::record_from_row;
+use crate::convert::{record_from_row, record_to_row};
 use crate::entity::clinical_record::{self, Column};
 use crate::{Store, repo_err};
-use salus_domain::record::{ClinicalRecord, Cursor, Page, RecordKind, RecordRepository};
+use chrono::{DateTime, Utc};
+use salus_domain::record::{
+    ClinicalRecord, Cursor, Page, RecordKind, RecordQuery, RecordRepository,
+};
 use salus_domain::{PatientId, RecordId, RepoError};
-use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, QueryTrait, Select, Statement, TransactionTrait,
@@ -15,15 +18,58 @@ use std::collections::BTreeMap;
 /// Largest page a caller may ask for.
 pub const MAX_PAGE: u32 = 200;
 
+/// Only records released online by `t`.
+fn released_by<Q: QueryFilter>(q: Q, t: Option<DateTime<Utc>>) -> Q {
+    match t {
+        Some(t) => q
+            .filter(Column::ReleaseState.eq("released"))
+            .filter(Column::ReleasedAt.lte(t)),
+        None => q,
+    }
+}
+
 fn page_query(
     patient: PatientId,
     kind: RecordKind,
+    query: &RecordQuery,
     after: Option<Cursor>,
     limit: u32,
 ) -> Select<clinical_record::Entity> {
     let mut q = clinical_record::Entity::find()
         .filter(Column::PatientId.eq(patient.as_uuid()))
         .filter(Column::Kind.eq(kind.code()));
+    q = released_by(q, query.released_by);
+    if let Some(from) = query.from {
+        q = q.filter(Column::SortAt.gte(from));
+    }
+    if let Some(until) = query.until {
+        q = q.filter(Column::SortAt.lt(until));
+    }
+    if let Some(text) = query
+        .text
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        // LIKE with the wildcards of the search text escaped, on lower-cased titles.
+        let escaped = text
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        q = q.filter(
+            Expr::expr(Func::lower(Expr::col(Column::Title)))
+                .like(LikeExpr::new(format!("%{escaped}%")).escape('\\')),
+        );
+    }
+    if !query.statuses.is_empty() {
+        q = q.filter(Column::Status.is_in(query.statuses.iter().copied()));
+    }
+    if let Some((system, code)) = &query.code {
+        q = q
+            .filter(Column::CodeSystem.eq(system.as_str()))
+            .filter(Column::Code.eq(code.as_str()));
+    }
     if let Some(c) = after {
         // A row-value comparison, so both databases bound the index range with it.
         q = q.filter(
@@ -48,6 +94,7 @@ pub(crate) async fn explain_page(db: &DatabaseConnection) -> Result<Vec<String>,
     let sql = page_query(
         PatientId::from_uuid(uuid::Uuid::nil()),
         RecordKind::Observation,
+        &RecordQuery::default(),
         Some(cursor),
         50,
     )
@@ -93,11 +140,12 @@ impl RecordRepository for Store {
         &self,
         patient: PatientId,
         kind: RecordKind,
+        query: &RecordQuery,
         after: Option<Cursor>,
         limit: u32,
     ) -> Result<Page<ClinicalRecord>, RepoError> {
         let limit = limit.clamp(1, MAX_PAGE) as usize;
-        let rows = page_query(patient, kind, after, limit as u32)
+        let rows = page_query(patient, kind, query, after, limit as u32)
             .all(&self.db)
             .await
             .map_err(repo_err)?;
@@ -117,15 +165,59 @@ impl RecordRepository for Store {
         Ok(Page { items, next })
     }
 
+    async fn list_for_encounter(
+        &self,
+        patient: PatientId,
+        encounter: RecordId,
+        released: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<ClinicalRecord>, RepoError> {
+        let q = clinical_record::Entity::find()
+            .filter(Column::EncounterId.eq(encounter.as_uuid()))
+            .filter(Column::PatientId.eq(patient.as_uuid()));
+        released_by(q, released)
+            .order_by_asc(Column::SortAt)
+            .order_by_asc(Column::Id)
+            .limit(u64::from(limit.clamp(1, MAX_PAGE)))
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?
+            .into_iter()
+            .map(record_from_row)
+            .collect()
+    }
+
+    async fn insert(&self, record: &ClinicalRecord) -> Result<(), RepoError> {
+        clinical_record::Entity::insert(record_to_row(record)?)
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(repo_err)?;
+        Ok(())
+    }
+
+    async fn release(&self, id: RecordId, at: DateTime<Utc>) -> Result<bool, RepoError> {
+        let r = clinical_record::Entity::update_many()
+            .col_expr(Column::ReleaseState, Expr::value("released"))
+            .col_expr(Column::ReleasedAt, Expr::value(at))
+            .filter(Column::Id.eq(id.as_uuid()))
+            .filter(Column::ReleaseState.eq("held"))
+            .exec(&self.db)
+            .await
+            .map_err(repo_err)?;
+        Ok(r.rows_affected == 1)
+    }
+
     async fn count_by_kind(
         &self,
         patient: PatientId,
+        released: Option<DateTime<Utc>>,
     ) -> Result<BTreeMap<RecordKind, u64>, RepoError> {
-        let rows: Vec<(String, i64)> = clinical_record::Entity::find()
+        let q = clinical_record::Entity::find()
             .select_only()
             .column(Column::Kind)
             .column_as(Expr::expr(Func::count(Expr::col(Column::Id))), "n")
-            .filter(Column::PatientId.eq(patient.as_uuid()))
+            .filter(Column::PatientId.eq(patient.as_uuid()));
+        let rows: Vec<(String, i64)> = released_by(q, released)
             .group_by(Column::Kind)
             .into_tuple()
             .all(&self.db)

@@ -15,7 +15,9 @@ use salus_domain::organization::{
     Organization, OrganizationRepository, PortalFeature, ReleasePolicy, ReleaseRule,
 };
 use salus_domain::patient::PatientRepository;
-use salus_domain::record::{RecordKind, RecordRepository, ReleaseState, SensitivityLabel};
+use salus_domain::record::{
+    RecordKind, RecordQuery, RecordRepository, ReleaseState, SensitivityLabel,
+};
 use salus_domain::text::{OrgName, Slug};
 use salus_domain::{Clock, FixedClock, OrganizationId, RepoError};
 use salus_fhir::{MapOptions, map_bundle};
@@ -188,7 +190,7 @@ async fn every_fixture_imports_with_exact_counts_and_reimport_changes_nothing() 
             .await
             .unwrap()
             .expect("the chart exists");
-        let stored = store.count_by_kind(patient.id).await.unwrap();
+        let stored = store.count_by_kind(patient.id, None).await.unwrap();
         for (rtype, kind) in KIND_OF_TYPE {
             assert_eq!(
                 stored.get(&kind).copied().unwrap_or(0),
@@ -204,7 +206,7 @@ async fn every_fixture_imports_with_exact_counts_and_reimport_changes_nothing() 
             "re-import creates nothing: {path:?}"
         );
         assert_eq!(second.already_present, first.created);
-        assert_eq!(store.count_by_kind(patient.id).await.unwrap(), stored);
+        assert_eq!(store.count_by_kind(patient.id, None).await.unwrap(), stored);
     }
     assert_eq!(store.count(clinic.id).await.unwrap(), bundles.len() as u64);
 }
@@ -220,12 +222,18 @@ async fn records_page_newest_first_and_cursor_walks_everything_once() {
     import_file(&store, clinic.id, &path).await;
     let patient_id = first_patient(&store, clinic.id).await;
 
-    let total = store.count_by_kind(patient_id).await.unwrap()[&RecordKind::Observation];
+    let total = store.count_by_kind(patient_id, None).await.unwrap()[&RecordKind::Observation];
     let mut seen = Vec::new();
     let mut cursor = None;
     loop {
         let page = store
-            .list_for_patient(patient_id, RecordKind::Observation, cursor, 25)
+            .list_for_patient(
+                patient_id,
+                RecordKind::Observation,
+                &RecordQuery::default(),
+                cursor,
+                25,
+            )
             .await
             .unwrap();
         assert!(page.items.len() <= 25);
@@ -321,7 +329,13 @@ async fn release_policy_applies_at_import() {
     let patient = first_patient(&store, clinic.id).await;
     let now = clock().now();
     let obs = store
-        .list_for_patient(patient, RecordKind::Observation, None, 5)
+        .list_for_patient(
+            patient,
+            RecordKind::Observation,
+            &RecordQuery::default(),
+            None,
+            5,
+        )
         .await
         .unwrap();
     assert!(!obs.items.is_empty());
@@ -334,7 +348,13 @@ async fn release_policy_applies_at_import() {
         );
     }
     let problems = store
-        .list_for_patient(patient, RecordKind::Problem, None, 5)
+        .list_for_patient(
+            patient,
+            RecordKind::Problem,
+            &RecordQuery::default(),
+            None,
+            5,
+        )
         .await
         .unwrap();
     assert!(!problems.items.is_empty());
@@ -345,7 +365,13 @@ async fn release_policy_applies_at_import() {
             .all(|r| r.meta.release == ReleaseState::Held)
     );
     let visits = store
-        .list_for_patient(patient, RecordKind::Encounter, None, 5)
+        .list_for_patient(
+            patient,
+            RecordKind::Encounter,
+            &RecordQuery::default(),
+            None,
+            5,
+        )
         .await
         .unwrap();
     assert!(
@@ -656,4 +682,123 @@ async fn totp_steps_and_recovery_codes_are_single_use() {
         store.get(account.id).await.unwrap().unwrap().secret,
         TotpSecret::new(vec![1; 20])
     );
+}
+
+fn access_event(n: u128) -> salus_domain::audit::AccessEvent {
+    use salus_domain::access::Action;
+    use salus_domain::audit::{AccessEvent, ActorRef, Outcome};
+    AccessEvent {
+        at: Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap(),
+        actor: ActorRef {
+            kind: "patient",
+            account: Some(salus_domain::AccountId::from_uuid(uuid::Uuid::from_u128(1))),
+            role: None,
+            grant: None,
+        },
+        patient: Some(salus_domain::PatientId::from_uuid(uuid::Uuid::from_u128(2))),
+        action: Action::Read,
+        record_kind: Some(RecordKind::Observation),
+        record: Some(salus_domain::RecordId::from_uuid(uuid::Uuid::from_u128(n))),
+        outcome: Outcome::Allowed,
+        request_id: Some(format!("req-{n}")),
+    }
+}
+
+#[tokio::test]
+async fn concurrent_audit_writes_form_one_chain_that_detects_edits_and_deletions() {
+    use salus_domain::audit::{AccessLog, ChainBreak};
+    use sea_orm::ConnectionTrait;
+    let store = store().await;
+    let writes: Vec<_> = (0..40u128)
+        .map(|n| {
+            let s = store.clone();
+            tokio::spawn(async move { AccessLog::record(&s, access_event(n)).await })
+        })
+        .collect();
+    for w in writes {
+        w.await.unwrap().unwrap();
+    }
+    let report = store.verify_audit_chain().await.unwrap();
+    assert_eq!((report.entries, report.first_break), (40, None));
+    let history = store
+        .history(
+            salus_domain::PatientId::from_uuid(uuid::Uuid::from_u128(2)),
+            None,
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 40);
+    assert!(
+        history.windows(2).all(|w| w[0].seq > w[1].seq),
+        "newest first"
+    );
+
+    // An edit breaks that entry's hash.
+    let db = store.connection();
+    db.execute_unprepared("UPDATE audit_log SET outcome = 'denied' WHERE seq = 7")
+        .await
+        .unwrap();
+    let report = store.verify_audit_chain().await.unwrap();
+    assert_eq!(report.first_break, Some(ChainBreak::Edited { seq: 7 }));
+    assert_eq!(report.entries, 6, "the six before it verified");
+    db.execute_unprepared("UPDATE audit_log SET outcome = 'allowed' WHERE seq = 7")
+        .await
+        .unwrap();
+    assert_eq!(store.verify_audit_chain().await.unwrap().first_break, None);
+
+    // A deletion leaves a gap.
+    db.execute_unprepared("DELETE FROM audit_log WHERE seq = 12")
+        .await
+        .unwrap();
+    let report = store.verify_audit_chain().await.unwrap();
+    assert_eq!(
+        report.first_break,
+        Some(ChainBreak::Missing {
+            expected_seq: 12,
+            found_seq: 13
+        })
+    );
+    // Renumbering to hide the gap still breaks the link.
+    // (In two steps, so no statement meets a duplicate key on the way.)
+    db.execute_unprepared("UPDATE audit_log SET seq = -seq WHERE seq > 12")
+        .await
+        .unwrap();
+    db.execute_unprepared("UPDATE audit_log SET seq = -seq - 1 WHERE seq < 0")
+        .await
+        .unwrap();
+    let report = store.verify_audit_chain().await.unwrap();
+    assert_eq!(report.first_break, Some(ChainBreak::Unlinked { seq: 12 }));
+}
+
+#[tokio::test]
+async fn the_audit_migration_chains_the_authentication_events_it_carries_over() {
+    use salus_store::migration::Migrator;
+    use sea_orm::ConnectionTrait;
+    use sea_orm_migration::MigratorTrait;
+    let url = salus_tests::test_database_url().await;
+    let store = Store::connect(&url, PoolSettings::default()).await.unwrap();
+    let db = store.connection();
+    Migrator::up(db, Some(6)).await.unwrap();
+    for (i, action) in ["auth.registered", "auth.sign_in_failed", "auth.sign_in"]
+        .iter()
+        .enumerate()
+    {
+        let id = uuid::Uuid::from_u128(100 + i as u128);
+        let at = Utc.with_ymd_and_hms(2026, 11, 1, 9, i as u32, 0).unwrap();
+        let stmt = sea_orm::sea_query::Query::insert()
+            .into_table(sea_orm::sea_query::Alias::new("audit_events"))
+            .columns(["id", "at", "action"].map(sea_orm::sea_query::Alias::new))
+            .values_panic([id.into(), at.into(), (*action).into()])
+            .to_owned();
+        db.execute(&stmt).await.unwrap();
+    }
+    store.migrate().await.unwrap();
+    let report = store.verify_audit_chain().await.unwrap();
+    assert_eq!((report.entries, report.first_break), (3, None));
+    // New entries continue the same chain.
+    salus_domain::audit::AccessLog::record(&store, access_event(1))
+        .await
+        .unwrap();
+    assert_eq!(store.verify_audit_chain().await.unwrap().entries, 4);
 }

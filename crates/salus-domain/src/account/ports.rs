@@ -425,6 +425,22 @@ impl AuthEventKind {
     }
 }
 
+impl AuthEventKind {
+    /// Whether the event records something that did not succeed (the audit log's outcome).
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            Self::SignInFailed
+                | Self::EmailVerificationFailed
+                | Self::SignInRefusedUnverified
+                | Self::SignInThrottled
+                | Self::AccountLocked
+                | Self::SecondFactorFailed
+                | Self::ActivationCodeRejected
+        )
+    }
+}
+
 /// One authentication event: who, when, what. Never a password, token or health data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthEvent {

@@ -2,7 +2,7 @@
 
 pub(crate) mod account;
 pub(crate) mod activation_code;
-pub(crate) mod audit_event;
+pub(crate) mod audit_log;
 pub(crate) mod clinical_record;
 pub(crate) mod email_token;
 pub(crate) mod identity_review;

@@ -8,6 +8,7 @@ mod m20261125_000003_totp;
 mod m20261125_000004_identity;
 mod m20261125_000005_reauth;
 mod m20261125_000006_email_change;
+mod m20261125_000007_audit_chain;
 
 /// Applies every migration in order.
 #[derive(Debug)]
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_identity::Migration),
             Box::new(m20261125_000005_reauth::Migration),
             Box::new(m20261125_000006_email_change::Migration),
+            Box::new(m20261125_000007_audit_chain::Migration),
         ]
     }
 }

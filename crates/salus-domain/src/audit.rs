@@ -1,0 +1,144 @@
+//! The audit log of health-data access: who did what to which chart or record, when, under
+//! which grant, and whether it was allowed. It never holds health data itself.
+//!
+//! **Invariant:** a use case writes its entry before it answers, and answers nothing when the
+//! write fails ("if the audit write fails, the data is not returned").
+//! **Invariant:** entries are append-only and chained by hash (the store adapter computes the
+//! chain; [`ChainReport`] is what a verification finds).
+
+use crate::access::{Action, Actor};
+use crate::account::StaffRole;
+use crate::ids::{AccountId, AuditEventId, GrantId, PatientId, RecordId};
+use crate::record::RecordKind;
+use crate::repo::RepoError;
+use chrono::{DateTime, Utc};
+
+/// How an access attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Allowed,
+    /// Refused by the access decision (answered as "not found").
+    Denied,
+    /// Nothing with that id exists.
+    NotFound,
+}
+
+impl Outcome {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::Denied => "denied",
+            Self::NotFound => "not_found",
+        }
+    }
+    pub fn from_code(code: &str) -> Option<Self> {
+        [Self::Allowed, Self::Denied, Self::NotFound]
+            .into_iter()
+            .find(|o| o.code() == code)
+    }
+}
+
+/// Who acted, as the log keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActorRef {
+    /// `patient`, `staff`, `proxy` or `share_link`.
+    pub kind: &'static str,
+    pub account: Option<AccountId>,
+    pub role: Option<StaffRole>,
+    pub grant: Option<GrantId>,
+}
+
+impl From<&Actor> for ActorRef {
+    fn from(a: &Actor) -> Self {
+        Self {
+            kind: a.kind_code(),
+            account: a.account(),
+            role: match a {
+                Actor::Staff { role, .. } => Some(*role),
+                Actor::Patient { .. } | Actor::Proxy { .. } | Actor::ShareLink { .. } => None,
+            },
+            grant: a.grant(),
+        }
+    }
+}
+
+/// One access to health data (or an attempt).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessEvent {
+    pub at: DateTime<Utc>,
+    pub actor: ActorRef,
+    /// The chart concerned (on whose behalf a proxy acted), when known.
+    pub patient: Option<PatientId>,
+    pub action: Action,
+    pub record_kind: Option<RecordKind>,
+    pub record: Option<RecordId>,
+    pub outcome: Outcome,
+    pub request_id: Option<String>,
+}
+
+/// Who an entry of a patient's access history was, as the store can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accessor {
+    pub kind: String,
+    pub account: Option<AccountId>,
+    /// The account's name at the time of reading the history.
+    pub name: Option<String>,
+    pub role: Option<StaffRole>,
+    pub grant: Option<GrantId>,
+}
+
+/// One line of a patient's access history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessEntry {
+    pub id: AuditEventId,
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub accessor: Accessor,
+    /// The action code (`read`, `view_chart`, `export`, ...).
+    pub action: String,
+    pub record_kind: Option<RecordKind>,
+    pub record: Option<RecordId>,
+    pub outcome: Outcome,
+}
+
+/// What a check of the hash chain found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    /// Entries checked.
+    pub entries: u64,
+    /// The first place the chain breaks, if any.
+    pub first_break: Option<ChainBreak>,
+}
+
+/// Where and how the chain breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainBreak {
+    /// The entry's content no longer matches its hash: it was edited.
+    Edited { seq: i64 },
+    /// Entries before this one are missing (deleted), or it was moved.
+    Missing { expected_seq: i64, found_seq: i64 },
+    /// The entry does not link to the one before it.
+    Unlinked { seq: i64 },
+}
+
+/// The audit log, as far as health-data access writes to and reads from it.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait::async_trait]
+pub trait AccessLog: Send + Sync {
+    /// Appends an entry; returns once it is durable.
+    ///
+    /// # Errors
+    /// `Unavailable` when it could not be written (the caller must not answer with data).
+    async fn record(&self, event: AccessEvent) -> Result<(), RepoError>;
+
+    /// A patient's access history, newest first, entries before sequence number `before`.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn history(
+        &self,
+        patient: PatientId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AccessEntry>, RepoError>;
+}

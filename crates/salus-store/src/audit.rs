@@ -1,0 +1,428 @@
+//! The audit log: one append-only table for authentication events and health-data access,
+//! chained by hash, written with group commit.
+//!
+//! **Invariant:** entry `n` stores `hash = SHA-256(prev_hash || canonical(entry))` where
+//! `prev_hash` is entry `n - 1`'s hash (32 zero bytes for the first). Editing an entry breaks
+//! its own hash; deleting one leaves a gap in `seq` and breaks the link of the next.
+//! **Invariant:** `seq` is the primary key: of two writers (two server nodes) that read the
+//! same tail, the database lets one insert `n + 1`; the other re-reads the tail and retries.
+//!
+//! Group commit: a request appends its entry to a shared queue and waits for its turn at the
+//! writer lock; whoever holds the lock writes everything queued so far in one transaction and
+//! tells every waiter. Under load one commit carries many entries, and each response still
+//! waits for its own entry to be durable.
+
+use crate::entity::{account, audit_log};
+use crate::{Store, repo_err};
+use chrono::{DateTime, Utc};
+use salus_domain::account::{AuthAudit, AuthEvent, StaffRole};
+use salus_domain::audit::{
+    AccessEntry, AccessEvent, AccessLog, Accessor, ChainBreak, ChainReport, Outcome,
+};
+use salus_domain::record::RecordKind;
+use salus_domain::{AccountId, AuditEventId, GrantId, PatientId, RecordId, RepoError};
+use sea_orm::ActiveValue::Set;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// An entry before it has its place in the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub(crate) id: uuid::Uuid,
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) action: String,
+    pub(crate) actor_kind: Option<String>,
+    pub(crate) actor_account_id: Option<uuid::Uuid>,
+    pub(crate) actor_role: Option<String>,
+    pub(crate) grant_id: Option<uuid::Uuid>,
+    pub(crate) patient_id: Option<uuid::Uuid>,
+    pub(crate) record_kind: Option<String>,
+    pub(crate) record_id: Option<uuid::Uuid>,
+    pub(crate) outcome: String,
+    pub(crate) request_id: Option<String>,
+}
+
+/// Microsecond precision: what both databases keep, so a re-read entry hashes the same.
+fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+/// `SHA-256(prev || seq || fields)`, fields separated by the ASCII unit separator.
+pub(crate) fn entry_hash(prev: &[u8], seq: i64, e: &Entry) -> [u8; 32] {
+    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+    let uid = |v: Option<uuid::Uuid>| v.map(|u| u.to_string()).unwrap_or_default();
+    let fields = [
+        seq.to_string(),
+        e.id.to_string(),
+        micros(e.at).format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        e.action.clone(),
+        opt(&e.actor_kind),
+        uid(e.actor_account_id),
+        opt(&e.actor_role),
+        uid(e.grant_id),
+        uid(e.patient_id),
+        opt(&e.record_kind),
+        uid(e.record_id),
+        e.outcome.clone(),
+        opt(&e.request_id),
+    ];
+    let mut h = Sha256::new();
+    h.update(prev);
+    for f in &fields {
+        h.update(f.as_bytes());
+        h.update([0x1f]);
+    }
+    h.finalize().into()
+}
+
+pub(crate) fn entry_from_row(r: &audit_log::Model) -> Entry {
+    Entry {
+        id: r.id,
+        at: r.at,
+        action: r.action.clone(),
+        actor_kind: r.actor_kind.clone(),
+        actor_account_id: r.actor_account_id,
+        actor_role: r.actor_role.clone(),
+        grant_id: r.grant_id,
+        patient_id: r.patient_id,
+        record_kind: r.record_kind.clone(),
+        record_id: r.record_id,
+        outcome: r.outcome.clone(),
+        request_id: r.request_id.clone(),
+    }
+}
+
+pub(crate) fn row(seq: i64, prev: [u8; 32], e: &Entry) -> audit_log::ActiveModel {
+    let hash = entry_hash(&prev, seq, e);
+    audit_log::ActiveModel {
+        seq: Set(seq),
+        id: Set(e.id),
+        at: Set(micros(e.at)),
+        action: Set(e.action.clone()),
+        actor_kind: Set(e.actor_kind.clone()),
+        actor_account_id: Set(e.actor_account_id),
+        actor_role: Set(e.actor_role.clone()),
+        grant_id: Set(e.grant_id),
+        patient_id: Set(e.patient_id),
+        record_kind: Set(e.record_kind.clone()),
+        record_id: Set(e.record_id),
+        outcome: Set(e.outcome.clone()),
+        request_id: Set(e.request_id.clone()),
+        prev_hash: Set(prev.to_vec()),
+        hash: Set(hash.to_vec()),
+    }
+}
+
+/// The last entry of the chain as this node last saw it.
+type Tail = Option<(i64, [u8; 32])>;
+
+struct Waiting {
+    entry: Entry,
+    done: tokio::sync::oneshot::Sender<Result<(), RepoError>>,
+}
+
+/// The group-commit appender shared by every clone of a [`Store`].
+#[derive(Default)]
+pub(crate) struct AuditChain {
+    queue: Mutex<Vec<Waiting>>,
+    /// Held while writing; holds the tail known to this node (`None`: read it first).
+    writer: tokio::sync::Mutex<Option<Tail>>,
+}
+
+impl std::fmt::Debug for AuditChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditChain")
+    }
+}
+
+async fn read_tail(db: &impl ConnectionTrait) -> Result<Tail, RepoError> {
+    let last = audit_log::Entity::find()
+        .order_by_desc(audit_log::Column::Seq)
+        .one(db)
+        .await
+        .map_err(repo_err)?;
+    last.map(|r| {
+        <[u8; 32]>::try_from(r.hash.as_slice())
+            .map(|h| (r.seq, h))
+            .map_err(|_| RepoError::Corrupt("audit_log.hash"))
+    })
+    .transpose()
+}
+
+/// Writes `batch` after `tail` in one transaction; answers the new tail.
+async fn write_batch(
+    db: &sea_orm::DatabaseConnection,
+    tail: Tail,
+    batch: &[Entry],
+) -> Result<Tail, RepoError> {
+    let (mut seq, mut prev) = tail.unwrap_or((0, [0u8; 32]));
+    let mut rows = Vec::with_capacity(batch.len());
+    for e in batch {
+        seq += 1;
+        let r = row(seq, prev, e);
+        prev = entry_hash(&prev, seq, e);
+        rows.push(r);
+    }
+    let txn = db.begin().await.map_err(repo_err)?;
+    for chunk in rows.chunks(100) {
+        audit_log::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&txn)
+            .await
+            .map_err(repo_err)?;
+    }
+    txn.commit().await.map_err(repo_err)?;
+    Ok(Some((seq, prev)))
+}
+
+impl Store {
+    /// Appends one entry; returns once it (and whatever was queued with it) is committed.
+    pub(crate) async fn append_audit(&self, entry: Entry) -> Result<(), RepoError> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.audit
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Waiting { entry, done });
+        {
+            let mut tail = self.audit.writer.lock().await;
+            let batch: Vec<Waiting> = std::mem::take(
+                &mut *self
+                    .audit
+                    .queue
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+            if !batch.is_empty() {
+                let entries: Vec<Entry> = batch.iter().map(|w| w.entry.clone()).collect();
+                let outcome = self.write_with_retry(&mut tail, &entries).await;
+                for w in batch {
+                    let _ = w.done.send(outcome.clone());
+                }
+            }
+        }
+        result.await.unwrap_or(Err(RepoError::Unavailable))
+    }
+
+    async fn write_with_retry(
+        &self,
+        tail: &mut Option<Tail>,
+        entries: &[Entry],
+    ) -> Result<(), RepoError> {
+        // Another node may have appended since this one last wrote: re-read and retry.
+        for _ in 0..5 {
+            let known = match *tail {
+                Some(t) => t,
+                None => read_tail(&self.db).await?,
+            };
+            match write_batch(&self.db, known, entries).await {
+                Ok(new_tail) => {
+                    *tail = Some(new_tail);
+                    return Ok(());
+                }
+                Err(RepoError::Conflict(_)) => *tail = None,
+                Err(e) => {
+                    *tail = None;
+                    return Err(e);
+                }
+            }
+        }
+        Err(RepoError::Unavailable)
+    }
+
+    /// Walks the whole chain in order and reports the first entry where it breaks.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    pub async fn verify_audit_chain(&self) -> Result<ChainReport, RepoError> {
+        let mut prev = [0u8; 32];
+        let mut expected = 1i64;
+        let mut entries = 0u64;
+        loop {
+            let rows = audit_log::Entity::find()
+                .filter(audit_log::Column::Seq.gte(expected))
+                .order_by_asc(audit_log::Column::Seq)
+                .limit(1000)
+                .all(&self.db)
+                .await
+                .map_err(repo_err)?;
+            if rows.is_empty() {
+                return Ok(ChainReport {
+                    entries,
+                    first_break: None,
+                });
+            }
+            for r in rows {
+                let broken = if r.seq != expected {
+                    Some(ChainBreak::Missing {
+                        expected_seq: expected,
+                        found_seq: r.seq,
+                    })
+                } else if r.prev_hash != prev {
+                    Some(ChainBreak::Unlinked { seq: r.seq })
+                } else if r.hash != entry_hash(&prev, r.seq, &entry_from_row(&r)) {
+                    Some(ChainBreak::Edited { seq: r.seq })
+                } else {
+                    None
+                };
+                if let Some(b) = broken {
+                    return Ok(ChainReport {
+                        entries,
+                        first_break: Some(b),
+                    });
+                }
+                prev = <[u8; 32]>::try_from(r.hash.as_slice())
+                    .map_err(|_| RepoError::Corrupt("audit_log.hash"))?;
+                expected += 1;
+                entries += 1;
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl AuthAudit for Store {
+    async fn record(&self, e: AuthEvent) -> Result<(), RepoError> {
+        self.append_audit(Entry {
+            id: uuid::Uuid::now_v7(),
+            at: e.at,
+            action: e.kind.code().to_owned(),
+            actor_kind: None,
+            actor_account_id: e.account.map(|a| a.as_uuid()),
+            actor_role: None,
+            grant_id: None,
+            patient_id: None,
+            record_kind: None,
+            record_id: None,
+            outcome: if e.kind.is_failure() {
+                "failure"
+            } else {
+                "success"
+            }
+            .to_owned(),
+            request_id: e.request_id,
+        })
+        .await
+    }
+}
+
+#[async_trait::async_trait]
+impl AccessLog for Store {
+    async fn record(&self, e: AccessEvent) -> Result<(), RepoError> {
+        self.append_audit(Entry {
+            id: uuid::Uuid::now_v7(),
+            at: e.at,
+            action: format!("record.{}", e.action.code()),
+            actor_kind: Some(e.actor.kind.to_owned()),
+            actor_account_id: e.actor.account.map(|a| a.as_uuid()),
+            actor_role: e.actor.role.map(|r| r.code().to_owned()),
+            grant_id: e.actor.grant.map(|g| g.as_uuid()),
+            patient_id: e.patient.map(|p| p.as_uuid()),
+            record_kind: e.record_kind.map(|k| k.code().to_owned()),
+            record_id: e.record.map(|r| r.as_uuid()),
+            outcome: e.outcome.code().to_owned(),
+            request_id: e.request_id,
+        })
+        .await
+    }
+
+    async fn history(
+        &self,
+        patient: PatientId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AccessEntry>, RepoError> {
+        let mut q =
+            audit_log::Entity::find().filter(audit_log::Column::PatientId.eq(patient.as_uuid()));
+        if let Some(b) = before {
+            q = q.filter(audit_log::Column::Seq.lt(b));
+        }
+        let rows = q
+            .order_by_desc(audit_log::Column::Seq)
+            .limit(u64::from(limit.clamp(1, 200)))
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?;
+        let ids: Vec<uuid::Uuid> = rows.iter().filter_map(|r| r.actor_account_id).collect();
+        let names: BTreeMap<uuid::Uuid, String> = if ids.is_empty() {
+            BTreeMap::new()
+        } else {
+            account::Entity::find()
+                .filter(account::Column::Id.is_in(ids))
+                .all(&self.db)
+                .await
+                .map_err(repo_err)?
+                .into_iter()
+                .map(|a| (a.id, format!("{} {}", a.given_name, a.family_name)))
+                .collect()
+        };
+        rows.into_iter()
+            .map(|r| {
+                Ok(AccessEntry {
+                    id: AuditEventId::from_uuid(r.id),
+                    seq: r.seq,
+                    at: r.at,
+                    accessor: Accessor {
+                        kind: r.actor_kind.clone().unwrap_or_default(),
+                        account: r.actor_account_id.map(AccountId::from_uuid),
+                        name: r.actor_account_id.and_then(|a| names.get(&a).cloned()),
+                        role: r.actor_role.as_deref().and_then(StaffRole::from_code),
+                        grant: r.grant_id.map(GrantId::from_uuid),
+                    },
+                    action: r
+                        .action
+                        .strip_prefix("record.")
+                        .unwrap_or(&r.action)
+                        .to_owned(),
+                    record_kind: r.record_kind.as_deref().and_then(RecordKind::from_code),
+                    record: r.record_id.map(RecordId::from_uuid),
+                    outcome: Outcome::from_code(&r.outcome)
+                        .ok_or(RepoError::Corrupt("audit_log.outcome"))?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> Entry {
+        Entry {
+            id: uuid::Uuid::from_u128(7),
+            at: DateTime::from_timestamp(1_790_000_000, 123_456_789).unwrap_or_default(),
+            action: "record.read".into(),
+            actor_kind: Some("patient".into()),
+            actor_account_id: Some(uuid::Uuid::from_u128(1)),
+            actor_role: None,
+            grant_id: None,
+            patient_id: Some(uuid::Uuid::from_u128(2)),
+            record_kind: Some("observation".into()),
+            record_id: Some(uuid::Uuid::from_u128(3)),
+            outcome: "allowed".into(),
+            request_id: Some("req-1".into()),
+        }
+    }
+
+    #[test]
+    fn every_field_and_the_link_change_the_hash() {
+        let base = entry_hash(&[0; 32], 1, &entry());
+        assert_ne!(base, entry_hash(&[1; 32], 1, &entry()), "previous hash");
+        assert_ne!(base, entry_hash(&[0; 32], 2, &entry()), "sequence number");
+        let mut e = entry();
+        e.outcome = "denied".into();
+        assert_ne!(base, entry_hash(&[0; 32], 1, &e));
+        let mut e = entry();
+        e.record_id = None;
+        assert_ne!(base, entry_hash(&[0; 32], 1, &e));
+        // Nanoseconds below the stored precision do not matter.
+        let mut e = entry();
+        e.at = micros(e.at);
+        assert_eq!(base, entry_hash(&[0; 32], 1, &e));
+    }
+}
