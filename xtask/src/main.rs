@@ -59,6 +59,13 @@ enum Cmd {
         #[arg(long)]
         skip_postgres: bool,
     },
+    /// The audit log: `verify` checks its hash chain.
+    Audit {
+        #[arg(value_parser = ["verify"])]
+        what: String,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// Benchmarks. `import`: FHIR import throughput, synthetic seeding, bytes per record.
     /// `login`: sign-ins/s against raw argon2id verifies/s, and read latency during a flood.
     Bench {
@@ -156,6 +163,16 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Cmd::Test { skip_postgres } => test(skip_postgres)?,
+        Cmd::Audit {
+            what: _,
+            database_url,
+        } => {
+            let store = open_store(&config(database_url)?).await?;
+            ensure!(
+                salus_server::audit::verify(&store).await?,
+                "the audit log's chain is broken"
+            );
+        }
         Cmd::Bench { suite, patients } => match suite.as_str() {
             "import" => bench_import(patients)?,
             "login" => run(cargo().args(["bench", "-p", "salus-server", "--bench", "login"]))?,

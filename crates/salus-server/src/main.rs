@@ -63,6 +63,15 @@ enum Command {
     /// Administration: staff accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain; exits with status 1 and names the first broken entry.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -134,6 +143,13 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             println!("migrations applied");
             Ok(())
+        }
+        Command::Audit(AuditCommand::Verify) => {
+            if salus_server::audit::verify(&store).await? {
+                Ok(())
+            } else {
+                std::process::exit(1)
+            }
         }
         Command::Org(OrgCommand::Create {
             slug,

@@ -183,4 +183,34 @@ async fn serve_demo_on_a_fresh_folder_then_sigterm() {
     assert!(status.success());
     let exit = child.wait().unwrap();
     assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
+
+    // The sign-ins above are in the audit log, and its chain verifies; after an edit it does not.
+    let verify = || {
+        Command::new(env!("CARGO_BIN_EXE_salus"))
+            .args(["audit", "verify"])
+            .current_dir(dir.path())
+            .env_remove("SALUS_DATABASE_URL")
+            .env_remove("SALUS_CONFIG")
+            .env("SALUS_LOG_LEVEL", "error")
+            .output()
+            .unwrap()
+    };
+    let ok = verify();
+    let said = String::from_utf8_lossy(&ok.stdout).into_owned();
+    assert!(ok.status.success(), "{said}");
+    assert!(said.starts_with("audit log intact:"), "{said}");
+    let url = format!("sqlite://{}/salus-data/salus.db", dir.path().display());
+    let store = salus_store::Store::connect(&url, salus_store::PoolSettings::default())
+        .await
+        .unwrap();
+    sea_orm::ConnectionTrait::execute_unprepared(
+        store.connection(),
+        "UPDATE audit_log SET outcome = 'tampered' WHERE seq = 2",
+    )
+    .await
+    .unwrap();
+    let broken = verify();
+    let said = String::from_utf8_lossy(&broken.stdout).into_owned();
+    assert_eq!(broken.status.code(), Some(1), "{said}");
+    assert!(said.contains("BROKEN at entry 2"), "{said}");
 }
