@@ -10,6 +10,7 @@
 pub mod access;
 pub mod account;
 pub mod audit;
+pub mod chart;
 pub mod clock;
 pub mod directory;
 pub mod ids;

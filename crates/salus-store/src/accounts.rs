@@ -181,6 +181,17 @@ impl AccountRepository for Store {
         Ok(())
     }
 
+    async fn linked_to(&self, patient: PatientId) -> Result<Vec<Account>, RepoError> {
+        account::Entity::find()
+            .filter(account::Column::PatientId.eq(patient.as_uuid()))
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?
+            .into_iter()
+            .map(account_from_row)
+            .collect()
+    }
+
     async fn staff_of(&self, organization: OrganizationId) -> Result<Vec<Account>, RepoError> {
         account::Entity::find()
             .filter(account::Column::StaffOrganizationId.eq(organization.as_uuid()))

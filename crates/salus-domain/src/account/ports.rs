@@ -259,6 +259,12 @@ pub trait AccountRepository: Send + Sync {
     /// `Unavailable` when the store fails.
     async fn clear_failures(&self, id: AccountId) -> Result<(), RepoError>;
 
+    /// The accounts connected to a chart.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn linked_to(&self, patient: crate::ids::PatientId) -> Result<Vec<Account>, RepoError>;
+
     /// Every staff account of an organisation, active or not.
     ///
     /// # Errors

@@ -1,0 +1,704 @@
+//! Records online: the use cases that read and change a chart, each authorised by
+//! [`crate::access::decide`] and each writing exactly one audit entry.
+//!
+//! **Invariant:** not yours = not found. A record or chart the actor may not see answers
+//! [`RecordsError::NotFound`], the same as a missing id, and the attempt is audited as denied.
+//! **Invariant:** the audit entry is written before anything is answered; when it cannot be
+//! written the use case fails with [`RecordsError::AuditUnavailable`] and returns no data.
+
+use crate::access::{Action, Actor, Decision, Target, decide};
+use crate::account::{AccountRepository, Mailer, OutgoingEmail};
+use crate::audit::{AccessEntry, AccessEvent, AccessLog, ActorRef, Outcome};
+use crate::clock::Clock;
+use crate::ids::{IdGenerator, OrganizationId, PatientId, RecordId};
+use crate::organization::OrganizationRepository;
+use crate::patient::{Patient, PatientRepository};
+use crate::record::{
+    ClinicalRecord, Cursor, Page, RecordBody, RecordKind, RecordMeta, RecordQuery,
+    RecordRepository, RecordSource, SensitivityLabels,
+};
+use crate::repo::RepoError;
+use crate::text::DisplayName;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Why a use case answered no data.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordsError {
+    /// Missing, or not the actor's to see (one answer for both).
+    #[error("not found")]
+    NotFound,
+    /// The actor's account is not connected to a chart yet.
+    #[error("your account is not connected to a medical record yet")]
+    NoChart,
+    /// The audit entry could not be written, so nothing is answered.
+    #[error("the audit log is unavailable")]
+    AuditUnavailable,
+    /// The record is not held (already released, or never to be released online).
+    #[error("this record is not waiting for release")]
+    NotHeld,
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// Something the actor may see, and the sensitivity notice to show first, if any.
+#[derive(Debug, Clone)]
+pub struct Shown<T> {
+    pub item: T,
+    pub notice: Option<SensitivityLabels>,
+}
+
+/// Which records of one kind to list.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub from: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub text: Option<String>,
+    pub statuses: Vec<&'static str>,
+}
+
+/// A record with the other records that give it meaning.
+#[derive(Debug, Clone)]
+pub struct RecordView {
+    pub record: Shown<ClinicalRecord>,
+    /// For a visit: its results, notes, diagnoses ... (oldest first). For a report: its
+    /// results. For a result: the report it belongs to.
+    pub related: Vec<Shown<ClinicalRecord>>,
+    /// For a result: the same test over time, oldest first (this one included).
+    pub trend: Vec<ClinicalRecord>,
+}
+
+/// The home page of a chart.
+#[derive(Debug, Clone, Default)]
+pub struct ChartSummary {
+    pub recent_results: Vec<Shown<ClinicalRecord>>,
+    pub active_medications: Vec<Shown<ClinicalRecord>>,
+    pub active_problems: Vec<Shown<ClinicalRecord>>,
+    pub allergies: Vec<Shown<ClinicalRecord>>,
+    pub recent_visits: Vec<Shown<ClinicalRecord>>,
+    /// The most recent visit, and how many records of each kind were filed with it or since.
+    pub last_visit: Option<DateTime<Utc>>,
+    pub new_since_last_visit: BTreeMap<RecordKind, u64>,
+    /// What the actor may see of each kind.
+    pub counts: BTreeMap<RecordKind, u64>,
+}
+
+/// A result or note a clinician files.
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    pub patient: PatientId,
+    pub body: RecordBody,
+    pub sensitivity: SensitivityLabels,
+    /// Who wrote it, as the patient will read it.
+    pub author: Option<DisplayName>,
+    pub encounter: Option<RecordId>,
+}
+
+/// What the records use cases need.
+#[derive(Clone)]
+pub struct RecordsPorts {
+    pub records: Arc<dyn RecordRepository>,
+    pub patients: Arc<dyn PatientRepository>,
+    pub organizations: Arc<dyn OrganizationRepository>,
+    pub accounts: Arc<dyn AccountRepository>,
+    pub log: Arc<dyn AccessLog>,
+    pub mailer: Arc<dyn Mailer>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGenerator>,
+    /// The portal's public address, for links in emails (no trailing slash).
+    pub public_url: String,
+}
+
+impl std::fmt::Debug for RecordsPorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordsPorts").finish_non_exhaustive()
+    }
+}
+
+/// The records use cases.
+#[derive(Clone)]
+pub struct RecordsService {
+    p: RecordsPorts,
+}
+
+impl std::fmt::Debug for RecordsService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordsService").finish_non_exhaustive()
+    }
+}
+
+/// Largest page of a list.
+pub const MAX_LIST: u32 = 100;
+
+/// What one request does, for its audit entry.
+struct Audit<'a> {
+    actor: &'a Actor,
+    action: Action,
+    patient: Option<PatientId>,
+    kind: Option<RecordKind>,
+    record: Option<RecordId>,
+    request_id: Option<&'a str>,
+}
+
+impl RecordsService {
+    pub fn new(ports: RecordsPorts) -> Self {
+        Self { p: ports }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.p.clock.now()
+    }
+
+    async fn audit(&self, a: &Audit<'_>, outcome: Outcome) -> Result<(), RecordsError> {
+        self.p
+            .log
+            .record(AccessEvent {
+                at: self.now(),
+                actor: ActorRef::from(a.actor),
+                patient: a.patient,
+                action: a.action,
+                record_kind: a.kind,
+                record: a.record,
+                outcome,
+                request_id: a.request_id.map(str::to_owned),
+            })
+            .await
+            .map_err(|_| RecordsError::AuditUnavailable)
+    }
+
+    /// Audits a refusal and answers "not found".
+    async fn refuse<T>(&self, a: &Audit<'_>, outcome: Outcome) -> Result<T, RecordsError> {
+        self.audit(a, outcome).await?;
+        Err(RecordsError::NotFound)
+    }
+
+    /// The chart an actor asks about: their own when `patient` is `None`.
+    async fn chart(
+        &self,
+        actor: &Actor,
+        patient: Option<PatientId>,
+    ) -> Result<Option<Patient>, RecordsError> {
+        let Some(id) = patient.or(actor.own_chart()) else {
+            return Err(RecordsError::NoChart);
+        };
+        Ok(self.p.patients.find(id).await?)
+    }
+
+    /// What the actor may see at `now`: released records only, unless a clinician.
+    fn released_by(actor: &Actor, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match actor {
+            Actor::Staff { .. } => None,
+            Actor::Patient { .. } | Actor::Proxy { .. } | Actor::ShareLink { .. } => Some(now),
+        }
+    }
+
+    fn shown(
+        actor: &Actor,
+        record: ClinicalRecord,
+        now: DateTime<Utc>,
+    ) -> Option<Shown<ClinicalRecord>> {
+        let kind = record.kind();
+        match decide(
+            actor,
+            Action::Read,
+            Target::Record {
+                meta: &record.meta,
+                kind,
+            },
+            now,
+        ) {
+            Decision::Allow => Some(Shown {
+                item: record,
+                notice: None,
+            }),
+            Decision::AllowWithNotice(labels) => Some(Shown {
+                item: record,
+                notice: Some(labels),
+            }),
+            Decision::Deny => None,
+        }
+    }
+
+    /// Fills a page with records the actor may see, reading further pages when the decision
+    /// hides some (a proxy without a label), up to a bound.
+    async fn visible_page(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        kind: RecordKind,
+        query: &RecordQuery,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> Result<Page<Shown<ClinicalRecord>>, RecordsError> {
+        let now = self.now();
+        let limit = limit.clamp(1, MAX_LIST);
+        let mut items = Vec::new();
+        let mut cursor = after;
+        for _ in 0..5 {
+            let page = self
+                .p
+                .records
+                .list_for_patient(patient, kind, query, cursor, limit)
+                .await?;
+            let more_pages = page.next.is_some();
+            let n = page.items.len();
+            for (i, r) in page.items.into_iter().enumerate() {
+                cursor = Some(Cursor {
+                    sort_time: r.sort_time(),
+                    id: r.meta.id,
+                });
+                items.extend(Self::shown(actor, r, now));
+                if items.len() == limit as usize {
+                    let more = i + 1 < n || more_pages;
+                    return Ok(Page {
+                        items,
+                        next: cursor.filter(|_| more),
+                    });
+                }
+            }
+            if !more_pages {
+                return Ok(Page { items, next: None });
+            }
+        }
+        Ok(Page {
+            items,
+            next: cursor,
+        })
+    }
+
+    /// The first `n` records of a kind matching `statuses`, when the actor may see the kind.
+    async fn section(
+        &self,
+        actor: &Actor,
+        chart: &Patient,
+        kind: RecordKind,
+        query: RecordQuery,
+        n: u32,
+    ) -> Result<Vec<Shown<ClinicalRecord>>, RecordsError> {
+        if !Self::kind_allowed(actor, chart, kind, self.now()) {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .visible_page(actor, chart.id, kind, &query, None, n)
+            .await?
+            .items)
+    }
+
+    fn kind_allowed(actor: &Actor, chart: &Patient, kind: RecordKind, now: DateTime<Utc>) -> bool {
+        decide(
+            actor,
+            Action::ViewChart,
+            Target::Kind {
+                patient: chart.id,
+                organization: chart.organization_id,
+                kind,
+            },
+            now,
+        )
+        .is_allowed()
+    }
+
+    /// One kind of record of a chart, newest first.
+    ///
+    /// # Errors
+    /// See [`RecordsError`].
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        patient: Option<PatientId>,
+        kind: RecordKind,
+        filter: ListFilter,
+        after: Option<Cursor>,
+        limit: u32,
+        request_id: Option<&str>,
+    ) -> Result<Page<Shown<ClinicalRecord>>, RecordsError> {
+        let mut a = Audit {
+            actor,
+            action: Action::ViewChart,
+            patient: patient.or(actor.own_chart()),
+            kind: Some(kind),
+            record: None,
+            request_id,
+        };
+        let Some(chart) = self.chart(actor, patient).await? else {
+            return self.refuse(&a, Outcome::NotFound).await;
+        };
+        a.patient = Some(chart.id);
+        let now = self.now();
+        let target = Target::Kind {
+            patient: chart.id,
+            organization: chart.organization_id,
+            kind,
+        };
+        if decide(actor, Action::ViewChart, target, now) == Decision::Deny {
+            return self.refuse(&a, Outcome::Denied).await;
+        }
+        let query = RecordQuery {
+            released_by: Self::released_by(actor, now),
+            from: filter.from,
+            until: filter.until,
+            text: filter.text,
+            statuses: filter.statuses,
+            code: None,
+        };
+        let page = self
+            .visible_page(actor, chart.id, kind, &query, after, limit)
+            .await?;
+        self.audit(&a, Outcome::Allowed).await?;
+        Ok(page)
+    }
+
+    /// One record, with what gives it meaning (a visit's records, a report's results, a
+    /// result's report and trend).
+    ///
+    /// # Errors
+    /// See [`RecordsError`].
+    pub async fn view(
+        &self,
+        actor: &Actor,
+        id: RecordId,
+        request_id: Option<&str>,
+    ) -> Result<RecordView, RecordsError> {
+        let mut a = Audit {
+            actor,
+            action: Action::Read,
+            patient: None,
+            kind: None,
+            record: Some(id),
+            request_id,
+        };
+        let Some(record) = self.p.records.find(id).await? else {
+            return self.refuse(&a, Outcome::NotFound).await;
+        };
+        a.patient = Some(record.meta.patient_id);
+        a.kind = Some(record.kind());
+        let now = self.now();
+        let Some(shown) = Self::shown(actor, record, now) else {
+            return self.refuse(&a, Outcome::Denied).await;
+        };
+        let patient = shown.item.meta.patient_id;
+        let released_by = Self::released_by(actor, now);
+        let mut related = Vec::new();
+        let mut trend = Vec::new();
+        match &shown.item.body {
+            RecordBody::Encounter(_) => {
+                for r in self
+                    .p
+                    .records
+                    .list_for_encounter(patient, id, released_by, 200)
+                    .await?
+                {
+                    related.extend(Self::shown(actor, r, now));
+                }
+            }
+            RecordBody::DiagnosticReport(report) => {
+                for rid in &report.results {
+                    if let Some(r) = self.p.records.find(*rid).await? {
+                        related.extend(Self::shown(actor, r, now));
+                    }
+                }
+            }
+            RecordBody::Observation(o) => {
+                if let Some(visit) = shown.item.meta.encounter_id {
+                    for r in self
+                        .p
+                        .records
+                        .list_for_encounter(patient, visit, released_by, 200)
+                        .await?
+                    {
+                        let contains = matches!(&r.body, RecordBody::DiagnosticReport(d) if d.results.contains(&id));
+                        if contains {
+                            related.extend(Self::shown(actor, r, now));
+                        }
+                    }
+                }
+                if let (Some(system), Some(code)) = (o.code.system(), o.code.code()) {
+                    let query = RecordQuery {
+                        released_by,
+                        code: Some((system.to_owned(), code.to_owned())),
+                        ..RecordQuery::default()
+                    };
+                    let page = self
+                        .visible_page(actor, patient, RecordKind::Observation, &query, None, MAX_LIST)
+                        .await?;
+                    trend = page.items.into_iter().map(|s| s.item).rev().collect();
+                }
+            }
+            RecordBody::Medication(_)
+            | RecordBody::Immunization(_)
+            | RecordBody::Problem(_)
+            | RecordBody::Allergy(_)
+            | RecordBody::Procedure(_)
+            | RecordBody::ClinicalNote(_) => {}
+        }
+        self.audit(&a, Outcome::Allowed).await?;
+        Ok(RecordView {
+            record: shown,
+            related,
+            trend,
+        })
+    }
+
+    /// The home page of a chart (the actor's own when `patient` is `None`).
+    ///
+    /// # Errors
+    /// See [`RecordsError`].
+    pub async fn summary(
+        &self,
+        actor: &Actor,
+        patient: Option<PatientId>,
+        request_id: Option<&str>,
+    ) -> Result<ChartSummary, RecordsError> {
+        let mut a = Audit {
+            actor,
+            action: Action::ViewChart,
+            patient: patient.or(actor.own_chart()),
+            kind: None,
+            record: None,
+            request_id,
+        };
+        let Some(chart) = self.chart(actor, patient).await? else {
+            return self.refuse(&a, Outcome::NotFound).await;
+        };
+        a.patient = Some(chart.id);
+        let now = self.now();
+        let target = Target::Chart {
+            patient: chart.id,
+            organization: chart.organization_id,
+        };
+        if decide(actor, Action::ViewChart, target, now) == Decision::Deny {
+            return self.refuse(&a, Outcome::Denied).await;
+        }
+        let released_by = Self::released_by(actor, now);
+        let q = |statuses: Vec<&'static str>| RecordQuery {
+            released_by,
+            statuses,
+            ..RecordQuery::default()
+        };
+        let mut s = ChartSummary {
+            recent_results: self
+                .section(actor, &chart, RecordKind::Observation, q(vec![]), 10)
+                .await?,
+            active_medications: self
+                .section(actor, &chart, RecordKind::Medication, q(vec!["active"]), 50)
+                .await?,
+            active_problems: self
+                .section(
+                    actor,
+                    &chart,
+                    RecordKind::Problem,
+                    q(vec!["active", "recurrence", "relapse"]),
+                    50,
+                )
+                .await?,
+            allergies: self
+                .section(actor, &chart, RecordKind::Allergy, q(vec!["active"]), 50)
+                .await?,
+            recent_visits: self
+                .section(actor, &chart, RecordKind::Encounter, q(vec![]), 5)
+                .await?,
+            ..ChartSummary::default()
+        };
+        if let Some(last) = s.recent_visits.first() {
+            let since = last.item.sort_time();
+            s.last_visit = Some(since);
+            for kind in RecordKind::ALL.iter().copied() {
+                let query = RecordQuery {
+                    from: Some(since),
+                    ..q(vec![])
+                };
+                let n = self.section(actor, &chart, kind, query, MAX_LIST).await?.len() as u64;
+                if n > 0 {
+                    s.new_since_last_visit.insert(kind, n);
+                }
+            }
+        }
+        s.counts = self
+            .p
+            .records
+            .count_by_kind(chart.id, released_by)
+            .await?
+            .into_iter()
+            .filter(|(k, _)| Self::kind_allowed(actor, &chart, *k, now))
+            .collect();
+        self.audit(&a, Outcome::Allowed).await?;
+        Ok(s)
+    }
+
+    /// Who accessed the actor's own chart, newest first.
+    ///
+    /// # Errors
+    /// See [`RecordsError`].
+    pub async fn access_history(
+        &self,
+        actor: &Actor,
+        before: Option<i64>,
+        limit: u32,
+        request_id: Option<&str>,
+    ) -> Result<Vec<AccessEntry>, RecordsError> {
+        let mut a = Audit {
+            actor,
+            action: Action::ViewAccessHistory,
+            patient: actor.own_chart(),
+            kind: None,
+            record: None,
+            request_id,
+        };
+        let Some(chart) = self.chart(actor, None).await? else {
+            return self.refuse(&a, Outcome::NotFound).await;
+        };
+        a.patient = Some(chart.id);
+        let target = Target::Chart {
+            patient: chart.id,
+            organization: chart.organization_id,
+        };
+        if decide(actor, Action::ViewAccessHistory, target, self.now()) == Decision::Deny {
+            return self.refuse(&a, Outcome::Denied).await;
+        }
+        // This view is itself recorded, and shows in the list it answers.
+        self.audit(&a, Outcome::Allowed).await?;
+        Ok(self
+            .p
+            .log
+            .history(chart.id, before, limit.clamp(1, MAX_LIST))
+            .await?)
+    }
+
+    /// Clinician: files a result or a note in a chart of their organisation. The
+    /// organisation's release policy decides when the patient sees it; the patient is told
+    /// by email that something new is waiting (without saying what).
+    ///
+    /// # Errors
+    /// See [`RecordsError`].
+    pub async fn file(
+        &self,
+        actor: &Actor,
+        new: NewRecord,
+        request_id: Option<&str>,
+    ) -> Result<ClinicalRecord, RecordsError> {
+        let id = RecordId::generate(self.p.ids.as_ref());
+        let a = Audit {
+            actor,
+            action: Action::Create,
+            patient: Some(new.patient),
+            kind: Some(new.body.kind()),
+            record: Some(id),
+            request_id,
+        };
+        let Some(chart) = self.p.patients.find(new.patient).await? else {
+            return self.refuse(&a, Outcome::NotFound).await;
+        };
+        let now = self.now();
+        let target = Target::Chart {
+            patient: chart.id,
+            organization: chart.organization_id,
+        };
+        if decide(actor, Action::Create, target, now) == Decision::Deny {
+            return self.refuse(&a, Outcome::Denied).await;
+        }
+        let org = self.organization(chart.organization_id).await?;
+        let rule = org
+            .as_ref()
+            .map(|o| o.release_policy.rule_for(new.body.kind(), new.sensitivity))
+            .unwrap_or(crate::organization::ReleaseRule::Immediate);
+        let record = ClinicalRecord {
+            meta: RecordMeta {
+                id,
+                patient_id: chart.id,
+                organization_id: chart.organization_id,
+                encounter_id: new.encounter,
+                source: RecordSource {
+                    author: new.author,
+                    performer: None,
+                    organization: org
+                        .as_ref()
+                        .and_then(|o| DisplayName::parse(o.name.as_str()).ok()),
+                    from_outside: false,
+                },
+                source_identifier: None,
+                sensitivity: new.sensitivity,
+                release: rule.initial_state(now),
+                filed_at: now,
+            },
+            body: new.body,
+        };
+        self.audit(&a, Outcome::Allowed).await?;
+        match self.p.records.insert(&record).await {
+            Ok(()) => {}
+            Err(RepoError::Conflict(_)) => return Err(RecordsError::NotFound),
+            Err(e) => return Err(e.into()),
+        }
+        self.notify(chart.id).await;
+        Ok(record)
+    }
+
+    /// Clinician: releases a held record to the patient now.
+    ///
+    /// # Errors
+    /// See [`RecordsError`]; [`RecordsError::NotHeld`] when it was not held.
+    pub async fn release(
+        &self,
+        actor: &Actor,
+        id: RecordId,
+        request_id: Option<&str>,
+    ) -> Result<(), RecordsError> {
+        let mut a = Audit {
+            actor,
+            action: Action::Release,
+            patient: None,
+            kind: None,
+            record: Some(id),
+            request_id,
+        };
+        let Some(record) = self.p.records.find(id).await? else {
+            return self.refuse(&a, Outcome::NotFound).await;
+        };
+        a.patient = Some(record.meta.patient_id);
+        a.kind = Some(record.kind());
+        let now = self.now();
+        let target = Target::Record {
+            meta: &record.meta,
+            kind: record.kind(),
+        };
+        if decide(actor, Action::Release, target, now) == Decision::Deny {
+            return self.refuse(&a, Outcome::Denied).await;
+        }
+        self.audit(&a, Outcome::Allowed).await?;
+        if !self.p.records.release(id, now).await? {
+            return Err(RecordsError::NotHeld);
+        }
+        self.notify(record.meta.patient_id).await;
+        Ok(())
+    }
+
+    async fn organization(
+        &self,
+        id: OrganizationId,
+    ) -> Result<Option<crate::organization::Organization>, RecordsError> {
+        Ok(self.p.organizations.find(id).await?)
+    }
+
+    /// Tells the chart's account holders that something new is waiting. Never says what; a
+    /// failure to send does not undo the filing.
+    async fn notify(&self, patient: PatientId) {
+        let Ok(accounts) = self.p.accounts.linked_to(patient).await else {
+            return;
+        };
+        for account in accounts {
+            let _ = self
+                .p
+                .mailer
+                .send(OutgoingEmail {
+                    to: account.email,
+                    subject: "There is something new in your patient portal".into(),
+                    body: format!(
+                        "Hello,\n\nSomething new has been added to your patient portal. \
+                         Sign in to see it: {}/login\n",
+                        self.p.public_url
+                    ),
+                })
+                .await;
+        }
+    }
+}
