@@ -49,6 +49,17 @@ pub struct Shown<T> {
     pub notice: Option<SensitivityLabels>,
 }
 
+/// One page of one kind of record of a chart.
+#[derive(Debug, Clone)]
+pub struct ListRequest {
+    /// The chart; `None` for the actor's own.
+    pub patient: Option<PatientId>,
+    pub kind: RecordKind,
+    pub filter: ListFilter,
+    pub after: Option<Cursor>,
+    pub limit: u32,
+}
+
 /// Which records of one kind to list.
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
@@ -306,13 +317,16 @@ impl RecordsService {
     pub async fn list(
         &self,
         actor: &Actor,
-        patient: Option<PatientId>,
-        kind: RecordKind,
-        filter: ListFilter,
-        after: Option<Cursor>,
-        limit: u32,
+        req: ListRequest,
         request_id: Option<&str>,
     ) -> Result<Page<Shown<ClinicalRecord>>, RecordsError> {
+        let ListRequest {
+            patient,
+            kind,
+            filter,
+            after,
+            limit,
+        } = req;
         let mut a = Audit {
             actor,
             action: Action::ViewChart,
@@ -420,7 +434,14 @@ impl RecordsService {
                         ..RecordQuery::default()
                     };
                     let page = self
-                        .visible_page(actor, patient, RecordKind::Observation, &query, None, MAX_LIST)
+                        .visible_page(
+                            actor,
+                            patient,
+                            RecordKind::Observation,
+                            &query,
+                            None,
+                            MAX_LIST,
+                        )
                         .await?;
                     trend = page.items.into_iter().map(|s| s.item).rev().collect();
                 }
@@ -508,7 +529,10 @@ impl RecordsService {
                     from: Some(since),
                     ..q(vec![])
                 };
-                let n = self.section(actor, &chart, kind, query, MAX_LIST).await?.len() as u64;
+                let n = self
+                    .section(actor, &chart, kind, query, MAX_LIST)
+                    .await?
+                    .len() as u64;
                 if n > 0 {
                     s.new_since_last_visit.insert(kind, n);
                 }
@@ -700,5 +724,248 @@ impl RecordsService {
                 })
                 .await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::account::{MockAccountRepository, MockMailer};
+    use crate::audit::MockAccessLog;
+    use crate::clock::FixedClock;
+    use crate::organization::MockOrganizationRepository;
+    use crate::patient::{AdministrativeSex, MockPatientRepository, PersonName};
+    use crate::record::{
+        MockRecordRepository, Observation, ObservationCategory, ReleaseState, ResultStatus,
+    };
+    use crate::text::{Code, Mrn};
+    use chrono::{Duration, NaiveDate, TimeZone};
+    use futures_executor::block_on;
+    use std::sync::Mutex;
+    use uuid::Uuid;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
+    }
+    const ORG: OrganizationId = OrganizationId::from_uuid(Uuid::from_u128(1));
+    const ANN: PatientId = PatientId::from_uuid(Uuid::from_u128(10));
+    const BO: PatientId = PatientId::from_uuid(Uuid::from_u128(11));
+
+    #[derive(Debug)]
+    struct NoIds;
+    impl IdGenerator for NoIds {
+        fn next_uuid(&self) -> Uuid {
+            Uuid::from_u128(999)
+        }
+    }
+
+    fn ann() -> Actor {
+        Actor::Patient {
+            account: crate::ids::AccountId::from_uuid(Uuid::from_u128(20)),
+            patient: ANN,
+        }
+    }
+
+    fn chart(id: PatientId) -> Patient {
+        Patient {
+            id,
+            organization_id: ORG,
+            mrn: Mrn::parse("MRN1").unwrap(),
+            name: PersonName::new("Ann", "Lee").unwrap(),
+            birth_date: NaiveDate::from_ymd_opt(1980, 1, 2).unwrap(),
+            sex: AdministrativeSex::Female,
+            contact: crate::patient::ContactDetails::default(),
+            source_identifier: None,
+        }
+    }
+
+    fn result(patient: PatientId, release: ReleaseState) -> ClinicalRecord {
+        ClinicalRecord {
+            meta: RecordMeta {
+                id: RecordId::from_uuid(Uuid::from_u128(100)),
+                patient_id: patient,
+                organization_id: ORG,
+                encounter_id: None,
+                source: RecordSource::default(),
+                source_identifier: None,
+                sensitivity: SensitivityLabels::empty(),
+                release,
+                filed_at: now() - Duration::days(1),
+            },
+            body: RecordBody::Observation(Observation {
+                category: ObservationCategory::Laboratory,
+                code: Code::new(None, None, "Glucose").unwrap(),
+                status: ResultStatus::Final,
+                value: None,
+                components: vec![],
+                reference_range: None,
+                flag: None,
+                effective_at: Some(now() - Duration::days(1)),
+                issued: None,
+            }),
+        }
+    }
+
+    /// A service over `records`, with an audit log that keeps what it is given (or fails).
+    fn service(
+        records: MockRecordRepository,
+        patients: MockPatientRepository,
+        audit_works: bool,
+    ) -> (RecordsService, Arc<Mutex<Vec<AccessEvent>>>) {
+        let kept = Arc::new(Mutex::new(Vec::new()));
+        let mut log = MockAccessLog::new();
+        let k = kept.clone();
+        log.expect_record().returning(move |e| {
+            if audit_works {
+                k.lock().unwrap().push(e);
+                Ok(())
+            } else {
+                Err(RepoError::Unavailable)
+            }
+        });
+        let s = RecordsService::new(RecordsPorts {
+            records: Arc::new(records),
+            patients: Arc::new(patients),
+            organizations: Arc::new(MockOrganizationRepository::new()),
+            accounts: Arc::new(MockAccountRepository::new()),
+            log: Arc::new(log),
+            mailer: Arc::new(MockMailer::new()),
+            clock: Arc::new(FixedClock::new(now())),
+            ids: Arc::new(NoIds),
+            public_url: "http://portal.test".into(),
+        });
+        (s, kept)
+    }
+
+    fn finding(r: Option<ClinicalRecord>) -> MockRecordRepository {
+        let mut m = MockRecordRepository::new();
+        m.expect_find().returning(move |_| Ok(r.clone()));
+        m
+    }
+
+    fn released() -> ReleaseState {
+        ReleaseState::Released {
+            at: now() - Duration::hours(2),
+        }
+    }
+
+    #[test]
+    fn reading_an_own_record_is_audited_once_as_allowed() {
+        let (s, kept) = service(
+            finding(Some(result(ANN, released()))),
+            MockPatientRepository::new(),
+            true,
+        );
+        let v = block_on(s.view(
+            &ann(),
+            RecordId::from_uuid(Uuid::from_u128(100)),
+            Some("r1"),
+        ))
+        .unwrap();
+        assert_eq!(v.record.item.meta.patient_id, ANN);
+        let kept = kept.lock().unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(
+            (
+                kept[0].outcome,
+                kept[0].patient,
+                kept[0].action,
+                kept[0].request_id.as_deref()
+            ),
+            (Outcome::Allowed, Some(ANN), Action::Read, Some("r1"))
+        );
+    }
+
+    #[test]
+    fn if_the_audit_write_fails_the_record_is_not_returned() {
+        let (s, _) = service(
+            finding(Some(result(ANN, released()))),
+            MockPatientRepository::new(),
+            false,
+        );
+        let r = block_on(s.view(&ann(), RecordId::from_uuid(Uuid::from_u128(100)), None));
+        assert!(matches!(r, Err(RecordsError::AuditUnavailable)), "{r:?}");
+    }
+
+    #[test]
+    fn another_patients_record_and_a_missing_one_answer_the_same_and_are_audited() {
+        let id = RecordId::from_uuid(Uuid::from_u128(100));
+        let (s, kept) = service(
+            finding(Some(result(BO, released()))),
+            MockPatientRepository::new(),
+            true,
+        );
+        assert!(matches!(
+            block_on(s.view(&ann(), id, None)),
+            Err(RecordsError::NotFound)
+        ));
+        let (s2, kept2) = service(finding(None), MockPatientRepository::new(), true);
+        assert!(matches!(
+            block_on(s2.view(&ann(), id, None)),
+            Err(RecordsError::NotFound)
+        ));
+        let denied = kept.lock().unwrap()[0].clone();
+        assert_eq!(
+            (denied.outcome, denied.patient),
+            (Outcome::Denied, Some(BO))
+        );
+        let missing = kept2.lock().unwrap()[0].clone();
+        assert_eq!(
+            (missing.outcome, missing.patient),
+            (Outcome::NotFound, None)
+        );
+    }
+
+    #[test]
+    fn unreleased_records_do_not_exist_for_the_patient() {
+        let (s, kept) = service(
+            finding(Some(result(ANN, ReleaseState::Held))),
+            MockPatientRepository::new(),
+            true,
+        );
+        let r = block_on(s.view(&ann(), RecordId::from_uuid(Uuid::from_u128(100)), None));
+        assert!(matches!(r, Err(RecordsError::NotFound)));
+        assert_eq!(kept.lock().unwrap()[0].outcome, Outcome::Denied);
+    }
+
+    #[test]
+    fn a_patients_list_asks_only_for_released_records_and_is_audited_once() {
+        let mut records = MockRecordRepository::new();
+        records
+            .expect_list_for_patient()
+            .withf(|p, k, q, _, _| {
+                *p == ANN && *k == RecordKind::Observation && q.released_by == Some(now())
+            })
+            .returning(|_, _, _, _, _| {
+                Ok(Page {
+                    items: vec![result(ANN, released())],
+                    next: None,
+                })
+            });
+        let mut patients = MockPatientRepository::new();
+        patients.expect_find().returning(|id| Ok(Some(chart(id))));
+        let (s, kept) = service(records, patients, true);
+        let req = |patient| ListRequest {
+            patient,
+            kind: RecordKind::Observation,
+            filter: ListFilter::default(),
+            after: None,
+            limit: 20,
+        };
+        let page = block_on(s.list(&ann(), req(None), None)).unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert!(page.next.is_none());
+        let kept = kept.lock().unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].record_kind, Some(RecordKind::Observation));
+
+        // Another patient's chart: not found, audited as denied, nothing listed.
+        drop(kept);
+        let mut patients = MockPatientRepository::new();
+        patients.expect_find().returning(|id| Ok(Some(chart(id))));
+        let (s, kept) = service(MockRecordRepository::new(), patients, true);
+        let r = block_on(s.list(&ann(), req(Some(BO)), None));
+        assert!(matches!(r, Err(RecordsError::NotFound)));
+        assert_eq!(kept.lock().unwrap()[0].outcome, Outcome::Denied);
     }
 }
