@@ -71,6 +71,24 @@ pub enum Actor {
 }
 
 impl Actor {
+    /// The actor a signed-in account acts as on its own: a patient with a chart, or staff.
+    /// `None` for a patient account not yet connected to a chart.
+    pub fn for_account(account: &crate::account::Account) -> Option<Self> {
+        use crate::account::{ChartLink, Role};
+        match (account.role, account.chart) {
+            (Role::Staff { role, organization }, _) => Some(Self::Staff {
+                account: account.id,
+                role,
+                organization,
+            }),
+            (Role::Patient, ChartLink::Linked { patient }) => Some(Self::Patient {
+                account: account.id,
+                patient,
+            }),
+            (Role::Patient, ChartLink::Unlinked) => None,
+        }
+    }
+
     /// The signed-in account, if any (a share link has none).
     pub fn account(&self) -> Option<AccountId> {
         match self {

@@ -626,6 +626,15 @@ impl RecordsService {
             .as_ref()
             .map(|o| o.release_policy.rule_for(new.body.kind(), new.sensitivity))
             .unwrap_or(crate::organization::ReleaseRule::Immediate);
+        let mut body = new.body;
+        match &mut body {
+            RecordBody::Observation(o) if o.effective_at.is_none() => {
+                o.effective_at = Some(now);
+                o.issued = Some(now);
+            }
+            RecordBody::ClinicalNote(n) if n.date.is_none() => n.date = Some(now),
+            _ => {}
+        }
         let record = ClinicalRecord {
             meta: RecordMeta {
                 id,
@@ -645,7 +654,7 @@ impl RecordsService {
                 release: rule.initial_state(now),
                 filed_at: now,
             },
-            body: new.body,
+            body,
         };
         self.audit(&a, Outcome::Allowed).await?;
         match self.p.records.insert(&record).await {

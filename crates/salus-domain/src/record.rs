@@ -45,6 +45,59 @@ code_enum!(
     }
 );
 
+impl RecordKind {
+    /// The status codes records of this kind can have (for filters).
+    pub fn status_codes(self) -> Vec<&'static str> {
+        fn codes<T: Copy>(all: &[T], code: fn(T) -> &'static str) -> Vec<&'static str> {
+            all.iter().map(|v| code(*v)).collect()
+        }
+        match self {
+            Self::Encounter => codes(EncounterStatus::ALL, EncounterStatus::code),
+            Self::Observation | Self::DiagnosticReport => {
+                codes(ResultStatus::ALL, ResultStatus::code)
+            }
+            Self::Medication => codes(MedicationStatus::ALL, MedicationStatus::code),
+            Self::Immunization => codes(ImmunizationStatus::ALL, ImmunizationStatus::code),
+            Self::Problem => codes(ProblemStatus::ALL, ProblemStatus::code),
+            Self::Allergy => {
+                let mut c = codes(AllergyStatus::ALL, AllergyStatus::code);
+                c.push("unknown");
+                c
+            }
+            Self::Procedure => codes(ProcedureStatus::ALL, ProcedureStatus::code),
+            Self::ClinicalNote => vec!["current"],
+        }
+    }
+
+    /// Plain words for a list of this kind, as a patient reads them.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Encounter => "Visits",
+            Self::Observation => "Test results",
+            Self::DiagnosticReport => "Reports",
+            Self::Medication => "Medications",
+            Self::Immunization => "Immunizations",
+            Self::Problem => "Health problems",
+            Self::Allergy => "Allergies",
+            Self::Procedure => "Procedures",
+            Self::ClinicalNote => "Notes",
+        }
+    }
+}
+
+impl SensitivityLabel {
+    /// Plain words for the notice shown before a labelled record.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::MentalHealth => "mental health",
+            Self::SubstanceUse => "substance use",
+            Self::SexualReproductive => "sexual and reproductive health",
+            Self::Hiv => "HIV",
+            Self::Genetic => "genetic information",
+        }
+    }
+}
+
 code_enum!(
     /// Categories of especially sensitive information (42 CFR Part 2 and state laws).
     SensitivityLabel {
@@ -260,6 +313,51 @@ impl ReferenceRange {
             (_, Some(high)) if value > high => Some(AbnormalFlag::High),
             _ => Some(AbnormalFlag::Normal),
         }
+    }
+}
+
+impl ObservationValue {
+    /// The value as a patient reads it ("5.4 mmol/L", "Positive").
+    pub fn text(&self) -> String {
+        match self {
+            Self::Quantity(q) => match q.unit.as_deref().map(str::trim) {
+                Some(u) if !u.is_empty() => format!("{} {u}", q.value),
+                _ => q.value.to_string(),
+            },
+            Self::Text(t) => t.clone(),
+            Self::Coded(c) => c.display().to_owned(),
+        }
+    }
+}
+
+impl ReferenceRange {
+    /// The range as a patient reads it ("3.5 to 5.0", "below 200", "above 40").
+    pub fn describe(&self) -> Option<String> {
+        match (self.low, self.high, self.text.as_deref()) {
+            (Some(l), Some(h), _) => Some(format!("{l} to {h}")),
+            (Some(l), None, _) => Some(format!("{l} or above")),
+            (None, Some(h), _) => Some(format!("{h} or below")),
+            (None, None, Some(t)) if !t.trim().is_empty() => Some(t.trim().to_owned()),
+            (None, None, _) => None,
+        }
+    }
+}
+
+impl Observation {
+    /// The numeric value and its unit, when the result is a number.
+    pub fn numeric(&self) -> Option<(f64, Option<&str>)> {
+        match &self.value {
+            Some(ObservationValue::Quantity(q)) => Some((q.value, q.unit.as_deref())),
+            _ => None,
+        }
+    }
+
+    /// The flag the lab gave, or else the one the reference range implies.
+    pub fn effective_flag(&self) -> Option<AbnormalFlag> {
+        self.flag.or_else(|| {
+            let (v, _) = self.numeric()?;
+            self.reference_range.as_ref()?.flag_for(v)
+        })
     }
 }
 

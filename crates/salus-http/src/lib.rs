@@ -22,6 +22,7 @@ mod error;
 mod identity;
 mod limit;
 mod organizations;
+pub mod records;
 mod staff;
 
 pub use error::{ApiError, ErrorBody};
@@ -40,6 +41,7 @@ pub const REQUEST_ID: &str = "x-request-id";
 pub struct ApiState {
     pub directory: DirectoryService,
     pub auth: AuthService,
+    pub records: salus_domain::chart::RecordsService,
     /// Requests to the sign-in, registration and recovery endpoints one client address may
     /// make per minute (on top of the per-account throttling in the domain).
     pub auth_requests_per_minute: u32,
@@ -51,6 +53,7 @@ type Apis = (
     auth::AccountApi,
     identity::IdentityApi,
     staff::StaffApi,
+    records::RecordsApi,
 );
 
 fn service(state: ApiState) -> OpenApiService<Apis, ()> {
@@ -68,7 +71,13 @@ fn service(state: ApiState) -> OpenApiService<Apis, ()> {
             identity::IdentityApi {
                 auth: state.auth.clone(),
             },
-            staff::StaffApi { auth: state.auth },
+            staff::StaffApi {
+                auth: state.auth.clone(),
+            },
+            records::RecordsApi {
+                auth: state.auth,
+                records: state.records,
+            },
         ),
         "Salus patient portal API",
         env!("CARGO_PKG_VERSION"),

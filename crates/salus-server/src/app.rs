@@ -8,6 +8,7 @@ use poem::web::{Data, Json};
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler};
 use salus_domain::SystemClock;
 use salus_domain::account::{AuthPorts, AuthService};
+use salus_domain::chart::{RecordsPorts, RecordsService};
 use salus_domain::organization::DirectoryService;
 use salus_store::{Store, UuidV7Ids};
 use std::sync::Arc;
@@ -39,6 +40,19 @@ pub fn api_state(store: &Store, cfg: &Config) -> anyhow::Result<salus_http::ApiS
         0 => workers * 4,
         n => n as usize,
     };
+    let mailer = cfg.mailer()?;
+    let clock: Arc<dyn salus_domain::Clock> = Arc::new(SystemClock);
+    let records = RecordsService::new(RecordsPorts {
+        records: shared.clone(),
+        patients: shared.clone(),
+        organizations: shared.clone(),
+        accounts: shared.clone(),
+        log: shared.clone(),
+        mailer: mailer.clone(),
+        clock: clock.clone(),
+        ids: Arc::new(UuidV7Ids),
+        public_url: cfg.public_url(),
+    });
     let auth = AuthService::new(
         AuthPorts {
             accounts: shared.clone(),
@@ -47,13 +61,13 @@ pub fn api_state(store: &Store, cfg: &Config) -> anyhow::Result<salus_http::ApiS
             hasher: Arc::new(Argon2Hasher::new(workers, queue)),
             common: Arc::new(ZxcvbnCommonList),
             secrets: Arc::new(OsSecrets),
-            mailer: cfg.mailer()?,
+            mailer,
             audit: shared.clone(),
             totp: shared.clone(),
             identity: shared.clone(),
             patients: shared.clone(),
             totp_algorithm: Arc::new(Rfc6238::new("Salus")),
-            clock: Arc::new(SystemClock),
+            clock,
             ids: Arc::new(UuidV7Ids),
         },
         cfg.auth(),
@@ -61,6 +75,7 @@ pub fn api_state(store: &Store, cfg: &Config) -> anyhow::Result<salus_http::ApiS
     Ok(salus_http::ApiState {
         directory: DirectoryService::new(shared),
         auth,
+        records,
         auth_requests_per_minute: cfg.auth_requests_per_minute,
     })
 }

@@ -1,0 +1,909 @@
+//! Records online: the chart summary, lists per kind, one record with its context, the
+//! access history, and the clinician's filing and release. Authorisation and auditing live in
+//! the domain's `RecordsService`; this module authenticates and converts.
+
+use crate::auth::SessionToken;
+use crate::error::{ApiError, ErrorBody};
+use base64::Engine as _;
+use poem::Request;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use salus_domain::access::Actor;
+use salus_domain::account::{AuthService, SessionError};
+use salus_domain::audit::AccessEntry;
+use salus_domain::chart::{
+    ChartSummary, ListFilter, ListRequest, NewRecord, RecordView, RecordsError, RecordsService,
+    Shown,
+};
+use salus_domain::record::{
+    ClinicalNote, ClinicalRecord, Cursor, NoteType, Observation, ObservationCategory,
+    ObservationValue, Quantity, RecordBody, RecordKind, ReferenceRange, ResultStatus,
+    SensitivityLabel, SensitivityLabels,
+};
+use salus_domain::text::{Code, DisplayName};
+use salus_domain::{PatientId, RecordId};
+
+#[derive(Tags)]
+enum ApiTags {
+    /// Medical records: what a patient sees, and what clinicians file and release.
+    Records,
+}
+
+/// Where a record came from.
+#[derive(Object)]
+pub struct SourceDto {
+    pub organization: Option<String>,
+    pub author: Option<String>,
+    pub performer: Option<String>,
+    /// True when it came from another organisation than the one running this portal.
+    pub from_outside: bool,
+}
+
+/// A record of any kind.
+#[derive(Object)]
+pub struct RecordDto {
+    pub id: String,
+    /// `encounter`, `observation`, `diagnostic_report`, `medication`, `immunization`,
+    /// `problem`, `allergy`, `procedure` or `clinical_note`.
+    pub kind: String,
+    pub title: String,
+    pub status: String,
+    /// When it happened.
+    pub date: Option<chrono::DateTime<chrono::Utc>>,
+    /// When it reached the portal.
+    pub filed_at: chrono::DateTime<chrono::Utc>,
+    /// The visit it belongs to.
+    pub visit_id: Option<String>,
+    pub source: SourceDto,
+    /// Sensitive categories it carries (show a notice before the content).
+    pub sensitive: Vec<String>,
+    /// Results: the value as read ("5.4 mmol/L").
+    pub value: Option<String>,
+    /// Results: the normal range as read ("3.5 to 5.0").
+    pub reference_range: Option<String>,
+    /// Results: `normal`, `low`, `high`, `critical_low`, `critical_high`, `abnormal`.
+    pub flag: Option<String>,
+    /// Results: true when outside the normal range.
+    pub abnormal: bool,
+    /// Everything else about the record, by kind.
+    pub detail: serde_json::Value,
+}
+
+#[derive(Object)]
+pub struct RecordPage {
+    pub records: Vec<RecordDto>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One value of a result over time.
+#[derive(Object)]
+pub struct TrendPoint {
+    pub record_id: String,
+    pub date: Option<chrono::DateTime<chrono::Utc>>,
+    pub value: Option<f64>,
+    pub unit: Option<String>,
+    pub flag: Option<String>,
+}
+
+#[derive(Object)]
+pub struct RecordViewDto {
+    pub record: RecordDto,
+    /// A visit's records, a report's results, or the report a result belongs to.
+    pub related: Vec<RecordDto>,
+    /// Results: the same test over time, oldest first.
+    pub trend: Vec<TrendPoint>,
+}
+
+#[derive(Debug, Object)]
+pub struct KindCount {
+    pub kind: String,
+    pub label: String,
+    pub count: u64,
+}
+
+#[derive(Object)]
+pub struct SummaryDto {
+    pub recent_results: Vec<RecordDto>,
+    pub active_medications: Vec<RecordDto>,
+    pub active_problems: Vec<RecordDto>,
+    pub allergies: Vec<RecordDto>,
+    pub recent_visits: Vec<RecordDto>,
+    pub last_visit: Option<chrono::DateTime<chrono::Utc>>,
+    /// Records of the last visit or since, by kind.
+    pub new_since_last_visit: Vec<KindCount>,
+    pub counts: Vec<KindCount>,
+}
+
+/// One entry of the access history.
+#[derive(Object)]
+pub struct AccessEntryDto {
+    pub seq: i64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// `you`, or the person's name.
+    pub who: String,
+    /// Staff role, when staff.
+    pub role: Option<String>,
+    /// `patient`, `staff`, `proxy` or `share_link`.
+    pub actor_kind: String,
+    /// The grant used by a proxy or share link.
+    pub grant_id: Option<String>,
+    /// `view_chart`, `read`, `export`, `create`, `release`, `view_access_history`.
+    pub action: String,
+    pub record_kind: Option<String>,
+    pub record_id: Option<String>,
+    /// `allowed`, `denied` or `not_found`.
+    pub outcome: String,
+}
+
+#[derive(Object)]
+pub struct AccessHistoryDto {
+    pub entries: Vec<AccessEntryDto>,
+    /// Pass as `before` for older entries; absent at the start.
+    pub next_before: Option<i64>,
+}
+
+/// A result or note a clinician files.
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct NewRecordDto {
+    /// `lab_result` or `note`.
+    pub kind: String,
+    /// Lab result: the test's name.
+    pub title: String,
+    /// Lab result: the test's LOINC code (optional).
+    pub loinc: Option<String>,
+    /// Lab result: the numeric value.
+    pub value: Option<f64>,
+    pub unit: Option<String>,
+    pub reference_low: Option<f64>,
+    pub reference_high: Option<f64>,
+    /// Note: the plain text.
+    pub text: Option<String>,
+    /// Sensitivity label codes (`mental_health`, `substance_use`, `hiv`, ...).
+    #[oai(default)]
+    pub sensitive: Vec<String>,
+    pub visit_id: Option<String>,
+}
+
+#[derive(Object)]
+pub struct Filed {
+    pub record: RecordDto,
+    /// `released`, `released_later` or `held`: when the patient sees it.
+    pub release: String,
+}
+
+#[derive(ApiResponse)]
+enum ListResponse {
+    #[oai(status = 200)]
+    Ok(Json<RecordPage>),
+    /// `invalid_kind`, `invalid_date`, `invalid_status`, `invalid_cursor`.
+    #[oai(status = 400)]
+    Invalid(Json<ErrorBody>),
+    /// `unauthorized`.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// `no_chart`: the account is not connected to a medical record yet.
+    #[oai(status = 403)]
+    NoChart(Json<ErrorBody>),
+    /// `not_found`: no such chart, or not yours to see (the same answer).
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+}
+
+#[derive(ApiResponse)]
+enum ViewResponse {
+    #[oai(status = 200)]
+    Ok(Json<RecordViewDto>),
+    /// `unauthorized`.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// `no_chart`.
+    #[oai(status = 403)]
+    NoChart(Json<ErrorBody>),
+    /// `not_found`: no such record, or not yours to see (the same answer).
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+}
+
+#[derive(ApiResponse)]
+enum SummaryResponse {
+    #[oai(status = 200)]
+    Ok(Json<SummaryDto>),
+    /// `unauthorized`.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// `no_chart`.
+    #[oai(status = 403)]
+    NoChart(Json<ErrorBody>),
+    /// `not_found`.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+}
+
+#[derive(ApiResponse)]
+enum HistoryResponse {
+    #[oai(status = 200)]
+    Ok(Json<AccessHistoryDto>),
+    /// `unauthorized`.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// `no_chart`.
+    #[oai(status = 403)]
+    NoChart(Json<ErrorBody>),
+    /// `not_found`: only patients have an access history of their own.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+}
+
+#[derive(ApiResponse)]
+enum FileResponse {
+    #[oai(status = 201)]
+    Created(Json<Filed>),
+    /// `invalid_record` (what is missing is in the message), `invalid_label`.
+    #[oai(status = 400)]
+    Invalid(Json<ErrorBody>),
+    /// `unauthorized`.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// `no_chart`.
+    #[oai(status = 403)]
+    NoChart(Json<ErrorBody>),
+    /// `not_found`: no such chart in your organisation, or your role may not file.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+}
+
+#[derive(ApiResponse)]
+enum ReleaseResponse {
+    /// Released: the patient sees it now.
+    #[oai(status = 204)]
+    Done,
+    /// `unauthorized`.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// `no_chart`.
+    #[oai(status = 403)]
+    NoChart(Json<ErrorBody>),
+    /// `not_found`.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// `not_held`: already released, or never shown online.
+    #[oai(status = 409)]
+    NotHeld(Json<ErrorBody>),
+}
+
+/// The answers every records endpoint shares.
+enum Refusal {
+    Unauthorized,
+    NoChart,
+    NotFound,
+}
+
+fn unauthorized() -> Json<ErrorBody> {
+    ErrorBody::new("unauthorized", "Sign in to continue.")
+}
+fn no_chart() -> Json<ErrorBody> {
+    ErrorBody::new(
+        "no_chart",
+        "Your account is not connected to a medical record yet.",
+    )
+}
+fn not_found() -> Json<ErrorBody> {
+    ErrorBody::new("not_found", "No such record.")
+}
+fn invalid(code: &str, message: &str) -> Json<ErrorBody> {
+    ErrorBody::new(code, message)
+}
+
+fn request_id(req: &Request) -> Option<String> {
+    req.headers()
+        .get(crate::REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Turns a domain failure into a refusal or a server error.
+fn refusal(e: RecordsError) -> Result<Refusal, ApiError> {
+    match e {
+        RecordsError::NotFound | RecordsError::NotHeld => Ok(Refusal::NotFound),
+        RecordsError::NoChart => Ok(Refusal::NoChart),
+        RecordsError::AuditUnavailable => Err(ApiError::Unavailable(ErrorBody::new(
+            "audit_unavailable",
+            "Records cannot be shown right now. Please try again in a few minutes.",
+        ))),
+        RecordsError::Repo(r) => Err(r.into()),
+    }
+}
+
+/// An opaque cursor: base64url of `<microseconds>.<record id>`.
+pub fn encode_cursor(c: Cursor) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+        "{}.{}",
+        c.sort_time.timestamp_micros(),
+        c.id
+    ))
+}
+
+pub fn decode_cursor(s: &str) -> Option<Cursor> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (micros, id) = text.split_once('.')?;
+    Some(Cursor {
+        sort_time: chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+        id: RecordId::parse(id).ok()?,
+    })
+}
+
+fn labels(l: SensitivityLabels) -> Vec<String> {
+    l.iter().map(|x| x.code().to_owned()).collect()
+}
+
+pub fn record_dto(s: &Shown<ClinicalRecord>) -> RecordDto {
+    let r = &s.item;
+    let (value, reference_range, flag) = match &r.body {
+        RecordBody::Observation(o) => (
+            o.value.as_ref().map(ObservationValue::text),
+            o.reference_range
+                .as_ref()
+                .and_then(ReferenceRange::describe),
+            o.effective_flag(),
+        ),
+        _ => (None, None, None),
+    };
+    let src = &r.meta.source;
+    let name = |d: &Option<DisplayName>| d.as_ref().map(|n| n.as_str().to_owned());
+    RecordDto {
+        id: r.meta.id.to_string(),
+        kind: r.kind().code().to_owned(),
+        title: r.body.title().to_owned(),
+        status: r.body.status().to_owned(),
+        date: r.body.effective_at(),
+        filed_at: r.meta.filed_at,
+        visit_id: r.meta.encounter_id.map(|e| e.to_string()),
+        source: SourceDto {
+            organization: name(&src.organization),
+            author: name(&src.author),
+            performer: name(&src.performer),
+            from_outside: src.from_outside,
+        },
+        sensitive: labels(r.meta.sensitivity),
+        value,
+        reference_range,
+        flag: flag.map(|f| f.code().to_owned()),
+        abnormal: flag.is_some_and(|f| f.is_abnormal()),
+        detail: serde_json::to_value(&r.body).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+fn dtos(v: &[Shown<ClinicalRecord>]) -> Vec<RecordDto> {
+    v.iter().map(record_dto).collect()
+}
+
+fn counts(m: &std::collections::BTreeMap<RecordKind, u64>) -> Vec<KindCount> {
+    m.iter()
+        .map(|(k, n)| KindCount {
+            kind: k.code().to_owned(),
+            label: k.label().to_owned(),
+            count: *n,
+        })
+        .collect()
+}
+
+pub fn summary_dto(s: &ChartSummary) -> SummaryDto {
+    SummaryDto {
+        recent_results: dtos(&s.recent_results),
+        active_medications: dtos(&s.active_medications),
+        active_problems: dtos(&s.active_problems),
+        allergies: dtos(&s.allergies),
+        recent_visits: dtos(&s.recent_visits),
+        last_visit: s.last_visit,
+        new_since_last_visit: counts(&s.new_since_last_visit),
+        counts: counts(&s.counts),
+    }
+}
+
+fn view_dto(v: &RecordView) -> RecordViewDto {
+    RecordViewDto {
+        record: record_dto(&v.record),
+        related: dtos(&v.related),
+        trend: v
+            .trend
+            .iter()
+            .map(|r| {
+                let (value, unit, flag) = match &r.body {
+                    RecordBody::Observation(o) => (
+                        o.numeric().map(|(v, _)| v),
+                        o.numeric().and_then(|(_, u)| u.map(str::to_owned)),
+                        o.effective_flag().map(|f| f.code().to_owned()),
+                    ),
+                    _ => (None, None, None),
+                };
+                TrendPoint {
+                    record_id: r.meta.id.to_string(),
+                    date: r.body.effective_at(),
+                    value,
+                    unit,
+                    flag,
+                }
+            })
+            .collect(),
+    }
+}
+
+fn history_dto(me: Option<salus_domain::AccountId>, entries: &[AccessEntry]) -> AccessHistoryDto {
+    AccessHistoryDto {
+        next_before: if entries.is_empty() {
+            None
+        } else {
+            entries.last().map(|e| e.seq)
+        },
+        entries: entries
+            .iter()
+            .map(|e| AccessEntryDto {
+                seq: e.seq,
+                at: e.at,
+                who: if e.accessor.account.is_some() && e.accessor.account == me {
+                    "you".into()
+                } else {
+                    e.accessor
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| "Someone with a share link".into())
+                },
+                role: e.accessor.role.map(|r| r.code().to_owned()),
+                actor_kind: e.accessor.kind.clone(),
+                grant_id: e.accessor.grant.map(|g| g.to_string()),
+                action: e.action.clone(),
+                record_kind: e.record_kind.map(|k| k.code().to_owned()),
+                record_id: e.record.map(|r| r.to_string()),
+                outcome: e.outcome.code().to_owned(),
+            })
+            .collect(),
+    }
+}
+
+/// Parses `YYYY-MM-DD` as the start of that day (UTC).
+fn day(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+}
+
+/// The filter of a list request, or the 400 to answer.
+pub fn list_filter(
+    kind: RecordKind,
+    from: Option<&str>,
+    until: Option<&str>,
+    q: Option<String>,
+    status: Option<&str>,
+) -> Result<ListFilter, (&'static str, &'static str)> {
+    let date = |v: Option<&str>| match v.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => day(v)
+            .map(Some)
+            .ok_or(("invalid_date", "Enter dates as YYYY-MM-DD.")),
+    };
+    let from = date(from)?;
+    // `until` is inclusive of that day.
+    let until = date(until)?.map(|d| d + chrono::Duration::days(1));
+    let known = kind.status_codes();
+    let mut statuses = Vec::new();
+    for s in status.unwrap_or_default().split(',').map(str::trim) {
+        if s.is_empty() {
+            continue;
+        }
+        match known.iter().find(|k| **k == s) {
+            Some(k) => statuses.push(*k),
+            None => return Err(("invalid_status", "Unknown status for this kind of record.")),
+        }
+    }
+    Ok(ListFilter {
+        from,
+        until,
+        text: q.filter(|t| !t.trim().is_empty()),
+        statuses,
+    })
+}
+
+pub(crate) struct RecordsApi {
+    pub(crate) auth: AuthService,
+    pub(crate) records: RecordsService,
+}
+
+impl RecordsApi {
+    /// The session's actor, or why there is none.
+    async fn actor(&self, token: &SessionToken) -> Result<Result<Actor, Refusal>, ApiError> {
+        match self.auth.authenticate(&token.secret()).await {
+            Ok(who) => Ok(Actor::for_account(&who.account).ok_or(Refusal::NoChart)),
+            Err(SessionError::Invalid) => Ok(Err(Refusal::Unauthorized)),
+            Err(SessionError::Repo(e)) => Err(e.into()),
+        }
+    }
+}
+
+/// `patient_id` of a query: staff name a chart; patients may leave it out.
+fn patient_param(v: Option<&str>) -> Result<Option<PatientId>, ()> {
+    match v.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => PatientId::parse(v).map(Some).map_err(|_| ()),
+    }
+}
+
+macro_rules! refuse {
+    ($resp:ident, $r:expr) => {
+        match $r {
+            Refusal::Unauthorized => $resp::Unauthorized(unauthorized()),
+            Refusal::NoChart => $resp::NoChart(no_chart()),
+            Refusal::NotFound => $resp::NotFound(not_found()),
+        }
+    };
+}
+
+#[OpenApi(tag = "ApiTags::Records")]
+impl RecordsApi {
+    /// The chart's home: recent results (abnormal ones flagged), active medications and
+    /// problems, allergies, recent visits, what is new since the last visit, and counts.
+    ///
+    /// Patients see their own chart (leave `patient_id` out); clinicians name a chart of
+    /// their organisation. Audited.
+    #[oai(path = "/v1/summary", method = "get", operation_id = "chartSummary")]
+    async fn summary(
+        &self,
+        req: &Request,
+        token: SessionToken,
+        patient_id: Query<Option<String>>,
+    ) -> Result<SummaryResponse, ApiError> {
+        let actor = match self.actor(&token).await? {
+            Ok(a) => a,
+            Err(r) => return Ok(refuse!(SummaryResponse, r)),
+        };
+        let Ok(patient) = patient_param(patient_id.0.as_deref()) else {
+            return Ok(SummaryResponse::NotFound(not_found()));
+        };
+        match self
+            .records
+            .summary(&actor, patient, request_id(req).as_deref())
+            .await
+        {
+            Ok(s) => Ok(SummaryResponse::Ok(Json(summary_dto(&s)))),
+            Err(e) => Ok(refuse!(SummaryResponse, refusal(e)?)),
+        }
+    }
+
+    /// One kind of record, newest first, a page at a time. Filter by dates (`from`, `until`,
+    /// inclusive, `YYYY-MM-DD`), text in the title (`q`) and status codes (`status`, comma
+    /// separated: e.g. `active` medications, `resolved` problems). Audited.
+    #[oai(path = "/v1/records", method = "get", operation_id = "listRecords")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one argument per query parameter"
+    )]
+    async fn list(
+        &self,
+        req: &Request,
+        token: SessionToken,
+        kind: Query<String>,
+        patient_id: Query<Option<String>>,
+        from: Query<Option<String>>,
+        until: Query<Option<String>>,
+        q: Query<Option<String>>,
+        status: Query<Option<String>>,
+        cursor: Query<Option<String>>,
+        limit: Query<Option<u32>>,
+    ) -> Result<ListResponse, ApiError> {
+        let actor = match self.actor(&token).await? {
+            Ok(a) => a,
+            Err(r) => return Ok(refuse!(ListResponse, r)),
+        };
+        let Some(kind) = RecordKind::from_code(kind.0.trim()) else {
+            return Ok(ListResponse::Invalid(invalid(
+                "invalid_kind",
+                "Unknown kind of record.",
+            )));
+        };
+        let filter = match list_filter(
+            kind,
+            from.0.as_deref(),
+            until.0.as_deref(),
+            q.0,
+            status.0.as_deref(),
+        ) {
+            Ok(f) => f,
+            Err((code, msg)) => return Ok(ListResponse::Invalid(invalid(code, msg))),
+        };
+        let after = match cursor.0.as_deref().filter(|c| !c.is_empty()) {
+            None => None,
+            Some(c) => match decode_cursor(c) {
+                Some(c) => Some(c),
+                None => {
+                    return Ok(ListResponse::Invalid(invalid(
+                        "invalid_cursor",
+                        "This page link is not valid; start from the first page.",
+                    )));
+                }
+            },
+        };
+        let Ok(patient) = patient_param(patient_id.0.as_deref()) else {
+            return Ok(ListResponse::NotFound(not_found()));
+        };
+        let request = ListRequest {
+            patient,
+            kind,
+            filter,
+            after,
+            limit: limit.0.unwrap_or(25),
+        };
+        match self
+            .records
+            .list(&actor, request, request_id(req).as_deref())
+            .await
+        {
+            Ok(page) => Ok(ListResponse::Ok(Json(RecordPage {
+                records: dtos(&page.items),
+                next_cursor: page.next.map(encode_cursor),
+            }))),
+            Err(e) => Ok(refuse!(ListResponse, refusal(e)?)),
+        }
+    }
+
+    /// One record with its context: a visit's results, notes and diagnoses; a report's
+    /// results; a result's report and its trend over time. Audited.
+    #[oai(path = "/v1/records/:id", method = "get", operation_id = "getRecord")]
+    async fn get(
+        &self,
+        req: &Request,
+        token: SessionToken,
+        id: Path<String>,
+    ) -> Result<ViewResponse, ApiError> {
+        let actor = match self.actor(&token).await? {
+            Ok(a) => a,
+            Err(r) => return Ok(refuse!(ViewResponse, r)),
+        };
+        let Ok(id) = RecordId::parse(&id.0) else {
+            return Ok(ViewResponse::NotFound(not_found()));
+        };
+        match self
+            .records
+            .view(&actor, id, request_id(req).as_deref())
+            .await
+        {
+            Ok(v) => Ok(ViewResponse::Ok(Json(view_dto(&v)))),
+            Err(e) => Ok(refuse!(ViewResponse, refusal(e)?)),
+        }
+    }
+
+    /// Who saw or changed your record, newest first: you, staff (name and role), proxies and
+    /// share links, with what they did and when. Viewing it is recorded too.
+    #[oai(
+        path = "/v1/me/access-history",
+        method = "get",
+        operation_id = "accessHistory"
+    )]
+    async fn history(
+        &self,
+        req: &Request,
+        token: SessionToken,
+        before: Query<Option<i64>>,
+        limit: Query<Option<u32>>,
+    ) -> Result<HistoryResponse, ApiError> {
+        let actor = match self.actor(&token).await? {
+            Ok(a) => a,
+            Err(r) => return Ok(refuse!(HistoryResponse, r)),
+        };
+        match self
+            .records
+            .access_history(
+                &actor,
+                before.0,
+                limit.0.unwrap_or(50),
+                request_id(req).as_deref(),
+            )
+            .await
+        {
+            Ok(entries) => Ok(HistoryResponse::Ok(Json(history_dto(
+                actor.account(),
+                &entries,
+            )))),
+            Err(e) => Ok(refuse!(HistoryResponse, refusal(e)?)),
+        }
+    }
+
+    /// Clinician: file a lab result or a note in a chart of your organisation. The
+    /// organisation's release policy decides when the patient sees it; the patient gets an
+    /// email saying only that something new is waiting. Audited.
+    #[oai(
+        path = "/v1/patients/:patient_id/records",
+        method = "post",
+        operation_id = "fileRecord"
+    )]
+    async fn file(
+        &self,
+        req: &Request,
+        token: SessionToken,
+        patient_id: Path<String>,
+        body: Json<NewRecordDto>,
+    ) -> Result<FileResponse, ApiError> {
+        let actor = match self.actor(&token).await? {
+            Ok(a) => a,
+            Err(r) => return Ok(refuse!(FileResponse, r)),
+        };
+        let Ok(patient) = PatientId::parse(&patient_id.0) else {
+            return Ok(FileResponse::NotFound(not_found()));
+        };
+        let author = match self.auth.authenticate(&token.secret()).await {
+            Ok(who) => DisplayName::parse(&who.account.name.full()).ok(),
+            Err(_) => None,
+        };
+        let new = match new_record(patient, body.0, author) {
+            Ok(n) => n,
+            Err((code, msg)) => return Ok(FileResponse::Invalid(invalid(code, &msg))),
+        };
+        match self
+            .records
+            .file(&actor, new, request_id(req).as_deref())
+            .await
+        {
+            Ok(record) => {
+                let release = match record.meta.release {
+                    salus_domain::record::ReleaseState::Released { at }
+                        if at <= record.meta.filed_at =>
+                    {
+                        "released"
+                    }
+                    salus_domain::record::ReleaseState::Released { .. } => "released_later",
+                    salus_domain::record::ReleaseState::Held
+                    | salus_domain::record::ReleaseState::NeverOnline => "held",
+                };
+                Ok(FileResponse::Created(Json(Filed {
+                    record: record_dto(&Shown {
+                        item: record,
+                        notice: None,
+                    }),
+                    release: release.into(),
+                })))
+            }
+            Err(e) => Ok(refuse!(FileResponse, refusal(e)?)),
+        }
+    }
+
+    /// Clinician: release a held record to the patient now. Audited.
+    #[oai(
+        path = "/v1/records/:id/release",
+        method = "post",
+        operation_id = "releaseRecord"
+    )]
+    async fn release(
+        &self,
+        req: &Request,
+        token: SessionToken,
+        id: Path<String>,
+    ) -> Result<ReleaseResponse, ApiError> {
+        let actor = match self.actor(&token).await? {
+            Ok(a) => a,
+            Err(r) => return Ok(refuse!(ReleaseResponse, r)),
+        };
+        let Ok(id) = RecordId::parse(&id.0) else {
+            return Ok(ReleaseResponse::NotFound(not_found()));
+        };
+        match self
+            .records
+            .release(&actor, id, request_id(req).as_deref())
+            .await
+        {
+            Ok(()) => Ok(ReleaseResponse::Done),
+            Err(RecordsError::NotHeld) => Ok(ReleaseResponse::NotHeld(ErrorBody::new(
+                "not_held",
+                "This record is not waiting for release.",
+            ))),
+            Err(e) => Ok(refuse!(ReleaseResponse, refusal(e)?)),
+        }
+    }
+}
+
+/// Builds the domain's new record from the request, or the 400 to answer.
+pub fn new_record(
+    patient: PatientId,
+    b: NewRecordDto,
+    author: Option<DisplayName>,
+) -> Result<NewRecord, (&'static str, String)> {
+    let bad = |m: &str| ("invalid_record", m.to_owned());
+    let mut sensitivity = SensitivityLabels::empty();
+    for code in &b.sensitive {
+        let label = SensitivityLabel::from_code(code.trim())
+            .ok_or(("invalid_label", "Unknown sensitivity label.".to_owned()))?;
+        sensitivity = sensitivity.with(label);
+    }
+    let encounter = match b
+        .visit_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    {
+        None => None,
+        Some(v) => Some(RecordId::parse(v).map_err(|_| bad("The visit id is not valid."))?),
+    };
+    let title = b.title.trim();
+    if title.is_empty() || title.chars().count() > 200 {
+        return Err(bad("Give a title of 1 to 200 characters."));
+    }
+    let body = match b.kind.as_str() {
+        "lab_result" => {
+            let value = b.value.ok_or_else(|| bad("A lab result needs a value."))?;
+            if !value.is_finite() {
+                return Err(bad("The value must be a number."));
+            }
+            let code = Code::new(
+                b.loinc.as_deref().map(|_| "http://loinc.org"),
+                b.loinc.as_deref().map(str::trim).filter(|c| !c.is_empty()),
+                title,
+            )
+            .map_err(|_| bad("The test name is not valid."))?;
+            let range =
+                (b.reference_low.is_some() || b.reference_high.is_some()).then(|| ReferenceRange {
+                    low: b.reference_low,
+                    high: b.reference_high,
+                    text: None,
+                });
+            let flag = range.as_ref().and_then(|r| r.flag_for(value));
+            RecordBody::Observation(Observation {
+                category: ObservationCategory::Laboratory,
+                code,
+                status: ResultStatus::Final,
+                value: Some(ObservationValue::Quantity(Quantity {
+                    value,
+                    unit: b
+                        .unit
+                        .map(|u| u.trim().to_owned())
+                        .filter(|u| !u.is_empty()),
+                })),
+                components: vec![],
+                reference_range: range,
+                flag,
+                effective_at: None,
+                issued: None,
+            })
+        }
+        "note" => {
+            let text = b
+                .text
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| bad("A note needs its text."))?;
+            if text.chars().count() > 100_000 {
+                return Err(bad("A note may have at most 100,000 characters."));
+            }
+            RecordBody::ClinicalNote(ClinicalNote {
+                note_type: NoteType::ProgressNote,
+                title: title.to_owned(),
+                text,
+                date: None,
+            })
+        }
+        _ => return Err(bad("kind must be lab_result or note.")),
+    };
+    Ok(NewRecord {
+        patient,
+        body,
+        sensitivity,
+        author,
+        encounter,
+    })
+}
+
+crate::redacted_debug!(
+    SourceDto,
+    RecordDto,
+    RecordPage,
+    TrendPoint,
+    RecordViewDto,
+    SummaryDto,
+    AccessEntryDto,
+    AccessHistoryDto,
+    NewRecordDto,
+    Filed
+);
