@@ -4,7 +4,7 @@ use crate::{TestApp, spawn_app};
 use poem::http::StatusCode;
 use serde_json::{Value, json};
 
-const PASSWORD: &str = "tulip kettle orbit";
+pub(crate) const PASSWORD: &str = "tulip kettle orbit";
 
 fn registration(email: &str) -> Value {
     json!({"given_name": "Ann", "family_name": "Lee", "birth_date": "1980-01-02",

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 mod auth;
 mod identity;
+mod records;
 mod staff;
 mod web;
 

@@ -1,0 +1,483 @@
+//! Records online end to end: a patient sees every kind of their own records and nothing of
+//! anybody else's; every request is audited exactly once; clinicians file and release.
+
+use crate::auth::{PASSWORD, post, token_from_outbox};
+use crate::identity::{call, staff};
+use crate::{TestApp, spawn_app};
+use poem::http::StatusCode;
+use salus_domain::account::{AccountRepository, IdentityRepository, StaffRole};
+use salus_domain::patient::PatientRepository;
+use salus_domain::record::RecordKind;
+use serde_json::{Value, json};
+
+/// A verified patient account linked to the demo clinic's chart `mrn`; its bearer token and
+/// the chart's id.
+pub(crate) async fn linked_patient(app: &TestApp, mrn: &str, email: &str) -> (String, String) {
+    let org = salus_server::importer::target_org(&app.store, Some("demo-clinic"))
+        .await
+        .unwrap();
+    let chart = app
+        .store
+        .find_by_mrn(org.id, &salus_domain::text::Mrn::parse(mrn).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let r = json!({"given_name": chart.name.given(), "family_name": chart.name.family(),
+        "birth_date": chart.birth_date.to_string(), "email": email, "password": PASSWORD});
+    assert_eq!(
+        post(app, "/api/v1/auth/register", &r).await.0,
+        StatusCode::ACCEPTED
+    );
+    let verified = post(
+        app,
+        "/api/v1/auth/verify",
+        &json!({"token": token_from_outbox(app)}),
+    )
+    .await;
+    assert_eq!(verified.0, StatusCode::OK);
+    let account = app
+        .store
+        .find_by_email(&salus_domain::text::Email::parse(email).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(app.store.link(account.id, chart.id).await.unwrap());
+    let (status, b) = post(
+        app,
+        "/api/v1/auth/login",
+        &json!({"email": email, "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{b}");
+    (
+        b["token"].as_str().unwrap().to_owned(),
+        chart.id.to_string(),
+    )
+}
+
+/// Entries in the audit log so far.
+pub(crate) async fn audit_entries(app: &TestApp) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let row = app
+        .store
+        .connection()
+        .query_one_raw(Statement::from_string(
+            app.store.backend(),
+            "SELECT COUNT(*) AS n FROM audit_log",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get("", "n").unwrap()
+}
+
+async fn get(app: &TestApp, path: &str, bearer: &str) -> (StatusCode, Value) {
+    call(app, "GET", path, bearer, None).await
+}
+
+#[tokio::test]
+async fn a_patient_sees_every_kind_of_their_records_and_nobody_else_does() {
+    let app = spawn_app(2).await;
+    let (ann, ann_chart) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let (bo, _) = linked_patient(&app, "SYN0000001", "bo@example.org").await;
+
+    let (status, summary) = get(&app, "/api/v1/summary", &ann).await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    assert!(!summary["recent_results"].as_array().unwrap().is_empty());
+    assert!(!summary["recent_visits"].as_array().unwrap().is_empty());
+    let counts = summary["counts"].as_array().unwrap();
+    assert!(!counts.is_empty());
+
+    let mut one_of_each = Vec::new();
+    for kind in RecordKind::ALL {
+        let path = format!("/api/v1/records?kind={}&limit=5", kind.code());
+        let (status, page) = get(&app, &path, &ann).await;
+        assert_eq!(status, StatusCode::OK, "{kind:?}: {page}");
+        let records = page["records"].as_array().unwrap();
+        let expected = counts
+            .iter()
+            .find(|c| c["kind"] == kind.code())
+            .map_or(0, |c| c["count"].as_u64().unwrap());
+        assert_eq!(records.len() as u64, expected.min(5), "{kind:?}");
+        // Newest first.
+        let dates: Vec<&str> = records.iter().filter_map(|r| r["date"].as_str()).collect();
+        assert!(
+            dates.windows(2).all(|w| w[0] >= w[1]),
+            "{kind:?}: {dates:?}"
+        );
+        if let Some(first) = records.first() {
+            assert!(first["source"].is_object());
+            one_of_each.push(first["id"].as_str().unwrap().to_owned());
+        }
+    }
+    assert!(one_of_each.len() >= 7, "synthetic charts have most kinds");
+
+    let missing = uuid::Uuid::now_v7().to_string();
+    let (_, not_there) = get(&app, &format!("/api/v1/records/{missing}"), &ann).await;
+    for id in &one_of_each {
+        let (status, view) = get(&app, &format!("/api/v1/records/{id}"), &ann).await;
+        assert_eq!(status, StatusCode::OK, "{view}");
+        assert_eq!(view["record"]["id"], id.as_str());
+        // Not yours = not found, with the very same body as a missing id.
+        let (status, theirs) = get(&app, &format!("/api/v1/records/{id}"), &bo).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(theirs, not_there);
+    }
+    let (status, listed) = get(
+        &app,
+        &format!("/api/v1/records?kind=observation&patient_id={ann_chart}"),
+        &bo,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{listed}");
+    let (status, _) = get(
+        &app,
+        &format!("/api/v1/summary?patient_id={ann_chart}"),
+        &bo,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Ann's access history shows her own views and Bo's refused attempts.
+    let (status, history) = get(&app, "/api/v1/me/access-history?limit=100", &ann).await;
+    assert_eq!(status, StatusCode::OK);
+    let entries = history["entries"].as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["who"] == "you" && e["action"] == "read" && e["outcome"] == "allowed")
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["who"] == "you" && e["action"] == "view_access_history")
+    );
+    let bo_tries: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["who"] != "you" && e["outcome"] == "denied")
+        .collect();
+    assert!(bo_tries.len() >= one_of_each.len(), "{history}");
+    // Bo's own history has none of Ann's record ids.
+    let (_, bo_history) = get(&app, "/api/v1/me/access-history?limit=100", &bo).await;
+    assert!(
+        bo_history["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| !one_of_each.iter().any(|id| e["record_id"] == id.as_str()))
+    );
+
+    assert_eq!(
+        app.store.verify_audit_chain().await.unwrap().first_break,
+        None
+    );
+}
+
+#[tokio::test]
+async fn every_records_request_writes_exactly_one_audit_entry() {
+    let app = spawn_app(1).await;
+    let (ann, _) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let (_, page) = get(&app, "/api/v1/records?kind=observation&limit=1", &ann).await;
+    let id = page["records"][0]["id"].as_str().unwrap().to_owned();
+    let missing = uuid::Uuid::now_v7().to_string();
+    for path in [
+        "/api/v1/summary".to_owned(),
+        "/api/v1/records?kind=medication&status=active".to_owned(),
+        "/api/v1/records?kind=observation&q=glucose&from=2000-01-01".to_owned(),
+        format!("/api/v1/records/{id}"),
+        format!("/api/v1/records/{missing}"),
+        "/api/v1/me/access-history".to_owned(),
+    ] {
+        let before = audit_entries(&app).await;
+        let (status, _) = get(&app, &path, &ann).await;
+        assert!(
+            status == StatusCode::OK || status == StatusCode::NOT_FOUND,
+            "{path}: {status}"
+        );
+        assert_eq!(audit_entries(&app).await - before, 1, "{path}");
+    }
+    // Refused before any health data is touched: no entry.
+    let before = audit_entries(&app).await;
+    let (status, b) = get(&app, "/api/v1/records?kind=nonsense", &ann).await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_kind"))
+    );
+    let (status, b) = get(
+        &app,
+        "/api/v1/records?kind=observation&from=yesterday",
+        &ann,
+    )
+    .await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_date"))
+    );
+    let (status, b) = get(&app, "/api/v1/records?kind=observation&cursor=zzz", &ann).await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_cursor"))
+    );
+    assert_eq!(audit_entries(&app).await, before);
+}
+
+#[tokio::test]
+async fn lists_page_with_a_cursor_and_filter_by_status_date_and_text() {
+    let app = spawn_app(1).await;
+    let (ann, _) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let (_, summary) = get(&app, "/api/v1/summary", &ann).await;
+    let total = summary["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "observation")
+        .unwrap()["count"]
+        .as_u64()
+        .unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut cursor = String::new();
+    loop {
+        let (status, page) = get(
+            &app,
+            &format!("/api/v1/records?kind=observation&limit=40&cursor={cursor}"),
+            &ann,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        for r in page["records"].as_array().unwrap() {
+            assert!(
+                seen.insert(r["id"].as_str().unwrap().to_owned()),
+                "no repeats"
+            );
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen.len() as u64,
+        total,
+        "the cursor walks every record once"
+    );
+
+    let (_, active) = get(&app, "/api/v1/records?kind=medication&status=active", &ann).await;
+    assert!(
+        active["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "active")
+    );
+    let (status, b) = get(
+        &app,
+        "/api/v1/records?kind=medication&status=resolved",
+        &ann,
+    )
+    .await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_status"))
+    );
+
+    let (_, page) = get(&app, "/api/v1/records?kind=observation&limit=1", &ann).await;
+    let first = &page["records"][0];
+    let title = first["title"].as_str().unwrap();
+    let word: String = title.split_whitespace().next().unwrap().to_lowercase();
+    let (_, found) = get(
+        &app,
+        &format!("/api/v1/records?kind=observation&q={}", urlencode(&word)),
+        &ann,
+    )
+    .await;
+    let found = found["records"].as_array().unwrap();
+    assert!(!found.is_empty());
+    assert!(
+        found
+            .iter()
+            .all(|r| r["title"].as_str().unwrap().to_lowercase().contains(&word))
+    );
+    let day = &first["date"].as_str().unwrap()[..10];
+    let (_, that_day) = get(
+        &app,
+        &format!("/api/v1/records?kind=observation&from={day}&until={day}&limit=100"),
+        &ann,
+    )
+    .await;
+    let that_day = that_day["records"].as_array().unwrap();
+    assert!(that_day.iter().any(|r| r["id"] == first["id"]));
+    assert!(
+        that_day
+            .iter()
+            .all(|r| r["date"].as_str().unwrap().starts_with(day))
+    );
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_result_shows_its_trend_and_a_visit_its_records() {
+    let app = spawn_app(1).await;
+    let (ann, _) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let (_, page) = get(&app, "/api/v1/records?kind=observation&limit=100", &ann).await;
+    // A numeric result whose test appears more than once.
+    let records = page["records"].as_array().unwrap();
+    let repeated = records
+        .iter()
+        .find(|r| {
+            r["value"].is_string()
+                && records.iter().filter(|o| o["title"] == r["title"]).count() > 1
+        })
+        .expect("a repeated numeric test");
+    let (_, view) = get(
+        &app,
+        &format!("/api/v1/records/{}", repeated["id"].as_str().unwrap()),
+        &ann,
+    )
+    .await;
+    let trend = view["trend"].as_array().unwrap();
+    assert!(trend.len() >= 2, "{view}");
+    assert!(trend.iter().any(|p| p["record_id"] == repeated["id"]));
+    let dates: Vec<&str> = trend.iter().filter_map(|p| p["date"].as_str()).collect();
+    assert!(dates.windows(2).all(|w| w[0] <= w[1]), "oldest first");
+
+    let (_, visits) = get(&app, "/api/v1/records?kind=encounter&limit=50", &ann).await;
+    let mut linked = 0;
+    for v in visits["records"].as_array().unwrap() {
+        let (_, view) = get(
+            &app,
+            &format!("/api/v1/records/{}", v["id"].as_str().unwrap()),
+            &ann,
+        )
+        .await;
+        for r in view["related"].as_array().unwrap() {
+            assert_eq!(r["visit_id"], v["id"]);
+            linked += 1;
+        }
+    }
+    assert!(linked > 0, "visits link their records");
+}
+
+#[tokio::test]
+async fn clinicians_file_and_release_and_the_patient_is_told_without_health_data() {
+    let app = spawn_app(1).await;
+    let (ann, chart) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let doc = staff(&app, "demo-clinic", "doc@clinic.test", StaffRole::Clinician).await;
+    let elsewhere = staff(
+        &app,
+        "riverside-family",
+        "doc@riverside.test",
+        StaffRole::Clinician,
+    )
+    .await;
+    let desk = staff(
+        &app,
+        "demo-clinic",
+        "desk@clinic.test",
+        StaffRole::FrontDesk,
+    )
+    .await;
+    let result = json!({"kind": "lab_result", "title": "Hemoglobin A1c", "loinc": "4548-4",
+        "value": 8.1, "unit": "%", "reference_low": 4.0, "reference_high": 5.6});
+    let path = format!("/api/v1/patients/{chart}/records");
+
+    for (who, token) in [
+        ("other organisation", &elsewhere),
+        ("front desk", &desk),
+        ("patient", &ann),
+    ] {
+        let (status, _) = call(&app, "POST", &path, token, Some(result.clone())).await;
+        assert!(
+            status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN,
+            "{who}: {status}"
+        );
+    }
+    let emails_before = app.emails().len();
+    let (status, filed) = call(&app, "POST", &path, &doc, Some(result.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{filed}");
+    assert_eq!(filed["release"], "released");
+    assert_eq!(filed["record"]["flag"], "high");
+    assert_eq!(filed["record"]["abnormal"], true);
+    let mail = app.emails()[emails_before..]
+        .iter()
+        .find(|m| m.contains("To: ann@example.org"))
+        .cloned()
+        .expect("the patient is told");
+    assert!(
+        !mail.contains("A1c") && !mail.contains("8.1"),
+        "no health data in email: {mail}"
+    );
+    let id = filed["record"]["id"].as_str().unwrap();
+    let (status, seen) = get(&app, &format!("/api/v1/records/{id}"), &ann).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(seen["record"]["value"], "8.1 %");
+    assert_eq!(seen["record"]["reference_range"], "4 to 5.6");
+
+    // A note labelled mental health is held by the demo clinic's policy until released.
+    let note = json!({"kind": "note", "title": "Counselling follow-up", "text": "Doing better.",
+        "sensitive": ["mental_health"]});
+    let (status, held) = call(&app, "POST", &path, &doc, Some(note)).await;
+    assert_eq!(status, StatusCode::CREATED, "{held}");
+    assert_eq!(held["release"], "held");
+    let id = held["record"]["id"].as_str().unwrap();
+    assert_eq!(
+        get(&app, &format!("/api/v1/records/{id}"), &ann).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, notes) = get(&app, "/api/v1/records?kind=clinical_note&limit=100", &ann).await;
+    assert!(
+        !notes["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == id)
+    );
+    // The clinician sees it, and releases it.
+    assert_eq!(
+        get(&app, &format!("/api/v1/records/{id}"), &doc).await.0,
+        StatusCode::OK
+    );
+    let release = format!("/api/v1/records/{id}/release");
+    assert_eq!(
+        call(&app, "POST", &release, &elsewhere, None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(&app, "POST", &release, &doc, None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let (status, b) = call(&app, "POST", &release, &doc, None).await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::CONFLICT, Some("not_held"))
+    );
+    let (status, seen) = get(&app, &format!("/api/v1/records/{id}"), &ann).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(seen["record"]["sensitive"], json!(["mental_health"]));
+
+    // The patient's history names the clinician and their role.
+    let (_, history) = get(&app, "/api/v1/me/access-history?limit=100", &ann).await;
+    assert!(
+        history["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["role"] == "clinician"
+                && e["action"] == "create"
+                && e["who"] == "Front Desk")
+    );
+
+    let bad = json!({"kind": "lab_result", "title": "Glucose"});
+    let (status, b) = call(&app, "POST", &path, &doc, Some(bad)).await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_record"))
+    );
+}
