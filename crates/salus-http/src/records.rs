@@ -193,6 +193,10 @@ enum ListResponse {
 }
 
 #[derive(ApiResponse)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per response, moved once"
+)]
 enum ViewResponse {
     #[oai(status = 200)]
     Ok(Json<RecordViewDto>),
@@ -238,6 +242,10 @@ enum HistoryResponse {
 }
 
 #[derive(ApiResponse)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per response, moved once"
+)]
 enum FileResponse {
     #[oai(status = 201)]
     Created(Json<Filed>),
@@ -843,12 +851,13 @@ pub fn new_record(
                 title,
             )
             .map_err(|_| bad("The test name is not valid."))?;
-            let range =
-                (b.reference_low.is_some() || b.reference_high.is_some()).then(|| ReferenceRange {
+            let range = (b.reference_low.is_some() || b.reference_high.is_some()).then_some(
+                ReferenceRange {
                     low: b.reference_low,
                     high: b.reference_high,
                     text: None,
-                });
+                },
+            );
             let flag = range.as_ref().and_then(|r| r.flag_for(value));
             RecordBody::Observation(Observation {
                 category: ObservationCategory::Laboratory,
