@@ -736,6 +736,30 @@ impl RecordsService {
     }
 }
 
+/// A records service whose ports are mocks with no expectations: any use fails the test.
+/// For adapter tests that never reach the records use cases.
+#[cfg(any(test, feature = "mocks"))]
+pub fn records_without_expectations() -> RecordsService {
+    #[derive(Debug)]
+    struct NilIds;
+    impl IdGenerator for NilIds {
+        fn next_uuid(&self) -> uuid::Uuid {
+            uuid::Uuid::nil()
+        }
+    }
+    RecordsService::new(RecordsPorts {
+        records: Arc::new(crate::record::MockRecordRepository::new()),
+        patients: Arc::new(crate::patient::MockPatientRepository::new()),
+        organizations: Arc::new(crate::organization::MockOrganizationRepository::new()),
+        accounts: Arc::new(crate::account::MockAccountRepository::new()),
+        log: Arc::new(crate::audit::MockAccessLog::new()),
+        mailer: Arc::new(crate::account::MockMailer::new()),
+        clock: Arc::new(crate::clock::FixedClock::new(DateTime::<Utc>::UNIX_EPOCH)),
+        ids: Arc::new(NilIds),
+        public_url: String::new(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
