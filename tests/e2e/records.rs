@@ -481,3 +481,188 @@ async fn clinicians_file_and_release_and_the_patient_is_told_without_health_data
         (StatusCode::BAD_REQUEST, Some("invalid_record"))
     );
 }
+
+/// Who asks, in the authorisation matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Who {
+    Owner,
+    OtherPatient,
+    StaffSameOrg,
+    StaffOtherOrg,
+    Anonymous,
+}
+
+#[tokio::test]
+async fn authorisation_matrix_covers_every_records_endpoint_of_the_spec() {
+    use Who::{Anonymous, OtherPatient, Owner, StaffOtherOrg, StaffSameOrg};
+    let app = spawn_app(2).await;
+    let (ann, chart) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let (bo, _) = linked_patient(&app, "SYN0000001", "bo@example.org").await;
+    let doc = staff(&app, "demo-clinic", "doc@clinic.test", StaffRole::Clinician).await;
+    let other_doc = staff(
+        &app,
+        "riverside-family",
+        "doc@riverside.test",
+        StaffRole::Clinician,
+    )
+    .await;
+    let (_, page) = get(&app, "/api/v1/records?kind=observation&limit=1", &ann).await;
+    let record = page["records"][0]["id"].as_str().unwrap().to_owned();
+    // A held record of Ann's chart, for the release endpoint.
+    let held_note = json!({"kind": "note", "title": "Held", "text": "x", "sensitive": ["genetic"]});
+    let (_, held) = call(
+        &app,
+        "POST",
+        &format!("/api/v1/patients/{chart}/records"),
+        &doc,
+        Some(held_note),
+    )
+    .await;
+    let held = held["record"]["id"].as_str().unwrap().to_owned();
+    let note = json!({"kind": "note", "title": "Visit note", "text": "Seen today."});
+
+    // (method, spec path, request path, body, expected status per actor). Actors run in the
+    // order below, so the clinician's successful release comes after every refusal.
+    let rows: Vec<(&str, &str, String, Option<Value>, [(Who, u16); 5])> = vec![
+        (
+            "get",
+            "/v1/summary",
+            format!("/api/v1/summary?patient_id={chart}"),
+            None,
+            [
+                (Owner, 200),
+                (OtherPatient, 404),
+                (StaffSameOrg, 200),
+                (StaffOtherOrg, 404),
+                (Anonymous, 401),
+            ],
+        ),
+        (
+            "get",
+            "/v1/records",
+            format!("/api/v1/records?kind=observation&patient_id={chart}"),
+            None,
+            [
+                (Owner, 200),
+                (OtherPatient, 404),
+                (StaffSameOrg, 200),
+                (StaffOtherOrg, 404),
+                (Anonymous, 401),
+            ],
+        ),
+        (
+            "get",
+            "/v1/records/{id}",
+            format!("/api/v1/records/{record}"),
+            None,
+            [
+                (Owner, 200),
+                (OtherPatient, 404),
+                (StaffSameOrg, 200),
+                (StaffOtherOrg, 404),
+                (Anonymous, 401),
+            ],
+        ),
+        // Everyone sees only their own history; staff have no chart of their own (403).
+        (
+            "get",
+            "/v1/me/access-history",
+            "/api/v1/me/access-history".to_owned(),
+            None,
+            [
+                (Owner, 200),
+                (OtherPatient, 200),
+                (StaffSameOrg, 403),
+                (StaffOtherOrg, 403),
+                (Anonymous, 401),
+            ],
+        ),
+        (
+            "post",
+            "/v1/patients/{patient_id}/records",
+            format!("/api/v1/patients/{chart}/records"),
+            Some(note),
+            [
+                (Owner, 404),
+                (OtherPatient, 404),
+                (StaffOtherOrg, 404),
+                (Anonymous, 401),
+                (StaffSameOrg, 201),
+            ],
+        ),
+        (
+            "post",
+            "/v1/records/{id}/release",
+            format!("/api/v1/records/{held}/release"),
+            None,
+            [
+                (Owner, 404),
+                (OtherPatient, 404),
+                (StaffOtherOrg, 404),
+                (Anonymous, 401),
+                (StaffSameOrg, 204),
+            ],
+        ),
+    ];
+
+    // Every operation the spec lists under Records has a row, and every row is in the spec.
+    let spec: Value = serde_json::from_str(
+        &app.client
+            .get("/api/openapi.json")
+            .send()
+            .await
+            .0
+            .into_body()
+            .into_string()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let mut in_spec = std::collections::BTreeSet::new();
+    for (path, ops) in spec["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            if op["tags"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t == "Records"))
+            {
+                in_spec.insert((method.clone(), path.clone()));
+            }
+        }
+    }
+    let in_table: std::collections::BTreeSet<(String, String)> = rows
+        .iter()
+        .map(|r| (r.0.to_owned(), r.1.to_owned()))
+        .collect();
+    assert_eq!(
+        in_spec, in_table,
+        "a records endpoint without a row in the matrix (or a stale row)"
+    );
+
+    for (method, _, path, body, expected) in rows {
+        let mut whos: Vec<Who> = expected.iter().map(|e| e.0).collect();
+        whos.dedup();
+        assert_eq!(whos.len(), 5, "{path}: one expectation per actor");
+        for (who, status) in expected {
+            let token = match who {
+                Owner => Some(&ann),
+                OtherPatient => Some(&bo),
+                StaffSameOrg => Some(&doc),
+                StaffOtherOrg => Some(&other_doc),
+                Anonymous => None,
+            };
+            let mut req = match method {
+                "get" => app.client.get(&path),
+                _ => app.client.post(&path),
+            };
+            if let Some(t) = token {
+                req = req.header("authorization", format!("Bearer {t}"));
+            }
+            let resp = match &body {
+                Some(b) => req.body_json(b).send().await,
+                None => req.send().await,
+            };
+            let got = resp.0.status().as_u16();
+            assert_eq!(got, status, "{method} {path} as {who:?}");
+        }
+    }
+}
