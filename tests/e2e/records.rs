@@ -492,6 +492,15 @@ enum Who {
     Anonymous,
 }
 
+/// Method, path in the spec, path requested, body, expected status per actor.
+type MatrixRow = (
+    &'static str,
+    &'static str,
+    String,
+    Option<Value>,
+    [(Who, u16); 5],
+);
+
 #[tokio::test]
 async fn authorisation_matrix_covers_every_records_endpoint_of_the_spec() {
     use Who::{Anonymous, OtherPatient, Owner, StaffOtherOrg, StaffSameOrg};
@@ -523,7 +532,7 @@ async fn authorisation_matrix_covers_every_records_endpoint_of_the_spec() {
 
     // (method, spec path, request path, body, expected status per actor). Actors run in the
     // order below, so the clinician's successful release comes after every refusal.
-    let rows: Vec<(&str, &str, String, Option<Value>, [(Who, u16); 5])> = vec![
+    let rows: Vec<MatrixRow> = vec![
         (
             "get",
             "/v1/summary",
