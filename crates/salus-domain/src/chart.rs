@@ -69,6 +69,65 @@ pub struct ListFilter {
     pub statuses: Vec<&'static str>,
 }
 
+/// Why a list filter was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    #[error("Enter dates as YYYY-MM-DD.")]
+    Date,
+    #[error("Unknown status for this kind of record.")]
+    Status,
+}
+
+impl FilterError {
+    /// A stable code for the API.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Date => "invalid_date",
+            Self::Status => "invalid_status",
+        }
+    }
+}
+
+impl ListFilter {
+    /// A filter from what a person typed: dates as `YYYY-MM-DD` (`until` includes that
+    /// day), text, and comma-separated status codes of `kind`. Empty values are ignored.
+    ///
+    /// # Errors
+    /// [`FilterError`] for a date or status that does not parse.
+    pub fn parse(
+        kind: RecordKind,
+        from: Option<&str>,
+        until: Option<&str>,
+        text: Option<String>,
+        status: Option<&str>,
+    ) -> Result<Self, FilterError> {
+        let date = |v: Option<&str>| match v.map(str::trim).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| Some(t.and_utc()))
+                .ok_or(FilterError::Date),
+        };
+        let from = date(from)?;
+        let until = date(until)?.map(|d| d + chrono::Duration::days(1));
+        let known = kind.status_codes();
+        let mut statuses = Vec::new();
+        for s in status.unwrap_or_default().split(',').map(str::trim) {
+            if s.is_empty() {
+                continue;
+            }
+            statuses.push(*known.iter().find(|k| **k == s).ok_or(FilterError::Status)?);
+        }
+        Ok(Self {
+            from,
+            until,
+            text: text.filter(|t| !t.trim().is_empty()),
+            statuses,
+        })
+    }
+}
+
 /// A record with the other records that give it meaning.
 #[derive(Debug, Clone)]
 pub struct RecordView {

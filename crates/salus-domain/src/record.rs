@@ -691,6 +691,22 @@ pub struct Cursor {
     pub id: RecordId,
 }
 
+impl Cursor {
+    /// The cursor as a URL-safe token (`<microseconds>_<record id>`).
+    pub fn to_token(self) -> String {
+        format!("{}_{}", self.sort_time.timestamp_micros(), self.id)
+    }
+
+    /// Reads a token made by [`Cursor::to_token`]; `None` for anything else.
+    pub fn from_token(token: &str) -> Option<Self> {
+        let (micros, id) = token.trim().split_once('_')?;
+        Some(Self {
+            sort_time: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            id: RecordId::parse(id).ok()?,
+        })
+    }
+}
+
 /// A page of records, newest first, and where the next page starts.
 #[derive(Debug, Clone)]
 pub struct Page<T> {

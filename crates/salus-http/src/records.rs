@@ -4,7 +4,6 @@
 
 use crate::auth::SessionToken;
 use crate::error::{ApiError, ErrorBody};
-use base64::Engine as _;
 use poem::Request;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -325,27 +324,6 @@ fn refusal(e: RecordsError) -> Result<Refusal, ApiError> {
     }
 }
 
-/// An opaque cursor: base64url of `<microseconds>.<record id>`.
-pub fn encode_cursor(c: Cursor) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
-        "{}.{}",
-        c.sort_time.timestamp_micros(),
-        c.id
-    ))
-}
-
-pub fn decode_cursor(s: &str) -> Option<Cursor> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(s)
-        .ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (micros, id) = text.split_once('.')?;
-    Some(Cursor {
-        sort_time: chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?,
-        id: RecordId::parse(id).ok()?,
-    })
-}
-
 fn labels(l: SensitivityLabels) -> Vec<String> {
     l.iter().map(|x| x.code().to_owned()).collect()
 }
@@ -474,50 +452,6 @@ fn history_dto(me: Option<salus_domain::AccountId>, entries: &[AccessEntry]) -> 
     }
 }
 
-/// Parses `YYYY-MM-DD` as the start of that day (UTC).
-fn day(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-}
-
-/// The filter of a list request, or the 400 to answer.
-pub fn list_filter(
-    kind: RecordKind,
-    from: Option<&str>,
-    until: Option<&str>,
-    q: Option<String>,
-    status: Option<&str>,
-) -> Result<ListFilter, (&'static str, &'static str)> {
-    let date = |v: Option<&str>| match v.map(str::trim).filter(|v| !v.is_empty()) {
-        None => Ok(None),
-        Some(v) => day(v)
-            .map(Some)
-            .ok_or(("invalid_date", "Enter dates as YYYY-MM-DD.")),
-    };
-    let from = date(from)?;
-    // `until` is inclusive of that day.
-    let until = date(until)?.map(|d| d + chrono::Duration::days(1));
-    let known = kind.status_codes();
-    let mut statuses = Vec::new();
-    for s in status.unwrap_or_default().split(',').map(str::trim) {
-        if s.is_empty() {
-            continue;
-        }
-        match known.iter().find(|k| **k == s) {
-            Some(k) => statuses.push(*k),
-            None => return Err(("invalid_status", "Unknown status for this kind of record.")),
-        }
-    }
-    Ok(ListFilter {
-        from,
-        until,
-        text: q.filter(|t| !t.trim().is_empty()),
-        statuses,
-    })
-}
-
 pub(crate) struct RecordsApi {
     pub(crate) auth: AuthService,
     pub(crate) records: RecordsService,
@@ -614,7 +548,7 @@ impl RecordsApi {
                 "Unknown kind of record.",
             )));
         };
-        let filter = match list_filter(
+        let filter = match ListFilter::parse(
             kind,
             from.0.as_deref(),
             until.0.as_deref(),
@@ -622,11 +556,11 @@ impl RecordsApi {
             status.0.as_deref(),
         ) {
             Ok(f) => f,
-            Err((code, msg)) => return Ok(ListResponse::Invalid(invalid(code, msg))),
+            Err(e) => return Ok(ListResponse::Invalid(invalid(e.code(), &e.to_string()))),
         };
         let after = match cursor.0.as_deref().filter(|c| !c.is_empty()) {
             None => None,
-            Some(c) => match decode_cursor(c) {
+            Some(c) => match Cursor::from_token(c) {
                 Some(c) => Some(c),
                 None => {
                     return Ok(ListResponse::Invalid(invalid(
@@ -653,7 +587,7 @@ impl RecordsApi {
         {
             Ok(page) => Ok(ListResponse::Ok(Json(RecordPage {
                 records: dtos(&page.items),
-                next_cursor: page.next.map(encode_cursor),
+                next_cursor: page.next.map(Cursor::to_token),
             }))),
             Err(e) => Ok(refuse!(ListResponse, refusal(e)?)),
         }

@@ -89,6 +89,7 @@ pub fn app(store: Store, cfg: &Config) -> anyhow::Result<impl Endpoint + use<>> 
     let web = salus_web::WebState {
         directory: state.directory.clone(),
         auth: state.auth.clone(),
+        records: state.records.clone(),
         secure_cookies: cfg.public_url().starts_with("https://"),
         csrf_key: cfg.csrf_key()?,
     };

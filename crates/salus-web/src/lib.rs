@@ -5,6 +5,7 @@
 //! **Invariant:** every response carries the security headers of [`security_headers`].
 
 mod account;
+mod records;
 mod recovery;
 mod security;
 mod staff;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 pub struct WebState {
     pub directory: DirectoryService,
     pub auth: AuthService,
+    pub records: salus_domain::chart::RecordsService,
     /// Served over TLS: cookies get `Secure` and the `__Host-` prefix.
     pub secure_cookies: bool,
     /// Key of the CSRF tokens; every node of a deployment must share it.
@@ -165,6 +167,10 @@ pub fn routes(state: WebState) -> impl Endpoint {
         .at("/forgot", get(recovery::forgot_form).post(recovery::forgot))
         .at("/reset", get(recovery::reset_form).post(recovery::reset))
         .at("/account/security", get(security::security))
+        .at("/records", get(records::home))
+        .at("/records/history", get(records::history))
+        .at("/records/item/:id", get(records::record))
+        .at("/records/:kind", get(records::list))
         .at("/staff", get(staff::staff_home))
         .at("/staff/team", get(team::team))
         .at("/staff/invitations", poem::post(team::invite))
