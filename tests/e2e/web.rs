@@ -783,3 +783,92 @@ async fn security_page_changes_the_email_address_after_confirmation_from_the_new
             .contains("You sign in with <strong>ann.lee@example.net</strong>")
     );
 }
+
+/// Signs `email` in through the login form (no second factor).
+async fn patient_signs_in(b: &mut Browser<'_>, email: &str) {
+    let form = b.get("/login").await;
+    let done = b
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf_of(&form.html)),
+                ("email", email),
+                ("password", "tulip kettle orbit"),
+            ],
+        )
+        .await;
+    assert_eq!(done.location.as_deref(), Some("/account"));
+}
+
+#[tokio::test]
+async fn record_pages_show_the_chart_lists_a_result_with_its_trend_and_the_access_history() {
+    let app = spawn_app(2).await;
+    crate::records::linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    crate::records::linked_patient(&app, "SYN0000001", "bo@example.org").await;
+    let mut ann = Browser::new(&app);
+    patient_signs_in(&mut ann, "ann@example.org").await;
+    assert!(ann.get("/account").await.html.contains("href=\"/records\""));
+
+    let home = ann.get("/records").await;
+    assert_eq!(home.status, StatusCode::OK);
+    for heading in [
+        "Recent test results",
+        "Medications you take",
+        "Health problems",
+        "Allergies",
+        "Recent visits",
+    ] {
+        assert!(home.html.contains(heading), "{heading}");
+    }
+    assert!(home.html.contains("href=\"/records/history\""));
+
+    let results = ann.get("/records/results").await;
+    assert_eq!(results.status, StatusCode::OK);
+    let ids: Vec<String> = results
+        .html
+        .split("href=\"/records/item/")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_owned())
+        .collect();
+    assert!(!ids.is_empty());
+    // Some result has a trend: a chart and its table.
+    let mut charted = None;
+    for id in &ids {
+        let page = ann.get(&format!("/records/item/{id}")).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.html.contains("<dt>Result</dt>") || page.html.contains("<dt>Status</dt>"));
+        if page.html.contains("<svg class=\"trend\"") {
+            assert!(
+                page.html.contains("All values of this test"),
+                "a table alternative"
+            );
+            charted = Some(id.clone());
+            break;
+        }
+    }
+    assert!(charted.is_some(), "a repeated test shows a trend chart");
+
+    let filtered = ann.get("/records/results?from=not-a-date").await;
+    assert_eq!(filtered.status, StatusCode::BAD_REQUEST);
+    assert!(filtered.html.contains("Check the dates"));
+    assert_eq!(
+        ann.get("/records/nonsense").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Bo cannot open Ann's result: the same page as for a record that does not exist.
+    let mut bo = Browser::new(&app);
+    patient_signs_in(&mut bo, "bo@example.org").await;
+    let theirs = bo.get(&format!("/records/item/{}", ids[0])).await;
+    let missing = bo
+        .get(&format!("/records/item/{}", uuid::Uuid::now_v7()))
+        .await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+    assert_eq!(theirs.html, missing.html);
+
+    let history = ann.get("/records/history").await;
+    assert_eq!(history.status, StatusCode::OK);
+    assert!(history.html.contains("Opened one of your test results"));
+    assert!(history.html.contains("<td>You</td>"));
+    assert!(history.html.contains("Refused"), "Bo's attempt is listed");
+}
