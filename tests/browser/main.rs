@@ -51,6 +51,8 @@ fn free_port() -> u16 {
 }
 
 /// Starts Salus on a free loopback port over a fresh SQLite file; answers its base URL.
+const DEMO_PASSWORD: &str = "quartz lantern meadow";
+
 async fn start_salus(dir: &std::path::Path) -> String {
     let cfg = salus_server::Config {
         database_url: format!("sqlite://{}/browser.db", dir.display()),
@@ -63,9 +65,18 @@ async fn start_salus(dir: &std::path::Path) -> String {
         &store,
         &SeedOptions {
             fixtures: None,
-            synthetic_patients: 0,
+            synthetic_patients: 1,
             seed: 1,
         },
+        clock.clone(),
+    )
+    .await
+    .unwrap();
+    // The demo patient, linked to the synthetic chart, with a known password.
+    demo::seed_demo_patient_account(
+        &store,
+        &salus_server::adapters::Argon2Hasher::new(1, 4),
+        Some(DEMO_PASSWORD.into()),
         clock,
     )
     .await
@@ -106,7 +117,7 @@ fn newest_email(dir: &std::path::Path) -> String {
 }
 
 #[tokio::test]
-async fn register_confirm_sign_in_and_sign_out_in_chromium() {
+async fn register_sign_in_and_out_then_read_results_a_trend_and_the_access_history_in_chromium() {
     let Some((driver, chromium)) = tools() else {
         return;
     };
@@ -230,6 +241,46 @@ async fn register_confirm_sign_in_and_sign_out_in_chromium() {
         // The session is gone: the account page sends us to sign in.
         c.goto(url("/account").as_str()).await?;
         c.wait().for_url(&url("/login")).await?;
+
+        // The demo patient opens their results, a trend, and sees their own views listed.
+        fill("#email", "patient@demo.salus.test").await?;
+        fill("#password", DEMO_PASSWORD).await?;
+        submit_then(url("/account")).await?;
+        c.find(Locator::LinkText("See your health record"))
+            .await?
+            .click()
+            .await?;
+        c.wait().for_url(&url("/records")).await?;
+        c.find(Locator::LinkText("All test results"))
+            .await?
+            .click()
+            .await?;
+        c.wait().for_url(&url("/records/results")).await?;
+        let mut links = Vec::new();
+        for a in c.find_all(Locator::Css("table.records a")).await? {
+            if let Some(href) = a.attr("href").await? {
+                links.push(href);
+            }
+        }
+        assert!(!links.is_empty(), "the results list has links");
+        let mut trend = false;
+        for href in links.iter().take(25) {
+            c.goto(&format!("{base}{href}")).await?;
+            c.wait().for_element(Locator::Css("dl.record")).await?;
+            if !c.find_all(Locator::Css("svg.trend circle")).await?.is_empty() {
+                c.find(Locator::XPath("//caption[text()='All values of this test']"))
+                    .await?;
+                trend = true;
+                break;
+            }
+        }
+        assert!(trend, "one of the first results has a trend chart");
+        c.goto(url("/records/history").as_str()).await?;
+        c.wait()
+            .for_element(Locator::XPath(
+                "//tr[td[text()='You']][td[contains(., 'Opened one of your test results')]]",
+            ))
+            .await?;
         Ok::<(), fantoccini::error::CmdError>(())
     }
     .await;
