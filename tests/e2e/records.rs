@@ -7,7 +7,7 @@ use crate::{TestApp, spawn_app};
 use poem::http::StatusCode;
 use salus_domain::account::{AccountRepository, IdentityRepository, StaffRole};
 use salus_domain::patient::PatientRepository;
-use salus_domain::record::RecordKind;
+use salus_domain::record::{RecordKind, RecordRepository};
 use serde_json::{Value, json};
 
 /// A verified patient account linked to the demo clinic's chart `mrn`; its bearer token and
@@ -673,5 +673,120 @@ async fn authorisation_matrix_covers_every_records_endpoint_of_the_spec() {
             let got = resp.0.status().as_u16();
             assert_eq!(got, status, "{method} {path} as {who:?}");
         }
+    }
+}
+
+/// The instant of a FHIR dateTime, for comparing with the API's RFC 3339 dates.
+fn instant(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+#[tokio::test]
+async fn fixture_patients_see_every_imported_record_with_the_values_of_their_bundle() {
+    let bundles = salus_tests::synthea_bundles();
+    if bundles.is_empty() {
+        return; // synthea_bundles() already said so loudly (and failed under CI=true).
+    }
+    let app = spawn_app(0).await;
+    let org = salus_server::importer::target_org(&app.store, Some("demo-clinic"))
+        .await
+        .unwrap();
+    for (n, path) in bundles.iter().enumerate() {
+        salus_server::importer::import_file(&app.store, &org, path, false, crate::clock())
+            .await
+            .unwrap();
+        let bundle: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let entries = bundle["entry"].as_array().unwrap();
+        let patient = entries
+            .iter()
+            .map(|e| &e["resource"])
+            .find(|r| r["resourceType"] == "Patient")
+            .unwrap();
+        let mrn = patient["identifier"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["type"]["coding"][0]["code"] == "MR")
+            .unwrap()["value"]
+            .as_str()
+            .unwrap();
+        let (token, chart) = linked_patient(&app, mrn, &format!("p{n}@example.org")).await;
+
+        // Every kind the store holds for the chart is listed in full.
+        let stored = app
+            .store
+            .count_by_kind(salus_domain::PatientId::parse(&chart).unwrap(), None)
+            .await
+            .unwrap();
+        let mut listed = std::collections::BTreeMap::new();
+        let mut results = Vec::new();
+        for kind in RecordKind::ALL {
+            let mut cursor = String::new();
+            loop {
+                let (status, page) = get(
+                    &app,
+                    &format!(
+                        "/api/v1/records?kind={}&limit=100&cursor={cursor}",
+                        kind.code()
+                    ),
+                    &token,
+                )
+                .await;
+                assert_eq!(status, StatusCode::OK, "{page}");
+                let records = page["records"].as_array().unwrap();
+                *listed.entry(*kind).or_insert(0u64) += records.len() as u64;
+                if *kind == RecordKind::Observation {
+                    results.extend(records.iter().cloned());
+                }
+                match page["next_cursor"].as_str() {
+                    Some(c) => cursor = c.to_owned(),
+                    None => break,
+                }
+            }
+        }
+        listed.retain(|_, n| *n > 0);
+        assert_eq!(
+            listed,
+            stored,
+            "{}: every stored record is visible",
+            path.display()
+        );
+
+        // Every numeric result of the bundle is there with its value and unit, at its time.
+        let shown: std::collections::BTreeSet<(chrono::DateTime<chrono::Utc>, String)> = results
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    instant(r["date"].as_str()?)?,
+                    r["value"].as_str()?.to_owned(),
+                ))
+            })
+            .collect();
+        let mut checked = 0;
+        for o in entries
+            .iter()
+            .map(|e| &e["resource"])
+            .filter(|r| r["resourceType"] == "Observation" && r["valueQuantity"].is_object())
+        {
+            let q = &o["valueQuantity"];
+            let value = q["value"].as_f64().unwrap();
+            let unit = q["unit"].as_str().unwrap_or_default();
+            let text = if unit.is_empty() {
+                value.to_string()
+            } else {
+                format!("{value} {unit}")
+            };
+            let at = instant(o["effectiveDateTime"].as_str().unwrap()).unwrap();
+            assert!(
+                shown.contains(&(at, text.clone())),
+                "{}: {} = {text} at {at} is not shown",
+                path.display(),
+                o["code"]["text"]
+            );
+            checked += 1;
+        }
+        assert!(checked > 0, "{}: numeric results compared", path.display());
     }
 }
