@@ -165,6 +165,156 @@ pub struct NewRecord {
     pub encounter: Option<RecordId>,
 }
 
+/// A lab result as a clinician types it.
+#[derive(Debug, Clone, Default)]
+pub struct LabResultInput {
+    pub title: String,
+    pub loinc: Option<String>,
+    pub value: Option<f64>,
+    pub unit: Option<String>,
+    pub reference_low: Option<f64>,
+    pub reference_high: Option<f64>,
+}
+
+/// Why a clinician's new record was refused (the message says what to change).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("{0}")]
+    Record(&'static str),
+    #[error("Unknown sensitivity label.")]
+    Label,
+}
+
+impl InputError {
+    /// A stable code for the API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Record(_) => "invalid_record",
+            Self::Label => "invalid_label",
+        }
+    }
+}
+
+impl NewRecord {
+    fn checked_title(title: &str) -> Result<&str, InputError> {
+        let t = title.trim();
+        if t.is_empty() || t.chars().count() > 200 {
+            return Err(InputError::Record("Give a title of 1 to 200 characters."));
+        }
+        Ok(t)
+    }
+
+    /// Sensitivity labels from their codes.
+    ///
+    /// # Errors
+    /// [`InputError::Label`] for an unknown code.
+    pub fn labels<'a>(
+        codes: impl IntoIterator<Item = &'a str>,
+    ) -> Result<SensitivityLabels, InputError> {
+        codes
+            .into_iter()
+            .try_fold(SensitivityLabels::empty(), |acc, c| {
+                crate::record::SensitivityLabel::from_code(c.trim())
+                    .map(|l| acc.with(l))
+                    .ok_or(InputError::Label)
+            })
+    }
+
+    /// A numeric lab result; its flag follows from the reference range.
+    ///
+    /// # Errors
+    /// [`InputError`] naming what is missing or wrong.
+    pub fn lab_result(
+        patient: PatientId,
+        input: LabResultInput,
+        sensitivity: SensitivityLabels,
+        author: Option<DisplayName>,
+    ) -> Result<Self, InputError> {
+        use crate::record::{
+            Observation, ObservationCategory, ObservationValue, Quantity, ReferenceRange,
+            ResultStatus,
+        };
+        let title = Self::checked_title(&input.title)?;
+        let value = input
+            .value
+            .filter(|v| v.is_finite())
+            .ok_or(InputError::Record("A lab result needs a numeric value."))?;
+        let loinc = input
+            .loinc
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty());
+        let code = crate::text::Code::new(loinc.map(|_| "http://loinc.org"), loinc, title)
+            .map_err(|_| InputError::Record("The test name is not valid."))?;
+        let range = (input.reference_low.is_some() || input.reference_high.is_some()).then_some(
+            ReferenceRange {
+                low: input.reference_low,
+                high: input.reference_high,
+                text: None,
+            },
+        );
+        let flag = range.as_ref().and_then(|r| r.flag_for(value));
+        Ok(Self {
+            patient,
+            body: RecordBody::Observation(Observation {
+                category: ObservationCategory::Laboratory,
+                code,
+                status: ResultStatus::Final,
+                value: Some(ObservationValue::Quantity(Quantity {
+                    value,
+                    unit: input
+                        .unit
+                        .map(|u| u.trim().to_owned())
+                        .filter(|u| !u.is_empty()),
+                })),
+                components: vec![],
+                reference_range: range,
+                flag,
+                effective_at: None,
+                issued: None,
+            }),
+            sensitivity,
+            author,
+            encounter: None,
+        })
+    }
+
+    /// A clinical note in plain text.
+    ///
+    /// # Errors
+    /// [`InputError`] naming what is missing or wrong.
+    pub fn note(
+        patient: PatientId,
+        title: &str,
+        text: &str,
+        sensitivity: SensitivityLabels,
+        author: Option<DisplayName>,
+    ) -> Result<Self, InputError> {
+        let title = Self::checked_title(title)?;
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(InputError::Record("A note needs its text."));
+        }
+        if text.chars().count() > 100_000 {
+            return Err(InputError::Record(
+                "A note may have at most 100,000 characters.",
+            ));
+        }
+        Ok(Self {
+            patient,
+            body: RecordBody::ClinicalNote(crate::record::ClinicalNote {
+                note_type: crate::record::NoteType::ProgressNote,
+                title: title.to_owned(),
+                text: text.to_owned(),
+                date: None,
+            }),
+            sensitivity,
+            author,
+            encounter: None,
+        })
+    }
+}
+
 /// What the records use cases need.
 #[derive(Clone)]
 pub struct RecordsPorts {
@@ -244,7 +394,7 @@ impl RecordsService {
     }
 
     /// The chart an actor asks about: their own when `patient` is `None`.
-    async fn chart(
+    async fn find_chart(
         &self,
         actor: &Actor,
         patient: Option<PatientId>,
@@ -394,7 +544,7 @@ impl RecordsService {
             record: None,
             request_id,
         };
-        let Some(chart) = self.chart(actor, patient).await? else {
+        let Some(chart) = self.find_chart(actor, patient).await? else {
             return self.refuse(&a, Outcome::NotFound).await;
         };
         a.patient = Some(chart.id);
@@ -413,7 +563,7 @@ impl RecordsService {
             until: filter.until,
             text: filter.text,
             statuses: filter.statuses,
-            code: None,
+            ..RecordQuery::default()
         };
         let page = self
             .visible_page(actor, chart.id, kind, &query, after, limit)
@@ -538,7 +688,7 @@ impl RecordsService {
             record: None,
             request_id,
         };
-        let Some(chart) = self.chart(actor, patient).await? else {
+        let Some(chart) = self.find_chart(actor, patient).await? else {
             return self.refuse(&a, Outcome::NotFound).await;
         };
         a.patient = Some(chart.id);
@@ -609,6 +759,113 @@ impl RecordsService {
         Ok(s)
     }
 
+    /// Clinician: the records of a chart held for release, newest first per kind. One audit
+    /// entry.
+    ///
+    /// # Errors
+    /// See [`RecordsError`].
+    pub async fn held(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        request_id: Option<&str>,
+    ) -> Result<Vec<Shown<ClinicalRecord>>, RecordsError> {
+        let mut a = Audit {
+            actor,
+            action: Action::Release,
+            patient: Some(patient),
+            kind: None,
+            record: None,
+            request_id,
+        };
+        let Some(chart) = self.p.patients.find(patient).await? else {
+            return self.refuse(&a, Outcome::NotFound).await;
+        };
+        a.patient = Some(chart.id);
+        let target = Target::Chart {
+            patient: chart.id,
+            organization: chart.organization_id,
+        };
+        if decide(actor, Action::Release, target, self.now()) == Decision::Deny {
+            return self.refuse(&a, Outcome::Denied).await;
+        }
+        let query = RecordQuery {
+            held_only: true,
+            ..RecordQuery::default()
+        };
+        let mut held = Vec::new();
+        for kind in RecordKind::ALL.iter().copied() {
+            held.extend(
+                self.visible_page(actor, chart.id, kind, &query, None, MAX_LIST)
+                    .await?
+                    .items,
+            );
+        }
+        self.audit(&a, Outcome::Allowed).await?;
+        Ok(held)
+    }
+
+    /// Clinician: the chart with this medical record number in their organisation (to open
+    /// it; reading it is audited then).
+    ///
+    /// # Errors
+    /// [`RecordsError::NotFound`] for an unknown number or a role that may not read charts.
+    pub async fn chart_by_mrn(
+        &self,
+        actor: &Actor,
+        mrn: &crate::text::Mrn,
+    ) -> Result<Patient, RecordsError> {
+        let Actor::Staff { organization, .. } = actor else {
+            return Err(RecordsError::NotFound);
+        };
+        let chart = self
+            .p
+            .patients
+            .find_by_mrn(*organization, mrn)
+            .await?
+            .ok_or(RecordsError::NotFound)?;
+        let target = Target::Chart {
+            patient: chart.id,
+            organization: chart.organization_id,
+        };
+        if decide(actor, Action::ViewChart, target, self.now()) == Decision::Deny {
+            return Err(RecordsError::NotFound);
+        }
+        Ok(chart)
+    }
+
+    /// The chart's demographics for a clinician's header (audited as a chart view).
+    ///
+    /// # Errors
+    /// See [`RecordsError`].
+    pub async fn chart(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        request_id: Option<&str>,
+    ) -> Result<Patient, RecordsError> {
+        let a = Audit {
+            actor,
+            action: Action::ViewChart,
+            patient: Some(patient),
+            kind: None,
+            record: None,
+            request_id,
+        };
+        let Some(chart) = self.p.patients.find(patient).await? else {
+            return self.refuse(&a, Outcome::NotFound).await;
+        };
+        let target = Target::Chart {
+            patient: chart.id,
+            organization: chart.organization_id,
+        };
+        if decide(actor, Action::ViewChart, target, self.now()) == Decision::Deny {
+            return self.refuse(&a, Outcome::Denied).await;
+        }
+        self.audit(&a, Outcome::Allowed).await?;
+        Ok(chart)
+    }
+
     /// Who accessed the actor's own chart, newest first.
     ///
     /// # Errors
@@ -628,7 +885,7 @@ impl RecordsService {
             record: None,
             request_id,
         };
-        let Some(chart) = self.chart(actor, None).await? else {
+        let Some(chart) = self.find_chart(actor, None).await? else {
             return self.refuse(&a, Outcome::NotFound).await;
         };
         a.patient = Some(chart.id);

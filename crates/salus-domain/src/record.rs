@@ -730,6 +730,8 @@ pub struct RecordQuery {
     pub statuses: Vec<&'static str>,
     /// Only records with this code system and code (the same test over time).
     pub code: Option<(String, String)>,
+    /// Only records held for a clinician to release.
+    pub held_only: bool,
 }
 
 /// Storage of clinical records.

@@ -12,15 +12,14 @@ use salus_domain::access::Actor;
 use salus_domain::account::{AuthService, SessionError};
 use salus_domain::audit::AccessEntry;
 use salus_domain::chart::{
-    ChartSummary, ListFilter, ListRequest, NewRecord, RecordView, RecordsError, RecordsService,
-    Shown,
+    ChartSummary, InputError, LabResultInput, ListFilter, ListRequest, NewRecord, RecordView,
+    RecordsError, RecordsService, Shown,
 };
 use salus_domain::record::{
-    ClinicalNote, ClinicalRecord, Cursor, NoteType, Observation, ObservationCategory,
-    ObservationValue, Quantity, RecordBody, RecordKind, ReferenceRange, ResultStatus,
-    SensitivityLabel, SensitivityLabels,
+    ClinicalRecord, Cursor, ObservationValue, RecordBody, RecordKind, ReferenceRange,
+    SensitivityLabels,
 };
-use salus_domain::text::{Code, DisplayName};
+use salus_domain::text::DisplayName;
 use salus_domain::{PatientId, RecordId};
 
 #[derive(Tags)]
@@ -683,7 +682,7 @@ impl RecordsApi {
         };
         let new = match new_record(patient, body.0, author) {
             Ok(n) => n,
-            Err((code, msg)) => return Ok(FileResponse::Invalid(invalid(code, &msg))),
+            Err(e) => return Ok(FileResponse::Invalid(invalid(e.code(), &e.to_string()))),
         };
         match self
             .records
@@ -748,18 +747,12 @@ impl RecordsApi {
 }
 
 /// Builds the domain's new record from the request, or the 400 to answer.
-pub fn new_record(
+fn new_record(
     patient: PatientId,
     b: NewRecordDto,
     author: Option<DisplayName>,
-) -> Result<NewRecord, (&'static str, String)> {
-    let bad = |m: &str| ("invalid_record", m.to_owned());
-    let mut sensitivity = SensitivityLabels::empty();
-    for code in &b.sensitive {
-        let label = SensitivityLabel::from_code(code.trim())
-            .ok_or(("invalid_label", "Unknown sensitivity label.".to_owned()))?;
-        sensitivity = sensitivity.with(label);
-    }
+) -> Result<NewRecord, InputError> {
+    let labels = NewRecord::labels(b.sensitive.iter().map(String::as_str))?;
     let encounter = match b
         .visit_id
         .as_deref()
@@ -767,75 +760,35 @@ pub fn new_record(
         .filter(|v| !v.is_empty())
     {
         None => None,
-        Some(v) => Some(RecordId::parse(v).map_err(|_| bad("The visit id is not valid."))?),
-    };
-    let title = b.title.trim();
-    if title.is_empty() || title.chars().count() > 200 {
-        return Err(bad("Give a title of 1 to 200 characters."));
-    }
-    let body = match b.kind.as_str() {
-        "lab_result" => {
-            let value = b.value.ok_or_else(|| bad("A lab result needs a value."))?;
-            if !value.is_finite() {
-                return Err(bad("The value must be a number."));
-            }
-            let code = Code::new(
-                b.loinc.as_deref().map(|_| "http://loinc.org"),
-                b.loinc.as_deref().map(str::trim).filter(|c| !c.is_empty()),
-                title,
-            )
-            .map_err(|_| bad("The test name is not valid."))?;
-            let range = (b.reference_low.is_some() || b.reference_high.is_some()).then_some(
-                ReferenceRange {
-                    low: b.reference_low,
-                    high: b.reference_high,
-                    text: None,
-                },
-            );
-            let flag = range.as_ref().and_then(|r| r.flag_for(value));
-            RecordBody::Observation(Observation {
-                category: ObservationCategory::Laboratory,
-                code,
-                status: ResultStatus::Final,
-                value: Some(ObservationValue::Quantity(Quantity {
-                    value,
-                    unit: b
-                        .unit
-                        .map(|u| u.trim().to_owned())
-                        .filter(|u| !u.is_empty()),
-                })),
-                components: vec![],
-                reference_range: range,
-                flag,
-                effective_at: None,
-                issued: None,
-            })
+        Some(v) => {
+            Some(RecordId::parse(v).map_err(|_| InputError::Record("The visit id is not valid."))?)
         }
-        "note" => {
-            let text = b
-                .text
-                .map(|t| t.trim().to_owned())
-                .filter(|t| !t.is_empty())
-                .ok_or_else(|| bad("A note needs its text."))?;
-            if text.chars().count() > 100_000 {
-                return Err(bad("A note may have at most 100,000 characters."));
-            }
-            RecordBody::ClinicalNote(ClinicalNote {
-                note_type: NoteType::ProgressNote,
-                title: title.to_owned(),
-                text,
-                date: None,
-            })
-        }
-        _ => return Err(bad("kind must be lab_result or note.")),
     };
-    Ok(NewRecord {
-        patient,
-        body,
-        sensitivity,
-        author,
-        encounter,
-    })
+    let mut new = match b.kind.as_str() {
+        "lab_result" => NewRecord::lab_result(
+            patient,
+            LabResultInput {
+                title: b.title,
+                loinc: b.loinc,
+                value: b.value,
+                unit: b.unit,
+                reference_low: b.reference_low,
+                reference_high: b.reference_high,
+            },
+            labels,
+            author,
+        )?,
+        "note" => NewRecord::note(
+            patient,
+            &b.title,
+            b.text.as_deref().unwrap_or_default(),
+            labels,
+            author,
+        )?,
+        _ => return Err(InputError::Record("kind must be lab_result or note.")),
+    };
+    new.encounter = encounter;
+    Ok(new)
 }
 
 crate::redacted_debug!(

@@ -65,6 +65,9 @@ fn page_query(
     if !query.statuses.is_empty() {
         q = q.filter(Column::Status.is_in(query.statuses.iter().copied()));
     }
+    if query.held_only {
+        q = q.filter(Column::ReleaseState.eq("held"));
+    }
     if let Some((system, code)) = &query.code {
         q = q
             .filter(Column::CodeSystem.eq(system.as_str()))
