@@ -872,3 +872,147 @@ async fn record_pages_show_the_chart_lists_a_result_with_its_trend_and_the_acces
     assert!(history.html.contains("<td>You</td>"));
     assert!(history.html.contains("Refused"), "Bo's attempt is listed");
 }
+
+#[tokio::test]
+async fn clinician_pages_open_a_chart_file_a_result_and_a_held_note_and_release_it() {
+    use salus_domain::account::StaffRole;
+    let app = spawn_app(1).await;
+    let (ann, _) = crate::records::linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let mut doc = Browser::new(&app);
+    staff_signs_in(&mut doc, "doc@example.org", StaffRole::Clinician).await;
+    assert!(
+        doc.get("/account")
+            .await
+            .html
+            .contains("href=\"/staff/charts\"")
+    );
+    assert_eq!(doc.get("/staff/charts").await.status, StatusCode::OK);
+    let unknown = doc.get("/staff/charts?mrn=NOPE0000").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert!(
+        unknown
+            .html
+            .contains("No chart with this medical record number")
+    );
+    let found = doc.get("/staff/charts?mrn=SYN0000000").await;
+    let chart_path = found.location.clone().expect("a redirect to the chart");
+    assert!(chart_path.starts_with("/staff/charts/"));
+    let chart = doc.get(&chart_path).await;
+    assert_eq!(chart.status, StatusCode::OK);
+    assert!(chart.html.contains("MRN SYN0000000"));
+    assert!(chart.html.contains("Nothing is held."));
+
+    let post = format!("{chart_path}/records");
+    let forged = doc
+        .post(
+            &post,
+            &[
+                ("csrf", "forged"),
+                ("kind", "note"),
+                ("title", "x"),
+                ("text", "y"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let csrf = csrf_of(&chart.html);
+    let bad = doc
+        .post(
+            &post,
+            &[
+                ("csrf", &csrf),
+                ("kind", "lab_result"),
+                ("title", "Ferritin"),
+                ("value", "lots"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.html.contains("Nothing was filed."));
+    let filed = doc
+        .post(
+            &post,
+            &[
+                ("csrf", &csrf),
+                ("kind", "lab_result"),
+                ("title", "Ferritin"),
+                ("value", "12,5"),
+                ("unit", "ng/mL"),
+                ("reference_low", "15"),
+                ("reference_high", "150"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        filed.location.as_deref(),
+        Some(format!("{chart_path}?done=filed").as_str())
+    );
+    let held = doc
+        .post(
+            &post,
+            &[
+                ("csrf", &csrf),
+                ("kind", "note"),
+                ("title", "Counselling"),
+                ("text", "Line one.\nLine <two>."),
+                ("mental_health", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        held.location.as_deref(),
+        Some(format!("{chart_path}?done=held").as_str())
+    );
+    let chart = doc.get(&format!("{chart_path}?done=held")).await;
+    assert!(chart.html.contains("Filed and held"));
+    let note_id = chart
+        .html
+        .split("action=\"/staff/records/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    // The patient does not see the held note; after release they do, as escaped text.
+    let path = format!("/api/v1/records/{note_id}");
+    assert_eq!(
+        crate::identity::call(&app, "GET", &path, &ann, None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    let patient_id = chart_path.trim_start_matches("/staff/charts/");
+    let released = doc
+        .post(
+            &format!("/staff/records/{note_id}/release"),
+            &[("csrf", &csrf_of(&chart.html)), ("patient_id", patient_id)],
+        )
+        .await;
+    assert_eq!(
+        released.location.as_deref(),
+        Some(format!("{chart_path}?done=released").as_str())
+    );
+    assert_eq!(
+        crate::identity::call(&app, "GET", &path, &ann, None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let page = doc.get(&format!("/records/item/{note_id}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(
+        page.html.contains("Line &#60;two&#62;.") || page.html.contains("Line &lt;two&gt;."),
+        "notes render as safe text: {}",
+        page.html
+    );
+    assert!(page.html.contains("Back to the chart"));
+
+    // Other roles and organisations do not get in.
+    let mut desk = Browser::new(&app);
+    staff_signs_in(&mut desk, "desk@example.org", StaffRole::FrontDesk).await;
+    assert_eq!(desk.get(&chart_path).await.status, StatusCode::NOT_FOUND);
+    let mut patient = Browser::new(&app);
+    patient_signs_in(&mut patient, "ann@example.org").await;
+    assert_eq!(patient.get(&chart_path).await.status, StatusCode::FORBIDDEN);
+}

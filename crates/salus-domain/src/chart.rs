@@ -140,8 +140,12 @@ pub struct RecordView {
 }
 
 /// The home page of a chart.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ChartSummary {
+    /// Whose chart it is.
+    pub patient: Patient,
+    /// For clinicians: records held for release.
+    pub held: Vec<Shown<ClinicalRecord>>,
     pub recent_results: Vec<Shown<ClinicalRecord>>,
     pub active_medications: Vec<Shown<ClinicalRecord>>,
     pub active_problems: Vec<Shown<ClinicalRecord>>,
@@ -706,7 +710,25 @@ impl RecordsService {
             statuses,
             ..RecordQuery::default()
         };
+        let held = if decide(actor, Action::Release, target, now).is_allowed() {
+            let query = RecordQuery {
+                held_only: true,
+                ..RecordQuery::default()
+            };
+            let mut held = Vec::new();
+            for kind in RecordKind::ALL.iter().copied() {
+                held.extend(
+                    self.visible_page(actor, chart.id, kind, &query, None, MAX_LIST)
+                        .await?
+                        .items,
+                );
+            }
+            held
+        } else {
+            Vec::new()
+        };
         let mut s = ChartSummary {
+            held,
             recent_results: self
                 .section(actor, &chart, RecordKind::Observation, q(vec![]), 10)
                 .await?,
@@ -728,7 +750,10 @@ impl RecordsService {
             recent_visits: self
                 .section(actor, &chart, RecordKind::Encounter, q(vec![]), 5)
                 .await?,
-            ..ChartSummary::default()
+            last_visit: None,
+            new_since_last_visit: BTreeMap::new(),
+            counts: BTreeMap::new(),
+            patient: chart.clone(),
         };
         if let Some(last) = s.recent_visits.first() {
             let since = last.item.sort_time();
@@ -759,52 +784,6 @@ impl RecordsService {
         Ok(s)
     }
 
-    /// Clinician: the records of a chart held for release, newest first per kind. One audit
-    /// entry.
-    ///
-    /// # Errors
-    /// See [`RecordsError`].
-    pub async fn held(
-        &self,
-        actor: &Actor,
-        patient: PatientId,
-        request_id: Option<&str>,
-    ) -> Result<Vec<Shown<ClinicalRecord>>, RecordsError> {
-        let mut a = Audit {
-            actor,
-            action: Action::Release,
-            patient: Some(patient),
-            kind: None,
-            record: None,
-            request_id,
-        };
-        let Some(chart) = self.p.patients.find(patient).await? else {
-            return self.refuse(&a, Outcome::NotFound).await;
-        };
-        a.patient = Some(chart.id);
-        let target = Target::Chart {
-            patient: chart.id,
-            organization: chart.organization_id,
-        };
-        if decide(actor, Action::Release, target, self.now()) == Decision::Deny {
-            return self.refuse(&a, Outcome::Denied).await;
-        }
-        let query = RecordQuery {
-            held_only: true,
-            ..RecordQuery::default()
-        };
-        let mut held = Vec::new();
-        for kind in RecordKind::ALL.iter().copied() {
-            held.extend(
-                self.visible_page(actor, chart.id, kind, &query, None, MAX_LIST)
-                    .await?
-                    .items,
-            );
-        }
-        self.audit(&a, Outcome::Allowed).await?;
-        Ok(held)
-    }
-
     /// Clinician: the chart with this medical record number in their organisation (to open
     /// it; reading it is audited then).
     ///
@@ -831,38 +810,6 @@ impl RecordsService {
         if decide(actor, Action::ViewChart, target, self.now()) == Decision::Deny {
             return Err(RecordsError::NotFound);
         }
-        Ok(chart)
-    }
-
-    /// The chart's demographics for a clinician's header (audited as a chart view).
-    ///
-    /// # Errors
-    /// See [`RecordsError`].
-    pub async fn chart(
-        &self,
-        actor: &Actor,
-        patient: PatientId,
-        request_id: Option<&str>,
-    ) -> Result<Patient, RecordsError> {
-        let a = Audit {
-            actor,
-            action: Action::ViewChart,
-            patient: Some(patient),
-            kind: None,
-            record: None,
-            request_id,
-        };
-        let Some(chart) = self.p.patients.find(patient).await? else {
-            return self.refuse(&a, Outcome::NotFound).await;
-        };
-        let target = Target::Chart {
-            patient: chart.id,
-            organization: chart.organization_id,
-        };
-        if decide(actor, Action::ViewChart, target, self.now()) == Decision::Deny {
-            return self.refuse(&a, Outcome::Denied).await;
-        }
-        self.audit(&a, Outcome::Allowed).await?;
         Ok(chart)
     }
 

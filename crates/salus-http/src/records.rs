@@ -101,8 +101,22 @@ pub struct KindCount {
     pub count: u64,
 }
 
+/// Whose chart it is.
+#[derive(Object)]
+pub struct PatientHeader {
+    pub id: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub birth_date: chrono::NaiveDate,
+    /// Medical record number.
+    pub mrn: String,
+}
+
 #[derive(Object)]
 pub struct SummaryDto {
+    pub patient: PatientHeader,
+    /// Clinicians only: records waiting for release.
+    pub held: Vec<RecordDto>,
     pub recent_results: Vec<RecordDto>,
     pub active_medications: Vec<RecordDto>,
     pub active_problems: Vec<RecordDto>,
@@ -210,6 +224,7 @@ enum ViewResponse {
 }
 
 #[derive(ApiResponse)]
+#[allow(clippy::large_enum_variant, reason = "one value per response, moved once")]
 enum SummaryResponse {
     #[oai(status = 200)]
     Ok(Json<SummaryDto>),
@@ -380,6 +395,14 @@ fn counts(m: &std::collections::BTreeMap<RecordKind, u64>) -> Vec<KindCount> {
 
 pub fn summary_dto(s: &ChartSummary) -> SummaryDto {
     SummaryDto {
+        patient: PatientHeader {
+            id: s.patient.id.to_string(),
+            given_name: s.patient.name.given().to_owned(),
+            family_name: s.patient.name.family().to_owned(),
+            birth_date: s.patient.birth_date,
+            mrn: s.patient.mrn.as_str().to_owned(),
+        },
+        held: dtos(&s.held),
         recent_results: dtos(&s.recent_results),
         active_medications: dtos(&s.active_medications),
         active_problems: dtos(&s.active_problems),
@@ -798,6 +821,7 @@ crate::redacted_debug!(
     TrendPoint,
     RecordViewDto,
     SummaryDto,
+    PatientHeader,
     AccessEntryDto,
     AccessHistoryDto,
     NewRecordDto,

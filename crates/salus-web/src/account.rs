@@ -69,6 +69,7 @@ struct AccountPage<'a> {
     patient: bool,
     front_desk: bool,
     admin: bool,
+    clinician: bool,
 }
 
 pub(crate) const FORM_EXPIRED: &str = "This form has expired. Please try again.";
@@ -474,6 +475,13 @@ pub(crate) async fn account(
             email: who.account.email.as_str(),
             chart_linked: matches!(who.account.chart, ChartLink::Linked { .. }),
             patient: who.account.role == salus_domain::account::Role::Patient,
+            clinician: matches!(
+                who.account.role,
+                salus_domain::account::Role::Staff {
+                    role: salus_domain::account::StaffRole::Clinician,
+                    ..
+                }
+            ),
             admin: matches!(
                 who.account.role,
                 salus_domain::account::Role::Staff {

@@ -5,6 +5,7 @@
 //! **Invariant:** every response carries the security headers of [`security_headers`].
 
 mod account;
+mod clinician;
 mod records;
 mod recovery;
 mod security;
@@ -172,6 +173,10 @@ pub fn routes(state: WebState) -> impl Endpoint {
         .at("/records/item/:id", get(records::record))
         .at("/records/:kind", get(records::list))
         .at("/staff", get(staff::staff_home))
+        .at("/staff/charts", get(clinician::find))
+        .at("/staff/charts/:id", get(clinician::chart))
+        .at("/staff/charts/:id/records", poem::post(clinician::file))
+        .at("/staff/records/:id/release", poem::post(clinician::release))
         .at("/staff/team", get(team::team))
         .at("/staff/invitations", poem::post(team::invite))
         .at("/staff/setup", get(team::setup_form).post(team::setup))

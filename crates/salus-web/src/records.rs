@@ -53,19 +53,19 @@ fn day(t: Option<DateTime<Utc>>) -> String {
 
 /// A record as every page shows it.
 pub(crate) struct Row {
-    id: String,
-    kind: &'static str,
-    title: String,
-    date: String,
-    status: String,
-    value: String,
-    range: String,
-    flag: String,
-    abnormal: bool,
-    source: String,
-    outside: bool,
+    pub(crate) id: String,
+    pub(crate) kind: &'static str,
+    pub(crate) title: String,
+    pub(crate) date: String,
+    pub(crate) status: String,
+    pub(crate) value: String,
+    pub(crate) range: String,
+    pub(crate) flag: String,
+    pub(crate) abnormal: bool,
+    pub(crate) source: String,
+    pub(crate) outside: bool,
     /// Words for the sensitivity notice, when there is one.
-    notice: Option<String>,
+    pub(crate) notice: Option<String>,
 }
 
 fn row(s: &Shown<ClinicalRecord>) -> Row {
@@ -107,7 +107,7 @@ fn row(s: &Shown<ClinicalRecord>) -> Row {
     }
 }
 
-fn rows(v: &[Shown<ClinicalRecord>]) -> Vec<Row> {
+pub(crate) fn rows(v: &[Shown<ClinicalRecord>]) -> Vec<Row> {
     v.iter().map(row).collect()
 }
 
@@ -355,6 +355,8 @@ struct RecordPage {
     trend: Vec<Point>,
     unit: String,
     visit: Option<String>,
+    /// For staff: the chart to go back to.
+    staff_chart: Option<String>,
 }
 
 fn details(r: &ClinicalRecord) -> (Vec<(&'static str, String)>, Option<String>) {
@@ -628,6 +630,7 @@ pub(crate) async fn record(
         },
         unit,
         visit: r.meta.encounter_id.map(|e| e.to_string()),
+        staff_chart: matches!(actor, Actor::Staff { .. }).then(|| r.meta.patient_id.to_string()),
     }))
 }
 
