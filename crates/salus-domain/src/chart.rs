@@ -1264,4 +1264,37 @@ mod tests {
         assert!(matches!(r, Err(RecordsError::NotFound)));
         assert_eq!(kept.lock().unwrap()[0].outcome, Outcome::Denied);
     }
+
+    #[test]
+    fn a_delayed_release_appears_when_its_time_comes() {
+        let later = ReleaseState::Released {
+            at: now() + Duration::hours(72),
+        };
+        let clock = Arc::new(FixedClock::new(now()));
+        let mut log = MockAccessLog::new();
+        log.expect_record().returning(|_| Ok(()));
+        let s = RecordsService::new(RecordsPorts {
+            records: Arc::new(finding(Some(result(ANN, later)))),
+            patients: Arc::new(MockPatientRepository::new()),
+            organizations: Arc::new(MockOrganizationRepository::new()),
+            accounts: Arc::new(MockAccountRepository::new()),
+            log: Arc::new(log),
+            mailer: Arc::new(MockMailer::new()),
+            clock: clock.clone(),
+            ids: Arc::new(NoIds),
+            public_url: String::new(),
+        });
+        let id = RecordId::from_uuid(Uuid::from_u128(100));
+        assert!(matches!(
+            block_on(s.view(&ann(), id, None)),
+            Err(RecordsError::NotFound)
+        ));
+        clock.advance(Duration::hours(71));
+        assert!(matches!(
+            block_on(s.view(&ann(), id, None)),
+            Err(RecordsError::NotFound)
+        ));
+        clock.advance(Duration::hours(1));
+        assert!(block_on(s.view(&ann(), id, None)).is_ok());
+    }
 }

@@ -224,7 +224,10 @@ enum ViewResponse {
 }
 
 #[derive(ApiResponse)]
-#[allow(clippy::large_enum_variant, reason = "one value per response, moved once")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per response, moved once"
+)]
 enum SummaryResponse {
     #[oai(status = 200)]
     Ok(Json<SummaryDto>),
