@@ -144,6 +144,17 @@ async fn front_desk_confirms_a_queued_account_against_matching_charts() {
         .expect("queued");
     assert_eq!(entry["candidates"][0]["patient_id"], c.id.to_string());
     let account = entry["account_id"].as_str().unwrap().to_owned();
+    // Showing the chart's demographics was recorded against that chart.
+    let history = salus_domain::audit::AccessLog::history(&app.store, c.id, None, 50)
+        .await
+        .unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|e| e.action == "view_demographics"
+                && e.accessor.role == Some(StaffRole::FrontDesk)),
+        "{history:?}"
+    );
 
     // Confirming a chart that does not match is refused.
     let other = chart(&app, "SYN0000000").await;

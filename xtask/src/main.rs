@@ -68,8 +68,9 @@ enum Cmd {
     },
     /// Benchmarks. `import`: FHIR import throughput, synthetic seeding, bytes per record.
     /// `login`: sign-ins/s against raw argon2id verifies/s, and read latency during a flood.
+    /// `records`: audited record reads against raw SQL at 1k/10k/100k patients, and memory.
     Bench {
-        #[arg(value_parser = ["import", "login"])]
+        #[arg(value_parser = ["import", "login", "records"])]
         suite: String,
         /// Synthetic patients seeded for the seeding figure.
         #[arg(long, default_value_t = 10_000)]
@@ -176,6 +177,8 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Bench { suite, patients } => match suite.as_str() {
             "import" => bench_import(patients)?,
             "login" => run(cargo().args(["bench", "-p", "salus-server", "--bench", "login"]))?,
+            // Scales in patients: BENCH_RECORDS_SCALES (default 1000,10000,100000).
+            "records" => run(cargo().args(["bench", "-p", "salus-server", "--bench", "records"]))?,
             other => bail!("unknown bench suite {other}"),
         },
     }

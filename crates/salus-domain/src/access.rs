@@ -143,6 +143,8 @@ pub enum Action {
     Release,
     /// See who accessed the chart.
     ViewAccessHistory,
+    /// See a chart's name, birth date and record number (identity checks at the front desk).
+    ViewDemographics,
 }
 
 impl Action {
@@ -155,6 +157,7 @@ impl Action {
             Self::Create => "create",
             Self::Release => "release",
             Self::ViewAccessHistory => "view_access_history",
+            Self::ViewDemographics => "view_demographics",
         }
     }
 }
@@ -232,7 +235,11 @@ pub fn decide(actor: &Actor, action: Action, target: Target<'_>, now: DateTime<U
             if *mine != patient
                 || !matches!(
                     action,
-                    Action::ViewChart | Action::Read | Action::Export | Action::ViewAccessHistory
+                    Action::ViewChart
+                        | Action::Read
+                        | Action::Export
+                        | Action::ViewAccessHistory
+                        | Action::ViewDemographics
                 )
             {
                 return Decision::Deny;
@@ -251,11 +258,13 @@ pub fn decide(actor: &Actor, action: Action, target: Target<'_>, now: DateTime<U
             ..
         } => {
             let allowed = *theirs == organization
-                && *role == StaffRole::Clinician
-                && matches!(
-                    action,
-                    Action::ViewChart | Action::Read | Action::Create | Action::Release
-                );
+                && match action {
+                    Action::ViewChart | Action::Read | Action::Create | Action::Release => {
+                        *role == StaffRole::Clinician
+                    }
+                    Action::ViewDemographics => *role != StaffRole::Billing,
+                    Action::Export | Action::ViewAccessHistory => false,
+                };
             if allowed {
                 Decision::Allow
             } else {
@@ -276,7 +285,10 @@ pub fn decide(actor: &Actor, action: Action, target: Target<'_>, now: DateTime<U
             let action_ok = match action {
                 Action::ViewChart | Action::Read => !scope.actions.is_empty(),
                 Action::Export => !read_only && scope.actions.contains(&Action::Export),
-                Action::Create | Action::Release | Action::ViewAccessHistory => false,
+                Action::Create
+                | Action::Release
+                | Action::ViewAccessHistory
+                | Action::ViewDemographics => false,
             };
             let kind_ok = kind.is_none_or(|k| scope.kinds.contains(&k));
             let record_ok = record.is_none_or(|meta| {

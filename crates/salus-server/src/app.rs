@@ -63,6 +63,7 @@ pub fn api_state(store: &Store, cfg: &Config) -> anyhow::Result<salus_http::ApiS
             secrets: Arc::new(OsSecrets),
             mailer,
             audit: shared.clone(),
+            access: shared.clone(),
             totp: shared.clone(),
             identity: shared.clone(),
             patients: shared.clone(),

@@ -684,6 +684,7 @@ fn history_row(me: Option<salus_domain::AccountId>, e: &AccessEntry) -> HistoryR
         "create" => format!("Added to your {}", kind.to_lowercase()),
         "release" => format!("Released one of your {} to you", kind.to_lowercase()),
         "view_access_history" => "Looked at this access history".to_owned(),
+        "view_demographics" => "Looked at your name and date of birth (identity check)".to_owned(),
         other => other.replace('_', " "),
     };
     HistoryRow {

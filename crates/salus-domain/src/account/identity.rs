@@ -295,6 +295,25 @@ impl AuthService {
                 });
             }
         }
+        // Each chart shown is a read of its demographics: it appears in that patient's
+        // access history, and nothing is shown if it cannot be recorded.
+        let actor = crate::access::Actor::for_account(&who.account);
+        for chart in entries.iter().flat_map(|e| &e.candidates) {
+            if let Some(actor) = &actor {
+                self.access
+                    .record(crate::audit::AccessEvent {
+                        at: self.clock.now(),
+                        actor: actor.into(),
+                        patient: Some(chart.id),
+                        action: crate::access::Action::ViewDemographics,
+                        record_kind: None,
+                        record: None,
+                        outcome: crate::audit::Outcome::Allowed,
+                        request_id: None,
+                    })
+                    .await?;
+            }
+        }
         Ok(entries)
     }
 

@@ -81,6 +81,7 @@ pub fn service_without_expectations() -> AuthService {
             secrets: std::sync::Arc::new(MockSecretSource::new()),
             mailer: std::sync::Arc::new(MockMailer::new()),
             audit: std::sync::Arc::new(MockAuthAudit::new()),
+            access: std::sync::Arc::new(crate::audit::MockAccessLog::new()),
             totp: std::sync::Arc::new(MockTotpRepository::new()),
             identity: std::sync::Arc::new(MockIdentityRepository::new()),
             patients: std::sync::Arc::new(crate::patient::MockPatientRepository::new()),

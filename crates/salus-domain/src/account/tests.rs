@@ -112,6 +112,7 @@ impl Mocks {
                 secrets: Arc::new(self.secrets),
                 mailer: Arc::new(self.mailer),
                 audit: Arc::new(self.audit),
+                access: Arc::new(crate::audit::MockAccessLog::new()),
                 totp: Arc::new(self.totp),
                 identity: Arc::new(MockIdentityRepository::new()),
                 patients: Arc::new(crate::patient::MockPatientRepository::new()),

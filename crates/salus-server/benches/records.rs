@@ -1,0 +1,420 @@
+//! `cargo xtask bench records`: authenticated, audited record reads against the real `salus`
+//! server process, next to a raw SQL query of the same page over the same database in the
+//! same run, at several database sizes.
+//!
+//! For each scale (patients; default 1,000, 10,000 and 100,000, or `BENCH_RECORDS_SCALES`):
+//! - a seeded SQLite database (synthetic charts of a few hundred records each), kept under
+//!   `target/bench-data/` so later runs skip the seeding;
+//! - `salus serve` on it, and 200 patient accounts linked to random charts, signed in;
+//! - "lab results page" (`GET /api/v1/records?kind=observation&limit=25`) and "record detail"
+//!   (`GET /api/v1/records/{id}`), each at 16 and 64 concurrent connections: requests/s, p50,
+//!   p99; every request is authenticated, authorised and written to the audit log;
+//! - the raw SQL of the same page and of the same detail, run by this process straight on
+//!   the database file with the same concurrency: requests/s (the ceiling);
+//! - the server's peak resident memory (`VmHWM`).
+//!
+//! Targets (design.md): app >= 50% of the raw ceiling; latency at 1,000 vs 100,000 patients
+//! within 1.5x; peak server memory <= 100 MB.
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a benchmark driver reports on stdout"
+)]
+
+use rand::{Rng as _, SeedableRng as _};
+use salus_domain::account::{
+    Account, AccountRepository, AccountState, ChartLink, PasswordHasher as _, Role, SecretText,
+};
+use salus_domain::patient::PatientRepository as _;
+use salus_domain::{OrganizationId, PatientId};
+use salus_server::adapters::Argon2Hasher;
+use salus_store::{PoolSettings, Store, UuidV7Ids};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "tulip kettle orbit";
+const ACCOUNTS: usize = 200;
+const PHASE: Duration = Duration::from_secs(8);
+const CONNECTIONS: [usize; 2] = [16, 64];
+
+fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-data")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// The database for `patients` synthetic charts, seeded once with the release binary.
+fn seeded(patients: u32) -> PathBuf {
+    let dir = data_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join(format!("records-{patients}.db"));
+    let done = dir.join(format!("records-{patients}.seeded"));
+    if done.exists() && db.exists() {
+        return db;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    eprintln!(
+        "seeding {patients} patients into {} (once) ...",
+        db.display()
+    );
+    let started = Instant::now();
+    let status = Command::new(env!("CARGO_BIN_EXE_salus"))
+        .args(["seed", "--patients", &patients.to_string()])
+        .env("SALUS_DATABASE_URL", format!("sqlite://{}", db.display()))
+        .env("SALUS_FIXTURES", dir.join("no-fixtures"))
+        .env("SALUS_LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "salus seed failed");
+    eprintln!("  seeded in {:.0} s", started.elapsed().as_secs_f64());
+    std::fs::write(&done, b"ok").unwrap();
+    db
+}
+
+/// `ACCOUNTS` active patient accounts linked to random charts; their charts.
+async fn accounts(store: &Store, patients: u32) -> Vec<PatientId> {
+    let org: OrganizationId = salus_server::importer::target_org(store, Some("demo-clinic"))
+        .await
+        .unwrap()
+        .id;
+    let hash = Argon2Hasher::new(1, 1)
+        .hash(SecretText::new(PASSWORD))
+        .await
+        .unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut charts = Vec::new();
+    for n in 0..ACCOUNTS {
+        let email = salus_domain::text::Email::parse(&format!("bench{n}@bench.test")).unwrap();
+        if let Some(a) = store.find_by_email(&email).await.unwrap() {
+            if let ChartLink::Linked { patient } = a.chart {
+                charts.push(patient);
+            }
+            continue;
+        }
+        let mrn =
+            salus_domain::text::Mrn::parse(&format!("SYN{:07}", rng.random_range(0..patients)))
+                .unwrap();
+        let chart = store.find_by_mrn(org, &mrn).await.unwrap().unwrap();
+        let now = salus_domain::Clock::now(&salus_domain::SystemClock);
+        AccountRepository::create(
+            store,
+            &Account {
+                id: salus_domain::AccountId::generate(&UuidV7Ids),
+                email,
+                name: chart.name.clone(),
+                birth_date: Some(chart.birth_date),
+                role: Role::Patient,
+                state: AccountState::Active { verified_at: now },
+                chart: ChartLink::Linked { patient: chart.id },
+                password: hash.clone(),
+                created_at: now,
+            },
+        )
+        .await
+        .unwrap();
+        charts.push(chart.id);
+    }
+    charts
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(db: &Path, outbox: &Path) -> Self {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_salus"))
+            .arg("serve")
+            .env("SALUS_DATABASE_URL", format!("sqlite://{}", db.display()))
+            .env("SALUS_LISTEN", format!("127.0.0.1:{port}"))
+            .env("SALUS_AUTH_REQUESTS_PER_MINUTE", "1000000")
+            .env("SALUS_LOG_LEVEL", "warn")
+            .env("SALUS_OUTBOX_DIR", outbox)
+            .env("SALUS_FIXTURES", outbox.join("none"))
+            .env_remove("SALUS_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// Peak resident memory of the server process, in MB.
+    fn peak_mb(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Picks the next HTTP request (URL, bearer token).
+type MakeRequest = Arc<dyn Fn(&mut rand::rngs::StdRng) -> (String, String) + Send + Sync>;
+/// Picks the next raw SQL statement.
+type MakeQuery = Arc<dyn Fn(&mut rand::rngs::StdRng) -> Statement + Send + Sync>;
+
+struct Figures {
+    rps: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// `conns` clients sending requests back to back for `PHASE`; `make` picks each request.
+async fn load(http: &reqwest::Client, conns: usize, make: MakeRequest) -> Figures {
+    let end = Instant::now() + PHASE;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..conns)
+        .map(|c| {
+            let (http, make) = (http.clone(), make.clone());
+            tokio::spawn(async move {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(c as u64);
+                let mut samples = Vec::new();
+                while Instant::now() < end {
+                    let (url, token) = make(&mut rng);
+                    let t = Instant::now();
+                    let r = http.get(url).bearer_auth(token).send().await.unwrap();
+                    assert_eq!(r.status(), 200);
+                    let _ = r.bytes().await.unwrap();
+                    samples.push(t.elapsed());
+                }
+                samples
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let secs = started.elapsed().as_secs_f64();
+    all.sort();
+    Figures {
+        rps: all.len() as f64 / secs,
+        p50: percentile(&all, 0.5),
+        p99: percentile(&all, 0.99),
+    }
+}
+
+/// The same SQL as the page (or detail) query, straight on the database: requests/s.
+async fn raw(
+    store: &Store,
+    conns: usize,
+    make: Arc<dyn Fn(&mut rand::rngs::StdRng) -> Statement + Send + Sync>,
+) -> f64 {
+    let end = Instant::now() + PHASE;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..conns)
+        .map(|c| {
+            let (store, make) = (store.clone(), make.clone());
+            tokio::spawn(async move {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(1000 + c as u64);
+                let mut n = 0u64;
+                while Instant::now() < end {
+                    let rows = store
+                        .connection()
+                        .query_all_raw(make(&mut rng))
+                        .await
+                        .unwrap();
+                    std::hint::black_box(rows);
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn main() {
+    let scales: Vec<u32> = std::env::var("BENCH_RECORDS_SCALES")
+        .unwrap_or_else(|_| "1000,10000,100000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut summary = Vec::new();
+    for patients in scales {
+        let db = seeded(patients);
+        let outbox = tempfile::tempdir().unwrap();
+        rt.block_on(async {
+            let url = format!("sqlite://{}", db.display());
+            let store = Store::connect(
+                &url,
+                PoolSettings {
+                    max_connections: 64,
+                    ..PoolSettings::default()
+                },
+            )
+            .await
+            .unwrap();
+            store.migrate().await.unwrap();
+            let charts = accounts(&store, patients).await;
+            let server = Server::start(&db, outbox.path());
+            let http = reqwest::Client::builder()
+                .pool_max_idle_per_host(128)
+                .build()
+                .unwrap();
+            for _ in 0..200 {
+                if http.get(format!("{}/healthz", server.base)).send().await.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            // Sign every account in; collect the ids of its first results for detail reads.
+            let mut tokens = Vec::new();
+            let mut details: Vec<(String, String)> = Vec::new();
+            for n in 0..ACCOUNTS {
+                let r: serde_json::Value = http
+                    .post(format!("{}/api/v1/auth/login", server.base))
+                    .json(&serde_json::json!({"email": format!("bench{n}@bench.test"), "password": PASSWORD}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let token = r["token"].as_str().unwrap().to_owned();
+                let page: serde_json::Value = http
+                    .get(format!("{}/api/v1/records?kind=observation&limit=25", server.base))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                for rec in page["records"].as_array().unwrap() {
+                    details.push((rec["id"].as_str().unwrap().to_owned(), token.clone()));
+                }
+                tokens.push(token);
+            }
+            let (tokens, details, charts) = (Arc::new(tokens), Arc::new(details), Arc::new(charts));
+            let base = server.base.clone();
+            let page_req: MakeRequest = {
+                let (tokens, base) = (tokens.clone(), base.clone());
+                Arc::new(move |rng| {
+                    let t = &tokens[rng.random_range(0..tokens.len())];
+                    (format!("{base}/api/v1/records?kind=observation&limit=25"), t.clone())
+                })
+            };
+            let detail_req: MakeRequest = {
+                let (details, base) = (details.clone(), base.clone());
+                Arc::new(move |rng| {
+                    let (id, t) = &details[rng.random_range(0..details.len())];
+                    (format!("{base}/api/v1/records/{id}"), t.clone())
+                })
+            };
+            let raw_page: MakeQuery = {
+                let charts = charts.clone();
+                Arc::new(move |rng| {
+                    let p = charts[rng.random_range(0..charts.len())];
+                    Statement::from_sql_and_values(
+                        DbBackend::Sqlite,
+                        "SELECT * FROM clinical_records WHERE patient_id = ? AND kind = 'observation' \
+                         AND release_state = 'released' AND released_at <= ? \
+                         ORDER BY sort_at DESC, id DESC LIMIT 26",
+                        [p.as_uuid().into(), salus_domain::Clock::now(&salus_domain::SystemClock).into()],
+                    )
+                })
+            };
+            let raw_detail: MakeQuery = {
+                let details = details.clone();
+                Arc::new(move |rng| {
+                    let (id, _) = &details[rng.random_range(0..details.len())];
+                    Statement::from_sql_and_values(
+                        DbBackend::Sqlite,
+                        "SELECT * FROM clinical_records WHERE id = ?",
+                        [uuid::Uuid::parse_str(id).unwrap().into()],
+                    )
+                })
+            };
+            println!("\n{patients} patients ({} MB database)", std::fs::metadata(&db).map_or(0, |m| m.len()) / 1_000_000);
+            for conns in CONNECTIONS {
+                for (name, app_req, raw_req) in [
+                    ("lab results page", page_req.clone(), raw_page.clone()),
+                    ("record detail   ", detail_req.clone(), raw_detail.clone()),
+                ] {
+                    let f = load(&http, conns, app_req).await;
+                    let ceiling = raw(&store, conns, raw_req).await;
+                    println!(
+                        "  {name} {conns:>2} conns: {:>7.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms | raw SQL {:>7.0} q/s | ratio {:.2}",
+                        f.rps, ms(f.p50), ms(f.p99), ceiling, f.rps / ceiling
+                    );
+                    summary.push((patients, name, conns, f.rps, ms(f.p50), ms(f.p99), ceiling));
+                }
+            }
+            println!("  peak server memory {:.1} MB", server.peak_mb());
+        });
+    }
+    // Latency at the largest scale against the smallest, per workload and concurrency.
+    if let (Some(small), Some(large)) = (
+        summary.iter().map(|s| s.0).min(),
+        summary.iter().map(|s| s.0).max(),
+    ) && small != large
+    {
+        println!("\nlatency {large} vs {small} patients (target <= 1.5x):");
+        for s in summary.iter().filter(|s| s.0 == small) {
+            if let Some(l) = summary
+                .iter()
+                .find(|l| l.0 == large && l.1 == s.1 && l.2 == s.2)
+            {
+                println!(
+                    "  {} {:>2} conns: p50 {:.2}x  p99 {:.2}x",
+                    s.1,
+                    s.2,
+                    l.4 / s.4,
+                    l.5 / s.5
+                );
+            }
+        }
+    }
+}
