@@ -452,6 +452,28 @@ mod tests {
             ),
             Decision::Deny
         );
+        // The front desk sees who a chart is (identity checks), not what is in it.
+        let chart = Target::Chart {
+            patient: ANN,
+            organization: ORG,
+        };
+        let demographics =
+            |role, org| decide(&staff(role, org), Action::ViewDemographics, chart, now());
+        assert_eq!(demographics(StaffRole::FrontDesk, ORG), Decision::Allow);
+        assert_eq!(demographics(StaffRole::Billing, ORG), Decision::Deny);
+        assert_eq!(
+            demographics(StaffRole::FrontDesk, OTHER_ORG),
+            Decision::Deny
+        );
+        assert_eq!(
+            decide(
+                &proxy(SensitivityLabels::empty()),
+                Action::ViewDemographics,
+                chart,
+                now()
+            ),
+            Decision::Deny
+        );
         for role in [
             StaffRole::FrontDesk,
             StaffRole::Billing,
