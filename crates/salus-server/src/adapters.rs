@@ -2,8 +2,8 @@
 //! pool of low-priority threads, OS randomness for tokens, the common-password list, and the outbox mailer.
 
 use argon2::password_hash::rand_core::OsRng as SaltRng;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHasher as _, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine as _;
 use rand::TryRngCore as _;
 use salus_domain::account::{
@@ -31,7 +31,8 @@ pub struct Argon2Hasher {
     dummy: Arc<str>,
 }
 
-type HashJob = Box<dyn FnOnce() + Send>;
+/// A job for a hashing thread, given that thread's argon2 working memory.
+type HashJob = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 
 impl std::fmt::Debug for Argon2Hasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -55,6 +56,9 @@ fn hashing_pool(workers: usize) -> std::sync::mpsc::Sender<HashJob> {
                 ) {
                     tracing::warn!(error = ?e, "hashing thread keeps normal priority");
                 }
+                // One argon2 working area (19 MiB) per thread, reused by every hash: a fresh
+                // allocation per hash leaves the allocator holding many of them.
+                let mut memory: Vec<Block> = Vec::new();
                 loop {
                     // The lock is held only while waiting for the next job, not while hashing.
                     let job = match rx.lock() {
@@ -62,7 +66,7 @@ fn hashing_pool(workers: usize) -> std::sync::mpsc::Sender<HashJob> {
                         Err(_) => return,
                     };
                     match job {
-                        Ok(job) => job(),
+                        Ok(job) => job(&mut memory),
                         Err(_) => return,
                     }
                 }
@@ -103,39 +107,114 @@ impl Argon2Hasher {
 
     async fn run<T: Send + 'static>(
         &self,
-        job: impl FnOnce(Argon2<'static>) -> T + Send + 'static,
+        job: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, HashError> {
         let admitted = Arc::clone(&self.admitted)
             .try_acquire_owned()
             .map_err(|_| HashError::Busy {
                 retry_after_secs: 1,
             })?;
-        let params = self.params.clone();
         let (done, result) = tokio::sync::oneshot::channel();
         self.jobs
-            .send(Box::new(move || {
+            .send(Box::new(move |memory: &mut Vec<Block>| {
                 // The admission slot is given back only when the hash is finished.
                 let _held = admitted;
-                let _ = done.send(job(Argon2::new(
-                    Algorithm::Argon2id,
-                    Version::V0x13,
-                    params,
-                )));
+                let _ = done.send(job(memory));
             }))
             .map_err(|_| HashError::Failed)?;
         result.await.map_err(|_| HashError::Failed)
     }
 }
 
+/// argon2 of `password` and `salt` with `argon`'s parameters into `out_len` bytes, in the
+/// thread's reusable `memory` (the library's own `hash_password_into_with_memory`).
+fn argon2_into(
+    argon: &Argon2<'_>,
+    password: &[u8],
+    salt: &[u8],
+    out_len: usize,
+    memory: &mut Vec<Block>,
+) -> Result<Output, HashError> {
+    let blocks = argon.params().block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    Output::init_with(out_len, |out| {
+        argon
+            .hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+            .map_err(|_| argon2::password_hash::Error::Crypto)
+    })
+    .map_err(|_| HashError::Failed)
+}
+
+/// A new PHC string for `password` with the current parameters.
+fn hash_phc(
+    params: &Params,
+    password: &[u8],
+    memory: &mut Vec<Block>,
+) -> Result<String, HashError> {
+    let salt = SaltString::generate(&mut SaltRng);
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt
+        .as_salt()
+        .decode_b64(&mut salt_buf)
+        .map_err(|_| HashError::Failed)?;
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let output = argon2_into(
+        &argon,
+        password,
+        salt_bytes,
+        Params::DEFAULT_OUTPUT_LEN,
+        memory,
+    )?;
+    let phc = argon2::PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|_| HashError::Failed)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` matches the PHC string `phc` (any argon2 variant and parameters it
+/// names); the comparison is the library's constant-time `Output` equality.
+fn verify_phc(
+    phc: &str,
+    password: &[u8],
+    memory: &mut Vec<Block>,
+) -> Result<(bool, Option<Params>, bool), HashError> {
+    let parsed = argon2::PasswordHash::new(phc).map_err(|_| HashError::Failed)?;
+    let params = Params::try_from(&parsed).map_err(|_| HashError::Failed)?;
+    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(|_| HashError::Failed)?;
+    let version = parsed
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map_err(|_| HashError::Failed)?
+        .unwrap_or_default();
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return Err(HashError::Failed);
+    };
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt
+        .decode_b64(&mut salt_buf)
+        .map_err(|_| HashError::Failed)?;
+    let argon = Argon2::new(algorithm, version, params.clone());
+    let computed = argon2_into(&argon, password, salt_bytes, expected.len(), memory)?;
+    Ok((
+        computed == expected,
+        Some(params),
+        algorithm == Algorithm::Argon2id,
+    ))
+}
+
 #[async_trait::async_trait]
 impl PasswordHasher for Argon2Hasher {
     async fn hash(&self, password: SecretText) -> Result<PasswordHash, HashError> {
-        self.run(move |argon| {
-            let salt = SaltString::generate(&mut SaltRng);
-            argon
-                .hash_password(password.expose().as_bytes(), &salt)
-                .map(|h| PasswordHash::new(h.to_string()))
-                .map_err(|_| HashError::Failed)
+        let params = self.params.clone();
+        self.run(move |memory| {
+            hash_phc(&params, password.expose().as_bytes(), memory).map(PasswordHash::new)
         })
         .await?
     }
@@ -148,17 +227,15 @@ impl PasswordHasher for Argon2Hasher {
         let known = hash.is_some();
         let phc = hash.map_or_else(|| self.dummy.to_string(), |h| h.as_str().to_owned());
         let current = self.params.clone();
-        self.run(move |argon| {
-            let parsed = argon2::PasswordHash::new(&phc).map_err(|_| HashError::Failed)?;
-            let matches = argon
-                .verify_password(password.expose().as_bytes(), &parsed)
-                .is_ok();
-            let stored = Params::try_from(&parsed).ok();
-            let weaker = stored.is_none_or(|p| {
-                p.m_cost() < current.m_cost()
-                    || p.t_cost() < current.t_cost()
-                    || p.p_cost() < current.p_cost()
-            }) || parsed.algorithm != Algorithm::Argon2id.ident();
+        self.run(move |memory| {
+            let (matches, stored, argon2id) =
+                verify_phc(&phc, password.expose().as_bytes(), memory)?;
+            let weaker = !argon2id
+                || stored.is_none_or(|p| {
+                    p.m_cost() < current.m_cost()
+                        || p.t_cost() < current.t_cost()
+                        || p.p_cost() < current.p_cost()
+                });
             Ok(Verified {
                 matches: known && matches,
                 needs_rehash: known && matches && weaker,
@@ -416,6 +493,52 @@ mod tests {
                 matches: true,
                 needs_rehash: true
             }
+        );
+    }
+
+    #[test]
+    fn reused_memory_gives_what_the_library_gives() {
+        use argon2::password_hash::PasswordVerifier as _;
+        let params = Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, None).unwrap();
+        let mut memory = Vec::new();
+        // Ours, checked by the library.
+        let ours = hash_phc(&params, b"tulip kettle orbit", &mut memory).unwrap();
+        let parsed = argon2::PasswordHash::new(&ours).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"tulip kettle orbit", &parsed)
+                .is_ok()
+        );
+        assert!(
+            Argon2::default()
+                .verify_password(b"tulip kettle orbiT", &parsed)
+                .is_err()
+        );
+        // The library's (with other parameters), checked by ours, in the same dirty memory.
+        let theirs = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8192, 3, 1, None).unwrap(),
+        )
+        .hash_password(b"maple lantern", &SaltString::generate(&mut SaltRng))
+        .unwrap()
+        .to_string();
+        for _ in 0..2 {
+            assert!(
+                verify_phc(&theirs, b"maple lantern", &mut memory)
+                    .unwrap()
+                    .0
+            );
+            assert!(
+                !verify_phc(&theirs, b"maple lanterns", &mut memory)
+                    .unwrap()
+                    .0
+            );
+        }
+        assert!(
+            verify_phc(&ours, b"tulip kettle orbit", &mut memory)
+                .unwrap()
+                .0
         );
     }
 
