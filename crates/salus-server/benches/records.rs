@@ -189,8 +189,8 @@ impl Drop for Server {
 
 /// Picks the next HTTP request (URL, bearer token).
 type MakeRequest = Arc<dyn Fn(&mut rand::rngs::StdRng) -> (String, String) + Send + Sync>;
-/// Picks the next raw SQL statement.
-type MakeQuery = Arc<dyn Fn(&mut rand::rngs::StdRng) -> Statement + Send + Sync>;
+/// Picks the next raw SQL statements (what the server runs for the same page).
+type MakeQuery = Arc<dyn Fn(&mut rand::rngs::StdRng) -> Vec<Statement> + Send + Sync>;
 
 struct Figures {
     rps: f64,
@@ -357,24 +357,59 @@ fn main() {
                 let charts = charts.clone();
                 Arc::new(move |rng| {
                     let p = charts[rng.random_range(0..charts.len())];
-                    Statement::from_sql_and_values(
+                    vec![Statement::from_sql_and_values(
                         DbBackend::Sqlite,
                         "SELECT * FROM clinical_records WHERE patient_id = ? AND kind = 'observation' \
                          AND release_state = 'released' AND released_at <= ? \
                          ORDER BY sort_at DESC, id DESC LIMIT 26",
                         [p.as_uuid().into(), salus_domain::Clock::now(&salus_domain::SystemClock).into()],
-                    )
+                    )]
                 })
             };
+            // A result's page reads the record, its visit's records (for its report) and the
+            // same test over time: the same three queries, raw.
+            let mut facts = Vec::new();
+            for (id, _) in details.iter() {
+                let r = salus_domain::record::RecordRepository::find(
+                    &store,
+                    salus_domain::RecordId::parse(id).unwrap(),
+                )
+                .await
+                .unwrap()
+                .unwrap();
+                let code = r.body.code().and_then(|c| Some((c.system()?.to_owned(), c.code()?.to_owned())));
+                facts.push((r.meta.id.as_uuid(), r.meta.patient_id.as_uuid(), r.meta.encounter_id.map(|e| e.as_uuid()), code));
+            }
+            let facts = Arc::new(facts);
             let raw_detail: MakeQuery = {
-                let details = details.clone();
+                let facts = facts.clone();
                 Arc::new(move |rng| {
-                    let (id, _) = &details[rng.random_range(0..details.len())];
-                    Statement::from_sql_and_values(
+                    let (id, patient, visit, code) = &facts[rng.random_range(0..facts.len())];
+                    let now = salus_domain::Clock::now(&salus_domain::SystemClock);
+                    let mut q = vec![Statement::from_sql_and_values(
                         DbBackend::Sqlite,
                         "SELECT * FROM clinical_records WHERE id = ?",
-                        [uuid::Uuid::parse_str(id).unwrap().into()],
-                    )
+                        [(*id).into()],
+                    )];
+                    if let Some(v) = visit {
+                        q.push(Statement::from_sql_and_values(
+                            DbBackend::Sqlite,
+                            "SELECT * FROM clinical_records WHERE encounter_id = ? AND patient_id = ? \
+                             AND release_state = 'released' AND released_at <= ? \
+                             ORDER BY sort_at, id LIMIT 200",
+                            [(*v).into(), (*patient).into(), now.into()],
+                        ));
+                    }
+                    if let Some((system, code)) = code {
+                        q.push(Statement::from_sql_and_values(
+                            DbBackend::Sqlite,
+                            "SELECT * FROM clinical_records WHERE patient_id = ? AND kind = 'observation' \
+                             AND release_state = 'released' AND released_at <= ? \
+                             AND code_system = ? AND code = ? ORDER BY sort_at DESC, id DESC LIMIT 101",
+                            [(*patient).into(), now.into(), system.clone().into(), code.clone().into()],
+                        ));
+                    }
+                    q
                 })
             };
             println!("\n{patients} patients ({} MB database)", std::fs::metadata(&db).map_or(0, |m| m.len()) / 1_000_000);
