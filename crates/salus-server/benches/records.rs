@@ -234,11 +234,7 @@ async fn load(http: &reqwest::Client, conns: usize, make: MakeRequest) -> Figure
 }
 
 /// The same SQL as the page (or detail) query, straight on the database: requests/s.
-async fn raw(
-    store: &Store,
-    conns: usize,
-    make: Arc<dyn Fn(&mut rand::rngs::StdRng) -> Statement + Send + Sync>,
-) -> f64 {
+async fn raw(store: &Store, conns: usize, make: MakeQuery) -> f64 {
     let end = Instant::now() + PHASE;
     let started = Instant::now();
     let tasks: Vec<_> = (0..conns)
@@ -248,12 +244,10 @@ async fn raw(
                 let mut rng = rand::rngs::StdRng::seed_from_u64(1000 + c as u64);
                 let mut n = 0u64;
                 while Instant::now() < end {
-                    let rows = store
-                        .connection()
-                        .query_all_raw(make(&mut rng))
-                        .await
-                        .unwrap();
-                    std::hint::black_box(rows);
+                    for statement in make(&mut rng) {
+                        let rows = store.connection().query_all_raw(statement).await.unwrap();
+                        std::hint::black_box(rows);
+                    }
                     n += 1;
                 }
                 n
