@@ -613,7 +613,7 @@ impl RecordsService {
                 for r in self
                     .p
                     .records
-                    .list_for_encounter(patient, id, released_by, 200)
+                    .list_for_encounter(patient, id, None, released_by, 200)
                     .await?
                 {
                     related.extend(Self::shown(actor, r, now));
@@ -631,7 +631,13 @@ impl RecordsService {
                     for r in self
                         .p
                         .records
-                        .list_for_encounter(patient, visit, released_by, 200)
+                        .list_for_encounter(
+                            patient,
+                            visit,
+                            Some(RecordKind::DiagnosticReport),
+                            released_by,
+                            200,
+                        )
                         .await?
                     {
                         let contains = matches!(&r.body, RecordBody::DiagnosticReport(d) if d.results.contains(&id));

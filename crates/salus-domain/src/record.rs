@@ -758,7 +758,8 @@ pub trait RecordRepository: Send + Sync {
         limit: u32,
     ) -> Result<Page<ClinicalRecord>, RepoError>;
 
-    /// The records filed under one visit (any kind), oldest first, at most `limit`.
+    /// The records filed under one visit (of `kind`, or any kind), oldest first, at most
+    /// `limit`.
     ///
     /// # Errors
     /// As [`RecordRepository::find`].
@@ -766,6 +767,7 @@ pub trait RecordRepository: Send + Sync {
         &self,
         patient: PatientId,
         encounter: RecordId,
+        kind: Option<RecordKind>,
         released_by: Option<DateTime<Utc>>,
         limit: u32,
     ) -> Result<Vec<ClinicalRecord>, RepoError>;

@@ -64,8 +64,9 @@ pub struct RecordDto {
     pub flag: Option<String>,
     /// Results: true when outside the normal range.
     pub abnormal: bool,
-    /// Everything else about the record, by kind.
-    pub detail: serde_json::Value,
+    /// Everything else about the record, by kind: in `GET /v1/records/{id}` (the record
+    /// itself) and when filed; lists and the summary leave it out.
+    pub detail: Option<serde_json::Value>,
 }
 
 #[derive(Object)]
@@ -345,7 +346,9 @@ fn labels(l: SensitivityLabels) -> Vec<String> {
     l.iter().map(|x| x.code().to_owned()).collect()
 }
 
-pub fn record_dto(s: &Shown<ClinicalRecord>) -> RecordDto {
+/// A record for the API; `detail` carries the kind-specific body (only where one record is
+/// shown: building it for every row of a list would double the work of a page).
+pub fn record_dto(s: &Shown<ClinicalRecord>, detail: bool) -> RecordDto {
     let r = &s.item;
     let (value, reference_range, flag) = match &r.body {
         RecordBody::Observation(o) => (
@@ -378,12 +381,12 @@ pub fn record_dto(s: &Shown<ClinicalRecord>) -> RecordDto {
         reference_range,
         flag: flag.map(|f| f.code().to_owned()),
         abnormal: flag.is_some_and(|f| f.is_abnormal()),
-        detail: serde_json::to_value(&r.body).unwrap_or(serde_json::Value::Null),
+        detail: detail.then(|| serde_json::to_value(&r.body).unwrap_or(serde_json::Value::Null)),
     }
 }
 
 fn dtos(v: &[Shown<ClinicalRecord>]) -> Vec<RecordDto> {
-    v.iter().map(record_dto).collect()
+    v.iter().map(|s| record_dto(s, false)).collect()
 }
 
 fn counts(m: &std::collections::BTreeMap<RecordKind, u64>) -> Vec<KindCount> {
@@ -419,7 +422,7 @@ pub fn summary_dto(s: &ChartSummary) -> SummaryDto {
 
 fn view_dto(v: &RecordView) -> RecordViewDto {
     RecordViewDto {
-        record: record_dto(&v.record),
+        record: record_dto(&v.record, true),
         related: dtos(&v.related),
         trend: v
             .trend
@@ -727,10 +730,13 @@ impl RecordsApi {
                     | salus_domain::record::ReleaseState::NeverOnline => "held",
                 };
                 Ok(FileResponse::Created(Json(Filed {
-                    record: record_dto(&Shown {
-                        item: record,
-                        notice: None,
-                    }),
+                    record: record_dto(
+                        &Shown {
+                            item: record,
+                            notice: None,
+                        },
+                        true,
+                    ),
                     release: release.into(),
                 })))
             }

@@ -389,6 +389,7 @@ fn main() {
                         q.push(Statement::from_sql_and_values(
                             DbBackend::Sqlite,
                             "SELECT * FROM clinical_records WHERE encounter_id = ? AND patient_id = ? \
+                             AND kind = 'diagnostic_report' \
                              AND release_state = 'released' AND released_at <= ? \
                              ORDER BY sort_at, id LIMIT 200",
                             [(*v).into(), (*patient).into(), now.into()],

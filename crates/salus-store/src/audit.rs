@@ -168,14 +168,22 @@ async fn write_batch(
         prev = entry_hash(&prev, seq, e);
         rows.push(r);
     }
-    let txn = db.begin().await.map_err(repo_err)?;
-    for chunk in rows.chunks(100) {
-        audit_log::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&txn)
+    if rows.len() <= 100 {
+        // One statement is atomic by itself: no transaction round trips needed.
+        audit_log::Entity::insert_many(rows)
+            .exec_without_returning(db)
             .await
             .map_err(repo_err)?;
+    } else {
+        let txn = db.begin().await.map_err(repo_err)?;
+        for chunk in rows.chunks(100) {
+            audit_log::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(&txn)
+                .await
+                .map_err(repo_err)?;
+        }
+        txn.commit().await.map_err(repo_err)?;
     }
-    txn.commit().await.map_err(repo_err)?;
     Ok(Some((seq, prev)))
 }
 

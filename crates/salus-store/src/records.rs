@@ -172,12 +172,16 @@ impl RecordRepository for Store {
         &self,
         patient: PatientId,
         encounter: RecordId,
+        kind: Option<RecordKind>,
         released: Option<DateTime<Utc>>,
         limit: u32,
     ) -> Result<Vec<ClinicalRecord>, RepoError> {
-        let q = clinical_record::Entity::find()
+        let mut q = clinical_record::Entity::find()
             .filter(Column::EncounterId.eq(encounter.as_uuid()))
             .filter(Column::PatientId.eq(patient.as_uuid()));
+        if let Some(kind) = kind {
+            q = q.filter(Column::Kind.eq(kind.code()));
+        }
         released_by(q, released)
             .order_by_asc(Column::SortAt)
             .order_by_asc(Column::Id)
