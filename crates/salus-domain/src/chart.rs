@@ -409,6 +409,34 @@ impl RecordsService {
         Ok(self.p.patients.find(id).await?)
     }
 
+    /// The chart `patient` (the actor's own when `None`) if the actor may do `a.action` on
+    /// it (on `a.kind` of it, when set); otherwise the refusal, audited. Sets `a.patient`.
+    async fn authorised_chart(
+        &self,
+        a: &mut Audit<'_>,
+        patient: Option<PatientId>,
+    ) -> Result<Patient, RecordsError> {
+        let Some(chart) = self.find_chart(a.actor, patient).await? else {
+            return self.refuse(a, Outcome::NotFound).await;
+        };
+        a.patient = Some(chart.id);
+        let target = match a.kind {
+            Some(kind) => Target::Kind {
+                patient: chart.id,
+                organization: chart.organization_id,
+                kind,
+            },
+            None => Target::Chart {
+                patient: chart.id,
+                organization: chart.organization_id,
+            },
+        };
+        if decide(a.actor, a.action, target, self.now()) == Decision::Deny {
+            return self.refuse(a, Outcome::Denied).await;
+        }
+        Ok(chart)
+    }
+
     /// What the actor may see at `now`: released records only, unless a clinician.
     fn released_by(actor: &Actor, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match actor {
@@ -548,19 +576,8 @@ impl RecordsService {
             record: None,
             request_id,
         };
-        let Some(chart) = self.find_chart(actor, patient).await? else {
-            return self.refuse(&a, Outcome::NotFound).await;
-        };
-        a.patient = Some(chart.id);
+        let chart = self.authorised_chart(&mut a, patient).await?;
         let now = self.now();
-        let target = Target::Kind {
-            patient: chart.id,
-            organization: chart.organization_id,
-            kind,
-        };
-        if decide(actor, Action::ViewChart, target, now) == Decision::Deny {
-            return self.refuse(&a, Outcome::Denied).await;
-        }
         let query = RecordQuery {
             released_by: Self::released_by(actor, now),
             from: filter.from,
@@ -698,18 +715,12 @@ impl RecordsService {
             record: None,
             request_id,
         };
-        let Some(chart) = self.find_chart(actor, patient).await? else {
-            return self.refuse(&a, Outcome::NotFound).await;
-        };
-        a.patient = Some(chart.id);
+        let chart = self.authorised_chart(&mut a, patient).await?;
         let now = self.now();
         let target = Target::Chart {
             patient: chart.id,
             organization: chart.organization_id,
         };
-        if decide(actor, Action::ViewChart, target, now) == Decision::Deny {
-            return self.refuse(&a, Outcome::Denied).await;
-        }
         let released_by = Self::released_by(actor, now);
         let q = |statuses: Vec<&'static str>| RecordQuery {
             released_by,
@@ -838,17 +849,7 @@ impl RecordsService {
             record: None,
             request_id,
         };
-        let Some(chart) = self.find_chart(actor, None).await? else {
-            return self.refuse(&a, Outcome::NotFound).await;
-        };
-        a.patient = Some(chart.id);
-        let target = Target::Chart {
-            patient: chart.id,
-            organization: chart.organization_id,
-        };
-        if decide(actor, Action::ViewAccessHistory, target, self.now()) == Decision::Deny {
-            return self.refuse(&a, Outcome::Denied).await;
-        }
+        let chart = self.authorised_chart(&mut a, None).await?;
         // This view is itself recorded, and shows in the list it answers.
         self.audit(&a, Outcome::Allowed).await?;
         Ok(self
@@ -871,7 +872,7 @@ impl RecordsService {
         request_id: Option<&str>,
     ) -> Result<ClinicalRecord, RecordsError> {
         let id = RecordId::generate(self.p.ids.as_ref());
-        let a = Audit {
+        let mut a = Audit {
             actor,
             action: Action::Create,
             patient: Some(new.patient),
@@ -879,17 +880,8 @@ impl RecordsService {
             record: Some(id),
             request_id,
         };
-        let Some(chart) = self.p.patients.find(new.patient).await? else {
-            return self.refuse(&a, Outcome::NotFound).await;
-        };
+        let chart = self.authorised_chart(&mut a, Some(new.patient)).await?;
         let now = self.now();
-        let target = Target::Chart {
-            patient: chart.id,
-            organization: chart.organization_id,
-        };
-        if decide(actor, Action::Create, target, now) == Decision::Deny {
-            return self.refuse(&a, Outcome::Denied).await;
-        }
         let org = self.organization(chart.organization_id).await?;
         let rule = org
             .as_ref()

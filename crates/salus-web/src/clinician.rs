@@ -170,6 +170,25 @@ async fn chart_page(
     with_status(no_store(render(&page)), status)
 }
 
+/// The chart page again, saying the form expired (a CSRF token that does not verify).
+async fn form_expired(
+    state: &WebState,
+    csrf: &CsrfToken,
+    actor: &Actor,
+    patient: PatientId,
+) -> Response {
+    chart_page(
+        state,
+        csrf,
+        actor,
+        patient,
+        None,
+        Some(FORM_EXPIRED.into()),
+        StatusCode::FORBIDDEN,
+    )
+    .await
+}
+
 #[derive(Deserialize)]
 pub(crate) struct ChartQuery {
     done: Option<String>,
@@ -291,16 +310,7 @@ pub(crate) async fn file(
         return failure(RecordsError::NotFound);
     };
     if !verifier.is_valid(&f.csrf) {
-        return chart_page(
-            &state,
-            csrf,
-            &actor,
-            patient,
-            None,
-            Some(FORM_EXPIRED.into()),
-            StatusCode::FORBIDDEN,
-        )
-        .await;
+        return form_expired(&state, csrf, &actor, patient).await;
     }
     let new = match new_record(patient, &f, DisplayName::parse(&name).ok()) {
         Ok(n) => n,
@@ -353,16 +363,7 @@ pub(crate) async fn release(
         return failure(RecordsError::NotFound);
     };
     if !verifier.is_valid(&f.csrf) {
-        return chart_page(
-            &state,
-            csrf,
-            &actor,
-            patient,
-            None,
-            Some(FORM_EXPIRED.into()),
-            StatusCode::FORBIDDEN,
-        )
-        .await;
+        return form_expired(&state, csrf, &actor, patient).await;
     }
     match state.records.release(&actor, record, None).await {
         Ok(()) => see_other(&format!("/staff/charts/{patient}?done=released")),
