@@ -344,6 +344,16 @@ impl std::fmt::Debug for RecordsPorts {
 #[derive(Clone)]
 pub struct RecordsService {
     p: RecordsPorts,
+    /// Charts never change organisation: each chart's, once read, so that the reads of a
+    /// chart (every list page) need no extra query for it.
+    orgs: Arc<std::sync::Mutex<std::collections::HashMap<PatientId, OrganizationId>>>,
+}
+
+/// A chart as access decisions need it.
+#[derive(Debug, Clone, Copy)]
+struct ChartRef {
+    id: PatientId,
+    organization_id: OrganizationId,
 }
 
 impl std::fmt::Debug for RecordsService {
@@ -367,7 +377,10 @@ struct Audit<'a> {
 
 impl RecordsService {
     pub fn new(ports: RecordsPorts) -> Self {
-        Self { p: ports }
+        Self {
+            p: ports,
+            orgs: Arc::default(),
+        }
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -402,11 +415,33 @@ impl RecordsService {
         &self,
         actor: &Actor,
         patient: Option<PatientId>,
-    ) -> Result<Option<Patient>, RecordsError> {
+    ) -> Result<Option<ChartRef>, RecordsError> {
         let Some(id) = patient.or(actor.own_chart()) else {
             return Err(RecordsError::NoChart);
         };
-        Ok(self.p.patients.find(id).await?)
+        let lock = || {
+            self.orgs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some(org) = lock().get(&id) {
+            return Ok(Some(ChartRef {
+                id,
+                organization_id: *org,
+            }));
+        }
+        let Some(chart) = self.p.patients.find(id).await? else {
+            return Ok(None);
+        };
+        let mut known = lock();
+        if known.len() >= 100_000 {
+            known.clear();
+        }
+        known.insert(chart.id, chart.organization_id);
+        Ok(Some(ChartRef {
+            id: chart.id,
+            organization_id: chart.organization_id,
+        }))
     }
 
     /// The chart `patient` (the actor's own when `None`) if the actor may do `a.action` on
@@ -415,7 +450,7 @@ impl RecordsService {
         &self,
         a: &mut Audit<'_>,
         patient: Option<PatientId>,
-    ) -> Result<Patient, RecordsError> {
+    ) -> Result<ChartRef, RecordsError> {
         let Some(chart) = self.find_chart(a.actor, patient).await? else {
             return self.refuse(a, Outcome::NotFound).await;
         };
@@ -523,7 +558,7 @@ impl RecordsService {
     async fn section(
         &self,
         actor: &Actor,
-        chart: &Patient,
+        chart: ChartRef,
         kind: RecordKind,
         query: RecordQuery,
         n: u32,
@@ -537,7 +572,7 @@ impl RecordsService {
             .items)
     }
 
-    fn kind_allowed(actor: &Actor, chart: &Patient, kind: RecordKind, now: DateTime<Utc>) -> bool {
+    fn kind_allowed(actor: &Actor, chart: ChartRef, kind: RecordKind, now: DateTime<Utc>) -> bool {
         decide(
             actor,
             Action::ViewChart,
@@ -716,6 +751,12 @@ impl RecordsService {
             request_id,
         };
         let chart = self.authorised_chart(&mut a, patient).await?;
+        let patient = self
+            .p
+            .patients
+            .find(chart.id)
+            .await?
+            .ok_or(RecordsError::NotFound)?;
         let now = self.now();
         let target = Target::Chart {
             patient: chart.id,
@@ -747,30 +788,30 @@ impl RecordsService {
         let mut s = ChartSummary {
             held,
             recent_results: self
-                .section(actor, &chart, RecordKind::Observation, q(vec![]), 10)
+                .section(actor, chart, RecordKind::Observation, q(vec![]), 10)
                 .await?,
             active_medications: self
-                .section(actor, &chart, RecordKind::Medication, q(vec!["active"]), 50)
+                .section(actor, chart, RecordKind::Medication, q(vec!["active"]), 50)
                 .await?,
             active_problems: self
                 .section(
                     actor,
-                    &chart,
+                    chart,
                     RecordKind::Problem,
                     q(vec!["active", "recurrence", "relapse"]),
                     50,
                 )
                 .await?,
             allergies: self
-                .section(actor, &chart, RecordKind::Allergy, q(vec!["active"]), 50)
+                .section(actor, chart, RecordKind::Allergy, q(vec!["active"]), 50)
                 .await?,
             recent_visits: self
-                .section(actor, &chart, RecordKind::Encounter, q(vec![]), 5)
+                .section(actor, chart, RecordKind::Encounter, q(vec![]), 5)
                 .await?,
             last_visit: None,
             new_since_last_visit: BTreeMap::new(),
             counts: BTreeMap::new(),
-            patient: chart.clone(),
+            patient,
         };
         if let Some(last) = s.recent_visits.first() {
             let since = last.item.sort_time();
@@ -781,7 +822,7 @@ impl RecordsService {
                     ..q(vec![])
                 };
                 let n = self
-                    .section(actor, &chart, kind, query, MAX_LIST)
+                    .section(actor, chart, kind, query, MAX_LIST)
                     .await?
                     .len() as u64;
                 if n > 0 {
@@ -795,7 +836,7 @@ impl RecordsService {
             .count_by_kind(chart.id, released_by)
             .await?
             .into_iter()
-            .filter(|(k, _)| Self::kind_allowed(actor, &chart, *k, now))
+            .filter(|(k, _)| Self::kind_allowed(actor, chart, *k, now))
             .collect();
         self.audit(&a, Outcome::Allowed).await?;
         Ok(s)

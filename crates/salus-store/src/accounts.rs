@@ -12,7 +12,9 @@ use salus_domain::text::Email;
 use salus_domain::{AccountId, OrganizationId, PatientId, RepoError, SessionId};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect, RelationDef,
+};
 
 fn email_key(email: &Email) -> String {
     email.as_str().to_lowercase()
@@ -340,13 +342,25 @@ impl SessionRepository for Store {
         Ok(())
     }
 
-    async fn find_by_digest(&self, digest: &TokenDigest) -> Result<Option<Session>, RepoError> {
+    async fn find_by_digest(
+        &self,
+        digest: &TokenDigest,
+    ) -> Result<Option<(Session, Account)>, RepoError> {
+        let of_account: RelationDef = session::Entity::belongs_to(account::Entity)
+            .from(session::Column::AccountId)
+            .to(account::Column::Id)
+            .into();
         let row = session::Entity::find()
             .filter(session::Column::Digest.eq(digest.0.to_vec()))
+            .join(JoinType::InnerJoin, of_account)
+            .select_also(account::Entity)
             .one(&self.db)
             .await
             .map_err(repo_err)?;
-        row.map(session_from_row).transpose()
+        match row {
+            Some((s, Some(a))) => Ok(Some((session_from_row(s)?, account_from_row(a)?))),
+            Some((_, None)) | None => Ok(None),
+        }
     }
 
     async fn touch(&self, id: SessionId, at: DateTime<Utc>) -> Result<(), RepoError> {

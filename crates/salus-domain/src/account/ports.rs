@@ -294,9 +294,15 @@ pub trait SessionRepository: Send + Sync {
     /// `Unavailable` when the store fails.
     async fn create(&self, session: &Session) -> Result<(), RepoError>;
 
+    /// The session with this token digest and the account it belongs to (one read: this
+    /// runs on every request).
+    ///
     /// # Errors
     /// `Unavailable` when the store fails.
-    async fn find_by_digest(&self, digest: &TokenDigest) -> Result<Option<Session>, RepoError>;
+    async fn find_by_digest(
+        &self,
+        digest: &TokenDigest,
+    ) -> Result<Option<(Session, Account)>, RepoError>;
 
     /// Records activity (for the idle timeout).
     ///

@@ -483,7 +483,8 @@ impl AuthService {
     pub async fn authenticate(&self, token: &SecretText) -> Result<Authenticated, SessionError> {
         let now = self.clock.now();
         let digest = self.secrets.digest(token);
-        let session = self
+        // The session and its account in one read: this runs on every request.
+        let (session, account) = self
             .sessions
             .find_by_digest(&digest)
             .await?
@@ -494,11 +495,6 @@ impl AuthService {
         if expired {
             return Err(SessionError::Invalid);
         }
-        let account = self
-            .accounts
-            .find(session.account)
-            .await?
-            .ok_or(SessionError::Invalid)?;
         if !matches!(account.state, AccountState::Active { .. }) {
             return Err(SessionError::Invalid);
         }

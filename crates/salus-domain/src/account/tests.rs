@@ -336,20 +336,20 @@ fn sessions_end_after_idle_and_absolute_timeouts() {
     ] {
         let mut m = Mocks::new();
         m.sessions.expect_find_by_digest().returning(move |d| {
-            Ok(Some(Session {
-                id: crate::ids::SessionId::from_uuid(uuid::Uuid::from_u128(5)),
-                account: AccountId::from_uuid(uuid::Uuid::from_u128(77)),
-                digest: *d,
-                created_at: created,
-                last_seen_at: last_seen,
-                revoked_at: None,
-                authenticated_at: created,
-            }))
-        });
-        m.accounts.expect_find().returning(|_| {
-            Ok(Some(account(
-                "ann@example.org",
-                AccountState::Active { verified_at: t0() },
+            Ok(Some((
+                Session {
+                    id: crate::ids::SessionId::from_uuid(uuid::Uuid::from_u128(5)),
+                    account: AccountId::from_uuid(uuid::Uuid::from_u128(77)),
+                    digest: *d,
+                    created_at: created,
+                    last_seen_at: last_seen,
+                    revoked_at: None,
+                    authenticated_at: created,
+                },
+                account(
+                    "ann@example.org",
+                    AccountState::Active { verified_at: t0() },
+                ),
             )))
         });
         m.sessions.expect_touch().returning(|_, _| Ok(()));
@@ -366,15 +366,21 @@ fn sessions_end_after_idle_and_absolute_timeouts() {
 fn second_factor_changes_need_a_recent_sign_in() {
     let session_at = |authenticated_at: DateTime<Utc>| {
         move |d: &TokenDigest| {
-            Ok(Some(Session {
-                id: crate::ids::SessionId::from_uuid(uuid::Uuid::from_u128(5)),
-                account: AccountId::from_uuid(uuid::Uuid::from_u128(77)),
-                digest: *d,
-                created_at: t0() - Duration::minutes(10),
-                last_seen_at: t0() - Duration::minutes(1),
-                revoked_at: None,
-                authenticated_at,
-            }))
+            Ok(Some((
+                Session {
+                    id: crate::ids::SessionId::from_uuid(uuid::Uuid::from_u128(5)),
+                    account: AccountId::from_uuid(uuid::Uuid::from_u128(77)),
+                    digest: *d,
+                    created_at: t0() - Duration::minutes(10),
+                    last_seen_at: t0() - Duration::minutes(1),
+                    revoked_at: None,
+                    authenticated_at,
+                },
+                account(
+                    "ann@example.org",
+                    AccountState::Active { verified_at: t0() },
+                ),
+            )))
         }
     };
     // Signed in 10 minutes ago, never re-entered the password: refused.
@@ -382,12 +388,6 @@ fn second_factor_changes_need_a_recent_sign_in() {
     m.sessions
         .expect_find_by_digest()
         .returning(session_at(t0() - Duration::minutes(10)));
-    m.accounts.expect_find().returning(|_| {
-        Ok(Some(account(
-            "ann@example.org",
-            AccountState::Active { verified_at: t0() },
-        )))
-    });
     m.sessions.expect_touch().returning(|_, _| Ok(()));
     m.totp.expect_put_pending().never();
     let err =
@@ -399,12 +399,6 @@ fn second_factor_changes_need_a_recent_sign_in() {
     m.sessions
         .expect_find_by_digest()
         .returning(session_at(t0() - Duration::minutes(4)));
-    m.accounts.expect_find().returning(|_| {
-        Ok(Some(account(
-            "ann@example.org",
-            AccountState::Active { verified_at: t0() },
-        )))
-    });
     m.sessions.expect_touch().returning(|_, _| Ok(()));
     m.totp
         .expect_put_pending()
