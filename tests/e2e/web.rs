@@ -851,6 +851,9 @@ async fn record_pages_show_the_chart_lists_a_result_with_its_trend_and_the_acces
     let filtered = ann.get("/records/results?from=not-a-date").await;
     assert_eq!(filtered.status, StatusCode::BAD_REQUEST);
     assert!(filtered.html.contains("Check the dates"));
+    let bad_link = ann.get("/records/results?cursor=zzz").await;
+    assert_eq!(bad_link.status, StatusCode::BAD_REQUEST);
+    assert!(bad_link.html.contains("This page link is not valid"));
     assert_eq!(
         ann.get("/records/nonsense").await.status,
         StatusCode::NOT_FOUND

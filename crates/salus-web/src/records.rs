@@ -294,8 +294,19 @@ pub(crate) async fn list(
     let (filter, after): (ListFilter, Option<Cursor>) = match (filter, after) {
         (Ok(f), None) => (f, None),
         (Ok(f), Some(Some(c))) => (f, Some(c)),
-        (Err(_), _) | (Ok(_), Some(None)) => {
-            page.message = Some("Check the dates (YYYY-MM-DD) and try again.");
+        (Err(e), _) => {
+            page.message = Some(match e {
+                salus_domain::chart::FilterError::Date => {
+                    "Check the dates (YYYY-MM-DD) and try again."
+                }
+                salus_domain::chart::FilterError::Status => "Choose a status from the list.",
+            });
+            let mut r = no_store(render(&page));
+            r.set_status(StatusCode::BAD_REQUEST);
+            return r;
+        }
+        (Ok(_), Some(None)) => {
+            page.message = Some("This page link is not valid; start again from the first page.");
             let mut r = no_store(render(&page));
             r.set_status(StatusCode::BAD_REQUEST);
             return r;
