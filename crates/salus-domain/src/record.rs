@@ -628,6 +628,20 @@ impl RecordBody {
         }
     }
 
+    /// For a result: its value, normal range (as read) and flag; `None` for other kinds.
+    pub fn result_line(&self) -> Option<(Option<String>, Option<String>, Option<AbnormalFlag>)> {
+        match self {
+            Self::Observation(o) => Some((
+                o.value.as_ref().map(ObservationValue::text),
+                o.reference_range
+                    .as_ref()
+                    .and_then(ReferenceRange::describe),
+                o.effective_flag(),
+            )),
+            _ => None,
+        }
+    }
+
     /// Rewrites references to other records (report results) through `map`.
     pub fn remap_records(&mut self, map: &BTreeMap<RecordId, RecordId>) {
         if let Self::DiagnosticReport(r) = self {

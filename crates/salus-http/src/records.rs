@@ -15,10 +15,7 @@ use salus_domain::chart::{
     ChartSummary, InputError, LabResultInput, ListFilter, ListRequest, NewRecord, RecordView,
     RecordsError, RecordsService, Shown,
 };
-use salus_domain::record::{
-    ClinicalRecord, Cursor, ObservationValue, RecordBody, RecordKind, ReferenceRange,
-    SensitivityLabels,
-};
+use salus_domain::record::{ClinicalRecord, Cursor, RecordBody, RecordKind, SensitivityLabels};
 use salus_domain::text::DisplayName;
 use salus_domain::{PatientId, RecordId};
 
@@ -350,16 +347,7 @@ fn labels(l: SensitivityLabels) -> Vec<String> {
 /// shown: building it for every row of a list would double the work of a page).
 pub fn record_dto(s: &Shown<ClinicalRecord>, detail: bool) -> RecordDto {
     let r = &s.item;
-    let (value, reference_range, flag) = match &r.body {
-        RecordBody::Observation(o) => (
-            o.value.as_ref().map(ObservationValue::text),
-            o.reference_range
-                .as_ref()
-                .and_then(ReferenceRange::describe),
-            o.effective_flag(),
-        ),
-        _ => (None, None, None),
-    };
+    let (value, reference_range, flag) = r.body.result_line().unwrap_or_default();
     let src = &r.meta.source;
     let name = |d: &Option<DisplayName>| d.as_ref().map(|n| n.as_str().to_owned());
     RecordDto {
@@ -488,8 +476,18 @@ pub(crate) struct RecordsApi {
 impl RecordsApi {
     /// The session's actor, or why there is none.
     async fn actor(&self, token: &SessionToken) -> Result<Result<Actor, Refusal>, ApiError> {
+        Ok(self.actor_and_name(token).await?.map(|(a, _)| a))
+    }
+
+    /// The session's actor and the account holder's name (an author for filed records).
+    async fn actor_and_name(
+        &self,
+        token: &SessionToken,
+    ) -> Result<Result<(Actor, String), Refusal>, ApiError> {
         match self.auth.authenticate(&token.secret()).await {
-            Ok(who) => Ok(Actor::for_account(&who.account).ok_or(Refusal::NoChart)),
+            Ok(who) => Ok(Actor::for_account(&who.account)
+                .map(|a| (a, who.account.name.full()))
+                .ok_or(Refusal::NoChart)),
             Err(SessionError::Invalid) => Ok(Err(Refusal::Unauthorized)),
             Err(SessionError::Repo(e)) => Err(e.into()),
         }
@@ -698,17 +696,14 @@ impl RecordsApi {
         patient_id: Path<String>,
         body: Json<NewRecordDto>,
     ) -> Result<FileResponse, ApiError> {
-        let actor = match self.actor(&token).await? {
+        let (actor, name) = match self.actor_and_name(&token).await? {
             Ok(a) => a,
             Err(r) => return Ok(refuse!(FileResponse, r)),
         };
         let Ok(patient) = PatientId::parse(&patient_id.0) else {
             return Ok(FileResponse::NotFound(not_found()));
         };
-        let author = match self.auth.authenticate(&token.secret()).await {
-            Ok(who) => DisplayName::parse(&who.account.name.full()).ok(),
-            Err(_) => None,
-        };
+        let author = DisplayName::parse(&name).ok();
         let new = match new_record(patient, body.0, author) {
             Ok(n) => n,
             Err(e) => return Ok(FileResponse::Invalid(invalid(e.code(), &e.to_string()))),

@@ -70,20 +70,8 @@ pub(crate) struct Row {
 
 fn row(s: &Shown<ClinicalRecord>) -> Row {
     let r = &s.item;
-    let (value, range, flag) = match &r.body {
-        RecordBody::Observation(o) => (
-            o.value
-                .as_ref()
-                .map(ObservationValue::text)
-                .unwrap_or_default(),
-            o.reference_range
-                .as_ref()
-                .and_then(ReferenceRange::describe)
-                .unwrap_or_default(),
-            o.effective_flag(),
-        ),
-        _ => (String::new(), String::new(), None),
-    };
+    let (value, range, flag) = r.body.result_line().unwrap_or_default();
+    let (value, range) = (value.unwrap_or_default(), range.unwrap_or_default());
     let src = &r.meta.source;
     let parts: Vec<&str> = [&src.organization, &src.author, &src.performer]
         .into_iter()
