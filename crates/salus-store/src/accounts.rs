@@ -113,35 +113,38 @@ impl AccountRepository for Store {
     }
 
     async fn activate(&self, id: AccountId, at: DateTime<Utc>) -> Result<(), RepoError> {
-        account::Entity::update_many()
+        let done = account::Entity::update_many()
             .col_expr(account::Column::State, Expr::value("active"))
             .col_expr(account::Column::StateAt, Expr::value(at))
             .filter(account::Column::Id.eq(id.as_uuid()))
             .filter(account::Column::State.eq("pending"))
             .exec(&self.db)
-            .await
-            .map_err(repo_err)?;
+            .await;
+        self.sessions.changed();
+        done.map_err(repo_err)?;
         Ok(())
     }
 
     async fn set_password(&self, id: AccountId, hash: &PasswordHash) -> Result<(), RepoError> {
-        account::Entity::update_many()
+        let done = account::Entity::update_many()
             .col_expr(account::Column::PasswordHash, Expr::value(hash.as_str()))
             .filter(account::Column::Id.eq(id.as_uuid()))
             .exec(&self.db)
-            .await
-            .map_err(repo_err)?;
+            .await;
+        self.sessions.changed();
+        done.map_err(repo_err)?;
         Ok(())
     }
 
     async fn set_email(&self, id: AccountId, email: &Email) -> Result<(), RepoError> {
-        account::Entity::update_many()
+        let done = account::Entity::update_many()
             .col_expr(account::Column::Email, Expr::value(email.as_str()))
             .col_expr(account::Column::EmailKey, Expr::value(email_key(email)))
             .filter(account::Column::Id.eq(id.as_uuid()))
             .exec(&self.db)
-            .await
-            .map_err(repo_err)?;
+            .await;
+        self.sessions.changed();
+        done.map_err(repo_err)?;
         Ok(())
     }
 
@@ -346,6 +349,10 @@ impl SessionRepository for Store {
         &self,
         digest: &TokenDigest,
     ) -> Result<Option<(Session, Account)>, RepoError> {
+        let generation = match self.sessions.get(digest) {
+            Ok(found) => return Ok(Some(found)),
+            Err(generation) => generation,
+        };
         let of_account: RelationDef = session::Entity::belongs_to(account::Entity)
             .from(session::Column::AccountId)
             .to(account::Column::Id)
@@ -358,39 +365,46 @@ impl SessionRepository for Store {
             .await
             .map_err(repo_err)?;
         match row {
-            Some((s, Some(a))) => Ok(Some((session_from_row(s)?, account_from_row(a)?))),
+            Some((s, Some(a))) => {
+                let found = (session_from_row(s)?, account_from_row(a)?);
+                self.sessions.store(digest, generation, &found);
+                Ok(Some(found))
+            }
             Some((_, None)) | None => Ok(None),
         }
     }
 
     async fn touch(&self, id: SessionId, at: DateTime<Utc>) -> Result<(), RepoError> {
-        session::Entity::update_many()
+        let done = session::Entity::update_many()
             .col_expr(session::Column::LastSeenAt, Expr::value(at))
             .filter(session::Column::Id.eq(id.as_uuid()))
             .exec(&self.db)
-            .await
-            .map_err(repo_err)?;
+            .await;
+        self.sessions.changed();
+        done.map_err(repo_err)?;
         Ok(())
     }
 
     async fn revoke(&self, id: SessionId, at: DateTime<Utc>) -> Result<(), RepoError> {
-        session::Entity::update_many()
+        let done = session::Entity::update_many()
             .col_expr(session::Column::RevokedAt, Expr::value(at))
             .filter(session::Column::Id.eq(id.as_uuid()))
             .filter(session::Column::RevokedAt.is_null())
             .exec(&self.db)
-            .await
-            .map_err(repo_err)?;
+            .await;
+        self.sessions.changed();
+        done.map_err(repo_err)?;
         Ok(())
     }
 
     async fn reauthenticated(&self, id: SessionId, at: DateTime<Utc>) -> Result<(), RepoError> {
-        session::Entity::update_many()
+        let done = session::Entity::update_many()
             .col_expr(session::Column::AuthenticatedAt, Expr::value(at))
             .filter(session::Column::Id.eq(id.as_uuid()))
             .exec(&self.db)
-            .await
-            .map_err(repo_err)?;
+            .await;
+        self.sessions.changed();
+        done.map_err(repo_err)?;
         Ok(())
     }
 
@@ -407,7 +421,9 @@ impl SessionRepository for Store {
         if let Some(keep) = keep {
             q = q.filter(session::Column::Id.ne(keep.as_uuid()));
         }
-        Ok(q.exec(&self.db).await.map_err(repo_err)?.rows_affected)
+        let done = q.exec(&self.db).await;
+        self.sessions.changed();
+        Ok(done.map_err(repo_err)?.rows_affected)
     }
 
     async fn live_for_account(&self, account: AccountId) -> Result<Vec<Session>, RepoError> {

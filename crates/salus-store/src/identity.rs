@@ -73,8 +73,9 @@ impl IdentityRepository for Store {
             .filter(account::Column::Id.eq(account.as_uuid()))
             .filter(account::Column::PatientId.is_null())
             .exec(&self.db)
-            .await
-            .map_err(repo_err)?;
+            .await;
+        self.sessions.changed();
+        let done = done.map_err(repo_err)?;
         Ok(done.rows_affected == 1)
     }
 

@@ -14,6 +14,7 @@ pub mod migration;
 mod organizations;
 mod patients;
 mod records;
+mod session_cache;
 mod totp;
 
 use salus_domain::{IdGenerator, RepoError};
@@ -55,6 +56,7 @@ impl Default for PoolSettings {
 pub struct Store {
     db: DatabaseConnection,
     audit: std::sync::Arc<audit::AuditChain>,
+    sessions: std::sync::Arc<session_cache::SessionCache>,
 }
 
 /// Time-ordered UUIDv7 identifiers for new entities.
@@ -102,6 +104,7 @@ impl Store {
         Ok(Self {
             db,
             audit: std::sync::Arc::default(),
+            sessions: std::sync::Arc::default(),
         })
     }
 

@@ -802,3 +802,77 @@ async fn the_audit_migration_chains_the_authentication_events_it_carries_over() 
         .unwrap();
     assert_eq!(store.verify_audit_chain().await.unwrap().entries, 4);
 }
+
+/// Session lookups are remembered briefly, but every change this process makes to the session
+/// or its account is visible to the very next lookup.
+#[tokio::test]
+async fn a_remembered_session_shows_changes_at_once() {
+    use salus_domain::account::{
+        Account, AccountRepository, AccountState, ChartLink, IdentityRepository, PasswordHash,
+        Role, Session, SessionRepository, TokenDigest,
+    };
+    let store = store().await;
+    let now = clock().now();
+    let account = Account {
+        id: salus_domain::AccountId::generate(&UuidV7Ids),
+        email: salus_domain::text::Email::parse("rui@example.org").unwrap(),
+        name: salus_domain::patient::PersonName::new("Rui", "Costa").unwrap(),
+        birth_date: None,
+        role: Role::Patient,
+        state: AccountState::Active { verified_at: now },
+        chart: ChartLink::Unlinked,
+        password: PasswordHash::new("$argon2id$old"),
+        created_at: now,
+    };
+    AccountRepository::create(&store, &account).await.unwrap();
+    let digest = TokenDigest([42; 32]);
+    let session = Session {
+        id: salus_domain::SessionId::generate(&UuidV7Ids),
+        account: account.id,
+        digest,
+        created_at: now,
+        last_seen_at: now,
+        revoked_at: None,
+        authenticated_at: now,
+    };
+    SessionRepository::create(&store, &session).await.unwrap();
+    let lookup = || async { store.find_by_digest(&digest).await.unwrap().unwrap() };
+
+    let (_, a) = lookup().await;
+    assert_eq!(a.password.as_str(), "$argon2id$old");
+    store
+        .set_password(account.id, &PasswordHash::new("$argon2id$new"))
+        .await
+        .unwrap();
+    assert_eq!(lookup().await.1.password.as_str(), "$argon2id$new");
+
+    let clinic = org("cache", ReleasePolicy::default());
+    salus_domain::organization::OrganizationRepository::create(&store, &clinic)
+        .await
+        .unwrap();
+    let bundle = serde_json::json!({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p1", "birthDate": "1970-01-01",
+                      "name": [{"family": "Costa", "given": ["Rui"]}]}}]});
+    let mapped = map_bundle(
+        &serde_json::to_vec(&bundle).unwrap(),
+        MapOptions {
+            organization_id: clinic.id,
+            from_outside: false,
+        },
+        &UuidV7Ids,
+    )
+    .unwrap();
+    ImportService::new(Arc::new(store.clone()), Arc::new(store.clone()), clock())
+        .import(clinic.id, mapped.draft)
+        .await
+        .unwrap();
+    let patient = first_patient(&store, clinic.id).await;
+    assert!(store.link(account.id, patient).await.unwrap());
+    assert_eq!(lookup().await.1.chart, ChartLink::Linked { patient });
+
+    let later = now + chrono::Duration::minutes(2);
+    store.touch(session.id, later).await.unwrap();
+    assert_eq!(lookup().await.0.last_seen_at, later);
+    store.revoke(session.id, later).await.unwrap();
+    assert_eq!(lookup().await.0.revoked_at, Some(later));
+}
