@@ -615,6 +615,22 @@ async fn sqlite_file_settings() {
             .unwrap();
         assert_eq!(value, expected, "PRAGMA {pragma}");
     }
+    // Plans must not depend on bound values, or every `LIMIT ?` re-parses its statement on
+    // each execution (see .cargo/config.toml).
+    let options = store
+        .connection()
+        .query_all_raw(Statement::from_string(
+            store.backend(),
+            "PRAGMA compile_options",
+        ))
+        .await
+        .unwrap();
+    assert!(
+        options
+            .iter()
+            .any(|r| r.try_get_by_index::<String>(0).unwrap() == "ENABLE_QPSG"),
+        "SQLite built without SQLITE_ENABLE_QPSG"
+    );
 }
 
 /// A TOTP step is accepted once and only moving forward; a recovery code once.
