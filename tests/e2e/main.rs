@@ -17,6 +17,7 @@ use salus_store::{PoolSettings, Store};
 use std::sync::Arc;
 
 mod auth;
+mod export;
 mod identity;
 mod records;
 mod staff;
@@ -47,6 +48,20 @@ fn clock() -> Arc<dyn Clock> {
     Arc::new(FixedClock::new(
         chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap(),
     ))
+}
+
+/// Another fresh database, migrated, with the demo organisations and no charts.
+async fn fresh_store() -> Store {
+    let url = salus_tests::test_database_url().await;
+    let store = Store::connect(&url, PoolSettings::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    let opts = SeedOptions {
+        fixtures: None,
+        synthetic_patients: 0,
+        seed: 1,
+    };
+    demo::seed(&store, &opts, clock()).await.unwrap();
+    store
 }
 
 /// A fresh database, migrated, with the demo organisations and `patients` synthetic charts.

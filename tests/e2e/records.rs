@@ -187,6 +187,8 @@ async fn every_records_request_writes_exactly_one_audit_entry() {
         format!("/api/v1/records/{id}"),
         format!("/api/v1/records/{missing}"),
         "/api/v1/me/access-history".to_owned(),
+        "/api/v1/export/fhir".to_owned(),
+        "/api/v1/export/ips".to_owned(),
     ] {
         let before = audit_entries(&app).await;
         let (status, _) = get(&app, &path, &ann).await;
@@ -583,6 +585,33 @@ async fn authorisation_matrix_covers_every_records_endpoint_of_the_spec() {
                 (OtherPatient, 200),
                 (StaffSameOrg, 403),
                 (StaffOtherOrg, 403),
+                (Anonymous, 401),
+            ],
+        ),
+        // Downloads are the patient's own (and, later, a proxy's with an export grant).
+        (
+            "get",
+            "/v1/export/fhir",
+            format!("/api/v1/export/fhir?patient_id={chart}"),
+            None,
+            [
+                (Owner, 200),
+                (OtherPatient, 404),
+                (StaffSameOrg, 404),
+                (StaffOtherOrg, 404),
+                (Anonymous, 401),
+            ],
+        ),
+        (
+            "get",
+            "/v1/export/ips",
+            format!("/api/v1/export/ips?patient_id={chart}"),
+            None,
+            [
+                (Owner, 200),
+                (OtherPatient, 404),
+                (StaffSameOrg, 404),
+                (StaffOtherOrg, 404),
                 (Anonymous, 401),
             ],
         ),

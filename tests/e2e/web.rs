@@ -425,7 +425,7 @@ async fn security_page_sets_up_an_authenticator_and_manages_password_and_session
         .post(
             "/account/totp",
             &[
-                ("csrf", &csrf_of(&wrong.html)),
+                ("csrf", &csrf_of(&page.html)),
                 ("password", "tulip kettle orbit"),
             ],
         )
@@ -1013,4 +1013,73 @@ async fn clinician_pages_open_a_chart_file_a_result_and_a_held_note_and_release_
     let mut patient = Browser::new(&app);
     patient_signs_in(&mut patient, "ann@example.org").await;
     assert_eq!(patient.get(&chart_path).await.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn the_download_page_asks_for_the_password_then_downloads_and_the_history_says_so() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = spawn_app(1).await;
+    crate::records::linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let mut ann = Browser::new(&app);
+    patient_signs_in(&mut ann, "ann@example.org").await;
+    // The web sign-in was ten minutes ago (set before its session is first looked up).
+    let earlier =
+        salus_domain::Clock::now(&salus_domain::SystemClock) - chrono::Duration::minutes(10);
+    let sql = match app.store.backend() {
+        sea_orm::DbBackend::Postgres => "UPDATE sessions SET authenticated_at = $1",
+        _ => "UPDATE sessions SET authenticated_at = ?",
+    };
+    app.store
+        .connection()
+        .execute_raw(Statement::from_sql_and_values(
+            app.store.backend(),
+            sql,
+            [earlier.into()],
+        ))
+        .await
+        .unwrap();
+    assert!(
+        ann.get("/records")
+            .await
+            .html
+            .contains("href=\"/records/download\"")
+    );
+
+    let page = ann.get("/records/download").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("enter your password again"));
+    assert!(!page.html.contains("href=\"/records/download/fhir\""));
+    // Straight to the file without the password: back to the page that asks for it.
+    let direct = ann.get("/records/download/fhir").await;
+    assert_eq!(direct.location.as_deref(), Some("/records/download"));
+    let done = ann
+        .post(
+            "/records/download",
+            &[
+                ("csrf", &csrf_of(&page.html)),
+                ("password", "tulip kettle orbit"),
+            ],
+        )
+        .await;
+    assert_eq!(done.location.as_deref(), Some("/records/download"));
+    let page = ann.get("/records/download").await;
+    assert!(page.html.contains("href=\"/records/download/fhir\""));
+    assert!(page.html.contains("href=\"/records/download/ips\""));
+
+    let fhir = ann.get("/records/download/fhir").await;
+    assert_eq!(fhir.status, StatusCode::OK);
+    let bundle: serde_json::Value = serde_json::from_str(&fhir.html).unwrap();
+    assert_eq!(bundle["resourceType"], "Bundle");
+    assert!(bundle["entry"].as_array().unwrap().len() > 10);
+    let ips = ann.get("/records/download/ips").await;
+    let doc: serde_json::Value = serde_json::from_str(&ips.html).unwrap();
+    assert_eq!(doc["type"], "document");
+
+    let history = ann.get("/records/history").await;
+    assert!(history.html.contains("Downloaded your records (FHIR file)"));
+    assert!(
+        history
+            .html
+            .contains("Downloaded your patient summary (IPS)")
+    );
 }

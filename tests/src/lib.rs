@@ -51,6 +51,55 @@ pub fn synthea_bundles() -> Vec<PathBuf> {
     files
 }
 
+/// The Python of the independent FHIR R4 validator (`cargo xtask test` installs it):
+/// `FHIR_VALIDATOR_PYTHON`, default `target/fhir-validator/bin/python`. `None` (said loudly)
+/// when it is missing; panics instead when `CI=true`.
+pub fn fhir_validator() -> Option<PathBuf> {
+    let python = std::env::var_os("FHIR_VALIDATOR_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/fhir-validator/bin/python"));
+    if python.is_file() {
+        return Some(python);
+    }
+    let msg = format!(
+        "FHIR VALIDATOR MISSING: no {} (run `cargo xtask test`, or set FHIR_VALIDATOR_PYTHON); validation did not run",
+        python.display()
+    );
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
+    eprintln!("\n!!!!! {msg} !!!!!\n");
+    None
+}
+
+/// Runs the independent validator (`tests/fhir/validate.py`) over FHIR JSON documents.
+/// `Ok(report)` when every document and every resource in it parses as FHIR R4.
+///
+/// # Errors
+/// The validator's report when anything does not parse.
+pub fn validate_fhir(python: &std::path::Path, documents: &[&[u8]]) -> Result<String, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut files = Vec::new();
+    for (i, doc) in documents.iter().enumerate() {
+        let f = dir.path().join(format!("document-{i}.json"));
+        std::fs::write(&f, doc).map_err(|e| e.to_string())?;
+        files.push(f);
+    }
+    let out = std::process::Command::new(python)
+        .arg(workspace_root().join("tests/fhir/validate.py"))
+        .args(&files)
+        .output()
+        .map_err(|e| format!("cannot run the validator: {e}"))?;
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        Ok(report)
+    } else {
+        Err(report)
+    }
+}
+
 static NEXT_DB: AtomicU32 = AtomicU32::new(0);
 
 /// Which backend the store and end-to-end suites run on in this process.

@@ -185,8 +185,33 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The independent FHIR R4 validator the tests use: Python's `fhir.resources`, pinned to
+/// its last release modelling R4 (4.0.1), in a virtual environment under `target/`.
+fn fhir_validator() -> anyhow::Result<()> {
+    let venv = root().join("target/fhir-validator");
+    let marker = venv.join("installed-6.4.0");
+    if marker.is_file() {
+        return Ok(());
+    }
+    eprintln!(
+        "==> installing the FHIR validator (fhir.resources 6.4.0) into {}",
+        venv.display()
+    );
+    run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+    run(Command::new(venv.join("bin/pip")).args([
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "fhir.resources==6.4.0",
+        "pydantic[email]>=1.10,<2",
+    ]))?;
+    std::fs::write(marker, "fhir.resources 6.4.0\n")?;
+    Ok(())
+}
+
 fn test(skip_postgres: bool) -> anyhow::Result<()> {
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    fhir_validator().context("cannot install the FHIR validator the tests need")?;
     run(cargo().args([
         "clippy",
         "--workspace",

@@ -8,6 +8,7 @@
 
 use crate::access::{Action, Actor};
 use crate::account::StaffRole;
+use crate::export::ExportFormat;
 use crate::ids::{AccountId, AuditEventId, GrantId, PatientId, RecordId};
 use crate::record::RecordKind;
 use crate::repo::RepoError;
@@ -70,10 +71,22 @@ pub struct AccessEvent {
     /// The chart concerned (on whose behalf a proxy acted), when known.
     pub patient: Option<PatientId>,
     pub action: Action,
+    /// For an export, which form it took ("downloaded FHIR export").
+    pub export: Option<ExportFormat>,
     pub record_kind: Option<RecordKind>,
     pub record: Option<RecordId>,
     pub outcome: Outcome,
     pub request_id: Option<String>,
+}
+
+impl AccessEvent {
+    /// The action code stored in the log: the action's, or the export format's.
+    pub fn action_code(&self) -> &'static str {
+        match (self.action, self.export) {
+            (Action::Export, Some(format)) => format.audit_code(),
+            (action, _) => action.code(),
+        }
+    }
 }
 
 /// Who an entry of a patient's access history was, as the store can tell.

@@ -10,6 +10,9 @@ use crate::access::{Action, Actor, Decision, Target, decide};
 use crate::account::{AccountRepository, Mailer, OutgoingEmail};
 use crate::audit::{AccessEntry, AccessEvent, AccessLog, ActorRef, Outcome};
 use crate::clock::Clock;
+use crate::export::{
+    ChartExport, EXPORT_ORDER, EXPORT_REAUTH_MINUTES, ExportFormat, ExportRequest,
+};
 use crate::ids::{IdGenerator, OrganizationId, PatientId, RecordId};
 use crate::organization::OrganizationRepository;
 use crate::patient::{Patient, PatientRepository};
@@ -38,6 +41,9 @@ pub enum RecordsError {
     /// The record is not held (already released, or never to be released online).
     #[error("this record is not waiting for release")]
     NotHeld,
+    /// Exports need the password entered within the last few minutes.
+    #[error("enter your password again to download records")]
+    ReauthenticationRequired,
     #[error(transparent)]
     Repo(#[from] RepoError),
 }
@@ -369,6 +375,7 @@ pub const MAX_LIST: u32 = 100;
 struct Audit<'a> {
     actor: &'a Actor,
     action: Action,
+    export: Option<ExportFormat>,
     patient: Option<PatientId>,
     kind: Option<RecordKind>,
     record: Option<RecordId>,
@@ -395,6 +402,7 @@ impl RecordsService {
                 actor: ActorRef::from(a.actor),
                 patient: a.patient,
                 action: a.action,
+                export: a.export,
                 record_kind: a.kind,
                 record: a.record,
                 outcome,
@@ -606,6 +614,7 @@ impl RecordsService {
         let mut a = Audit {
             actor,
             action: Action::ViewChart,
+            export: None,
             patient: patient.or(actor.own_chart()),
             kind: Some(kind),
             record: None,
@@ -642,6 +651,7 @@ impl RecordsService {
         let mut a = Audit {
             actor,
             action: Action::Read,
+            export: None,
             patient: None,
             kind: None,
             record: Some(id),
@@ -745,6 +755,7 @@ impl RecordsService {
         let mut a = Audit {
             actor,
             action: Action::ViewChart,
+            export: None,
             patient: patient.or(actor.own_chart()),
             kind: None,
             record: None,
@@ -885,6 +896,7 @@ impl RecordsService {
         let mut a = Audit {
             actor,
             action: Action::ViewAccessHistory,
+            export: None,
             patient: actor.own_chart(),
             kind: None,
             record: None,
@@ -916,6 +928,7 @@ impl RecordsService {
         let mut a = Audit {
             actor,
             action: Action::Create,
+            export: None,
             patient: Some(new.patient),
             kind: Some(new.body.kind()),
             record: Some(id),
@@ -981,6 +994,7 @@ impl RecordsService {
         let mut a = Audit {
             actor,
             action: Action::Release,
+            export: None,
             patient: None,
             kind: None,
             record: Some(id),
@@ -1005,6 +1019,71 @@ impl RecordsService {
         }
         self.notify(record.meta.patient_id).await;
         Ok(())
+    }
+
+    /// Starts an export of a chart (the actor's own when `req.patient` is `None`): checks
+    /// that the person proved who they are within [`EXPORT_REAUTH_MINUTES`], that the actor
+    /// may export the chart, and writes the audit entry naming the format. The answer reads
+    /// the records out batch by batch under the same rules as viewing.
+    ///
+    /// # Errors
+    /// [`RecordsError::ReauthenticationRequired`], and see [`RecordsError`].
+    pub async fn export(
+        &self,
+        actor: &Actor,
+        req: ExportRequest,
+        request_id: Option<&str>,
+    ) -> Result<ChartExport, RecordsError> {
+        let now = self.now();
+        if now - req.authenticated_at > chrono::Duration::minutes(EXPORT_REAUTH_MINUTES) {
+            return Err(RecordsError::ReauthenticationRequired);
+        }
+        let mut a = Audit {
+            actor,
+            action: Action::Export,
+            export: Some(req.format),
+            patient: req.patient.or(actor.own_chart()),
+            kind: None,
+            record: None,
+            request_id,
+        };
+        let chart = self.authorised_chart(&mut a, req.patient).await?;
+        let (Some(patient), Some(organization)) = (
+            self.p.patients.find(chart.id).await?,
+            self.organization(chart.organization_id).await?,
+        ) else {
+            return self.refuse(&a, Outcome::NotFound).await;
+        };
+        let kinds: Vec<RecordKind> = EXPORT_ORDER
+            .into_iter()
+            .filter(|k| req.kinds.is_empty() || req.kinds.contains(k))
+            .filter(|k| {
+                decide(
+                    actor,
+                    Action::Export,
+                    Target::Kind {
+                        patient: chart.id,
+                        organization: chart.organization_id,
+                        kind: *k,
+                    },
+                    now,
+                )
+                .is_allowed()
+            })
+            .collect();
+        self.audit(&a, Outcome::Allowed).await?;
+        Ok(ChartExport::new(
+            self.p.records.clone(),
+            actor.clone(),
+            patient,
+            organization,
+            now,
+            RecordQuery {
+                released_by: Self::released_by(actor, now),
+                ..RecordQuery::default()
+            },
+            kinds,
+        ))
     }
 
     async fn organization(

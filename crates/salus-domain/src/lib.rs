@@ -13,6 +13,7 @@ pub mod audit;
 pub mod chart;
 pub mod clock;
 pub mod directory;
+pub mod export;
 pub mod ids;
 pub mod import;
 pub mod organization;

@@ -8,7 +8,9 @@
 //! **Invariant:** error messages name the entry index, the resource type and the element,
 //! never a value from the bundle (values may be health data).
 
+pub mod export;
 pub mod import;
+pub mod ips;
 mod json;
 
 pub use import::{BundleError, MapOptions, MappedBundle, Problem, map_bundle};

@@ -19,6 +19,7 @@ macro_rules! redacted_debug {
 
 mod auth;
 mod error;
+mod export;
 mod identity;
 mod limit;
 mod organizations;
@@ -54,6 +55,7 @@ type Apis = (
     identity::IdentityApi,
     staff::StaffApi,
     records::RecordsApi,
+    export::ExportApi,
 );
 
 fn service(state: ApiState) -> OpenApiService<Apis, ()> {
@@ -75,6 +77,10 @@ fn service(state: ApiState) -> OpenApiService<Apis, ()> {
                 auth: state.auth.clone(),
             },
             records::RecordsApi {
+                auth: state.auth.clone(),
+                records: state.records.clone(),
+            },
+            export::ExportApi {
                 auth: state.auth,
                 records: state.records,
             },

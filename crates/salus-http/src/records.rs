@@ -20,7 +20,7 @@ use salus_domain::text::DisplayName;
 use salus_domain::{PatientId, RecordId};
 
 #[derive(Tags)]
-enum ApiTags {
+pub(crate) enum ApiTags {
     /// Medical records: what a patient sees, and what clinicians file and release.
     Records,
 }
@@ -297,29 +297,29 @@ enum ReleaseResponse {
 }
 
 /// The answers every records endpoint shares.
-enum Refusal {
+pub(crate) enum Refusal {
     Unauthorized,
     NoChart,
     NotFound,
 }
 
-fn unauthorized() -> Json<ErrorBody> {
+pub(crate) fn unauthorized() -> Json<ErrorBody> {
     ErrorBody::new("unauthorized", "Sign in to continue.")
 }
-fn no_chart() -> Json<ErrorBody> {
+pub(crate) fn no_chart() -> Json<ErrorBody> {
     ErrorBody::new(
         "no_chart",
         "Your account is not connected to a medical record yet.",
     )
 }
-fn not_found() -> Json<ErrorBody> {
+pub(crate) fn not_found() -> Json<ErrorBody> {
     ErrorBody::new("not_found", "No such record.")
 }
 fn invalid(code: &str, message: &str) -> Json<ErrorBody> {
     ErrorBody::new(code, message)
 }
 
-fn request_id(req: &Request) -> Option<String> {
+pub(crate) fn request_id(req: &Request) -> Option<String> {
     req.headers()
         .get(crate::REQUEST_ID)
         .and_then(|v| v.to_str().ok())
@@ -327,7 +327,7 @@ fn request_id(req: &Request) -> Option<String> {
 }
 
 /// Turns a domain failure into a refusal or a server error.
-fn refusal(e: RecordsError) -> Result<Refusal, ApiError> {
+pub(crate) fn refusal(e: RecordsError) -> Result<Refusal, ApiError> {
     match e {
         RecordsError::NotFound | RecordsError::NotHeld => Ok(Refusal::NotFound),
         RecordsError::NoChart => Ok(Refusal::NoChart),
@@ -336,6 +336,10 @@ fn refusal(e: RecordsError) -> Result<Refusal, ApiError> {
             "Records cannot be shown right now. Please try again in a few minutes.",
         ))),
         RecordsError::Repo(r) => Err(r.into()),
+        // Only exports ask for a recent password, and they answer it themselves.
+        RecordsError::ReauthenticationRequired => Err(ApiError::internal(
+            "a records use case asked for re-authentication",
+        )),
     }
 }
 
@@ -495,7 +499,7 @@ impl RecordsApi {
 }
 
 /// `patient_id` of a query: staff name a chart; patients may leave it out.
-fn patient_param(v: Option<&str>) -> Result<Option<PatientId>, ()> {
+pub(crate) fn patient_param(v: Option<&str>) -> Result<Option<PatientId>, ()> {
     match v.map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(None),
         Some(v) => PatientId::parse(v).map(Some).map_err(|_| ()),

@@ -324,7 +324,7 @@ impl AccessLog for Store {
         self.append_audit(Entry {
             id: uuid::Uuid::now_v7(),
             at: e.at,
-            action: format!("record.{}", e.action.code()),
+            action: format!("record.{}", e.action_code()),
             actor_kind: Some(e.actor.kind.to_owned()),
             actor_account_id: e.actor.account.map(|a| a.as_uuid()),
             actor_role: e.actor.role.map(|r| r.code().to_owned()),

@@ -713,6 +713,7 @@ fn access_event(n: u128) -> salus_domain::audit::AccessEvent {
         },
         patient: Some(salus_domain::PatientId::from_uuid(uuid::Uuid::from_u128(2))),
         action: Action::Read,
+        export: None,
         record_kind: Some(RecordKind::Observation),
         record: Some(salus_domain::RecordId::from_uuid(uuid::Uuid::from_u128(n))),
         outcome: Outcome::Allowed,

@@ -55,7 +55,9 @@ fn failure(e: RecordsError) -> Response {
             "Already released",
             "This record is not waiting for release.",
         )),
-        RecordsError::AuditUnavailable => crate::unavailable("audit log unavailable", &e),
+        RecordsError::AuditUnavailable | RecordsError::ReauthenticationRequired => {
+            crate::unavailable("audit log unavailable or unexpected re-authentication", &e)
+        }
         RecordsError::Repo(r) => crate::unavailable("chart read failed", &r),
     }
 }

@@ -6,6 +6,7 @@
 
 mod account;
 mod clinician;
+mod download;
 mod records;
 mod recovery;
 mod security;
@@ -170,6 +171,12 @@ pub fn routes(state: WebState) -> impl Endpoint {
         .at("/account/security", get(security::security))
         .at("/records", get(records::home))
         .at("/records/history", get(records::history))
+        .at(
+            "/records/download",
+            get(download::download_page).post(download::confirm),
+        )
+        .at("/records/download/fhir", get(download::fhir))
+        .at("/records/download/ips", get(download::ips))
         .at("/records/item/:id", get(records::record))
         .at("/records/:kind", get(records::list))
         .at("/staff", get(staff::staff_home))

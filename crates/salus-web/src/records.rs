@@ -100,7 +100,7 @@ pub(crate) fn rows(v: &[Shown<ClinicalRecord>]) -> Vec<Row> {
 }
 
 /// The signed-in person's actor, or the response to give instead.
-async fn actor(state: &WebState, jar: &CookieJar) -> Result<Actor, Response> {
+pub(crate) async fn actor(state: &WebState, jar: &CookieJar) -> Result<Actor, Response> {
     let Some(token) = session_token(state, jar) else {
         return Err(see_other("/login"));
     };
@@ -117,7 +117,7 @@ async fn actor(state: &WebState, jar: &CookieJar) -> Result<Actor, Response> {
     }
 }
 
-fn failure(e: RecordsError) -> Response {
+pub(crate) fn failure(e: RecordsError) -> Response {
     match e {
         RecordsError::NotFound | RecordsError::NotHeld => no_store(error_page(
             StatusCode::NOT_FOUND,
@@ -130,6 +130,7 @@ fn failure(e: RecordsError) -> Response {
             "Your account is not connected to a medical record yet.",
         )),
         RecordsError::AuditUnavailable => crate::unavailable("audit log unavailable", &e),
+        RecordsError::ReauthenticationRequired => see_other("/records/download"),
         RecordsError::Repo(r) => crate::unavailable("records read failed", &r),
     }
 }
@@ -680,6 +681,9 @@ fn history_row(me: Option<salus_domain::AccountId>, e: &AccessEntry) -> HistoryR
         "view_chart" => "Looked at the overview of your record".to_owned(),
         "read" => format!("Opened one of your {}", kind.to_lowercase()),
         "export" => "Downloaded your records".to_owned(),
+        "export_fhir" => "Downloaded your records (FHIR file)".to_owned(),
+        "export_ips" => "Downloaded your patient summary (IPS)".to_owned(),
+        "export_pdf" => "Downloaded a PDF of your records".to_owned(),
         "create" => format!("Added to your {}", kind.to_lowercase()),
         "release" => format!("Released one of your {} to you", kind.to_lowercase()),
         "view_access_history" => "Looked at this access history".to_owned(),

@@ -306,6 +306,7 @@ impl AuthService {
                         actor: actor.into(),
                         patient: Some(chart.id),
                         action: crate::access::Action::ViewDemographics,
+                        export: None,
                         record_kind: None,
                         record: None,
                         outcome: crate::audit::Outcome::Allowed,

@@ -1,0 +1,207 @@
+//! Taking records away: the formats, and a chart read out in batches for an export.
+//!
+//! An export is started by [`crate::chart::RecordsService::export`], which decides whether the
+//! actor may export the chart at all, writes the one audit entry, and answers a
+//! [`ChartExport`]. That reads the chart kind by kind, a batch at a time, applying the same
+//! decision per record as viewing does (release, sensitivity labels against a proxy's grant),
+//! so a large chart never has to be held in memory and an export never shows more than the
+//! pages would.
+
+use crate::access::{Action, Actor, Decision, Target, decide};
+use crate::chart::RecordsError;
+use crate::ids::PatientId;
+use crate::organization::Organization;
+use crate::patient::Patient;
+use crate::record::{ClinicalRecord, Cursor, RecordKind, RecordQuery, RecordRepository};
+use chrono::{DateTime, Utc};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// How long after proving who they are (sign-in or password re-entry) a person may export.
+pub const EXPORT_REAUTH_MINUTES: i64 = 5;
+
+/// Records read per batch.
+pub const EXPORT_BATCH: u32 = 500;
+
+/// The forms an export takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExportFormat {
+    /// Everything, as a FHIR R4 Bundle.
+    Fhir,
+    /// The International Patient Summary, a FHIR document.
+    Ips,
+    /// A printable health summary or per-kind printout.
+    Pdf,
+}
+
+impl ExportFormat {
+    pub const ALL: [Self; 3] = [Self::Fhir, Self::Ips, Self::Pdf];
+
+    /// The action code of the audit entry.
+    pub fn audit_code(self) -> &'static str {
+        match self {
+            Self::Fhir => "export_fhir",
+            Self::Ips => "export_ips",
+            Self::Pdf => "export_pdf",
+        }
+    }
+
+    pub fn from_audit_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.audit_code() == code)
+    }
+}
+
+/// The order kinds are exported in: visits first and results before the reports that group
+/// them, so that every reference in a streamed export points backwards.
+pub const EXPORT_ORDER: [RecordKind; 9] = [
+    RecordKind::Encounter,
+    RecordKind::Observation,
+    RecordKind::DiagnosticReport,
+    RecordKind::Medication,
+    RecordKind::Immunization,
+    RecordKind::Problem,
+    RecordKind::Allergy,
+    RecordKind::Procedure,
+    RecordKind::ClinicalNote,
+];
+
+/// What to export.
+#[derive(Debug, Clone)]
+pub struct ExportRequest {
+    /// The chart; `None` for the actor's own.
+    pub patient: Option<PatientId>,
+    pub format: ExportFormat,
+    /// Only these kinds (a per-kind printout); every kind when empty.
+    pub kinds: Vec<RecordKind>,
+    /// When the person last proved who they are in this session.
+    pub authenticated_at: DateTime<Utc>,
+}
+
+/// A chart being read out for an export. See the module documentation.
+pub struct ChartExport {
+    records: Arc<dyn RecordRepository>,
+    actor: Actor,
+    patient: Patient,
+    organization: Organization,
+    generated_at: DateTime<Utc>,
+    query: RecordQuery,
+    kinds: VecDeque<RecordKind>,
+    cursor: Option<Cursor>,
+}
+
+impl std::fmt::Debug for ChartExport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChartExport")
+            .field("patient", &self.patient.id)
+            .field("kinds", &self.kinds)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChartExport {
+    pub(crate) fn new(
+        records: Arc<dyn RecordRepository>,
+        actor: Actor,
+        patient: Patient,
+        organization: Organization,
+        generated_at: DateTime<Utc>,
+        query: RecordQuery,
+        kinds: Vec<RecordKind>,
+    ) -> Self {
+        Self {
+            records,
+            actor,
+            patient,
+            organization,
+            generated_at,
+            query,
+            kinds: kinds.into(),
+            cursor: None,
+        }
+    }
+
+    /// Whose chart this is.
+    pub fn patient(&self) -> &Patient {
+        &self.patient
+    }
+
+    /// The organisation keeping the chart (the source named on printouts).
+    pub fn organization(&self) -> &Organization {
+        &self.organization
+    }
+
+    /// When the export was made.
+    pub fn generated_at(&self) -> DateTime<Utc> {
+        self.generated_at
+    }
+
+    /// The kinds still to be read, in order.
+    pub fn remaining_kinds(&self) -> impl Iterator<Item = RecordKind> + '_ {
+        self.kinds.iter().copied()
+    }
+
+    /// The next records the actor may take, all of one kind, newest first within a kind;
+    /// `None` when the chart has been read out.
+    ///
+    /// # Errors
+    /// [`RecordsError::Repo`] when the store fails part-way.
+    pub async fn next_batch(&mut self) -> Result<Option<Vec<ClinicalRecord>>, RecordsError> {
+        while let Some(&kind) = self.kinds.front() {
+            let page = self
+                .records
+                .list_for_patient(
+                    self.patient.id,
+                    kind,
+                    &self.query,
+                    self.cursor,
+                    EXPORT_BATCH,
+                )
+                .await?;
+            self.cursor = page.next;
+            if page.next.is_none() {
+                self.kinds.pop_front();
+            }
+            let visible: Vec<ClinicalRecord> = page
+                .items
+                .into_iter()
+                .filter(|r| self.may_take(r))
+                .collect();
+            if !visible.is_empty() {
+                return Ok(Some(visible));
+            }
+        }
+        Ok(None)
+    }
+
+    fn may_take(&self, r: &ClinicalRecord) -> bool {
+        let target = Target::Record {
+            meta: &r.meta,
+            kind: r.kind(),
+        };
+        decide(&self.actor, Action::Export, target, self.generated_at) != Decision::Deny
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_codes_round_trip_and_are_distinct() {
+        for f in ExportFormat::ALL {
+            assert_eq!(ExportFormat::from_audit_code(f.audit_code()), Some(f));
+        }
+        assert_eq!(ExportFormat::from_audit_code("export"), None);
+    }
+
+    #[test]
+    fn references_point_backwards_in_export_order() {
+        let at = |k| EXPORT_ORDER.iter().position(|x| *x == k).unwrap();
+        // Everything may point to its visit; reports point to their results.
+        for k in RecordKind::ALL {
+            assert!(at(RecordKind::Encounter) <= at(*k));
+        }
+        assert!(at(RecordKind::Observation) < at(RecordKind::DiagnosticReport));
+        assert_eq!(EXPORT_ORDER.len(), RecordKind::ALL.len());
+    }
+}

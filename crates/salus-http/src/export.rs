@@ -1,0 +1,183 @@
+//! Downloads: the whole chart as FHIR R4, the International Patient Summary, and PDF
+//! printouts. The domain decides who may export what and audits it; this module
+//! authenticates, checks nothing itself, and streams or renders what the export reads.
+
+use crate::auth::SessionToken;
+use crate::error::{ApiError, ErrorBody};
+use crate::records::{
+    Refusal, no_chart, not_found, patient_param, refusal, request_id, unauthorized,
+};
+use futures_util::StreamExt as _;
+use poem::{Body, Request};
+use poem_openapi::param::Query;
+use poem_openapi::payload::{Binary, Json};
+use poem_openapi::{ApiResponse, OpenApi};
+use salus_domain::access::Actor;
+use salus_domain::account::{AuthService, SessionError};
+use salus_domain::chart::{RecordsError, RecordsService};
+use salus_domain::export::{ChartExport, ExportFormat, ExportRequest};
+use salus_domain::record::RecordKind;
+
+/// An export's answer.
+#[derive(ApiResponse)]
+pub(crate) enum ExportResponse {
+    /// A FHIR R4 Bundle; `Content-Disposition` names the file.
+    #[oai(status = 200, content_type = "application/fhir+json")]
+    Fhir(Binary<Body>, #[oai(header = "Content-Disposition")] String),
+    /// `unauthorized`: no valid session.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// `reauthentication_required`: enter the password at `/v1/me/reauthenticate` first
+    /// (downloads need it within the last 5 minutes).
+    #[oai(status = 403)]
+    ReauthRequired(Json<ErrorBody>),
+    /// `no_chart` or `not_found`.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+}
+
+fn reauth_required() -> Json<ErrorBody> {
+    ErrorBody::new(
+        "reauthentication_required",
+        "Enter your password again to download your records.",
+    )
+}
+
+pub(crate) struct ExportApi {
+    pub(crate) auth: AuthService,
+    pub(crate) records: RecordsService,
+}
+
+/// A file name like `health-record-2026-11-25.json`: no names, no identifiers.
+fn attachment(stem: &str, export: &ChartExport, extension: &str) -> String {
+    format!(
+        "attachment; filename=\"{stem}-{}.{extension}\"",
+        export.generated_at().format("%Y-%m-%d")
+    )
+}
+
+impl ExportApi {
+    /// Authenticates, then asks the domain for the export.
+    async fn start(
+        &self,
+        req: &Request,
+        token: &SessionToken,
+        patient_id: Option<&str>,
+        format: ExportFormat,
+        kinds: Vec<RecordKind>,
+    ) -> Result<Result<ChartExport, ExportResponse>, ApiError> {
+        let who = match self.auth.authenticate(&token.secret()).await {
+            Ok(who) => who,
+            Err(SessionError::Invalid) => {
+                return Ok(Err(ExportResponse::Unauthorized(unauthorized())));
+            }
+            Err(SessionError::Repo(e)) => return Err(e.into()),
+        };
+        let Some(actor) = Actor::for_account(&who.account) else {
+            return Ok(Err(ExportResponse::NotFound(no_chart())));
+        };
+        let Ok(patient) = patient_param(patient_id) else {
+            return Ok(Err(ExportResponse::NotFound(not_found())));
+        };
+        let request = ExportRequest {
+            patient,
+            format,
+            kinds,
+            authenticated_at: who.authenticated_at,
+        };
+        match self
+            .records
+            .export(&actor, request, request_id(req).as_deref())
+            .await
+        {
+            Ok(export) => Ok(Ok(export)),
+            Err(RecordsError::ReauthenticationRequired) => {
+                Ok(Err(ExportResponse::ReauthRequired(reauth_required())))
+            }
+            Err(e) => Ok(Err(match refusal(e)? {
+                Refusal::Unauthorized => ExportResponse::Unauthorized(unauthorized()),
+                Refusal::NoChart => ExportResponse::NotFound(no_chart()),
+                Refusal::NotFound => ExportResponse::NotFound(not_found()),
+            })),
+        }
+    }
+}
+
+#[OpenApi(tag = "crate::records::ApiTags::Records")]
+impl ExportApi {
+    /// Everything the caller may see of the chart as one FHIR R4 `collection` Bundle
+    /// (`application/fhir+json`): Patient, Encounter, Observation, DiagnosticReport,
+    /// MedicationRequest, Immunization, Condition, AllergyIntolerance, Procedure and
+    /// DocumentReference, with `urn:uuid:` references between them. Streamed: large charts
+    /// arrive as they are read. Needs the password entered within 5 minutes; audited.
+    #[oai(path = "/v1/export/fhir", method = "get", operation_id = "exportFhir")]
+    async fn fhir(
+        &self,
+        req: &Request,
+        token: SessionToken,
+        patient_id: Query<Option<String>>,
+    ) -> Result<ExportResponse, ApiError> {
+        let export = match self
+            .start(
+                req,
+                &token,
+                patient_id.0.as_deref(),
+                ExportFormat::Fhir,
+                Vec::new(),
+            )
+            .await?
+        {
+            Ok(e) => e,
+            Err(refused) => return Ok(refused),
+        };
+        let disposition = attachment("health-record", &export, "json");
+        let stream = salus_fhir::export::bundle_stream(export, uuid::Uuid::now_v7()).map(|r| {
+            r.map_err(|_| {
+                tracing::warn!("a FHIR export stopped part-way: the store failed");
+                std::io::Error::other("the store failed during an export")
+            })
+        });
+        Ok(ExportResponse::Fhir(
+            Binary(Body::from_bytes_stream(stream)),
+            disposition,
+        ))
+    }
+
+    /// The International Patient Summary of the chart: a FHIR R4 `document` Bundle whose
+    /// Composition holds allergies, medications and problems (always), and immunizations,
+    /// procedures, latest results and vital signs where there are any, each with a readable
+    /// narrative. Needs the password entered within 5 minutes; audited.
+    #[oai(path = "/v1/export/ips", method = "get", operation_id = "exportIps")]
+    async fn ips(
+        &self,
+        req: &Request,
+        token: SessionToken,
+        patient_id: Query<Option<String>>,
+    ) -> Result<ExportResponse, ApiError> {
+        let export = match self
+            .start(
+                req,
+                &token,
+                patient_id.0.as_deref(),
+                ExportFormat::Ips,
+                Vec::new(),
+            )
+            .await?
+        {
+            Ok(e) => e,
+            Err(refused) => return Ok(refused),
+        };
+        let disposition = attachment("patient-summary", &export, "json");
+        let document =
+            salus_fhir::ips::ips_document(export, uuid::Uuid::now_v7(), uuid::Uuid::now_v7())
+                .await
+                .map_err(|e| match e {
+                    RecordsError::Repo(r) => ApiError::from(r),
+                    _ => ApiError::internal("the patient summary could not be read"),
+                })?;
+        Ok(ExportResponse::Fhir(
+            Binary(Body::from_vec(document.to_string().into_bytes())),
+            disposition,
+        ))
+    }
+}

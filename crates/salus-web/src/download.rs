@@ -1,0 +1,183 @@
+//! Downloads of the patient's records: the whole chart as a FHIR file and the International
+//! Patient Summary. The page asks for the password again first (downloads need it within
+//! the last few minutes, a rule the domain enforces); the domain decides what the export
+//! holds and writes it to the access history.
+
+use crate::account::{FORM_EXPIRED, no_store, see_other, session_token};
+use crate::records::{actor, failure};
+use crate::{WebState, render};
+use askama::Template;
+use futures_util::StreamExt as _;
+use poem::http::{StatusCode, header};
+use poem::web::cookie::CookieJar;
+use poem::web::{CsrfToken, CsrfVerifier, Data, Form};
+use poem::{Body, IntoResponse, Response, handler};
+use salus_domain::account::{HashError, LoginError, SecretText, SessionError};
+use salus_domain::export::{ChartExport, ExportFormat, ExportRequest};
+use serde::Deserialize;
+use std::sync::Arc;
+
+#[derive(Template)]
+#[template(path = "download.html")]
+struct DownloadPage<'a> {
+    csrf: &'a str,
+    fresh: bool,
+    message: Option<&'a str>,
+}
+
+async fn page(
+    state: &WebState,
+    csrf: &CsrfToken,
+    jar: &CookieJar,
+    message: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let Some(token) = session_token(state, jar) else {
+        return see_other("/login");
+    };
+    let fresh = match state.auth.authenticate_recent(&token).await {
+        Ok(who) => who.is_some(),
+        Err(SessionError::Invalid) => return see_other("/login"),
+        Err(SessionError::Repo(e)) => return crate::unavailable("session check failed", &e),
+    };
+    let mut r = no_store(render(&DownloadPage {
+        csrf: &csrf.0,
+        fresh,
+        message,
+    }));
+    r.set_status(status);
+    r
+}
+
+#[handler]
+pub(crate) async fn download_page(
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    jar: &CookieJar,
+) -> Response {
+    page(&state, csrf, jar, None, StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ConfirmForm {
+    csrf: String,
+    password: String,
+}
+
+/// Re-enters the password, then shows the downloads.
+#[handler]
+pub(crate) async fn confirm(
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    verifier: &CsrfVerifier,
+    jar: &CookieJar,
+    Form(f): Form<ConfirmForm>,
+) -> Response {
+    let Some(token) = session_token(&state, jar) else {
+        return see_other("/login");
+    };
+    if !verifier.is_valid(&f.csrf) {
+        return page(&state, csrf, jar, Some(FORM_EXPIRED), StatusCode::FORBIDDEN).await;
+    }
+    let (message, status) = match state
+        .auth
+        .reauthenticate(&token, SecretText::new(f.password), None)
+        .await
+    {
+        Ok(()) => return see_other("/records/download"),
+        Err(LoginError::SessionEnded) => return see_other("/login"),
+        Err(LoginError::Throttled { .. }) => (
+            "Too many attempts. Please wait and try again.",
+            StatusCode::TOO_MANY_REQUESTS,
+        ),
+        Err(LoginError::Busy(HashError::Busy { .. })) => (
+            "The service is busy. Please try again in a moment.",
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+        Err(_) => ("The password is not correct.", StatusCode::UNAUTHORIZED),
+    };
+    page(&state, csrf, jar, Some(message), status).await
+}
+
+/// The export the signed-in patient may take, or the page to go to instead.
+async fn start(
+    state: &WebState,
+    jar: &CookieJar,
+    format: ExportFormat,
+) -> Result<ChartExport, Response> {
+    let actor = actor(state, jar).await?;
+    let Some(token) = session_token(state, jar) else {
+        return Err(see_other("/login"));
+    };
+    let who = match state.auth.authenticate(&token).await {
+        Ok(who) => who,
+        Err(SessionError::Invalid) => return Err(see_other("/login")),
+        Err(SessionError::Repo(e)) => return Err(crate::unavailable("session check failed", &e)),
+    };
+    let request = ExportRequest {
+        patient: None,
+        format,
+        kinds: Vec::new(),
+        authenticated_at: who.authenticated_at,
+    };
+    state
+        .records
+        .export(&actor, request, None)
+        .await
+        .map_err(failure)
+}
+
+fn file(body: Body, content_type: &str, stem: &str, export_day: &str) -> Response {
+    let mut r = no_store(body.into_response());
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        poem::http::HeaderValue::from_str(content_type).unwrap_or(
+            poem::http::HeaderValue::from_static("application/octet-stream"),
+        ),
+    );
+    if let Ok(v) = poem::http::HeaderValue::from_str(&format!(
+        "attachment; filename=\"{stem}-{export_day}.json\""
+    )) {
+        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
+}
+
+#[handler]
+pub(crate) async fn fhir(state: Data<&Arc<WebState>>, jar: &CookieJar) -> Response {
+    let export = match start(&state, jar, ExportFormat::Fhir).await {
+        Ok(e) => e,
+        Err(r) => return r,
+    };
+    let day = export.generated_at().format("%Y-%m-%d").to_string();
+    let stream = salus_fhir::export::bundle_stream(export, uuid::Uuid::now_v7()).map(|r| {
+        r.map_err(|_| {
+            tracing::warn!("a FHIR download stopped part-way: the store failed");
+            std::io::Error::other("the store failed during a download")
+        })
+    });
+    file(
+        Body::from_bytes_stream(stream),
+        "application/fhir+json",
+        "health-record",
+        &day,
+    )
+}
+
+#[handler]
+pub(crate) async fn ips(state: Data<&Arc<WebState>>, jar: &CookieJar) -> Response {
+    let export = match start(&state, jar, ExportFormat::Ips).await {
+        Ok(e) => e,
+        Err(r) => return r,
+    };
+    let day = export.generated_at().format("%Y-%m-%d").to_string();
+    match salus_fhir::ips::ips_document(export, uuid::Uuid::now_v7(), uuid::Uuid::now_v7()).await {
+        Ok(doc) => file(
+            Body::from_vec(doc.to_string().into_bytes()),
+            "application/fhir+json",
+            "patient-summary",
+            &day,
+        ),
+        Err(e) => failure(e),
+    }
+}
