@@ -270,6 +270,27 @@ async fn register_sign_in_and_out_then_read_results_a_trend_and_the_access_histo
             if !c.find_all(Locator::Css("svg.trend circle")).await?.is_empty() {
                 c.find(Locator::XPath("//caption[text()='All values of this test']"))
                     .await?;
+                // Printing the trend prints the chart and its table, without the page's
+                // navigation or the Print button (shown once the script runs).
+                let button = c.find(Locator::Css("button[data-print]")).await?;
+                assert!(button.is_displayed().await?, "the Print button is shown");
+                let pdf = c
+                    .print(fantoccini::wd::PrintConfiguration::default())
+                    .await?;
+                assert!(pdf.starts_with(b"%PDF-"));
+                if let Some(python) = salus_tests::fhir_validator() {
+                    let text = salus_tests::pdf_text(&python, &pdf).unwrap();
+                    for printed in [
+                        "Over time",
+                        "The shaded band is the normal range",
+                        "All values of this test",
+                    ] {
+                        assert!(text.contains(printed), "the printout lacks {printed:?}");
+                    }
+                    for hidden in ["Print this page", "Skip to content", "API for developers"] {
+                        assert!(!text.contains(hidden), "the printout shows {hidden:?}");
+                    }
+                }
                 trend = true;
                 break;
             }

@@ -192,6 +192,31 @@ async fn the_fhir_export_holds_what_the_patient_may_see_and_is_audited() {
         .count();
     assert_eq!(exports, 2);
 
+    // PDFs: the health summary and one kind; a kind that is not one is refused.
+    let (status, ctype, disposition, pdf) = download(&app, "/api/v1/export/pdf", &ann).await;
+    assert_eq!(
+        (status, ctype.as_str()),
+        (StatusCode::OK, "application/pdf")
+    );
+    assert!(pdf.starts_with(b"%PDF-"));
+    assert!(disposition.contains("health-summary-"), "{disposition}");
+    let (status, _, disposition, pdf) =
+        download(&app, "/api/v1/export/pdf?kind=observation", &ann).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(pdf.starts_with(b"%PDF-"));
+    assert!(disposition.contains("observation-"), "{disposition}");
+    let (status, _, _, body) = download(&app, "/api/v1/export/pdf?kind=x-rays", &ann).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(json_of(&body)["code"], "invalid_kind");
+    let (_, history) = call(&app, "GET", "/api/v1/me/access-history", &ann, None).await;
+    let pdfs = history["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "export_pdf")
+        .count();
+    assert_eq!(pdfs, 2, "one entry per PDF made, none for the refused one");
+
     // The IPS download is a document whose first entry is its Composition.
     let (status, ctype, _, body) = download(&app, "/api/v1/export/ips", &ann).await;
     assert_eq!(
@@ -206,25 +231,10 @@ async fn the_fhir_export_holds_what_the_patient_may_see_and_is_audited() {
 
 #[tokio::test]
 async fn a_download_needs_the_password_entered_within_five_minutes() {
-    use sea_orm::{ConnectionTrait, Statement};
     let app = spawn_app(1).await;
     let (ann, _) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
-    // The sign-in was six minutes ago (set before the session is first looked up).
-    let six_minutes_ago =
-        salus_domain::Clock::now(&salus_domain::SystemClock) - chrono::Duration::minutes(6);
-    let sql = match app.store.backend() {
-        sea_orm::DbBackend::Postgres => "UPDATE sessions SET authenticated_at = $1",
-        _ => "UPDATE sessions SET authenticated_at = ?",
-    };
-    app.store
-        .connection()
-        .execute_raw(Statement::from_sql_and_values(
-            app.store.backend(),
-            sql,
-            [six_minutes_ago.into()],
-        ))
-        .await
-        .unwrap();
+    // The sign-in was six minutes ago.
+    crate::signed_in_minutes_ago(&app, 6).await;
     let before = crate::records::audit_entries(&app).await;
     for path in ["/api/v1/export/fhir", "/api/v1/export/ips"] {
         let (status, _, _, body) = download(&app, path, &ann).await;
@@ -348,21 +358,7 @@ async fn fixture_exports_validate_round_trip_and_match_the_reference_ips() {
             .await
             .unwrap();
         let source: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-        let patient_json = source["entry"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| &e["resource"])
-            .find(|r| r["resourceType"] == "Patient")
-            .unwrap();
-        let mrn = patient_json["identifier"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["type"]["coding"][0]["code"] == "MR")
-            .unwrap()["value"]
-            .as_str()
-            .unwrap();
+        let mrn = &crate::bundle_mrn(&source);
         let (token, chart) = linked_patient(&app, mrn, &format!("p{n}@example.org")).await;
         let (status, _, _, fhir) = download(&app, "/api/v1/export/fhir", &token).await;
         assert_eq!(status, StatusCode::OK);
@@ -434,6 +430,37 @@ async fn fixture_exports_validate_round_trip_and_match_the_reference_ips() {
                 compared += expected.len();
                 assert_eq!(section_codes(&ours, loinc), expected, "{stem}: {what}");
             }
+        }
+        // The printout of results, read back by an independent PDF reader, names every
+        // numeric result of the bundle with its value.
+        if let Some(python) = &validator {
+            let (status, _, _, pdf) =
+                download(&app, "/api/v1/export/pdf?kind=observation", &token).await;
+            assert_eq!(status, StatusCode::OK);
+            let text = salus_tests::pdf_text(python, &pdf).unwrap();
+            assert!(text.contains("Page 1 of"), "{stem}: page numbers");
+            let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            let mut named = 0;
+            for o in source["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| &e["resource"])
+                .filter(|r| r["resourceType"] == "Observation" && r["valueQuantity"].is_object())
+            {
+                let q = &o["valueQuantity"];
+                let value = q["value"].as_f64().unwrap().to_string();
+                let unit = q["unit"].as_str().unwrap_or_default();
+                let name = o["code"]["text"]
+                    .as_str()
+                    .or(o["code"]["coding"][0]["display"].as_str())
+                    .unwrap();
+                let line = format!("{name}: {value} {unit}");
+                let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+                assert!(flat.contains(&line), "{stem}: the PDF lacks {line:?}");
+                named += 1;
+            }
+            assert!(named > 0, "{stem}: results compared");
         }
         documents.push(fhir);
         documents.push(ips);

@@ -50,6 +50,48 @@ fn clock() -> Arc<dyn Clock> {
     ))
 }
 
+/// Moves every session's last proof of identity `minutes` into the past, as if the sign-in
+/// had been that long ago. Call it before the session is first used: lookups are remembered
+/// for a moment, and this writes around the store.
+async fn signed_in_minutes_ago(app: &TestApp, minutes: i64) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let then =
+        salus_domain::Clock::now(&salus_domain::SystemClock) - chrono::Duration::minutes(minutes);
+    let sql = match app.store.backend() {
+        sea_orm::DbBackend::Postgres => "UPDATE sessions SET authenticated_at = $1",
+        _ => "UPDATE sessions SET authenticated_at = ?",
+    };
+    app.store
+        .connection()
+        .execute_raw(Statement::from_sql_and_values(
+            app.store.backend(),
+            sql,
+            [then.into()],
+        ))
+        .await
+        .unwrap();
+}
+
+/// The record number (MR identifier) of the Patient of a FHIR bundle.
+fn bundle_mrn(bundle: &serde_json::Value) -> String {
+    let patient = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .find(|r| r["resourceType"] == "Patient")
+        .unwrap();
+    patient["identifier"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["type"]["coding"][0]["code"] == "MR")
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// Another fresh database, migrated, with the demo organisations and no charts.
 async fn fresh_store() -> Store {
     let url = salus_tests::test_database_url().await;

@@ -189,9 +189,19 @@ async fn every_records_request_writes_exactly_one_audit_entry() {
         "/api/v1/me/access-history".to_owned(),
         "/api/v1/export/fhir".to_owned(),
         "/api/v1/export/ips".to_owned(),
+        "/api/v1/export/pdf".to_owned(),
+        "/api/v1/export/pdf?kind=medication".to_owned(),
     ] {
         let before = audit_entries(&app).await;
-        let (status, _) = get(&app, &path, &ann).await;
+        // Status only: some answers are files, not JSON.
+        let status = app
+            .client
+            .get(&path)
+            .header("authorization", format!("Bearer {ann}"))
+            .send()
+            .await
+            .0
+            .status();
         assert!(
             status == StatusCode::OK || status == StatusCode::NOT_FOUND,
             "{path}: {status}"
@@ -604,6 +614,19 @@ async fn authorisation_matrix_covers_every_records_endpoint_of_the_spec() {
         ),
         (
             "get",
+            "/v1/export/pdf",
+            format!("/api/v1/export/pdf?patient_id={chart}"),
+            None,
+            [
+                (Owner, 200),
+                (OtherPatient, 404),
+                (StaffSameOrg, 404),
+                (StaffOtherOrg, 404),
+                (Anonymous, 401),
+            ],
+        ),
+        (
+            "get",
             "/v1/export/ips",
             format!("/api/v1/export/ips?patient_id={chart}"),
             None,
@@ -728,19 +751,7 @@ async fn fixture_patients_see_every_imported_record_with_the_values_of_their_bun
             .unwrap();
         let bundle: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
         let entries = bundle["entry"].as_array().unwrap();
-        let patient = entries
-            .iter()
-            .map(|e| &e["resource"])
-            .find(|r| r["resourceType"] == "Patient")
-            .unwrap();
-        let mrn = patient["identifier"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["type"]["coding"][0]["code"] == "MR")
-            .unwrap()["value"]
-            .as_str()
-            .unwrap();
+        let mrn = &crate::bundle_mrn(&bundle);
         let (token, chart) = linked_patient(&app, mrn, &format!("p{n}@example.org")).await;
 
         // Every kind the store holds for the chart is listed in full.

@@ -806,6 +806,12 @@ async fn record_pages_show_the_chart_lists_a_result_with_its_trend_and_the_acces
 
     let home = ann.get("/records").await;
     assert_eq!(home.status, StatusCode::OK);
+    // Record pages offer a Print button (the script shows it) and a print stylesheet.
+    assert!(home.html.contains("data-print"));
+    let css = ann.get("/static/salus.css").await.html;
+    assert!(
+        css.contains("@media print") && css.contains(".print-row, nav.account { display: none; }")
+    );
     for heading in [
         "Recent test results",
         "Medications you take",
@@ -1017,27 +1023,12 @@ async fn clinician_pages_open_a_chart_file_a_result_and_a_held_note_and_release_
 
 #[tokio::test]
 async fn the_download_page_asks_for_the_password_then_downloads_and_the_history_says_so() {
-    use sea_orm::{ConnectionTrait, Statement};
     let app = spawn_app(1).await;
     crate::records::linked_patient(&app, "SYN0000000", "ann@example.org").await;
     let mut ann = Browser::new(&app);
     patient_signs_in(&mut ann, "ann@example.org").await;
-    // The web sign-in was ten minutes ago (set before its session is first looked up).
-    let earlier =
-        salus_domain::Clock::now(&salus_domain::SystemClock) - chrono::Duration::minutes(10);
-    let sql = match app.store.backend() {
-        sea_orm::DbBackend::Postgres => "UPDATE sessions SET authenticated_at = $1",
-        _ => "UPDATE sessions SET authenticated_at = ?",
-    };
-    app.store
-        .connection()
-        .execute_raw(Statement::from_sql_and_values(
-            app.store.backend(),
-            sql,
-            [earlier.into()],
-        ))
-        .await
-        .unwrap();
+    // The web sign-in was ten minutes ago.
+    crate::signed_in_minutes_ago(&app, 10).await;
     assert!(
         ann.get("/records")
             .await
@@ -1075,8 +1066,31 @@ async fn the_download_page_asks_for_the_password_then_downloads_and_the_history_
     let doc: serde_json::Value = serde_json::from_str(&ips.html).unwrap();
     assert_eq!(doc["type"], "document");
 
+    assert!(page.html.contains("href=\"/records/download/pdf\""));
+    for (path, status) in [
+        ("/records/download/pdf", StatusCode::OK),
+        ("/records/download/pdf?kind=medication", StatusCode::OK),
+        ("/records/download/pdf?kind=x-rays", StatusCode::BAD_REQUEST),
+    ] {
+        // Files are not text: read the answer's head only.
+        let resp = app
+            .client
+            .get(path)
+            .header("cookie", ann.cookie_header())
+            .send()
+            .await
+            .0;
+        assert_eq!(resp.status(), status, "{path}");
+        if status == StatusCode::OK {
+            assert_eq!(resp.headers()["content-type"], "application/pdf");
+            let bytes = resp.into_body().into_vec().await.unwrap();
+            assert!(bytes.starts_with(b"%PDF-"), "{path}");
+        }
+    }
+
     let history = ann.get("/records/history").await;
     assert!(history.html.contains("Downloaded your records (FHIR file)"));
+    assert!(history.html.contains("Downloaded a PDF of your records"));
     assert!(
         history
             .html

@@ -70,7 +70,7 @@ pub fn fhir_validator() -> Option<PathBuf> {
     None
 }
 
-/// Runs the independent validator (`tests/fhir/validate.py`) over FHIR JSON documents.
+/// Runs the independent validator (`tests/tools/validate.py`) over FHIR JSON documents.
 /// `Ok(report)` when every document and every resource in it parses as FHIR R4.
 ///
 /// # Errors
@@ -84,7 +84,7 @@ pub fn validate_fhir(python: &std::path::Path, documents: &[&[u8]]) -> Result<St
         files.push(f);
     }
     let out = std::process::Command::new(python)
-        .arg(workspace_root().join("tests/fhir/validate.py"))
+        .arg(workspace_root().join("tests/tools/validate.py"))
         .args(&files)
         .output()
         .map_err(|e| format!("cannot run the validator: {e}"))?;
@@ -97,6 +97,27 @@ pub fn validate_fhir(python: &std::path::Path, documents: &[&[u8]]) -> Result<St
         Ok(report)
     } else {
         Err(report)
+    }
+}
+
+/// The text an independent PDF reader (`pypdf`, in the validator's environment) extracts
+/// from `pdf`, pages separated by `--- page N ---` lines.
+///
+/// # Errors
+/// The reader's message when it cannot read the PDF.
+pub fn pdf_text(python: &std::path::Path, pdf: &[u8]) -> Result<String, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let f = dir.path().join("document.pdf");
+    std::fs::write(&f, pdf).map_err(|e| e.to_string())?;
+    let out = std::process::Command::new(python)
+        .arg(workspace_root().join("tests/tools/pdf_text.py"))
+        .arg(&f)
+        .output()
+        .map_err(|e| format!("cannot run the PDF reader: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
 }
 

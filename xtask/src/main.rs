@@ -185,11 +185,12 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The independent FHIR R4 validator the tests use: Python's `fhir.resources`, pinned to
-/// its last release modelling R4 (4.0.1), in a virtual environment under `target/`.
+/// The independent checkers the tests use, in a virtual environment under `target/`:
+/// Python's `fhir.resources` pinned to its last release modelling FHIR R4 (4.0.1), and the
+/// PDF reader `pypdf`.
 fn fhir_validator() -> anyhow::Result<()> {
     let venv = root().join("target/fhir-validator");
-    let marker = venv.join("installed-6.4.0");
+    let marker = venv.join("installed-fhir.resources-6.4.0-pypdf-5.1.0");
     if marker.is_file() {
         return Ok(());
     }
@@ -204,8 +205,9 @@ fn fhir_validator() -> anyhow::Result<()> {
         "--disable-pip-version-check",
         "fhir.resources==6.4.0",
         "pydantic[email]>=1.10,<2",
+        "pypdf==5.1.0",
     ]))?;
-    std::fs::write(marker, "fhir.resources 6.4.0\n")?;
+    std::fs::write(marker, "fhir.resources 6.4.0, pypdf 5.1.0\n")?;
     Ok(())
 }
 

@@ -12,9 +12,12 @@ use crate::chart::RecordsError;
 use crate::ids::PatientId;
 use crate::organization::Organization;
 use crate::patient::Patient;
-use crate::record::{ClinicalRecord, Cursor, RecordKind, RecordQuery, RecordRepository};
+use crate::record::{
+    AllergyStatus, ClinicalRecord, Cursor, ImmunizationStatus, MedicationStatus,
+    ObservationCategory, ProcedureStatus, RecordBody, RecordKind, RecordQuery, RecordRepository,
+};
 use chrono::{DateTime, Utc};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 /// How long after proving who they are (sign-in or password re-entry) a person may export.
@@ -179,6 +182,139 @@ impl ChartExport {
             kind: r.kind(),
         };
         decide(&self.actor, Action::Export, target, self.generated_at) != Decision::Deny
+    }
+}
+
+/// The sections of a patient summary (the IPS and the PDF health summary), in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SummarySection {
+    Allergies,
+    Medications,
+    Problems,
+    Immunizations,
+    Procedures,
+    Results,
+    VitalSigns,
+    PastProblems,
+}
+
+impl SummarySection {
+    pub const ALL: [Self; 8] = [
+        Self::Allergies,
+        Self::Medications,
+        Self::Problems,
+        Self::Immunizations,
+        Self::Procedures,
+        Self::Results,
+        Self::VitalSigns,
+        Self::PastProblems,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Allergies => "Allergies and intolerances",
+            Self::Medications => "Medications",
+            Self::Problems => "Problems",
+            Self::Immunizations => "Immunizations",
+            Self::Procedures => "Procedures",
+            Self::Results => "Test results (latest of each test)",
+            Self::VitalSigns => "Vital signs (latest of each)",
+            Self::PastProblems => "Past problems",
+        }
+    }
+
+    /// A summary always has these three, saying so when the chart holds nothing for them.
+    pub fn required(self) -> bool {
+        matches!(self, Self::Allergies | Self::Medications | Self::Problems)
+    }
+
+    /// What a section says when it is empty. Salus cannot tell "none" from "not recorded",
+    /// so it says only what it knows.
+    pub fn none_recorded(self) -> &'static str {
+        match self {
+            Self::Allergies => "No allergies or intolerances are recorded.",
+            Self::Medications => "No current medications are recorded.",
+            Self::Problems => "No current problems are recorded.",
+            Self::Immunizations => "No immunizations are recorded.",
+            Self::Procedures => "No procedures are recorded.",
+            Self::Results => "No test results are recorded.",
+            Self::VitalSigns => "No vital signs are recorded.",
+            Self::PastProblems => "No past problems are recorded.",
+        }
+    }
+}
+
+/// Picks a patient summary out of a chart read in export order (newest first per kind),
+/// keeping only what the summary holds, so memory is bounded by the summary, not the chart:
+/// - allergies and intolerances, but for resolved ones;
+/// - medications that are active or on hold;
+/// - active problems (active, recurrence, relapse); the others as past problems;
+/// - immunizations given, procedures done;
+/// - the latest laboratory result of each test, and the latest vital sign of each.
+#[derive(Debug, Default)]
+pub struct SummaryCollector {
+    sections: BTreeMap<SummarySection, Vec<ClinicalRecord>>,
+    /// Tests already taken (the first seen is the latest).
+    seen: HashSet<(SummarySection, String)>,
+}
+
+impl SummaryCollector {
+    /// Offers one record; keeps it when the summary holds it.
+    pub fn add(&mut self, r: ClinicalRecord) {
+        let section = match &r.body {
+            RecordBody::Allergy(a) if a.clinical_status != Some(AllergyStatus::Resolved) => {
+                Some(SummarySection::Allergies)
+            }
+            RecordBody::Medication(m)
+                if matches!(
+                    m.status,
+                    MedicationStatus::Active | MedicationStatus::OnHold
+                ) =>
+            {
+                Some(SummarySection::Medications)
+            }
+            RecordBody::Problem(p) if p.clinical_status.is_active() => {
+                Some(SummarySection::Problems)
+            }
+            RecordBody::Problem(_) => Some(SummarySection::PastProblems),
+            RecordBody::Immunization(i) if i.status == ImmunizationStatus::Completed => {
+                Some(SummarySection::Immunizations)
+            }
+            RecordBody::Procedure(p) if p.status == ProcedureStatus::Completed => {
+                Some(SummarySection::Procedures)
+            }
+            RecordBody::Observation(o) => {
+                let section = match o.category {
+                    ObservationCategory::Laboratory => Some(SummarySection::Results),
+                    ObservationCategory::VitalSigns => Some(SummarySection::VitalSigns),
+                    ObservationCategory::Other => None,
+                };
+                section.filter(|s| {
+                    let test = format!(
+                        "{}|{}",
+                        o.code.system().unwrap_or(""),
+                        o.code.code().unwrap_or(o.code.display())
+                    );
+                    self.seen.insert((*s, test))
+                })
+            }
+            _ => None,
+        };
+        if let Some(s) = section {
+            self.sections.entry(s).or_default().push(r);
+        }
+    }
+
+    /// The summary in section order: every section with records, and the required ones
+    /// even when empty.
+    pub fn into_sections(mut self) -> Vec<(SummarySection, Vec<ClinicalRecord>)> {
+        SummarySection::ALL
+            .into_iter()
+            .filter_map(|s| {
+                let records = self.sections.remove(&s).unwrap_or_default();
+                (s.required() || !records.is_empty()).then_some((s, records))
+            })
+            .collect()
     }
 }
 

@@ -1,16 +1,8 @@
 //! The International Patient Summary: a FHIR `document` Bundle whose Composition carries
 //! the IPS sections, each with a narrative a person can read and entries a system can use.
 //!
-//! [`IpsBuilder`] is fed a chart's records in export order and keeps only what a summary
-//! holds, so its memory is bounded by the summary, not the chart:
-//! - allergies and intolerances, but for resolved ones;
-//! - medication summary: medications that are active or on hold;
-//! - problem list: active problems (active, recurrence, relapse); past problems go to
-//!   "History of past illness";
-//! - immunizations given (completed);
-//! - procedures done (completed);
-//! - results: the latest laboratory result of each test; vital signs: the latest of each.
-//!
+//! What the summary holds is the domain's [`SummaryCollector`] (the PDF health summary uses
+//! the same); this module adds the LOINC section codes, the narratives and the document.
 //! The three sections IPS requires (allergies, medications, problems) are always present;
 //! when the chart holds nothing for one, the section says so in words and carries an
 //! `emptyReason`, rather than a made-up "no known allergies" entry: Salus cannot tell "none"
@@ -20,134 +12,41 @@ use crate::export::{instant, patient_resource, patient_url, record_resource, rec
 use chrono::{DateTime, Utc};
 use salus_domain::RecordId;
 use salus_domain::chart::RecordsError;
-use salus_domain::export::ChartExport;
+use salus_domain::export::{ChartExport, SummaryCollector, SummarySection};
 use salus_domain::organization::Organization;
 use salus_domain::patient::Patient;
-use salus_domain::record::{
-    AllergyStatus, ClinicalRecord, ImmunizationStatus, MedicationStatus, ObservationCategory,
-    ProcedureStatus, RecordBody,
-};
+use salus_domain::record::{ClinicalRecord, RecordBody};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
-/// One IPS section: LOINC code, title, and whether IPS requires it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-enum Section {
-    Allergies,
-    Medications,
-    Problems,
-    Immunizations,
-    Procedures,
-    Results,
-    VitalSigns,
-    PastIllness,
-}
-
-impl Section {
-    const ALL: [Self; 8] = [
-        Self::Allergies,
-        Self::Medications,
-        Self::Problems,
-        Self::Immunizations,
-        Self::Procedures,
-        Self::Results,
-        Self::VitalSigns,
-        Self::PastIllness,
-    ];
-
-    fn loinc(self) -> (&'static str, &'static str) {
-        match self {
-            Self::Allergies => ("48765-2", "Allergies and adverse reactions Document"),
-            Self::Medications => ("10160-0", "History of Medication use Narrative"),
-            Self::Problems => ("11450-4", "Problem list - Reported"),
-            Self::Immunizations => ("11369-6", "History of Immunization Narrative"),
-            Self::Procedures => ("47519-4", "History of Procedures Document"),
-            Self::Results => (
-                "30954-2",
-                "Relevant diagnostic tests/laboratory data Narrative",
-            ),
-            Self::VitalSigns => ("8716-3", "Vital signs"),
-            Self::PastIllness => ("11348-0", "History of Past illness Narrative"),
-        }
-    }
-
-    fn title(self) -> &'static str {
-        match self {
-            Self::Allergies => "Allergies and intolerances",
-            Self::Medications => "Medications",
-            Self::Problems => "Problems",
-            Self::Immunizations => "Immunizations",
-            Self::Procedures => "Procedures",
-            Self::Results => "Test results",
-            Self::VitalSigns => "Vital signs",
-            Self::PastIllness => "Past problems",
-        }
-    }
-
-    fn required(self) -> bool {
-        matches!(self, Self::Allergies | Self::Medications | Self::Problems)
-    }
-
-    fn none_recorded(self) -> &'static str {
-        match self {
-            Self::Allergies => "No allergies or intolerances are recorded.",
-            Self::Medications => "No current medications are recorded.",
-            _ => "No current problems are recorded.",
-        }
+/// The LOINC code and display of each IPS section.
+fn loinc(s: SummarySection) -> (&'static str, &'static str) {
+    match s {
+        SummarySection::Allergies => ("48765-2", "Allergies and adverse reactions Document"),
+        SummarySection::Medications => ("10160-0", "History of Medication use Narrative"),
+        SummarySection::Problems => ("11450-4", "Problem list - Reported"),
+        SummarySection::Immunizations => ("11369-6", "History of Immunization Narrative"),
+        SummarySection::Procedures => ("47519-4", "History of Procedures Document"),
+        SummarySection::Results => (
+            "30954-2",
+            "Relevant diagnostic tests/laboratory data Narrative",
+        ),
+        SummarySection::VitalSigns => ("8716-3", "Vital signs"),
+        SummarySection::PastProblems => ("11348-0", "History of Past illness Narrative"),
     }
 }
 
-/// Collects the summary's records; see the module documentation.
+/// Collects the summary's records (the domain's [`SummaryCollector`] decides which) and
+/// writes them as an IPS document.
 #[derive(Debug, Default)]
 pub struct IpsBuilder {
-    sections: BTreeMap<Section, Vec<ClinicalRecord>>,
-    /// Tests already taken (the first seen is the latest: records come newest first).
-    latest: HashSet<(Section, String)>,
+    summary: SummaryCollector,
 }
 
 impl IpsBuilder {
-    /// Offers one record; keeps it when the summary holds it.
+    /// Offers one record; kept when the summary holds it.
     pub fn add(&mut self, r: ClinicalRecord) {
-        let section = match &r.body {
-            RecordBody::Allergy(a) if a.clinical_status != Some(AllergyStatus::Resolved) => {
-                Some(Section::Allergies)
-            }
-            RecordBody::Medication(m)
-                if matches!(
-                    m.status,
-                    MedicationStatus::Active | MedicationStatus::OnHold
-                ) =>
-            {
-                Some(Section::Medications)
-            }
-            RecordBody::Problem(p) if p.clinical_status.is_active() => Some(Section::Problems),
-            RecordBody::Problem(_) => Some(Section::PastIllness),
-            RecordBody::Immunization(i) if i.status == ImmunizationStatus::Completed => {
-                Some(Section::Immunizations)
-            }
-            RecordBody::Procedure(p) if p.status == ProcedureStatus::Completed => {
-                Some(Section::Procedures)
-            }
-            RecordBody::Observation(o) => {
-                let section = match o.category {
-                    ObservationCategory::Laboratory => Some(Section::Results),
-                    ObservationCategory::VitalSigns => Some(Section::VitalSigns),
-                    ObservationCategory::Other => None,
-                };
-                section.filter(|s| {
-                    let test = format!(
-                        "{}|{}",
-                        o.code.system().unwrap_or(""),
-                        o.code.code().unwrap_or(o.code.display())
-                    );
-                    self.latest.insert((*s, test))
-                })
-            }
-            _ => None,
-        };
-        if let Some(s) = section {
-            self.sections.entry(s).or_default().push(r);
-        }
+        self.summary.add(r);
     }
 
     /// The IPS document.
@@ -159,25 +58,21 @@ impl IpsBuilder {
         composition_id: uuid::Uuid,
         at: DateTime<Utc>,
     ) -> Value {
-        let included: HashSet<RecordId> = self
-            .sections
-            .values()
-            .flatten()
+        let summary = self.summary.into_sections();
+        let included: HashSet<RecordId> = summary
+            .iter()
+            .flat_map(|(_, records)| records)
             .map(|r| r.meta.id)
             .collect();
         let org_url = format!("urn:uuid:{}", organization.id.as_uuid());
         let mut sections = Vec::new();
         let mut entries = Vec::new();
-        for s in Section::ALL {
-            let records = self.sections.get(&s).map(Vec::as_slice).unwrap_or(&[]);
-            if records.is_empty() && !s.required() {
-                continue;
-            }
-            let (code, display) = s.loinc();
+        for (s, records) in &summary {
+            let (code, display) = loinc(*s);
             let mut section = json!({
                 "title": s.title(),
                 "code": { "coding": [{ "system": "http://loinc.org", "code": code, "display": display }] },
-                "text": { "status": "generated", "div": narrative(s, records) },
+                "text": { "status": "generated", "div": narrative(*s, records) },
             });
             if records.is_empty() {
                 section["emptyReason"] = json!({
@@ -251,7 +146,7 @@ fn escape(text: &str) -> String {
 }
 
 /// The section's narrative: one line per entry, in plain words.
-fn narrative(s: Section, records: &[ClinicalRecord]) -> String {
+fn narrative(s: SummarySection, records: &[ClinicalRecord]) -> String {
     let mut div = String::from("<div xmlns=\"http://www.w3.org/1999/xhtml\">");
     if records.is_empty() {
         div.push_str("<p>");

@@ -24,6 +24,15 @@ pub(crate) enum ExportResponse {
     /// A FHIR R4 Bundle; `Content-Disposition` names the file.
     #[oai(status = 200, content_type = "application/fhir+json")]
     Fhir(Binary<Body>, #[oai(header = "Content-Disposition")] String),
+    /// A PDF; `Content-Disposition` names the file.
+    #[oai(status = 200, content_type = "application/pdf")]
+    Pdf(
+        Binary<Vec<u8>>,
+        #[oai(header = "Content-Disposition")] String,
+    ),
+    /// `invalid_kind`: not a kind of record.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
     /// `unauthorized`: no valid session.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
@@ -179,5 +188,54 @@ impl ExportApi {
             Binary(Body::from_vec(document.to_string().into_bytes())),
             disposition,
         ))
+    }
+    /// A printable PDF (`application/pdf`, real text): with no `kind`, the health summary
+    /// (allergies, medications, problems, immunizations, procedures, latest results and vital
+    /// signs); with `kind` (`observation`, `medication`, ...), every record of that kind,
+    /// newest first, notes with their text. Each page names the patient, their date of birth,
+    /// the source organisation, the date made and "Page n of N". Needs the password entered
+    /// within 5 minutes; audited.
+    #[oai(path = "/v1/export/pdf", method = "get", operation_id = "exportPdf")]
+    async fn pdf(
+        &self,
+        req: &Request,
+        token: SessionToken,
+        patient_id: Query<Option<String>>,
+        kind: Query<Option<String>>,
+    ) -> Result<ExportResponse, ApiError> {
+        let kind = match kind.0.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+            None => None,
+            Some(code) => match RecordKind::from_code(code) {
+                Some(k) => Some(k),
+                None => {
+                    return Ok(ExportResponse::BadRequest(ErrorBody::new(
+                        "invalid_kind",
+                        "kind must be one of encounter, observation, diagnostic_report, medication, immunization, problem, allergy, procedure, clinical_note.",
+                    )));
+                }
+            },
+        };
+        let export = match self
+            .start(
+                req,
+                &token,
+                patient_id.0.as_deref(),
+                ExportFormat::Pdf,
+                kind.into_iter().collect(),
+            )
+            .await?
+        {
+            Ok(e) => e,
+            Err(refused) => return Ok(refused),
+        };
+        let stem = kind.map_or("health-summary", |k| k.code());
+        let disposition = attachment(stem, &export, "pdf");
+        let pdf = salus_pdf::export_pdf(export, kind)
+            .await
+            .map_err(|e| match e {
+                RecordsError::Repo(r) => ApiError::from(r),
+                _ => ApiError::internal("the PDF could not be made"),
+            })?;
+        Ok(ExportResponse::Pdf(Binary(pdf), disposition))
     }
 }

@@ -10,10 +10,11 @@ use askama::Template;
 use futures_util::StreamExt as _;
 use poem::http::{StatusCode, header};
 use poem::web::cookie::CookieJar;
-use poem::web::{CsrfToken, CsrfVerifier, Data, Form};
+use poem::web::{CsrfToken, CsrfVerifier, Data, Form, Query};
 use poem::{Body, IntoResponse, Response, handler};
 use salus_domain::account::{HashError, LoginError, SecretText, SessionError};
 use salus_domain::export::{ChartExport, ExportFormat, ExportRequest};
+use salus_domain::record::RecordKind;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -23,6 +24,8 @@ struct DownloadPage<'a> {
     csrf: &'a str,
     fresh: bool,
     message: Option<&'a str>,
+    /// (code, label) of every kind of record, for the per-kind printout.
+    kinds: Vec<(&'static str, &'static str)>,
 }
 
 async fn page(
@@ -44,6 +47,10 @@ async fn page(
         csrf: &csrf.0,
         fresh,
         message,
+        kinds: RecordKind::ALL
+            .iter()
+            .map(|k| (k.code(), k.label()))
+            .collect(),
     }));
     r.set_status(status);
     r
@@ -104,6 +111,7 @@ async fn start(
     state: &WebState,
     jar: &CookieJar,
     format: ExportFormat,
+    kinds: Vec<RecordKind>,
 ) -> Result<ChartExport, Response> {
     let actor = actor(state, jar).await?;
     let Some(token) = session_token(state, jar) else {
@@ -117,7 +125,7 @@ async fn start(
     let request = ExportRequest {
         patient: None,
         format,
-        kinds: Vec::new(),
+        kinds,
         authenticated_at: who.authenticated_at,
     };
     state
@@ -127,7 +135,7 @@ async fn start(
         .map_err(failure)
 }
 
-fn file(body: Body, content_type: &str, stem: &str, export_day: &str) -> Response {
+fn file(body: Body, content_type: &str, name: &str) -> Response {
     let mut r = no_store(body.into_response());
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -135,9 +143,7 @@ fn file(body: Body, content_type: &str, stem: &str, export_day: &str) -> Respons
             poem::http::HeaderValue::from_static("application/octet-stream"),
         ),
     );
-    if let Ok(v) = poem::http::HeaderValue::from_str(&format!(
-        "attachment; filename=\"{stem}-{export_day}.json\""
-    )) {
+    if let Ok(v) = poem::http::HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
     r
@@ -145,7 +151,7 @@ fn file(body: Body, content_type: &str, stem: &str, export_day: &str) -> Respons
 
 #[handler]
 pub(crate) async fn fhir(state: Data<&Arc<WebState>>, jar: &CookieJar) -> Response {
-    let export = match start(&state, jar, ExportFormat::Fhir).await {
+    let export = match start(&state, jar, ExportFormat::Fhir, Vec::new()).await {
         Ok(e) => e,
         Err(r) => return r,
     };
@@ -159,14 +165,13 @@ pub(crate) async fn fhir(state: Data<&Arc<WebState>>, jar: &CookieJar) -> Respon
     file(
         Body::from_bytes_stream(stream),
         "application/fhir+json",
-        "health-record",
-        &day,
+        &format!("health-record-{day}.json"),
     )
 }
 
 #[handler]
 pub(crate) async fn ips(state: Data<&Arc<WebState>>, jar: &CookieJar) -> Response {
-    let export = match start(&state, jar, ExportFormat::Ips).await {
+    let export = match start(&state, jar, ExportFormat::Ips, Vec::new()).await {
         Ok(e) => e,
         Err(r) => return r,
     };
@@ -175,8 +180,48 @@ pub(crate) async fn ips(state: Data<&Arc<WebState>>, jar: &CookieJar) -> Respons
         Ok(doc) => file(
             Body::from_vec(doc.to_string().into_bytes()),
             "application/fhir+json",
-            "patient-summary",
-            &day,
+            &format!("patient-summary-{day}.json"),
+        ),
+        Err(e) => failure(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PdfQuery {
+    kind: Option<String>,
+}
+
+/// The health summary as a PDF, or with `kind`, every record of that kind.
+#[handler]
+pub(crate) async fn pdf(
+    state: Data<&Arc<WebState>>,
+    jar: &CookieJar,
+    Query(q): Query<PdfQuery>,
+) -> Response {
+    let kind = match q.kind.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+        None => None,
+        Some(code) => match RecordKind::from_code(code) {
+            Some(k) => Some(k),
+            None => {
+                return no_store(crate::error_page(
+                    StatusCode::BAD_REQUEST,
+                    "Not a list",
+                    "Choose one of the lists offered on the download page.",
+                ));
+            }
+        },
+    };
+    let export = match start(&state, jar, ExportFormat::Pdf, kind.into_iter().collect()).await {
+        Ok(e) => e,
+        Err(r) => return r,
+    };
+    let day = export.generated_at().format("%Y-%m-%d").to_string();
+    let stem = kind.map_or("health-summary", |k| k.code());
+    match salus_pdf::export_pdf(export, kind).await {
+        Ok(bytes) => file(
+            Body::from_vec(bytes),
+            "application/pdf",
+            &format!("{stem}-{day}.pdf"),
         ),
         Err(e) => failure(e),
     }

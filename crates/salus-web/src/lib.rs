@@ -177,6 +177,7 @@ pub fn routes(state: WebState) -> impl Endpoint {
         )
         .at("/records/download/fhir", get(download::fhir))
         .at("/records/download/ips", get(download::ips))
+        .at("/records/download/pdf", get(download::pdf))
         .at("/records/item/:id", get(records::record))
         .at("/records/:kind", get(records::list))
         .at("/staff", get(staff::staff_home))

@@ -93,3 +93,28 @@
 
   document.querySelectorAll("input[data-strength]").forEach(attach);
 })();
+
+// Print: every record page has a Print button (hidden until this script shows it, since it
+// needs script to work; the browser's own Print prints the same). Sensitive records behind a
+// notice are opened for printing and closed again afterwards.
+(function () {
+  document.querySelectorAll("button[data-print]").forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      window.print();
+    });
+  });
+  var opened = [];
+  window.addEventListener("beforeprint", function () {
+    document.querySelectorAll("details.sensitive:not([open])").forEach(function (d) {
+      d.open = true;
+      opened.push(d);
+    });
+  });
+  window.addEventListener("afterprint", function () {
+    opened.forEach(function (d) {
+      d.open = false;
+    });
+    opened = [];
+  });
+})();
