@@ -69,8 +69,9 @@ enum Cmd {
     /// Benchmarks. `import`: FHIR import throughput, synthetic seeding, bytes per record.
     /// `login`: sign-ins/s against raw argon2id verifies/s, and read latency during a flood.
     /// `records`: audited record reads against raw SQL at 1k/10k/100k patients, and memory.
+    /// `export`: FHIR export resources/s (1,000-record chart) and memory (50,000 records).
     Bench {
-        #[arg(value_parser = ["import", "login", "records"])]
+        #[arg(value_parser = ["import", "login", "records", "export"])]
         suite: String,
         /// Synthetic patients seeded for the seeding figure.
         #[arg(long, default_value_t = 10_000)]
@@ -179,6 +180,7 @@ async fn main() -> anyhow::Result<()> {
             "login" => run(cargo().args(["bench", "-p", "salus-server", "--bench", "login"]))?,
             // Scales in patients: BENCH_RECORDS_SCALES (default 1000,10000,100000).
             "records" => run(cargo().args(["bench", "-p", "salus-server", "--bench", "records"]))?,
+            "export" => run(cargo().args(["bench", "-p", "salus-server", "--bench", "export"]))?,
             other => bail!("unknown bench suite {other}"),
         },
     }
