@@ -1415,4 +1415,158 @@ mod tests {
         clock.advance(Duration::hours(1));
         assert!(block_on(s.view(&ann(), id, None)).is_ok());
     }
+
+    /// An export service over `records` (answered for any page), Ann's chart and the clinic.
+    fn exporting(records: Vec<ClinicalRecord>) -> (RecordsService, Arc<Mutex<Vec<AccessEvent>>>) {
+        let mut repo = MockRecordRepository::new();
+        repo.expect_list_for_patient()
+            .returning(move |_, kind, query, _, _| {
+                let items = records
+                    .iter()
+                    .filter(|r| r.kind() == kind)
+                    .filter(|r| {
+                        query
+                            .released_by
+                            .is_none_or(|at| r.meta.release.is_visible_at(at))
+                    })
+                    .cloned()
+                    .collect();
+                Ok(Page { items, next: None })
+            });
+        let mut patients = MockPatientRepository::new();
+        patients.expect_find().returning(|id| Ok(Some(chart(id))));
+        let mut orgs = MockOrganizationRepository::new();
+        orgs.expect_find().returning(|id| {
+            Ok(Some(crate::organization::Organization {
+                id,
+                name: crate::text::OrgName::parse("Clinic").unwrap(),
+                slug: crate::text::Slug::parse("clinic").unwrap(),
+                features: std::collections::BTreeSet::new(),
+                release_policy: crate::organization::ReleasePolicy::default(),
+            }))
+        });
+        let kept = Arc::new(Mutex::new(Vec::new()));
+        let k = kept.clone();
+        let mut log = MockAccessLog::new();
+        log.expect_record().returning(move |e| {
+            k.lock().unwrap().push(e);
+            Ok(())
+        });
+        let s = RecordsService::new(RecordsPorts {
+            records: Arc::new(repo),
+            patients: Arc::new(patients),
+            organizations: Arc::new(orgs),
+            accounts: Arc::new(MockAccountRepository::new()),
+            log: Arc::new(log),
+            mailer: Arc::new(MockMailer::new()),
+            clock: Arc::new(FixedClock::new(now())),
+            ids: Arc::new(NoIds),
+            public_url: String::new(),
+        });
+        (s, kept)
+    }
+
+    fn numbered(mut r: ClinicalRecord, n: u128) -> ClinicalRecord {
+        r.meta.id = RecordId::from_uuid(Uuid::from_u128(n));
+        r
+    }
+
+    fn read_out(
+        s: &RecordsService,
+        actor: &Actor,
+        authenticated_at: DateTime<Utc>,
+    ) -> Result<Vec<u128>, RecordsError> {
+        let mut export = block_on(s.export(
+            actor,
+            crate::export::ExportRequest {
+                patient: Some(ANN),
+                format: ExportFormat::Fhir,
+                kinds: Vec::new(),
+                authenticated_at,
+            },
+            None,
+        ))?;
+        let mut ids = Vec::new();
+        while let Some(batch) = block_on(export.next_batch())? {
+            ids.extend(batch.iter().map(|r| r.meta.id.as_uuid().as_u128()));
+        }
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    #[test]
+    fn an_export_holds_only_what_the_actor_may_see_and_names_its_format_in_the_audit() {
+        use crate::record::SensitivityLabel;
+        let genetic = SensitivityLabels::empty().with(SensitivityLabel::Genetic);
+        let mut labelled = numbered(result(ANN, released()), 2);
+        labelled.meta.sensitivity = genetic;
+        let held = numbered(result(ANN, ReleaseState::Held), 3);
+        let mut note = numbered(result(ANN, released()), 4);
+        note.body = RecordBody::ClinicalNote(crate::record::ClinicalNote {
+            note_type: crate::record::NoteType::VisitNote,
+            title: "Visit".into(),
+            text: "Seen.".into(),
+            date: None,
+        });
+        let records = vec![numbered(result(ANN, released()), 1), labelled, held, note];
+        let (s, kept) = exporting(records);
+
+        // The patient: everything released, labelled or not; never the held result.
+        assert_eq!(read_out(&s, &ann(), now()).unwrap(), vec![1, 2, 4]);
+        let e = kept.lock().unwrap()[0].clone();
+        assert_eq!(
+            (e.action, e.export, e.outcome),
+            (Action::Export, Some(ExportFormat::Fhir), Outcome::Allowed)
+        );
+        assert_eq!(e.action_code(), "export_fhir");
+
+        // A proxy granted results and immunizations, without the genetic label.
+        let scope = |labels| crate::access::GrantScope {
+            kinds: [RecordKind::Observation, RecordKind::Immunization].into(),
+            actions: [Action::Read, Action::Export].into(),
+            labels,
+            valid_from: now() - Duration::days(1),
+            valid_until: now() + Duration::days(1),
+        };
+        let proxy = |labels| Actor::Proxy {
+            account: crate::ids::AccountId::from_uuid(Uuid::from_u128(40)),
+            grant: crate::ids::GrantId::from_uuid(Uuid::from_u128(50)),
+            patient: ANN,
+            scope: scope(labels),
+        };
+        assert_eq!(
+            read_out(&s, &proxy(SensitivityLabels::empty()), now()).unwrap(),
+            vec![1]
+        );
+        assert_eq!(read_out(&s, &proxy(genetic), now()).unwrap(), vec![1, 2]);
+        // A proxy whose grant does not include exporting gets nothing, as if no chart.
+        let mut reader = proxy(genetic);
+        if let Actor::Proxy { scope, .. } = &mut reader {
+            scope.actions = [Action::Read].into();
+        }
+        assert!(matches!(
+            read_out(&s, &reader, now()),
+            Err(RecordsError::NotFound)
+        ));
+    }
+
+    #[test]
+    fn an_export_needs_the_password_within_five_minutes_and_then_reads_nothing() {
+        let (s, kept) = exporting(vec![result(ANN, released())]);
+        assert!(read_out(&s, &ann(), now() - Duration::minutes(5)).is_ok());
+        let before = kept.lock().unwrap().len();
+        assert!(matches!(
+            read_out(
+                &s,
+                &ann(),
+                now() - Duration::minutes(5) - Duration::seconds(1)
+            ),
+            Err(RecordsError::ReauthenticationRequired)
+        ));
+        assert_eq!(
+            kept.lock().unwrap().len(),
+            before,
+            "a refused export is not an access"
+        );
+    }
 }
