@@ -16,22 +16,18 @@
     reason = "a benchmark driver reports on stdout"
 )]
 
+mod support;
+
 use salus_domain::account::{
     Account, AccountRepository, AccountState, ChartLink, PasswordHasher as _, Role, SecretText,
 };
 use salus_domain::import::ImportService;
 use salus_server::adapters::Argon2Hasher;
 use salus_store::{PoolSettings, Store, UuidV7Ids};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-const PASSWORD: &str = "tulip kettle orbit";
-
-fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-data")
-}
+use support::{PASSWORD, Server, data_dir};
 
 /// A database with one chart of at least `records` records and an account for it.
 async fn chart_db(records: usize) -> (PathBuf, usize) {
@@ -115,58 +111,6 @@ async fn chart_db(records: usize) -> (PathBuf, usize) {
     .await
     .unwrap();
     (db, count)
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(db: &Path, outbox: &Path) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_salus"))
-            .arg("serve")
-            .env("SALUS_DATABASE_URL", format!("sqlite://{}", db.display()))
-            .env("SALUS_LISTEN", format!("127.0.0.1:{port}"))
-            .env("SALUS_LOG_LEVEL", "warn")
-            .env("SALUS_OUTBOX_DIR", outbox)
-            .env("SALUS_FIXTURES", outbox.join("none"))
-            .env_remove("SALUS_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    /// Peak resident memory of the server process so far, in MB.
-    fn peak_mb(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(f64::NAN, |kb| kb / 1024.0)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
 }
 
 /// Downloads the export once, reading it as it streams: (resources, bytes, time).

@@ -23,6 +23,8 @@
     reason = "a benchmark driver reports on stdout"
 )]
 
+mod support;
+
 use rand::{Rng as _, SeedableRng as _};
 use salus_domain::account::{
     Account, AccountRepository, AccountState, ChartLink, PasswordHasher as _, Role, SecretText,
@@ -32,29 +34,17 @@ use salus_domain::{OrganizationId, PatientId};
 use salus_server::adapters::Argon2Hasher;
 use salus_store::{PoolSettings, Store, UuidV7Ids};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::{PASSWORD, Server, data_dir};
 
-const PASSWORD: &str = "tulip kettle orbit";
 const ACCOUNTS: usize = 200;
 const PHASE: Duration = Duration::from_secs(5);
 /// App/raw phase pairs per workload; figures are medians over them.
 const ROUNDS: usize = 3;
 const CONNECTIONS: [usize; 2] = [16, 64];
-
-fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-data")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
@@ -139,55 +129,6 @@ async fn accounts(store: &Store, patients: u32) -> Vec<PatientId> {
         charts.push(chart.id);
     }
     charts
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(db: &Path, outbox: &Path) -> Self {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_salus"))
-            .arg("serve")
-            .env("SALUS_DATABASE_URL", format!("sqlite://{}", db.display()))
-            .env("SALUS_LISTEN", format!("127.0.0.1:{port}"))
-            .env("SALUS_AUTH_REQUESTS_PER_MINUTE", "1000000")
-            .env("SALUS_LOG_LEVEL", "warn")
-            .env("SALUS_OUTBOX_DIR", outbox)
-            .env("SALUS_FIXTURES", outbox.join("none"))
-            .env_remove("SALUS_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    /// Peak resident memory of the server process, in MB.
-    fn peak_mb(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(f64::NAN, |kb| kb / 1024.0)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
 }
 
 /// Picks the next HTTP request (URL, bearer token).
