@@ -197,7 +197,7 @@ fn fhir_validator() -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!(
-        "==> installing the FHIR validator (fhir.resources 6.4.0) into {}",
+        "==> installing the FHIR validator (fhir.resources 6.4.0) and PDF reader (pypdf 5.1.0) into {}",
         venv.display()
     );
     run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
