@@ -12,7 +12,8 @@
 //!   comes from `wrk` (Debian package `wrk`), random signed-in patients per request;
 //! - the raw SQL of the same page and of the same detail, run by this process straight on
 //!   the database file with the same concurrency: requests/s (the ceiling); app and raw
-//!   phases alternate for three rounds and every figure is the median over the rounds;
+//!   phases alternate for five rounds, each starting from a checkpointed database, and every
+//!   figure is the median over the rounds;
 //! - the server's peak resident memory (`VmHWM`).
 //!
 //! Targets (design.md): app >= 50% of the raw ceiling; latency at 1,000 vs 100,000 patients
@@ -44,7 +45,7 @@ use support::{PASSWORD, Server, data_dir};
 const ACCOUNTS: usize = 200;
 const PHASE: Duration = Duration::from_secs(5);
 /// App/raw phase pairs per workload; figures are medians over them.
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 const CONNECTIONS: [usize; 2] = [16, 64];
 
 /// The database for `patients` synthetic charts, seeded once with the release binary.
@@ -224,6 +225,15 @@ async fn raw(store: &Store, conns: usize, make: MakeQuery) -> f64 {
     total as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Folds the write-ahead log back into the database file (the server is idle between phases).
+async fn checkpoint(store: &Store) {
+    store
+        .connection()
+        .execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+        .await
+        .unwrap();
+}
+
 fn median(values: impl Iterator<Item = f64>) -> f64 {
     let mut v: Vec<f64> = values.collect();
     v.sort_by(f64::total_cmp);
@@ -381,7 +391,11 @@ fn main() {
                     // round, not the result.
                     let mut rounds = Vec::new();
                     for _ in 0..ROUNDS {
+                        // Each phase starts from the same file: the write-ahead log folded
+                        // back into the database (the audit entries of the last phase).
+                        checkpoint(&store).await;
                         let f = load(&base, conns, app_req);
+                        checkpoint(&store).await;
                         let ceiling = raw(&store, conns, raw_req.clone()).await;
                         rounds.push((f, ceiling));
                     }
