@@ -1094,6 +1094,11 @@ async fn the_download_page_asks_for_the_password_then_downloads_and_the_history_
     assert!(
         history
             .html
+            .contains("Downloaded a PDF of your medications")
+    );
+    assert!(
+        history
+            .html
             .contains("Downloaded your patient summary (IPS)")
     );
 }

@@ -1043,7 +1043,11 @@ impl RecordsService {
             action: Action::Export,
             export: Some(req.format),
             patient: req.patient.or(actor.own_chart()),
-            kind: None,
+            // A printout of one kind names it (in the audit, and in the decision).
+            kind: match req.kinds.as_slice() {
+                [one] => Some(*one),
+                _ => None,
+            },
             record: None,
             request_id,
         };

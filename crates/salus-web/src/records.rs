@@ -683,6 +683,9 @@ fn history_row(me: Option<salus_domain::AccountId>, e: &AccessEntry) -> HistoryR
         "export" => "Downloaded your records".to_owned(),
         "export_fhir" => "Downloaded your records (FHIR file)".to_owned(),
         "export_ips" => "Downloaded your patient summary (IPS)".to_owned(),
+        "export_pdf" if e.record_kind.is_some() => {
+            format!("Downloaded a PDF of your {}", kind.to_lowercase())
+        }
         "export_pdf" => "Downloaded a PDF of your records".to_owned(),
         "create" => format!("Added to your {}", kind.to_lowercase()),
         "release" => format!("Released one of your {} to you", kind.to_lowercase()),
