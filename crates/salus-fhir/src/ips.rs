@@ -250,3 +250,67 @@ pub async fn ips_document(
         export.generated_at(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use salus_domain::record::{
+        Allergy, AllergyStatus, RecordMeta, RecordSource, ReleaseState, SensitivityLabels,
+    };
+    use salus_domain::text::Code;
+    use salus_domain::{OrganizationId, PatientId};
+
+    fn allergy(display: &str) -> ClinicalRecord {
+        let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        ClinicalRecord {
+            meta: RecordMeta {
+                id: RecordId::from_uuid(uuid::Uuid::from_u128(7)),
+                patient_id: PatientId::from_uuid(uuid::Uuid::from_u128(1)),
+                organization_id: OrganizationId::from_uuid(uuid::Uuid::from_u128(2)),
+                encounter_id: Some(RecordId::from_uuid(uuid::Uuid::from_u128(99))),
+                source: RecordSource::default(),
+                source_identifier: None,
+                sensitivity: SensitivityLabels::empty(),
+                release: ReleaseState::Released { at },
+                filed_at: at,
+            },
+            body: RecordBody::Allergy(Allergy {
+                substance: Code::new(Some("http://snomed.info/sct"), Some("1"), display).unwrap(),
+                categories: vec![],
+                clinical_status: Some(AllergyStatus::Active),
+                criticality: None,
+                reactions: vec![],
+                recorded: Some(at),
+            }),
+        }
+    }
+
+    #[test]
+    fn narratives_escape_what_the_chart_says() {
+        let div = narrative(
+            SummarySection::Allergies,
+            &[allergy("<b onclick=\"x\">Nuts</b> & 'seeds'")],
+        );
+        assert!(div.starts_with("<div xmlns=\"http://www.w3.org/1999/xhtml\">"));
+        assert!(
+            div.contains("&lt;b onclick=&quot;x&quot;&gt;Nuts&lt;/b&gt; &amp; &#39;seeds&#39;")
+        );
+        assert!(!div.contains("<b"));
+        let empty = narrative(SummarySection::Medications, &[]);
+        assert!(empty.contains("No current medications are recorded."));
+    }
+
+    #[test]
+    fn a_summary_entry_points_only_inside_the_document() {
+        // The allergy's visit is not part of a summary: its reference is left out.
+        let r = allergy("Peanut");
+        let included: HashSet<RecordId> = [r.meta.id].into();
+        let resource = record_resource(&r, &included);
+        assert!(resource.get("encounter").is_none());
+        assert_eq!(
+            resource["patient"]["reference"],
+            patient_url(r.meta.patient_id)
+        );
+    }
+}
