@@ -138,11 +138,6 @@ impl ChartExport {
         self.generated_at
     }
 
-    /// The kinds still to be read, in order.
-    pub fn remaining_kinds(&self) -> impl Iterator<Item = RecordKind> + '_ {
-        self.kinds.iter().copied()
-    }
-
     /// The next records the actor may take, all of one kind, newest first within a kind;
     /// `None` when the chart has been read out.
     ///

@@ -229,26 +229,14 @@ fn put_value(
     }
 }
 
-/// Which records a resource may point to: those already written (or to be written) in the
-/// same bundle.
-pub trait Known {
-    fn has(&self, id: RecordId) -> bool;
-}
-
-impl Known for HashSet<RecordId> {
-    fn has(&self, id: RecordId) -> bool {
-        self.contains(&id)
-    }
-}
-
 /// The FHIR resource of one record; references only to records `known` has.
-pub fn record_resource(r: &ClinicalRecord, known: &dyn Known) -> Value {
+pub fn record_resource(r: &ClinicalRecord, known: &HashSet<RecordId>) -> Value {
     let id = r.meta.id.as_uuid().to_string();
     let patient = reference(patient_url(r.meta.patient_id));
     let visit = r
         .meta
         .encounter_id
-        .filter(|e| known.has(*e))
+        .filter(|e| known.contains(e))
         .map(|e| reference(record_url(e)));
     let src = &r.meta.source;
     let mut m = Map::new();
@@ -362,7 +350,7 @@ pub fn record_resource(r: &ClinicalRecord, known: &dyn Known) -> Value {
             let results: Vec<Value> = d
                 .results
                 .iter()
-                .filter(|id| known.has(**id))
+                .filter(|id| known.contains(*id))
                 .map(|id| reference(record_url(*id)))
                 .collect();
             if !results.is_empty() {
@@ -565,7 +553,6 @@ pub fn resource_type(kind: RecordKind) -> &'static str {
 #[derive(Debug, Default)]
 pub struct BundleWriter {
     written: HashSet<RecordId>,
-    entries: u64,
 }
 
 impl BundleWriter {
@@ -590,7 +577,6 @@ impl BundleWriter {
         let entry =
             json!({ "fullUrl": patient_url(patient.id), "resource": patient_resource(patient) });
         out.extend_from_slice(entry.to_string().as_bytes());
-        self.entries = 1;
         out
     }
 
@@ -606,12 +592,7 @@ impl BundleWriter {
         for r in batch {
             out.push(b',');
             let entry = json!({ "fullUrl": record_url(r.meta.id), "resource": record_resource(r, &self.written) });
-            // Writing a Value into a Vec cannot fail.
-            if serde_json::to_writer(&mut out, &entry).is_err() {
-                out.pop();
-                continue;
-            }
-            self.entries += 1;
+            out.extend_from_slice(entry.to_string().as_bytes());
         }
         out
     }
@@ -619,11 +600,6 @@ impl BundleWriter {
     /// The closing of the bundle.
     pub fn finish(self) -> Vec<u8> {
         b"]}".to_vec()
-    }
-
-    /// Entries written so far, the Patient included.
-    pub fn entries(&self) -> u64 {
-        self.entries
     }
 }
 

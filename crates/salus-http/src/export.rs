@@ -52,6 +52,15 @@ fn reauth_required() -> Json<ErrorBody> {
     )
 }
 
+/// An export that failed part-way, after the answer was decided: the store's error, or a
+/// server fault.
+fn read_failed(e: RecordsError, cause: &'static str) -> ApiError {
+    match e {
+        RecordsError::Repo(r) => ApiError::from(r),
+        _ => ApiError::internal(cause),
+    }
+}
+
 pub(crate) struct ExportApi {
     pub(crate) auth: AuthService,
     pub(crate) records: RecordsService,
@@ -180,10 +189,7 @@ impl ExportApi {
         let document =
             salus_fhir::ips::ips_document(export, uuid::Uuid::now_v7(), uuid::Uuid::now_v7())
                 .await
-                .map_err(|e| match e {
-                    RecordsError::Repo(r) => ApiError::from(r),
-                    _ => ApiError::internal("the patient summary could not be read"),
-                })?;
+                .map_err(|e| read_failed(e, "the patient summary could not be read"))?;
         Ok(ExportResponse::Fhir(
             Binary(Body::from_vec(document.to_string().into_bytes())),
             disposition,
@@ -232,10 +238,7 @@ impl ExportApi {
         let disposition = attachment(stem, &export, "pdf");
         let pdf = salus_pdf::export_pdf(export, kind)
             .await
-            .map_err(|e| match e {
-                RecordsError::Repo(r) => ApiError::from(r),
-                _ => ApiError::internal("the PDF could not be made"),
-            })?;
+            .map_err(|e| read_failed(e, "the PDF could not be made"))?;
         Ok(ExportResponse::Pdf(Binary(pdf), disposition))
     }
 }

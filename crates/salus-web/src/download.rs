@@ -4,7 +4,7 @@
 //! holds and writes it to the access history.
 
 use crate::account::{FORM_EXPIRED, no_store, see_other, session_token};
-use crate::records::{actor, failure};
+use crate::records::{failure, signed_in};
 use crate::{WebState, render};
 use askama::Template;
 use futures_util::StreamExt as _;
@@ -113,20 +113,12 @@ async fn start(
     format: ExportFormat,
     kinds: Vec<RecordKind>,
 ) -> Result<ChartExport, Response> {
-    let actor = actor(state, jar).await?;
-    let Some(token) = session_token(state, jar) else {
-        return Err(see_other("/login"));
-    };
-    let who = match state.auth.authenticate(&token).await {
-        Ok(who) => who,
-        Err(SessionError::Invalid) => return Err(see_other("/login")),
-        Err(SessionError::Repo(e)) => return Err(crate::unavailable("session check failed", &e)),
-    };
+    let (actor, authenticated_at) = signed_in(state, jar).await?;
     let request = ExportRequest {
         patient: None,
         format,
         kinds,
-        authenticated_at: who.authenticated_at,
+        authenticated_at,
     };
     state
         .records

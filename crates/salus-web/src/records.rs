@@ -101,17 +101,28 @@ pub(crate) fn rows(v: &[Shown<ClinicalRecord>]) -> Vec<Row> {
 
 /// The signed-in person's actor, or the response to give instead.
 pub(crate) async fn actor(state: &WebState, jar: &CookieJar) -> Result<Actor, Response> {
+    signed_in(state, jar).await.map(|(actor, _)| actor)
+}
+
+/// The signed-in person's actor and when they last proved who they are, or the response to
+/// give instead.
+pub(crate) async fn signed_in(
+    state: &WebState,
+    jar: &CookieJar,
+) -> Result<(Actor, DateTime<Utc>), Response> {
     let Some(token) = session_token(state, jar) else {
         return Err(see_other("/login"));
     };
     match state.auth.authenticate(&token).await {
-        Ok(who) => Actor::for_account(&who.account).ok_or_else(|| {
-            no_store(error_page(
-                StatusCode::FORBIDDEN,
-                "Not connected yet",
-                "Your account is not connected to a medical record yet. Your clinic will confirm who you are, or give you an activation code.",
-            ))
-        }),
+        Ok(who) => Actor::for_account(&who.account)
+            .map(|a| (a, who.authenticated_at))
+            .ok_or_else(|| {
+                no_store(error_page(
+                    StatusCode::FORBIDDEN,
+                    "Not connected yet",
+                    "Your account is not connected to a medical record yet. Your clinic will confirm who you are, or give you an activation code.",
+                ))
+            }),
         Err(SessionError::Invalid) => Err(see_other("/login")),
         Err(SessionError::Repo(e)) => Err(crate::unavailable("session check failed", &e)),
     }
