@@ -7,10 +7,11 @@
 //! **Invariant:** `seq` is the primary key: of two writers (two server nodes) that read the
 //! same tail, the database lets one insert `n + 1`; the other re-reads the tail and retries.
 //!
-//! Group commit: a request appends its entry to a shared queue and waits for its turn at the
-//! writer lock; whoever holds the lock writes everything queued so far in one transaction and
-//! tells every waiter. Under load one commit carries many entries, and each response still
-//! waits for its own entry to be durable.
+//! Group commit: a request appends its entry to a shared queue and waits for whichever comes
+//! first — its entry committed by someone else, or the writer lock. Whoever holds the lock
+//! writes everything queued so far in one statement and tells every waiter. Under load one
+//! commit carries many entries, each response still waits for its own entry to be durable,
+//! and a request whose entry is already written never queues for the lock.
 
 use crate::entity::{account, audit_log};
 use crate::{Store, repo_err};
@@ -189,30 +190,37 @@ async fn write_batch(
 
 impl Store {
     /// Appends one entry; returns once it (and whatever was queued with it) is committed.
+    ///
+    /// Each request waits for whichever comes first: its entry committed by another
+    /// request's write, or the writer lock. A request whose entry was already written
+    /// does not queue for the lock just to find nothing left to do.
     pub(crate) async fn append_audit(&self, entry: Entry) -> Result<(), RepoError> {
-        let (done, result) = tokio::sync::oneshot::channel();
+        let (done, mut result) = tokio::sync::oneshot::channel();
         self.audit
             .queue
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(Waiting { entry, done });
-        {
-            let mut tail = self.audit.writer.lock().await;
-            let batch: Vec<Waiting> = std::mem::take(
-                &mut *self
-                    .audit
-                    .queue
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-            );
-            if !batch.is_empty() {
-                let entries: Vec<Entry> = batch.iter().map(|w| w.entry.clone()).collect();
-                let outcome = self.write_with_retry(&mut tail, &entries).await;
-                for w in batch {
-                    let _ = w.done.send(outcome.clone());
-                }
+        let mut tail = tokio::select! {
+            biased;
+            r = &mut result => return r.unwrap_or(Err(RepoError::Unavailable)),
+            tail = self.audit.writer.lock() => tail,
+        };
+        let batch: Vec<Waiting> = std::mem::take(
+            &mut *self
+                .audit
+                .queue
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if !batch.is_empty() {
+            let entries: Vec<Entry> = batch.iter().map(|w| w.entry.clone()).collect();
+            let outcome = self.write_with_retry(&mut tail, &entries).await;
+            for w in batch {
+                let _ = w.done.send(outcome.clone());
             }
         }
+        drop(tail);
         result.await.unwrap_or(Err(RepoError::Unavailable))
     }
 

@@ -788,6 +788,42 @@ async fn concurrent_audit_writes_form_one_chain_that_detects_edits_and_deletions
     assert_eq!(report.first_break, Some(ChainBreak::Unlinked { seq: 12 }));
 }
 
+/// Group commit on a multi-threaded runtime: whichever request writes a batch, every
+/// request returns only once its own entry is committed, and the chain stays whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audit_write_returns_only_once_its_entry_is_committed() {
+    use salus_domain::audit::AccessLog;
+    use sea_orm::{ConnectionTrait, Statement};
+    let store = store().await;
+    let writes: Vec<_> = (0..300u128)
+        .map(|n| {
+            let s = store.clone();
+            tokio::spawn(async move {
+                AccessLog::record(&s, access_event(n)).await.unwrap();
+                let row = s
+                    .connection()
+                    .query_one_raw(Statement::from_string(
+                        s.backend(),
+                        format!("SELECT COUNT(*) AS n FROM audit_log WHERE request_id = 'req-{n}'"),
+                    ))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                row.try_get::<i64>("", "n").unwrap()
+            })
+        })
+        .collect();
+    for w in writes {
+        assert_eq!(
+            w.await.unwrap(),
+            1,
+            "the entry is there when record returns"
+        );
+    }
+    let report = store.verify_audit_chain().await.unwrap();
+    assert_eq!((report.entries, report.first_break), (300, None));
+}
+
 #[tokio::test]
 async fn the_audit_migration_chains_the_authentication_events_it_carries_over() {
     use salus_store::migration::Migrator;
