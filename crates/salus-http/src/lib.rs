@@ -23,6 +23,7 @@ mod export;
 mod identity;
 mod limit;
 mod organizations;
+mod payload;
 pub mod records;
 mod staff;
 

@@ -4,6 +4,7 @@
 
 use crate::auth::SessionToken;
 use crate::error::{ApiError, ErrorBody};
+use crate::payload::JsonOut;
 use poem::Request;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -26,7 +27,7 @@ pub(crate) enum ApiTags {
 }
 
 /// Where a record came from.
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct SourceDto {
     pub organization: Option<String>,
     pub author: Option<String>,
@@ -36,7 +37,7 @@ pub struct SourceDto {
 }
 
 /// A record of any kind.
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct RecordDto {
     pub id: String,
     /// `encounter`, `observation`, `diagnostic_report`, `medication`, `immunization`,
@@ -45,8 +46,10 @@ pub struct RecordDto {
     pub title: String,
     pub status: String,
     /// When it happened.
+    #[serde(serialize_with = "crate::payload::rfc3339::option::serialize")]
     pub date: Option<chrono::DateTime<chrono::Utc>>,
     /// When it reached the portal.
+    #[serde(serialize_with = "crate::payload::rfc3339::serialize")]
     pub filed_at: chrono::DateTime<chrono::Utc>,
     /// The visit it belongs to.
     pub visit_id: Option<String>,
@@ -66,7 +69,7 @@ pub struct RecordDto {
     pub detail: Option<serde_json::Value>,
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct RecordPage {
     pub records: Vec<RecordDto>,
     /// Pass as `cursor` for the next page; absent on the last page.
@@ -74,16 +77,17 @@ pub struct RecordPage {
 }
 
 /// One value of a result over time.
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct TrendPoint {
     pub record_id: String,
+    #[serde(serialize_with = "crate::payload::rfc3339::option::serialize")]
     pub date: Option<chrono::DateTime<chrono::Utc>>,
     pub value: Option<f64>,
     pub unit: Option<String>,
     pub flag: Option<String>,
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct RecordViewDto {
     pub record: RecordDto,
     /// A visit's records, a report's results, or the report a result belongs to.
@@ -92,7 +96,7 @@ pub struct RecordViewDto {
     pub trend: Vec<TrendPoint>,
 }
 
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Serialize)]
 pub struct KindCount {
     pub kind: String,
     pub label: String,
@@ -100,7 +104,7 @@ pub struct KindCount {
 }
 
 /// Whose chart it is.
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct PatientHeader {
     pub id: String,
     pub given_name: String,
@@ -110,7 +114,7 @@ pub struct PatientHeader {
     pub mrn: String,
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 pub struct SummaryDto {
     pub patient: PatientHeader,
     /// Clinicians only: records waiting for release.
@@ -120,6 +124,7 @@ pub struct SummaryDto {
     pub active_problems: Vec<RecordDto>,
     pub allergies: Vec<RecordDto>,
     pub recent_visits: Vec<RecordDto>,
+    #[serde(serialize_with = "crate::payload::rfc3339::option::serialize")]
     pub last_visit: Option<chrono::DateTime<chrono::Utc>>,
     /// Records of the last visit or since, by kind.
     pub new_since_last_visit: Vec<KindCount>,
@@ -187,7 +192,7 @@ pub struct Filed {
 #[derive(ApiResponse)]
 enum ListResponse {
     #[oai(status = 200)]
-    Ok(Json<RecordPage>),
+    Ok(JsonOut<RecordPage>),
     /// `invalid_kind`, `invalid_date`, `invalid_status`, `invalid_cursor`.
     #[oai(status = 400)]
     Invalid(Json<ErrorBody>),
@@ -209,7 +214,7 @@ enum ListResponse {
 )]
 enum ViewResponse {
     #[oai(status = 200)]
-    Ok(Json<RecordViewDto>),
+    Ok(JsonOut<RecordViewDto>),
     /// `unauthorized`.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
@@ -228,7 +233,7 @@ enum ViewResponse {
 )]
 enum SummaryResponse {
     #[oai(status = 200)]
-    Ok(Json<SummaryDto>),
+    Ok(JsonOut<SummaryDto>),
     /// `unauthorized`.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
@@ -542,7 +547,7 @@ impl RecordsApi {
             .summary(&actor, patient, request_id(req).as_deref())
             .await
         {
-            Ok(s) => Ok(SummaryResponse::Ok(Json(summary_dto(&s)))),
+            Ok(s) => Ok(SummaryResponse::Ok(JsonOut(summary_dto(&s)))),
             Err(e) => Ok(refuse!(SummaryResponse, refusal(e)?)),
         }
     }
@@ -615,7 +620,7 @@ impl RecordsApi {
             .list(&actor, request, request_id(req).as_deref())
             .await
         {
-            Ok(page) => Ok(ListResponse::Ok(Json(RecordPage {
+            Ok(page) => Ok(ListResponse::Ok(JsonOut(RecordPage {
                 records: dtos(&page.items),
                 next_cursor: page.next.map(Cursor::to_token),
             }))),
@@ -644,7 +649,7 @@ impl RecordsApi {
             .view(&actor, id, request_id(req).as_deref())
             .await
         {
-            Ok(v) => Ok(ViewResponse::Ok(Json(view_dto(&v)))),
+            Ok(v) => Ok(ViewResponse::Ok(JsonOut(view_dto(&v)))),
             Err(e) => Ok(refuse!(ViewResponse, refusal(e)?)),
         }
     }
@@ -835,3 +840,113 @@ crate::redacted_debug!(
     NewRecordDto,
     Filed
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone as _;
+    use poem_openapi::types::ToJSON as _;
+
+    fn dto(n: u32, full: bool) -> RecordDto {
+        let at = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 25, 9, 30, n)
+            .single()
+            .map(|t| t + chrono::Duration::microseconds(1234));
+        RecordDto {
+            id: format!("rec-{n}"),
+            kind: "observation".into(),
+            title: "Potassium \"serum\" <b>".into(),
+            status: "final".into(),
+            date: at.filter(|_| full),
+            filed_at: at.unwrap_or_default(),
+            visit_id: full.then(|| "visit-1".into()),
+            source: SourceDto {
+                organization: Some("Clinic".into()),
+                author: None,
+                performer: full.then(|| "Dr. Ängström".into()),
+                from_outside: full,
+            },
+            sensitive: if full { vec!["hiv".into()] } else { vec![] },
+            value: full.then(|| "5.4 mmol/L".into()),
+            reference_range: None,
+            flag: full.then(|| "high".into()),
+            abnormal: full,
+            detail: full.then(|| serde_json::json!({"Observation": {"value": 5.4, "note": null}})),
+        }
+    }
+
+    /// `JsonOut` writes these types with serde; the OpenAPI schema comes from poem-openapi.
+    /// Both must give the same JSON, field by field, or clients would see what the spec
+    /// does not say.
+    #[test]
+    fn serde_and_poem_openapi_encode_the_record_responses_alike() {
+        let page = RecordPage {
+            records: vec![dto(1, true), dto(2, false)],
+            next_cursor: Some("abc".into()),
+        };
+        assert_eq!(
+            serde_json::to_value(&page).unwrap(),
+            page.to_json().unwrap()
+        );
+        let last = RecordPage {
+            records: vec![],
+            next_cursor: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&last).unwrap(),
+            last.to_json().unwrap()
+        );
+
+        let view = RecordViewDto {
+            record: dto(3, true),
+            related: vec![dto(4, false)],
+            trend: vec![
+                TrendPoint {
+                    record_id: "a".into(),
+                    date: chrono::Utc.with_ymd_and_hms(2020, 1, 2, 3, 4, 5).single(),
+                    value: Some(4.25),
+                    unit: Some("mmol/L".into()),
+                    flag: None,
+                },
+                TrendPoint {
+                    record_id: "b".into(),
+                    date: None,
+                    value: None,
+                    unit: None,
+                    flag: Some("low".into()),
+                },
+            ],
+        };
+        assert_eq!(
+            serde_json::to_value(&view).unwrap(),
+            view.to_json().unwrap()
+        );
+
+        let summary = SummaryDto {
+            patient: PatientHeader {
+                id: "p".into(),
+                given_name: "Ana".into(),
+                family_name: "Silva".into(),
+                birth_date: chrono::NaiveDate::from_ymd_opt(1980, 2, 29).unwrap_or_default(),
+                mrn: "MRN1".into(),
+            },
+            held: vec![],
+            recent_results: vec![dto(5, true)],
+            active_medications: vec![dto(6, false)],
+            active_problems: vec![],
+            allergies: vec![],
+            recent_visits: vec![],
+            last_visit: chrono::Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single(),
+            new_since_last_visit: vec![KindCount {
+                kind: "observation".into(),
+                label: "Lab results".into(),
+                count: 3,
+            }],
+            counts: vec![],
+        };
+        assert_eq!(
+            serde_json::to_value(&summary).unwrap(),
+            summary.to_json().unwrap()
+        );
+    }
+}
