@@ -23,10 +23,7 @@ use salus_domain::audit::{
 use salus_domain::record::RecordKind;
 use salus_domain::{AccountId, AuditEventId, GrantId, PatientId, RecordId, RepoError};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -155,7 +152,23 @@ async fn read_tail(db: &impl ConnectionTrait) -> Result<Tail, RepoError> {
     .transpose()
 }
 
-/// Writes `batch` after `tail` in one transaction; answers the new tail.
+/// The most entries one statement writes.
+const MAX_BATCH: usize = 64;
+
+/// How many of `queued` entries the next statement writes: the largest power of two up to
+/// [`MAX_BATCH`]. Every batch size is a statement of its own shape, which each connection
+/// prepares once and keeps in its statement cache; with any size allowed that cache filled
+/// with up to a hundred shapes per connection, the larger ones hundreds of parameters long
+/// (25 MB more memory under load). Powers of two leave seven shapes.
+fn batch_size(queued: usize) -> usize {
+    match queued.min(MAX_BATCH) {
+        0 => 0,
+        n => 1 << n.ilog2(),
+    }
+}
+
+/// Writes `batch` after `tail` in one statement (atomic by itself, so no transaction round
+/// trips); answers the new tail.
 async fn write_batch(
     db: &sea_orm::DatabaseConnection,
     tail: Tail,
@@ -169,59 +182,51 @@ async fn write_batch(
         prev = entry_hash(&prev, seq, e);
         rows.push(r);
     }
-    if rows.len() <= 100 {
-        // One statement is atomic by itself: no transaction round trips needed.
-        audit_log::Entity::insert_many(rows)
-            .exec_without_returning(db)
-            .await
-            .map_err(repo_err)?;
-    } else {
-        let txn = db.begin().await.map_err(repo_err)?;
-        for chunk in rows.chunks(100) {
-            audit_log::Entity::insert_many(chunk.to_vec())
-                .exec_without_returning(&txn)
-                .await
-                .map_err(repo_err)?;
-        }
-        txn.commit().await.map_err(repo_err)?;
-    }
+    audit_log::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await
+        .map_err(repo_err)?;
     Ok(Some((seq, prev)))
 }
 
 impl Store {
-    /// Appends one entry; returns once it (and whatever was queued with it) is committed.
+    /// Appends one entry; returns once it (and whatever was written with it) is committed.
     ///
     /// Each request waits for whichever comes first: its entry committed by another
-    /// request's write, or the writer lock. A request whose entry was already written
-    /// does not queue for the lock just to find nothing left to do.
+    /// request's write, or the writer lock. The lock holder writes the oldest queued
+    /// entries (a [`batch_size`] of them) and tells their requests; a request whose entry
+    /// is still queued after that waits again, so every entry is written in queue order.
     pub(crate) async fn append_audit(&self, entry: Entry) -> Result<(), RepoError> {
         let (done, mut result) = tokio::sync::oneshot::channel();
-        self.audit
-            .queue
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(Waiting { entry, done });
-        let mut tail = tokio::select! {
-            biased;
-            r = &mut result => return r.unwrap_or(Err(RepoError::Unavailable)),
-            tail = self.audit.writer.lock() => tail,
-        };
-        let batch: Vec<Waiting> = std::mem::take(
-            &mut *self
-                .audit
-                .queue
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-        if !batch.is_empty() {
+        self.queue().push(Waiting { entry, done });
+        loop {
+            let mut tail = tokio::select! {
+                biased;
+                r = &mut result => return r.unwrap_or(Err(RepoError::Unavailable)),
+                tail = self.audit.writer.lock() => tail,
+            };
+            let batch: Vec<Waiting> = {
+                let mut queue = self.queue();
+                let n = batch_size(queue.len());
+                queue.drain(..n).collect()
+            };
+            if batch.is_empty() {
+                // Written by the writer before us, who has told us already.
+                continue;
+            }
             let entries: Vec<Entry> = batch.iter().map(|w| w.entry.clone()).collect();
             let outcome = self.write_with_retry(&mut tail, &entries).await;
             for w in batch {
                 let _ = w.done.send(outcome.clone());
             }
         }
-        drop(tail);
-        result.await.unwrap_or(Err(RepoError::Unavailable))
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Vec<Waiting>> {
+        self.audit
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     async fn write_with_retry(
@@ -440,5 +445,26 @@ mod tests {
         let mut e = entry();
         e.at = micros(e.at);
         assert_eq!(base, entry_hash(&[0; 32], 1, &e));
+    }
+
+    #[test]
+    fn batches_are_powers_of_two_up_to_the_maximum() {
+        let sizes: Vec<usize> = [0, 1, 2, 3, 7, 8, 13, 63, 64, 65, 1000]
+            .iter()
+            .map(|&n| batch_size(n))
+            .collect();
+        assert_eq!(sizes, [0, 1, 2, 2, 4, 8, 8, 32, 64, 64, 64]);
+        // Writing the queue down batch by batch takes few statement shapes and leaves
+        // nothing behind.
+        let mut shapes = BTreeMap::new();
+        for queued in 1..=300usize {
+            let mut left = queued;
+            while left > 0 {
+                let n = batch_size(left);
+                *shapes.entry(n).or_insert(0) += 1;
+                left -= n;
+            }
+        }
+        assert_eq!(shapes.len(), 7, "{shapes:?}");
     }
 }
