@@ -42,11 +42,9 @@ impl<T: serde::Serialize + Send> IntoResponse for JsonOut<T> {
                 .header(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))
                 .body(body),
             // Only a map with non-string keys or a failing `Serialize` impl can fail here;
-            // none of ours do. Answer like any other internal error, without details.
-            Err(e) => {
-                tracing::error!(error = %e, "could not encode a JSON response");
-                poem::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
-            }
+            // none of ours do. Answer like any other server fault (the error itself is not
+            // logged: it could quote a value).
+            Err(_) => crate::ApiError::internal("could not encode a JSON response").into_response(),
         }
     }
 }

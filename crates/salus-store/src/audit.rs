@@ -9,9 +9,9 @@
 //!
 //! Group commit: a request appends its entry to a shared queue and waits for whichever comes
 //! first — its entry committed by someone else, or the writer lock. Whoever holds the lock
-//! writes everything queued so far in one statement and tells every waiter. Under load one
-//! commit carries many entries, each response still waits for its own entry to be durable,
-//! and a request whose entry is already written never queues for the lock.
+//! writes the oldest queued entries (up to 64) in one statement and tells their requests.
+//! Under load one commit carries many entries, each response still waits for its own entry
+//! to be durable, and a request whose entry is already written never queues for the lock.
 
 use crate::entity::{account, audit_log};
 use crate::{Store, repo_err};
