@@ -212,6 +212,8 @@ async fn register_sign_in_and_out_then_read_results_a_trend_and_the_access_histo
             .to_owned();
         let query = link.split_once("/verify").unwrap().1.to_owned();
         c.goto(&format!("{base}/verify{query}")).await?;
+        // The token left the address bar (and so history and any Referer) at once.
+        assert_eq!(c.current_url().await?.as_str(), url("/verify").as_str());
         c.find(Locator::Css("button[type=submit]"))
             .await?
             .click()

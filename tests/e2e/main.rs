@@ -19,7 +19,9 @@ use std::sync::Arc;
 mod auth;
 mod export;
 mod identity;
+mod logcheck;
 mod records;
+mod security;
 mod staff;
 mod web;
 
@@ -37,10 +39,23 @@ impl TestApp {
             .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).collect())
             .unwrap_or_default();
         files.sort();
-        files
+        let mails: Vec<String> = files
             .iter()
             .map(|f| std::fs::read_to_string(f).unwrap())
-            .collect()
+            .collect();
+        mails.iter().for_each(|m| logcheck::remember_email(m));
+        mails
+    }
+}
+
+/// Every test app, when it is done, checks that the server log so far holds no secret and no
+/// health data (see `logcheck`).
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.emails();
+            logcheck::assert_log_clean();
+        }
     }
 }
 
@@ -128,8 +143,11 @@ async fn spawn_app_with(patients: u32, tune: impl FnOnce(&mut salus_server::Conf
         ..salus_server::Config::default()
     };
     tune(&mut cfg);
+    logcheck::install();
     let app = salus_server::app(store.clone(), &cfg).unwrap();
-    let ep = poem::EndpointExt::boxed(poem::EndpointExt::map_to_response(app));
+    let ep = logcheck::harvesting(poem::EndpointExt::boxed(
+        poem::EndpointExt::map_to_response(app),
+    ));
     TestApp {
         store,
         client: TestClient::new(ep),

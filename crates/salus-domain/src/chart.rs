@@ -44,6 +44,10 @@ pub enum RecordsError {
     /// Exports need the password entered within the last few minutes.
     #[error("enter your password again to download records")]
     ReauthenticationRequired,
+    /// A new record names a visit that is not one of its chart's visits: missing, another
+    /// patient's, or a record of another kind (one answer for all three).
+    #[error("the visit is not one of this patient's visits")]
+    InvalidVisit,
     #[error(transparent)]
     Repo(#[from] RepoError),
 }
@@ -75,11 +79,19 @@ pub struct ListFilter {
     pub statuses: Vec<&'static str>,
 }
 
-/// Why a list filter was refused.
+/// The longest search text a list accepts, in characters. Titles are far shorter; a longer
+/// text can only be a mistake or an attempt to make the database work hard.
+pub const MAX_SEARCH_CHARS: usize = 200;
+
+/// Why a list filter was refused. Never echoes the input: a search may name a condition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {
-    #[error("Enter dates as YYYY-MM-DD.")]
+    #[error("Enter dates as YYYY-MM-DD, between the years 1 and 9999.")]
     Date,
+    #[error("The start date is after the end date.")]
+    DateRange,
+    #[error("The search text is too long (at most 200 characters).")]
+    TextTooLong,
     #[error("Unknown status for this kind of record.")]
     Status,
 }
@@ -89,17 +101,22 @@ impl FilterError {
     pub fn code(self) -> &'static str {
         match self {
             Self::Date => "invalid_date",
+            Self::DateRange => "invalid_date_range",
+            Self::TextTooLong => "search_too_long",
             Self::Status => "invalid_status",
         }
     }
 }
 
 impl ListFilter {
-    /// A filter from what a person typed: dates as `YYYY-MM-DD` (`until` includes that
-    /// day), text, and comma-separated status codes of `kind`. Empty values are ignored.
+    /// A filter from what a person typed: dates as `YYYY-MM-DD` in the years 1 to 9999
+    /// (`until` includes that day; `until` 9999-12-31 means no end), text of at most
+    /// [`MAX_SEARCH_CHARS`] characters, and comma-separated status codes of `kind`. Empty
+    /// values are ignored.
     ///
     /// # Errors
-    /// [`FilterError`] for a date or status that does not parse.
+    /// [`FilterError`] for a date or status that does not parse, a start after the end, or
+    /// a search text that is too long.
     pub fn parse(
         kind: RecordKind,
         from: Option<&str>,
@@ -107,16 +124,37 @@ impl ListFilter {
         text: Option<String>,
         status: Option<&str>,
     ) -> Result<Self, FilterError> {
+        use chrono::Datelike;
         let date = |v: Option<&str>| match v.map(str::trim).filter(|v| !v.is_empty()) {
             None => Ok(None),
             Some(v) => chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
                 .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|t| Some(t.and_utc()))
+                .filter(|d| (1..=9999).contains(&d.year()))
+                .map(Some)
                 .ok_or(FilterError::Date),
         };
+        let midnight = |d: chrono::NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
         let from = date(from)?;
-        let until = date(until)?.map(|d| d + chrono::Duration::days(1));
+        let until = date(until)?;
+        if let (Some(f), Some(u)) = (from, until)
+            && f > u
+        {
+            return Err(FilterError::DateRange);
+        }
+        // `until` includes its day: the bound is the next midnight. After 9999-12-31 there is
+        // no date to store or compare (timestamps are four-digit years), and no record.
+        let until = until
+            .and_then(|u| u.succ_opt())
+            .filter(|u| u.year() <= 9999)
+            .map(midnight);
+        let from = from.map(midnight);
+        let text = text.filter(|t| !t.trim().is_empty());
+        if text
+            .as_deref()
+            .is_some_and(|t| t.chars().count() > MAX_SEARCH_CHARS)
+        {
+            return Err(FilterError::TextTooLong);
+        }
         let known = kind.status_codes();
         let mut statuses = Vec::new();
         for s in status.unwrap_or_default().split(',').map(str::trim) {
@@ -128,7 +166,7 @@ impl ListFilter {
         Ok(Self {
             from,
             until,
-            text: text.filter(|t| !t.trim().is_empty()),
+            text,
             statuses,
         })
     }
@@ -191,6 +229,8 @@ pub struct LabResultInput {
 pub enum InputError {
     #[error("{0}")]
     Record(&'static str),
+    #[error("The normal range's low end is above its high end.")]
+    ReferenceRange,
     #[error("Unknown sensitivity label.")]
     Label,
 }
@@ -200,6 +240,7 @@ impl InputError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Record(_) => "invalid_record",
+            Self::ReferenceRange => "invalid_reference_range",
             Self::Label => "invalid_label",
         }
     }
@@ -256,6 +297,15 @@ impl NewRecord {
             .filter(|c| !c.is_empty());
         let code = crate::text::Code::new(loinc.map(|_| "http://loinc.org"), loinc, title)
             .map_err(|_| InputError::Record("The test name is not valid."))?;
+        let (low, high) = (input.reference_low, input.reference_high);
+        if [low, high].iter().flatten().any(|v| !v.is_finite()) {
+            return Err(InputError::Record("The normal range needs numbers."));
+        }
+        if let (Some(l), Some(h)) = (low, high)
+            && l > h
+        {
+            return Err(InputError::ReferenceRange);
+        }
         let range = (input.reference_low.is_some() || input.reference_high.is_some()).then_some(
             ReferenceRange {
                 low: input.reference_low,
@@ -935,6 +985,15 @@ impl RecordsService {
             request_id,
         };
         let chart = self.authorised_chart(&mut a, Some(new.patient)).await?;
+        if let Some(visit) = new.encounter {
+            let is_this_charts_visit = self.p.records.find(visit).await?.is_some_and(|v| {
+                v.meta.patient_id == chart.id && v.body.kind() == RecordKind::Encounter
+            });
+            if !is_this_charts_visit {
+                self.audit(&a, Outcome::NotFound).await?;
+                return Err(RecordsError::InvalidVisit);
+            }
+        }
         let now = self.now();
         let org = self.organization(chart.organization_id).await?;
         let rule = org
@@ -1161,6 +1220,45 @@ mod tests {
     use futures_executor::block_on;
     use std::sync::Mutex;
     use uuid::Uuid;
+
+    #[test]
+    fn list_filters_refuse_what_the_database_cannot_answer_well() {
+        let obs = RecordKind::Observation;
+        let parse = |from, until, text: &str| {
+            ListFilter::parse(obs, from, until, Some(text.to_owned()), None)
+        };
+        let end = parse(None, Some("9999-12-30"), "").unwrap().until;
+        assert_eq!(
+            end,
+            Some(Utc.with_ymd_and_hms(9999, 12, 31, 0, 0, 0).unwrap())
+        );
+        assert_eq!(
+            parse(None, Some("9999-12-31"), "").unwrap().until,
+            None,
+            "the last representable day means no end, not a five-digit year"
+        );
+        assert_eq!(
+            parse(Some("10000-01-01"), None, "").unwrap_err(),
+            FilterError::Date
+        );
+        assert_eq!(
+            parse(Some("0000-01-01"), None, "").unwrap_err(),
+            FilterError::Date
+        );
+        assert_eq!(
+            parse(Some("2025-02-01"), Some("2025-01-31"), "").unwrap_err(),
+            FilterError::DateRange
+        );
+        assert!(parse(Some("2025-01-31"), Some("2025-01-31"), "").is_ok());
+        let long = "é".repeat(MAX_SEARCH_CHARS);
+        assert_eq!(parse(None, None, &long).unwrap().text, Some(long.clone()));
+        assert_eq!(
+            parse(None, None, &format!("{long}x")).unwrap_err(),
+            FilterError::TextTooLong
+        );
+        assert_eq!(parse(None, None, "   ").unwrap().text, None);
+        assert_eq!(FilterError::TextTooLong.code(), "search_too_long");
+    }
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()

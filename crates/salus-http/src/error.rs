@@ -107,11 +107,9 @@ pub(crate) async fn method_not_allowed(_: poem::error::MethodNotAllowedError) ->
     )
 }
 
-pub(crate) fn json_error(
-    status: poem::http::StatusCode,
-    code: &str,
-    message: &str,
-) -> poem::Response {
+/// An error answer in the API's shape, `{"code", "message"}`, for answers made outside an
+/// operation (middleware, fallbacks).
+pub fn json_error(status: poem::http::StatusCode, code: &str, message: &str) -> poem::Response {
     let body = serde_json::json!({ "code": code, "message": message });
     poem::Response::builder()
         .status(status)

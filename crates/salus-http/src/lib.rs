@@ -27,7 +27,7 @@ mod payload;
 pub mod records;
 mod staff;
 
-pub use error::{ApiError, ErrorBody};
+pub use error::{ApiError, ErrorBody, json_error};
 
 use poem::http::{HeaderValue, header};
 use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Route};
@@ -37,6 +37,23 @@ use salus_domain::organization::DirectoryService;
 
 /// The header carrying the request id (set when the client did not send a usable one).
 pub const REQUEST_ID: &str = "x-request-id";
+
+/// The request's id: the client's `x-request-id` when it is a short token of letters, digits
+/// and dashes, else a new UUIDv7, which is then set on the request. Audit entries and the
+/// request log record it.
+pub fn ensure_request_id(req: &mut poem::Request) -> Option<HeaderValue> {
+    let given = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok());
+    let usable = given.is_some_and(|v| {
+        !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    });
+    if !usable {
+        let id = uuid::Uuid::now_v7().to_string();
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            req.headers_mut().insert(REQUEST_ID, v);
+        }
+    }
+    req.headers().get(REQUEST_ID).cloned()
+}
 
 /// What the API needs from the application.
 #[derive(Debug, Clone)]
@@ -148,19 +165,7 @@ pub fn routes(state: ApiState) -> impl Endpoint {
         })
         .around(|ep, mut req| async move {
             // Every API answer may carry account data: never cache it anywhere.
-            let given = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok());
-            let usable = given.is_some_and(|v| {
-                !v.is_empty()
-                    && v.len() <= 64
-                    && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            });
-            if !usable {
-                let id = uuid::Uuid::now_v7().to_string();
-                if let Ok(v) = HeaderValue::from_str(&id) {
-                    req.headers_mut().insert(REQUEST_ID, v);
-                }
-            }
-            let id = req.headers().get(REQUEST_ID).cloned();
+            let id = ensure_request_id(&mut req);
             let mut resp = ep.call(req).await?.into_response();
             resp.headers_mut()
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -341,9 +341,13 @@ pub(crate) fn refusal(e: RecordsError) -> Result<Refusal, ApiError> {
             "Records cannot be shown right now. Please try again in a few minutes.",
         ))),
         RecordsError::Repo(r) => Err(r.into()),
-        // Only exports ask for a recent password, and they answer it themselves.
+        // Only exports ask for a recent password, and only filing checks a visit; each
+        // answers its own refusal.
         RecordsError::ReauthenticationRequired => Err(ApiError::internal(
             "a records use case asked for re-authentication",
+        )),
+        RecordsError::InvalidVisit => Err(ApiError::internal(
+            "a records use case other than filing refused a visit",
         )),
     }
 }
@@ -744,6 +748,10 @@ impl RecordsApi {
                     release: release.into(),
                 })))
             }
+            Err(RecordsError::InvalidVisit) => Ok(FileResponse::Invalid(invalid(
+                "invalid_visit",
+                "visit_id is not one of this patient's visits.",
+            ))),
             Err(e) => Ok(refuse!(FileResponse, refusal(e)?)),
         }
     }

@@ -3,7 +3,6 @@
 use crate::adapters::{Argon2Hasher, OsSecrets, Rfc6238, ZxcvbnCommonList};
 use crate::config::Config;
 use poem::http::StatusCode;
-use poem::middleware::Tracing;
 use poem::web::{Data, Json};
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler};
 use salus_domain::SystemClock;
@@ -87,16 +86,69 @@ pub fn api_state(store: &Store, cfg: &Config) -> anyhow::Result<salus_http::ApiS
 /// When the configured CSRF key is unusable.
 pub fn app(store: Store, cfg: &Config) -> anyhow::Result<impl Endpoint + use<>> {
     let state = api_state(&store, cfg)?;
+    let https = cfg.public_url().starts_with("https://");
     let web = salus_web::WebState {
         directory: state.directory.clone(),
         auth: state.auth.clone(),
         records: state.records.clone(),
-        secure_cookies: cfg.public_url().starts_with("https://"),
+        secure_cookies: https,
         csrf_key: cfg.csrf_key()?,
     };
     let routes = Route::new()
         .at("/healthz", get(healthz).data(store))
         .nest("/api", salus_http::routes(state))
         .nest("/", salus_web::routes(web));
-    Ok(salus_web::security_headers(routes).with(Tracing))
+    let limit = usize::try_from(cfg.max_body_kib)
+        .unwrap_or(usize::MAX / 1024)
+        .saturating_mul(1024);
+    Ok(crate::telemetry::request_log(salus_web::security_headers(
+        body_limit(routes, limit),
+        https,
+    )))
+}
+
+/// Refuses request bodies over `limit` bytes with `413 payload_too_large` before they are
+/// read into memory: by the declared `Content-Length`, or, for a body without one (chunked,
+/// or HTTP/2), by reading at most `limit` bytes of it. The answer has the shape of the part asked (API JSON or a page).
+pub fn body_limit<E: Endpoint + 'static>(ep: E, limit: usize) -> impl Endpoint {
+    use futures_util::TryStreamExt;
+    ep.around(move |ep, mut req| async move {
+        let api = req_is_api(req.uri().path());
+        let too_large = || Ok(payload_too_large(api));
+        let declared = req
+            .headers()
+            .get(poem::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        match declared {
+            Some(n) if n > limit as u64 => return too_large(),
+            Some(_) => {}
+            // Chunked (HTTP/1.1) or simply undeclared (HTTP/2): read at most the limit.
+            None => {
+                let mut stream = req.take_body().into_bytes_stream();
+                let mut read = Vec::new();
+                while let Ok(Some(chunk)) = stream.try_next().await {
+                    if read.len() + chunk.len() > limit {
+                        return too_large();
+                    }
+                    read.extend_from_slice(&chunk);
+                }
+                req.set_body(read);
+            }
+        }
+        ep.call(req).await.map(IntoResponse::into_response)
+    })
+}
+
+fn req_is_api(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
+}
+
+fn payload_too_large(api: bool) -> Response {
+    const MESSAGE: &str = "The request is larger than this server accepts.";
+    if api {
+        salus_http::json_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", MESSAGE)
+    } else {
+        salus_web::error_page(StatusCode::PAYLOAD_TOO_LARGE, "Too large", MESSAGE)
+    }
 }

@@ -64,6 +64,8 @@ pub struct Config {
     /// Requests per minute one client address may make to the sign-in, registration and
     /// recovery endpoints.
     pub auth_requests_per_minute: u32,
+    /// Largest request body accepted, in KiB; larger ones answer 413 before they are read.
+    pub max_body_kib: u32,
     /// Password hashes computed at once; 0 means one per CPU core.
     pub hash_workers: u32,
     /// Password hashes allowed to wait for a worker before sign-ins answer 503; 0 means four per worker.
@@ -101,6 +103,7 @@ impl Default for Config {
             verification_ttl_hours: 24,
             activation_ttl_days: 30,
             auth_requests_per_minute: 60,
+            max_body_kib: 1024,
             hash_workers: 0,
             hash_queue: 0,
             csrf_key: String::new(),

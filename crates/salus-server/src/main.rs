@@ -216,14 +216,68 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// A new staff member's credentials, as lines for the operator.
+fn staff_lines(
+    email: &str,
+    password: &str,
+    creds: &salus_domain::account::StaffCredentials,
+) -> String {
+    let codes: Vec<&str> = creds.recovery_codes.iter().map(|c| c.expose()).collect();
+    format!(
+        "Staff account {email}\n  password:            {password}\n  authenticator app:   {}\n  secret (by hand):    {}\n  recovery codes:      {}\n",
+        creds.totp.provisioning_uri,
+        creds.totp.secret_base32,
+        codes.join(" ")
+    )
+}
+
 /// Shows a new staff member's credentials once.
 fn print_staff(email: &str, password: &str, creds: &salus_domain::account::StaffCredentials) {
-    println!("Staff account {email}");
-    println!("  password:            {password}");
-    println!("  authenticator app:   {}", creds.totp.provisioning_uri);
-    println!("  secret (by hand):    {}", creds.totp.secret_base32);
-    let codes: Vec<&str> = creds.recovery_codes.iter().map(|c| c.expose()).collect();
-    println!("  recovery codes:      {}", codes.join(" "));
+    print!("{}", staff_lines(email, password, creds));
+}
+
+/// Where `serve --demo` writes the demo accounts' secrets: beside the outbox, in the data folder.
+fn demo_credentials_file(cfg: &Config) -> PathBuf {
+    std::path::Path::new(&cfg.outbox_dir)
+        .parent()
+        .map_or_else(|| PathBuf::from("."), std::path::Path::to_path_buf)
+        .join("demo-credentials.txt")
+}
+
+/// Keeps the demo accounts' secrets (passwords, authenticator secret, recovery codes) out of
+/// the log stream: they are appended to a file only its owner may read (0600), and printed
+/// only when standard output is a terminal. A service manager or container runtime sends
+/// standard output to the log, so there only the file's path is printed.
+fn hand_over_demo_secrets(cfg: &Config, secrets: &str) -> anyhow::Result<()> {
+    use std::io::{IsTerminal, Write};
+    if secrets.is_empty() {
+        return Ok(());
+    }
+    let path = demo_credentials_file(cfg);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    #[cfg(unix)]
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .with_context(|| format!("cannot restrict {}", path.display()))?;
+    file.write_all(secrets.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    if std::io::stdout().is_terminal() {
+        print!("{secrets}");
+    }
+    let shown = std::fs::canonicalize(&path).unwrap_or(path);
+    println!(
+        "Demo sign-in details are in {} (readable by you only)",
+        shown.display()
+    );
+    Ok(())
 }
 
 /// Creates the demo sign-in accounts if missing and prints how to sign in.
@@ -234,19 +288,20 @@ async fn demo_accounts(
 ) -> anyhow::Result<()> {
     let hasher = salus_server::adapters::Argon2Hasher::for_this_machine();
     let given = (!cfg.demo_password.is_empty()).then(|| cfg.demo_password.clone());
+    let mut secrets = String::new();
     match demo::seed_demo_patient_account(store, &hasher, given, clock).await? {
         Some(a) => match a.generated_password {
-            Some(p) => println!(
-                "Demo patient: sign in as {} with password {p}  (shown once; set SALUS_DEMO_PASSWORD to choose it)",
+            Some(p) => secrets.push_str(&format!(
+                "Demo patient: sign in as {} with password {p}  (set SALUS_DEMO_PASSWORD to choose it)\n",
                 a.email
-            ),
+            )),
             None => println!(
                 "Demo patient: sign in as {} with the password in SALUS_DEMO_PASSWORD",
                 a.email
             ),
         },
         None => println!(
-            "Demo patient: {} (already created; its password was printed then, or is SALUS_DEMO_PASSWORD)",
+            "Demo patient: {} (already created; its password was handed over then, or is SALUS_DEMO_PASSWORD)",
             demo::DEMO_PATIENT_EMAIL
         ),
     }
@@ -258,10 +313,10 @@ async fn demo_accounts(
         .is_some();
     if exists {
         println!(
-            "Demo clinician: {} (already created; its details were printed then)",
+            "Demo clinician: {} (already created; its details were handed over then)",
             demo::DEMO_CLINICIAN_EMAIL
         );
-        return Ok(());
+        return hand_over_demo_secrets(cfg, &secrets);
     }
     let org = importer::target_org(store, Some(demo::DEMO_SLUG)).await?;
     let password = if cfg.demo_password.is_empty() {
@@ -280,7 +335,7 @@ async fn demo_accounts(
         .create_staff(staff, None)
         .await
         .context("cannot create the demo clinician")?;
-    print_staff(
+    secrets.push_str(&staff_lines(
         demo::DEMO_CLINICIAN_EMAIL,
         if cfg.demo_password.is_empty() {
             &password
@@ -288,8 +343,8 @@ async fn demo_accounts(
             "(SALUS_DEMO_PASSWORD)"
         },
         &creds,
-    );
-    Ok(())
+    ));
+    hand_over_demo_secrets(cfg, &secrets)
 }
 
 fn seed_options(cfg: &Config, patients: u32) -> demo::SeedOptions {

@@ -49,22 +49,54 @@ async fn serve_demo_on_a_fresh_folder_then_sigterm() {
         }
         printed.push(line);
     };
-    let demo_line = printed
-        .iter()
-        .find(|l| l.starts_with("Demo patient:"))
-        .cloned()
-        .unwrap_or_default();
+    // Standard output is not a terminal here (as under a service manager, which logs it):
+    // the secrets go to a file only its owner may read, and stdout only says where.
+    let all_printed = printed.concat();
+    let secrets_file = dir.path().join("salus-data/demo-credentials.txt");
     assert!(
-        printed
-            .iter()
-            .any(|l| l.starts_with("Staff account clinician@demo.salus.test")),
+        all_printed.contains(
+            &std::fs::canonicalize(&secrets_file)
+                .unwrap()
+                .display()
+                .to_string()
+        ),
         "{printed:?}"
     );
+    for secret_marker in [
+        "with password",
+        "otpauth://",
+        "recovery codes",
+        "secret (by hand)",
+    ] {
+        assert!(
+            !all_printed.contains(secret_marker),
+            "stdout carries {secret_marker:?}: {printed:?}"
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secrets_file)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "owner-only file");
+    }
+    let secrets = std::fs::read_to_string(&secrets_file).unwrap();
+    let demo_line = secrets
+        .lines()
+        .find(|l| l.starts_with("Demo patient:"))
+        .unwrap_or_default()
+        .to_owned();
     assert!(
-        printed
-            .iter()
-            .any(|l| l.contains("otpauth://totp/Salus:clinician%40demo.salus.test")),
-        "{printed:?}"
+        secrets
+            .lines()
+            .any(|l| l.starts_with("Staff account clinician@demo.salus.test")),
+        "{secrets}"
+    );
+    assert!(
+        secrets.contains("otpauth://totp/Salus:clinician%40demo.salus.test"),
+        "{secrets}"
     );
     let password = demo_line
         .split("with password ")
@@ -157,11 +189,12 @@ async fn serve_demo_on_a_fresh_folder_then_sigterm() {
 
     // One client address gets 3 authentication requests a minute: the demo sign-in above
     // was one; the 4th is turned away before any password work.
-    let wrong = serde_json::json!({"email": "nobody@example.org", "password": "whatever whatever"});
-    for _ in 0..2 {
+    // (A different unknown address each time: one address is throttled on its own.)
+    let wrong = |n: u32| serde_json::json!({"email": format!("nobody{n}@example.org"), "password": "whatever whatever"});
+    for n in 0..2 {
         let r = http
             .post(format!("{base}/api/v1/auth/login"))
-            .json(&wrong)
+            .json(&wrong(n))
             .send()
             .await
             .unwrap();
@@ -169,7 +202,7 @@ async fn serve_demo_on_a_fresh_folder_then_sigterm() {
     }
     let r = http
         .post(format!("{base}/api/v1/auth/login"))
-        .json(&wrong)
+        .json(&wrong(2))
         .send()
         .await
         .unwrap();

@@ -20,6 +20,16 @@ fn email_key(email: &Email) -> String {
     email.as_str().to_lowercase()
 }
 
+/// The throttling key of an address: hex SHA-256 of its normalised form, so a stranger's
+/// address is never stored.
+fn failure_subject(email: &Email) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(email_key(email).as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 pub(crate) fn account_from_row(a: account::Model) -> Result<Account, RepoError> {
     let role = match (a.role.as_str(), a.staff_organization_id) {
         ("patient", _) => Role::Patient,
@@ -150,13 +160,13 @@ impl AccountRepository for Store {
 
     async fn failures_since(
         &self,
-        id: AccountId,
+        who: &Email,
         since: DateTime<Utc>,
     ) -> Result<Vec<DateTime<Utc>>, RepoError> {
         login_failure::Entity::find()
             .select_only()
             .column(login_failure::Column::At)
-            .filter(login_failure::Column::AccountId.eq(id.as_uuid()))
+            .filter(login_failure::Column::Subject.eq(failure_subject(who)))
             .filter(login_failure::Column::At.gte(since))
             .order_by_asc(login_failure::Column::At)
             .into_tuple()
@@ -165,10 +175,17 @@ impl AccountRepository for Store {
             .map_err(repo_err)
     }
 
-    async fn add_failure(&self, id: AccountId, at: DateTime<Utc>) -> Result<(), RepoError> {
+    async fn add_failure(&self, who: &Email, at: DateTime<Utc>) -> Result<(), RepoError> {
+        // Failures older than the throttle's hour no longer count: forget them (an index
+        // range), so a spray of unknown addresses leaves no lasting rows.
+        login_failure::Entity::delete_many()
+            .filter(login_failure::Column::At.lt(at - chrono::Duration::hours(1)))
+            .exec(&self.db)
+            .await
+            .map_err(repo_err)?;
         login_failure::Entity::insert(login_failure::ActiveModel {
             id: Set(uuid::Uuid::now_v7()),
-            account_id: Set(id.as_uuid()),
+            subject: Set(failure_subject(who)),
             at: Set(at),
         })
         .exec_without_returning(&self.db)
@@ -177,9 +194,9 @@ impl AccountRepository for Store {
         Ok(())
     }
 
-    async fn clear_failures(&self, id: AccountId) -> Result<(), RepoError> {
+    async fn clear_failures(&self, who: &Email) -> Result<(), RepoError> {
         login_failure::Entity::delete_many()
-            .filter(login_failure::Column::AccountId.eq(id.as_uuid()))
+            .filter(login_failure::Column::Subject.eq(failure_subject(who)))
             .exec(&self.db)
             .await
             .map_err(repo_err)?;

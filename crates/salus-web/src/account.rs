@@ -5,6 +5,7 @@
 //! `SameSite=Strict`); the server keeps only its digest. Pages of a signed-in person are
 //! `Cache-Control: no-store`.
 
+use crate::link::LinkToken;
 use crate::{WebState, error_page, render};
 use askama::Template;
 use poem::http::{StatusCode, header};
@@ -203,19 +204,14 @@ pub(crate) fn check_email() -> Response {
     })
 }
 
-#[derive(Deserialize)]
-pub(crate) struct TokenQuery {
-    pub(crate) token: Option<String>,
-}
-
 /// Opening the link only shows a button: mail scanners that fetch links must not use the
 /// single-use token up.
 #[handler]
-pub(crate) fn verify_form(csrf: &CsrfToken, Query(q): Query<TokenQuery>) -> Response {
+pub(crate) fn verify_form(csrf: &CsrfToken, link: LinkToken) -> Response {
     no_store(render(&VerifyPage {
         csrf: &csrf.0,
         message: None,
-        token: q.token.as_deref().unwrap_or(""),
+        token: &link.0,
         action: "/verify",
     }))
 }

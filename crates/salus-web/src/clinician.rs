@@ -55,9 +55,12 @@ fn failure(e: RecordsError) -> Response {
             "Already released",
             "This record is not waiting for release.",
         )),
-        RecordsError::AuditUnavailable | RecordsError::ReauthenticationRequired => {
-            crate::unavailable("audit log unavailable or unexpected re-authentication", &e)
-        }
+        RecordsError::AuditUnavailable
+        | RecordsError::ReauthenticationRequired
+        | RecordsError::InvalidVisit => crate::unavailable(
+            "audit log unavailable, or an unexpected refusal (the form names no visit)",
+            &e,
+        ),
         RecordsError::Repo(r) => crate::unavailable("chart read failed", &r),
     }
 }

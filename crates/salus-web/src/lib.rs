@@ -7,6 +7,7 @@
 mod account;
 mod clinician;
 mod download;
+mod link;
 mod records;
 mod recovery;
 mod security;
@@ -145,6 +146,7 @@ pub fn routes(state: WebState) -> impl Endpoint {
         .key(state.csrf_key)
         .secure(state.secure_cookies)
         .same_site(poem::web::cookie::SameSite::Strict);
+    let secure = state.secure_cookies;
     Route::new()
         .at("/", get(index))
         .at("/static/salus.css", get(stylesheet))
@@ -154,7 +156,14 @@ pub fn routes(state: WebState) -> impl Endpoint {
             get(account::register_form).post(account::register),
         )
         .at("/register/check-email", get(account::check_email))
-        .at("/verify", get(account::verify_form).post(account::verify))
+        .at(
+            "/verify",
+            link::moves_token_out_of_url(
+                get(account::verify_form).post(account::verify),
+                "/verify",
+                secure,
+            ),
+        )
         .at(
             "/verify/resend",
             get(recovery::resend_form).post(recovery::resend),
@@ -167,7 +176,14 @@ pub fn routes(state: WebState) -> impl Endpoint {
             get(recovery::activate_form).post(recovery::activate),
         )
         .at("/forgot", get(recovery::forgot_form).post(recovery::forgot))
-        .at("/reset", get(recovery::reset_form).post(recovery::reset))
+        .at(
+            "/reset",
+            link::moves_token_out_of_url(
+                get(recovery::reset_form).post(recovery::reset),
+                "/reset",
+                secure,
+            ),
+        )
         .at("/account/security", get(security::security))
         .at("/records", get(records::home))
         .at("/records/history", get(records::history))
@@ -187,14 +203,25 @@ pub fn routes(state: WebState) -> impl Endpoint {
         .at("/staff/records/:id/release", poem::post(clinician::release))
         .at("/staff/team", get(team::team))
         .at("/staff/invitations", poem::post(team::invite))
-        .at("/staff/setup", get(team::setup_form).post(team::setup))
+        .at(
+            "/staff/setup",
+            link::moves_token_out_of_url(
+                get(team::setup_form).post(team::setup),
+                "/staff/setup",
+                secure,
+            ),
+        )
         .at("/staff/activation-code", poem::post(staff::activation_code))
         .at("/staff/identity/:account", poem::post(staff::review))
         .at("/account/password", poem::post(security::change_password))
         .at("/account/email", poem::post(security::change_email))
         .at(
             "/account/email/confirm",
-            get(security::email_confirm_form).post(security::email_confirm),
+            link::moves_token_out_of_url(
+                get(security::email_confirm_form).post(security::email_confirm),
+                "/account/email/confirm",
+                secure,
+            ),
         )
         .at("/account/totp", poem::post(security::totp_start))
         .at("/account/totp/confirm", poem::post(security::totp_confirm))
@@ -230,9 +257,14 @@ pub const API_DOCS_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-in
      style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; \
      frame-ancestors 'none'";
 
-/// Wraps an endpoint so every response carries the security headers.
-pub fn security_headers<E: Endpoint + 'static>(ep: E) -> impl Endpoint {
-    ep.around(|ep, req| async move {
+/// `Strict-Transport-Security` of a deployment served over TLS: browsers use only https for a
+/// year. Subdomains are left alone; they may be other services of the organisation.
+pub const HSTS: &str = "max-age=31536000";
+
+/// Wraps an endpoint so every response carries the security headers; with `https` (the
+/// portal's public address is https) also `Strict-Transport-Security`.
+pub fn security_headers<E: Endpoint + 'static>(ep: E, https: bool) -> impl Endpoint {
+    ep.around(move |ep, req| async move {
         let docs = req.uri().path().starts_with("/api/docs");
         let mut resp = match ep.call(req).await {
             Ok(r) => r.into_response(),
@@ -253,6 +285,12 @@ pub fn security_headers<E: Endpoint + 'static>(ep: E) -> impl Endpoint {
             HeaderValue::from_static("nosniff"),
         );
         h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        if https {
+            h.insert(
+                header::STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static(HSTS),
+            );
+        }
         Ok(resp)
     })
 }

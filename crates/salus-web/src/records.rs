@@ -140,7 +140,9 @@ pub(crate) fn failure(e: RecordsError) -> Response {
             "Not connected yet",
             "Your account is not connected to a medical record yet.",
         )),
-        RecordsError::AuditUnavailable => crate::unavailable("audit log unavailable", &e),
+        RecordsError::AuditUnavailable | RecordsError::InvalidVisit => {
+            crate::unavailable("audit log unavailable or unexpected refusal", &e)
+        }
         RecordsError::ReauthenticationRequired => see_other("/records/download"),
         RecordsError::Repo(r) => crate::unavailable("records read failed", &r),
     }
@@ -298,6 +300,12 @@ pub(crate) async fn list(
             page.message = Some(match e {
                 salus_domain::chart::FilterError::Date => {
                     "Check the dates (YYYY-MM-DD) and try again."
+                }
+                salus_domain::chart::FilterError::DateRange => {
+                    "The start date is after the end date. Check the dates and try again."
+                }
+                salus_domain::chart::FilterError::TextTooLong => {
+                    "The search text is too long. Use at most 200 characters."
                 }
                 salus_domain::chart::FilterError::Status => "Choose a status from the list.",
             });

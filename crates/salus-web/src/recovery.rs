@@ -1,11 +1,12 @@
 //! Recovery and identity pages: forgot password, choose a new one, enter an activation code.
 
 use crate::account::{FORM_EXPIRED, MessagePage, no_store, see_other, session_token, with_status};
+use crate::link::LinkToken;
 use crate::{WebState, render};
 use askama::Template;
 use poem::http::StatusCode;
 use poem::web::cookie::CookieJar;
-use poem::web::{CsrfToken, CsrfVerifier, Data, Form, Query};
+use poem::web::{CsrfToken, CsrfVerifier, Data, Form};
 use poem::{Response, handler};
 use salus_domain::account::{HashError, IdentityError, ResetError, SecretText};
 use salus_domain::text::Email;
@@ -135,17 +136,12 @@ pub(crate) async fn forgot(
     }
 }
 
-#[derive(Deserialize)]
-pub(crate) struct TokenQuery {
-    token: Option<String>,
-}
-
 #[handler]
-pub(crate) fn reset_form(csrf: &CsrfToken, Query(q): Query<TokenQuery>) -> Response {
+pub(crate) fn reset_form(csrf: &CsrfToken, link: LinkToken) -> Response {
     no_store(render(&ResetPage {
         csrf: &csrf.0,
         message: None,
-        token: q.token.as_deref().unwrap_or(""),
+        token: &link.0,
     }))
 }
 

@@ -554,14 +554,11 @@ pub(crate) async fn change_email(
 /// Opening the link only shows a button: mail scanners that fetch links must not use the
 /// single-use token up.
 #[handler]
-pub(crate) fn email_confirm_form(
-    csrf: &CsrfToken,
-    poem::web::Query(q): poem::web::Query<crate::account::TokenQuery>,
-) -> Response {
+pub(crate) fn email_confirm_form(csrf: &CsrfToken, link: crate::link::LinkToken) -> Response {
     no_store(render(&crate::account::VerifyPage {
         csrf: &csrf.0,
         message: None,
-        token: q.token.as_deref().unwrap_or(""),
+        token: &link.0,
         action: "/account/email/confirm",
     }))
 }

@@ -3,12 +3,13 @@
 //! authenticator app.
 
 use crate::account::{FORM_EXPIRED, busy, no_store, see_other, session_token, with_status};
+use crate::link::LinkToken;
 use crate::security::qr_svg;
 use crate::{WebState, error_page, render};
 use askama::Template;
 use poem::http::StatusCode;
 use poem::web::cookie::CookieJar;
-use poem::web::{CsrfToken, CsrfVerifier, Data, Form, Query};
+use poem::web::{CsrfToken, CsrfVerifier, Data, Form};
 use poem::{Response, handler};
 use salus_domain::account::{
     HashError, InviteError, SecretText, StaffInvite, StaffRole, StaffSetupError,
@@ -286,21 +287,16 @@ async fn setup_page(
     }
 }
 
-#[derive(Deserialize)]
-pub(crate) struct SetupQuery {
-    token: Option<String>,
-}
-
 #[handler]
 pub(crate) async fn setup_form(
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    Query(q): Query<SetupQuery>,
+    link: LinkToken,
 ) -> Response {
-    let Some(token) = q.token.filter(|t| !t.trim().is_empty()) else {
+    if link.0.is_empty() {
         return invalid_link();
-    };
-    setup_page(&state, csrf, &token, None, StatusCode::OK).await
+    }
+    setup_page(&state, csrf, &link.0, None, StatusCode::OK).await
 }
 
 #[derive(Deserialize)]

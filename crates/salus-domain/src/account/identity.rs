@@ -229,7 +229,7 @@ impl AuthService {
         let now = self.clock.now();
         let failures = self
             .accounts
-            .failures_since(who.account.id, now - Duration::hours(1))
+            .failures_since(&who.account.email, now - Duration::hours(1))
             .await?;
         if super::service::throttle(&failures, now).is_some() {
             return Err(IdentityError::CodeRejected);
@@ -240,7 +240,7 @@ impl AuthService {
             None => None,
         };
         let Some(chart) = chart.filter(|c| c.birth_date == birth_date) else {
-            self.accounts.add_failure(who.account.id, now).await?;
+            self.accounts.add_failure(&who.account.email, now).await?;
             self.audit_event(
                 AuthEventKind::ActivationCodeRejected,
                 Some(who.account.id),

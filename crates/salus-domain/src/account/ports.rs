@@ -237,27 +237,29 @@ pub trait AccountRepository: Send + Sync {
     /// `Conflict` when another account has it; `Unavailable` when the store fails.
     async fn set_email(&self, id: AccountId, email: &Email) -> Result<(), RepoError>;
 
-    /// Failed sign-ins of the account at or after `since`, oldest first.
+    /// Failed sign-ins (and second-factor or activation codes) for an email address at or
+    /// after `since`, oldest first. Counted per normalised address whether or not an account
+    /// has it, so the throttle cannot tell registered addresses from unknown ones.
     ///
     /// # Errors
     /// `Unavailable` when the store fails.
     async fn failures_since(
         &self,
-        id: AccountId,
+        who: &Email,
         since: DateTime<Utc>,
     ) -> Result<Vec<DateTime<Utc>>, RepoError>;
 
-    /// Records a failed sign-in.
+    /// Records a failure for an email address (and may forget failures older than an hour).
     ///
     /// # Errors
     /// `Unavailable` when the store fails.
-    async fn add_failure(&self, id: AccountId, at: DateTime<Utc>) -> Result<(), RepoError>;
+    async fn add_failure(&self, who: &Email, at: DateTime<Utc>) -> Result<(), RepoError>;
 
-    /// Forgets failed sign-ins after a successful one.
+    /// Forgets an address's failures after a successful sign-in.
     ///
     /// # Errors
     /// `Unavailable` when the store fails.
-    async fn clear_failures(&self, id: AccountId) -> Result<(), RepoError>;
+    async fn clear_failures(&self, who: &Email) -> Result<(), RepoError>;
 
     /// The accounts connected to a chart.
     ///

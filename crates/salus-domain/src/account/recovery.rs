@@ -234,7 +234,7 @@ impl AuthService {
         if account.state == AccountState::PendingVerification {
             self.accounts.activate(account.id, now).await?;
         }
-        self.accounts.clear_failures(account.id).await?;
+        self.accounts.clear_failures(&account.email).await?;
         self.sessions.revoke_all(account.id, None, now).await?;
         let _ = self
             .mailer

@@ -394,23 +394,30 @@ impl AuthService {
         request_id: Option<&str>,
     ) -> Result<LoginOutcome, LoginError> {
         let now = self.clock.now();
-        let Some(account) = self.accounts.find_by_email(email).await? else {
+        let found = self.accounts.find_by_email(email).await?;
+        // Throttled by address before anything else, account or not: an unknown address is
+        // delayed and locked exactly like a registered one, so the answers cannot tell them
+        // apart.
+        let failures = self
+            .check_throttle(email, found.as_ref().map(|a| a.id), request_id)
+            .await?;
+        let Some(account) = found else {
             self.hasher
                 .verify(password, None)
                 .await
                 .map_err(LoginError::Busy)?;
+            self.accounts.add_failure(email, now).await?;
             self.audit_event(AuthEventKind::SignInFailed, None, request_id)
                 .await?;
             return Err(LoginError::InvalidCredentials);
         };
-        let failures = self.check_throttle(&account, request_id).await?;
         let verified = self
             .hasher
             .verify(password.clone(), Some(account.password.clone()))
             .await
             .map_err(LoginError::Busy)?;
         if !verified.matches || matches!(account.state, AccountState::Disabled { .. }) {
-            self.accounts.add_failure(account.id, now).await?;
+            self.accounts.add_failure(&account.email, now).await?;
             self.audit_event(AuthEventKind::SignInFailed, Some(account.id), request_id)
                 .await?;
             let recent = failures
@@ -457,16 +464,17 @@ impl AuthService {
     /// failures of the last hour.
     pub(crate) async fn check_throttle(
         &self,
-        account: &Account,
+        email: &Email,
+        account: Option<AccountId>,
         request_id: Option<&str>,
     ) -> Result<Vec<DateTime<Utc>>, LoginError> {
         let now = self.clock.now();
         let failures = self
             .accounts
-            .failures_since(account.id, now - Duration::hours(1))
+            .failures_since(email, now - Duration::hours(1))
             .await?;
         if let Some(until) = throttle(&failures, now) {
-            self.audit_event(AuthEventKind::SignInThrottled, Some(account.id), request_id)
+            self.audit_event(AuthEventKind::SignInThrottled, account, request_id)
                 .await?;
             let secs = (until - now).num_seconds().max(1);
             return Err(LoginError::Throttled {
@@ -539,7 +547,8 @@ impl AuthService {
             SessionError::Invalid => LoginError::SessionEnded,
             SessionError::Repo(r) => LoginError::Repo(r),
         })?;
-        self.check_throttle(&who.account, request_id).await?;
+        self.check_throttle(&who.account.email, Some(who.account.id), request_id)
+            .await?;
         let ok = self
             .hasher
             .verify(password, Some(who.account.password.clone()))
@@ -547,7 +556,7 @@ impl AuthService {
             .map_err(LoginError::Busy)?;
         let now = self.clock.now();
         if !ok.matches {
-            self.accounts.add_failure(who.account.id, now).await?;
+            self.accounts.add_failure(&who.account.email, now).await?;
             self.audit_event(
                 AuthEventKind::SignInFailed,
                 Some(who.account.id),

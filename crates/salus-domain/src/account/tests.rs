@@ -222,6 +222,9 @@ fn weak_password_is_refused_before_anything_is_looked_up() {
 fn unknown_email_spends_a_dummy_verify_and_gets_the_generic_error() {
     let mut m = Mocks::new();
     m.accounts.expect_find_by_email().returning(|_| Ok(None));
+    m.accounts
+        .expect_failures_since()
+        .returning(|_, _| Ok(vec![]));
     m.hasher
         .expect_verify()
         .withf(|_, h| h.is_none())
@@ -232,6 +235,11 @@ fn unknown_email_spends_a_dummy_verify_and_gets_the_generic_error() {
                 needs_rehash: false,
             })
         });
+    m.accounts
+        .expect_add_failure()
+        .withf(|who, _| who.as_str() == "who@example.org")
+        .times(1)
+        .returning(|_, _| Ok(()));
     m.audit
         .expect_record()
         .withf(|e| e.kind == AuthEventKind::SignInFailed)
@@ -243,6 +251,44 @@ fn unknown_email_spends_a_dummy_verify_and_gets_the_generic_error() {
     ))
     .unwrap_err();
     assert!(matches!(err, LoginError::InvalidCredentials));
+}
+
+/// The throttle is keyed by the address, not the account: an unknown address that just failed
+/// waits like a registered one, with no password work, so the answers cannot tell them apart.
+#[test]
+fn an_unknown_email_is_throttled_like_a_known_one() {
+    for known in [false, true] {
+        let mut m = Mocks::new();
+        m.accounts.expect_find_by_email().returning(move |e| {
+            Ok(known.then(|| account(e.as_str(), AccountState::Active { verified_at: t0() })))
+        });
+        m.accounts
+            .expect_failures_since()
+            .withf(|who, _| who.as_str() == "who@example.org")
+            .returning(|_, _| Ok(vec![t0() - Duration::milliseconds(300)]));
+        m.hasher.expect_verify().never();
+        m.accounts.expect_add_failure().never();
+        m.audit
+            .expect_record()
+            .withf(|e| e.kind == AuthEventKind::SignInThrottled)
+            .times(1)
+            .returning(|_| Ok(()));
+        let err = futures_executor::block_on(m.service().login(
+            &Email::parse("who@example.org").unwrap(),
+            SecretText::new("whatever whatever"),
+            None,
+        ))
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                LoginError::Throttled {
+                    retry_after_secs: 1
+                }
+            ),
+            "known account: {known}, {err:?}"
+        );
+    }
 }
 
 #[test]

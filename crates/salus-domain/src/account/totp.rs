@@ -268,7 +268,8 @@ impl AuthService {
             .find(account_id)
             .await?
             .ok_or(LoginError::InvalidCredentials)?;
-        self.check_throttle(&account, request_id).await?;
+        self.check_throttle(&account.email, Some(account.id), request_id)
+            .await?;
         let record = self
             .totp
             .get(account.id)
@@ -288,7 +289,7 @@ impl AuthService {
             None => false,
         };
         if !accepted {
-            self.accounts.add_failure(account.id, now).await?;
+            self.accounts.add_failure(&account.email, now).await?;
             self.audit_event(
                 AuthEventKind::SecondFactorFailed,
                 Some(account.id),
@@ -323,7 +324,7 @@ impl AuthService {
     ) -> Result<(SecretText, SessionId, super::model::Account), LoginError> {
         let now = self.clock.now();
         if had_failures {
-            self.accounts.clear_failures(account.id).await?;
+            self.accounts.clear_failures(&account.email).await?;
         }
         let token = self.secrets.new_token();
         let session = Session {

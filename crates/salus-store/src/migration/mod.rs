@@ -9,6 +9,7 @@ mod m20261125_000004_identity;
 mod m20261125_000005_reauth;
 mod m20261125_000006_email_change;
 mod m20261125_000007_audit_chain;
+mod m20261204_000008_failures_by_address;
 
 /// Applies every migration in order.
 #[derive(Debug)]
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000005_reauth::Migration),
             Box::new(m20261125_000006_email_change::Migration),
             Box::new(m20261125_000007_audit_chain::Migration),
+            Box::new(m20261204_000008_failures_by_address::Migration),
         ]
     }
 }

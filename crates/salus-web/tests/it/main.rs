@@ -12,7 +12,7 @@ use salus_domain::organization::{
 };
 use salus_domain::text::{OrgName, Slug};
 use salus_domain::{OrganizationId, RepoError};
-use salus_web::{PAGE_CSP, WebState, routes, security_headers};
+use salus_web::{HSTS, PAGE_CSP, WebState, routes, security_headers};
 use std::sync::Arc;
 
 fn client(repo: MockOrganizationRepository) -> TestClient<impl poem::Endpoint> {
@@ -23,7 +23,7 @@ fn client(repo: MockOrganizationRepository) -> TestClient<impl poem::Endpoint> {
         secure_cookies: true,
         csrf_key: [7; 32],
     };
-    TestClient::new(security_headers(routes(state)).map_to_response())
+    TestClient::new(security_headers(routes(state), true).map_to_response())
 }
 
 fn org(name: &str, features: &[PortalFeature]) -> Organization {
@@ -53,6 +53,7 @@ async fn landing_page_lists_organizations_and_their_features() {
     resp.assert_status_is_ok();
     resp.assert_header(poem::http::header::CONTENT_SECURITY_POLICY, PAGE_CSP);
     resp.assert_header(poem::http::header::REFERRER_POLICY, "no-referrer");
+    resp.assert_header(poem::http::header::STRICT_TRANSPORT_SECURITY, HSTS);
     let html = body(resp).await;
     assert!(html.contains("<h2>Harbor Health</h2>"), "{html}");
     assert!(html.contains("Medical records online"));

@@ -1,0 +1,342 @@
+//! The security fixes of the first probe: nothing secret or clinical in the request log, the
+//! throttle tells no registered address from an unknown one, bodies are bounded, free text is
+//! bounded, inputs that make no sense are refused, HSTS over https.
+
+use crate::auth::{body, verified_account};
+use crate::identity::{call, staff};
+use crate::records::linked_patient;
+use crate::{TestApp, logcheck, spawn_app, spawn_app_with};
+use poem::http::StatusCode;
+use salus_domain::account::StaffRole;
+use serde_json::{Value, json};
+
+async fn get(app: &TestApp, path: &str, bearer: &str) -> (StatusCode, Value) {
+    call(app, "GET", path, bearer, None).await
+}
+
+/// Requests that carried secrets and health terms in their addresses are logged by route
+/// only; the values are nowhere in the log. (Every test app checks the whole log when it is
+/// dropped; this test makes sure the risky requests are among them, and reads the lines.)
+#[tokio::test]
+async fn the_request_log_names_routes_never_queries_tokens_or_search_terms() {
+    let app = spawn_app(2).await;
+    let (ann, _) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let doc = staff(&app, "demo-clinic", "doc@clinic.test", StaffRole::Clinician).await;
+    let (status, _) = get(&app, "/api/v1/records?kind=problem&q=HIV%20infection", &ann).await;
+    assert_eq!(status, StatusCode::OK);
+    let page = app
+        .client
+        .get("/staff/charts?mrn=SYN0000001")
+        .header("cookie", format!("salus_session={doc}"))
+        .send()
+        .await;
+    assert!(
+        [StatusCode::OK, StatusCode::SEE_OTHER].contains(&page.0.status()),
+        "{}",
+        page.0.status()
+    );
+    let link = app
+        .client
+        .get("/reset?token=AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-abcd")
+        .send()
+        .await;
+    assert_eq!(link.0.status(), StatusCode::SEE_OTHER);
+    logcheck::remember("AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-abcd");
+    logcheck::remember("HIV infection");
+    logcheck::remember("SYN0000001");
+
+    let log = logcheck::captured();
+    for route in [
+        "route=/api/v1/records ",
+        "route=/staff/charts ",
+        "route=/reset ",
+    ] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains(route) && l.contains("status=")),
+            "no line for {route}"
+        );
+    }
+    assert!(
+        log.lines()
+            .any(|l| l.contains("route=/api/v1/records ") && l.contains("request_id=")),
+        "request lines carry the request id"
+    );
+    logcheck::assert_log_clean();
+}
+
+/// After a failed sign-in, the next attempt for a registered and for an unknown address gets
+/// the same answers in the same order: 401, then 429 with the same wait.
+#[tokio::test]
+async fn the_throttle_answers_alike_for_registered_and_unknown_addresses() {
+    let app = spawn_app(0).await;
+    verified_account(&app).await;
+    let mut answers = Vec::new();
+    for email in ["ann@example.org", "nobody-here@example.org"] {
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let resp = app
+                .client
+                .post("/api/v1/auth/login")
+                .body_json(&json!({"email": email, "password": "not the password at all"}))
+                .send()
+                .await;
+            let retry = resp
+                .0
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let (status, b) = body(resp).await;
+            seen.push((
+                status,
+                b["code"].as_str().unwrap_or_default().to_owned(),
+                retry,
+            ));
+        }
+        answers.push(seen);
+    }
+    assert_eq!(
+        answers[0][..2],
+        answers[1][..2],
+        "registered: {:?}, unknown: {:?}",
+        answers[0],
+        answers[1]
+    );
+    assert_eq!(answers[1][0].0, StatusCode::UNAUTHORIZED);
+    assert_eq!(answers[1][1].0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(answers[1][1].1, "too_many_attempts");
+}
+
+/// A body over the limit is refused with 413 and the usual error body, by its declared
+/// length and, when it is sent in chunks, after reading no more than the limit.
+#[tokio::test]
+async fn bodies_over_the_limit_answer_413() {
+    let app = spawn_app_with(0, |c| c.max_body_kib = 16).await;
+    let big = format!(
+        "{{\"email\": \"ann@example.org\", \"password\": \"{}\"}}",
+        "x".repeat(20 * 1024)
+    );
+    let resp = app
+        .client
+        .post("/api/v1/auth/login")
+        .content_type("application/json")
+        .header("content-length", big.len())
+        .body(big.clone())
+        .send()
+        .await;
+    assert_eq!(resp.0.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let (_, b) = body(resp).await;
+    assert_eq!(b["code"], "payload_too_large", "{b}");
+
+    // Chunked: no Content-Length to go by.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = big
+        .as_bytes()
+        .chunks(4096)
+        .map(|c| Ok(c.to_vec()))
+        .collect();
+    let resp = app
+        .client
+        .post("/api/v1/auth/login")
+        .content_type("application/json")
+        .header("transfer-encoding", "chunked")
+        .body(poem::Body::from_bytes_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await;
+    assert_eq!(resp.0.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let (_, b) = body(resp).await;
+    assert_eq!(b["code"], "payload_too_large", "{b}");
+
+    // A page form over the limit gets a page.
+    let form = format!("email=a&password={}", "x".repeat(20 * 1024));
+    let resp = app
+        .client
+        .post("/login")
+        .content_type("application/x-www-form-urlencoded")
+        .header("content-length", form.len())
+        .body(form)
+        .send()
+        .await;
+    assert_eq!(resp.0.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let html = crate::text(resp).await;
+    assert!(html.contains("larger than this server accepts"), "{html}");
+
+    // Within the limit, chunked or not, a request is read as usual.
+    let small = json!({"email": "ann@example.org", "password": "not the password at all"});
+    let resp = app
+        .client
+        .post("/api/v1/auth/login")
+        .content_type("application/json")
+        .header("transfer-encoding", "chunked")
+        .body(poem::Body::from_bytes_stream(futures_util::stream::iter(
+            vec![Ok::<_, std::io::Error>(small.to_string().into_bytes())],
+        )))
+        .send()
+        .await;
+    assert_eq!(resp.0.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Search text is bounded (a long pattern made SQLite give up with a 503), dates are bounded
+/// to what a timestamp can hold, and a start after the end is refused.
+#[tokio::test]
+async fn free_text_and_dates_are_bounded() {
+    let app = spawn_app(1).await;
+    let (ann, _) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let long = "a".repeat(50_000);
+    let (status, b) = get(
+        &app,
+        &format!("/api/v1/records?kind=problem&q={long}"),
+        &ann,
+    )
+    .await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("search_too_long"))
+    );
+    let (status, _) = get(
+        &app,
+        &format!("/api/v1/records?kind=problem&q={}", "a".repeat(200)),
+        &ann,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "200 characters are fine");
+    let page = app
+        .client
+        .get(format!("/records/problems?q={long}"))
+        .header("cookie", format!("salus_session={ann}"))
+        .send()
+        .await;
+    assert_eq!(page.0.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        crate::text(page)
+            .await
+            .contains("The search text is too long")
+    );
+
+    let count = |b: &Value| b["records"].as_array().map_or(0, Vec::len);
+    let (s1, b1) = get(
+        &app,
+        "/api/v1/records?kind=observation&until=9999-12-30&limit=100",
+        &ann,
+    )
+    .await;
+    let (s2, b2) = get(
+        &app,
+        "/api/v1/records?kind=observation&until=9999-12-31&limit=100",
+        &ann,
+    )
+    .await;
+    assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK));
+    assert!(count(&b1) > 0);
+    assert_eq!(count(&b1), count(&b2), "the last day of 9999 is no edge");
+    for (query, code) in [
+        ("until=10000-01-01", "invalid_date"),
+        ("from=2024-02-01&until=2024-01-01", "invalid_date_range"),
+    ] {
+        let (status, b) = get(
+            &app,
+            &format!("/api/v1/records?kind=observation&{query}"),
+            &ann,
+        )
+        .await;
+        assert_eq!(
+            (status, b["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code)),
+            "{query}"
+        );
+    }
+}
+
+/// A filed record may only name a visit of its own chart; a normal range must be a range.
+#[tokio::test]
+async fn filing_refuses_another_charts_visit_a_non_visit_and_an_upside_down_range() {
+    let app = spawn_app(2).await;
+    let doc = staff(&app, "demo-clinic", "doc@clinic.test", StaffRole::Clinician).await;
+    let org = salus_server::importer::target_org(&app.store, Some("demo-clinic"))
+        .await
+        .unwrap();
+    let chart = |mrn: &'static str| {
+        let store = app.store.clone();
+        async move {
+            salus_domain::patient::PatientRepository::find_by_mrn(
+                &store,
+                org.id,
+                &salus_domain::text::Mrn::parse(mrn).unwrap(),
+            )
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+            .to_string()
+        }
+    };
+    let (a, b) = (chart("SYN0000000").await, chart("SYN0000001").await);
+    let first = |kind: &'static str, patient: String| {
+        let (app, doc) = (&app, &doc);
+        async move {
+            let (status, list) = get(
+                app,
+                &format!("/api/v1/records?kind={kind}&patient_id={patient}&limit=1"),
+                doc,
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{list}");
+            list["records"][0]["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let visit_of_a = first("encounter", a.clone()).await;
+    let result_of_b = first("observation", b.clone()).await;
+    let visit_of_b = first("encounter", b.clone()).await;
+    let path = format!("/api/v1/patients/{b}/records");
+    let note = |visit: &str| json!({"kind": "note", "title": "Follow-up", "text": "Seen.", "visit_id": visit});
+
+    for (why, visit) in [
+        ("another patient's visit", visit_of_a.as_str()),
+        ("a result, not a visit", result_of_b.as_str()),
+        ("no such record", "0190f2d4-5b4c-7d1e-9a2b-3c4d5e6f7a8b"),
+    ] {
+        let (status, body) = call(&app, "POST", &path, &doc, Some(note(visit))).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_visit")),
+            "{why}: {body}"
+        );
+    }
+    let (status, filed) = call(&app, "POST", &path, &doc, Some(note(&visit_of_b))).await;
+    assert_eq!(status, StatusCode::CREATED, "{filed}");
+    assert_eq!(filed["record"]["visit_id"], visit_of_b.as_str());
+
+    let upside_down = json!({"kind": "lab_result", "title": "Potassium", "value": 4.1,
+        "unit": "mmol/L", "reference_low": 5.1, "reference_high": 3.5});
+    let (status, body) = call(&app, "POST", &path, &doc, Some(upside_down)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_reference_range")),
+        "{body}"
+    );
+}
+
+/// `Strict-Transport-Security` when the portal's address is https, and only then.
+#[tokio::test]
+async fn hsts_is_sent_when_served_over_https() {
+    let https = spawn_app_with(0, |c| c.public_url = "https://portal.example.org".into()).await;
+    let resp = https.client.get("/").send().await;
+    resp.assert_header(
+        poem::http::header::STRICT_TRANSPORT_SECURITY,
+        "max-age=31536000",
+    );
+    let api = https.client.get("/api/v1/organizations").send().await;
+    api.assert_header(
+        poem::http::header::STRICT_TRANSPORT_SECURITY,
+        "max-age=31536000",
+    );
+    let plain = spawn_app(0).await;
+    let resp = plain.client.get("/").send().await;
+    assert!(
+        !resp
+            .0
+            .headers()
+            .contains_key(poem::http::header::STRICT_TRANSPORT_SECURITY)
+    );
+}
