@@ -231,24 +231,31 @@ pub(crate) fn harvesting(
             }
             req.set_body(body);
         }
-        // Answers of the operations (not the OpenAPI document, whose words are no secret).
-        let operation = req.uri().path().starts_with("/api/v1/");
+        // Answers of the API (not the OpenAPI document, whose words are no secret).
+        let path = req.uri().path().to_owned();
+        let operation = path.starts_with("/api/v1/");
         let resp = ep.call(req).await?.into_response();
-        let json = operation
-            && resp
-                .headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.starts_with("application/json"));
+        let json = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !operation {
+            return Ok(resp);
+        }
         if !json {
+            crate::contract::check(&path, &resp, None);
             return Ok(resp);
         }
         let (parts, body) = resp.into_parts();
         let bytes = body.into_vec().await.unwrap_or_default();
-        if let Ok(v) = serde_json::from_slice(&bytes) {
-            remember_json(&v);
+        let parsed: Option<serde_json::Value> = serde_json::from_slice(&bytes).ok();
+        if let Some(v) = &parsed {
+            remember_json(v);
         }
-        Ok(poem::Response::from_parts(parts, bytes.into()))
+        let resp = poem::Response::from_parts(parts, bytes.into());
+        crate::contract::check(&path, &resp, parsed.as_ref());
+        Ok(resp)
     })
     .boxed()
 }

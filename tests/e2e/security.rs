@@ -340,3 +340,94 @@ async fn hsts_is_sent_when_served_over_https() {
             .contains_key(poem::http::header::STRICT_TRANSPORT_SECURITY)
     );
 }
+
+/// Error answers are the API's JSON whatever refused the request, a 405 names the methods,
+/// optional fields are left out rather than `null`, and the document says so (and names the
+/// downloads' real content types).
+#[tokio::test]
+async fn answers_and_the_document_agree() {
+    let app = spawn_app(1).await;
+    let (ann, _) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let error = |resp: poem::test::TestResponse| async move {
+        let status = resp.0.status();
+        let kind = resp.0.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let (_, b) = body(resp).await;
+        assert!(kind.starts_with("application/json"), "{status} {kind}");
+        (status, b["code"].as_str().unwrap_or_default().to_owned())
+    };
+    let cases = [
+        (
+            app.client.post("/api/v1/auth/login").send().await,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            app.client
+                .get("/api/v1/records?kind=observation&limit=99999999999999")
+                .header("authorization", format!("Bearer {ann}"))
+                .send()
+                .await,
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        ),
+        (
+            app.client
+                .get("/api/v1/records/%FF%FE")
+                .header("authorization", format!("Bearer {ann}"))
+                .send()
+                .await,
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        ),
+        (
+            app.client.get("/api/v1/auth/login").send().await,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+    ];
+    for (resp, status, code) in cases {
+        assert_eq!(error(resp).await, (status, code.to_owned()));
+    }
+    let resp = app.client.put("/api/v1/records").send().await;
+    resp.assert_status(StatusCode::METHOD_NOT_ALLOWED);
+    resp.assert_header("allow", "GET");
+
+    // A page refused by the router is a page, not plain text.
+    let page = app.client.get("/records/item/%FF%FE").send().await;
+    page.assert_status(StatusCode::BAD_REQUEST);
+    assert!(crate::text(page).await.contains("<html"));
+
+    // Optional fields are absent, never null.
+    let (status, list) = get(&app, "/api/v1/records?kind=problem&limit=100", &ann).await;
+    assert_eq!(status, StatusCode::OK);
+    let first = &list["records"][0];
+    assert!(first.is_object(), "{list}");
+    for field in ["value", "flag", "reference_range"] {
+        assert!(first.get(field).is_none(), "{field} in {first}");
+    }
+    assert!(list.get("next_cursor").is_none(), "{list}");
+
+    let doc: Value =
+        serde_json::from_str(&crate::text(app.client.get("/api/openapi.json").send().await).await)
+            .unwrap();
+    let content = |path: &str| -> Vec<String> {
+        doc["paths"][path]["get"]["responses"]["200"]["content"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    };
+    assert_eq!(content("/v1/export/fhir"), ["application/fhir+json"]);
+    assert_eq!(content("/v1/export/ips"), ["application/fhir+json"]);
+    assert_eq!(content("/v1/export/pdf"), ["application/pdf"]);
+    let login = doc["paths"]["/v1/auth/login"]["post"]["responses"]
+        .as_object()
+        .unwrap();
+    for status in ["400", "413", "415", "429"] {
+        assert!(login.contains_key(status), "login documents {status}");
+    }
+}

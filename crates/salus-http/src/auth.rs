@@ -290,6 +290,7 @@ pub struct PasswordCheckRequest {
 
 /// Whether the password would be accepted, and how hard it would be to guess.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PasswordCheck {
     /// True when registration or a password change would accept it.
     pub acceptable: bool,

@@ -71,40 +71,75 @@ impl From<DirectoryError> for ApiError {
     }
 }
 
-/// Unknown API paths answer JSON with a stable code, like every other error.
-pub(crate) async fn not_found(_: poem::error::NotFoundError) -> poem::Response {
-    json_error(
-        poem::http::StatusCode::NOT_FOUND,
-        "not_found",
-        "No such API endpoint.",
-    )
+/// Every error poem or poem-openapi answers before an operation runs (unknown path, method
+/// not allowed, missing or wrong `Content-Type`, a parameter or body that does not parse, no
+/// credentials) in the API's shape, `{"code", "message"}`, with its status kept. Answers that
+/// are already JSON (our own) pass unchanged. Messages never quote the request.
+pub(crate) async fn as_json(e: poem::Error) -> poem::Response {
+    error_as_json(e)
 }
 
-/// A body that is not the JSON the operation expects.
-pub(crate) async fn bad_body(_: poem_openapi::error::ParseRequestPayloadError) -> poem::Response {
-    json_error(
-        poem::http::StatusCode::BAD_REQUEST,
-        "invalid_body",
-        "The request body is not valid JSON for this endpoint.",
-    )
-}
-
-/// A missing or malformed `Authorization` header.
-pub(crate) async fn no_credentials(_: poem_openapi::error::AuthorizationError) -> poem::Response {
-    json_error(
-        poem::http::StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        "Sign in to continue.",
-    )
-}
-
-/// A known path with a method it does not accept.
-pub(crate) async fn method_not_allowed(_: poem::error::MethodNotAllowedError) -> poem::Response {
-    json_error(
-        poem::http::StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "This endpoint does not accept that method.",
-    )
+/// [`as_json`] for callers outside the API's routes (the application's outer router, which
+/// refuses a path that does not decode before the API sees it).
+pub fn error_as_json(e: poem::Error) -> poem::Response {
+    use poem::http::StatusCode;
+    let (code, message) = if e.is::<poem::error::NotFoundError>() {
+        ("not_found", "No such API endpoint.")
+    } else if e.is::<poem::error::MethodNotAllowedError>() {
+        (
+            "method_not_allowed",
+            "This endpoint does not accept that method.",
+        )
+    } else if e.is::<poem_openapi::error::ParseRequestPayloadError>() {
+        (
+            "invalid_body",
+            "The request body is not valid JSON for this endpoint.",
+        )
+    } else if e.is::<poem_openapi::error::ContentTypeError>() {
+        (
+            "unsupported_media_type",
+            "Send the request body as application/json.",
+        )
+    } else if e.is::<poem_openapi::error::ParseParamError>()
+        || e.is::<poem_openapi::error::ParsePathError>()
+        || e.is::<poem::error::ParsePathError>()
+        || e.is::<poem::error::ParseQueryError>()
+    {
+        (
+            "invalid_parameter",
+            "A parameter of this request is missing or not valid.",
+        )
+    } else if e.is::<poem_openapi::error::AuthorizationError>() {
+        ("unauthorized", "Sign in to continue.")
+    } else {
+        let resp = e.into_response();
+        let json = resp
+            .headers()
+            .get(poem::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if json {
+            return resp;
+        }
+        return match resp.status() {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => json_error(
+                resp.status(),
+                "unsupported_media_type",
+                "Send the request body as application/json.",
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE => json_error(
+                resp.status(),
+                "payload_too_large",
+                "The request is larger than this server accepts.",
+            ),
+            s if s.is_client_error() => json_error(s, "bad_request", "This request is not valid."),
+            s => {
+                tracing::error!(status = s.as_u16(), "a request failed outside an operation");
+                json_error(s, "internal", "Something went wrong on our side.")
+            }
+        };
+    };
+    json_error(e.status(), code, message)
 }
 
 /// An error answer in the API's shape, `{"code", "message"}`, for answers made outside an

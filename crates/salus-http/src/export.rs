@@ -4,6 +4,7 @@
 
 use crate::auth::SessionToken;
 use crate::error::{ApiError, ErrorBody};
+use crate::payload::FhirJson;
 use crate::records::{
     Refusal, no_chart, not_found, patient_param, refusal, request_id, unauthorized,
 };
@@ -18,12 +19,27 @@ use salus_domain::chart::{RecordsError, RecordsService};
 use salus_domain::export::{ChartExport, ExportFormat, ExportRequest};
 use salus_domain::record::RecordKind;
 
-/// An export's answer.
+/// The answer of a FHIR download (the whole chart, or the patient summary).
 #[derive(ApiResponse)]
-pub(crate) enum ExportResponse {
+pub(crate) enum FhirExport {
     /// A FHIR R4 Bundle; `Content-Disposition` names the file.
-    #[oai(status = 200, content_type = "application/fhir+json")]
-    Fhir(Binary<Body>, #[oai(header = "Content-Disposition")] String),
+    #[oai(status = 200)]
+    Fhir(FhirJson, #[oai(header = "Content-Disposition")] String),
+    /// `unauthorized`: no valid session.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// `reauthentication_required`: enter the password at `/v1/me/reauthenticate` first
+    /// (downloads need it within the last 5 minutes).
+    #[oai(status = 403)]
+    ReauthRequired(Json<ErrorBody>),
+    /// `no_chart` or `not_found`.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+}
+
+/// The answer of a PDF download.
+#[derive(ApiResponse)]
+pub(crate) enum PdfExport {
     /// A PDF; `Content-Disposition` names the file.
     #[oai(status = 200, content_type = "application/pdf")]
     Pdf(
@@ -43,6 +59,36 @@ pub(crate) enum ExportResponse {
     /// `no_chart` or `not_found`.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
+}
+
+/// Why an export did not start; each download answers it in its own shape.
+enum Refused {
+    Unauthorized,
+    Reauthenticate,
+    NoChart,
+    NotFound,
+}
+
+impl From<Refused> for FhirExport {
+    fn from(r: Refused) -> Self {
+        match r {
+            Refused::Unauthorized => Self::Unauthorized(unauthorized()),
+            Refused::Reauthenticate => Self::ReauthRequired(reauth_required()),
+            Refused::NoChart => Self::NotFound(no_chart()),
+            Refused::NotFound => Self::NotFound(not_found()),
+        }
+    }
+}
+
+impl From<Refused> for PdfExport {
+    fn from(r: Refused) -> Self {
+        match r {
+            Refused::Unauthorized => Self::Unauthorized(unauthorized()),
+            Refused::Reauthenticate => Self::ReauthRequired(reauth_required()),
+            Refused::NoChart => Self::NotFound(no_chart()),
+            Refused::NotFound => Self::NotFound(not_found()),
+        }
+    }
 }
 
 fn reauth_required() -> Json<ErrorBody> {
@@ -83,19 +129,17 @@ impl ExportApi {
         patient_id: Option<&str>,
         format: ExportFormat,
         kinds: Vec<RecordKind>,
-    ) -> Result<Result<ChartExport, ExportResponse>, ApiError> {
+    ) -> Result<Result<ChartExport, Refused>, ApiError> {
         let who = match self.auth.authenticate(&token.secret()).await {
             Ok(who) => who,
-            Err(SessionError::Invalid) => {
-                return Ok(Err(ExportResponse::Unauthorized(unauthorized())));
-            }
+            Err(SessionError::Invalid) => return Ok(Err(Refused::Unauthorized)),
             Err(SessionError::Repo(e)) => return Err(e.into()),
         };
         let Some(actor) = Actor::for_account(&who.account) else {
-            return Ok(Err(ExportResponse::NotFound(no_chart())));
+            return Ok(Err(Refused::NoChart));
         };
         let Ok(patient) = patient_param(patient_id) else {
-            return Ok(Err(ExportResponse::NotFound(not_found())));
+            return Ok(Err(Refused::NotFound));
         };
         let request = ExportRequest {
             patient,
@@ -109,13 +153,11 @@ impl ExportApi {
             .await
         {
             Ok(export) => Ok(Ok(export)),
-            Err(RecordsError::ReauthenticationRequired) => {
-                Ok(Err(ExportResponse::ReauthRequired(reauth_required())))
-            }
+            Err(RecordsError::ReauthenticationRequired) => Ok(Err(Refused::Reauthenticate)),
             Err(e) => Ok(Err(match refusal(e)? {
-                Refusal::Unauthorized => ExportResponse::Unauthorized(unauthorized()),
-                Refusal::NoChart => ExportResponse::NotFound(no_chart()),
-                Refusal::NotFound => ExportResponse::NotFound(not_found()),
+                Refusal::Unauthorized => Refused::Unauthorized,
+                Refusal::NoChart => Refused::NoChart,
+                Refusal::NotFound => Refused::NotFound,
             })),
         }
     }
@@ -134,7 +176,7 @@ impl ExportApi {
         req: &Request,
         token: SessionToken,
         patient_id: Query<Option<String>>,
-    ) -> Result<ExportResponse, ApiError> {
+    ) -> Result<FhirExport, ApiError> {
         let export = match self
             .start(
                 req,
@@ -146,7 +188,7 @@ impl ExportApi {
             .await?
         {
             Ok(e) => e,
-            Err(refused) => return Ok(refused),
+            Err(refused) => return Ok(refused.into()),
         };
         let disposition = attachment("health-record", &export, "json");
         let stream = salus_fhir::export::bundle_stream(export, uuid::Uuid::now_v7()).map(|r| {
@@ -155,8 +197,8 @@ impl ExportApi {
                 std::io::Error::other("the store failed during an export")
             })
         });
-        Ok(ExportResponse::Fhir(
-            Binary(Body::from_bytes_stream(stream)),
+        Ok(FhirExport::Fhir(
+            FhirJson(Body::from_bytes_stream(stream)),
             disposition,
         ))
     }
@@ -171,7 +213,7 @@ impl ExportApi {
         req: &Request,
         token: SessionToken,
         patient_id: Query<Option<String>>,
-    ) -> Result<ExportResponse, ApiError> {
+    ) -> Result<FhirExport, ApiError> {
         let export = match self
             .start(
                 req,
@@ -183,15 +225,15 @@ impl ExportApi {
             .await?
         {
             Ok(e) => e,
-            Err(refused) => return Ok(refused),
+            Err(refused) => return Ok(refused.into()),
         };
         let disposition = attachment("patient-summary", &export, "json");
         let document =
             salus_fhir::ips::ips_document(export, uuid::Uuid::now_v7(), uuid::Uuid::now_v7())
                 .await
                 .map_err(|e| read_failed(e, "the patient summary could not be read"))?;
-        Ok(ExportResponse::Fhir(
-            Binary(Body::from_vec(document.to_string().into_bytes())),
+        Ok(FhirExport::Fhir(
+            FhirJson(Body::from_vec(document.to_string().into_bytes())),
             disposition,
         ))
     }
@@ -208,13 +250,13 @@ impl ExportApi {
         token: SessionToken,
         patient_id: Query<Option<String>>,
         kind: Query<Option<String>>,
-    ) -> Result<ExportResponse, ApiError> {
+    ) -> Result<PdfExport, ApiError> {
         let kind = match kind.0.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
             None => None,
             Some(code) => match RecordKind::from_code(code) {
                 Some(k) => Some(k),
                 None => {
-                    return Ok(ExportResponse::BadRequest(ErrorBody::new(
+                    return Ok(PdfExport::BadRequest(ErrorBody::new(
                         "invalid_kind",
                         "kind must be one of encounter, observation, diagnostic_report, medication, immunization, problem, allergy, procedure, clinical_note.",
                     )));
@@ -232,13 +274,13 @@ impl ExportApi {
             .await?
         {
             Ok(e) => e,
-            Err(refused) => return Ok(refused),
+            Err(refused) => return Ok(refused.into()),
         };
         let stem = kind.map_or("health-summary", |k| k.code());
         let disposition = attachment(stem, &export, "pdf");
         let pdf = salus_pdf::export_pdf(export, kind)
             .await
             .map_err(|e| read_failed(e, "the PDF could not be made"))?;
-        Ok(ExportResponse::Pdf(Binary(pdf), disposition))
+        Ok(PdfExport::Pdf(Binary(pdf), disposition))
     }
 }

@@ -46,6 +46,7 @@ pub struct Candidate {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct QueueEntryDto {
     pub account_id: String,
     pub given_name: String,

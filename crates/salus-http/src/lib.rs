@@ -18,6 +18,7 @@ macro_rules! redacted_debug {
 }
 
 mod auth;
+mod codes;
 mod error;
 mod export;
 mod identity;
@@ -25,9 +26,10 @@ mod limit;
 mod organizations;
 mod payload;
 pub mod records;
+mod spec;
 mod staff;
 
-pub use error::{ApiError, ErrorBody, json_error};
+pub use error::{ApiError, ErrorBody, error_as_json, json_error};
 
 use poem::http::{HeaderValue, header};
 use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Route};
@@ -113,9 +115,10 @@ fn service(state: ApiState) -> OpenApiService<Apis, ()> {
     .server("/api")
 }
 
-/// The OpenAPI document as pretty JSON (what `cargo xtask openapi` writes to `docs/`).
+/// The OpenAPI document as pretty JSON (what `cargo xtask openapi` writes to `docs/`), with
+/// the answers of the layers around the operations (see `spec`).
 pub fn openapi_json(state: ApiState) -> String {
-    service(state).spec()
+    spec::complete(&service(state).spec())
 }
 
 /// Routes to nest at `/api`: the operations, `/openapi.json` and `/docs`.
@@ -125,23 +128,50 @@ pub fn routes(state: ApiState) -> impl Endpoint {
         std::time::Duration::from_secs(60),
     ));
     let api = service(state);
-    let spec = api.spec_endpoint();
-    let docs = api.swagger_ui();
+    let raw = api.spec();
+    let document = spec::complete(&raw);
+    // The interactive page embeds the document: give it the completed one.
+    let docs_html = api.swagger_ui_html().replace(&raw, &document);
+    let allow = std::sync::Arc::new(spec::AllowTable::from_spec(&document));
+    let served = document.clone();
     Route::new()
         .nest("/", api)
-        .at("/openapi.json", spec)
-        .nest("/docs", docs)
-        .catch_error(error::not_found)
-        .catch_error(error::method_not_allowed)
-        .catch_error(error::bad_body)
-        .catch_error(error::no_credentials)
+        .at(
+            "/openapi.json",
+            poem::endpoint::make_sync(move |_| {
+                poem::Response::builder()
+                    .content_type("application/json; charset=utf-8")
+                    .body(served.clone())
+            }),
+        )
+        .nest(
+            "/docs",
+            Route::new().at(
+                "/",
+                poem::endpoint::make_sync(move |_| poem::web::Html(docs_html.clone())),
+            ),
+        )
+        .catch_all_error(error::as_json)
+        .around(move |ep, req| {
+            let allow = allow.clone();
+            async move {
+                let path = req.uri().path().to_owned();
+                let mut resp = ep.call(req).await?.into_response();
+                if resp.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED
+                    && let Some(v) = allow
+                        .allow(&path)
+                        .and_then(|a| HeaderValue::from_str(a).ok())
+                {
+                    resp.headers_mut().insert(header::ALLOW, v);
+                }
+                Ok(resp)
+            }
+        })
         .around(move |ep, req| {
             let limiter = limiter.clone();
             async move {
                 // Endpoints that take a password or an emailed token without a session.
-                let path = req.uri().path();
-                let guarded = req.method() == poem::http::Method::POST
-                    && (path.starts_with("/v1/auth/") || path.starts_with("/v1/staff/setup"));
+                let guarded = spec::is_rate_limited(req.method().as_str(), req.uri().path());
                 let addr = req
                     .remote_addr()
                     .as_socket_addr()

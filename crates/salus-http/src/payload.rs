@@ -72,3 +72,43 @@ pub mod rfc3339 {
         }
     }
 }
+
+/// A FHIR R4 Bundle as `application/fhir+json`, streamed as it is written. Documented as the
+/// JSON object it is (a `Bundle` resource), not as opaque bytes.
+pub struct FhirJson(pub poem::Body);
+
+impl std::fmt::Debug for FhirJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FhirJson(<body>)")
+    }
+}
+
+impl Payload for FhirJson {
+    const CONTENT_TYPE: &'static str = "application/fhir+json";
+
+    fn check_content_type(content_type: &str) -> bool {
+        content_type.starts_with(Self::CONTENT_TYPE)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(poem_openapi::registry::MetaSchema {
+            description: Some(
+                "A FHIR R4 Bundle resource (`resourceType` `Bundle`), see \
+                 https://hl7.org/fhir/R4/bundle.html",
+            ),
+            required: vec!["resourceType"],
+            ..poem_openapi::registry::MetaSchema::new("object")
+        }))
+    }
+}
+
+impl IntoResponse for FhirJson {
+    fn into_response(self) -> Response {
+        Response::builder()
+            .header(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(Self::CONTENT_TYPE),
+            )
+            .body(self.0)
+    }
+}

@@ -3,6 +3,7 @@
 //! the domain's `RecordsService`; this module authenticates and converts.
 
 use crate::auth::SessionToken;
+use crate::codes::{Code, Flags, Kinds, Labels, Outcomes, Statuses};
 use crate::error::{ApiError, ErrorBody};
 use crate::payload::JsonOut;
 use poem::Request;
@@ -28,9 +29,13 @@ pub(crate) enum ApiTags {
 
 /// Where a record came from.
 #[derive(Object, serde::Serialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SourceDto {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub organization: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub performer: Option<String>,
     /// True when it came from another organisation than the one running this portal.
     pub from_outside: bool,
@@ -38,52 +43,64 @@ pub struct SourceDto {
 
 /// A record of any kind.
 #[derive(Object, serde::Serialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RecordDto {
     pub id: String,
-    /// `encounter`, `observation`, `diagnostic_report`, `medication`, `immunization`,
-    /// `problem`, `allergy`, `procedure` or `clinical_note`.
-    pub kind: String,
+    pub kind: Code<Kinds>,
     pub title: String,
-    pub status: String,
+    pub status: Code<Statuses>,
     /// When it happened.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(serialize_with = "crate::payload::rfc3339::option::serialize")]
     pub date: Option<chrono::DateTime<chrono::Utc>>,
     /// When it reached the portal.
     #[serde(serialize_with = "crate::payload::rfc3339::serialize")]
     pub filed_at: chrono::DateTime<chrono::Utc>,
     /// The visit it belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub visit_id: Option<String>,
     pub source: SourceDto,
     /// Sensitive categories it carries (show a notice before the content).
-    pub sensitive: Vec<String>,
+    pub sensitive: Vec<Code<Labels>>,
     /// Results: the value as read ("5.4 mmol/L").
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
     /// Results: the normal range as read ("3.5 to 5.0").
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reference_range: Option<String>,
-    /// Results: `normal`, `low`, `high`, `critical_low`, `critical_high`, `abnormal`.
-    pub flag: Option<String>,
+    /// Results: how the value compares with the normal range.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flag: Option<Code<Flags>>,
     /// Results: true when outside the normal range.
     pub abnormal: bool,
     /// Everything else about the record, by kind: in `GET /v1/records/{id}` (the record
     /// itself) and when filed; lists and the summary leave it out.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<serde_json::Value>,
 }
 
 #[derive(Object, serde::Serialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RecordPage {
     pub records: Vec<RecordDto>,
     /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
 
 /// One value of a result over time.
 #[derive(Object, serde::Serialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TrendPoint {
     pub record_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(serialize_with = "crate::payload::rfc3339::option::serialize")]
     pub date: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub flag: Option<String>,
 }
 
@@ -98,7 +115,7 @@ pub struct RecordViewDto {
 
 #[derive(Debug, Object, serde::Serialize)]
 pub struct KindCount {
-    pub kind: String,
+    pub kind: Code<Kinds>,
     pub label: String,
     pub count: u64,
 }
@@ -115,6 +132,7 @@ pub struct PatientHeader {
 }
 
 #[derive(Object, serde::Serialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SummaryDto {
     pub patient: PatientHeader,
     /// Clinicians only: records waiting for release.
@@ -124,6 +142,7 @@ pub struct SummaryDto {
     pub active_problems: Vec<RecordDto>,
     pub allergies: Vec<RecordDto>,
     pub recent_visits: Vec<RecordDto>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(serialize_with = "crate::payload::rfc3339::option::serialize")]
     pub last_visit: Option<chrono::DateTime<chrono::Utc>>,
     /// Records of the last visit or since, by kind.
@@ -133,6 +152,7 @@ pub struct SummaryDto {
 
 /// One entry of the access history.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AccessEntryDto {
     pub seq: i64,
     pub at: chrono::DateTime<chrono::Utc>,
@@ -146,13 +166,13 @@ pub struct AccessEntryDto {
     pub grant_id: Option<String>,
     /// `view_chart`, `read`, `export`, `create`, `release`, `view_access_history`.
     pub action: String,
-    pub record_kind: Option<String>,
+    pub record_kind: Option<Code<Kinds>>,
     pub record_id: Option<String>,
-    /// `allowed`, `denied` or `not_found`.
-    pub outcome: String,
+    pub outcome: Code<Outcomes>,
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AccessHistoryDto {
     pub entries: Vec<AccessEntryDto>,
     /// Pass as `before` for older entries; absent at the start.
@@ -352,8 +372,8 @@ pub(crate) fn refusal(e: RecordsError) -> Result<Refusal, ApiError> {
     }
 }
 
-fn labels(l: SensitivityLabels) -> Vec<String> {
-    l.iter().map(|x| x.code().to_owned()).collect()
+fn labels(l: SensitivityLabels) -> Vec<Code<Labels>> {
+    l.iter().map(|x| Code::new(x.code())).collect()
 }
 
 /// A record for the API; `detail` carries the kind-specific body (only where one record is
@@ -365,9 +385,9 @@ pub fn record_dto(s: &Shown<ClinicalRecord>, detail: bool) -> RecordDto {
     let name = |d: &Option<DisplayName>| d.as_ref().map(|n| n.as_str().to_owned());
     RecordDto {
         id: r.meta.id.to_string(),
-        kind: r.kind().code().to_owned(),
+        kind: Code::new(r.kind().code()),
         title: r.body.title().to_owned(),
-        status: r.body.status().to_owned(),
+        status: Code::new(r.body.status()),
         date: r.body.effective_at(),
         filed_at: r.meta.filed_at,
         visit_id: r.meta.encounter_id.map(|e| e.to_string()),
@@ -380,7 +400,7 @@ pub fn record_dto(s: &Shown<ClinicalRecord>, detail: bool) -> RecordDto {
         sensitive: labels(r.meta.sensitivity),
         value,
         reference_range,
-        flag: flag.map(|f| f.code().to_owned()),
+        flag: flag.map(|f| Code::new(f.code())),
         abnormal: flag.is_some_and(|f| f.is_abnormal()),
         detail: detail.then(|| serde_json::to_value(&r.body).unwrap_or(serde_json::Value::Null)),
     }
@@ -393,7 +413,7 @@ fn dtos(v: &[Shown<ClinicalRecord>]) -> Vec<RecordDto> {
 fn counts(m: &std::collections::BTreeMap<RecordKind, u64>) -> Vec<KindCount> {
     m.iter()
         .map(|(k, n)| KindCount {
-            kind: k.code().to_owned(),
+            kind: Code::new(k.code()),
             label: k.label().to_owned(),
             count: *n,
         })
@@ -473,9 +493,9 @@ fn history_dto(me: Option<salus_domain::AccountId>, entries: &[AccessEntry]) -> 
                 actor_kind: e.accessor.kind.clone(),
                 grant_id: e.accessor.grant.map(|g| g.to_string()),
                 action: e.action.clone(),
-                record_kind: e.record_kind.map(|k| k.code().to_owned()),
+                record_kind: e.record_kind.map(|k| Code::new(k.code())),
                 record_id: e.record.map(|r| r.to_string()),
-                outcome: e.outcome.code().to_owned(),
+                outcome: Code::new(e.outcome.code()),
             })
             .collect(),
     }
@@ -862,9 +882,9 @@ mod tests {
             .map(|t| t + chrono::Duration::microseconds(1234));
         RecordDto {
             id: format!("rec-{n}"),
-            kind: "observation".into(),
+            kind: Code::new("observation"),
             title: "Potassium \"serum\" <b>".into(),
-            status: "final".into(),
+            status: Code::new("final"),
             date: at.filter(|_| full),
             filed_at: at.unwrap_or_default(),
             visit_id: full.then(|| "visit-1".into()),
@@ -874,10 +894,10 @@ mod tests {
                 performer: full.then(|| "Dr. Ängström".into()),
                 from_outside: full,
             },
-            sensitive: if full { vec!["hiv".into()] } else { vec![] },
+            sensitive: if full { vec![Code::new("hiv")] } else { vec![] },
             value: full.then(|| "5.4 mmol/L".into()),
             reference_range: None,
-            flag: full.then(|| "high".into()),
+            flag: full.then(|| Code::new("high")),
             abnormal: full,
             detail: full.then(|| serde_json::json!({"Observation": {"value": 5.4, "note": null}})),
         }
@@ -946,7 +966,7 @@ mod tests {
             recent_visits: vec![],
             last_visit: chrono::Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single(),
             new_since_last_visit: vec![KindCount {
-                kind: "observation".into(),
+                kind: Code::new("observation"),
                 label: "Lab results".into(),
                 count: 3,
             }],

@@ -102,7 +102,7 @@ pub fn app(store: Store, cfg: &Config) -> anyhow::Result<impl Endpoint + use<>> 
         .unwrap_or(usize::MAX / 1024)
         .saturating_mul(1024);
     Ok(crate::telemetry::request_log(salus_web::security_headers(
-        body_limit(routes, limit),
+        body_limit(errors_in_shape(routes), limit),
         https,
     )))
 }
@@ -151,4 +151,37 @@ fn payload_too_large(api: bool) -> Response {
     } else {
         salus_web::error_page(StatusCode::PAYLOAD_TOO_LARGE, "Too large", MESSAGE)
     }
+}
+
+/// Errors the router answers before any part of Salus sees the request (a path that does not
+/// decode, say) get the answer shape of the part asked: the API's `{"code", "message"}`, or a
+/// page.
+fn errors_in_shape<E: Endpoint + 'static>(ep: E) -> impl Endpoint {
+    ep.around(|ep, req| async move {
+        let api = req_is_api(req.uri().path());
+        match ep.call(req).await {
+            Ok(r) => Ok(r.into_response()),
+            Err(e) if api => Ok(salus_http::error_as_json(e)),
+            Err(e) => Ok(match e.status() {
+                StatusCode::NOT_FOUND => salus_web::error_page(
+                    StatusCode::NOT_FOUND,
+                    "Page not found",
+                    "There is no page at this address.",
+                ),
+                s if s.is_client_error() => salus_web::error_page(
+                    s,
+                    "Not a valid request",
+                    "This address or form is not one this site understands.",
+                ),
+                s => {
+                    tracing::error!(status = s.as_u16(), "a page request failed in the router");
+                    salus_web::error_page(
+                        s,
+                        "Something went wrong",
+                        "Please try again in a few minutes.",
+                    )
+                }
+            }),
+        }
+    })
 }
