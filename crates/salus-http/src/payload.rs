@@ -4,7 +4,8 @@
 //! one string per field) and then writes the tree; for the record pages that copy was a
 //! twentieth of the server's work. `JsonOut` keeps `T`'s OpenAPI schema (from its `Object`
 //! derive) and writes the bytes from its `Serialize` derive. The two derives must agree: the
-//! types used here keep poem-openapi's defaults (field names as written, `None` as `null`)
+//! types used here keep field names as written and leave a `None` out (`skip_serializing_if` in
+//! both derives: the document declares no nullable field)
 //! and format times as poem-openapi does ([`rfc3339`]); a test compares both encodings.
 
 use poem::http::{HeaderValue, header};
