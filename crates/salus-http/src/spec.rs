@@ -31,11 +31,14 @@ pub(crate) fn is_rate_limited(method: &str, path: &str) -> bool {
 }
 
 /// The document with the answers of the surrounding layers added to every operation they
-/// can come from. Leaves a document it cannot read unchanged.
+/// can come from, request bodies marked as refusing unknown fields (every input type has
+/// `deny_unknown_fields`), and a `kind` query parameter documented as the record kinds it
+/// takes. Leaves a document it cannot read unchanged.
 pub(crate) fn complete(spec: &str) -> String {
     let Ok(mut doc) = serde_json::from_str::<Value>(spec) else {
         return spec.to_owned();
     };
+    let mut bodies = Vec::new();
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
         for (path, item) in paths.iter_mut() {
             let Some(item) = item.as_object_mut() else {
@@ -50,6 +53,25 @@ pub(crate) fn complete(spec: &str) -> String {
                     .and_then(Value::as_array)
                     .is_some_and(|p| !p.is_empty());
                 let has_body = op.get("requestBody").is_some();
+                if let Some(content) = op
+                    .pointer("/requestBody/content")
+                    .and_then(Value::as_object)
+                {
+                    bodies.extend(
+                        content
+                            .values()
+                            .filter_map(|c| c.pointer("/schema/$ref").and_then(Value::as_str))
+                            .filter_map(|r| r.strip_prefix("#/components/schemas/"))
+                            .map(str::to_owned),
+                    );
+                }
+                if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
+                    for param in params {
+                        if param["name"] == "kind" && param["in"] == "query" {
+                            param["schema"] = json!({ "$ref": "#/components/schemas/RecordKind" });
+                        }
+                    }
+                }
                 let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
                     continue;
                 };
@@ -81,6 +103,16 @@ pub(crate) fn complete(spec: &str) -> String {
                         "`too_many_requests`: too many requests from this address; see `Retry-After`.",
                     );
                 }
+            }
+        }
+    }
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for name in bodies {
+            if let Some(schema) = schemas.get_mut(&name).and_then(Value::as_object_mut) {
+                schema.insert("additionalProperties".into(), Value::Bool(false));
             }
         }
     }
@@ -136,12 +168,13 @@ impl AllowTable {
 mod tests {
     use super::*;
 
-    const SPEC: &str = r#"{"paths": {
+    const SPEC: &str = r##"{"paths": {
         "/v1/records": {"get": {"parameters": [{"name": "kind"}], "responses": {"200": {}}}},
         "/v1/records/{id}": {"get": {"parameters": [{"name": "id"}], "responses": {"400": {"description": "ours"}}}},
-        "/v1/auth/login": {"post": {"requestBody": {}, "responses": {"200": {}}}},
+        "/v1/auth/login": {"post": {"requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/LoginRequest"}}}}, "responses": {"200": {}}}},
+        "/v1/export/pdf": {"get": {"parameters": [{"name": "kind", "in": "query", "schema": {"type": "string"}}], "responses": {"200": {}}}},
         "/v1/organizations": {"get": {"responses": {"200": {}}}}
-    }}"#;
+    }, "components": {"schemas": {"LoginRequest": {"type": "object"}, "RecordDto": {"type": "object"}}}}"##;
 
     #[test]
     fn completes_what_the_layers_answer_and_keeps_what_operations_say() {
@@ -164,6 +197,13 @@ mod tests {
             ["200", "400", "413", "415", "429"]
         );
         assert_eq!(statuses("/v1/organizations", "get"), ["200"]);
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(schemas["LoginRequest"]["additionalProperties"], false);
+        assert!(schemas["RecordDto"].get("additionalProperties").is_none());
+        assert_eq!(
+            doc["paths"]["/v1/export/pdf"]["get"]["parameters"][0]["schema"]["$ref"],
+            "#/components/schemas/RecordKind"
+        );
     }
 
     #[test]
