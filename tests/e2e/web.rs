@@ -236,6 +236,10 @@ async fn register_confirm_sign_in_and_out_through_the_pages() {
         "{}",
         confirmed.html
     );
+    assert!(
+        !b.cookies.contains_key("salus_link"),
+        "the spent token's cookie is ended"
+    );
 
     let login = b.get("/login").await;
     // An unknown address gets the generic message (a wrong password would too, and would

@@ -69,27 +69,23 @@ enum Refused {
     NotFound,
 }
 
-impl From<Refused> for FhirExport {
-    fn from(r: Refused) -> Self {
-        match r {
-            Refused::Unauthorized => Self::Unauthorized(unauthorized()),
-            Refused::Reauthenticate => Self::ReauthRequired(reauth_required()),
-            Refused::NoChart => Self::NotFound(no_chart()),
-            Refused::NotFound => Self::NotFound(not_found()),
+/// Both downloads answer a refusal alike (their variants share names).
+macro_rules! answer_refusal {
+    ($($t:ty),+) => {$(
+        impl From<Refused> for $t {
+            fn from(r: Refused) -> Self {
+                match r {
+                    Refused::Unauthorized => Self::Unauthorized(unauthorized()),
+                    Refused::Reauthenticate => Self::ReauthRequired(reauth_required()),
+                    Refused::NoChart => Self::NotFound(no_chart()),
+                    Refused::NotFound => Self::NotFound(not_found()),
+                }
+            }
         }
-    }
+    )+};
 }
 
-impl From<Refused> for PdfExport {
-    fn from(r: Refused) -> Self {
-        match r {
-            Refused::Unauthorized => Self::Unauthorized(unauthorized()),
-            Refused::Reauthenticate => Self::ReauthRequired(reauth_required()),
-            Refused::NoChart => Self::NotFound(no_chart()),
-            Refused::NotFound => Self::NotFound(not_found()),
-        }
-    }
-}
+answer_refusal!(FhirExport, PdfExport);
 
 fn reauth_required() -> Json<ErrorBody> {
     ErrorBody::new(

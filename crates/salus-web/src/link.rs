@@ -7,7 +7,8 @@
 //!    to the browser in a short-lived cookie scoped to that one path (`HttpOnly`,
 //!    `SameSite=Lax` so that it survives the top-level navigation from the mail program,
 //!    `Secure` over TLS);
-//! 2. `GET /reset` reads it back ([`LinkToken`]) and puts it in the form, which posts it.
+//! 2. `GET /reset` reads it back ([`LinkToken`]) and puts it in the form, which posts it;
+//! 3. a successful `POST` ends the cookie.
 //!
 //! Opening the link still spends nothing: mail scanners that fetch links cannot use it up.
 
@@ -48,7 +49,20 @@ pub(crate) fn moves_token_out_of_url<E: Endpoint + 'static>(
             .then(|| req.uri().query().and_then(query_token))
             .flatten();
         let Some(token) = token else {
-            return ep.call(req).await.map(IntoResponse::into_response);
+            let carried = req.method() == Method::POST && LinkToken::of(&req).is_some();
+            let mut resp = ep.call(req).await?.into_response();
+            // Spent (or the form was refused for another reason than the token): a success
+            // answer ends the cookie, a refusal keeps it for the next try.
+            if carried && resp.status().is_success() {
+                let expired = format!(
+                    "{COOKIE}=; Path={path}; Max-Age=0; HttpOnly; SameSite=Lax{}",
+                    if secure { "; Secure" } else { "" }
+                );
+                if let Ok(v) = HeaderValue::from_str(&expired) {
+                    resp.headers_mut().append(header::SET_COOKIE, v);
+                }
+            }
+            return Ok(resp);
         };
         let mut resp = Response::builder()
             .status(StatusCode::SEE_OTHER)
@@ -79,10 +93,10 @@ impl std::fmt::Debug for LinkToken {
     }
 }
 
-impl<'a> FromRequest<'a> for LinkToken {
-    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
-        let token = req
-            .headers()
+impl LinkToken {
+    /// The token the request's cookie carries, if it is one.
+    fn of(req: &Request) -> Option<&str> {
+        req.headers()
             .get_all(header::COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
@@ -91,8 +105,12 @@ impl<'a> FromRequest<'a> for LinkToken {
             .find(|(name, _)| *name == COOKIE)
             .map(|(_, value)| value)
             .filter(|v| is_token(v))
-            .unwrap_or_default();
-        Ok(Self(token.to_owned()))
+    }
+}
+
+impl<'a> FromRequest<'a> for LinkToken {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        Ok(Self(Self::of(req).unwrap_or_default().to_owned()))
     }
 }
 
