@@ -14,6 +14,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
+mod fuzz;
 mod postgres;
 
 #[derive(Parser)]
@@ -52,13 +53,16 @@ enum Cmd {
         #[arg(long)]
         check: bool,
     },
-    /// fmt check, clippy (warnings denied), all tests on SQLite, then the store and
-    /// end-to-end suites on a throw-away PostgreSQL cluster.
+    /// fmt check, clippy (warnings denied), all tests on SQLite, schemathesis against a live
+    /// demo server, then the store and end-to-end suites on a throw-away PostgreSQL cluster.
     Test {
         /// Skip the PostgreSQL run (local use only; CI never skips it).
         #[arg(long)]
         skip_postgres: bool,
     },
+    /// schemathesis against a live `salus serve --demo` (anonymous, patient, clinician); part
+    /// of `test`. Needs the debug `salus` binary (`cargo build -p salus-server`).
+    Fuzz,
     /// The audit log: `verify` checks its hash chain.
     Audit {
         #[arg(value_parser = ["verify"])]
@@ -98,7 +102,7 @@ fn config(database_url: Option<String>) -> anyhow::Result<Config> {
 }
 
 /// Runs a command in the workspace root, failing with its name when it fails.
-fn run(cmd: &mut Command) -> anyhow::Result<()> {
+pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<()> {
     let shown = format!("{cmd:?}");
     eprintln!("\n==> {shown}");
     let status = cmd
@@ -165,6 +169,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Cmd::Test { skip_postgres } => test(skip_postgres)?,
+        Cmd::Fuzz => fuzz::run(&root())?,
         Cmd::Audit {
             what: _,
             database_url,
@@ -227,6 +232,7 @@ fn test(skip_postgres: bool) -> anyhow::Result<()> {
     run(cargo()
         .args(["test", "--workspace"])
         .env_remove("SALUS_TEST_POSTGRES_URL"))?;
+    fuzz::run(&root()).context("API fuzzing (schemathesis) failed")?;
     if skip_postgres {
         eprintln!("\n!!! PostgreSQL run SKIPPED (--skip-postgres): the suite is not complete !!!");
         return Ok(());
