@@ -203,10 +203,19 @@ pub(crate) fn harvesting(
         http.version = head.version;
         http.headers = head.headers;
         http.extensions = head.extensions;
+        // A test may say which address the request comes from (`x-test-peer`), as a
+        // connection would; the header goes no further.
+        let peer = http
+            .headers
+            .remove("x-test-peer")
+            .and_then(|v| v.to_str().ok()?.parse::<std::net::SocketAddr>().ok())
+            .map_or_else(poem::web::RemoteAddr::default, |a| {
+                poem::web::RemoteAddr(poem::Addr::SocketAddr(a))
+            });
         let head = poem::RequestParts::from((
             http,
             poem::web::LocalAddr::default(),
-            poem::web::RemoteAddr::default(),
+            peer,
             poem::http::uri::Scheme::HTTP,
         ));
         let mut req = poem::Request::from_parts(head, body);

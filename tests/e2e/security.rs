@@ -431,3 +431,101 @@ async fn answers_and_the_document_agree() {
         assert!(login.contains_key(status), "login documents {status}");
     }
 }
+
+/// The per-address limit covers the page forms as well as the API, in one budget per client
+/// address; forwarded addresses count only when the connection comes from a trusted proxy.
+#[tokio::test]
+async fn sign_in_forms_and_api_share_a_per_address_limit_behind_trusted_proxies_only() {
+    let app = spawn_app_with(0, |c| {
+        c.auth_requests_per_minute = 2;
+        c.trusted_proxies = "10.0.0.0/8".into();
+    })
+    .await;
+    let page = |peer: &'static str, forwarded: Option<&'static str>| {
+        let app = &app;
+        async move {
+            let mut req = app
+                .client
+                .post("/login")
+                .header("x-test-peer", peer)
+                .content_type("application/x-www-form-urlencoded")
+                .body("csrf=x&email=ann%40example.org&password=not+the+password");
+            if let Some(f) = forwarded {
+                req = req.header("x-forwarded-for", f);
+            }
+            let resp = req.send().await;
+            let retry = resp.0.headers().contains_key("retry-after");
+            (resp.0.status(), retry)
+        }
+    };
+    let limited = (StatusCode::TOO_MANY_REQUESTS, true);
+
+    // One address: two tries of the page form, then the page and the API both refuse.
+    assert_ne!(page("198.51.100.7:1000", None).await, limited);
+    assert_ne!(page("198.51.100.7:1001", None).await, limited);
+    assert_eq!(page("198.51.100.7:1002", None).await, limited);
+    let api = app
+        .client
+        .post("/api/v1/auth/login")
+        .header("x-test-peer", "198.51.100.7:1003")
+        .body_json(&json!({"email": "ann@example.org", "password": "not the password"}))
+        .send()
+        .await;
+    api.assert_status(StatusCode::TOO_MANY_REQUESTS);
+    let (_, b) = body(api).await;
+    assert_eq!(b["code"], "too_many_requests");
+
+    // An untrusted peer cannot pick a fresh address with a header.
+    assert_ne!(
+        page("198.51.100.8:1000", Some("203.0.113.1")).await,
+        limited
+    );
+    assert_ne!(
+        page("198.51.100.8:1000", Some("203.0.113.2")).await,
+        limited
+    );
+    assert_eq!(
+        page("198.51.100.8:1000", Some("203.0.113.3")).await,
+        limited
+    );
+
+    // Behind the trusted proxy each forwarded client has its own budget.
+    for client in ["203.0.113.10", "203.0.113.11", "203.0.113.12"] {
+        assert_ne!(
+            page("10.0.0.1:443", Some(client)).await,
+            limited,
+            "{client}"
+        );
+    }
+    assert_ne!(page("10.0.0.1:443", Some("203.0.113.10")).await, limited);
+    assert_eq!(page("10.0.0.1:443", Some("203.0.113.10")).await, limited);
+}
+
+/// Audit entries written for a page carry the request's id, as the API's do.
+#[tokio::test]
+async fn page_requests_write_their_request_id_into_the_audit_log() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = spawn_app(1).await;
+    let (ann, _) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let resp = app
+        .client
+        .get("/records/problems")
+        .header("cookie", format!("salus_session={ann}"))
+        .header("x-request-id", "page-request-42")
+        .send()
+        .await;
+    resp.assert_status_is_ok();
+    resp.assert_header("x-request-id", "page-request-42");
+    let row = app
+        .store
+        .connection()
+        .query_one_raw(Statement::from_string(
+            app.store.backend(),
+            "SELECT request_id FROM audit_log ORDER BY seq DESC LIMIT 1",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let id: Option<String> = row.try_get("", "request_id").unwrap();
+    assert_eq!(id.as_deref(), Some("page-request-42"));
+}

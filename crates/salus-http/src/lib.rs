@@ -22,7 +22,6 @@ mod codes;
 mod error;
 mod export;
 mod identity;
-mod limit;
 mod organizations;
 mod payload;
 pub mod records;
@@ -30,6 +29,7 @@ mod spec;
 mod staff;
 
 pub use error::{ApiError, ErrorBody, error_as_json, json_error};
+pub use spec::is_rate_limited;
 
 use poem::http::{HeaderValue, header};
 use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Route};
@@ -63,9 +63,6 @@ pub struct ApiState {
     pub directory: DirectoryService,
     pub auth: AuthService,
     pub records: salus_domain::chart::RecordsService,
-    /// Requests to the sign-in, registration and recovery endpoints one client address may
-    /// make per minute (on top of the per-account throttling in the domain).
-    pub auth_requests_per_minute: u32,
 }
 
 type Apis = (
@@ -123,10 +120,6 @@ pub fn openapi_json(state: ApiState) -> String {
 
 /// Routes to nest at `/api`: the operations, `/openapi.json` and `/docs`.
 pub fn routes(state: ApiState) -> impl Endpoint {
-    let limiter = std::sync::Arc::new(limit::PerAddress::new(
-        state.auth_requests_per_minute,
-        std::time::Duration::from_secs(60),
-    ));
     let api = service(state);
     let raw = api.spec();
     let document = spec::complete(&raw);
@@ -165,32 +158,6 @@ pub fn routes(state: ApiState) -> impl Endpoint {
                     resp.headers_mut().insert(header::ALLOW, v);
                 }
                 Ok(resp)
-            }
-        })
-        .around(move |ep, req| {
-            let limiter = limiter.clone();
-            async move {
-                // Endpoints that take a password or an emailed token without a session.
-                let guarded = spec::is_rate_limited(req.method().as_str(), req.uri().path());
-                let addr = req
-                    .remote_addr()
-                    .as_socket_addr()
-                    .map(std::net::SocketAddr::ip);
-                if guarded
-                    && let Some(ip) = addr
-                    && let Err(wait) = limiter.check(ip)
-                {
-                    let mut resp = error::json_error(
-                        poem::http::StatusCode::TOO_MANY_REQUESTS,
-                        "too_many_requests",
-                        "Too many requests from your network. Please wait a moment.",
-                    );
-                    if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
-                        resp.headers_mut().insert(header::RETRY_AFTER, v);
-                    }
-                    return Ok(resp);
-                }
-                ep.call(req).await.map(IntoResponse::into_response)
             }
         })
         .around(|ep, mut req| async move {

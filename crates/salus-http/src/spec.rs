@@ -23,11 +23,14 @@ fn error_response(description: &str) -> Value {
     })
 }
 
-/// Whether the per-address limit of the sign-in, registration and recovery endpoints
-/// applies to a `POST` of this path (the same test as the limiter's).
-pub(crate) fn is_rate_limited(method: &str, path: &str) -> bool {
+/// Whether the per-address limit applies to a request of this API path (below `/api`):
+/// every `POST` that takes a password, a code or an emailed token without a session. The
+/// application's limiter asks this, and the document lists `429` where it is true.
+pub fn is_rate_limited(method: &str, path: &str) -> bool {
     method.eq_ignore_ascii_case("post")
-        && (path.starts_with("/v1/auth/") || path.starts_with("/v1/staff/setup"))
+        && (path.starts_with("/v1/auth/")
+            || path.starts_with("/v1/staff/setup")
+            || path == "/v1/me/email/confirm")
 }
 
 /// The document with the answers of the surrounding layers added to every operation they

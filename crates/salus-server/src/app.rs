@@ -76,7 +76,6 @@ pub fn api_state(store: &Store, cfg: &Config) -> anyhow::Result<salus_http::ApiS
         directory: DirectoryService::new(shared),
         auth,
         records,
-        auth_requests_per_minute: cfg.auth_requests_per_minute,
     })
 }
 
@@ -101,8 +100,15 @@ pub fn app(store: Store, cfg: &Config) -> anyhow::Result<impl Endpoint + use<>> 
     let limit = usize::try_from(cfg.max_body_kib)
         .unwrap_or(usize::MAX / 1024)
         .saturating_mul(1024);
+    let limited = crate::limit::per_client_address(
+        errors_in_shape(routes),
+        cfg.auth_requests_per_minute,
+        crate::limit::TrustedProxies::parse(&cfg.trusted_proxies)?,
+        takes_secrets_without_session,
+        req_is_api,
+    );
     Ok(crate::telemetry::request_log(salus_web::security_headers(
-        body_limit(errors_in_shape(routes), limit),
+        body_limit(limited, limit),
         https,
     )))
 }
@@ -138,6 +144,15 @@ pub fn body_limit<E: Endpoint + 'static>(ep: E, limit: usize) -> impl Endpoint {
         }
         ep.call(req).await.map(IntoResponse::into_response)
     })
+}
+
+/// The requests the per-address limit counts: the API's and the pages' that take a password,
+/// a code or an emailed token without a session.
+fn takes_secrets_without_session(method: &str, path: &str) -> bool {
+    match path.strip_prefix("/api") {
+        Some(api) => salus_http::is_rate_limited(method, api),
+        None => salus_web::is_rate_limited(method, path),
+    }
 }
 
 fn req_is_api(path: &str) -> bool {

@@ -64,6 +64,10 @@ pub struct Config {
     /// Requests per minute one client address may make to the sign-in, registration and
     /// recovery endpoints.
     pub auth_requests_per_minute: u32,
+    /// Proxies (addresses or CIDR ranges, comma-separated) whose `Forwarded` /
+    /// `X-Forwarded-For` headers name the client; empty: the connection's address is the
+    /// client's.
+    pub trusted_proxies: String,
     /// Largest request body accepted, in KiB; larger ones answer 413 before they are read.
     pub max_body_kib: u32,
     /// Password hashes computed at once; 0 means one per CPU core.
@@ -104,6 +108,7 @@ impl Default for Config {
             activation_ttl_days: 30,
             auth_requests_per_minute: 60,
             max_body_kib: 1024,
+            trusted_proxies: String::new(),
             hash_workers: 0,
             hash_queue: 0,
             csrf_key: String::new(),

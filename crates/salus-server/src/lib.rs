@@ -10,6 +10,7 @@ pub mod audit;
 pub mod config;
 pub mod demo;
 pub mod importer;
+pub mod limit;
 pub mod smtp;
 pub mod synthetic;
 pub mod telemetry;

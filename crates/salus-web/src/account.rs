@@ -139,6 +139,7 @@ pub(crate) struct RegisterForm {
 
 #[handler]
 pub(crate) async fn register(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
     verifier: &CsrfVerifier,
@@ -176,7 +177,7 @@ pub(crate) async fn register(
         email,
         password: SecretText::new(f.password.clone()),
     };
-    match state.auth.register(registration, None).await {
+    match state.auth.register(registration, rid.get()).await {
         Ok(()) => see_other("/register/check-email"),
         Err(RegisterError::Password(r)) => {
             let text = r.to_string();
@@ -224,6 +225,7 @@ pub(crate) struct VerifyForm {
 
 #[handler]
 pub(crate) async fn verify(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
     verifier: &CsrfVerifier,
@@ -245,7 +247,7 @@ pub(crate) async fn verify(
     }
     match state
         .auth
-        .verify_email(&SecretText::new(f.token.trim()), None)
+        .verify_email(&SecretText::new(f.token.trim()), rid.get())
         .await
     {
         Ok(_) => render(&MessagePage {
@@ -286,6 +288,7 @@ pub(crate) struct LoginForm {
 
 #[handler]
 pub(crate) async fn login(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
     verifier: &CsrfVerifier,
@@ -312,7 +315,7 @@ pub(crate) async fn login(
     };
     match state
         .auth
-        .login(&email, SecretText::new(f.password.clone()), None)
+        .login(&email, SecretText::new(f.password.clone()), rid.get())
         .await
     {
         Ok(LoginOutcome::Signed { token, .. }) => {
@@ -400,6 +403,7 @@ pub(crate) struct CodeForm {
 
 #[handler]
 pub(crate) async fn code(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
     verifier: &CsrfVerifier,
@@ -426,7 +430,7 @@ pub(crate) async fn code(
     };
     match state
         .auth
-        .complete_second_factor(&challenge, &f.code, None)
+        .complete_second_factor(&challenge, &f.code, rid.get())
         .await
     {
         Ok(LoginOutcome::Signed { token, .. }) => {
@@ -509,6 +513,7 @@ pub(crate) struct CsrfOnly {
 
 #[handler]
 pub(crate) async fn logout(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     verifier: &CsrfVerifier,
     jar: &CookieJar,
@@ -519,7 +524,7 @@ pub(crate) async fn logout(
     }
     if let Some(token) = session_token(&state, jar) {
         // An already-ended session is fine: the person is signed out either way.
-        if let Err(SessionError::Repo(e)) = state.auth.logout(&token, None).await {
+        if let Err(SessionError::Repo(e)) = state.auth.logout(&token, rid.get()).await {
             tracing::error!(error = %e, "sign-out failed");
         }
     }

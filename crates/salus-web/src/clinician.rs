@@ -137,7 +137,12 @@ struct ChartPage<'a> {
     labels: Vec<LabelOption>,
 }
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the page context these travel in is the shared layout work of issue 12"
+)]
 async fn chart_page(
+    rid: &crate::RequestId,
     state: &WebState,
     csrf: &CsrfToken,
     actor: &Actor,
@@ -146,7 +151,7 @@ async fn chart_page(
     message: Option<String>,
     status: StatusCode,
 ) -> Response {
-    let s = match state.records.summary(actor, Some(patient), None).await {
+    let s = match state.records.summary(actor, Some(patient), rid.get()).await {
         Ok(s) => s,
         Err(e) => return failure(e),
     };
@@ -177,12 +182,14 @@ async fn chart_page(
 
 /// The chart page again, saying the form expired (a CSRF token that does not verify).
 async fn form_expired(
+    rid: &crate::RequestId,
     state: &WebState,
     csrf: &CsrfToken,
     actor: &Actor,
     patient: PatientId,
 ) -> Response {
     chart_page(
+        rid,
         state,
         csrf,
         actor,
@@ -201,6 +208,7 @@ pub(crate) struct ChartQuery {
 
 #[handler]
 pub(crate) async fn chart(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
     jar: &CookieJar,
@@ -220,7 +228,17 @@ pub(crate) async fn chart(
         Some("released") => Some("Released: the patient sees it now."),
         _ => None,
     };
-    chart_page(&state, csrf, &actor, patient, notice, None, StatusCode::OK).await
+    chart_page(
+        &rid,
+        &state,
+        csrf,
+        &actor,
+        patient,
+        notice,
+        None,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// A lab result or a note, as the chart page's forms send it.
@@ -300,6 +318,7 @@ fn new_record(
 
 #[handler]
 pub(crate) async fn file(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
     verifier: &CsrfVerifier,
@@ -315,12 +334,13 @@ pub(crate) async fn file(
         return failure(RecordsError::NotFound);
     };
     if !verifier.is_valid(&f.csrf) {
-        return form_expired(&state, csrf, &actor, patient).await;
+        return form_expired(&rid, &state, csrf, &actor, patient).await;
     }
     let new = match new_record(patient, &f, DisplayName::parse(&name).ok()) {
         Ok(n) => n,
         Err(e) => {
             return chart_page(
+                &rid,
                 &state,
                 csrf,
                 &actor,
@@ -332,7 +352,7 @@ pub(crate) async fn file(
             .await;
         }
     };
-    match state.records.file(&actor, new, None).await {
+    match state.records.file(&actor, new, rid.get()).await {
         Ok(record) => {
             let done = if record.meta.release.is_visible_at(record.meta.filed_at) {
                 "filed"
@@ -353,6 +373,7 @@ pub(crate) struct ReleaseForm {
 
 #[handler]
 pub(crate) async fn release(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
     verifier: &CsrfVerifier,
@@ -368,9 +389,9 @@ pub(crate) async fn release(
         return failure(RecordsError::NotFound);
     };
     if !verifier.is_valid(&f.csrf) {
-        return form_expired(&state, csrf, &actor, patient).await;
+        return form_expired(&rid, &state, csrf, &actor, patient).await;
     }
-    match state.records.release(&actor, record, None).await {
+    match state.records.release(&actor, record, rid.get()).await {
         Ok(()) => see_other(&format!("/staff/charts/{patient}?done=released")),
         Err(e) => failure(e),
     }

@@ -74,6 +74,7 @@ pub(crate) struct ConfirmForm {
 /// Re-enters the password, then shows the downloads.
 #[handler]
 pub(crate) async fn confirm(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
     verifier: &CsrfVerifier,
@@ -88,7 +89,7 @@ pub(crate) async fn confirm(
     }
     let (message, status) = match state
         .auth
-        .reauthenticate(&token, SecretText::new(f.password), None)
+        .reauthenticate(&token, SecretText::new(f.password), rid.get())
         .await
     {
         Ok(()) => return see_other("/records/download"),
@@ -108,6 +109,7 @@ pub(crate) async fn confirm(
 
 /// The export the signed-in patient may take, or the page to go to instead.
 async fn start(
+    rid: &crate::RequestId,
     state: &WebState,
     jar: &CookieJar,
     format: ExportFormat,
@@ -122,7 +124,7 @@ async fn start(
     };
     state
         .records
-        .export(&actor, request, None)
+        .export(&actor, request, rid.get())
         .await
         .map_err(failure)
 }
@@ -142,8 +144,12 @@ fn file(body: Body, content_type: &str, name: &str) -> Response {
 }
 
 #[handler]
-pub(crate) async fn fhir(state: Data<&Arc<WebState>>, jar: &CookieJar) -> Response {
-    let export = match start(&state, jar, ExportFormat::Fhir, Vec::new()).await {
+pub(crate) async fn fhir(
+    rid: crate::RequestId,
+    state: Data<&Arc<WebState>>,
+    jar: &CookieJar,
+) -> Response {
+    let export = match start(&rid, &state, jar, ExportFormat::Fhir, Vec::new()).await {
         Ok(e) => e,
         Err(r) => return r,
     };
@@ -162,8 +168,12 @@ pub(crate) async fn fhir(state: Data<&Arc<WebState>>, jar: &CookieJar) -> Respon
 }
 
 #[handler]
-pub(crate) async fn ips(state: Data<&Arc<WebState>>, jar: &CookieJar) -> Response {
-    let export = match start(&state, jar, ExportFormat::Ips, Vec::new()).await {
+pub(crate) async fn ips(
+    rid: crate::RequestId,
+    state: Data<&Arc<WebState>>,
+    jar: &CookieJar,
+) -> Response {
+    let export = match start(&rid, &state, jar, ExportFormat::Ips, Vec::new()).await {
         Ok(e) => e,
         Err(r) => return r,
     };
@@ -186,6 +196,7 @@ pub(crate) struct PdfQuery {
 /// The health summary as a PDF, or with `kind`, every record of that kind.
 #[handler]
 pub(crate) async fn pdf(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     jar: &CookieJar,
     Query(q): Query<PdfQuery>,
@@ -203,7 +214,15 @@ pub(crate) async fn pdf(
             }
         },
     };
-    let export = match start(&state, jar, ExportFormat::Pdf, kind.into_iter().collect()).await {
+    let export = match start(
+        &rid,
+        &state,
+        jar,
+        ExportFormat::Pdf,
+        kind.into_iter().collect(),
+    )
+    .await
+    {
         Ok(e) => e,
         Err(r) => return r,
     };

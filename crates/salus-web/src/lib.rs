@@ -246,6 +246,51 @@ pub fn routes(state: WebState) -> impl Endpoint {
         })
 }
 
+/// The page forms that take a password, a code or an emailed token without a session: the
+/// application limits how often one client address may post them (as it does their API
+/// counterparts).
+pub const RATE_LIMITED_FORMS: &[&str] = &[
+    "/login",
+    "/login/code",
+    "/register",
+    "/verify",
+    "/verify/resend",
+    "/forgot",
+    "/reset",
+    "/staff/setup",
+    "/account/email/confirm",
+];
+
+/// Whether the per-address limit applies to a request of this page path.
+pub fn is_rate_limited(method: &str, path: &str) -> bool {
+    method.eq_ignore_ascii_case("post") && RATE_LIMITED_FORMS.contains(&path)
+}
+
+/// The request's id (`x-request-id`, set for every request by the application's outermost
+/// layer), for the audit entries a page's use cases write.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RequestId(Option<String>);
+
+impl RequestId {
+    pub(crate) fn get(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+impl<'a> poem::FromRequest<'a> for RequestId {
+    async fn from_request(
+        req: &'a poem::Request,
+        _body: &mut poem::RequestBody,
+    ) -> poem::Result<Self> {
+        Ok(Self(
+            req.headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        ))
+    }
+}
+
 /// Content-Security-Policy of every page: nothing but our own origin, no inline script,
 /// no framing.
 pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \

@@ -168,12 +168,16 @@ struct HomePage {
 }
 
 #[handler]
-pub(crate) async fn home(state: Data<&Arc<WebState>>, jar: &CookieJar) -> Response {
+pub(crate) async fn home(
+    rid: crate::RequestId,
+    state: Data<&Arc<WebState>>,
+    jar: &CookieJar,
+) -> Response {
     let actor = match actor(&state, jar).await {
         Ok(a) => a,
         Err(r) => return r,
     };
-    match state.records.summary(&actor, None, None).await {
+    match state.records.summary(&actor, None, rid.get()).await {
         Ok(s) => {
             let link = |(kind, n): (&RecordKind, &u64)| KindLink {
                 slug: slug_of(*kind),
@@ -245,6 +249,7 @@ fn encode(s: &str) -> String {
 
 #[handler]
 pub(crate) async fn list(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     jar: &CookieJar,
     Path(slug): Path<String>,
@@ -327,7 +332,7 @@ pub(crate) async fn list(
         after,
         limit: 25,
     };
-    match state.records.list(&actor, request, None).await {
+    match state.records.list(&actor, request, rid.get()).await {
         Ok(result) => {
             page.records = rows(&result.items);
             page.next = result.next.map(|c| {
@@ -561,6 +566,7 @@ fn trend_svg(points: &[(DateTime<Utc>, f64, bool)], range: Option<&ReferenceRang
 
 #[handler]
 pub(crate) async fn record(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     jar: &CookieJar,
     Path(id): Path<String>,
@@ -572,7 +578,7 @@ pub(crate) async fn record(
     let Ok(id) = RecordId::parse(&id) else {
         return failure(RecordsError::NotFound);
     };
-    let view = match state.records.view(&actor, id, None).await {
+    let view = match state.records.view(&actor, id, rid.get()).await {
         Ok(v) => v,
         Err(e) => return failure(e),
     };
@@ -731,6 +737,7 @@ fn history_row(me: Option<salus_domain::AccountId>, e: &AccessEntry) -> HistoryR
 
 #[handler]
 pub(crate) async fn history(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     jar: &CookieJar,
     Query(q): Query<HistoryQuery>,
@@ -741,7 +748,7 @@ pub(crate) async fn history(
     };
     match state
         .records
-        .access_history(&actor, q.before, 50, None)
+        .access_history(&actor, q.before, 50, rid.get())
         .await
     {
         Ok(entries) => {

@@ -57,6 +57,7 @@ pub(crate) fn resend_form(csrf: &CsrfToken) -> Response {
 
 #[handler]
 pub(crate) async fn resend(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
     verifier: &CsrfVerifier,
@@ -78,7 +79,7 @@ pub(crate) async fn resend(
     let Ok(email) = Email::parse(&f.email) else {
         return again("Enter a valid email address.", StatusCode::BAD_REQUEST);
     };
-    match state.auth.resend_verification(&email, None).await {
+    match state.auth.resend_verification(&email, rid.get()).await {
         Ok(()) => render(&MessagePage {
             title: "Check your email",
             message: "If this address has an account waiting for confirmation, we have sent the email again (at most once a minute).",
@@ -105,6 +106,7 @@ pub(crate) struct ForgotForm {
 
 #[handler]
 pub(crate) async fn forgot(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
     verifier: &CsrfVerifier,
@@ -126,7 +128,7 @@ pub(crate) async fn forgot(
     let Ok(email) = Email::parse(&f.email) else {
         return again("Enter a valid email address.", StatusCode::BAD_REQUEST);
     };
-    match state.auth.request_password_reset(&email, None).await {
+    match state.auth.request_password_reset(&email, rid.get()).await {
         Ok(()) => render(&MessagePage {
             title: "Check your email",
             message: "If this address has an account, we have sent it a link to choose a new password. The link works for one hour.",
@@ -154,6 +156,7 @@ pub(crate) struct ResetForm {
 
 #[handler]
 pub(crate) async fn reset(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
     verifier: &CsrfVerifier,
@@ -177,7 +180,7 @@ pub(crate) async fn reset(
         .reset_password(
             &SecretText::new(f.token.trim()),
             SecretText::new(f.password.clone()),
-            None,
+            rid.get(),
         )
         .await
     {
@@ -225,6 +228,7 @@ pub(crate) struct ActivateForm {
 
 #[handler]
 pub(crate) async fn activate(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
     verifier: &CsrfVerifier,
@@ -253,7 +257,7 @@ pub(crate) async fn activate(
     };
     match state
         .auth
-        .redeem_activation_code(&token, &SecretText::new(f.code.clone()), dob, None)
+        .redeem_activation_code(&token, &SecretText::new(f.code.clone()), dob, rid.get())
         .await
     {
         Ok(_) => see_other("/account"),

@@ -123,6 +123,7 @@ pub(crate) struct PasswordForm {
 
 #[handler]
 pub(crate) async fn change_password(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
     verifier: &CsrfVerifier,
@@ -152,7 +153,7 @@ pub(crate) async fn change_password(
             &token,
             SecretText::new(f.current_password),
             SecretText::new(f.new_password),
-            None,
+            rid.get(),
         )
         .await;
     match r {
@@ -200,6 +201,7 @@ pub(crate) struct TotpStartForm {
 /// Re-enters the password (a sensitive action) and starts enrolment.
 #[handler]
 pub(crate) async fn totp_start(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
     verifier: &CsrfVerifier,
@@ -225,7 +227,7 @@ pub(crate) async fn totp_start(
     }
     match state
         .auth
-        .reauthenticate(&token, SecretText::new(f.password), None)
+        .reauthenticate(&token, SecretText::new(f.password), rid.get())
         .await
     {
         Ok(()) => {}
@@ -293,6 +295,7 @@ pub(crate) struct TotpConfirmForm {
 
 #[handler]
 pub(crate) async fn totp_confirm(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
     verifier: &CsrfVerifier,
@@ -316,7 +319,7 @@ pub(crate) async fn totp_confirm(
         )
         .await;
     }
-    match state.auth.confirm_totp(&token, &f.code, None).await {
+    match state.auth.confirm_totp(&token, &f.code, rid.get()).await {
         Ok(codes) => {
             let codes = codes.iter().map(|c| c.expose().to_owned()).collect();
             page(
@@ -373,6 +376,7 @@ pub(crate) struct CsrfForm {
 
 #[handler]
 pub(crate) async fn end_session(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
     verifier: &CsrfVerifier,
@@ -397,7 +401,7 @@ pub(crate) async fn end_session(
         .await;
     }
     let ended = match salus_domain::SessionId::parse(&id) {
-        Ok(target) => state.auth.revoke_session(&token, target, None).await,
+        Ok(target) => state.auth.revoke_session(&token, target, rid.get()).await,
         Err(_) => Ok(false),
     };
     match ended {
@@ -434,6 +438,7 @@ pub(crate) async fn end_session(
 
 #[handler]
 pub(crate) async fn end_others(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
     verifier: &CsrfVerifier,
@@ -456,7 +461,7 @@ pub(crate) async fn end_others(
         )
         .await;
     }
-    match state.auth.revoke_other_sessions(&token, None).await {
+    match state.auth.revoke_other_sessions(&token, rid.get()).await {
         Ok(_) => {
             page(
                 &state,
@@ -484,6 +489,7 @@ pub(crate) struct EmailForm {
 
 #[handler]
 pub(crate) async fn change_email(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
     verifier: &CsrfVerifier,
@@ -509,7 +515,7 @@ pub(crate) async fn change_email(
     };
     let r = state
         .auth
-        .request_email_change(&token, SecretText::new(f.password), new_email, None)
+        .request_email_change(&token, SecretText::new(f.password), new_email, rid.get())
         .await;
     match r {
         Ok(()) => {
@@ -565,6 +571,7 @@ pub(crate) fn email_confirm_form(csrf: &CsrfToken, link: crate::link::LinkToken)
 
 #[handler]
 pub(crate) async fn email_confirm(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
     verifier: &CsrfVerifier,
@@ -586,7 +593,7 @@ pub(crate) async fn email_confirm(
     }
     match state
         .auth
-        .confirm_email_change(&SecretText::new(f.token.trim()), None)
+        .confirm_email_change(&SecretText::new(f.token.trim()), rid.get())
         .await
     {
         Ok(_) => render(&crate::account::MessagePage {

@@ -121,6 +121,7 @@ pub(crate) struct CodeForm {
 
 #[handler]
 pub(crate) async fn activation_code(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
     verifier: &CsrfVerifier,
@@ -156,7 +157,7 @@ pub(crate) async fn activation_code(
     };
     match state
         .auth
-        .issue_activation_code_for_mrn(&token, &mrn, None)
+        .issue_activation_code_for_mrn(&token, &mrn, rid.get())
         .await
     {
         Ok(code) => {
@@ -196,6 +197,7 @@ pub(crate) struct ReviewForm {
 
 #[handler]
 pub(crate) async fn review(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
     verifier: &CsrfVerifier,
@@ -252,7 +254,7 @@ pub(crate) async fn review(
     };
     match state
         .auth
-        .review_identity(&token, account, decision, None)
+        .review_identity(&token, account, decision, rid.get())
         .await
     {
         Ok(()) => {

@@ -144,6 +144,7 @@ pub(crate) struct InviteForm {
 
 #[handler]
 pub(crate) async fn invite(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
     verifier: &CsrfVerifier,
@@ -188,7 +189,7 @@ pub(crate) async fn invite(
     let shown = email.as_str().to_owned();
     match state
         .auth
-        .invite_staff(&token, StaffInvite { email, name, role }, None)
+        .invite_staff(&token, StaffInvite { email, name, role }, rid.get())
         .await
     {
         Ok(_) => {
@@ -309,6 +310,7 @@ pub(crate) struct SetupForm {
 
 #[handler]
 pub(crate) async fn setup(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
     verifier: &CsrfVerifier,
@@ -327,7 +329,7 @@ pub(crate) async fn setup(
             &SecretText::new(f.token.trim()),
             SecretText::new(f.password.clone()),
             f.code.trim(),
-            None,
+            rid.get(),
         )
         .await
     {

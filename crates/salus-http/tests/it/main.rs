@@ -19,7 +19,6 @@ fn client(repo: MockOrganizationRepository) -> TestClient<impl poem::Endpoint> {
         directory: DirectoryService::new(Arc::new(repo)),
         auth: salus_domain::account::service_without_expectations(),
         records: salus_domain::chart::records_without_expectations(),
-        auth_requests_per_minute: 60,
     };
     TestClient::new(poem::Route::new().nest("/api", routes(state)))
 }
