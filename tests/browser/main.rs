@@ -86,7 +86,8 @@ async fn start_salus(dir: &std::path::Path) -> String {
         .await
         .unwrap();
     let addr = *acceptor.local_addr()[0].as_socket_addr().unwrap();
-    let app = salus_server::app(store, &cfg).unwrap();
+    let app =
+        salus_server::app(store, &cfg, std::sync::Arc::new(salus_domain::SystemClock)).unwrap();
     tokio::spawn(async move {
         let _ = poem::Server::new_with_acceptor(acceptor).run(app).await;
     });

@@ -575,13 +575,14 @@ async fn sessions_can_be_listed_and_ended_but_only_your_own() {
 }
 
 /// The current 6-digit code of a base32 TOTP secret, as an authenticator app shows it.
-pub(crate) fn code_now(secret_base32: &str) -> String {
+/// The authenticator code for the app's clock (time in the tests moves only through it).
+pub(crate) fn code_now(app: &TestApp, secret_base32: &str) -> String {
     let bytes = totp_rs::Secret::Encoded(secret_base32.to_owned())
         .to_bytes()
         .unwrap();
     let totp =
         totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 0, 30, bytes, None, "x".into()).unwrap();
-    let now = std::time::UNIX_EPOCH.elapsed().unwrap().as_secs();
+    let now = u64::try_from(salus_domain::Clock::now(app.clock.as_ref()).timestamp()).unwrap();
     totp.generate(now)
 }
 
@@ -589,9 +590,13 @@ pub(crate) fn code_now(secret_base32: &str) -> String {
 async fn staff_sign_in_needs_the_totp_code_which_works_once() {
     use salus_domain::account::{NewStaff, SecretText, StaffRole};
     let app = spawn_app(0).await;
-    let auth = salus_server::app::api_state(&app.store, &salus_server::Config::default())
-        .unwrap()
-        .auth;
+    let auth = salus_server::app::api_state(
+        &app.store,
+        &salus_server::Config::default(),
+        app.clock.clone(),
+    )
+    .unwrap()
+    .auth;
     let org = salus_server::importer::target_org(&app.store, Some("demo-clinic"))
         .await
         .unwrap();
@@ -615,7 +620,7 @@ async fn staff_sign_in_needs_the_totp_code_which_works_once() {
     assert_eq!(status, StatusCode::ACCEPTED, "{b}");
     assert_eq!(b["second_factor"], "totp");
     assert!(b.get("token").is_none(), "no session before the code");
-    let code = code_now(&creds.totp.secret_base32);
+    let code = code_now(&app, &creds.totp.secret_base32);
     let (status, signed) = post(
         &app,
         "/api/v1/auth/login/second-factor",
@@ -691,7 +696,7 @@ async fn a_patient_can_add_an_authenticator_app() {
         .send()
         .await;
     let (status, b) = body(wrong).await;
-    if code_now(&secret) != "000000" {
+    if code_now(&app, &secret) != "000000" {
         assert_eq!(
             (status, b["code"].as_str()),
             (StatusCode::BAD_REQUEST, Some("wrong_code"))
@@ -701,7 +706,7 @@ async fn a_patient_can_add_an_authenticator_app() {
         .client
         .post("/api/v1/me/totp/confirm")
         .header("authorization", &bearer)
-        .body_json(&json!({"code": code_now(&secret)}))
+        .body_json(&json!({"code": code_now(&app, &secret)}))
         .send()
         .await;
     let (status, codes) = body(ok).await;
@@ -1079,5 +1084,47 @@ async fn moving_to_an_address_with_an_account_tells_its_owner_and_answers_the_sa
         !app.emails()
             .iter()
             .any(|m| m.contains("To: ann.lee@example.net"))
+    );
+}
+
+/// Time in the end-to-end suite moves only through the app's clock: a throttling delay ends
+/// when the clock passes it, a session ends after 15 idle minutes, and nothing depends on how
+/// fast the machine runs the requests.
+#[tokio::test]
+async fn throttling_and_idle_sessions_follow_the_apps_clock() {
+    let app = spawn_app(0).await;
+    verified_account(&app).await;
+    let wrong = json!({"email": "ann@example.org", "password": "not the password"});
+    assert_eq!(
+        post(&app, "/api/v1/auth/login", &wrong).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // However long the machine takes, the clock has not moved: the delay still holds.
+    assert_eq!(
+        post(&app, "/api/v1/auth/login", &wrong).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    app.clock.advance(chrono::Duration::seconds(2));
+    let (status, token) = sign_in(&app, PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "the one-second delay is over");
+    let token = token.unwrap();
+
+    app.advance_minutes(14);
+    assert_eq!(
+        me_status(&app, &token).await,
+        StatusCode::OK,
+        "used within 15 minutes"
+    );
+    app.advance_minutes(14);
+    assert_eq!(
+        me_status(&app, &token).await,
+        StatusCode::OK,
+        "each use counts"
+    );
+    app.advance_minutes(16);
+    assert_eq!(
+        me_status(&app, &token).await,
+        StatusCode::UNAUTHORIZED,
+        "16 idle minutes end the session"
     );
 }

@@ -30,9 +30,13 @@ pub(crate) async fn call(
 
 /// A signed-in staff member of `org` with `role`.
 pub(crate) async fn staff(app: &TestApp, org: &str, email: &str, role: StaffRole) -> String {
-    let auth = salus_server::app::api_state(&app.store, &salus_server::Config::default())
-        .unwrap()
-        .auth;
+    let auth = salus_server::app::api_state(
+        &app.store,
+        &salus_server::Config::default(),
+        app.clock.clone(),
+    )
+    .unwrap()
+    .auth;
     let org = salus_server::importer::target_org(&app.store, Some(org))
         .await
         .unwrap();
@@ -56,7 +60,7 @@ pub(crate) async fn staff(app: &TestApp, org: &str, email: &str, role: StaffRole
     )
     .await;
     // Each staff member has their own secret, so the current code is fresh for them.
-    let code = code_now(&creds.totp.secret_base32);
+    let code = code_now(app, &creds.totp.secret_base32);
     let (status, b) = post(
         app,
         "/api/v1/auth/login/second-factor",

@@ -31,9 +31,17 @@ struct TestApp {
     client: TestClient<poem::endpoint::BoxEndpoint<'static>>,
     /// Where the app writes its emails (the test outbox).
     outbox: tempfile::TempDir,
+    /// The app's clock: it starts at the wall clock's now and moves only when a test moves
+    /// it (sessions idling out, throttling delays, link lifetimes, re-authentication).
+    clock: Arc<FixedClock>,
 }
 
 impl TestApp {
+    /// Moves the app's clock forward.
+    fn advance_minutes(&self, minutes: i64) {
+        self.clock.advance(chrono::Duration::minutes(minutes));
+    }
+
     /// The emails written so far, oldest first, as text.
     fn emails(&self) -> Vec<String> {
         let mut files: Vec<_> = std::fs::read_dir(self.outbox.path())
@@ -64,28 +72,6 @@ fn clock() -> Arc<dyn Clock> {
     Arc::new(FixedClock::new(
         chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap(),
     ))
-}
-
-/// Moves every session's last proof of identity `minutes` into the past, as if the sign-in
-/// had been that long ago. Call it before the session is first used: lookups are remembered
-/// for a moment, and this writes around the store.
-async fn signed_in_minutes_ago(app: &TestApp, minutes: i64) {
-    use sea_orm::{ConnectionTrait, Statement};
-    let then =
-        salus_domain::Clock::now(&salus_domain::SystemClock) - chrono::Duration::minutes(minutes);
-    let sql = match app.store.backend() {
-        sea_orm::DbBackend::Postgres => "UPDATE sessions SET authenticated_at = $1",
-        _ => "UPDATE sessions SET authenticated_at = ?",
-    };
-    app.store
-        .connection()
-        .execute_raw(Statement::from_sql_and_values(
-            app.store.backend(),
-            sql,
-            [then.into()],
-        ))
-        .await
-        .unwrap();
 }
 
 /// The record number (MR identifier) of the Patient of a FHIR bundle.
@@ -145,7 +131,9 @@ async fn spawn_app_with(patients: u32, tune: impl FnOnce(&mut salus_server::Conf
     };
     tune(&mut cfg);
     logcheck::install();
-    let app = salus_server::app(store.clone(), &cfg).unwrap();
+    let now = salus_domain::Clock::now(&salus_domain::SystemClock);
+    let app_clock = Arc::new(FixedClock::new(now));
+    let app = salus_server::app(store.clone(), &cfg, app_clock.clone()).unwrap();
     let ep = logcheck::harvesting(poem::EndpointExt::boxed(
         poem::EndpointExt::map_to_response(app),
     ));
@@ -153,6 +141,7 @@ async fn spawn_app_with(patients: u32, tune: impl FnOnce(&mut salus_server::Conf
         store,
         client: TestClient::new(ep),
         outbox,
+        clock: app_clock,
     }
 }
 

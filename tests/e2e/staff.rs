@@ -89,7 +89,7 @@ async fn an_administrator_invites_and_the_colleague_sets_up_password_and_authent
     let (status, b) = post(
         &app,
         "/api/v1/staff/setup",
-        &finish("okafor tulip kettle", &code_now(secret)),
+        &finish("okafor tulip kettle", &code_now(&app, secret)),
     )
     .await;
     assert_eq!(
@@ -106,7 +106,7 @@ async fn an_administrator_invites_and_the_colleague_sets_up_password_and_authent
     let (status, done) = post(
         &app,
         "/api/v1/staff/setup",
-        &finish("tulip kettle orbit", &code_now(secret)),
+        &finish("tulip kettle orbit", &code_now(&app, secret)),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{done}");
@@ -116,7 +116,7 @@ async fn an_administrator_invites_and_the_colleague_sets_up_password_and_authent
     let (_, again) = post(
         &app,
         "/api/v1/staff/setup",
-        &finish("tulip kettle orbit", &code_now(secret)),
+        &finish("tulip kettle orbit", &code_now(&app, secret)),
     )
     .await;
     assert_eq!(again["code"], "invalid_or_expired_token");

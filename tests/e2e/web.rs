@@ -484,7 +484,7 @@ async fn security_page_sets_up_an_authenticator_and_manages_password_and_session
             "/account/totp/confirm",
             &[
                 ("csrf", &csrf_of(&setup.html)),
-                ("code", &crate::auth::code_now(&key)),
+                ("code", &crate::auth::code_now(&app, &key)),
             ],
         )
         .await;
@@ -518,9 +518,13 @@ async fn staff_signs_in(b: &mut Browser<'_>, email: &str, role: salus_domain::ac
     let org = salus_server::importer::target_org(&b.app.store, Some("demo-clinic"))
         .await
         .unwrap();
-    let auth = salus_server::app::api_state(&b.app.store, &salus_server::Config::default())
-        .unwrap()
-        .auth;
+    let auth = salus_server::app::api_state(
+        &b.app.store,
+        &salus_server::Config::default(),
+        b.app.clock.clone(),
+    )
+    .unwrap()
+    .auth;
     let creds = auth
         .create_staff(
             NewStaff {
@@ -551,7 +555,7 @@ async fn staff_signs_in(b: &mut Browser<'_>, email: &str, role: salus_domain::ac
         "staff need the code"
     );
     let code_page = b.get("/login/code").await;
-    let code = crate::auth::code_now(&creds.totp.secret_base32);
+    let code = crate::auth::code_now(b.app, &creds.totp.secret_base32);
     let done = b
         .post(
             "/login/code",
@@ -729,7 +733,7 @@ async fn team_page_invites_and_the_invitation_page_sets_up_the_account() {
         .await;
     assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
     assert!(wrong.html.contains("not correct"));
-    let code = crate::auth::code_now(&secret);
+    let code = crate::auth::code_now(&app, &secret);
     let ready = nia
         .post(
             "/staff/setup",
@@ -1065,8 +1069,8 @@ async fn the_download_page_asks_for_the_password_then_downloads_and_the_history_
     crate::records::linked_patient(&app, "SYN0000000", "ann@example.org").await;
     let mut ann = Browser::new(&app);
     patient_signs_in(&mut ann, "ann@example.org").await;
-    // The web sign-in was ten minutes ago.
-    crate::signed_in_minutes_ago(&app, 10).await;
+    // Ten minutes pass after the web sign-in.
+    app.advance_minutes(10);
     assert!(
         ann.get("/records")
             .await

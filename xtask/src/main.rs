@@ -322,7 +322,9 @@ async fn openapi_spec() -> anyhow::Result<String> {
     };
     let store = open_store(&cfg).await?;
     Ok(salus_http::openapi_json(salus_server::app::api_state(
-        &store, &cfg,
+        &store,
+        &cfg,
+        Arc::new(SystemClock),
     )?))
 }
 

@@ -197,7 +197,8 @@ fn main() {
             "http://{}",
             acceptor.local_addr()[0].as_socket_addr().unwrap()
         );
-        let app = salus_server::app(store, &cfg).unwrap();
+        let app =
+            salus_server::app(store, &cfg, std::sync::Arc::new(salus_domain::SystemClock)).unwrap();
         tokio::spawn(async move { poem::Server::new_with_acceptor(acceptor).run(app).await });
         let http = reqwest::Client::new();
 

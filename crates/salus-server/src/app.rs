@@ -5,7 +5,6 @@ use crate::config::Config;
 use poem::http::StatusCode;
 use poem::web::{Data, Json};
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler};
-use salus_domain::SystemClock;
 use salus_domain::account::{AuthPorts, AuthService};
 use salus_domain::chart::{RecordsPorts, RecordsService};
 use salus_domain::organization::DirectoryService;
@@ -25,11 +24,16 @@ async fn healthz(store: Data<&Store>) -> Response {
     }
 }
 
-/// The domain services over one store and the adapters the configuration names.
+/// The domain services over one store and the adapters the configuration names, reading
+/// time from `clock` (the wall clock in production; tests move their own).
 ///
 /// # Errors
 /// When the mail settings are unusable.
-pub fn api_state(store: &Store, cfg: &Config) -> anyhow::Result<salus_http::ApiState> {
+pub fn api_state(
+    store: &Store,
+    cfg: &Config,
+    clock: Arc<dyn salus_domain::Clock>,
+) -> anyhow::Result<salus_http::ApiState> {
     let shared = Arc::new(store.clone());
     let workers = match cfg.hash_workers {
         0 => std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
@@ -40,7 +44,6 @@ pub fn api_state(store: &Store, cfg: &Config) -> anyhow::Result<salus_http::ApiS
         n => n as usize,
     };
     let mailer = cfg.mailer()?;
-    let clock: Arc<dyn salus_domain::Clock> = Arc::new(SystemClock);
     let records = RecordsService::new(RecordsPorts {
         records: shared.clone(),
         patients: shared.clone(),
@@ -79,12 +82,16 @@ pub fn api_state(store: &Store, cfg: &Config) -> anyhow::Result<salus_http::ApiS
     })
 }
 
-/// Every route of Salus over one store.
+/// Every route of Salus over one store, with time from `clock`.
 ///
 /// # Errors
 /// When the configured CSRF key is unusable.
-pub fn app(store: Store, cfg: &Config) -> anyhow::Result<impl Endpoint + use<>> {
-    let state = api_state(&store, cfg)?;
+pub fn app(
+    store: Store,
+    cfg: &Config,
+    clock: Arc<dyn salus_domain::Clock>,
+) -> anyhow::Result<impl Endpoint + use<>> {
+    let state = api_state(&store, cfg, clock)?;
     let https = cfg.public_url().starts_with("https://");
     let web = salus_web::WebState {
         directory: state.directory.clone(),

@@ -198,7 +198,7 @@ async fn main() -> anyhow::Result<()> {
                 ),
             };
             let password = staff.password.expose().to_owned();
-            let auth = salus_server::app::api_state(&store, &cfg)?.auth;
+            let auth = salus_server::app::api_state(&store, &cfg, Arc::new(SystemClock))?.auth;
             let creds = auth
                 .create_staff(staff, None)
                 .await
@@ -305,7 +305,7 @@ async fn demo_accounts(
             demo::DEMO_PATIENT_EMAIL
         ),
     }
-    let auth = salus_server::app::api_state(store, cfg)?.auth;
+    let auth = salus_server::app::api_state(store, cfg, Arc::new(SystemClock))?.auth;
     let email =
         salus_domain::text::Email::parse(demo::DEMO_CLINICIAN_EMAIL).expect("constant email");
     let exists = salus_domain::account::AccountRepository::find_by_email(store, &email)
@@ -358,7 +358,7 @@ fn seed_options(cfg: &Config, patients: u32) -> demo::SeedOptions {
 async fn serve(cfg: &Config, store: salus_store::Store) -> anyhow::Result<()> {
     use poem::listener::{Acceptor, Listener};
     let addr = cfg.listen_addr()?;
-    let app = salus_server::app(store, cfg)?;
+    let app = salus_server::app(store, cfg, Arc::new(SystemClock))?;
     // Bind before announcing the address, so that it answers as soon as it is printed.
     let acceptor = poem::listener::TcpListener::bind(addr)
         .into_acceptor()

@@ -10,7 +10,10 @@ async fn committed_openapi_spec_has_not_drifted() {
         ..Config::default()
     };
     let store = open_store(&cfg).await.expect("in-memory store");
-    let spec = salus_http::openapi_json(salus_server::app::api_state(&store, &cfg).unwrap());
+    let spec = salus_http::openapi_json(
+        salus_server::app::api_state(&store, &cfg, std::sync::Arc::new(salus_domain::SystemClock))
+            .unwrap(),
+    );
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
     let committed = std::fs::read_to_string(&path)
         .expect("docs/openapi.json exists; run `cargo xtask openapi`");
