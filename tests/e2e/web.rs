@@ -933,6 +933,7 @@ async fn clinician_pages_open_a_chart_file_a_result_and_a_held_note_and_release_
             .contains("href=\"/staff/charts\"")
     );
     assert_eq!(doc.get("/staff/charts").await.status, StatusCode::OK);
+    let before = crate::records::audit_entries(&app).await;
     let unknown = doc.get("/staff/charts?mrn=NOPE0000").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert!(
@@ -941,6 +942,11 @@ async fn clinician_pages_open_a_chart_file_a_result_and_a_held_note_and_release_
             .contains("No chart with this medical record number")
     );
     let found = doc.get("/staff/charts?mrn=SYN0000000").await;
+    assert_eq!(
+        crate::records::audit_entries(&app).await,
+        before + 2,
+        "both lookups by record number are audited, the unknown one too"
+    );
     let chart_path = found.location.clone().expect("a redirect to the chart");
     assert!(chart_path.starts_with("/staff/charts/"));
     let chart = doc.get(&chart_path).await;

@@ -904,7 +904,8 @@ impl RecordsService {
     }
 
     /// Clinician: the chart with this medical record number in their organisation (to open
-    /// it; reading it is audited then).
+    /// it). The lookup is audited like any chart access (`view_chart`; not found and refused
+    /// lookups too), so a search by record number shows in the access history.
     ///
     /// # Errors
     /// [`RecordsError::NotFound`] for an unknown number or a role that may not read charts.
@@ -912,23 +913,32 @@ impl RecordsService {
         &self,
         actor: &Actor,
         mrn: &crate::text::Mrn,
+        request_id: Option<&str>,
     ) -> Result<Patient, RecordsError> {
-        let Actor::Staff { organization, .. } = actor else {
-            return Err(RecordsError::NotFound);
+        let mut a = Audit {
+            actor,
+            action: Action::ViewChart,
+            export: None,
+            patient: None,
+            kind: None,
+            record: None,
+            request_id,
         };
-        let chart = self
-            .p
-            .patients
-            .find_by_mrn(*organization, mrn)
-            .await?
-            .ok_or(RecordsError::NotFound)?;
+        let Actor::Staff { organization, .. } = actor else {
+            return self.refuse(&a, Outcome::Denied).await;
+        };
+        let Some(chart) = self.p.patients.find_by_mrn(*organization, mrn).await? else {
+            return self.refuse(&a, Outcome::NotFound).await;
+        };
+        a.patient = Some(chart.id);
         let target = Target::Chart {
             patient: chart.id,
             organization: chart.organization_id,
         };
         if decide(actor, Action::ViewChart, target, self.now()) == Decision::Deny {
-            return Err(RecordsError::NotFound);
+            return self.refuse(&a, Outcome::Denied).await;
         }
+        self.audit(&a, Outcome::Allowed).await?;
         Ok(chart)
     }
 

@@ -79,6 +79,7 @@ pub(crate) struct FindQuery {
 
 #[handler]
 pub(crate) async fn find(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     jar: &CookieJar,
     Query(q): Query<FindQuery>,
@@ -106,7 +107,7 @@ pub(crate) async fn find(
     let Ok(mrn) = Mrn::parse(&typed) else {
         return refused(StatusCode::BAD_REQUEST);
     };
-    match state.records.chart_by_mrn(&actor, &mrn).await {
+    match state.records.chart_by_mrn(&actor, &mrn, rid.get()).await {
         Ok(found) => see_other(&format!("/staff/charts/{}", found.id)),
         Err(RecordsError::NotFound) => refused(StatusCode::NOT_FOUND),
         Err(e) => failure(e),
