@@ -162,6 +162,14 @@ impl Action {
     }
 }
 
+/// Who may see who a chart is (name, birth date, record number) to prove a person's
+/// identity: the front desk and the organisation's administrators. Clinicians see who a chart
+/// is as part of opening it (`ViewChart`); billing staff do not. The identity use cases and
+/// [`decide`] both ask this, so there is one rule.
+pub fn proofs_identity(role: StaffRole) -> bool {
+    matches!(role, StaffRole::FrontDesk | StaffRole::OrganizationAdmin)
+}
+
 /// What the action is about.
 #[derive(Debug, Clone, Copy)]
 pub enum Target<'a> {
@@ -262,7 +270,7 @@ pub fn decide(actor: &Actor, action: Action, target: Target<'_>, now: DateTime<U
                     Action::ViewChart | Action::Read | Action::Create | Action::Release => {
                         *role == StaffRole::Clinician
                     }
-                    Action::ViewDemographics => *role != StaffRole::Billing,
+                    Action::ViewDemographics => proofs_identity(*role),
                     Action::Export | Action::ViewAccessHistory => false,
                 };
             if allowed {
@@ -460,6 +468,15 @@ mod tests {
         let demographics =
             |role, org| decide(&staff(role, org), Action::ViewDemographics, chart, now());
         assert_eq!(demographics(StaffRole::FrontDesk, ORG), Decision::Allow);
+        assert_eq!(
+            demographics(StaffRole::OrganizationAdmin, ORG),
+            Decision::Allow
+        );
+        assert_eq!(
+            demographics(StaffRole::Clinician, ORG),
+            Decision::Deny,
+            "clinicians see who a chart is by opening it, not through identity checks"
+        );
         assert_eq!(demographics(StaffRole::Billing, ORG), Decision::Deny);
         assert_eq!(
             demographics(StaffRole::FrontDesk, OTHER_ORG),

@@ -264,8 +264,12 @@ impl IdentityApi {
         method = "get",
         operation_id = "identityQueue"
     )]
-    async fn queue(&self, token: SessionToken) -> Result<QueueResponse, ApiError> {
-        match self.auth.identity_queue(&token.secret()).await {
+    async fn queue(&self, req: &Request, token: SessionToken) -> Result<QueueResponse, ApiError> {
+        match self
+            .auth
+            .identity_queue(&token.secret(), request_id(req).as_deref())
+            .await
+        {
             Ok(entries) => Ok(QueueResponse::Ok(Json(Queue {
                 entries: entries
                     .into_iter()

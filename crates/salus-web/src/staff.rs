@@ -50,7 +50,12 @@ fn identity_failure(e: IdentityError) -> Response {
     }
 }
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the page context these travel in is the shared layout work of issue 12"
+)]
 async fn page(
+    rid: &crate::RequestId,
     state: &WebState,
     csrf: &CsrfToken,
     token: &SecretText,
@@ -59,7 +64,7 @@ async fn page(
     issued: Option<String>,
     status: StatusCode,
 ) -> Response {
-    let entries = match state.auth.identity_queue(token).await {
+    let entries = match state.auth.identity_queue(token, rid.get()).await {
         Ok(e) => e,
         Err(e) => return identity_failure(e),
     };
@@ -103,6 +108,7 @@ async fn page(
 
 #[handler]
 pub(crate) async fn staff_home(
+    rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
     jar: &CookieJar,
@@ -110,7 +116,7 @@ pub(crate) async fn staff_home(
     let Some(token) = session_token(&state, jar) else {
         return see_other("/login");
     };
-    page(&state, csrf, &token, None, None, None, StatusCode::OK).await
+    page(&rid, &state, csrf, &token, None, None, None, StatusCode::OK).await
 }
 
 #[derive(Deserialize)]
@@ -133,6 +139,7 @@ pub(crate) async fn activation_code(
     };
     if !verifier.is_valid(&f.csrf) {
         return page(
+            &rid,
             &state,
             csrf,
             &token,
@@ -145,6 +152,7 @@ pub(crate) async fn activation_code(
     }
     let Ok(mrn) = salus_domain::text::Mrn::parse(&f.mrn) else {
         return page(
+            &rid,
             &state,
             csrf,
             &token,
@@ -162,6 +170,7 @@ pub(crate) async fn activation_code(
     {
         Ok(code) => {
             page(
+                &rid,
                 &state,
                 csrf,
                 &token,
@@ -174,6 +183,7 @@ pub(crate) async fn activation_code(
         }
         Err(IdentityError::NotFound) => {
             page(
+                &rid,
                 &state,
                 csrf,
                 &token,
@@ -210,6 +220,7 @@ pub(crate) async fn review(
     };
     if !verifier.is_valid(&f.csrf) {
         return page(
+            &rid,
             &state,
             csrf,
             &token,
@@ -223,6 +234,7 @@ pub(crate) async fn review(
     let not_found = "That account or record is no longer in the queue.";
     let Ok(account) = salus_domain::AccountId::parse(&account) else {
         return page(
+            &rid,
             &state,
             csrf,
             &token,
@@ -241,6 +253,7 @@ pub(crate) async fn review(
         ("reject", _) => ReviewOutcome::Rejected,
         _ => {
             return page(
+                &rid,
                 &state,
                 csrf,
                 &token,
@@ -262,10 +275,21 @@ pub(crate) async fn review(
                 ReviewOutcome::Confirmed { .. } => "The account is now connected to the record.",
                 ReviewOutcome::Rejected => "Recorded: none of these records is theirs.",
             };
-            page(&state, csrf, &token, Some(done), None, None, StatusCode::OK).await
+            page(
+                &rid,
+                &state,
+                csrf,
+                &token,
+                Some(done),
+                None,
+                None,
+                StatusCode::OK,
+            )
+            .await
         }
         Err(IdentityError::NotFound | IdentityError::AlreadyLinked) => {
             page(
+                &rid,
                 &state,
                 csrf,
                 &token,

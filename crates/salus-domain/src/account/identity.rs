@@ -8,7 +8,7 @@
 //! **Invariant:** staff act only within their own organisation; an account is linked at most
 //! once (the database refuses a second link).
 
-use super::model::{Account, AccountState, ChartLink, Role, StaffRole};
+use super::model::{Account, AccountState, ChartLink, Role};
 use super::password::SecretText;
 use super::ports::{AuthEventKind, TokenDigest};
 use super::service::{AuthService, SessionError};
@@ -136,14 +136,31 @@ pub struct QueueEntry {
 /// How long an activation code works unless configured otherwise.
 pub const ACTIVATION_TTL_DAYS: i64 = 30;
 
+/// The organisation whose charts the account may check identities against, if its role
+/// proofs identities at all (the access policy's one rule).
 fn may_proof_identity(role: Role) -> Option<OrganizationId> {
     match role {
-        Role::Staff {
-            role: StaffRole::FrontDesk | StaffRole::OrganizationAdmin,
-            organization,
-        } => Some(organization),
+        Role::Staff { role, organization } if crate::access::proofs_identity(role) => {
+            Some(organization)
+        }
         _ => None,
     }
+}
+
+/// Whether `account` may see who `chart` is, asked of the one access decision.
+fn may_see_who(account: &Account, chart: &Patient, now: chrono::DateTime<chrono::Utc>) -> bool {
+    crate::access::Actor::for_account(account).is_some_and(|actor| {
+        crate::access::decide(
+            &actor,
+            crate::access::Action::ViewDemographics,
+            crate::access::Target::Chart {
+                patient: chart.id,
+                organization: chart.organization_id,
+            },
+            now,
+        )
+        .is_allowed()
+    })
 }
 
 /// Demographic match: same birth date (the query) and the same family name, ignoring case,
@@ -180,14 +197,14 @@ impl AuthService {
     ) -> Result<SecretText, IdentityError> {
         let who = self.authenticate(session_token).await?;
         let org = may_proof_identity(who.account.role).ok_or(IdentityError::Forbidden)?;
+        let now = self.clock.now();
         let chart = self
             .patients
             .find(patient)
             .await?
-            .filter(|p| p.organization_id == org)
+            .filter(|p| p.organization_id == org && may_see_who(&who.account, p, now))
             .ok_or(IdentityError::NotFound)?;
         let code = self.secrets.recovery_code();
-        let now = self.clock.now();
         self.identity
             .store_code(&ActivationCode {
                 digest: self.secrets.digest(&super::totp::normalise_recovery(&code)),
@@ -272,6 +289,7 @@ impl AuthService {
     pub async fn identity_queue(
         &self,
         session_token: &SecretText,
+        request_id: Option<&str>,
     ) -> Result<Vec<QueueEntry>, IdentityError> {
         let who = self.authenticate(session_token).await?;
         let org = may_proof_identity(who.account.role).ok_or(IdentityError::Forbidden)?;
@@ -285,6 +303,7 @@ impl AuthService {
                 .charts_born_on(org, dob)
                 .await?
                 .into_iter()
+                .filter(|c| may_see_who(&who.account, c, self.clock.now()))
                 .filter_map(|c| rank(&account, &c).map(|r| (r, c)))
                 .collect();
             ranked.sort_by_key(|(r, _)| *r);
@@ -310,7 +329,7 @@ impl AuthService {
                         record_kind: None,
                         record: None,
                         outcome: crate::audit::Outcome::Allowed,
-                        request_id: None,
+                        request_id: request_id.map(str::to_owned),
                     })
                     .await?;
             }
@@ -347,7 +366,7 @@ impl AuthService {
                 .patients
                 .find(patient)
                 .await?
-                .filter(|p| p.organization_id == org)
+                .filter(|p| p.organization_id == org && may_see_who(&who.account, p, now))
                 .ok_or(IdentityError::NotFound)?;
             if rank(&target, &chart).is_none() || target.birth_date != Some(chart.birth_date) {
                 return Err(IdentityError::NotFound);
