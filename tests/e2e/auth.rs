@@ -51,7 +51,8 @@ pub(crate) fn token_from_outbox(app: &TestApp) -> String {
 
 #[tokio::test]
 async fn register_verify_sign_in_me_sign_out_and_the_old_token_is_refused() {
-    let app = spawn_app(0).await;
+    // Production hashing: the stored parameters are checked below.
+    let app = crate::spawn_app_with(0, |c| c.cheap_password_hashing_for_tests = false).await;
     let (status, b) = post(
         &app,
         "/api/v1/auth/register",
@@ -736,6 +737,8 @@ async fn a_saturated_hasher_answers_503_with_retry_after_instead_of_queueing() {
     let app = crate::spawn_app_with(0, |cfg| {
         cfg.hash_workers = 1;
         cfg.hash_queue = 1;
+        // Real hashing work, so the five requests really wait for the one worker.
+        cfg.cheap_password_hashing_for_tests = false;
     })
     .await;
     let requests: Vec<Value> = (0..5)
@@ -830,7 +833,8 @@ where
 #[tokio::test]
 async fn timing_does_not_tell_known_from_unknown_addresses() {
     const N: usize = 7;
-    let app = spawn_app(0).await;
+    // With the production hashing cost: it is what makes both sides take the same time.
+    let app = crate::spawn_app_with(0, |c| c.cheap_password_hashing_for_tests = false).await;
     for i in 0..N {
         let email = format!("known{i}@example.org");
         post(&app, "/api/v1/auth/register", &registration(&email)).await;

@@ -79,11 +79,27 @@ fn hashing_pool(workers: usize) -> std::sync::mpsc::Sender<HashJob> {
 }
 
 impl Argon2Hasher {
+    /// The production hasher (argon2id, the parameters above).
+    ///
     /// # Panics
     /// Never for the constant parameters above.
     pub fn new(workers: usize, queue: usize) -> Self {
         let params =
             Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, None).expect("valid argon2 parameters");
+        Self::with_params(params, workers, queue)
+    }
+
+    /// A hasher with the smallest parameters argon2id allows (8 KiB, one pass), for test
+    /// suites that exercise behaviour, not password strength. Never reachable from settings.
+    ///
+    /// # Panics
+    /// Never for the constant parameters.
+    pub fn cheap_for_tests(workers: usize, queue: usize) -> Self {
+        let params = Params::new(8, 1, 1, None).expect("valid argon2 parameters");
+        Self::with_params(params, workers, queue)
+    }
+
+    fn with_params(params: Params, workers: usize, queue: usize) -> Self {
         let workers = workers.max(1);
         let hasher = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         let salt = SaltString::generate(&mut SaltRng);

@@ -60,7 +60,11 @@ pub fn api_state(
             accounts: shared.clone(),
             tokens: shared.clone(),
             sessions: shared.clone(),
-            hasher: Arc::new(Argon2Hasher::new(workers, queue)),
+            hasher: Arc::new(if cfg.cheap_password_hashing_for_tests {
+                Argon2Hasher::cheap_for_tests(workers, queue)
+            } else {
+                Argon2Hasher::new(workers, queue)
+            }),
             common: Arc::new(ZxcvbnCommonList),
             secrets: Arc::new(OsSecrets),
             mailer,

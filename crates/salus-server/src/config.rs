@@ -68,6 +68,10 @@ pub struct Config {
     /// `X-Forwarded-For` headers name the client; empty: the connection's address is the
     /// client's.
     pub trusted_proxies: String,
+    /// Test suites only: hash passwords with the smallest argon2id parameters. Not a
+    /// setting: no file or variable can set it (`serde(skip)`).
+    #[serde(skip)]
+    pub cheap_password_hashing_for_tests: bool,
     /// Largest request body accepted, in KiB; larger ones answer 413 before they are read.
     pub max_body_kib: u32,
     /// Password hashes computed at once; 0 means one per CPU core.
@@ -109,6 +113,7 @@ impl Default for Config {
             auth_requests_per_minute: 60,
             max_body_kib: 1024,
             trusted_proxies: String::new(),
+            cheap_password_hashing_for_tests: false,
             hash_workers: 0,
             hash_queue: 0,
             csrf_key: String::new(),
