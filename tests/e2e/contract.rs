@@ -5,6 +5,8 @@
 //! - a 405 names the methods the path takes in `Allow`;
 //! - no field is `null`: the document declares no nullable field, so an absent value is left
 //!   out (a record's free-form `detail` is exempt: it is any JSON).
+//!
+//! And every page answer but the static stylesheet and script is `Cache-Control: no-store`.
 
 use serde_json::Value;
 
@@ -45,4 +47,16 @@ pub(crate) fn check(path: &str, resp: &poem::Response, json: Option<&Value>) {
     if let Some(at) = json.and_then(|v| find_null(v, "$")) {
         panic!("{path} answered null at {at}: the document declares no nullable field");
     }
+}
+
+/// Panics when a page answer may be kept in a cache.
+pub(crate) fn check_page(path: &str, resp: &poem::Response) {
+    if path.starts_with("/static/") {
+        return;
+    }
+    let cache = resp
+        .headers()
+        .get("cache-control")
+        .and_then(|v| v.to_str().ok());
+    assert_eq!(cache, Some("no-store"), "{path} may be cached");
 }

@@ -252,6 +252,7 @@ pub(crate) fn harvesting(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/json"));
         if !operation {
+            crate::contract::check_page(&path, &resp);
             return Ok(resp);
         }
         if !json {

@@ -80,14 +80,6 @@ pub(crate) fn with_status(mut r: Response, status: StatusCode) -> Response {
     r
 }
 
-pub(crate) fn no_store(mut r: Response) -> Response {
-    r.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    r
-}
-
 pub(crate) fn see_other(to: &str) -> Response {
     Response::builder()
         .status(StatusCode::SEE_OTHER)
@@ -209,12 +201,12 @@ pub(crate) fn check_email() -> Response {
 /// single-use token up.
 #[handler]
 pub(crate) fn verify_form(csrf: &CsrfToken, link: LinkToken) -> Response {
-    no_store(render(&VerifyPage {
+    render(&VerifyPage {
         csrf: &csrf.0,
         message: None,
         token: &link.0,
         action: "/verify",
-    }))
+    })
 }
 
 #[derive(Deserialize)]
@@ -233,12 +225,12 @@ pub(crate) async fn verify(
 ) -> Response {
     let again = |m: &str, status| {
         with_status(
-            no_store(render(&VerifyPage {
+            render(&VerifyPage {
                 csrf: &csrf.0,
                 message: Some(m),
                 token: &f.token,
                 action: "/verify",
-            })),
+            }),
             status,
         )
     };
@@ -271,12 +263,12 @@ pub(crate) struct LoginQuery {
 #[handler]
 pub(crate) fn login_form(csrf: &CsrfToken, Query(q): Query<LoginQuery>) -> Response {
     let notice = q.signed_out.map(|_| "You are signed out.");
-    no_store(render(&LoginPage {
+    render(&LoginPage {
         csrf: &csrf.0,
         message: None,
         notice,
         email: "",
-    }))
+    })
 }
 
 #[derive(Deserialize)]
@@ -297,12 +289,12 @@ pub(crate) async fn login(
 ) -> Response {
     let again = |m: String, status| {
         with_status(
-            no_store(render(&LoginPage {
+            render(&LoginPage {
                 csrf: &csrf.0,
                 message: Some(m),
                 notice: None,
                 email: &f.email,
-            })),
+            }),
             status,
         )
     };
@@ -389,10 +381,10 @@ pub(crate) fn code_form(
     if jar.get(challenge_cookie(&state)).is_none() {
         return see_other("/login");
     }
-    no_store(render(&CodePage {
+    render(&CodePage {
         csrf: &csrf.0,
         message: None,
-    }))
+    })
 }
 
 #[derive(Deserialize)]
@@ -412,10 +404,10 @@ pub(crate) async fn code(
 ) -> Response {
     let again = |m: &str, status| {
         with_status(
-            no_store(render(&CodePage {
+            render(&CodePage {
                 csrf: &csrf.0,
                 message: Some(m),
-            })),
+            }),
             status,
         )
     };
@@ -469,7 +461,7 @@ pub(crate) async fn account(
         return see_other("/login");
     };
     match state.auth.authenticate(&token).await {
-        Ok(who) => no_store(render(&AccountPage {
+        Ok(who) => render(&AccountPage {
             csrf: &csrf.0,
             name: who.account.name.full(),
             email: who.account.email.as_str(),
@@ -497,7 +489,7 @@ pub(crate) async fn account(
                     ..
                 }
             ),
-        })),
+        }),
         Err(SessionError::Invalid) => {
             jar.remove(session_cookie(&state));
             see_other("/login")

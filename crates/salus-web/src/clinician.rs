@@ -3,7 +3,7 @@
 //! record. Every read and change goes through the domain's `RecordsService` (authorised and
 //! audited there).
 
-use crate::account::{FORM_EXPIRED, no_store, see_other, session_token, with_status};
+use crate::account::{FORM_EXPIRED, see_other, session_token, with_status};
 use crate::records::{Row, rows};
 use crate::{WebState, error_page, render};
 use askama::Template;
@@ -36,25 +36,25 @@ async fn clinician(state: &WebState, jar: &CookieJar) -> Result<(Actor, String),
 }
 
 fn not_for_you() -> Response {
-    no_store(error_page(
+    error_page(
         StatusCode::FORBIDDEN,
         "Not available",
         "This page is for clinicians.",
-    ))
+    )
 }
 
 fn failure(e: RecordsError) -> Response {
     match e {
-        RecordsError::NotFound | RecordsError::NoChart => no_store(error_page(
+        RecordsError::NotFound | RecordsError::NoChart => error_page(
             StatusCode::NOT_FOUND,
             "Not found",
             "There is no such chart in your organisation, or your role may not open charts.",
-        )),
-        RecordsError::NotHeld => no_store(error_page(
+        ),
+        RecordsError::NotHeld => error_page(
             StatusCode::CONFLICT,
             "Already released",
             "This record is not waiting for release.",
-        )),
+        ),
         RecordsError::AuditUnavailable
         | RecordsError::ReauthenticationRequired
         | RecordsError::InvalidVisit => crate::unavailable(
@@ -90,17 +90,17 @@ pub(crate) async fn find(
     };
     let typed = q.mrn.unwrap_or_default();
     if typed.trim().is_empty() {
-        return no_store(render(&FindPage {
+        return render(&FindPage {
             mrn: "",
             message: None,
-        }));
+        });
     }
     let refused = |status| {
         with_status(
-            no_store(render(&FindPage {
+            render(&FindPage {
                 mrn: &typed,
                 message: Some("No chart with this medical record number in your organisation."),
-            })),
+            }),
             status,
         )
     };
@@ -178,7 +178,7 @@ async fn chart_page(
             })
             .collect(),
     };
-    with_status(no_store(render(&page)), status)
+    with_status(render(&page), status)
 }
 
 /// The chart page again, saying the form expired (a CSRF token that does not verify).

@@ -3,7 +3,7 @@
 //! the last few minutes, a rule the domain enforces); the domain decides what the export
 //! holds and writes it to the access history.
 
-use crate::account::{FORM_EXPIRED, no_store, see_other, session_token};
+use crate::account::{FORM_EXPIRED, see_other, session_token};
 use crate::records::{failure, signed_in};
 use crate::{WebState, render};
 use askama::Template;
@@ -43,7 +43,7 @@ async fn page(
         Err(SessionError::Invalid) => return see_other("/login"),
         Err(SessionError::Repo(e)) => return crate::unavailable("session check failed", &e),
     };
-    let mut r = no_store(render(&DownloadPage {
+    let mut r = render(&DownloadPage {
         csrf: &csrf.0,
         fresh,
         message,
@@ -51,7 +51,7 @@ async fn page(
             .iter()
             .map(|k| (k.code(), k.label()))
             .collect(),
-    }));
+    });
     r.set_status(status);
     r
 }
@@ -130,7 +130,7 @@ async fn start(
 }
 
 fn file(body: Body, content_type: &str, name: &str) -> Response {
-    let mut r = no_store(body.into_response());
+    let mut r = body.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         poem::http::HeaderValue::from_str(content_type).unwrap_or(
@@ -206,11 +206,11 @@ pub(crate) async fn pdf(
         Some(code) => match RecordKind::from_code(code) {
             Some(k) => Some(k),
             None => {
-                return no_store(crate::error_page(
+                return crate::error_page(
                     StatusCode::BAD_REQUEST,
                     "Not a list",
                     "Choose one of the lists offered on the download page.",
-                ));
+                );
             }
         },
     };

@@ -306,8 +306,9 @@ pub const API_DOCS_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-in
 /// year. Subdomains are left alone; they may be other services of the organisation.
 pub const HSTS: &str = "max-age=31536000";
 
-/// Wraps an endpoint so every response carries the security headers; with `https` (the
-/// portal's public address is https) also `Strict-Transport-Security`.
+/// Wraps an endpoint so every response carries the security headers and, unless it sets its
+/// own `Cache-Control`, `no-store`; with `https` (the portal's public address is https) also
+/// `Strict-Transport-Security`.
 pub fn security_headers<E: Endpoint + 'static>(ep: E, https: bool) -> impl Endpoint {
     ep.around(move |ep, req| async move {
         let docs = req.uri().path().starts_with("/api/docs");
@@ -330,6 +331,12 @@ pub fn security_headers<E: Endpoint + 'static>(ep: E, https: bool) -> impl Endpo
             HeaderValue::from_static("nosniff"),
         );
         h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        // Any answer may carry account or health data (a page, a download, an error that
+        // names a form): none is kept in a cache unless it says so itself (the static
+        // stylesheet and script do).
+        if !h.contains_key(header::CACHE_CONTROL) {
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
         if https {
             h.insert(
                 header::STRICT_TRANSPORT_SECURITY,

@@ -2,7 +2,7 @@
 //! a report's results, a result's trend as a chart and a table), and the access history.
 //! Every page asks the domain's `RecordsService`, which authorises and audits.
 
-use crate::account::{no_store, see_other, session_token};
+use crate::account::{see_other, session_token};
 use crate::{WebState, error_page, render};
 use askama::Template;
 use chrono::{DateTime, Utc};
@@ -117,11 +117,11 @@ pub(crate) async fn signed_in(
         Ok(who) => Actor::for_account(&who.account)
             .map(|a| (a, who.authenticated_at))
             .ok_or_else(|| {
-                no_store(error_page(
+                error_page(
                     StatusCode::FORBIDDEN,
                     "Not connected yet",
                     "Your account is not connected to a medical record yet. Your clinic will confirm who you are, or give you an activation code.",
-                ))
+                )
             }),
         Err(SessionError::Invalid) => Err(see_other("/login")),
         Err(SessionError::Repo(e)) => Err(crate::unavailable("session check failed", &e)),
@@ -130,16 +130,16 @@ pub(crate) async fn signed_in(
 
 pub(crate) fn failure(e: RecordsError) -> Response {
     match e {
-        RecordsError::NotFound | RecordsError::NotHeld => no_store(error_page(
+        RecordsError::NotFound | RecordsError::NotHeld => error_page(
             StatusCode::NOT_FOUND,
             "Not found",
             "There is no such record.",
-        )),
-        RecordsError::NoChart => no_store(error_page(
+        ),
+        RecordsError::NoChart => error_page(
             StatusCode::FORBIDDEN,
             "Not connected yet",
             "Your account is not connected to a medical record yet.",
-        )),
+        ),
         RecordsError::AuditUnavailable | RecordsError::InvalidVisit => {
             crate::unavailable("audit log unavailable or unexpected refusal", &e)
         }
@@ -184,7 +184,7 @@ pub(crate) async fn home(
                 label: kind.label(),
                 count: *n,
             };
-            no_store(render(&HomePage {
+            render(&HomePage {
                 results: rows(&s.recent_results),
                 medications: rows(&s.active_medications),
                 problems: rows(&s.active_problems),
@@ -200,7 +200,7 @@ pub(crate) async fn home(
                         count: s.counts.get(k).copied().unwrap_or(0),
                     })
                     .collect(),
-            }))
+            })
         }
         Err(e) => failure(e),
     }
@@ -256,11 +256,7 @@ pub(crate) async fn list(
     Query(q): Query<ListQuery>,
 ) -> Response {
     let Some(kind) = kind_of(&slug) else {
-        return no_store(error_page(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "There is no such list.",
-        ));
+        return error_page(StatusCode::NOT_FOUND, "Not found", "There is no such list.");
     };
     let actor = match actor(&state, jar).await {
         Ok(a) => a,
@@ -314,13 +310,13 @@ pub(crate) async fn list(
                 }
                 salus_domain::chart::FilterError::Status => "Choose a status from the list.",
             });
-            let mut r = no_store(render(&page));
+            let mut r = render(&page);
             r.set_status(StatusCode::BAD_REQUEST);
             return r;
         }
         (Ok(_), Some(None)) => {
             page.message = Some("This page link is not valid; start again from the first page.");
-            let mut r = no_store(render(&page));
+            let mut r = render(&page);
             r.set_status(StatusCode::BAD_REQUEST);
             return r;
         }
@@ -349,7 +345,7 @@ pub(crate) async fn list(
                 }
                 qs
             });
-            no_store(render(&page))
+            render(&page)
         }
         Err(e) => failure(e),
     }
@@ -640,7 +636,7 @@ pub(crate) async fn record(
             }
         })
         .collect::<Vec<_>>();
-    no_store(render(&RecordPage {
+    render(&RecordPage {
         record: row(&view.record),
         slug: slug_of(r.kind()),
         details,
@@ -656,7 +652,7 @@ pub(crate) async fn record(
         unit,
         visit: r.meta.encounter_id.map(|e| e.to_string()),
         staff_chart: matches!(actor, Actor::Staff { .. }).then(|| r.meta.patient_id.to_string()),
-    }))
+    })
 }
 
 struct HistoryRow {
@@ -753,12 +749,12 @@ pub(crate) async fn history(
     {
         Ok(entries) => {
             let me = actor.account();
-            no_store(render(&HistoryPage {
+            render(&HistoryPage {
                 older: (entries.len() == 50)
                     .then(|| entries.last().map(|e| e.seq))
                     .flatten(),
                 entries: entries.iter().map(|e| history_row(me, e)).collect(),
-            }))
+            })
         }
         Err(e) => failure(e),
     }

@@ -1,6 +1,6 @@
 //! Recovery and identity pages: forgot password, choose a new one, enter an activation code.
 
-use crate::account::{FORM_EXPIRED, MessagePage, no_store, see_other, session_token, with_status};
+use crate::account::{FORM_EXPIRED, MessagePage, see_other, session_token, with_status};
 use crate::link::LinkToken;
 use crate::{WebState, render};
 use askama::Template;
@@ -48,11 +48,11 @@ struct ResendPage<'a> {
 
 #[handler]
 pub(crate) fn resend_form(csrf: &CsrfToken) -> Response {
-    no_store(render(&ResendPage {
+    render(&ResendPage {
         csrf: &csrf.0,
         message: None,
         email: "",
-    }))
+    })
 }
 
 #[handler]
@@ -65,11 +65,11 @@ pub(crate) async fn resend(
 ) -> Response {
     let again = |m: &str, status| {
         with_status(
-            no_store(render(&ResendPage {
+            render(&ResendPage {
                 csrf: &csrf.0,
                 message: Some(m),
                 email: &f.email,
-            })),
+            }),
             status,
         )
     };
@@ -91,11 +91,11 @@ pub(crate) async fn resend(
 
 #[handler]
 pub(crate) fn forgot_form(csrf: &CsrfToken) -> Response {
-    no_store(render(&ForgotPage {
+    render(&ForgotPage {
         csrf: &csrf.0,
         message: None,
         email: "",
-    }))
+    })
 }
 
 #[derive(Deserialize)]
@@ -114,11 +114,11 @@ pub(crate) async fn forgot(
 ) -> Response {
     let again = |m: &str, status| {
         with_status(
-            no_store(render(&ForgotPage {
+            render(&ForgotPage {
                 csrf: &csrf.0,
                 message: Some(m),
                 email: &f.email,
-            })),
+            }),
             status,
         )
     };
@@ -140,11 +140,11 @@ pub(crate) async fn forgot(
 
 #[handler]
 pub(crate) fn reset_form(csrf: &CsrfToken, link: LinkToken) -> Response {
-    no_store(render(&ResetPage {
+    render(&ResetPage {
         csrf: &csrf.0,
         message: None,
         token: &link.0,
-    }))
+    })
 }
 
 #[derive(Deserialize)]
@@ -164,11 +164,11 @@ pub(crate) async fn reset(
 ) -> Response {
     let again = |m: String, status| {
         with_status(
-            no_store(render(&ResetPage {
+            render(&ResetPage {
                 csrf: &csrf.0,
                 message: Some(m),
                 token: &f.token,
-            })),
+            }),
             status,
         )
     };
@@ -211,12 +211,12 @@ pub(crate) fn activate_form(
     if session_token(&state, jar).is_none() {
         return see_other("/login");
     }
-    no_store(render(&ActivatePage {
+    render(&ActivatePage {
         csrf: &csrf.0,
         message: None,
         code: "",
         birth_date: "",
-    }))
+    })
 }
 
 #[derive(Deserialize)]
@@ -237,12 +237,12 @@ pub(crate) async fn activate(
 ) -> Response {
     let again = |m: &str, status| {
         with_status(
-            no_store(render(&ActivatePage {
+            render(&ActivatePage {
                 csrf: &csrf.0,
                 message: Some(m),
                 code: &f.code,
                 birth_date: &f.birth_date,
-            })),
+            }),
             status,
         )
     };

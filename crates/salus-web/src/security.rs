@@ -1,7 +1,7 @@
 //! The "sign-in and security" page: change the password, set up an authenticator app (with a
 //! QR code), see and end sessions. Every action posts a CSRF-checked form and comes back here.
 
-use crate::account::{FORM_EXPIRED, busy, no_store, see_other, session_token, with_status};
+use crate::account::{FORM_EXPIRED, busy, see_other, session_token, with_status};
 use crate::{WebState, render};
 use askama::Template;
 use poem::http::StatusCode;
@@ -89,7 +89,7 @@ async fn page(
         totp_setup: extra.totp_setup,
         recovery_codes: extra.recovery_codes,
     });
-    with_status(no_store(r), status)
+    with_status(r, status)
 }
 
 pub(crate) fn qr_svg(uri: &str) -> String {
@@ -561,12 +561,12 @@ pub(crate) async fn change_email(
 /// single-use token up.
 #[handler]
 pub(crate) fn email_confirm_form(csrf: &CsrfToken, link: crate::link::LinkToken) -> Response {
-    no_store(render(&crate::account::VerifyPage {
+    render(&crate::account::VerifyPage {
         csrf: &csrf.0,
         message: None,
         token: &link.0,
         action: "/account/email/confirm",
-    }))
+    })
 }
 
 #[handler]
@@ -579,12 +579,12 @@ pub(crate) async fn email_confirm(
 ) -> Response {
     let again = |m: &str, status| {
         with_status(
-            no_store(render(&crate::account::VerifyPage {
+            render(&crate::account::VerifyPage {
                 csrf: &csrf.0,
                 message: Some(m),
                 token: &f.token,
                 action: "/account/email/confirm",
-            })),
+            }),
             status,
         )
     };

@@ -1,6 +1,6 @@
 //! Staff pages: the front desk's identity queue and activation codes.
 
-use crate::account::{FORM_EXPIRED, no_store, see_other, session_token, with_status};
+use crate::account::{FORM_EXPIRED, see_other, session_token, with_status};
 use crate::{WebState, error_page, render};
 use askama::Template;
 use poem::http::StatusCode;
@@ -94,14 +94,14 @@ async fn page(
         .collect();
     let valid_days = state.auth.config().activation_ttl_days;
     with_status(
-        no_store(render(&StaffPage {
+        render(&StaffPage {
             csrf: &csrf.0,
             notice,
             message,
             issued,
             valid_days,
             queue,
-        })),
+        }),
         status,
     )
 }

@@ -2,7 +2,7 @@
 //! and the invitation page where a new colleague chooses a password and sets up their
 //! authenticator app.
 
-use crate::account::{FORM_EXPIRED, busy, no_store, see_other, session_token, with_status};
+use crate::account::{FORM_EXPIRED, busy, see_other, session_token, with_status};
 use crate::link::LinkToken;
 use crate::security::qr_svg;
 use crate::{WebState, error_page, render};
@@ -109,7 +109,7 @@ async fn team_page(
             .collect(),
         draft,
     };
-    with_status(no_store(render(&page)), status)
+    with_status(render(&page), status)
 }
 
 #[handler]
@@ -248,11 +248,11 @@ struct ReadyPage {
 }
 
 fn invalid_link() -> Response {
-    no_store(error_page(
+    error_page(
         StatusCode::BAD_REQUEST,
         "This invitation does not work",
         "The link is invalid, already used or expired. Ask your administrator to invite you again.",
-    ))
+    )
 }
 
 /// The setup form for a working link (the authenticator secret is the same on every visit).
@@ -269,7 +269,7 @@ async fn setup_page(
         .await
     {
         Ok(s) => with_status(
-            no_store(render(&SetupPage {
+            render(&SetupPage {
                 csrf: &csrf.0,
                 message,
                 token,
@@ -280,7 +280,7 @@ async fn setup_page(
                 role: role_label(s.role),
                 qr_svg: qr_svg(&s.totp.provisioning_uri),
                 secret: s.totp.secret_base32,
-            })),
+            }),
             status,
         ),
         Err(StaffSetupError::Repo(e)) => crate::unavailable("invitation page failed", &e),
@@ -333,9 +333,9 @@ pub(crate) async fn setup(
         )
         .await
     {
-        Ok(codes) => no_store(render(&ReadyPage {
+        Ok(codes) => render(&ReadyPage {
             codes: codes.iter().map(|c| c.expose().to_owned()).collect(),
-        })),
+        }),
         Err(StaffSetupError::InvalidOrExpired) => invalid_link(),
         Err(StaffSetupError::Password(r)) => {
             again(
