@@ -3,9 +3,15 @@
 //! **Invariant:** this crate does no I/O and depends on no runtime, database or web crate
 //! (`tests/no_io_dependencies.rs` enforces it). Adapters implement the ports declared here.
 //!
-//! Modules follow bounded contexts: [`organization`] (tenants, features, release policy),
-//! [`patient`] (the chart), [`record`] (clinical records), [`directory`] (practitioners and
-//! the organisations records come from), [`import`] (bringing outside data in).
+//! Modules follow bounded contexts: [`organization`] (tenants, features, release policy,
+//! the public directory of organisations), [`patient`] (the chart), [`record`] (clinical
+//! records), [`directory`] (practitioners and the organisations records come from),
+//! [`import`] (bringing outside data in), [`account`] (registration, sign-in, sessions,
+//! second factor, recovery, staff accounts, identity proofing), [`access`] (the one access
+//! decision: actors, actions, targets), [`chart`] (the records use cases: summary, lists,
+//! one record, filing, release, access history, export), [`export`] (what a download holds)
+//! and [`audit`] (access events). Shared pieces: [`ids`], [`text`] (value types), [`clock`],
+//! [`repo`].
 
 pub mod access;
 pub mod account;
