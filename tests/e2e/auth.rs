@@ -591,13 +591,7 @@ pub(crate) fn code_now(app: &TestApp, secret_base32: &str) -> String {
 async fn staff_sign_in_needs_the_totp_code_which_works_once() {
     use salus_domain::account::{NewStaff, SecretText, StaffRole};
     let app = spawn_app(0).await;
-    let auth = salus_server::app::api_state(
-        &app.store,
-        &salus_server::Config::default(),
-        app.clock.clone(),
-    )
-    .unwrap()
-    .auth;
+    let auth = app.auth();
     let org = salus_server::importer::target_org(&app.store, Some("demo-clinic"))
         .await
         .unwrap();

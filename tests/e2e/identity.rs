@@ -30,13 +30,7 @@ pub(crate) async fn call(
 
 /// A signed-in staff member of `org` with `role`.
 pub(crate) async fn staff(app: &TestApp, org: &str, email: &str, role: StaffRole) -> String {
-    let auth = salus_server::app::api_state(
-        &app.store,
-        &salus_server::Config::default(),
-        app.clock.clone(),
-    )
-    .unwrap()
-    .auth;
+    let auth = app.auth();
     let org = salus_server::importer::target_org(&app.store, Some(org))
         .await
         .unwrap();

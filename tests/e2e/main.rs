@@ -37,6 +37,17 @@ struct TestApp {
 }
 
 impl TestApp {
+    /// The account use cases over the app's store and clock (to create staff directly).
+    fn auth(&self) -> salus_domain::account::AuthService {
+        salus_server::app::api_state(
+            &self.store,
+            &salus_server::Config::default(),
+            self.clock.clone(),
+        )
+        .unwrap()
+        .auth
+    }
+
     /// Moves the app's clock forward.
     fn advance_minutes(&self, minutes: i64) {
         self.clock.advance(chrono::Duration::minutes(minutes));

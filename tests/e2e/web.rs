@@ -518,13 +518,7 @@ async fn staff_signs_in(b: &mut Browser<'_>, email: &str, role: salus_domain::ac
     let org = salus_server::importer::target_org(&b.app.store, Some("demo-clinic"))
         .await
         .unwrap();
-    let auth = salus_server::app::api_state(
-        &b.app.store,
-        &salus_server::Config::default(),
-        b.app.clock.clone(),
-    )
-    .unwrap()
-    .auth;
+    let auth = b.app.auth();
     let creds = auth
         .create_staff(
             NewStaff {
