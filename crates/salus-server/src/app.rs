@@ -126,7 +126,8 @@ pub fn app(
 
 /// Refuses request bodies over `limit` bytes with `413 payload_too_large` before they are
 /// read into memory: by the declared `Content-Length`, or, for a body without one (chunked,
-/// or HTTP/2), by reading at most `limit` bytes of it. The answer has the shape of the part asked (API JSON or a page).
+/// or HTTP/2), by reading at most `limit` bytes of it. The answer has the shape of the part
+/// asked (API JSON or a page). Reads that carry no body are passed through untouched.
 pub fn body_limit<E: Endpoint + 'static>(ep: E, limit: usize) -> impl Endpoint {
     use futures_util::TryStreamExt;
     ep.around(move |ep, mut req| async move {
@@ -141,7 +142,7 @@ pub fn body_limit<E: Endpoint + 'static>(ep: E, limit: usize) -> impl Endpoint {
             Some(n) if n > limit as u64 => return too_large(),
             Some(_) => {}
             // Chunked (HTTP/1.1) or simply undeclared (HTTP/2): read at most the limit.
-            None => {
+            None if may_carry_body(&req) => {
                 let mut stream = req.take_body().into_bytes_stream();
                 let mut read = Vec::new();
                 while let Ok(Some(chunk)) = stream.try_next().await {
@@ -152,9 +153,19 @@ pub fn body_limit<E: Endpoint + 'static>(ep: E, limit: usize) -> impl Endpoint {
                 }
                 req.set_body(read);
             }
+            None => {}
         }
         ep.call(req).await.map(IntoResponse::into_response)
     })
+}
+
+/// A request whose body is read: a write, or anything sent in chunks.
+fn may_carry_body(req: &poem::Request) -> bool {
+    use poem::http::Method;
+    matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH)
+        || req
+            .headers()
+            .contains_key(poem::http::header::TRANSFER_ENCODING)
 }
 
 /// The requests the per-address limit counts: the API's and the pages' that take a password,
