@@ -529,3 +529,22 @@ async fn page_requests_write_their_request_id_into_the_audit_log() {
     let id: Option<String> = row.try_get("", "request_id").unwrap();
     assert_eq!(id.as_deref(), Some("page-request-42"));
 }
+
+/// A link whose token is not one of ours leaves no token behind, not even an earlier link's.
+#[tokio::test]
+async fn a_malformed_link_token_is_dropped_with_any_earlier_one() {
+    let app = spawn_app(0).await;
+    let resp = app
+        .client
+        .get("/reset?token=not%20a%20token")
+        .header("cookie", "salus_link=AbCdEfGhIjKlMnOp0123")
+        .send()
+        .await;
+    resp.assert_status(StatusCode::SEE_OTHER);
+    resp.assert_header("location", "/reset");
+    let cookie = resp.0.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.starts_with("salus_link=;") && cookie.contains("Max-Age=0"),
+        "{cookie}"
+    );
+}

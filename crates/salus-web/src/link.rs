@@ -51,16 +51,10 @@ pub(crate) fn moves_token_out_of_url<E: Endpoint + 'static>(
         let Some(token) = token else {
             let carried = req.method() == Method::POST && LinkToken::of(&req).is_some();
             let mut resp = ep.call(req).await?.into_response();
-            // Spent (or the form was refused for another reason than the token): a success
-            // answer ends the cookie, a refusal keeps it for the next try.
+            // Once the form succeeds the token is spent: end its cookie. A refused form keeps
+            // it for the next try.
             if carried && resp.status().is_success() {
-                let expired = format!(
-                    "{COOKIE}=; Path={path}; Max-Age=0; HttpOnly; SameSite=Lax{}",
-                    if secure { "; Secure" } else { "" }
-                );
-                if let Ok(v) = HeaderValue::from_str(&expired) {
-                    resp.headers_mut().append(header::SET_COOKIE, v);
-                }
+                set_cookie(&mut resp, path, "", 0, secure);
             }
             return Ok(resp);
         };
@@ -69,18 +63,25 @@ pub(crate) fn moves_token_out_of_url<E: Endpoint + 'static>(
             .header(header::LOCATION, path)
             .header(header::CACHE_CONTROL, "no-store")
             .finish();
-        // A malformed token is dropped: the clean page then says the link is not valid.
+        // A malformed token is dropped, and so is any earlier link's: the clean page then
+        // says the link is not valid rather than use another one.
         if is_token(token) {
-            let cookie = format!(
-                "{COOKIE}={token}; Path={path}; Max-Age={COOKIE_SECONDS}; HttpOnly; SameSite=Lax{}",
-                if secure { "; Secure" } else { "" }
-            );
-            if let Ok(v) = HeaderValue::from_str(&cookie) {
-                resp.headers_mut().insert(header::SET_COOKIE, v);
-            }
+            set_cookie(&mut resp, path, token, COOKIE_SECONDS, secure);
+        } else {
+            set_cookie(&mut resp, path, "", 0, secure);
         }
         Ok(resp)
     })
+}
+
+fn set_cookie(resp: &mut Response, path: &str, value: &str, max_age: u32, secure: bool) {
+    let cookie = format!(
+        "{COOKIE}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
+        if secure { "; Secure" } else { "" }
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
 }
 
 /// The token an emailed link handed over (see the module docs); empty when there is none.
