@@ -53,8 +53,9 @@ enum Cmd {
         #[arg(long)]
         check: bool,
     },
-    /// fmt check, clippy (warnings denied), all tests on SQLite, schemathesis against a live
-    /// demo server, then the store and end-to-end suites on a throw-away PostgreSQL cluster.
+    /// fmt check, cargo deny (licences, bans, sources), clippy (warnings denied), all tests on
+    /// SQLite, schemathesis against a live demo server, then the store and end-to-end suites
+    /// on a throw-away PostgreSQL cluster.
     Test {
         /// Skip the PostgreSQL run (local use only; CI never skips it).
         #[arg(long)]
@@ -218,8 +219,41 @@ fn fhir_validator() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// cargo-deny, pinned, installed from crates.io into `target/` on first use (about two
+/// minutes of building).
+fn cargo_deny() -> anyhow::Result<PathBuf> {
+    let dir = root().join("target/cargo-deny-0.20.2");
+    let bin = dir.join("bin/cargo-deny");
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    eprintln!("==> installing cargo-deny 0.20.2 into {}", dir.display());
+    run(cargo()
+        .args([
+            "install",
+            "cargo-deny",
+            "--locked",
+            "--version",
+            "0.20.2",
+            "--root",
+        ])
+        .arg(&dir))?;
+    Ok(bin)
+}
+
 fn test(skip_postgres: bool) -> anyhow::Result<()> {
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    // Licences, banned crates and sources of the dependency graph (deny.toml; advisories
+    // need the RustSec database from GitHub, which these machines cannot reach).
+    let deny = cargo_deny().context("cannot install cargo-deny")?;
+    run(Command::new(deny).args([
+        "--log-level",
+        "error",
+        "check",
+        "licenses",
+        "bans",
+        "sources",
+    ]))?;
     fhir_validator().context("cannot install the FHIR validator the tests need")?;
     run(cargo().args([
         "clippy",
