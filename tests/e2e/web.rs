@@ -991,7 +991,7 @@ async fn clinician_pages_open_a_chart_file_a_result_and_a_held_note_and_release_
         .await;
     assert_eq!(
         filed.location.as_deref(),
-        Some(format!("{chart_path}?done=filed").as_str())
+        Some(format!("{chart_path}?filed=released").as_str())
     );
     let held = doc
         .post(
@@ -1001,15 +1001,15 @@ async fn clinician_pages_open_a_chart_file_a_result_and_a_held_note_and_release_
                 ("kind", "note"),
                 ("title", "Counselling"),
                 ("text", "Line one.\nLine <two>."),
-                ("mental_health", "1"),
+                ("label", "mental_health"),
             ],
         )
         .await;
     assert_eq!(
         held.location.as_deref(),
-        Some(format!("{chart_path}?done=held").as_str())
+        Some(format!("{chart_path}?filed=held").as_str())
     );
-    let chart = doc.get(&format!("{chart_path}?done=held")).await;
+    let chart = doc.get(&format!("{chart_path}?filed=held")).await;
     assert!(chart.html.contains("Filed and held"));
     let note_id = chart
         .html
@@ -1037,7 +1037,7 @@ async fn clinician_pages_open_a_chart_file_a_result_and_a_held_note_and_release_
         .await;
     assert_eq!(
         released.location.as_deref(),
-        Some(format!("{chart_path}?done=released").as_str())
+        Some(format!("{chart_path}?released=1").as_str())
     );
     assert_eq!(
         crate::identity::call(&app, "GET", &path, &ann, None)
@@ -1143,4 +1143,233 @@ async fn the_download_page_asks_for_the_password_then_downloads_and_the_history_
             .html
             .contains("Downloaded your patient summary (IPS)")
     );
+}
+
+/// Every page route behind sign-in, as (method, path): each gets its person through the
+/// session extractor, so a stranger is sent to sign in before anything is read or changed.
+const SIGNED_IN_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/account"),
+    ("GET", "/account/security"),
+    ("GET", "/account/activate"),
+    ("POST", "/account/activate"),
+    ("POST", "/account/password"),
+    ("POST", "/account/email"),
+    ("POST", "/account/totp"),
+    ("POST", "/account/totp/confirm"),
+    ("POST", "/account/sessions/end-others"),
+    (
+        "POST",
+        "/account/sessions/01890000-0000-7000-8000-000000000001/end",
+    ),
+    ("GET", "/records"),
+    ("GET", "/records/results"),
+    ("GET", "/records/history"),
+    ("GET", "/records/item/01890000-0000-7000-8000-000000000001"),
+    ("GET", "/records/download"),
+    ("POST", "/records/download"),
+    ("GET", "/records/download/fhir"),
+    ("GET", "/records/download/ips"),
+    ("GET", "/records/download/pdf"),
+    ("GET", "/staff"),
+    ("POST", "/staff/activation-code"),
+    (
+        "POST",
+        "/staff/identity/01890000-0000-7000-8000-000000000001",
+    ),
+    ("GET", "/staff/charts"),
+    ("GET", "/staff/charts/01890000-0000-7000-8000-000000000001"),
+    (
+        "POST",
+        "/staff/charts/01890000-0000-7000-8000-000000000001/records",
+    ),
+    (
+        "POST",
+        "/staff/records/01890000-0000-7000-8000-000000000001/release",
+    ),
+    ("GET", "/staff/team"),
+    ("POST", "/staff/invitations"),
+];
+
+/// Every form, signed in or not: each checks its CSRF token through the form extractor.
+const FORMS: &[&str] = &[
+    "/register",
+    "/verify",
+    "/verify/resend",
+    "/login",
+    "/login/code",
+    "/forgot",
+    "/reset",
+    "/staff/setup",
+    "/account/email/confirm",
+    "/logout",
+];
+
+async fn send(b: &mut Browser<'_>, method: &str, path: &str, fields: &[(&str, &str)]) -> Page {
+    if method == "GET" {
+        b.get(path).await
+    } else {
+        b.post(path, fields).await
+    }
+}
+
+#[tokio::test]
+async fn every_signed_in_page_sends_a_stranger_to_sign_in_and_drops_a_dead_session() {
+    let app = spawn_app(1).await;
+    let mut stranger = Browser::new(&app);
+    let csrf = csrf_of(&stranger.get("/login").await.html);
+    let before = (
+        crate::records::audit_entries(&app).await,
+        app.emails().len(),
+    );
+    for (method, path) in SIGNED_IN_ROUTES {
+        let page = send(&mut stranger, method, path, &[("csrf", &csrf)]).await;
+        assert_eq!(
+            (page.status, page.location.as_deref()),
+            (StatusCode::SEE_OTHER, Some("/login")),
+            "{method} {path}"
+        );
+    }
+    // A session cookie that names no live session: to sign in, and the cookie goes.
+    let mut stale = Browser::new(&app);
+    stale
+        .cookies
+        .insert("salus_session".into(), "no-such-session".into());
+    for (method, path) in SIGNED_IN_ROUTES {
+        stale
+            .cookies
+            .insert("salus_session".into(), "no-such-session".into());
+        let page = send(&mut stale, method, path, &[("csrf", &csrf)]).await;
+        assert_eq!(
+            (page.status, page.location.as_deref()),
+            (StatusCode::SEE_OTHER, Some("/login")),
+            "{method} {path}"
+        );
+        assert!(
+            !stale.cookies.contains_key("salus_session"),
+            "{method} {path} drops the dead cookie"
+        );
+    }
+    assert_eq!(
+        (
+            crate::records::audit_entries(&app).await,
+            app.emails().len()
+        ),
+        before,
+        "nothing was read or written for strangers"
+    );
+}
+
+#[tokio::test]
+async fn every_form_refuses_a_forged_token_and_does_nothing() {
+    use salus_domain::account::StaffRole;
+    let app = spawn_app(1).await;
+    let mut admin = Browser::new(&app);
+    staff_signs_in(
+        &mut admin,
+        "admin@example.org",
+        StaffRole::OrganizationAdmin,
+    )
+    .await;
+    let before = (
+        crate::records::audit_entries(&app).await,
+        app.emails().len(),
+    );
+    let posts = SIGNED_IN_ROUTES
+        .iter()
+        .filter(|(m, _)| *m == "POST")
+        .map(|(_, p)| *p)
+        .chain(FORMS.iter().copied());
+    let fields = [
+        ("csrf", "forged"),
+        ("email", "someone@example.org"),
+        ("given_name", "Someone"),
+        ("family_name", "Else"),
+        ("role", "clinician"),
+        ("password", "tulip kettle orbit"),
+        ("token", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+        ("kind", "note"),
+        ("title", "Forged"),
+        ("text", "Forged"),
+    ];
+    for path in posts {
+        let page = admin.post(path, &fields).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "POST {path}");
+        assert!(page.html.contains("This form has expired"), "POST {path}");
+        assert!(
+            !page.html.contains("tulip kettle orbit"),
+            "POST {path}: a password is never shown again"
+        );
+    }
+    assert_eq!(
+        (
+            crate::records::audit_entries(&app).await,
+            app.emails().len()
+        ),
+        before,
+        "no forged form read, wrote or sent anything"
+    );
+    assert_eq!(
+        admin.get("/account").await.status,
+        StatusCode::OK,
+        "a forged sign-out does not sign out"
+    );
+    // What was typed into a public form is kept on its page, with a fresh token.
+    let login = admin.post("/login", &fields).await;
+    assert!(login.html.contains("value=\"someone@example.org\""));
+    assert_ne!(csrf_of(&login.html), "forged");
+}
+
+#[tokio::test]
+async fn a_form_must_arrive_as_a_form() {
+    let app = spawn_app(1).await;
+    let mut b = Browser::new(&app);
+    let csrf = csrf_of(&b.get("/login").await.html);
+    let resp = app
+        .client
+        .post("/login")
+        .header("cookie", b.cookie_header())
+        .content_type("application/json")
+        .body(format!(
+            r#"{{"csrf":"{csrf}","email":"a@b.org","password":"x"}}"#
+        ))
+        .send()
+        .await;
+    let page = b.finish(resp).await;
+    assert_eq!(page.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(
+        page.html
+            .contains("This address takes a form sent from its page.")
+    );
+}
+
+#[tokio::test]
+async fn staff_pages_are_for_staff_and_each_role_gets_only_its_own() {
+    use salus_domain::account::StaffRole;
+    let app = spawn_app(1).await;
+    crate::records::linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let mut ann = Browser::new(&app);
+    patient_signs_in(&mut ann, "ann@example.org").await;
+    for path in ["/staff", "/staff/charts", "/staff/team"] {
+        let page = ann.get(path).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(page.html.contains("This page is for the clinic"), "{path}");
+    }
+    // Staff get in, and the one access decision says what each role may do there.
+    let mut desk = Browser::new(&app);
+    staff_signs_in(&mut desk, "desk@example.org", StaffRole::FrontDesk).await;
+    assert_eq!(desk.get("/staff").await.status, StatusCode::OK);
+    assert_eq!(desk.get("/staff/team").await.status, StatusCode::FORBIDDEN);
+    let mut doc = Browser::new(&app);
+    staff_signs_in(&mut doc, "doc@example.org", StaffRole::Clinician).await;
+    assert_eq!(doc.get("/staff").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(doc.get("/staff/team").await.status, StatusCode::FORBIDDEN);
+    let mut admin = Browser::new(&app);
+    staff_signs_in(
+        &mut admin,
+        "admin@example.org",
+        StaffRole::OrganizationAdmin,
+    )
+    .await;
+    assert_eq!(admin.get("/staff").await.status, StatusCode::OK);
+    assert_eq!(admin.get("/staff/team").await.status, StatusCode::OK);
 }

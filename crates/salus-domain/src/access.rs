@@ -145,6 +145,11 @@ pub enum Action {
     ViewAccessHistory,
     /// See a chart's name, birth date and record number (identity checks at the front desk).
     ViewDemographics,
+    /// Prove people's identity for an organisation: work its queue of accounts waiting to be
+    /// connected to a chart, issue activation codes.
+    ProofIdentity,
+    /// Invite and list the organisation's staff.
+    ManageTeam,
 }
 
 impl Action {
@@ -158,6 +163,8 @@ impl Action {
             Self::Release => "release",
             Self::ViewAccessHistory => "view_access_history",
             Self::ViewDemographics => "view_demographics",
+            Self::ProofIdentity => "proof_identity",
+            Self::ManageTeam => "manage_team",
         }
     }
 }
@@ -189,10 +196,13 @@ pub enum Target<'a> {
         meta: &'a RecordMeta,
         kind: RecordKind,
     },
+    /// An organisation's own business (its identity queue, its team): no chart.
+    Organization { organization: OrganizationId },
 }
 
 impl Target<'_> {
-    fn chart(&self) -> (PatientId, OrganizationId) {
+    /// The chart the target is in (none for an organisation's business) and its organisation.
+    fn chart(&self) -> (Option<PatientId>, OrganizationId) {
         match self {
             Self::Chart {
                 patient,
@@ -202,14 +212,15 @@ impl Target<'_> {
                 patient,
                 organization,
                 ..
-            } => (*patient, *organization),
-            Self::Record { meta, .. } => (meta.patient_id, meta.organization_id),
+            } => (Some(*patient), *organization),
+            Self::Record { meta, .. } => (Some(meta.patient_id), meta.organization_id),
+            Self::Organization { organization } => (None, *organization),
         }
     }
     fn kind(&self) -> Option<RecordKind> {
         match self {
             Self::Kind { kind, .. } | Self::Record { kind, .. } => Some(*kind),
-            Self::Chart { .. } => None,
+            Self::Chart { .. } | Self::Organization { .. } => None,
         }
     }
 }
@@ -236,11 +247,11 @@ pub fn decide(actor: &Actor, action: Action, target: Target<'_>, now: DateTime<U
     let kind = target.kind();
     let record = match target {
         Target::Record { meta, .. } => Some(meta),
-        Target::Chart { .. } | Target::Kind { .. } => None,
+        Target::Chart { .. } | Target::Kind { .. } | Target::Organization { .. } => None,
     };
     match actor {
         Actor::Patient { patient: mine, .. } => {
-            if *mine != patient
+            if Some(*mine) != patient
                 || !matches!(
                     action,
                     Action::ViewChart
@@ -265,12 +276,16 @@ pub fn decide(actor: &Actor, action: Action, target: Target<'_>, now: DateTime<U
             organization: theirs,
             ..
         } => {
+            // Chart actions need a chart; an organisation's business needs none.
+            let about_chart = patient.is_some();
             let allowed = *theirs == organization
                 && match action {
                     Action::ViewChart | Action::Read | Action::Create | Action::Release => {
-                        *role == StaffRole::Clinician
+                        about_chart && *role == StaffRole::Clinician
                     }
-                    Action::ViewDemographics => proofs_identity(*role),
+                    Action::ViewDemographics => about_chart && proofs_identity(*role),
+                    Action::ProofIdentity => !about_chart && proofs_identity(*role),
+                    Action::ManageTeam => !about_chart && *role == StaffRole::OrganizationAdmin,
                     Action::Export | Action::ViewAccessHistory => false,
                 };
             if allowed {
@@ -296,14 +311,17 @@ pub fn decide(actor: &Actor, action: Action, target: Target<'_>, now: DateTime<U
                 Action::Create
                 | Action::Release
                 | Action::ViewAccessHistory
-                | Action::ViewDemographics => false,
+                | Action::ViewDemographics
+                | Action::ProofIdentity
+                | Action::ManageTeam => false,
             };
             let kind_ok = kind.is_none_or(|k| scope.kinds.contains(&k));
             let record_ok = record.is_none_or(|meta| {
                 meta.release.is_visible_at(now)
                     && meta.sensitivity.iter().all(|l| scope.labels.contains(l))
             });
-            if *theirs == patient && scope.in_force(now) && action_ok && kind_ok && record_ok {
+            if Some(*theirs) == patient && scope.in_force(now) && action_ok && kind_ok && record_ok
+            {
                 Decision::Allow
             } else {
                 Decision::Deny
@@ -501,6 +519,52 @@ mod tests {
                 Decision::Deny
             );
         }
+    }
+
+    #[test]
+    fn an_organisations_own_business_is_for_its_front_desk_and_administrators() {
+        let ours = Target::Organization { organization: ORG };
+        let may = |actor: &Actor, action| decide(actor, action, ours, now()).is_allowed();
+        // Proving identity: the same roles that may see who a chart is.
+        for role in [
+            StaffRole::Clinician,
+            StaffRole::FrontDesk,
+            StaffRole::Billing,
+            StaffRole::OrganizationAdmin,
+        ] {
+            assert_eq!(
+                may(&staff(role, ORG), Action::ProofIdentity),
+                proofs_identity(role),
+                "{role:?}"
+            );
+            assert_eq!(
+                may(&staff(role, ORG), Action::ManageTeam),
+                role == StaffRole::OrganizationAdmin,
+                "{role:?}"
+            );
+            assert!(!may(&staff(role, OTHER_ORG), Action::ProofIdentity));
+            assert!(!may(&staff(role, OTHER_ORG), Action::ManageTeam));
+        }
+        let ann = Actor::Patient {
+            account: AccountId::from_uuid(Uuid::from_u128(20)),
+            patient: ANN,
+        };
+        for actor in [ann, proxy(SensitivityLabels::empty())] {
+            assert!(!may(&actor, Action::ProofIdentity));
+            assert!(!may(&actor, Action::ManageTeam));
+            assert!(
+                !may(&actor, Action::ViewChart),
+                "an organisation is no chart"
+            );
+        }
+        // And the organisation's business is not a chart action, nor the other way round.
+        let admin = staff(StaffRole::OrganizationAdmin, ORG);
+        let chart = Target::Chart {
+            patient: ANN,
+            organization: ORG,
+        };
+        assert!(!decide(&admin, Action::ManageTeam, chart, now()).is_allowed());
+        assert!(!decide(&admin, Action::ViewDemographics, ours, now()).is_allowed());
     }
 
     #[test]

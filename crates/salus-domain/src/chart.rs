@@ -10,15 +10,13 @@ use crate::access::{Action, Actor, Decision, Target, decide};
 use crate::account::{AccountRepository, Mailer, OutgoingEmail};
 use crate::audit::{AccessEntry, AccessEvent, AccessLog, ActorRef, Outcome};
 use crate::clock::Clock;
-use crate::export::{
-    ChartExport, EXPORT_ORDER, EXPORT_REAUTH_MINUTES, ExportFormat, ExportRequest,
-};
+use crate::export::{ChartExport, EXPORT_ORDER, ExportFormat, ExportRequest};
 use crate::ids::{IdGenerator, OrganizationId, PatientId, RecordId};
 use crate::organization::OrganizationRepository;
 use crate::patient::{Patient, PatientRepository};
 use crate::record::{
     ClinicalRecord, Cursor, Page, RecordBody, RecordKind, RecordMeta, RecordQuery,
-    RecordRepository, RecordSource, SensitivityLabels,
+    RecordRepository, RecordSource, ReleaseState, SensitivityLabels,
 };
 use crate::repo::RepoError;
 use crate::text::DisplayName;
@@ -372,6 +370,130 @@ impl NewRecord {
             author,
             encounter: None,
         })
+    }
+}
+
+/// A result or note as a clinician enters it, on the chart page or through the API: both
+/// adapters fill this in from their own wire format and the domain reads it once.
+#[derive(Debug, Clone, Default)]
+pub struct NewRecordInput {
+    /// `lab_result` or `note`.
+    pub kind: String,
+    /// A lab result's test name, or a note's title.
+    pub title: String,
+    pub loinc: Option<String>,
+    pub value: Option<f64>,
+    pub unit: Option<String>,
+    pub reference_low: Option<f64>,
+    pub reference_high: Option<f64>,
+    /// A note's plain text.
+    pub text: Option<String>,
+    /// Sensitivity label codes (`mental_health`, `hiv`, ...).
+    pub labels: Vec<String>,
+    /// The id of the visit it belongs to, if any (one of the chart's visits).
+    pub visit: Option<String>,
+}
+
+impl NewRecordInput {
+    /// The record to file in `patient`'s chart.
+    ///
+    /// # Errors
+    /// [`InputError`] naming what is missing or wrong.
+    pub fn into_new_record(
+        self,
+        patient: PatientId,
+        author: Option<DisplayName>,
+    ) -> Result<NewRecord, InputError> {
+        let labels = NewRecord::labels(self.labels.iter().map(String::as_str))?;
+        let encounter = match self
+            .visit
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        {
+            None => None,
+            Some(v) => Some(
+                RecordId::parse(v).map_err(|_| InputError::Record("The visit id is not valid."))?,
+            ),
+        };
+        let mut new = match self.kind.trim() {
+            "lab_result" => NewRecord::lab_result(
+                patient,
+                LabResultInput {
+                    title: self.title,
+                    loinc: self.loinc,
+                    value: self.value,
+                    unit: self.unit,
+                    reference_low: self.reference_low,
+                    reference_high: self.reference_high,
+                },
+                labels,
+                author,
+            )?,
+            "note" => NewRecord::note(
+                patient,
+                &self.title,
+                self.text.as_deref().unwrap_or_default(),
+                labels,
+                author,
+            )?,
+            _ => {
+                return Err(InputError::Record(
+                    "Choose a lab result (lab_result) or a note (note).",
+                ));
+            }
+        };
+        new.encounter = encounter;
+        Ok(new)
+    }
+}
+
+/// A number as a person types it into a form: blank is none, and a decimal comma is read as
+/// a point ("5,4" is 5.4), as people in much of the world write it.
+///
+/// # Errors
+/// [`InputError::Record`] for anything else.
+pub fn typed_number(text: Option<&str>) -> Result<Option<f64>, InputError> {
+    match text.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v
+            .replace(',', ".")
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite())
+            .map(Some)
+            .ok_or(InputError::Record("Numbers must be written like 5.4.")),
+    }
+}
+
+/// When the patient sees a record just filed: what both adapters report back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilingOutcome {
+    /// Online for the patient now.
+    Released,
+    /// Released online automatically at `at`, after the organisation's waiting period.
+    ReleasedLater { at: DateTime<Utc> },
+    /// Held until a clinician releases it (or never shown online).
+    Held,
+}
+
+impl FilingOutcome {
+    /// The outcome of a record as it was filed.
+    pub fn of(record: &ClinicalRecord) -> Self {
+        match record.meta.release {
+            ReleaseState::Released { at } if at <= record.meta.filed_at => Self::Released,
+            ReleaseState::Released { at } => Self::ReleasedLater { at },
+            ReleaseState::Held | ReleaseState::NeverOnline => Self::Held,
+        }
+    }
+
+    /// A stable code (`released`, `released_later`, `held`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Released => "released",
+            Self::ReleasedLater { .. } => "released_later",
+            Self::Held => "held",
+        }
     }
 }
 
@@ -1091,7 +1213,7 @@ impl RecordsService {
     }
 
     /// Starts an export of a chart (the actor's own when `req.patient` is `None`): checks
-    /// that the person proved who they are within [`EXPORT_REAUTH_MINUTES`], that the actor
+    /// that the person proved who they are within [`crate::account::REAUTH_WINDOW_MINUTES`], that the actor
     /// may export the chart, and writes the audit entry naming the format. The answer reads
     /// the records out batch by batch under the same rules as viewing.
     ///
@@ -1104,7 +1226,7 @@ impl RecordsService {
         request_id: Option<&str>,
     ) -> Result<ChartExport, RecordsError> {
         let now = self.now();
-        if now - req.authenticated_at > chrono::Duration::minutes(EXPORT_REAUTH_MINUTES) {
+        if !crate::account::proved_recently(req.authenticated_at, now) {
             return Err(RecordsError::ReauthenticationRequired);
         }
         let mut a = Audit {

@@ -20,9 +20,6 @@ use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-/// How long after proving who they are (sign-in or password re-entry) a person may export.
-pub const EXPORT_REAUTH_MINUTES: i64 = 5;
-
 /// Records read per batch.
 pub const EXPORT_BATCH: u32 = 500;
 

@@ -2,10 +2,10 @@
 //! signed-in account.
 
 use crate::error::{ApiError, ErrorBody};
+use crate::session::SessionToken;
 use poem::Request;
-use poem_openapi::auth::Bearer;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi, SecurityScheme, Tags};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use salus_domain::account::{
     Account, AuthService, ChartLink, LoginError, LoginOutcome, PersonalInfo, RegisterError,
     Registration, Role, SecretText, SessionError, VerifyError,
@@ -19,11 +19,6 @@ enum ApiTags {
     Auth,
 }
 
-/// A session token from `POST /v1/auth/login`, sent as `Authorization: Bearer <token>`.
-#[derive(SecurityScheme)]
-#[oai(ty = "bearer")]
-pub struct SessionToken(Bearer);
-
 /// A new patient account.
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
@@ -35,13 +30,6 @@ pub struct RegisterRequest {
     pub email: String,
     /// 12 to 128 characters; any characters.
     pub password: String,
-}
-
-impl SessionToken {
-    /// The token as a secret for the domain.
-    pub(crate) fn secret(&self) -> SecretText {
-        SecretText::new(self.0.token.clone())
-    }
 }
 
 #[derive(Debug, Object)]
@@ -215,9 +203,6 @@ enum LogoutResponse {
 enum MeResponse {
     #[oai(status = 200)]
     Ok(Json<Me>),
-    /// `unauthorized`: sign in again.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
 }
 
 fn invalid_credentials() -> LoginResult {
@@ -512,7 +497,7 @@ impl AuthApi {
     async fn logout(&self, req: &Request, token: SessionToken) -> Result<LogoutResponse, ApiError> {
         match self
             .auth
-            .logout(&SecretText::new(token.0.token), request_id(req).as_deref())
+            .logout(token.secret(), request_id(req).as_deref())
             .await
         {
             Ok(()) => Ok(LogoutResponse::Done),
@@ -523,16 +508,8 @@ impl AuthApi {
 
     /// The signed-in account.
     #[oai(path = "/v1/me", method = "get", operation_id = "me")]
-    async fn me(&self, token: SessionToken) -> Result<MeResponse, ApiError> {
-        match self
-            .auth
-            .authenticate(&SecretText::new(token.0.token))
-            .await
-        {
-            Ok(who) => Ok(MeResponse::Ok(Json(Me::from(&who.account)))),
-            Err(SessionError::Invalid) => Ok(MeResponse::Unauthorized(unauthorized())),
-            Err(SessionError::Repo(e)) => Err(e.into()),
-        }
+    async fn me(&self, token: SessionToken) -> MeResponse {
+        MeResponse::Ok(Json(Me::from(token.account())))
     }
 }
 
@@ -888,7 +865,7 @@ impl AccountApi {
         let result = self
             .auth
             .change_password(
-                &SecretText::new(token.0.token),
+                token.secret(),
                 SecretText::new(b.current_password),
                 SecretText::new(b.new_password),
                 request_id(req).as_deref(),
@@ -938,7 +915,7 @@ impl AccountApi {
         let result = self
             .auth
             .request_email_change(
-                &token.secret(),
+                token.secret(),
                 SecretText::new(b.password),
                 new_email,
                 request_id(req).as_deref(),
@@ -1033,7 +1010,7 @@ impl AccountApi {
         match self
             .auth
             .reauthenticate(
-                &token.secret(),
+                token.secret(),
                 SecretText::new(body.0.password),
                 request_id(req).as_deref(),
             )
@@ -1071,7 +1048,7 @@ impl AccountApi {
     #[oai(path = "/v1/me/totp", method = "post", operation_id = "beginTotp")]
     async fn begin_totp(&self, token: SessionToken) -> Result<TotpBeginResponse, ApiError> {
         use salus_domain::account::TotpError;
-        match self.auth.begin_totp(&SecretText::new(token.0.token)).await {
+        match self.auth.begin_totp(token.secret()).await {
             Ok(e) => Ok(TotpBeginResponse::Ok(Json(TotpEnrollmentDto {
                 otpauth_uri: e.provisioning_uri,
                 secret: e.secret_base32,
@@ -1107,11 +1084,7 @@ impl AccountApi {
         use salus_domain::account::TotpError;
         match self
             .auth
-            .confirm_totp(
-                &SecretText::new(token.0.token),
-                &body.0.code,
-                request_id(req).as_deref(),
-            )
+            .confirm_totp(token.secret(), &body.0.code, request_id(req).as_deref())
             .await
         {
             Ok(codes) => Ok(TotpConfirmResponse::Ok(Json(RecoveryCodes {
@@ -1144,7 +1117,7 @@ impl AccountApi {
         operation_id = "listSessions"
     )]
     async fn sessions(&self, token: SessionToken) -> Result<SessionsResponse, ApiError> {
-        match self.auth.sessions(&SecretText::new(token.0.token)).await {
+        match self.auth.sessions(token.secret()).await {
             Ok(list) => Ok(SessionsResponse::Ok(Json(SessionList {
                 sessions: list
                     .into_iter()
@@ -1180,11 +1153,7 @@ impl AccountApi {
         };
         match self
             .auth
-            .revoke_session(
-                &SecretText::new(token.0.token),
-                target,
-                request_id(req).as_deref(),
-            )
+            .revoke_session(token.secret(), target, request_id(req).as_deref())
             .await
         {
             Ok(true) => Ok(RevokeResponse::Done),
@@ -1207,7 +1176,7 @@ impl AccountApi {
     ) -> Result<RevokeOthersResponse, ApiError> {
         match self
             .auth
-            .revoke_other_sessions(&SecretText::new(token.0.token), request_id(req).as_deref())
+            .revoke_other_sessions(token.secret(), request_id(req).as_deref())
             .await
         {
             Ok(revoked) => Ok(RevokeOthersResponse::Ok(Json(Revoked { revoked }))),

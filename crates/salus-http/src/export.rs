@@ -2,19 +2,15 @@
 //! printouts. The domain decides who may export what and audits it; this module
 //! authenticates, checks nothing itself, and streams or renders what the export reads.
 
-use crate::auth::SessionToken;
 use crate::error::{ApiError, ErrorBody};
 use crate::payload::FhirJson;
-use crate::records::{
-    Refusal, no_chart, not_found, patient_param, refusal, request_id, unauthorized,
-};
+use crate::records::{Refusal, no_chart, not_found, patient_param, refusal, request_id};
+use crate::session::SessionToken;
 use futures_util::StreamExt as _;
 use poem::{Body, Request};
 use poem_openapi::param::Query;
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, OpenApi};
-use salus_domain::access::Actor;
-use salus_domain::account::{AuthService, SessionError};
 use salus_domain::chart::{RecordsError, RecordsService};
 use salus_domain::export::{ChartExport, ExportFormat, ExportRequest};
 use salus_domain::record::RecordKind;
@@ -25,9 +21,6 @@ pub(crate) enum FhirExport {
     /// A FHIR R4 Bundle; `Content-Disposition` names the file.
     #[oai(status = 200)]
     Fhir(FhirJson, #[oai(header = "Content-Disposition")] String),
-    /// `unauthorized`: no valid session.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
     /// `reauthentication_required`: enter the password at `/v1/me/reauthenticate` first
     /// (downloads need it within the last 5 minutes).
     #[oai(status = 403)]
@@ -49,9 +42,6 @@ pub(crate) enum PdfExport {
     /// `invalid_kind`: not a kind of record.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
-    /// `unauthorized`: no valid session.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
     /// `reauthentication_required`: enter the password at `/v1/me/reauthenticate` first
     /// (downloads need it within the last 5 minutes).
     #[oai(status = 403)]
@@ -63,7 +53,6 @@ pub(crate) enum PdfExport {
 
 /// Why an export did not start; each download answers it in its own shape.
 enum Refused {
-    Unauthorized,
     Reauthenticate,
     NoChart,
     NotFound,
@@ -75,7 +64,6 @@ macro_rules! answer_refusal {
         impl From<Refused> for $t {
             fn from(r: Refused) -> Self {
                 match r {
-                    Refused::Unauthorized => Self::Unauthorized(unauthorized()),
                     Refused::Reauthenticate => Self::ReauthRequired(reauth_required()),
                     Refused::NoChart => Self::NotFound(no_chart()),
                     Refused::NotFound => Self::NotFound(not_found()),
@@ -104,7 +92,6 @@ fn read_failed(e: RecordsError, cause: &'static str) -> ApiError {
 }
 
 pub(crate) struct ExportApi {
-    pub(crate) auth: AuthService,
     pub(crate) records: RecordsService,
 }
 
@@ -126,12 +113,7 @@ impl ExportApi {
         format: ExportFormat,
         kinds: Vec<RecordKind>,
     ) -> Result<Result<ChartExport, Refused>, ApiError> {
-        let who = match self.auth.authenticate(&token.secret()).await {
-            Ok(who) => who,
-            Err(SessionError::Invalid) => return Ok(Err(Refused::Unauthorized)),
-            Err(SessionError::Repo(e)) => return Err(e.into()),
-        };
-        let Some(actor) = Actor::for_account(&who.account) else {
+        let Ok(actor) = token.actor() else {
             return Ok(Err(Refused::NoChart));
         };
         let Ok(patient) = patient_param(patient_id) else {
@@ -141,7 +123,7 @@ impl ExportApi {
             patient,
             format,
             kinds,
-            authenticated_at: who.authenticated_at,
+            authenticated_at: token.authenticated_at(),
         };
         match self
             .records
@@ -151,7 +133,6 @@ impl ExportApi {
             Ok(export) => Ok(Ok(export)),
             Err(RecordsError::ReauthenticationRequired) => Ok(Err(Refused::Reauthenticate)),
             Err(e) => Ok(Err(match refusal(e)? {
-                Refusal::Unauthorized => Refused::Unauthorized,
                 Refusal::NoChart => Refused::NoChart,
                 Refusal::NotFound => Refused::NotFound,
             })),

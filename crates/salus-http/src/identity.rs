@@ -1,12 +1,13 @@
 //! Identity proofing: activation codes (issued by front desk, redeemed by patients) and the
 //! staff queue of accounts waiting to be matched to a chart.
 
-use crate::auth::SessionToken;
 use crate::error::{ApiError, ErrorBody};
+use crate::session::SessionToken;
 use poem::Request;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
+use salus_domain::access::Actor;
 use salus_domain::account::{AuthService, IdentityError, ReviewOutcome, SecretText};
 use salus_domain::{AccountId, PatientId};
 
@@ -82,9 +83,6 @@ pub struct ReviewRequest {
 enum IssueResponse {
     #[oai(status = 201)]
     Created(Json<ActivationCodeDto>),
-    /// `unauthorized`.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
     /// `forbidden`: only front desk and organisation admins issue codes.
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
@@ -102,9 +100,6 @@ enum RedeemResponse {
     /// or `invalid_birth_date`.
     #[oai(status = 400)]
     Rejected(Json<ErrorBody>),
-    /// `unauthorized`.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
     /// `forbidden`: staff accounts are not connected to records.
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
@@ -117,9 +112,6 @@ enum RedeemResponse {
 enum QueueResponse {
     #[oai(status = 200)]
     Ok(Json<Queue>),
-    /// `unauthorized`.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
     /// `forbidden`.
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
@@ -133,9 +125,6 @@ enum ReviewResponse {
     /// `patient_required`.
     #[oai(status = 400)]
     Invalid(Json<ErrorBody>),
-    /// `unauthorized`.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
     /// `forbidden`.
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
@@ -149,6 +138,15 @@ enum ReviewResponse {
 
 fn body(code: &str, message: &str) -> Json<ErrorBody> {
     ErrorBody::new(code, message)
+}
+
+fn forbidden() -> Json<ErrorBody> {
+    body("forbidden", "Your role may not do this.")
+}
+
+/// The staff member's actor; an account that acts on no chart yet is no staff member.
+fn staff(token: &SessionToken) -> Option<Actor> {
+    token.actor().ok()
 }
 
 fn request_id(req: &Request) -> Option<String> {
@@ -180,23 +178,19 @@ impl IdentityApi {
         let Ok(patient) = PatientId::parse(&patient_id.0) else {
             return Ok(not_found());
         };
+        let Some(actor) = staff(&token) else {
+            return Ok(IssueResponse::Forbidden(forbidden()));
+        };
         match self
             .auth
-            .issue_activation_code(&token.secret(), patient, request_id(req).as_deref())
+            .issue_activation_code(&actor, patient, request_id(req).as_deref())
             .await
         {
             Ok(code) => Ok(IssueResponse::Created(Json(ActivationCodeDto {
                 code: code.expose().to_owned(),
                 valid_days: self.auth.config().activation_ttl_days,
             }))),
-            Err(IdentityError::NotSignedIn) => Ok(IssueResponse::Unauthorized(body(
-                "unauthorized",
-                "Sign in to continue.",
-            ))),
-            Err(IdentityError::Forbidden) => Ok(IssueResponse::Forbidden(body(
-                "forbidden",
-                "Your role may not do this.",
-            ))),
+            Err(IdentityError::Forbidden) => Ok(IssueResponse::Forbidden(forbidden())),
             Err(IdentityError::NotFound) => Ok(not_found()),
             Err(IdentityError::CodeRejected | IdentityError::AlreadyLinked) => {
                 Err(ApiError::internal("unexpected identity state"))
@@ -227,7 +221,7 @@ impl IdentityApi {
         match self
             .auth
             .redeem_activation_code(
-                &token.secret(),
+                token.account(),
                 &SecretText::new(b.0.code),
                 dob,
                 request_id(req).as_deref(),
@@ -240,10 +234,6 @@ impl IdentityApi {
             Err(IdentityError::CodeRejected) => Ok(RedeemResponse::Rejected(body(
                 "code_rejected",
                 "The code or date of birth is not correct, or the code has expired.",
-            ))),
-            Err(IdentityError::NotSignedIn) => Ok(RedeemResponse::Unauthorized(body(
-                "unauthorized",
-                "Sign in to continue.",
             ))),
             Err(IdentityError::Forbidden) => Ok(RedeemResponse::Forbidden(body(
                 "forbidden",
@@ -265,9 +255,12 @@ impl IdentityApi {
         operation_id = "identityQueue"
     )]
     async fn queue(&self, req: &Request, token: SessionToken) -> Result<QueueResponse, ApiError> {
+        let Some(actor) = staff(&token) else {
+            return Ok(QueueResponse::Forbidden(forbidden()));
+        };
         match self
             .auth
-            .identity_queue(&token.secret(), request_id(req).as_deref())
+            .identity_queue(&actor, request_id(req).as_deref())
             .await
         {
             Ok(entries) => Ok(QueueResponse::Ok(Json(Queue {
@@ -294,14 +287,7 @@ impl IdentityApi {
                     })
                     .collect(),
             }))),
-            Err(IdentityError::NotSignedIn) => Ok(QueueResponse::Unauthorized(body(
-                "unauthorized",
-                "Sign in to continue.",
-            ))),
-            Err(IdentityError::Forbidden) => Ok(QueueResponse::Forbidden(body(
-                "forbidden",
-                "Your role may not do this.",
-            ))),
+            Err(IdentityError::Forbidden) => Ok(QueueResponse::Forbidden(forbidden())),
             Err(
                 IdentityError::NotFound
                 | IdentityError::CodeRejected
@@ -346,25 +332,16 @@ impl IdentityApi {
                 )));
             }
         };
+        let Some(actor) = staff(&token) else {
+            return Ok(ReviewResponse::Forbidden(forbidden()));
+        };
         match self
             .auth
-            .review_identity(
-                &token.secret(),
-                account,
-                decision,
-                request_id(req).as_deref(),
-            )
+            .review_identity(&actor, account, decision, request_id(req).as_deref())
             .await
         {
             Ok(()) => Ok(ReviewResponse::Done),
-            Err(IdentityError::NotSignedIn) => Ok(ReviewResponse::Unauthorized(body(
-                "unauthorized",
-                "Sign in to continue.",
-            ))),
-            Err(IdentityError::Forbidden) => Ok(ReviewResponse::Forbidden(body(
-                "forbidden",
-                "Your role may not do this.",
-            ))),
+            Err(IdentityError::Forbidden) => Ok(ReviewResponse::Forbidden(forbidden())),
             Err(IdentityError::NotFound) => Ok(not_found()),
             Err(IdentityError::AlreadyLinked) => Ok(ReviewResponse::AlreadyLinked(body(
                 "already_linked",

@@ -25,6 +25,7 @@ mod identity;
 mod organizations;
 mod payload;
 pub mod records;
+mod session;
 mod spec;
 mod staff;
 
@@ -94,11 +95,9 @@ fn service(state: ApiState) -> OpenApiService<Apis, ()> {
                 auth: state.auth.clone(),
             },
             records::RecordsApi {
-                auth: state.auth.clone(),
                 records: state.records.clone(),
             },
             export::ExportApi {
-                auth: state.auth,
                 records: state.records,
             },
         ),
@@ -120,6 +119,7 @@ pub fn openapi_json(state: ApiState) -> String {
 
 /// Routes to nest at `/api`: the operations, `/openapi.json` and `/docs`.
 pub fn routes(state: ApiState) -> impl Endpoint {
+    let auth = state.auth.clone();
     let api = service(state);
     let raw = api.spec();
     let document = spec::complete(&raw);
@@ -144,6 +144,7 @@ pub fn routes(state: ApiState) -> impl Endpoint {
                 poem::endpoint::make_sync(move |_| poem::web::Html(docs_html.clone())),
             ),
         )
+        .data(auth)
         .catch_all_error(error::as_json)
         .around(move |ep, req| {
             let allow = allow.clone();

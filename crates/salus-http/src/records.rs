@@ -2,20 +2,19 @@
 //! access history, and the clinician's filing and release. Authorisation and auditing live in
 //! the domain's `RecordsService`; this module authenticates and converts.
 
-use crate::auth::SessionToken;
 use crate::codes::{Code, Flags, Kinds, Labels, Outcomes, Statuses};
 use crate::error::{ApiError, ErrorBody};
 use crate::payload::JsonOut;
+use crate::session::SessionToken;
 use poem::Request;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use salus_domain::access::Actor;
-use salus_domain::account::{AuthService, SessionError};
 use salus_domain::audit::AccessEntry;
 use salus_domain::chart::{
-    ChartSummary, InputError, LabResultInput, ListFilter, ListRequest, NewRecord, RecordView,
-    RecordsError, RecordsService, Shown,
+    ChartSummary, FilingOutcome, ListFilter, ListRequest, NewRecordInput, RecordView, RecordsError,
+    RecordsService, Shown,
 };
 use salus_domain::record::{ClinicalRecord, Cursor, RecordBody, RecordKind, SensitivityLabels};
 use salus_domain::text::DisplayName;
@@ -216,9 +215,6 @@ enum ListResponse {
     /// `invalid_kind`, `invalid_date`, `invalid_status`, `invalid_cursor`.
     #[oai(status = 400)]
     Invalid(Json<ErrorBody>),
-    /// `unauthorized`.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
     /// `no_chart`: the account is not connected to a medical record yet.
     #[oai(status = 403)]
     NoChart(Json<ErrorBody>),
@@ -235,9 +231,6 @@ enum ListResponse {
 enum ViewResponse {
     #[oai(status = 200)]
     Ok(JsonOut<RecordViewDto>),
-    /// `unauthorized`.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
     /// `no_chart`.
     #[oai(status = 403)]
     NoChart(Json<ErrorBody>),
@@ -254,9 +247,6 @@ enum ViewResponse {
 enum SummaryResponse {
     #[oai(status = 200)]
     Ok(JsonOut<SummaryDto>),
-    /// `unauthorized`.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
     /// `no_chart`.
     #[oai(status = 403)]
     NoChart(Json<ErrorBody>),
@@ -269,9 +259,6 @@ enum SummaryResponse {
 enum HistoryResponse {
     #[oai(status = 200)]
     Ok(Json<AccessHistoryDto>),
-    /// `unauthorized`.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
     /// `no_chart`.
     #[oai(status = 403)]
     NoChart(Json<ErrorBody>),
@@ -291,9 +278,6 @@ enum FileResponse {
     /// `invalid_record` (what is missing is in the message), `invalid_label`.
     #[oai(status = 400)]
     Invalid(Json<ErrorBody>),
-    /// `unauthorized`.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
     /// `no_chart`.
     #[oai(status = 403)]
     NoChart(Json<ErrorBody>),
@@ -307,9 +291,6 @@ enum ReleaseResponse {
     /// Released: the patient sees it now.
     #[oai(status = 204)]
     Done,
-    /// `unauthorized`.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
     /// `no_chart`.
     #[oai(status = 403)]
     NoChart(Json<ErrorBody>),
@@ -323,14 +304,10 @@ enum ReleaseResponse {
 
 /// The answers every records endpoint shares.
 pub(crate) enum Refusal {
-    Unauthorized,
     NoChart,
     NotFound,
 }
 
-pub(crate) fn unauthorized() -> Json<ErrorBody> {
-    ErrorBody::new("unauthorized", "Sign in to continue.")
-}
 pub(crate) fn no_chart() -> Json<ErrorBody> {
     ErrorBody::new(
         "no_chart",
@@ -502,29 +479,12 @@ fn history_dto(me: Option<salus_domain::AccountId>, entries: &[AccessEntry]) -> 
 }
 
 pub(crate) struct RecordsApi {
-    pub(crate) auth: AuthService,
     pub(crate) records: RecordsService,
 }
 
-impl RecordsApi {
-    /// The session's actor, or why there is none.
-    async fn actor(&self, token: &SessionToken) -> Result<Result<Actor, Refusal>, ApiError> {
-        Ok(self.actor_and_name(token).await?.map(|(a, _)| a))
-    }
-
-    /// The session's actor and the account holder's name (an author for filed records).
-    async fn actor_and_name(
-        &self,
-        token: &SessionToken,
-    ) -> Result<Result<(Actor, String), Refusal>, ApiError> {
-        match self.auth.authenticate(&token.secret()).await {
-            Ok(who) => Ok(Actor::for_account(&who.account)
-                .map(|a| (a, who.account.name.full()))
-                .ok_or(Refusal::NoChart)),
-            Err(SessionError::Invalid) => Ok(Err(Refusal::Unauthorized)),
-            Err(SessionError::Repo(e)) => Err(e.into()),
-        }
-    }
+/// The session's actor, or why there is none.
+pub(crate) fn actor(token: &SessionToken) -> Result<Actor, Refusal> {
+    token.actor().map_err(|_| Refusal::NoChart)
 }
 
 /// `patient_id` of a query: staff name a chart; patients may leave it out.
@@ -538,7 +498,6 @@ pub(crate) fn patient_param(v: Option<&str>) -> Result<Option<PatientId>, ()> {
 macro_rules! refuse {
     ($resp:ident, $r:expr) => {
         match $r {
-            Refusal::Unauthorized => $resp::Unauthorized(unauthorized()),
             Refusal::NoChart => $resp::NoChart(no_chart()),
             Refusal::NotFound => $resp::NotFound(not_found()),
         }
@@ -559,7 +518,7 @@ impl RecordsApi {
         token: SessionToken,
         patient_id: Query<Option<String>>,
     ) -> Result<SummaryResponse, ApiError> {
-        let actor = match self.actor(&token).await? {
+        let actor = match actor(&token) {
             Ok(a) => a,
             Err(r) => return Ok(refuse!(SummaryResponse, r)),
         };
@@ -597,7 +556,7 @@ impl RecordsApi {
         cursor: Query<Option<String>>,
         limit: Query<Option<u32>>,
     ) -> Result<ListResponse, ApiError> {
-        let actor = match self.actor(&token).await? {
+        let actor = match actor(&token) {
             Ok(a) => a,
             Err(r) => return Ok(refuse!(ListResponse, r)),
         };
@@ -661,7 +620,7 @@ impl RecordsApi {
         token: SessionToken,
         id: Path<String>,
     ) -> Result<ViewResponse, ApiError> {
-        let actor = match self.actor(&token).await? {
+        let actor = match actor(&token) {
             Ok(a) => a,
             Err(r) => return Ok(refuse!(ViewResponse, r)),
         };
@@ -692,7 +651,7 @@ impl RecordsApi {
         before: Query<Option<i64>>,
         limit: Query<Option<u32>>,
     ) -> Result<HistoryResponse, ApiError> {
-        let actor = match self.actor(&token).await? {
+        let actor = match actor(&token) {
             Ok(a) => a,
             Err(r) => return Ok(refuse!(HistoryResponse, r)),
         };
@@ -729,15 +688,16 @@ impl RecordsApi {
         patient_id: Path<String>,
         body: Json<NewRecordDto>,
     ) -> Result<FileResponse, ApiError> {
-        let (actor, name) = match self.actor_and_name(&token).await? {
+        let actor = match actor(&token) {
             Ok(a) => a,
             Err(r) => return Ok(refuse!(FileResponse, r)),
         };
+        let name = token.account().name.full();
         let Ok(patient) = PatientId::parse(&patient_id.0) else {
             return Ok(FileResponse::NotFound(not_found()));
         };
         let author = DisplayName::parse(&name).ok();
-        let new = match new_record(patient, body.0, author) {
+        let new = match NewRecordInput::from(body.0).into_new_record(patient, author) {
             Ok(n) => n,
             Err(e) => return Ok(FileResponse::Invalid(invalid(e.code(), &e.to_string()))),
         };
@@ -747,16 +707,7 @@ impl RecordsApi {
             .await
         {
             Ok(record) => {
-                let release = match record.meta.release {
-                    salus_domain::record::ReleaseState::Released { at }
-                        if at <= record.meta.filed_at =>
-                    {
-                        "released"
-                    }
-                    salus_domain::record::ReleaseState::Released { .. } => "released_later",
-                    salus_domain::record::ReleaseState::Held
-                    | salus_domain::record::ReleaseState::NeverOnline => "held",
-                };
+                let release = FilingOutcome::of(&record).code();
                 Ok(FileResponse::Created(Json(Filed {
                     record: record_dto(
                         &Shown {
@@ -788,7 +739,7 @@ impl RecordsApi {
         token: SessionToken,
         id: Path<String>,
     ) -> Result<ReleaseResponse, ApiError> {
-        let actor = match self.actor(&token).await? {
+        let actor = match actor(&token) {
             Ok(a) => a,
             Err(r) => return Ok(refuse!(ReleaseResponse, r)),
         };
@@ -810,49 +761,21 @@ impl RecordsApi {
     }
 }
 
-/// Builds the domain's new record from the request, or the 400 to answer.
-fn new_record(
-    patient: PatientId,
-    b: NewRecordDto,
-    author: Option<DisplayName>,
-) -> Result<NewRecord, InputError> {
-    let labels = NewRecord::labels(b.sensitive.iter().map(String::as_str))?;
-    let encounter = match b
-        .visit_id
-        .as_deref()
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-    {
-        None => None,
-        Some(v) => {
-            Some(RecordId::parse(v).map_err(|_| InputError::Record("The visit id is not valid."))?)
+impl From<NewRecordDto> for NewRecordInput {
+    fn from(b: NewRecordDto) -> Self {
+        Self {
+            kind: b.kind,
+            title: b.title,
+            loinc: b.loinc,
+            value: b.value,
+            unit: b.unit,
+            reference_low: b.reference_low,
+            reference_high: b.reference_high,
+            text: b.text,
+            labels: b.sensitive,
+            visit: b.visit_id,
         }
-    };
-    let mut new = match b.kind.as_str() {
-        "lab_result" => NewRecord::lab_result(
-            patient,
-            LabResultInput {
-                title: b.title,
-                loinc: b.loinc,
-                value: b.value,
-                unit: b.unit,
-                reference_low: b.reference_low,
-                reference_high: b.reference_high,
-            },
-            labels,
-            author,
-        )?,
-        "note" => NewRecord::note(
-            patient,
-            &b.title,
-            b.text.as_deref().unwrap_or_default(),
-            labels,
-            author,
-        )?,
-        _ => return Err(InputError::Record("kind must be lab_result or note.")),
-    };
-    new.encounter = encounter;
-    Ok(new)
+    }
 }
 
 crate::redacted_debug!(

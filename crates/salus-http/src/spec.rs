@@ -4,7 +4,8 @@
 //! around the operations instead, for every operation alike: `400 invalid_parameter` or
 //! `invalid_body` when a parameter or the body does not parse, `413 payload_too_large` and
 //! `415 unsupported_media_type` for bodies, `429 too_many_requests` on the sign-in,
-//! registration and recovery endpoints. [`complete`] adds those to the document so that it
+//! registration and recovery endpoints, `401 unauthorized` on every operation that takes a
+//! session (its check runs before the operation). [`complete`] adds those to the document so that it
 //! and the answers agree; [`AllowTable`] answers which methods a path takes (the `Allow`
 //! header of a 405).
 
@@ -56,6 +57,10 @@ pub(crate) fn complete(spec: &str) -> String {
                     .and_then(Value::as_array)
                     .is_some_and(|p| !p.is_empty());
                 let has_body = op.get("requestBody").is_some();
+                let signed_in = op
+                    .get("security")
+                    .and_then(Value::as_array)
+                    .is_some_and(|s| !s.is_empty());
                 if let Some(content) = op
                     .pointer("/requestBody/content")
                     .and_then(Value::as_object)
@@ -98,6 +103,12 @@ pub(crate) fn complete(spec: &str) -> String {
                     add(
                         "415",
                         "`unsupported_media_type`: the body is not sent as `application/json`.",
+                    );
+                }
+                if signed_in {
+                    add(
+                        "401",
+                        "`unauthorized`: no session token, or one that names no live session.",
                     );
                 }
                 if is_rate_limited(method, path) {

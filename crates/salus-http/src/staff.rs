@@ -1,8 +1,8 @@
 //! Staff administration: an organisation administrator invites colleagues and lists them;
 //! the invited colleague accepts with their own password and authenticator app.
 
-use crate::auth::SessionToken;
 use crate::error::{ApiError, ErrorBody};
+use crate::session::SessionToken;
 use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
@@ -126,9 +126,6 @@ enum InviteResponse {
     /// `invalid_email`, `invalid_name`.
     #[oai(status = 400)]
     Invalid(Json<ErrorBody>),
-    /// `unauthorized`.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
     /// `forbidden`: only organisation administrators invite staff.
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
@@ -144,9 +141,6 @@ enum InviteResponse {
 enum ListResponse {
     #[oai(status = 200)]
     Ok(Json<StaffList>),
-    /// `unauthorized`.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
     /// `forbidden`.
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
@@ -180,10 +174,6 @@ fn request_id(req: &Request) -> Option<String> {
         .get(crate::REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
-}
-
-fn unauthorized() -> Json<ErrorBody> {
-    ErrorBody::new("unauthorized", "Sign in to continue.")
 }
 
 fn forbidden() -> Json<ErrorBody> {
@@ -240,9 +230,12 @@ impl StaffApi {
             name,
             role: b.role.into(),
         };
+        let Ok(actor) = token.actor() else {
+            return Ok(InviteResponse::Forbidden(forbidden()));
+        };
         match self
             .auth
-            .invite_staff(&token.secret(), invite, request_id(req).as_deref())
+            .invite_staff(&actor, invite, request_id(req).as_deref())
             .await
         {
             Ok(id) => Ok(InviteResponse::Accepted(Json(Invited {
@@ -250,7 +243,6 @@ impl StaffApi {
                 status: "invited".into(),
                 valid_days: salus_domain::account::INVITE_TTL_DAYS,
             }))),
-            Err(InviteError::NotSignedIn) => Ok(InviteResponse::Unauthorized(unauthorized())),
             Err(InviteError::Forbidden) => Ok(InviteResponse::Forbidden(forbidden())),
             Err(InviteError::EmailTaken) => Ok(InviteResponse::Taken(ErrorBody::new(
                 "email_taken",
@@ -269,7 +261,10 @@ impl StaffApi {
     /// Organisation administrator: the staff of your organisation, active and invited.
     #[oai(path = "/v1/staff", method = "get", operation_id = "listStaff")]
     async fn list(&self, token: SessionToken) -> Result<ListResponse, ApiError> {
-        match self.auth.staff_members(&token.secret()).await {
+        let Ok(actor) = token.actor() else {
+            return Ok(ListResponse::Forbidden(forbidden()));
+        };
+        match self.auth.staff_members(&actor).await {
             Ok(members) => Ok(ListResponse::Ok(Json(StaffList {
                 staff: members
                     .into_iter()
@@ -283,7 +278,6 @@ impl StaffApi {
                     })
                     .collect(),
             }))),
-            Err(InviteError::NotSignedIn) => Ok(ListResponse::Unauthorized(unauthorized())),
             Err(InviteError::Forbidden) => Ok(ListResponse::Forbidden(forbidden())),
             Err(InviteError::EmailTaken | InviteError::Busy(_)) => {
                 Err(ApiError::internal("unexpected staff list state"))

@@ -6,15 +6,19 @@
 //! `Cache-Control: no-store`.
 
 use crate::link::LinkToken;
+use crate::session::{
+    CheckedForm, FORM_EXPIRED, NoFields, Refill, SignedIn, see_other, session_cookie,
+    session_token, strict_cookie,
+};
 use crate::{WebState, error_page, render};
 use askama::Template;
 use poem::http::{StatusCode, header};
-use poem::web::cookie::{Cookie, CookieJar, SameSite};
-use poem::web::{CsrfToken, CsrfVerifier, Data, Form, Query};
-use poem::{IntoResponse, Response, handler};
+use poem::web::cookie::CookieJar;
+use poem::web::{CsrfToken, Data, Query};
+use poem::{Response, handler};
 use salus_domain::account::{
-    ChartLink, HashError, LoginError, LoginOutcome, RegisterError, Registration, SecretText,
-    SessionError, VerifyError,
+    ChartLink, HashError, LoginError, LoginOutcome, RegisterError, Registration, Role, SecretText,
+    SessionError, StaffRole, VerifyError,
 };
 use salus_domain::patient::PersonName;
 use salus_domain::text::Email;
@@ -73,18 +77,9 @@ struct AccountPage<'a> {
     clinician: bool,
 }
 
-pub(crate) const FORM_EXPIRED: &str = "This form has expired. Please try again.";
-
 pub(crate) fn with_status(mut r: Response, status: StatusCode) -> Response {
     r.set_status(status);
     r
-}
-
-pub(crate) fn see_other(to: &str) -> Response {
-    Response::builder()
-        .status(StatusCode::SEE_OTHER)
-        .header(header::LOCATION, to)
-        .finish()
 }
 
 pub(crate) fn busy() -> Response {
@@ -96,15 +91,6 @@ pub(crate) fn busy() -> Response {
     r.headers_mut()
         .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
     r
-}
-
-/// The session cookie's name: `__Host-` only works (and is only needed) over TLS.
-fn session_cookie(state: &WebState) -> &'static str {
-    if state.secure_cookies {
-        "__Host-salus_session"
-    } else {
-        "salus_session"
-    }
 }
 
 #[handler]
@@ -121,7 +107,6 @@ pub(crate) fn register_form(csrf: &CsrfToken) -> Response {
 
 #[derive(Deserialize)]
 pub(crate) struct RegisterForm {
-    csrf: String,
     given_name: String,
     family_name: String,
     birth_date: String,
@@ -129,31 +114,37 @@ pub(crate) struct RegisterForm {
     password: String,
 }
 
+impl RegisterForm {
+    /// The form again with what was typed (never the password) and why it was refused.
+    fn again(&self, csrf: &str, message: &str, status: StatusCode) -> Response {
+        with_status(
+            render(&RegisterPage {
+                csrf,
+                message: Some(message.to_owned()),
+                given_name: &self.given_name,
+                family_name: &self.family_name,
+                birth_date: &self.birth_date,
+                email: &self.email,
+            }),
+            status,
+        )
+    }
+}
+
+impl Refill for RegisterForm {
+    fn refill(&self, csrf: &str, _path: &str) -> Option<Response> {
+        Some(self.again(csrf, FORM_EXPIRED, StatusCode::FORBIDDEN))
+    }
+}
+
 #[handler]
 pub(crate) async fn register(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    verifier: &CsrfVerifier,
-    Form(f): Form<RegisterForm>,
+    CheckedForm(f): CheckedForm<RegisterForm>,
 ) -> Response {
-    // Re-show the form with what was typed (never the password) and why it was refused.
-    let again = |message: &str, status: StatusCode| {
-        with_status(
-            render(&RegisterPage {
-                csrf: &csrf.0,
-                message: Some(message.to_owned()),
-                given_name: &f.given_name,
-                family_name: &f.family_name,
-                birth_date: &f.birth_date,
-                email: &f.email,
-            }),
-            status,
-        )
-    };
-    if !verifier.is_valid(&f.csrf) {
-        return again(FORM_EXPIRED, StatusCode::FORBIDDEN);
-    }
+    let again = |message: &str, status: StatusCode| f.again(&csrf.0, message, status);
     let Ok(email) = Email::parse(&f.email) else {
         return again("Enter a valid email address.", StatusCode::BAD_REQUEST);
     };
@@ -211,8 +202,34 @@ pub(crate) fn verify_form(csrf: &CsrfToken, link: LinkToken) -> Response {
 
 #[derive(Deserialize)]
 pub(crate) struct VerifyForm {
-    pub(crate) csrf: String,
     pub(crate) token: String,
+}
+
+impl VerifyForm {
+    /// The form again (it posts to `action`), saying why the token was refused.
+    pub(crate) fn again(
+        &self,
+        csrf: &str,
+        action: &str,
+        message: &str,
+        status: StatusCode,
+    ) -> Response {
+        with_status(
+            render(&VerifyPage {
+                csrf,
+                message: Some(message),
+                token: &self.token,
+                action,
+            }),
+            status,
+        )
+    }
+}
+
+impl Refill for VerifyForm {
+    fn refill(&self, csrf: &str, path: &str) -> Option<Response> {
+        Some(self.again(csrf, path, FORM_EXPIRED, StatusCode::FORBIDDEN))
+    }
 }
 
 #[handler]
@@ -220,23 +237,9 @@ pub(crate) async fn verify(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    verifier: &CsrfVerifier,
-    Form(f): Form<VerifyForm>,
+    CheckedForm(f): CheckedForm<VerifyForm>,
 ) -> Response {
-    let again = |m: &str, status| {
-        with_status(
-            render(&VerifyPage {
-                csrf: &csrf.0,
-                message: Some(m),
-                token: &f.token,
-                action: "/verify",
-            }),
-            status,
-        )
-    };
-    if !verifier.is_valid(&f.csrf) {
-        return again(FORM_EXPIRED, StatusCode::FORBIDDEN);
-    }
+    let again = |m: &str, status| f.again(&csrf.0, "/verify", m, status);
     match state
         .auth
         .verify_email(&SecretText::new(f.token.trim()), rid.get())
@@ -273,9 +276,29 @@ pub(crate) fn login_form(csrf: &CsrfToken, Query(q): Query<LoginQuery>) -> Respo
 
 #[derive(Deserialize)]
 pub(crate) struct LoginForm {
-    csrf: String,
     email: String,
     password: String,
+}
+
+impl LoginForm {
+    /// The form again with the address typed (never the password) and why it was refused.
+    fn again(&self, csrf: &str, message: String, status: StatusCode) -> Response {
+        with_status(
+            render(&LoginPage {
+                csrf,
+                message: Some(message),
+                notice: None,
+                email: &self.email,
+            }),
+            status,
+        )
+    }
+}
+
+impl Refill for LoginForm {
+    fn refill(&self, csrf: &str, _path: &str) -> Option<Response> {
+        Some(self.again(csrf, FORM_EXPIRED.into(), StatusCode::FORBIDDEN))
+    }
 }
 
 #[handler]
@@ -283,24 +306,10 @@ pub(crate) async fn login(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    verifier: &CsrfVerifier,
     jar: &CookieJar,
-    Form(f): Form<LoginForm>,
+    CheckedForm(f): CheckedForm<LoginForm>,
 ) -> Response {
-    let again = |m: String, status| {
-        with_status(
-            render(&LoginPage {
-                csrf: &csrf.0,
-                message: Some(m),
-                notice: None,
-                email: &f.email,
-            }),
-            status,
-        )
-    };
-    if !verifier.is_valid(&f.csrf) {
-        return again(FORM_EXPIRED.into(), StatusCode::FORBIDDEN);
-    }
+    let again = |m: String, status| f.again(&csrf.0, m, status);
     let generic = || "The email or password is not correct.".to_owned();
     let Ok(email) = Email::parse(&f.email) else {
         return again(generic(), StatusCode::UNAUTHORIZED);
@@ -347,15 +356,6 @@ pub(crate) async fn login(
     }
 }
 
-fn strict_cookie(name: &'static str, value: &str, secure: bool) -> Cookie {
-    let mut cookie = Cookie::new_with_str(name, value);
-    cookie.set_http_only(true);
-    cookie.set_secure(secure);
-    cookie.set_same_site(SameSite::Strict);
-    cookie.set_path("/");
-    cookie
-}
-
 /// Holds the second-factor challenge between the password and the code.
 fn challenge_cookie(state: &WebState) -> &'static str {
     if state.secure_cookies {
@@ -387,9 +387,10 @@ pub(crate) fn code_form(
     })
 }
 
+impl Refill for CodeForm {}
+
 #[derive(Deserialize)]
 pub(crate) struct CodeForm {
-    csrf: String,
     code: String,
 }
 
@@ -398,9 +399,8 @@ pub(crate) async fn code(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    verifier: &CsrfVerifier,
     jar: &CookieJar,
-    Form(f): Form<CodeForm>,
+    CheckedForm(f): CheckedForm<CodeForm>,
 ) -> Response {
     let again = |m: &str, status| {
         with_status(
@@ -411,9 +411,6 @@ pub(crate) async fn code(
             status,
         )
     };
-    if !verifier.is_valid(&f.csrf) {
-        return again(FORM_EXPIRED, StatusCode::FORBIDDEN);
-    }
     let Some(challenge) = jar
         .get(challenge_cookie(&state))
         .map(|c| SecretText::new(c.value_str()))
@@ -446,75 +443,31 @@ pub(crate) async fn code(
     }
 }
 
-pub(crate) fn session_token(state: &WebState, jar: &CookieJar) -> Option<SecretText> {
-    jar.get(session_cookie(state))
-        .map(|c| SecretText::new(c.value_str()))
-}
-
 #[handler]
-pub(crate) async fn account(
-    state: Data<&Arc<WebState>>,
-    csrf: &CsrfToken,
-    jar: &CookieJar,
-) -> Response {
-    let Some(token) = session_token(&state, jar) else {
-        return see_other("/login");
-    };
-    match state.auth.authenticate(&token).await {
-        Ok(who) => render(&AccountPage {
-            csrf: &csrf.0,
-            name: who.account.name.full(),
-            email: who.account.email.as_str(),
-            chart_linked: matches!(who.account.chart, ChartLink::Linked { .. }),
-            patient: who.account.role == salus_domain::account::Role::Patient,
-            clinician: matches!(
-                who.account.role,
-                salus_domain::account::Role::Staff {
-                    role: salus_domain::account::StaffRole::Clinician,
-                    ..
-                }
-            ),
-            admin: matches!(
-                who.account.role,
-                salus_domain::account::Role::Staff {
-                    role: salus_domain::account::StaffRole::OrganizationAdmin,
-                    ..
-                }
-            ),
-            front_desk: matches!(
-                who.account.role,
-                salus_domain::account::Role::Staff {
-                    role: salus_domain::account::StaffRole::FrontDesk
-                        | salus_domain::account::StaffRole::OrganizationAdmin,
-                    ..
-                }
-            ),
-        }),
-        Err(SessionError::Invalid) => {
-            jar.remove(session_cookie(&state));
-            see_other("/login")
-        }
-        Err(SessionError::Repo(e)) => crate::unavailable("session check failed", &e),
-    }
+pub(crate) fn account(csrf: &CsrfToken, me: SignedIn) -> Response {
+    let role = |r: StaffRole| matches!(me.account.role, Role::Staff { role, .. } if role == r);
+    render(&AccountPage {
+        csrf: &csrf.0,
+        name: me.account.name.full(),
+        email: me.account.email.as_str(),
+        chart_linked: matches!(me.account.chart, ChartLink::Linked { .. }),
+        patient: me.account.role == Role::Patient,
+        clinician: role(StaffRole::Clinician),
+        admin: role(StaffRole::OrganizationAdmin),
+        front_desk: role(StaffRole::FrontDesk) || role(StaffRole::OrganizationAdmin),
+    })
 }
 
-#[derive(Deserialize)]
-pub(crate) struct CsrfOnly {
-    csrf: String,
-}
-
+/// Signs out. Posting the form is enough even when the session already ended.
 #[handler]
 pub(crate) async fn logout(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
-    verifier: &CsrfVerifier,
+    req: &poem::Request,
     jar: &CookieJar,
-    Form(f): Form<CsrfOnly>,
+    _form: CheckedForm<NoFields>,
 ) -> Response {
-    if !verifier.is_valid(&f.csrf) {
-        return error_page(StatusCode::FORBIDDEN, "Form expired", FORM_EXPIRED).into_response();
-    }
-    if let Some(token) = session_token(&state, jar) {
+    if let Ok(Some(token)) = session_token(req) {
         // An already-ended session is fine: the person is signed out either way.
         if let Err(SessionError::Repo(e)) = state.auth.logout(&token, rid.get()).await {
             tracing::error!(error = %e, "sign-out failed");

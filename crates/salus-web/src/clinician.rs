@@ -3,45 +3,21 @@
 //! record. Every read and change goes through the domain's `RecordsService` (authorised and
 //! audited there).
 
-use crate::account::{FORM_EXPIRED, see_other, session_token, with_status};
+use crate::account::with_status;
 use crate::records::{Row, rows};
+use crate::session::{CheckedForm, Refill, StaffMember, see_other};
 use crate::{WebState, error_page, render};
 use askama::Template;
 use poem::http::StatusCode;
-use poem::web::cookie::CookieJar;
-use poem::web::{CsrfToken, CsrfVerifier, Data, Form, Path, Query};
+use poem::web::{CsrfToken, Data, Path, Query};
 use poem::{Response, handler};
 use salus_domain::access::Actor;
-use salus_domain::account::SessionError;
-use salus_domain::chart::{InputError, LabResultInput, NewRecord, RecordsError};
+use salus_domain::chart::{FilingOutcome, InputError, NewRecordInput, RecordsError, typed_number};
 use salus_domain::record::SensitivityLabel;
 use salus_domain::text::{DisplayName, Mrn};
 use salus_domain::{PatientId, RecordId};
 use serde::Deserialize;
 use std::sync::Arc;
-
-/// The signed-in clinician's actor and name, or the response to give instead.
-async fn clinician(state: &WebState, jar: &CookieJar) -> Result<(Actor, String), Response> {
-    let Some(token) = session_token(state, jar) else {
-        return Err(see_other("/login"));
-    };
-    match state.auth.authenticate(&token).await {
-        Ok(who) => match Actor::for_account(&who.account) {
-            Some(a @ Actor::Staff { .. }) => Ok((a, who.account.name.full())),
-            _ => Err(not_for_you()),
-        },
-        Err(SessionError::Invalid) => Err(see_other("/login")),
-        Err(SessionError::Repo(e)) => Err(crate::unavailable("session check failed", &e)),
-    }
-}
-
-fn not_for_you() -> Response {
-    error_page(
-        StatusCode::FORBIDDEN,
-        "Not available",
-        "This page is for clinicians.",
-    )
-}
 
 fn failure(e: RecordsError) -> Response {
     match e {
@@ -81,13 +57,10 @@ pub(crate) struct FindQuery {
 pub(crate) async fn find(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
-    jar: &CookieJar,
+    StaffMember(me): StaffMember,
     Query(q): Query<FindQuery>,
 ) -> Response {
-    let (actor, _) = match clinician(&state, jar).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let actor = me.actor;
     let typed = q.mrn.unwrap_or_default();
     if typed.trim().is_empty() {
         return render(&FindPage {
@@ -138,26 +111,32 @@ struct ChartPage<'a> {
     labels: Vec<LabelOption>,
 }
 
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the page context these travel in is the shared layout work of issue 12"
-)]
-async fn chart_page(
-    rid: &crate::RequestId,
-    state: &WebState,
-    csrf: &CsrfToken,
-    actor: &Actor,
+/// The request a chart page answers.
+struct ChartRequest<'a> {
+    rid: &'a crate::RequestId,
+    state: &'a WebState,
+    csrf: &'a CsrfToken,
+    actor: &'a Actor,
     patient: PatientId,
+}
+
+async fn chart_page(
+    at: &ChartRequest<'_>,
     notice: Option<&str>,
     message: Option<String>,
     status: StatusCode,
 ) -> Response {
-    let s = match state.records.summary(actor, Some(patient), rid.get()).await {
+    let s = match at
+        .state
+        .records
+        .summary(at.actor, Some(at.patient), at.rid.get())
+        .await
+    {
         Ok(s) => s,
         Err(e) => return failure(e),
     };
     let page = ChartPage {
-        csrf: &csrf.0,
+        csrf: &at.csrf.0,
         patient_id: s.patient.id.to_string(),
         name: s.patient.name.full(),
         birth_date: s.patient.birth_date.to_string(),
@@ -181,30 +160,12 @@ async fn chart_page(
     with_status(render(&page), status)
 }
 
-/// The chart page again, saying the form expired (a CSRF token that does not verify).
-async fn form_expired(
-    rid: &crate::RequestId,
-    state: &WebState,
-    csrf: &CsrfToken,
-    actor: &Actor,
-    patient: PatientId,
-) -> Response {
-    chart_page(
-        rid,
-        state,
-        csrf,
-        actor,
-        patient,
-        None,
-        Some(FORM_EXPIRED.into()),
-        StatusCode::FORBIDDEN,
-    )
-    .await
-}
-
 #[derive(Deserialize)]
 pub(crate) struct ChartQuery {
-    done: Option<String>,
+    /// The outcome code of a record just filed ([`FilingOutcome::code`]).
+    filed: Option<String>,
+    /// Present after a held record was released.
+    released: Option<String>,
 }
 
 #[handler]
@@ -212,109 +173,59 @@ pub(crate) async fn chart(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    jar: &CookieJar,
+    StaffMember(me): StaffMember,
     Path(id): Path<String>,
     Query(q): Query<ChartQuery>,
 ) -> Response {
-    let (actor, _) = match clinician(&state, jar).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
     let Ok(patient) = PatientId::parse(&id) else {
         return failure(RecordsError::NotFound);
     };
-    let notice = match q.done.as_deref() {
-        Some("filed") => Some("Filed. The patient is told by email that something new is waiting."),
-        Some("held") => Some("Filed and held: the patient sees it once you release it."),
-        Some("released") => Some("Released: the patient sees it now."),
+    // What the last form did, carried across its redirect.
+    let notice = match (q.filed.as_deref(), q.released.is_some()) {
+        (_, true) => Some("Released: the patient sees it now."),
+        (Some("released"), _) => Some(
+            "Filed. The patient can see it now and is told by email that something new is waiting.",
+        ),
+        (Some("released_later"), _) => Some(
+            "Filed. It goes online for the patient automatically after your organisation's waiting period.",
+        ),
+        (Some("held"), _) => Some("Filed and held: the patient sees it once you release it."),
         _ => None,
     };
-    chart_page(
-        &rid,
-        &state,
+    let at = ChartRequest {
+        rid: &rid,
+        state: &state,
         csrf,
-        &actor,
+        actor: &me.actor,
         patient,
-        notice,
-        None,
-        StatusCode::OK,
-    )
-    .await
+    };
+    chart_page(&at, notice, None, StatusCode::OK).await
 }
 
-/// A lab result or a note, as the chart page's forms send it.
-#[derive(Deserialize)]
-pub(crate) struct FileForm {
-    csrf: String,
-    /// `lab_result` or `note`.
-    kind: String,
-    title: String,
-    loinc: Option<String>,
-    value: Option<String>,
-    unit: Option<String>,
-    reference_low: Option<String>,
-    reference_high: Option<String>,
-    text: Option<String>,
-    /// One checkbox per sensitivity label; present when checked.
-    mental_health: Option<String>,
-    substance_use: Option<String>,
-    sexual_reproductive_health: Option<String>,
-    hiv: Option<String>,
-    genetic: Option<String>,
-}
-
-fn number(v: Option<&str>) -> Result<Option<f64>, InputError> {
-    match v.map(str::trim).filter(|v| !v.is_empty()) {
-        None => Ok(None),
-        Some(v) => v
-            .replace(',', ".")
-            .parse::<f64>()
-            .map(Some)
-            .map_err(|_| InputError::Record("Numbers must be written like 5.4.")),
+/// A lab result or a note as the chart page's forms send it: every field by its name, and
+/// one `label` field per ticked sensitivity label.
+fn new_record_input(fields: Vec<(String, String)>) -> Result<NewRecordInput, InputError> {
+    let mut input = NewRecordInput::default();
+    let (mut value, mut low, mut high) = (None, None, None);
+    for (name, v) in fields {
+        match name.as_str() {
+            "kind" => input.kind = v,
+            "title" => input.title = v,
+            "loinc" => input.loinc = Some(v),
+            "value" => value = Some(v),
+            "unit" => input.unit = Some(v),
+            "reference_low" => low = Some(v),
+            "reference_high" => high = Some(v),
+            "text" => input.text = Some(v),
+            "label" => input.labels.push(v),
+            "visit" => input.visit = Some(v),
+            _ => {}
+        }
     }
-}
-
-fn new_record(
-    patient: PatientId,
-    f: &FileForm,
-    author: Option<DisplayName>,
-) -> Result<NewRecord, InputError> {
-    let checked = [
-        ("mental_health", &f.mental_health),
-        ("substance_use", &f.substance_use),
-        ("sexual_reproductive_health", &f.sexual_reproductive_health),
-        ("hiv", &f.hiv),
-        ("genetic", &f.genetic),
-    ];
-    let labels = NewRecord::labels(
-        checked
-            .iter()
-            .filter(|(_, v)| v.is_some())
-            .map(|(code, _)| *code),
-    )?;
-    match f.kind.as_str() {
-        "lab_result" => NewRecord::lab_result(
-            patient,
-            LabResultInput {
-                title: f.title.clone(),
-                loinc: f.loinc.clone(),
-                value: number(f.value.as_deref())?,
-                unit: f.unit.clone(),
-                reference_low: number(f.reference_low.as_deref())?,
-                reference_high: number(f.reference_high.as_deref())?,
-            },
-            labels,
-            author,
-        ),
-        "note" => NewRecord::note(
-            patient,
-            &f.title,
-            f.text.as_deref().unwrap_or_default(),
-            labels,
-            author,
-        ),
-        _ => Err(InputError::Record("Choose a lab result or a note.")),
-    }
+    input.value = typed_number(value.as_deref())?;
+    input.reference_low = typed_number(low.as_deref())?;
+    input.reference_high = typed_number(high.as_deref())?;
+    Ok(input)
 }
 
 #[handler]
@@ -322,53 +233,45 @@ pub(crate) async fn file(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    verifier: &CsrfVerifier,
-    jar: &CookieJar,
+    StaffMember(me): StaffMember,
     Path(id): Path<String>,
-    Form(f): Form<FileForm>,
+    CheckedForm(fields): CheckedForm<Vec<(String, String)>>,
 ) -> Response {
-    let (actor, name) = match clinician(&state, jar).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
     let Ok(patient) = PatientId::parse(&id) else {
         return failure(RecordsError::NotFound);
     };
-    if !verifier.is_valid(&f.csrf) {
-        return form_expired(&rid, &state, csrf, &actor, patient).await;
-    }
-    let new = match new_record(patient, &f, DisplayName::parse(&name).ok()) {
+    let at = ChartRequest {
+        rid: &rid,
+        state: &state,
+        csrf,
+        actor: &me.actor,
+        patient,
+    };
+    let author = DisplayName::parse(&me.name()).ok();
+    let new = match new_record_input(fields).and_then(|i| i.into_new_record(patient, author)) {
         Ok(n) => n,
         Err(e) => {
-            return chart_page(
-                &rid,
-                &state,
-                csrf,
-                &actor,
-                patient,
-                None,
-                Some(format!("Nothing was filed. {e}")),
-                StatusCode::BAD_REQUEST,
-            )
-            .await;
+            let message = format!("Nothing was filed. {e}");
+            return chart_page(&at, None, Some(message), StatusCode::BAD_REQUEST).await;
         }
     };
-    match state.records.file(&actor, new, rid.get()).await {
+    match state.records.file(&me.actor, new, rid.get()).await {
         Ok(record) => {
-            let done = if record.meta.release.is_visible_at(record.meta.filed_at) {
-                "filed"
-            } else {
-                "held"
-            };
-            see_other(&format!("/staff/charts/{patient}?done={done}"))
+            let filed = FilingOutcome::of(&record).code();
+            see_other(&format!("/staff/charts/{patient}?filed={filed}"))
+        }
+        Err(RecordsError::InvalidVisit) => {
+            let message = "Nothing was filed. Choose one of this patient's visits.".to_owned();
+            chart_page(&at, None, Some(message), StatusCode::BAD_REQUEST).await
         }
         Err(e) => failure(e),
     }
 }
 
+impl Refill for ReleaseForm {}
+
 #[derive(Deserialize)]
 pub(crate) struct ReleaseForm {
-    csrf: String,
     patient_id: String,
 }
 
@@ -376,24 +279,16 @@ pub(crate) struct ReleaseForm {
 pub(crate) async fn release(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
-    csrf: &CsrfToken,
-    verifier: &CsrfVerifier,
-    jar: &CookieJar,
+    StaffMember(me): StaffMember,
     Path(id): Path<String>,
-    Form(f): Form<ReleaseForm>,
+    CheckedForm(f): CheckedForm<ReleaseForm>,
 ) -> Response {
-    let (actor, _) = match clinician(&state, jar).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let actor = me.actor;
     let (Ok(record), Ok(patient)) = (RecordId::parse(&id), PatientId::parse(&f.patient_id)) else {
         return failure(RecordsError::NotFound);
     };
-    if !verifier.is_valid(&f.csrf) {
-        return form_expired(&rid, &state, csrf, &actor, patient).await;
-    }
     match state.records.release(&actor, record, rid.get()).await {
-        Ok(()) => see_other(&format!("/staff/charts/{patient}?done=released")),
+        Ok(()) => see_other(&format!("/staff/charts/{patient}?released=1")),
         Err(e) => failure(e),
     }
 }
@@ -403,9 +298,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn numbers_accept_a_decimal_comma_and_refuse_words() {
-        assert_eq!(number(Some(" 5,4 ")), Ok(Some(5.4)));
-        assert_eq!(number(Some("")), Ok(None));
-        assert!(number(Some("five")).is_err());
+    fn the_form_fields_fill_the_domains_input_and_read_typed_numbers() {
+        let field = |n: &str, v: &str| (n.to_owned(), v.to_owned());
+        let input = new_record_input(vec![
+            field("kind", "lab_result"),
+            field("title", "Glucose"),
+            field("value", " 5,4 "),
+            field("reference_low", ""),
+            field("reference_high", "6.1"),
+            field("label", "hiv"),
+            field("label", "genetic"),
+            field("csrf", "ignored"),
+        ])
+        .unwrap();
+        assert_eq!(input.kind, "lab_result");
+        assert_eq!(input.value, Some(5.4));
+        assert_eq!(input.reference_low, None);
+        assert_eq!(input.reference_high, Some(6.1));
+        assert_eq!(input.labels, ["hiv", "genetic"]);
+        assert!(new_record_input(vec![field("value", "five")]).is_err());
     }
 }

@@ -3,16 +3,15 @@
 //! the last few minutes, a rule the domain enforces); the domain decides what the export
 //! holds and writes it to the access history.
 
-use crate::account::{FORM_EXPIRED, see_other, session_token};
-use crate::records::{failure, signed_in};
+use crate::records::failure;
+use crate::session::{Acting, CheckedForm, Refill, SignedIn, see_other};
 use crate::{WebState, render};
 use askama::Template;
 use futures_util::StreamExt as _;
 use poem::http::{StatusCode, header};
-use poem::web::cookie::CookieJar;
-use poem::web::{CsrfToken, CsrfVerifier, Data, Form, Query};
+use poem::web::{CsrfToken, Data, Query};
 use poem::{Body, IntoResponse, Response, handler};
-use salus_domain::account::{HashError, LoginError, SecretText, SessionError};
+use salus_domain::account::{HashError, LoginError, SecretText};
 use salus_domain::export::{ChartExport, ExportFormat, ExportRequest};
 use salus_domain::record::RecordKind;
 use serde::Deserialize;
@@ -28,21 +27,14 @@ struct DownloadPage<'a> {
     kinds: Vec<(&'static str, &'static str)>,
 }
 
-async fn page(
+fn page(
     state: &WebState,
     csrf: &CsrfToken,
-    jar: &CookieJar,
+    me: &SignedIn,
     message: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let Some(token) = session_token(state, jar) else {
-        return see_other("/login");
-    };
-    let fresh = match state.auth.authenticate_recent(&token).await {
-        Ok(who) => who.is_some(),
-        Err(SessionError::Invalid) => return see_other("/login"),
-        Err(SessionError::Repo(e)) => return crate::unavailable("session check failed", &e),
-    };
+    let fresh = state.auth.proved_recently(me.authenticated_at);
     let mut r = render(&DownloadPage {
         csrf: &csrf.0,
         fresh,
@@ -57,17 +49,18 @@ async fn page(
 }
 
 #[handler]
-pub(crate) async fn download_page(
+pub(crate) fn download_page(
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    jar: &CookieJar,
+    me: SignedIn,
 ) -> Response {
-    page(&state, csrf, jar, None, StatusCode::OK).await
+    page(&state, csrf, &me, None, StatusCode::OK)
 }
+
+impl Refill for ConfirmForm {}
 
 #[derive(Deserialize)]
 pub(crate) struct ConfirmForm {
-    csrf: String,
     password: String,
 }
 
@@ -77,19 +70,12 @@ pub(crate) async fn confirm(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    verifier: &CsrfVerifier,
-    jar: &CookieJar,
-    Form(f): Form<ConfirmForm>,
+    me: SignedIn,
+    CheckedForm(f): CheckedForm<ConfirmForm>,
 ) -> Response {
-    let Some(token) = session_token(&state, jar) else {
-        return see_other("/login");
-    };
-    if !verifier.is_valid(&f.csrf) {
-        return page(&state, csrf, jar, Some(FORM_EXPIRED), StatusCode::FORBIDDEN).await;
-    }
     let (message, status) = match state
         .auth
-        .reauthenticate(&token, SecretText::new(f.password), rid.get())
+        .reauthenticate(&me.token, SecretText::new(f.password), rid.get())
         .await
     {
         Ok(()) => return see_other("/records/download"),
@@ -104,27 +90,26 @@ pub(crate) async fn confirm(
         ),
         Err(_) => ("The password is not correct.", StatusCode::UNAUTHORIZED),
     };
-    page(&state, csrf, jar, Some(message), status).await
+    page(&state, csrf, &me, Some(message), status)
 }
 
 /// The export the signed-in patient may take, or the page to go to instead.
 async fn start(
     rid: &crate::RequestId,
     state: &WebState,
-    jar: &CookieJar,
+    me: &Acting,
     format: ExportFormat,
     kinds: Vec<RecordKind>,
 ) -> Result<ChartExport, Response> {
-    let (actor, authenticated_at) = signed_in(state, jar).await?;
     let request = ExportRequest {
         patient: None,
         format,
         kinds,
-        authenticated_at,
+        authenticated_at: me.signed_in.authenticated_at,
     };
     state
         .records
-        .export(&actor, request, rid.get())
+        .export(&me.actor, request, rid.get())
         .await
         .map_err(failure)
 }
@@ -147,9 +132,9 @@ fn file(body: Body, content_type: &str, name: &str) -> Response {
 pub(crate) async fn fhir(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
-    jar: &CookieJar,
+    me: Acting,
 ) -> Response {
-    let export = match start(&rid, &state, jar, ExportFormat::Fhir, Vec::new()).await {
+    let export = match start(&rid, &state, &me, ExportFormat::Fhir, Vec::new()).await {
         Ok(e) => e,
         Err(r) => return r,
     };
@@ -171,9 +156,9 @@ pub(crate) async fn fhir(
 pub(crate) async fn ips(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
-    jar: &CookieJar,
+    me: Acting,
 ) -> Response {
-    let export = match start(&rid, &state, jar, ExportFormat::Ips, Vec::new()).await {
+    let export = match start(&rid, &state, &me, ExportFormat::Ips, Vec::new()).await {
         Ok(e) => e,
         Err(r) => return r,
     };
@@ -198,7 +183,7 @@ pub(crate) struct PdfQuery {
 pub(crate) async fn pdf(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
-    jar: &CookieJar,
+    me: Acting,
     Query(q): Query<PdfQuery>,
 ) -> Response {
     let kind = match q.kind.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
@@ -217,7 +202,7 @@ pub(crate) async fn pdf(
     let export = match start(
         &rid,
         &state,
-        jar,
+        &me,
         ExportFormat::Pdf,
         kind.into_iter().collect(),
     )

@@ -11,6 +11,7 @@ mod link;
 mod records;
 mod recovery;
 mod security;
+mod session;
 mod staff;
 mod team;
 
@@ -147,7 +148,7 @@ pub fn routes(state: WebState) -> impl Endpoint {
         .secure(state.secure_cookies)
         .same_site(poem::web::cookie::SameSite::Strict);
     let secure = state.secure_cookies;
-    Route::new()
+    let pages = Route::new()
         .at("/", get(index))
         .at("/static/salus.css", get(stylesheet))
         .at("/static/salus.js", get(script))
@@ -233,7 +234,8 @@ pub fn routes(state: WebState) -> impl Endpoint {
             "/account/sessions/:id/end",
             poem::post(security::end_session),
         )
-        .at("/logout", poem::post(account::logout))
+        .at("/logout", poem::post(account::logout));
+    session::answer_rejections(pages)
         .with(csrf)
         .with(poem::middleware::CookieJarManager::new())
         .data(Arc::new(state))

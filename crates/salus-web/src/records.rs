@@ -2,17 +2,15 @@
 //! a report's results, a result's trend as a chart and a table), and the access history.
 //! Every page asks the domain's `RecordsService`, which authorises and audits.
 
-use crate::account::{see_other, session_token};
+use crate::session::{Acting, see_other};
 use crate::{WebState, error_page, render};
 use askama::Template;
 use chrono::{DateTime, Utc};
 use poem::http::StatusCode;
-use poem::web::cookie::CookieJar;
 use poem::web::{Data, Path, Query};
 use poem::{Response, handler};
 use salus_domain::RecordId;
 use salus_domain::access::Actor;
-use salus_domain::account::SessionError;
 use salus_domain::audit::AccessEntry;
 use salus_domain::chart::{ListFilter, ListRequest, RecordsError, Shown};
 use salus_domain::record::{
@@ -99,35 +97,6 @@ pub(crate) fn rows(v: &[Shown<ClinicalRecord>]) -> Vec<Row> {
     v.iter().map(row).collect()
 }
 
-/// The signed-in person's actor, or the response to give instead.
-pub(crate) async fn actor(state: &WebState, jar: &CookieJar) -> Result<Actor, Response> {
-    signed_in(state, jar).await.map(|(actor, _)| actor)
-}
-
-/// The signed-in person's actor and when they last proved who they are, or the response to
-/// give instead.
-pub(crate) async fn signed_in(
-    state: &WebState,
-    jar: &CookieJar,
-) -> Result<(Actor, DateTime<Utc>), Response> {
-    let Some(token) = session_token(state, jar) else {
-        return Err(see_other("/login"));
-    };
-    match state.auth.authenticate(&token).await {
-        Ok(who) => Actor::for_account(&who.account)
-            .map(|a| (a, who.authenticated_at))
-            .ok_or_else(|| {
-                error_page(
-                    StatusCode::FORBIDDEN,
-                    "Not connected yet",
-                    "Your account is not connected to a medical record yet. Your clinic will confirm who you are, or give you an activation code.",
-                )
-            }),
-        Err(SessionError::Invalid) => Err(see_other("/login")),
-        Err(SessionError::Repo(e)) => Err(crate::unavailable("session check failed", &e)),
-    }
-}
-
 pub(crate) fn failure(e: RecordsError) -> Response {
     match e {
         RecordsError::NotFound | RecordsError::NotHeld => error_page(
@@ -171,12 +140,8 @@ struct HomePage {
 pub(crate) async fn home(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
-    jar: &CookieJar,
+    Acting { actor, .. }: Acting,
 ) -> Response {
-    let actor = match actor(&state, jar).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
     match state.records.summary(&actor, None, rid.get()).await {
         Ok(s) => {
             let link = |(kind, n): (&RecordKind, &u64)| KindLink {
@@ -251,16 +216,12 @@ fn encode(s: &str) -> String {
 pub(crate) async fn list(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
-    jar: &CookieJar,
+    Acting { actor, .. }: Acting,
     Path(slug): Path<String>,
     Query(q): Query<ListQuery>,
 ) -> Response {
     let Some(kind) = kind_of(&slug) else {
         return error_page(StatusCode::NOT_FOUND, "Not found", "There is no such list.");
-    };
-    let actor = match actor(&state, jar).await {
-        Ok(a) => a,
-        Err(r) => return r,
     };
     let slug = slug_of(kind);
     let mut page = ListPage {
@@ -564,13 +525,9 @@ fn trend_svg(points: &[(DateTime<Utc>, f64, bool)], range: Option<&ReferenceRang
 pub(crate) async fn record(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
-    jar: &CookieJar,
+    Acting { actor, .. }: Acting,
     Path(id): Path<String>,
 ) -> Response {
-    let actor = match actor(&state, jar).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
     let Ok(id) = RecordId::parse(&id) else {
         return failure(RecordsError::NotFound);
     };
@@ -735,13 +692,9 @@ fn history_row(me: Option<salus_domain::AccountId>, e: &AccessEntry) -> HistoryR
 pub(crate) async fn history(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
-    jar: &CookieJar,
+    Acting { actor, .. }: Acting,
     Query(q): Query<HistoryQuery>,
 ) -> Response {
-    let actor = match actor(&state, jar).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
     match state
         .records
         .access_history(&actor, q.before, 50, rid.get())

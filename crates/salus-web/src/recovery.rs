@@ -1,12 +1,12 @@
 //! Recovery and identity pages: forgot password, choose a new one, enter an activation code.
 
-use crate::account::{FORM_EXPIRED, MessagePage, see_other, session_token, with_status};
+use crate::account::{MessagePage, with_status};
 use crate::link::LinkToken;
+use crate::session::{CheckedForm, FORM_EXPIRED, Refill, SignedIn, see_other};
 use crate::{WebState, render};
 use askama::Template;
 use poem::http::StatusCode;
-use poem::web::cookie::CookieJar;
-use poem::web::{CsrfToken, CsrfVerifier, Data, Form};
+use poem::web::{CsrfToken, Data};
 use poem::{Response, handler};
 use salus_domain::account::{HashError, IdentityError, ResetError, SecretText};
 use salus_domain::text::Email;
@@ -60,22 +60,9 @@ pub(crate) async fn resend(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    verifier: &CsrfVerifier,
-    Form(f): Form<ForgotForm>,
+    CheckedForm(f): CheckedForm<ForgotForm>,
 ) -> Response {
-    let again = |m: &str, status| {
-        with_status(
-            render(&ResendPage {
-                csrf: &csrf.0,
-                message: Some(m),
-                email: &f.email,
-            }),
-            status,
-        )
-    };
-    if !verifier.is_valid(&f.csrf) {
-        return again(FORM_EXPIRED, StatusCode::FORBIDDEN);
-    }
+    let again = |m: &str, status| f.again(&csrf.0, "/verify/resend", m, status);
     let Ok(email) = Email::parse(&f.email) else {
         return again("Enter a valid email address.", StatusCode::BAD_REQUEST);
     };
@@ -98,10 +85,36 @@ pub(crate) fn forgot_form(csrf: &CsrfToken) -> Response {
     })
 }
 
+/// An email address: what the "forgot password" and "send the email again" forms take.
 #[derive(Deserialize)]
 pub(crate) struct ForgotForm {
-    csrf: String,
     email: String,
+}
+
+impl ForgotForm {
+    /// The form posted to `path` again, with the address typed and why it was refused.
+    fn again(&self, csrf: &str, path: &str, message: &str, status: StatusCode) -> Response {
+        let page = if path == "/verify/resend" {
+            render(&ResendPage {
+                csrf,
+                message: Some(message),
+                email: &self.email,
+            })
+        } else {
+            render(&ForgotPage {
+                csrf,
+                message: Some(message),
+                email: &self.email,
+            })
+        };
+        with_status(page, status)
+    }
+}
+
+impl Refill for ForgotForm {
+    fn refill(&self, csrf: &str, path: &str) -> Option<Response> {
+        Some(self.again(csrf, path, FORM_EXPIRED, StatusCode::FORBIDDEN))
+    }
 }
 
 #[handler]
@@ -109,22 +122,9 @@ pub(crate) async fn forgot(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    verifier: &CsrfVerifier,
-    Form(f): Form<ForgotForm>,
+    CheckedForm(f): CheckedForm<ForgotForm>,
 ) -> Response {
-    let again = |m: &str, status| {
-        with_status(
-            render(&ForgotPage {
-                csrf: &csrf.0,
-                message: Some(m),
-                email: &f.email,
-            }),
-            status,
-        )
-    };
-    if !verifier.is_valid(&f.csrf) {
-        return again(FORM_EXPIRED, StatusCode::FORBIDDEN);
-    }
+    let again = |m: &str, status| f.again(&csrf.0, "/forgot", m, status);
     let Ok(email) = Email::parse(&f.email) else {
         return again("Enter a valid email address.", StatusCode::BAD_REQUEST);
     };
@@ -149,9 +149,28 @@ pub(crate) fn reset_form(csrf: &CsrfToken, link: LinkToken) -> Response {
 
 #[derive(Deserialize)]
 pub(crate) struct ResetForm {
-    csrf: String,
     token: String,
     password: String,
+}
+
+impl ResetForm {
+    /// The form again (the link's token kept, never the password), saying why.
+    fn again(&self, csrf: &str, message: String, status: StatusCode) -> Response {
+        with_status(
+            render(&ResetPage {
+                csrf,
+                message: Some(message),
+                token: &self.token,
+            }),
+            status,
+        )
+    }
+}
+
+impl Refill for ResetForm {
+    fn refill(&self, csrf: &str, _path: &str) -> Option<Response> {
+        Some(self.again(csrf, FORM_EXPIRED.into(), StatusCode::FORBIDDEN))
+    }
 }
 
 #[handler]
@@ -159,22 +178,9 @@ pub(crate) async fn reset(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    verifier: &CsrfVerifier,
-    Form(f): Form<ResetForm>,
+    CheckedForm(f): CheckedForm<ResetForm>,
 ) -> Response {
-    let again = |m: String, status| {
-        with_status(
-            render(&ResetPage {
-                csrf: &csrf.0,
-                message: Some(m),
-                token: &f.token,
-            }),
-            status,
-        )
-    };
-    if !verifier.is_valid(&f.csrf) {
-        return again(FORM_EXPIRED.into(), StatusCode::FORBIDDEN);
-    }
+    let again = |m: String, status| f.again(&csrf.0, m, status);
     match state
         .auth
         .reset_password(
@@ -203,14 +209,7 @@ pub(crate) async fn reset(
 }
 
 #[handler]
-pub(crate) fn activate_form(
-    state: Data<&Arc<WebState>>,
-    csrf: &CsrfToken,
-    jar: &CookieJar,
-) -> Response {
-    if session_token(&state, jar).is_none() {
-        return see_other("/login");
-    }
+pub(crate) fn activate_form(csrf: &CsrfToken, _me: SignedIn) -> Response {
     render(&ActivatePage {
         csrf: &csrf.0,
         message: None,
@@ -221,9 +220,29 @@ pub(crate) fn activate_form(
 
 #[derive(Deserialize)]
 pub(crate) struct ActivateForm {
-    csrf: String,
     code: String,
     birth_date: String,
+}
+
+impl ActivateForm {
+    /// The form again with what was typed and why it was refused.
+    fn again(&self, csrf: &str, message: &str, status: StatusCode) -> Response {
+        with_status(
+            render(&ActivatePage {
+                csrf,
+                message: Some(message),
+                code: &self.code,
+                birth_date: &self.birth_date,
+            }),
+            status,
+        )
+    }
+}
+
+impl Refill for ActivateForm {
+    fn refill(&self, csrf: &str, _path: &str) -> Option<Response> {
+        Some(self.again(csrf, FORM_EXPIRED, StatusCode::FORBIDDEN))
+    }
 }
 
 #[handler]
@@ -231,37 +250,24 @@ pub(crate) async fn activate(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    verifier: &CsrfVerifier,
-    jar: &CookieJar,
-    Form(f): Form<ActivateForm>,
+    me: SignedIn,
+    CheckedForm(f): CheckedForm<ActivateForm>,
 ) -> Response {
-    let again = |m: &str, status| {
-        with_status(
-            render(&ActivatePage {
-                csrf: &csrf.0,
-                message: Some(m),
-                code: &f.code,
-                birth_date: &f.birth_date,
-            }),
-            status,
-        )
-    };
-    if !verifier.is_valid(&f.csrf) {
-        return again(FORM_EXPIRED, StatusCode::FORBIDDEN);
-    }
-    let Some(token) = session_token(&state, jar) else {
-        return see_other("/login");
-    };
+    let again = |m: &str, status| f.again(&csrf.0, m, status);
     let Ok(dob) = chrono::NaiveDate::parse_from_str(&f.birth_date, "%Y-%m-%d") else {
         return again("Enter your date of birth.", StatusCode::BAD_REQUEST);
     };
     match state
         .auth
-        .redeem_activation_code(&token, &SecretText::new(f.code.clone()), dob, rid.get())
+        .redeem_activation_code(
+            &me.account,
+            &SecretText::new(f.code.clone()),
+            dob,
+            rid.get(),
+        )
         .await
     {
         Ok(_) => see_other("/account"),
-        Err(IdentityError::NotSignedIn) => see_other("/login"),
         Err(IdentityError::CodeRejected) => again(
             "The code or date of birth is not correct, or the code has expired.",
             StatusCode::BAD_REQUEST,

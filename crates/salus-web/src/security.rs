@@ -1,12 +1,12 @@
 //! The "sign-in and security" page: change the password, set up an authenticator app (with a
 //! QR code), see and end sessions. Every action posts a CSRF-checked form and comes back here.
 
-use crate::account::{FORM_EXPIRED, busy, see_other, session_token, with_status};
+use crate::account::{busy, with_status};
+use crate::session::{CheckedForm, NoFields, Refill, SignedIn, see_other};
 use crate::{WebState, render};
 use askama::Template;
 use poem::http::StatusCode;
-use poem::web::cookie::CookieJar;
-use poem::web::{CsrfToken, CsrfVerifier, Data, Form, Path};
+use poem::web::{CsrfToken, Data, Path};
 use poem::{Response, handler};
 use salus_domain::account::{
     ChangePasswordError, ConfirmEmailError, EmailChangeError, HashError, LoginError, SecretText,
@@ -54,16 +54,12 @@ struct Extra<'a> {
 async fn page(
     state: &WebState,
     csrf: &CsrfToken,
-    token: &SecretText,
+    me: &SignedIn,
     extra: Extra<'_>,
     status: StatusCode,
 ) -> Response {
-    let account = match state.auth.authenticate(token).await {
-        Ok(who) => who.account,
-        Err(SessionError::Invalid) => return see_other("/login"),
-        Err(SessionError::Repo(e)) => return crate::unavailable("session check failed", &e),
-    };
-    let sessions = match state.auth.sessions(token).await {
+    let account = &me.account;
+    let sessions = match state.auth.sessions(&me.token).await {
         Ok(s) => s,
         Err(SessionError::Invalid) => return see_other("/login"),
         Err(SessionError::Repo(e)) => return crate::unavailable("session list failed", &e),
@@ -106,17 +102,15 @@ pub(crate) fn qr_svg(uri: &str) -> String {
 pub(crate) async fn security(
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    jar: &CookieJar,
+    me: SignedIn,
 ) -> Response {
-    let Some(token) = session_token(&state, jar) else {
-        return see_other("/login");
-    };
-    page(&state, csrf, &token, Extra::default(), StatusCode::OK).await
+    page(&state, csrf, &me, Extra::default(), StatusCode::OK).await
 }
+
+impl Refill for PasswordForm {}
 
 #[derive(Deserialize)]
 pub(crate) struct PasswordForm {
-    csrf: String,
     current_password: String,
     new_password: String,
 }
@@ -126,31 +120,18 @@ pub(crate) async fn change_password(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    verifier: &CsrfVerifier,
-    jar: &CookieJar,
-    Form(f): Form<PasswordForm>,
+    me: SignedIn,
+    CheckedForm(f): CheckedForm<PasswordForm>,
 ) -> Response {
-    let Some(token) = session_token(&state, jar) else {
-        return see_other("/login");
-    };
+    let token = &me.token;
     let fail = |m: String| Extra {
         message: Some(m),
         ..Extra::default()
     };
-    if !verifier.is_valid(&f.csrf) {
-        return page(
-            &state,
-            csrf,
-            &token,
-            fail(FORM_EXPIRED.into()),
-            StatusCode::FORBIDDEN,
-        )
-        .await;
-    }
     let r = state
         .auth
         .change_password(
-            &token,
+            token,
             SecretText::new(f.current_password),
             SecretText::new(f.new_password),
             rid.get(),
@@ -164,14 +145,14 @@ pub(crate) async fn change_password(
                 ),
                 ..Extra::default()
             };
-            page(&state, csrf, &token, done, StatusCode::OK).await
+            page(&state, csrf, &me, done, StatusCode::OK).await
         }
         Err(ChangePasswordError::NotSignedIn) => see_other("/login"),
         Err(ChangePasswordError::WrongCurrentPassword) => {
             page(
                 &state,
                 csrf,
-                &token,
+                &me,
                 fail("The current password is not correct.".into()),
                 StatusCode::BAD_REQUEST,
             )
@@ -181,7 +162,7 @@ pub(crate) async fn change_password(
             page(
                 &state,
                 csrf,
-                &token,
+                &me,
                 fail(format!("Choose another password: {r}.")),
                 StatusCode::BAD_REQUEST,
             )
@@ -192,9 +173,10 @@ pub(crate) async fn change_password(
     }
 }
 
+impl Refill for TotpStartForm {}
+
 #[derive(Deserialize)]
 pub(crate) struct TotpStartForm {
-    csrf: String,
     password: String,
 }
 
@@ -204,30 +186,17 @@ pub(crate) async fn totp_start(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    verifier: &CsrfVerifier,
-    jar: &CookieJar,
-    Form(f): Form<TotpStartForm>,
+    me: SignedIn,
+    CheckedForm(f): CheckedForm<TotpStartForm>,
 ) -> Response {
-    let Some(token) = session_token(&state, jar) else {
-        return see_other("/login");
-    };
+    let token = &me.token;
     let fail = |m: &str| Extra {
         message: Some(m.to_owned()),
         ..Extra::default()
     };
-    if !verifier.is_valid(&f.csrf) {
-        return page(
-            &state,
-            csrf,
-            &token,
-            fail(FORM_EXPIRED),
-            StatusCode::FORBIDDEN,
-        )
-        .await;
-    }
     match state
         .auth
-        .reauthenticate(&token, SecretText::new(f.password), rid.get())
+        .reauthenticate(token, SecretText::new(f.password), rid.get())
         .await
     {
         Ok(()) => {}
@@ -236,7 +205,7 @@ pub(crate) async fn totp_start(
             return page(
                 &state,
                 csrf,
-                &token,
+                &me,
                 fail("Too many attempts. Please wait and try again."),
                 StatusCode::TOO_MANY_REQUESTS,
             )
@@ -247,14 +216,14 @@ pub(crate) async fn totp_start(
             return page(
                 &state,
                 csrf,
-                &token,
+                &me,
                 fail("The password is not correct."),
                 StatusCode::UNAUTHORIZED,
             )
             .await;
         }
     }
-    match state.auth.begin_totp(&token).await {
+    match state.auth.begin_totp(token).await {
         Ok(e) => {
             let setup = TotpSetup {
                 qr_svg: qr_svg(&e.provisioning_uri),
@@ -263,7 +232,7 @@ pub(crate) async fn totp_start(
             page(
                 &state,
                 csrf,
-                &token,
+                &me,
                 Extra {
                     totp_setup: Some(setup),
                     ..Extra::default()
@@ -276,7 +245,7 @@ pub(crate) async fn totp_start(
             page(
                 &state,
                 csrf,
-                &token,
+                &me,
                 fail("An authenticator app is already set up."),
                 StatusCode::CONFLICT,
             )
@@ -287,9 +256,10 @@ pub(crate) async fn totp_start(
     }
 }
 
+impl Refill for TotpConfirmForm {}
+
 #[derive(Deserialize)]
 pub(crate) struct TotpConfirmForm {
-    csrf: String,
     code: String,
 }
 
@@ -298,34 +268,21 @@ pub(crate) async fn totp_confirm(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    verifier: &CsrfVerifier,
-    jar: &CookieJar,
-    Form(f): Form<TotpConfirmForm>,
+    me: SignedIn,
+    CheckedForm(f): CheckedForm<TotpConfirmForm>,
 ) -> Response {
-    let Some(token) = session_token(&state, jar) else {
-        return see_other("/login");
-    };
+    let token = &me.token;
     let fail = |m: &str| Extra {
         message: Some(m.to_owned()),
         ..Extra::default()
     };
-    if !verifier.is_valid(&f.csrf) {
-        return page(
-            &state,
-            csrf,
-            &token,
-            fail(FORM_EXPIRED),
-            StatusCode::FORBIDDEN,
-        )
-        .await;
-    }
-    match state.auth.confirm_totp(&token, &f.code, rid.get()).await {
+    match state.auth.confirm_totp(token, &f.code, rid.get()).await {
         Ok(codes) => {
             let codes = codes.iter().map(|c| c.expose().to_owned()).collect();
             page(
                 &state,
                 csrf,
-                &token,
+                &me,
                 Extra {
                     recovery_codes: Some(codes),
                     ..Extra::default()
@@ -338,7 +295,7 @@ pub(crate) async fn totp_confirm(
             page(
                 &state,
                 csrf,
-                &token,
+                &me,
                 fail("That code is not correct. Start again and enter the newest code."),
                 StatusCode::BAD_REQUEST,
             )
@@ -348,7 +305,7 @@ pub(crate) async fn totp_confirm(
             page(
                 &state,
                 csrf,
-                &token,
+                &me,
                 fail("Please start again and enter your password."),
                 StatusCode::FORBIDDEN,
             )
@@ -358,7 +315,7 @@ pub(crate) async fn totp_confirm(
             page(
                 &state,
                 csrf,
-                &token,
+                &me,
                 fail("An authenticator app is already set up."),
                 StatusCode::CONFLICT,
             )
@@ -369,39 +326,18 @@ pub(crate) async fn totp_confirm(
     }
 }
 
-#[derive(Deserialize)]
-pub(crate) struct CsrfForm {
-    csrf: String,
-}
-
 #[handler]
 pub(crate) async fn end_session(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    verifier: &CsrfVerifier,
-    jar: &CookieJar,
+    me: SignedIn,
     Path(id): Path<String>,
-    Form(f): Form<CsrfForm>,
+    _form: CheckedForm<NoFields>,
 ) -> Response {
-    let Some(token) = session_token(&state, jar) else {
-        return see_other("/login");
-    };
-    if !verifier.is_valid(&f.csrf) {
-        return page(
-            &state,
-            csrf,
-            &token,
-            Extra {
-                message: Some(FORM_EXPIRED.into()),
-                ..Extra::default()
-            },
-            StatusCode::FORBIDDEN,
-        )
-        .await;
-    }
+    let token = &me.token;
     let ended = match salus_domain::SessionId::parse(&id) {
-        Ok(target) => state.auth.revoke_session(&token, target, rid.get()).await,
+        Ok(target) => state.auth.revoke_session(token, target, rid.get()).await,
         Err(_) => Ok(false),
     };
     match ended {
@@ -409,7 +345,7 @@ pub(crate) async fn end_session(
             page(
                 &state,
                 csrf,
-                &token,
+                &me,
                 Extra {
                     notice: Some("That session has ended."),
                     ..Extra::default()
@@ -422,7 +358,7 @@ pub(crate) async fn end_session(
             page(
                 &state,
                 csrf,
-                &token,
+                &me,
                 Extra {
                     message: Some("No such session.".into()),
                     ..Extra::default()
@@ -441,32 +377,16 @@ pub(crate) async fn end_others(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    verifier: &CsrfVerifier,
-    jar: &CookieJar,
-    Form(f): Form<CsrfForm>,
+    me: SignedIn,
+    _form: CheckedForm<NoFields>,
 ) -> Response {
-    let Some(token) = session_token(&state, jar) else {
-        return see_other("/login");
-    };
-    if !verifier.is_valid(&f.csrf) {
-        return page(
-            &state,
-            csrf,
-            &token,
-            Extra {
-                message: Some(FORM_EXPIRED.into()),
-                ..Extra::default()
-            },
-            StatusCode::FORBIDDEN,
-        )
-        .await;
-    }
-    match state.auth.revoke_other_sessions(&token, rid.get()).await {
+    let token = &me.token;
+    match state.auth.revoke_other_sessions(token, rid.get()).await {
         Ok(_) => {
             page(
                 &state,
                 csrf,
-                &token,
+                &me,
                 Extra {
                     notice: Some("You are signed out everywhere else."),
                     ..Extra::default()
@@ -480,9 +400,10 @@ pub(crate) async fn end_others(
     }
 }
 
+impl Refill for EmailForm {}
+
 #[derive(Deserialize)]
 pub(crate) struct EmailForm {
-    csrf: String,
     new_email: String,
     password: String,
 }
@@ -492,30 +413,24 @@ pub(crate) async fn change_email(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    verifier: &CsrfVerifier,
-    jar: &CookieJar,
-    Form(f): Form<EmailForm>,
+    me: SignedIn,
+    CheckedForm(f): CheckedForm<EmailForm>,
 ) -> Response {
-    let Some(token) = session_token(&state, jar) else {
-        return see_other("/login");
-    };
+    let token = &me.token;
     let fail = |m: &str, status| {
         let extra = Extra {
             message: Some(m.to_owned()),
             ..Extra::default()
         };
-        let (state, token) = (&state, &token);
-        async move { page(state, csrf, token, extra, status).await }
+        let (state, me) = (&state, &me);
+        async move { page(state, csrf, me, extra, status).await }
     };
-    if !verifier.is_valid(&f.csrf) {
-        return fail(FORM_EXPIRED, StatusCode::FORBIDDEN).await;
-    }
     let Ok(new_email) = salus_domain::text::Email::parse(&f.new_email) else {
         return fail("Enter a valid email address.", StatusCode::BAD_REQUEST).await;
     };
     let r = state
         .auth
-        .request_email_change(&token, SecretText::new(f.password), new_email, rid.get())
+        .request_email_change(token, SecretText::new(f.password), new_email, rid.get())
         .await;
     match r {
         Ok(()) => {
@@ -525,7 +440,7 @@ pub(crate) async fn change_email(
                 ),
                 ..Extra::default()
             };
-            page(&state, csrf, &token, done, StatusCode::OK).await
+            page(&state, csrf, &me, done, StatusCode::OK).await
         }
         Err(EmailChangeError::NotSignedIn) => see_other("/login"),
         Err(EmailChangeError::WrongPassword) => {
@@ -574,23 +489,9 @@ pub(crate) async fn email_confirm(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    verifier: &CsrfVerifier,
-    Form(f): Form<crate::account::VerifyForm>,
+    CheckedForm(f): CheckedForm<crate::account::VerifyForm>,
 ) -> Response {
-    let again = |m: &str, status| {
-        with_status(
-            render(&crate::account::VerifyPage {
-                csrf: &csrf.0,
-                message: Some(m),
-                token: &f.token,
-                action: "/account/email/confirm",
-            }),
-            status,
-        )
-    };
-    if !verifier.is_valid(&f.csrf) {
-        return again(FORM_EXPIRED, StatusCode::FORBIDDEN);
-    }
+    let again = |m: &str, status| f.again(&csrf.0, "/account/email/confirm", m, status);
     match state
         .auth
         .confirm_email_change(&SecretText::new(f.token.trim()), rid.get())

@@ -1,13 +1,14 @@
 //! Staff pages: the front desk's identity queue and activation codes.
 
-use crate::account::{FORM_EXPIRED, see_other, session_token, with_status};
+use crate::account::with_status;
+use crate::session::{CheckedForm, Refill, StaffMember};
 use crate::{WebState, error_page, render};
 use askama::Template;
 use poem::http::StatusCode;
-use poem::web::cookie::CookieJar;
-use poem::web::{CsrfToken, CsrfVerifier, Data, Form, Path};
+use poem::web::{CsrfToken, Data, Path};
 use poem::{Response, handler};
-use salus_domain::account::{IdentityError, ReviewOutcome, SecretText};
+use salus_domain::access::Actor;
+use salus_domain::account::{IdentityError, ReviewOutcome};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -40,7 +41,6 @@ struct StaffPage<'a> {
 
 fn identity_failure(e: IdentityError) -> Response {
     match e {
-        IdentityError::NotSignedIn => see_other("/login"),
         IdentityError::Forbidden => error_page(
             StatusCode::FORBIDDEN,
             "Not available",
@@ -50,21 +50,46 @@ fn identity_failure(e: IdentityError) -> Response {
     }
 }
 
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the page context these travel in is the shared layout work of issue 12"
-)]
-async fn page(
-    rid: &crate::RequestId,
-    state: &WebState,
-    csrf: &CsrfToken,
-    token: &SecretText,
-    notice: Option<&str>,
-    message: Option<&str>,
+/// What the front-desk page says above its queue.
+#[derive(Default)]
+struct Said<'a> {
+    notice: Option<&'a str>,
+    message: Option<&'a str>,
+    /// A new activation code, shown once.
     issued: Option<String>,
-    status: StatusCode,
-) -> Response {
-    let entries = match state.auth.identity_queue(token, rid.get()).await {
+}
+
+impl<'a> Said<'a> {
+    fn notice(notice: &'a str) -> Self {
+        Self {
+            notice: Some(notice),
+            ..Self::default()
+        }
+    }
+    fn message(message: &'a str) -> Self {
+        Self {
+            message: Some(message),
+            ..Self::default()
+        }
+    }
+}
+
+/// The request a front-desk page answers.
+struct Desk<'a> {
+    rid: &'a crate::RequestId,
+    state: &'a WebState,
+    csrf: &'a CsrfToken,
+    actor: &'a Actor,
+}
+
+async fn page(desk: &Desk<'_>, said: Said<'_>, status: StatusCode) -> Response {
+    let Desk {
+        rid,
+        state,
+        csrf,
+        actor,
+    } = desk;
+    let entries = match state.auth.identity_queue(actor, rid.get()).await {
         Ok(e) => e,
         Err(e) => return identity_failure(e),
     };
@@ -96,9 +121,9 @@ async fn page(
     with_status(
         render(&StaffPage {
             csrf: &csrf.0,
-            notice,
-            message,
-            issued,
+            notice: said.notice,
+            message: said.message,
+            issued: said.issued,
             valid_days,
             queue,
         }),
@@ -111,17 +136,21 @@ pub(crate) async fn staff_home(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    jar: &CookieJar,
+    StaffMember(me): StaffMember,
 ) -> Response {
-    let Some(token) = session_token(&state, jar) else {
-        return see_other("/login");
+    let desk = Desk {
+        rid: &rid,
+        state: &state,
+        csrf,
+        actor: &me.actor,
     };
-    page(&rid, &state, csrf, &token, None, None, None, StatusCode::OK).await
+    page(&desk, Said::default(), StatusCode::OK).await
 }
+
+impl Refill for CodeForm {}
 
 #[derive(Deserialize)]
 pub(crate) struct CodeForm {
-    csrf: String,
     mrn: String,
 }
 
@@ -130,66 +159,43 @@ pub(crate) async fn activation_code(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    verifier: &CsrfVerifier,
-    jar: &CookieJar,
-    Form(f): Form<CodeForm>,
+    StaffMember(me): StaffMember,
+    CheckedForm(f): CheckedForm<CodeForm>,
 ) -> Response {
-    let Some(token) = session_token(&state, jar) else {
-        return see_other("/login");
+    let desk = Desk {
+        rid: &rid,
+        state: &state,
+        csrf,
+        actor: &me.actor,
     };
-    if !verifier.is_valid(&f.csrf) {
-        return page(
-            &rid,
-            &state,
-            csrf,
-            &token,
-            None,
-            Some(FORM_EXPIRED),
-            None,
-            StatusCode::FORBIDDEN,
-        )
-        .await;
-    }
     let Ok(mrn) = salus_domain::text::Mrn::parse(&f.mrn) else {
         return page(
-            &rid,
-            &state,
-            csrf,
-            &token,
-            None,
-            Some("Enter a medical record number."),
-            None,
+            &desk,
+            Said::message("Enter a medical record number."),
             StatusCode::BAD_REQUEST,
         )
         .await;
     };
     match state
         .auth
-        .issue_activation_code_for_mrn(&token, &mrn, rid.get())
+        .issue_activation_code_for_mrn(&me.actor, &mrn, rid.get())
         .await
     {
         Ok(code) => {
             page(
-                &rid,
-                &state,
-                csrf,
-                &token,
-                None,
-                None,
-                Some(code.expose().to_owned()),
+                &desk,
+                Said {
+                    issued: Some(code.expose().to_owned()),
+                    ..Said::default()
+                },
                 StatusCode::OK,
             )
             .await
         }
         Err(IdentityError::NotFound) => {
             page(
-                &rid,
-                &state,
-                csrf,
-                &token,
-                None,
-                Some("No record with that number in your organisation."),
-                None,
+                &desk,
+                Said::message("No record with that number in your organisation."),
                 StatusCode::NOT_FOUND,
             )
             .await
@@ -198,9 +204,10 @@ pub(crate) async fn activation_code(
     }
 }
 
+impl Refill for ReviewForm {}
+
 #[derive(Deserialize)]
 pub(crate) struct ReviewForm {
-    csrf: String,
     decision: String,
     patient_id: String,
 }
@@ -210,40 +217,19 @@ pub(crate) async fn review(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    verifier: &CsrfVerifier,
-    jar: &CookieJar,
+    StaffMember(me): StaffMember,
     Path(account): Path<String>,
-    Form(f): Form<ReviewForm>,
+    CheckedForm(f): CheckedForm<ReviewForm>,
 ) -> Response {
-    let Some(token) = session_token(&state, jar) else {
-        return see_other("/login");
+    let desk = Desk {
+        rid: &rid,
+        state: &state,
+        csrf,
+        actor: &me.actor,
     };
-    if !verifier.is_valid(&f.csrf) {
-        return page(
-            &rid,
-            &state,
-            csrf,
-            &token,
-            None,
-            Some(FORM_EXPIRED),
-            None,
-            StatusCode::FORBIDDEN,
-        )
-        .await;
-    }
     let not_found = "That account or record is no longer in the queue.";
     let Ok(account) = salus_domain::AccountId::parse(&account) else {
-        return page(
-            &rid,
-            &state,
-            csrf,
-            &token,
-            None,
-            Some(not_found),
-            None,
-            StatusCode::NOT_FOUND,
-        )
-        .await;
+        return page(&desk, Said::message(not_found), StatusCode::NOT_FOUND).await;
     };
     let decision = match (
         f.decision.as_str(),
@@ -252,22 +238,12 @@ pub(crate) async fn review(
         ("confirm", Ok(patient)) => ReviewOutcome::Confirmed { patient },
         ("reject", _) => ReviewOutcome::Rejected,
         _ => {
-            return page(
-                &rid,
-                &state,
-                csrf,
-                &token,
-                None,
-                Some(not_found),
-                None,
-                StatusCode::BAD_REQUEST,
-            )
-            .await;
+            return page(&desk, Said::message(not_found), StatusCode::BAD_REQUEST).await;
         }
     };
     match state
         .auth
-        .review_identity(&token, account, decision, rid.get())
+        .review_identity(&me.actor, account, decision, rid.get())
         .await
     {
         Ok(()) => {
@@ -275,30 +251,10 @@ pub(crate) async fn review(
                 ReviewOutcome::Confirmed { .. } => "The account is now connected to the record.",
                 ReviewOutcome::Rejected => "Recorded: none of these records is theirs.",
             };
-            page(
-                &rid,
-                &state,
-                csrf,
-                &token,
-                Some(done),
-                None,
-                None,
-                StatusCode::OK,
-            )
-            .await
+            page(&desk, Said::notice(done), StatusCode::OK).await
         }
         Err(IdentityError::NotFound | IdentityError::AlreadyLinked) => {
-            page(
-                &rid,
-                &state,
-                csrf,
-                &token,
-                None,
-                Some(not_found),
-                None,
-                StatusCode::NOT_FOUND,
-            )
-            .await
+            page(&desk, Said::message(not_found), StatusCode::NOT_FOUND).await
         }
         Err(e) => identity_failure(e),
     }

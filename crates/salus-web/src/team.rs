@@ -2,15 +2,16 @@
 //! and the invitation page where a new colleague chooses a password and sets up their
 //! authenticator app.
 
-use crate::account::{FORM_EXPIRED, busy, see_other, session_token, with_status};
+use crate::account::{busy, with_status};
 use crate::link::LinkToken;
 use crate::security::qr_svg;
+use crate::session::{CheckedForm, Refill, StaffMember};
 use crate::{WebState, error_page, render};
 use askama::Template;
 use poem::http::StatusCode;
-use poem::web::cookie::CookieJar;
-use poem::web::{CsrfToken, CsrfVerifier, Data, Form};
+use poem::web::{CsrfToken, Data};
 use poem::{Response, handler};
+use salus_domain::access::Actor;
 use salus_domain::account::{
     HashError, InviteError, SecretText, StaffInvite, StaffRole, StaffSetupError,
 };
@@ -69,15 +70,14 @@ struct TeamPage<'a> {
 async fn team_page(
     state: &WebState,
     csrf: &CsrfToken,
-    token: &SecretText,
+    actor: &Actor,
     notice: Option<String>,
     message: Option<&str>,
     draft: InviteDraft,
     status: StatusCode,
 ) -> Response {
-    let members = match state.auth.staff_members(token).await {
+    let members = match state.auth.staff_members(actor).await {
         Ok(m) => m,
-        Err(InviteError::NotSignedIn) => return see_other("/login"),
         Err(InviteError::Forbidden) => {
             return error_page(
                 StatusCode::FORBIDDEN,
@@ -116,15 +116,12 @@ async fn team_page(
 pub(crate) async fn team(
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    jar: &CookieJar,
+    StaffMember(me): StaffMember,
 ) -> Response {
-    let Some(token) = session_token(&state, jar) else {
-        return see_other("/login");
-    };
     team_page(
         &state,
         csrf,
-        &token,
+        &me.actor,
         None,
         None,
         InviteDraft::default(),
@@ -133,9 +130,10 @@ pub(crate) async fn team(
     .await
 }
 
+impl Refill for InviteForm {}
+
 #[derive(Deserialize)]
 pub(crate) struct InviteForm {
-    csrf: String,
     email: String,
     given_name: String,
     family_name: String,
@@ -147,13 +145,9 @@ pub(crate) async fn invite(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    verifier: &CsrfVerifier,
-    jar: &CookieJar,
-    Form(f): Form<InviteForm>,
+    StaffMember(me): StaffMember,
+    CheckedForm(f): CheckedForm<InviteForm>,
 ) -> Response {
-    let Some(token) = session_token(&state, jar) else {
-        return see_other("/login");
-    };
     let draft = InviteDraft {
         email: f.email.clone(),
         given_name: f.given_name.clone(),
@@ -161,12 +155,9 @@ pub(crate) async fn invite(
         role: f.role.clone(),
     };
     let refuse = |message: &'static str, status: StatusCode, draft: InviteDraft| {
-        let (state, token) = (&state, &token);
-        async move { team_page(state, csrf, token, None, Some(message), draft, status).await }
+        let (state, actor) = (&state, &me.actor);
+        async move { team_page(state, csrf, actor, None, Some(message), draft, status).await }
     };
-    if !verifier.is_valid(&f.csrf) {
-        return refuse(FORM_EXPIRED, StatusCode::FORBIDDEN, draft).await;
-    }
     let Ok(email) = Email::parse(&f.email) else {
         return refuse(
             "Enter a valid email address.",
@@ -189,14 +180,14 @@ pub(crate) async fn invite(
     let shown = email.as_str().to_owned();
     match state
         .auth
-        .invite_staff(&token, StaffInvite { email, name, role }, rid.get())
+        .invite_staff(&me.actor, StaffInvite { email, name, role }, rid.get())
         .await
     {
         Ok(_) => {
             team_page(
                 &state,
                 csrf,
-                &token,
+                &me.actor,
                 Some(format!(
                     "An invitation is on its way to {shown}. The link works for {} days.",
                     salus_domain::account::INVITE_TTL_DAYS
@@ -207,7 +198,6 @@ pub(crate) async fn invite(
             )
             .await
         }
-        Err(InviteError::NotSignedIn) => see_other("/login"),
         Err(InviteError::Forbidden) => error_page(
             StatusCode::FORBIDDEN,
             "Not available",
@@ -300,9 +290,10 @@ pub(crate) async fn setup_form(
     setup_page(&state, csrf, &link.0, None, StatusCode::OK).await
 }
 
+impl Refill for SetupForm {}
+
 #[derive(Deserialize)]
 pub(crate) struct SetupForm {
-    csrf: String,
     token: String,
     password: String,
     code: String,
@@ -313,16 +304,12 @@ pub(crate) async fn setup(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    verifier: &CsrfVerifier,
-    Form(f): Form<SetupForm>,
+    CheckedForm(f): CheckedForm<SetupForm>,
 ) -> Response {
     let again = |message: String, status| {
         let (state, token) = (&state, &f.token);
         async move { setup_page(state, csrf, token, Some(message), status).await }
     };
-    if !verifier.is_valid(&f.csrf) {
-        return again(FORM_EXPIRED.into(), StatusCode::FORBIDDEN).await;
-    }
     match state
         .auth
         .complete_staff_setup(

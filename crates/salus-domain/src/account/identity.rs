@@ -11,7 +11,8 @@
 use super::model::{Account, AccountState, ChartLink, Role};
 use super::password::SecretText;
 use super::ports::{AuthEventKind, TokenDigest};
-use super::service::{AuthService, SessionError};
+use super::service::AuthService;
+use crate::access::{Action, Actor, Target, decide};
 use crate::ids::{AccountId, OrganizationId, PatientId};
 use crate::patient::Patient;
 use crate::repo::RepoError;
@@ -100,8 +101,6 @@ pub trait IdentityRepository: Send + Sync {
 
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
-    #[error("not signed in")]
-    NotSignedIn,
     /// The actor's role may not do this.
     #[error("not allowed")]
     Forbidden,
@@ -117,15 +116,6 @@ pub enum IdentityError {
     Repo(#[from] RepoError),
 }
 
-impl From<SessionError> for IdentityError {
-    fn from(e: SessionError) -> Self {
-        match e {
-            SessionError::Invalid => Self::NotSignedIn,
-            SessionError::Repo(r) => Self::Repo(r),
-        }
-    }
-}
-
 /// A queued account and the charts that may be theirs.
 #[derive(Debug, Clone)]
 pub struct QueueEntry {
@@ -136,31 +126,31 @@ pub struct QueueEntry {
 /// How long an activation code works unless configured otherwise.
 pub const ACTIVATION_TTL_DAYS: i64 = 30;
 
-/// The organisation whose charts the account may check identities against, if its role
-/// proofs identities at all (the access policy's one rule).
-fn may_proof_identity(role: Role) -> Option<OrganizationId> {
-    match role {
-        Role::Staff { role, organization } if crate::access::proofs_identity(role) => {
-            Some(organization)
-        }
-        _ => None,
-    }
+/// The organisation the actor does `action` for (its own business: the identity queue, the
+/// team), if the one access decision allows it.
+pub(crate) fn organization_for(
+    actor: &Actor,
+    action: Action,
+    now: DateTime<Utc>,
+) -> Option<OrganizationId> {
+    let Actor::Staff { organization, .. } = actor else {
+        return None;
+    };
+    let target = Target::Organization {
+        organization: *organization,
+    };
+    decide(actor, action, target, now)
+        .is_allowed()
+        .then_some(*organization)
 }
 
-/// Whether `account` may see who `chart` is, asked of the one access decision.
-fn may_see_who(account: &Account, chart: &Patient, now: chrono::DateTime<chrono::Utc>) -> bool {
-    crate::access::Actor::for_account(account).is_some_and(|actor| {
-        crate::access::decide(
-            &actor,
-            crate::access::Action::ViewDemographics,
-            crate::access::Target::Chart {
-                patient: chart.id,
-                organization: chart.organization_id,
-            },
-            now,
-        )
-        .is_allowed()
-    })
+/// Whether the actor may see who `chart` is, asked of the one access decision.
+fn may_see_who(actor: &Actor, chart: &Patient, now: DateTime<Utc>) -> bool {
+    let target = Target::Chart {
+        patient: chart.id,
+        organization: chart.organization_id,
+    };
+    decide(actor, Action::ViewDemographics, target, now).is_allowed()
 }
 
 /// Demographic match: same birth date (the query) and the same family name, ignoring case,
@@ -191,62 +181,61 @@ impl AuthService {
     /// that does not exist or belongs to another organisation.
     pub async fn issue_activation_code(
         &self,
-        session_token: &SecretText,
+        actor: &Actor,
         patient: PatientId,
         request_id: Option<&str>,
     ) -> Result<SecretText, IdentityError> {
-        let who = self.authenticate(session_token).await?;
-        let org = may_proof_identity(who.account.role).ok_or(IdentityError::Forbidden)?;
         let now = self.clock.now();
+        let org =
+            organization_for(actor, Action::ProofIdentity, now).ok_or(IdentityError::Forbidden)?;
+        let staff = actor.account().ok_or(IdentityError::Forbidden)?;
         let chart = self
             .patients
             .find(patient)
             .await?
-            .filter(|p| p.organization_id == org && may_see_who(&who.account, p, now))
+            .filter(|p| p.organization_id == org && may_see_who(actor, p, now))
             .ok_or(IdentityError::NotFound)?;
         let code = self.secrets.recovery_code();
         self.identity
             .store_code(&ActivationCode {
                 digest: self.secrets.digest(&super::totp::normalise_recovery(&code)),
                 patient: chart.id,
-                issued_by: who.account.id,
+                issued_by: staff,
                 issued_at: now,
                 expires_at: now + Duration::days(self.config.activation_ttl_days),
             })
             .await?;
-        self.audit_event(
-            AuthEventKind::ActivationCodeIssued,
-            Some(who.account.id),
-            request_id,
-        )
-        .await?;
+        self.record_demographics_read(actor, chart.id, request_id)
+            .await?;
+        self.audit_event(AuthEventKind::ActivationCodeIssued, Some(staff), request_id)
+            .await?;
         Ok(code)
     }
 
-    /// Patient: connects the signed-in account to the chart of an activation code, if the
-    /// birth date matches the chart's. Failures count towards sign-in throttling.
+    /// Patient: connects the signed-in account (not yet an actor on any chart: it has none)
+    /// to the chart of an activation code, if the birth date matches the chart's. Failures
+    /// count towards sign-in throttling.
     ///
     /// # Errors
     /// [`IdentityError::CodeRejected`] (one answer for every wrong input),
     /// [`IdentityError::AlreadyLinked`], [`IdentityError::Forbidden`] for staff.
     pub async fn redeem_activation_code(
         &self,
-        session_token: &SecretText,
+        account: &Account,
         code: &SecretText,
         birth_date: NaiveDate,
         request_id: Option<&str>,
     ) -> Result<PatientId, IdentityError> {
-        let who = self.authenticate(session_token).await?;
-        if who.account.role != Role::Patient {
+        if account.role != Role::Patient {
             return Err(IdentityError::Forbidden);
         }
-        if matches!(who.account.chart, ChartLink::Linked { .. }) {
+        if matches!(account.chart, ChartLink::Linked { .. }) {
             return Err(IdentityError::AlreadyLinked);
         }
         let now = self.clock.now();
         let failures = self
             .accounts
-            .failures_since(&who.account.email, now - Duration::hours(1))
+            .failures_since(&account.email, now - Duration::hours(1))
             .await?;
         if super::service::throttle(&failures, now).is_some() {
             return Err(IdentityError::CodeRejected);
@@ -257,26 +246,22 @@ impl AuthService {
             None => None,
         };
         let Some(chart) = chart.filter(|c| c.birth_date == birth_date) else {
-            self.accounts.add_failure(&who.account.email, now).await?;
+            self.accounts.add_failure(&account.email, now).await?;
             self.audit_event(
                 AuthEventKind::ActivationCodeRejected,
-                Some(who.account.id),
+                Some(account.id),
                 request_id,
             )
             .await?;
             return Err(IdentityError::CodeRejected);
         };
-        if !self
-            .identity
-            .consume_code(&digest, who.account.id, now)
-            .await?
-        {
+        if !self.identity.consume_code(&digest, account.id, now).await? {
             return Err(IdentityError::CodeRejected);
         }
-        if !self.identity.link(who.account.id, chart.id).await? {
+        if !self.identity.link(account.id, chart.id).await? {
             return Err(IdentityError::AlreadyLinked);
         }
-        self.audit_event(AuthEventKind::ChartLinked, Some(who.account.id), request_id)
+        self.audit_event(AuthEventKind::ChartLinked, Some(account.id), request_id)
             .await?;
         Ok(chart.id)
     }
@@ -288,11 +273,12 @@ impl AuthService {
     /// [`IdentityError::Forbidden`] for other roles.
     pub async fn identity_queue(
         &self,
-        session_token: &SecretText,
+        actor: &Actor,
         request_id: Option<&str>,
     ) -> Result<Vec<QueueEntry>, IdentityError> {
-        let who = self.authenticate(session_token).await?;
-        let org = may_proof_identity(who.account.role).ok_or(IdentityError::Forbidden)?;
+        let now = self.clock.now();
+        let org =
+            organization_for(actor, Action::ProofIdentity, now).ok_or(IdentityError::Forbidden)?;
         let mut entries = Vec::new();
         for account in self.identity.queue(org, 200).await? {
             let Some(dob) = account.birth_date else {
@@ -303,7 +289,7 @@ impl AuthService {
                 .charts_born_on(org, dob)
                 .await?
                 .into_iter()
-                .filter(|c| may_see_who(&who.account, c, self.clock.now()))
+                .filter(|c| may_see_who(actor, c, now))
                 .filter_map(|c| rank(&account, &c).map(|r| (r, c)))
                 .collect();
             ranked.sort_by_key(|(r, _)| *r);
@@ -316,25 +302,34 @@ impl AuthService {
         }
         // Each chart shown is a read of its demographics: it appears in that patient's
         // access history, and nothing is shown if it cannot be recorded.
-        let actor = crate::access::Actor::for_account(&who.account);
         for chart in entries.iter().flat_map(|e| &e.candidates) {
-            if let Some(actor) = &actor {
-                self.access
-                    .record(crate::audit::AccessEvent {
-                        at: self.clock.now(),
-                        actor: actor.into(),
-                        patient: Some(chart.id),
-                        action: crate::access::Action::ViewDemographics,
-                        export: None,
-                        record_kind: None,
-                        record: None,
-                        outcome: crate::audit::Outcome::Allowed,
-                        request_id: request_id.map(str::to_owned),
-                    })
-                    .await?;
-            }
+            self.record_demographics_read(actor, chart.id, request_id)
+                .await?;
         }
         Ok(entries)
+    }
+
+    /// Writes that the actor saw who a chart is into that patient's access history.
+    async fn record_demographics_read(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        request_id: Option<&str>,
+    ) -> Result<(), IdentityError> {
+        self.access
+            .record(crate::audit::AccessEvent {
+                at: self.clock.now(),
+                actor: actor.into(),
+                patient: Some(patient),
+                action: Action::ViewDemographics,
+                export: None,
+                record_kind: None,
+                record: None,
+                outcome: crate::audit::Outcome::Allowed,
+                request_id: request_id.map(str::to_owned),
+            })
+            .await?;
+        Ok(())
     }
 
     /// Front desk: confirms that a queued account is the person of `patient` (a chart of the
@@ -344,13 +339,15 @@ impl AuthService {
     /// [`IdentityError::NotFound`] for an account or chart outside the queue or organisation.
     pub async fn review_identity(
         &self,
-        session_token: &SecretText,
+        actor: &Actor,
         account: AccountId,
         decision: ReviewOutcome,
         request_id: Option<&str>,
     ) -> Result<(), IdentityError> {
-        let who = self.authenticate(session_token).await?;
-        let org = may_proof_identity(who.account.role).ok_or(IdentityError::Forbidden)?;
+        let now = self.clock.now();
+        let org =
+            organization_for(actor, Action::ProofIdentity, now).ok_or(IdentityError::Forbidden)?;
+        let staff = actor.account().ok_or(IdentityError::Forbidden)?;
         let target = self
             .accounts
             .find(account)
@@ -360,13 +357,12 @@ impl AuthService {
         if matches!(target.chart, ChartLink::Linked { .. }) {
             return Err(IdentityError::AlreadyLinked);
         }
-        let now = self.clock.now();
         if let ReviewOutcome::Confirmed { patient } = decision {
             let chart = self
                 .patients
                 .find(patient)
                 .await?
-                .filter(|p| p.organization_id == org && may_see_who(&who.account, p, now))
+                .filter(|p| p.organization_id == org && may_see_who(actor, p, now))
                 .ok_or(IdentityError::NotFound)?;
             if rank(&target, &chart).is_none() || target.birth_date != Some(chart.birth_date) {
                 return Err(IdentityError::NotFound);
@@ -378,14 +374,10 @@ impl AuthService {
                 .await?;
         }
         self.identity
-            .record_review(target.id, org, decision, who.account.id, now)
+            .record_review(target.id, org, decision, staff, now)
             .await?;
-        self.audit_event(
-            AuthEventKind::IdentityReviewed,
-            Some(who.account.id),
-            request_id,
-        )
-        .await?;
+        self.audit_event(AuthEventKind::IdentityReviewed, Some(staff), request_id)
+            .await?;
         Ok(())
     }
 }
@@ -398,18 +390,18 @@ impl AuthService {
     /// As [`AuthService::issue_activation_code`].
     pub async fn issue_activation_code_for_mrn(
         &self,
-        session_token: &SecretText,
+        actor: &Actor,
         mrn: &crate::text::Mrn,
         request_id: Option<&str>,
     ) -> Result<SecretText, IdentityError> {
-        let who = self.authenticate(session_token).await?;
-        let org = may_proof_identity(who.account.role).ok_or(IdentityError::Forbidden)?;
+        let org = organization_for(actor, Action::ProofIdentity, self.clock.now())
+            .ok_or(IdentityError::Forbidden)?;
         let chart = self
             .patients
             .find_by_mrn(org, mrn)
             .await?
             .ok_or(IdentityError::NotFound)?;
-        self.issue_activation_code(session_token, chart.id, request_id)
+        self.issue_activation_code(actor, chart.id, request_id)
             .await
     }
 }

@@ -5,12 +5,14 @@
 //! **Invariant:** an invited account cannot sign in until setup is finished, and setup
 //! finishes only with a confirmed second factor (the staff invariant of `staff.rs`).
 
+use super::identity::organization_for;
 use super::model::{Account, AccountState, ChartLink, Role, StaffRole};
 use super::password::{PasswordRejection, PersonalInfo, SecretText, check_new_password};
 use super::ports::{AuthEventKind, HashError, OutgoingEmail, TokenPurpose};
-use super::service::{AuthService, SessionError};
+use super::service::AuthService;
 use super::totp::TotpEnrollment;
-use crate::ids::{AccountId, OrganizationId};
+use crate::access::{Action, Actor};
+use crate::ids::AccountId;
 use crate::patient::PersonName;
 use crate::repo::RepoError;
 use crate::text::Email;
@@ -29,8 +31,6 @@ pub struct StaffInvite {
 
 #[derive(Debug, thiserror::Error)]
 pub enum InviteError {
-    #[error("not signed in")]
-    NotSignedIn,
     /// Only an organisation administrator invites staff.
     #[error("not allowed")]
     Forbidden,
@@ -42,15 +42,6 @@ pub enum InviteError {
     Busy(HashError),
     #[error(transparent)]
     Repo(#[from] RepoError),
-}
-
-impl From<SessionError> for InviteError {
-    fn from(e: SessionError) -> Self {
-        match e {
-            SessionError::Invalid => Self::NotSignedIn,
-            SessionError::Repo(r) => Self::Repo(r),
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,16 +80,6 @@ pub struct StaffMember {
     pub active: bool,
 }
 
-fn administers(role: Role) -> Option<OrganizationId> {
-    match role {
-        Role::Staff {
-            role: StaffRole::OrganizationAdmin,
-            organization,
-        } => Some(organization),
-        _ => None,
-    }
-}
-
 impl AuthService {
     /// Organisation administrator: invites a colleague to the administrator's organisation.
     /// Inviting a pending address again sends a fresh link (the old one stops working once the
@@ -108,12 +89,12 @@ impl AuthService {
     /// See [`InviteError`].
     pub async fn invite_staff(
         &self,
-        session_token: &SecretText,
+        actor: &Actor,
         invite: StaffInvite,
         request_id: Option<&str>,
     ) -> Result<AccountId, InviteError> {
-        let who = self.authenticate(session_token).await?;
-        let org = administers(who.account.role).ok_or(InviteError::Forbidden)?;
+        let org = organization_for(actor, Action::ManageTeam, self.clock.now())
+            .ok_or(InviteError::Forbidden)?;
         let account = match self.accounts.find_by_email(&invite.email).await? {
             Some(existing) => {
                 let pending_here = existing.role
@@ -179,12 +160,9 @@ impl AuthService {
     ///
     /// # Errors
     /// [`InviteError::Forbidden`] for other roles.
-    pub async fn staff_members(
-        &self,
-        session_token: &SecretText,
-    ) -> Result<Vec<StaffMember>, InviteError> {
-        let who = self.authenticate(session_token).await?;
-        let org = administers(who.account.role).ok_or(InviteError::Forbidden)?;
+    pub async fn staff_members(&self, actor: &Actor) -> Result<Vec<StaffMember>, InviteError> {
+        let org = organization_for(actor, Action::ManageTeam, self.clock.now())
+            .ok_or(InviteError::Forbidden)?;
         let mut members: Vec<StaffMember> = self
             .accounts
             .staff_of(org)

@@ -133,6 +133,12 @@ pub struct Authenticated {
 /// re-entry at most this long ago.
 pub const REAUTH_WINDOW_MINUTES: i64 = 5;
 
+/// Whether a sign-in or password re-entry at `authenticated_at` still allows a sensitive
+/// action at `now` (the one rule every sensitive use case asks).
+pub fn proved_recently(authenticated_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    now - authenticated_at <= Duration::minutes(REAUTH_WINDOW_MINUTES)
+}
+
 /// Per-account throttling of failed sign-ins, stored in the database so every node agrees:
 /// after the n-th failure within 15 minutes the next attempt waits 2^(n-1) seconds; the 5th
 /// locks the account for 15 minutes (at most 20 failures an hour, well under 100).
@@ -527,9 +533,12 @@ impl AuthService {
         token: &SecretText,
     ) -> Result<Option<Authenticated>, SessionError> {
         let who = self.authenticate(token).await?;
-        let fresh =
-            self.clock.now() - who.authenticated_at <= Duration::minutes(REAUTH_WINDOW_MINUTES);
-        Ok(fresh.then_some(who))
+        Ok(self.proved_recently(who.authenticated_at).then_some(who))
+    }
+
+    /// Whether a proof of identity at `authenticated_at` still allows a sensitive action now.
+    pub fn proved_recently(&self, authenticated_at: DateTime<Utc>) -> bool {
+        proved_recently(authenticated_at, self.clock.now())
     }
 
     /// Re-enters the password within a session, before a sensitive action.

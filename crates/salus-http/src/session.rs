@@ -1,0 +1,81 @@
+//! Who is asking: the session every signed-in operation takes, checked once before the
+//! operation runs. An operation that names [`SessionToken`] among its parameters cannot run
+//! without a live session; one that has none of it cannot reach account data.
+
+use crate::error::json_error;
+use chrono::{DateTime, Utc};
+use poem::Request;
+use poem::http::StatusCode;
+use poem_openapi::SecurityScheme;
+use poem_openapi::auth::Bearer;
+use salus_domain::access::Actor;
+use salus_domain::account::{Account, AuthService, SecretText, SessionError};
+
+/// A session token from `POST /v1/auth/login`, sent as `Authorization: Bearer <token>`.
+/// Without one, or with one that names no live session, the operation answers
+/// `401 unauthorized`.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", rename = "SessionToken", checker = "check")]
+pub struct SessionToken(pub(crate) SignedIn);
+
+/// A live session and its account.
+pub(crate) struct SignedIn {
+    pub(crate) token: SecretText,
+    pub(crate) account: Account,
+    /// When the person last proved who they are in this session.
+    pub(crate) authenticated_at: DateTime<Utc>,
+}
+
+/// The signed-in account is a patient whose account is not connected to a chart yet: it acts
+/// on no chart.
+pub(crate) struct NoChart;
+
+impl SessionToken {
+    /// The session's token, for the use cases that act on the session itself.
+    pub(crate) fn secret(&self) -> &SecretText {
+        &self.0.token
+    }
+
+    pub(crate) fn account(&self) -> &Account {
+        &self.0.account
+    }
+
+    pub(crate) fn authenticated_at(&self) -> DateTime<Utc> {
+        self.0.authenticated_at
+    }
+
+    /// The actor the account acts as: a patient for their own chart, or staff.
+    pub(crate) fn actor(&self) -> Result<Actor, NoChart> {
+        Actor::for_account(&self.0.account).ok_or(NoChart)
+    }
+}
+
+async fn check(req: &Request, bearer: Bearer) -> poem::Result<SignedIn> {
+    let Some(auth) = req.data::<AuthService>() else {
+        tracing::error!("the API's account service is missing from the request");
+        return Err(poem::Error::from_response(json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Something went wrong on our side.",
+        )));
+    };
+    let token = SecretText::new(bearer.token);
+    match auth.authenticate(&token).await {
+        Ok(who) => Ok(SignedIn {
+            token,
+            account: who.account,
+            authenticated_at: who.authenticated_at,
+        }),
+        Err(SessionError::Invalid) => Err(poem::Error::from_response(json_error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Sign in to continue.",
+        ))),
+        Err(SessionError::Repo(e)) => {
+            let answer: crate::ApiError = e.into();
+            Err(poem::Error::from_response(
+                poem::IntoResponse::into_response(answer),
+            ))
+        }
+    }
+}

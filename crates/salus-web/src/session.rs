@@ -1,0 +1,249 @@
+//! Who is asking, and whether their form is theirs: the extractors every page handler takes
+//! instead of reading cookies or checking CSRF tokens itself.
+//!
+//! - [`SignedIn`]: a live session (else `303` to `/login`, dropping a dead session cookie).
+//! - [`Acting`]: the actor the signed-in person acts as — a patient for their own chart, or
+//!   staff (else `403` "not connected yet"). This is where a proxy choosing whose record they
+//!   act for will be read.
+//! - [`StaffMember`]: an [`Acting`] that is staff (else `403`).
+//! - [`CheckedForm`]: a urlencoded form whose `csrf` field matches the request's CSRF cookie
+//!   (else `403`, nothing done).
+//!
+//! A rejection is a whole page (or a redirect); the handler never runs.
+
+use crate::{WebState, error_page};
+use chrono::{DateTime, Utc};
+use poem::http::{StatusCode, header};
+use poem::web::cookie::{Cookie, SameSite};
+use poem::web::{CsrfToken, CsrfVerifier};
+use poem::{FromRequest, Request, RequestBody, Response};
+use salus_domain::access::Actor;
+use salus_domain::account::{Account, SecretText, SessionError};
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+
+/// The sentence of a form whose CSRF token does not match.
+pub(crate) const FORM_EXPIRED: &str = "This form has expired, or it was sent from another site. Nothing was saved. Open the page again and send the form once more.";
+
+/// The session cookie's name: `__Host-` only works (and is only needed) over TLS.
+pub(crate) fn session_cookie(state: &WebState) -> &'static str {
+    if state.secure_cookies {
+        "__Host-salus_session"
+    } else {
+        "salus_session"
+    }
+}
+
+/// A cookie only this site's own top-level requests carry, readable by no script.
+pub(crate) fn strict_cookie(name: &'static str, value: &str, secure: bool) -> Cookie {
+    let mut cookie = Cookie::new_with_str(name, value);
+    cookie.set_http_only(true);
+    cookie.set_secure(secure);
+    cookie.set_same_site(SameSite::Strict);
+    cookie.set_path("/");
+    cookie
+}
+
+pub(crate) fn see_other(to: &str) -> Response {
+    Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, to)
+        .finish()
+}
+
+/// A rejection that is already the whole answer (a page or a redirect): the application's
+/// outer layers pass it on unchanged.
+#[derive(Clone, Copy)]
+pub(crate) struct Answered;
+
+/// The error an extractor rejects with: exactly this response.
+pub(crate) fn answered(resp: Response) -> poem::Error {
+    let mut e = poem::Error::from_response(resp);
+    e.set_data(Answered);
+    e
+}
+
+/// Turns the rejections of the extractors back into their answers; other errors go on.
+pub(crate) fn answer_rejections<E: poem::Endpoint + 'static>(ep: E) -> impl poem::Endpoint {
+    use poem::{EndpointExt as _, IntoResponse as _};
+    ep.around(|ep, req| async move {
+        match ep.call(req).await {
+            Ok(r) => Ok(r.into_response()),
+            Err(e) if e.data::<Answered>().is_some() => Ok(e.into_response()),
+            Err(e) => Err(e),
+        }
+    })
+}
+
+fn state(req: &Request) -> poem::Result<&Arc<WebState>> {
+    req.data::<Arc<WebState>>().ok_or_else(|| {
+        tracing::error!("page state missing from the request");
+        poem::Error::from_status(StatusCode::INTERNAL_SERVER_ERROR)
+    })
+}
+
+/// The session token the request's cookie carries, if any (not yet checked).
+pub(crate) fn session_token(req: &Request) -> poem::Result<Option<SecretText>> {
+    let name = session_cookie(state(req)?);
+    Ok(req
+        .cookie()
+        .get(name)
+        .map(|c| SecretText::new(c.value_str())))
+}
+
+/// To sign in, forgetting the session cookie the browser sent (it names no live session).
+fn to_sign_in(state: &WebState) -> poem::Error {
+    let mut gone = strict_cookie(session_cookie(state), "", state.secure_cookies);
+    gone.set_max_age(std::time::Duration::ZERO);
+    let mut resp = see_other("/login");
+    if let Ok(v) = header::HeaderValue::from_str(&gone.to_string()) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    answered(resp)
+}
+
+/// A signed-in person: a live session and its account.
+pub(crate) struct SignedIn {
+    /// The session's token, for the use cases that act on the session itself.
+    pub(crate) token: SecretText,
+    pub(crate) account: Account,
+    /// When the person last proved who they are in this session.
+    pub(crate) authenticated_at: DateTime<Utc>,
+}
+
+impl<'a> FromRequest<'a> for SignedIn {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        let state = state(req)?;
+        let Some(token) = session_token(req)? else {
+            return Err(answered(see_other("/login")));
+        };
+        match state.auth.authenticate(&token).await {
+            Ok(who) => Ok(Self {
+                token,
+                account: who.account,
+                authenticated_at: who.authenticated_at,
+            }),
+            Err(SessionError::Invalid) => Err(to_sign_in(state)),
+            Err(SessionError::Repo(e)) => {
+                Err(answered(crate::unavailable("session check failed", &e)))
+            }
+        }
+    }
+}
+
+/// The actor a signed-in person acts as in this request.
+pub(crate) struct Acting {
+    pub(crate) actor: Actor,
+    pub(crate) signed_in: SignedIn,
+}
+
+impl Acting {
+    /// The account holder's full name (the author of what staff file).
+    pub(crate) fn name(&self) -> String {
+        self.signed_in.account.name.full()
+    }
+}
+
+impl<'a> FromRequest<'a> for Acting {
+    async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let signed_in = SignedIn::from_request(req, body).await?;
+        match Actor::for_account(&signed_in.account) {
+            Some(actor) => Ok(Self { actor, signed_in }),
+            None => Err(answered(error_page(
+                StatusCode::FORBIDDEN,
+                "Not connected yet",
+                "Your account is not connected to a medical record yet. Your clinic will confirm who you are, or give you an activation code.",
+            ))),
+        }
+    }
+}
+
+/// A signed-in member of an organisation's staff.
+pub(crate) struct StaffMember(pub(crate) Acting);
+
+impl<'a> FromRequest<'a> for StaffMember {
+    async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let acting = Acting::from_request(req, body).await?;
+        if matches!(acting.actor, Actor::Staff { .. }) {
+            Ok(Self(acting))
+        } else {
+            Err(answered(error_page(
+                StatusCode::FORBIDDEN,
+                "Not available",
+                "This page is for the clinic's staff.",
+            )))
+        }
+    }
+}
+
+/// A posted form (`application/x-www-form-urlencoded`) whose `csrf` field is valid for this
+/// browser. Its other fields are `T`'s.
+pub(crate) struct CheckedForm<T>(pub(crate) T);
+
+/// What a form answers when its CSRF token does not verify (nothing is done either way). By
+/// default a page that says so; a form whose typed text is worth keeping shows its page
+/// again with that text (never a secret) and a fresh token, so nothing typed is lost.
+pub(crate) trait Refill {
+    /// The form's page again, saying it expired; `csrf` is a fresh token, `path` where the
+    /// form was posted.
+    fn refill(&self, _csrf: &str, _path: &str) -> Option<Response> {
+        None
+    }
+}
+
+/// A form with no fields but the CSRF token.
+#[derive(serde::Deserialize)]
+pub(crate) struct NoFields {}
+
+impl Refill for NoFields {}
+
+/// A form read field by field, in order (repeated fields such as checkboxes included).
+impl Refill for Vec<(String, String)> {}
+
+#[derive(serde::Deserialize)]
+struct CsrfField {
+    csrf: String,
+}
+
+fn form_refused(status: StatusCode, title: &str, message: &str) -> poem::Error {
+    answered(error_page(status, title, message))
+}
+
+impl<'a, T: DeserializeOwned + Refill> FromRequest<'a> for CheckedForm<T> {
+    async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let urlencoded = req
+            .content_type()
+            .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+        if !urlencoded {
+            return Err(form_refused(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Not a form",
+                "This address takes a form sent from its page.",
+            ));
+        }
+        let bytes = body.take()?.into_bytes().await?;
+        let refused_form = || {
+            form_refused(
+                StatusCode::BAD_REQUEST,
+                "Form incomplete",
+                "The form arrived incomplete. Nothing was saved. Open the page again and send the form once more.",
+            )
+        };
+        let verifier = <&CsrfVerifier>::from_request_without_body(req).await?;
+        let fresh = <&CsrfToken>::from_request_without_body(req).await?;
+        let form = serde_urlencoded::from_bytes::<T>(&bytes);
+        let valid = serde_urlencoded::from_bytes::<CsrfField>(&bytes)
+            .is_ok_and(|field| verifier.is_valid(&field.csrf));
+        if !valid {
+            let again = form.ok().and_then(|f| f.refill(&fresh.0, req.uri().path()));
+            return Err(match again {
+                Some(mut page) => {
+                    page.set_status(StatusCode::FORBIDDEN);
+                    answered(page)
+                }
+                None => form_refused(StatusCode::FORBIDDEN, "Form expired", FORM_EXPIRED),
+            });
+        }
+        form.map(Self).map_err(|_| refused_form())
+    }
+}
