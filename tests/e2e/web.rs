@@ -183,7 +183,7 @@ async fn register_confirm_sign_in_and_out_through_the_pages() {
     assert!(
         refused
             .html
-            .contains("Choose another password: Use at least 12 characters."),
+            .contains("Choose another password: use at least 12 characters."),
         "{}",
         refused.html
     );

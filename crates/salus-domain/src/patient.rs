@@ -47,6 +47,24 @@ impl PersonName {
     }
 }
 
+/// A date of birth as a person types it on a form or sends it to the API: `YYYY-MM-DD`, from
+/// 1900 on. (Whether it is after today is for the use case, which knows today.)
+///
+/// # Errors
+/// [`InvalidBirthDate`] for anything else.
+pub fn parse_birth_date(text: &str) -> Result<chrono::NaiveDate, InvalidBirthDate> {
+    use chrono::Datelike as _;
+    chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .ok()
+        .filter(|d| d.year() >= 1900)
+        .ok_or(InvalidBirthDate)
+}
+
+/// A date of birth that is not a `YYYY-MM-DD` date from 1900 on, or is after today.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("Enter the date of birth as YYYY-MM-DD.")]
+pub struct InvalidBirthDate;
+
 impl std::fmt::Debug for PersonName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("PersonName(<redacted>)")

@@ -10,7 +10,7 @@ use salus_domain::account::{
     Account, AuthService, ChartLink, LoginError, LoginOutcome, PersonalInfo, RegisterError,
     Registration, Role, SecretText, SessionError, VerifyError,
 };
-use salus_domain::patient::PersonName;
+use salus_domain::patient::{InvalidBirthDate, parse_birth_date};
 use salus_domain::text::Email;
 
 #[derive(Tags)]
@@ -331,26 +331,15 @@ impl AuthApi {
         let b = body.0;
         let invalid =
             |code: &str, msg: &str| Ok(RegisterResponse::Invalid(ErrorBody::new(code, msg)));
-        let Ok(email) = Email::parse(&b.email) else {
-            return invalid("invalid_email", "Enter a valid email address.");
-        };
-        let Ok(name) = PersonName::new(&b.given_name, &b.family_name) else {
-            return invalid(
-                "invalid_name",
-                "Enter your name as it appears on your medical records.",
-            );
-        };
-        let Ok(birth_date) = chrono::NaiveDate::parse_from_str(&b.birth_date, "%Y-%m-%d") else {
-            return invalid(
-                "invalid_birth_date",
-                "Enter your date of birth as YYYY-MM-DD.",
-            );
-        };
-        let registration = Registration {
-            name,
-            birth_date,
-            email,
-            password: SecretText::new(b.password),
+        let registration = match Registration::from_fields(
+            &b.given_name,
+            &b.family_name,
+            &b.birth_date,
+            &b.email,
+            SecretText::new(b.password),
+        ) {
+            Ok(r) => r,
+            Err(e) => return invalid(e.code(), &e.to_string()),
         };
         match self
             .auth
@@ -360,7 +349,8 @@ impl AuthApi {
             Ok(()) => Ok(RegisterResponse::Accepted(Json(Accepted {
                 status: "check_your_email".into(),
             }))),
-            Err(RegisterError::Password(r)) => invalid(r.code(), &capitalise(&r.to_string())),
+            Err(RegisterError::Input(e)) => invalid(e.code(), &e.to_string()),
+            Err(RegisterError::Password(r)) => invalid(r.code(), &r.sentence()),
             Err(RegisterError::Busy(salus_domain::account::HashError::Busy {
                 retry_after_secs,
             })) => Ok(RegisterResponse::Busy(
@@ -418,12 +408,12 @@ impl AuthApi {
         let b = body.0;
         let birth_date = if b.birth_date.trim().is_empty() {
             None
-        } else if let Ok(d) = chrono::NaiveDate::parse_from_str(b.birth_date.trim(), "%Y-%m-%d") {
+        } else if let Ok(d) = parse_birth_date(&b.birth_date) {
             Some(d)
         } else {
             return PasswordCheckResponse::Invalid(ErrorBody::new(
                 "invalid_birth_date",
-                "Enter the date of birth as YYYY-MM-DD.",
+                &InvalidBirthDate.to_string(),
             ));
         };
         let feedback = self.auth.password_feedback(
@@ -438,7 +428,10 @@ impl AuthApi {
         PasswordCheckResponse::Ok(Json(PasswordCheck {
             acceptable: feedback.verdict.is_ok(),
             problem_code: feedback.verdict.err().map(|r| r.code().to_owned()),
-            problem: feedback.verdict.err().map(|r| capitalise(&r.to_string())),
+            problem: feedback
+                .verdict
+                .err()
+                .map(salus_domain::account::PasswordRejection::sentence),
             score: feedback.estimate.score,
             strength: feedback.label().to_owned(),
             warning: feedback.estimate.warning,
@@ -836,7 +829,7 @@ impl AccountApi {
             ))),
             Err(ResetError::Password(r)) => Ok(ResetResponse::Invalid(ErrorBody::new(
                 r.code(),
-                &capitalise(&r.to_string()),
+                &r.sentence(),
             ))),
             Err(ResetError::Busy(HashError::Busy { retry_after_secs })) => {
                 Ok(ResetResponse::Busy(busy_body(), retry_after_secs))
@@ -883,7 +876,7 @@ impl AccountApi {
                 )))
             }
             Err(ChangePasswordError::Password(r)) => Ok(ChangePasswordResponse::Invalid(
-                ErrorBody::new(r.code(), &capitalise(&r.to_string())),
+                ErrorBody::new(r.code(), &r.sentence()),
             )),
             Err(ChangePasswordError::Busy(HashError::Busy { retry_after_secs })) => {
                 Ok(ChangePasswordResponse::Busy(busy_body(), retry_after_secs))
@@ -1184,13 +1177,6 @@ impl AccountApi {
             Err(SessionError::Repo(e)) => Err(e.into()),
         }
     }
-}
-
-pub(crate) fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect::<String>() + ".")
-        .unwrap_or_default()
 }
 
 crate::redacted_debug!(

@@ -212,10 +212,10 @@ impl IdentityApi {
         token: SessionToken,
         b: Json<RedeemRequest>,
     ) -> Result<RedeemResponse, ApiError> {
-        let Ok(dob) = chrono::NaiveDate::parse_from_str(&b.0.birth_date, "%Y-%m-%d") else {
+        let Ok(dob) = salus_domain::patient::parse_birth_date(&b.0.birth_date) else {
             return Ok(RedeemResponse::Rejected(body(
                 "invalid_birth_date",
-                "Enter your date of birth as YYYY-MM-DD.",
+                &salus_domain::patient::InvalidBirthDate.to_string(),
             )));
         };
         match self

@@ -347,7 +347,7 @@ impl StaffApi {
             }
             Err(StaffSetupError::Password(r)) => Ok(SetupFinishResponse::Invalid(ErrorBody::new(
                 r.code(),
-                &crate::auth::capitalise(&r.to_string()),
+                &r.sentence(),
             ))),
             Err(StaffSetupError::WrongCode) => Ok(SetupFinishResponse::Invalid(ErrorBody::new(
                 "wrong_code",

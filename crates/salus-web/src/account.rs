@@ -20,7 +20,6 @@ use salus_domain::account::{
     ChartLink, HashError, LoginError, LoginOutcome, RegisterError, Registration, Role, SecretText,
     SessionError, StaffRole, VerifyError,
 };
-use salus_domain::patient::PersonName;
 use salus_domain::text::Email;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -145,35 +144,20 @@ pub(crate) async fn register(
     CheckedForm(f): CheckedForm<RegisterForm>,
 ) -> Response {
     let again = |message: &str, status: StatusCode| f.again(&csrf.0, message, status);
-    let Ok(email) = Email::parse(&f.email) else {
-        return again("Enter a valid email address.", StatusCode::BAD_REQUEST);
-    };
-    let Ok(name) = PersonName::new(&f.given_name, &f.family_name) else {
-        return again("Enter your first and last name.", StatusCode::BAD_REQUEST);
-    };
-    let Ok(birth_date) = chrono::NaiveDate::parse_from_str(&f.birth_date, "%Y-%m-%d") else {
-        return again("Enter your date of birth.", StatusCode::BAD_REQUEST);
-    };
-    let registration = Registration {
-        name,
-        birth_date,
-        email,
-        password: SecretText::new(f.password.clone()),
+    let registration = match Registration::from_fields(
+        &f.given_name,
+        &f.family_name,
+        &f.birth_date,
+        &f.email,
+        SecretText::new(f.password.clone()),
+    ) {
+        Ok(r) => r,
+        Err(e) => return again(&e.to_string(), StatusCode::BAD_REQUEST),
     };
     match state.auth.register(registration, rid.get()).await {
         Ok(()) => see_other("/register/check-email"),
-        Err(RegisterError::Password(r)) => {
-            let text = r.to_string();
-            let mut chars = text.chars();
-            let sentence = chars
-                .next()
-                .map(|c| c.to_uppercase().chain(chars).collect::<String>())
-                .unwrap_or_default();
-            again(
-                &format!("Choose another password: {sentence}."),
-                StatusCode::BAD_REQUEST,
-            )
-        }
+        Err(RegisterError::Input(e)) => again(&e.to_string(), StatusCode::BAD_REQUEST),
+        Err(RegisterError::Password(r)) => again(&r.sentence(), StatusCode::BAD_REQUEST),
         Err(RegisterError::Busy(HashError::Busy { .. })) => busy(),
         Err(e) => crate::unavailable("registration failed", &e),
     }

@@ -199,10 +199,7 @@ pub(crate) async fn reset(
             "This link is invalid or has expired. Ask for a new one.".into(),
             StatusCode::BAD_REQUEST,
         ),
-        Err(ResetError::Password(r)) => again(
-            format!("Choose another password: {r}."),
-            StatusCode::BAD_REQUEST,
-        ),
+        Err(ResetError::Password(r)) => again(r.sentence(), StatusCode::BAD_REQUEST),
         Err(ResetError::Busy(HashError::Busy { .. })) => crate::account::busy(),
         Err(e) => crate::unavailable("recovery page", &e),
     }
@@ -254,8 +251,11 @@ pub(crate) async fn activate(
     CheckedForm(f): CheckedForm<ActivateForm>,
 ) -> Response {
     let again = |m: &str, status| f.again(&csrf.0, m, status);
-    let Ok(dob) = chrono::NaiveDate::parse_from_str(&f.birth_date, "%Y-%m-%d") else {
-        return again("Enter your date of birth.", StatusCode::BAD_REQUEST);
+    let Ok(dob) = salus_domain::patient::parse_birth_date(&f.birth_date) else {
+        return again(
+            &salus_domain::patient::InvalidBirthDate.to_string(),
+            StatusCode::BAD_REQUEST,
+        );
     };
     match state
         .auth

@@ -163,7 +163,7 @@ pub(crate) async fn change_password(
                 &state,
                 csrf,
                 &me,
-                fail(format!("Choose another password: {r}.")),
+                fail(r.sentence()),
                 StatusCode::BAD_REQUEST,
             )
             .await

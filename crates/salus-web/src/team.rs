@@ -326,7 +326,7 @@ pub(crate) async fn setup(
         Err(StaffSetupError::InvalidOrExpired) => invalid_link(),
         Err(StaffSetupError::Password(r)) => {
             again(
-                format!("Choose another password: {r}."),
+                r.sentence(),
                 StatusCode::BAD_REQUEST,
             )
             .await

@@ -42,7 +42,8 @@ pub use recovery::{
 };
 pub use service::{
     AuthConfig, AuthPorts, AuthService, Authenticated, LoginError, LoginOutcome,
-    REAUTH_WINDOW_MINUTES, RegisterError, Registration, SessionError, VerifyError, proved_recently,
+    REAUTH_WINDOW_MINUTES, RegisterError, Registration, RegistrationInputError, SessionError,
+    VerifyError, proved_recently,
 };
 pub use staff::{CreateStaffError, NewStaff, StaffCredentials};
 pub use totp::{

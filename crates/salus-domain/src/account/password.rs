@@ -44,6 +44,11 @@ pub enum PasswordRejection {
 }
 
 impl PasswordRejection {
+    /// The sentence every form and the API show for it.
+    pub fn sentence(self) -> String {
+        format!("Choose another password: {self}.")
+    }
+
     /// A stable code for the API.
     pub fn code(self) -> &'static str {
         match self {

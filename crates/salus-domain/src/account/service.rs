@@ -51,6 +51,54 @@ pub struct Registration {
     pub password: SecretText,
 }
 
+/// Why a registration was refused as typed, before anything was looked up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RegistrationInputError {
+    #[error("Enter a valid email address.")]
+    Email,
+    #[error("Enter your name as it appears on your medical records.")]
+    Name,
+    #[error("Enter your date of birth as YYYY-MM-DD.")]
+    BirthDate,
+}
+
+impl RegistrationInputError {
+    /// A stable code for the API.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Email => "invalid_email",
+            Self::Name => "invalid_name",
+            Self::BirthDate => "invalid_birth_date",
+        }
+    }
+}
+
+impl Registration {
+    /// A registration from the fields as typed (the page's form or the API's body).
+    ///
+    /// # Errors
+    /// The first field that is not valid, in the form's order: name, birth date, email.
+    pub fn from_fields(
+        given_name: &str,
+        family_name: &str,
+        birth_date: &str,
+        email: &str,
+        password: SecretText,
+    ) -> Result<Self, RegistrationInputError> {
+        let name =
+            PersonName::new(given_name, family_name).map_err(|_| RegistrationInputError::Name)?;
+        let birth_date = crate::patient::parse_birth_date(birth_date)
+            .map_err(|_| RegistrationInputError::BirthDate)?;
+        let email = Email::parse(email).map_err(|_| RegistrationInputError::Email)?;
+        Ok(Self {
+            name,
+            birth_date,
+            email,
+            password,
+        })
+    }
+}
+
 impl std::fmt::Debug for Registration {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Registration(<redacted>)")
@@ -59,6 +107,9 @@ impl std::fmt::Debug for Registration {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {
+    /// A field as typed (a birth date after today).
+    #[error("{0}")]
+    Input(RegistrationInputError),
     #[error("{0}")]
     Password(PasswordRejection),
     #[error(transparent)]
@@ -270,6 +321,9 @@ impl AuthService {
         r: Registration,
         request_id: Option<&str>,
     ) -> Result<(), RegisterError> {
+        if r.birth_date > self.clock.now().date_naive() {
+            return Err(RegisterError::Input(RegistrationInputError::BirthDate));
+        }
         let info = PersonalInfo {
             given_name: r.name.given(),
             family_name: r.name.family(),

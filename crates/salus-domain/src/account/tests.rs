@@ -219,6 +219,61 @@ fn weak_password_is_refused_before_anything_is_looked_up() {
 }
 
 #[test]
+fn a_registration_is_read_from_its_fields_once_for_every_adapter() {
+    let secret = || SecretText::new("tulip kettle orbit");
+    let ok = Registration::from_fields(" Ann ", "Lee", " 1980-01-02 ", "Ann@Example.org", secret())
+        .unwrap();
+    assert_eq!(ok.name.full(), "Ann Lee");
+    assert_eq!(ok.birth_date, NaiveDate::from_ymd_opt(1980, 1, 2).unwrap());
+    assert_eq!(
+        ok.email.as_str(),
+        "Ann@example.org",
+        "the domain part is case-free"
+    );
+    let refused = |g, f, b, e| Registration::from_fields(g, f, b, e, secret()).unwrap_err();
+    assert_eq!(
+        refused(" ", "", "1980-01-02", "ann@example.org"),
+        RegistrationInputError::Name
+    );
+    for date in ["02.01.1980", "1980-13-01", "1899-12-31", ""] {
+        assert_eq!(
+            refused("Ann", "Lee", date, "ann@example.org"),
+            RegistrationInputError::BirthDate,
+            "{date}"
+        );
+    }
+    assert_eq!(
+        refused("Ann", "Lee", "1980-01-02", "not an address"),
+        RegistrationInputError::Email
+    );
+    assert_eq!(
+        RegistrationInputError::BirthDate.code(),
+        "invalid_birth_date"
+    );
+}
+
+#[test]
+fn a_birth_date_after_today_is_refused_before_anything_is_looked_up() {
+    let mut m = Mocks::new();
+    m.accounts.expect_find_by_email().never();
+    let mut r = registration("ann@example.org");
+    r.birth_date = t0().date_naive() + Duration::days(1);
+    let err = futures_executor::block_on(m.service().register(r, None)).unwrap_err();
+    assert!(matches!(
+        err,
+        RegisterError::Input(RegistrationInputError::BirthDate)
+    ));
+}
+
+#[test]
+fn a_refused_password_reads_the_same_everywhere() {
+    assert_eq!(
+        PasswordRejection::TooShort { min: 12 }.sentence(),
+        "Choose another password: use at least 12 characters."
+    );
+}
+
+#[test]
 fn unknown_email_spends_a_dummy_verify_and_gets_the_generic_error() {
     let mut m = Mocks::new();
     m.accounts.expect_find_by_email().returning(|_| Ok(None));
