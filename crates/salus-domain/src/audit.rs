@@ -114,6 +114,28 @@ pub struct AccessEntry {
     pub outcome: Outcome,
 }
 
+/// Who an access-history entry names, as the patient reading their history sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Who {
+    /// The reader themselves.
+    You,
+    /// Someone with an account, by the name it has now.
+    Named(String),
+    /// Whoever held a share link (no account, no name).
+    ShareLink,
+}
+
+impl AccessEntry {
+    /// Who did it, for the account `me` reading the history.
+    pub fn who(&self, me: Option<AccountId>) -> Who {
+        match (&self.accessor.account, &self.accessor.name) {
+            (Some(account), _) if Some(*account) == me => Who::You,
+            (_, Some(name)) => Who::Named(name.clone()),
+            (_, None) => Who::ShareLink,
+        }
+    }
+}
+
 /// What a check of the hash chain found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainReport {
@@ -154,4 +176,51 @@ pub trait AccessLog: Send + Sync {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<AccessEntry>, RepoError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn entry(account: Option<AccountId>, name: Option<&str>) -> AccessEntry {
+        AccessEntry {
+            id: AuditEventId::from_uuid(Uuid::from_u128(1)),
+            seq: 1,
+            at: DateTime::<Utc>::UNIX_EPOCH,
+            accessor: Accessor {
+                kind: if account.is_some() {
+                    "staff"
+                } else {
+                    "share_link"
+                }
+                .into(),
+                account,
+                name: name.map(str::to_owned),
+                role: None,
+                grant: None,
+            },
+            action: "read".into(),
+            record_kind: None,
+            record: None,
+            outcome: Outcome::Allowed,
+        }
+    }
+
+    #[test]
+    fn the_history_names_you_someone_by_name_or_a_share_link() {
+        let ann = AccountId::from_uuid(Uuid::from_u128(10));
+        let doc = AccountId::from_uuid(Uuid::from_u128(11));
+        assert_eq!(entry(Some(ann), Some("Ann Lee")).who(Some(ann)), Who::You);
+        assert_eq!(
+            entry(Some(doc), Some("Dr Bo")).who(Some(ann)),
+            Who::Named("Dr Bo".into())
+        );
+        assert_eq!(entry(None, None).who(Some(ann)), Who::ShareLink);
+        assert_eq!(
+            entry(Some(doc), Some("Dr Bo")).who(None),
+            Who::Named("Dr Bo".into()),
+            "nobody is 'you' to a reader without an account"
+        );
+    }
 }

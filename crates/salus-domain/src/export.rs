@@ -34,6 +34,19 @@ pub enum ExportFormat {
     Pdf,
 }
 
+/// The file name of a download made at `at`: what it is and the day, never a name or an
+/// identifier (`health-record-2026-11-25.json`, `observation-2026-11-25.pdf`). `kind` names a
+/// per-kind printout.
+pub fn file_name(format: ExportFormat, kind: Option<RecordKind>, at: DateTime<Utc>) -> String {
+    let day = at.format("%Y-%m-%d");
+    match (format, kind) {
+        (ExportFormat::Fhir, _) => format!("health-record-{day}.json"),
+        (ExportFormat::Ips, _) => format!("patient-summary-{day}.json"),
+        (ExportFormat::Pdf, Some(kind)) => format!("{}-{day}.pdf", kind.code()),
+        (ExportFormat::Pdf, None) => format!("health-summary-{day}.pdf"),
+    }
+}
+
 impl ExportFormat {
     pub const ALL: [Self; 3] = [Self::Fhir, Self::Ips, Self::Pdf];
 
@@ -313,6 +326,31 @@ impl SummaryCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn download_names_say_what_and_when_and_nothing_about_whom() {
+        use chrono::TimeZone as _;
+        let at = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 25, 23, 59, 0)
+            .single()
+            .unwrap_or_default();
+        assert_eq!(
+            file_name(ExportFormat::Fhir, None, at),
+            "health-record-2026-11-25.json"
+        );
+        assert_eq!(
+            file_name(ExportFormat::Ips, None, at),
+            "patient-summary-2026-11-25.json"
+        );
+        assert_eq!(
+            file_name(ExportFormat::Pdf, None, at),
+            "health-summary-2026-11-25.pdf"
+        );
+        assert_eq!(
+            file_name(ExportFormat::Pdf, Some(RecordKind::Observation), at),
+            "observation-2026-11-25.pdf"
+        );
+    }
 
     #[test]
     fn audit_codes_round_trip_and_are_distinct() {

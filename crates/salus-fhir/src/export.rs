@@ -605,6 +605,22 @@ impl BundleWriter {
 
 /// A whole chart export as a streamed FHIR Bundle: the pieces of JSON in order, one per
 /// batch of records, so that memory holds one batch at a time.
+/// [`bundle_stream`] as a download's body: a store failure part-way is logged (without
+/// health data) and ends the body with an I/O error, so the client sees a cut-off download,
+/// never a complete-looking one.
+pub fn bundle_body(
+    export: ChartExport,
+    bundle_id: uuid::Uuid,
+) -> impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> + Send {
+    use futures_util::StreamExt as _;
+    bundle_stream(export, bundle_id).map(|chunk| {
+        chunk.map_err(|_| {
+            tracing::warn!("a FHIR download stopped part-way: the store failed");
+            std::io::Error::other("the store failed during a download")
+        })
+    })
+}
+
 pub fn bundle_stream(
     export: ChartExport,
     bundle_id: uuid::Uuid,

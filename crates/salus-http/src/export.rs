@@ -6,13 +6,12 @@ use crate::error::{ApiError, ErrorBody};
 use crate::payload::FhirJson;
 use crate::records::{Refusal, no_chart, not_found, patient_param, refusal, request_id};
 use crate::session::SessionToken;
-use futures_util::StreamExt as _;
 use poem::{Body, Request};
 use poem_openapi::param::Query;
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, OpenApi};
 use salus_domain::chart::{RecordsError, RecordsService};
-use salus_domain::export::{ChartExport, ExportFormat, ExportRequest};
+use salus_domain::export::{ChartExport, ExportFormat, ExportRequest, file_name};
 use salus_domain::record::RecordKind;
 
 /// The answer of a FHIR download (the whole chart, or the patient summary).
@@ -95,12 +94,10 @@ pub(crate) struct ExportApi {
     pub(crate) records: RecordsService,
 }
 
-/// A file name like `health-record-2026-11-25.json`: no names, no identifiers.
-fn attachment(stem: &str, export: &ChartExport, extension: &str) -> String {
-    format!(
-        "attachment; filename=\"{stem}-{}.{extension}\"",
-        export.generated_at().format("%Y-%m-%d")
-    )
+/// The `Content-Disposition` of a download (see [`file_name`]).
+fn attachment(format: ExportFormat, kind: Option<RecordKind>, export: &ChartExport) -> String {
+    let name = file_name(format, kind, export.generated_at());
+    format!("attachment; filename=\"{name}\"")
 }
 
 impl ExportApi {
@@ -167,13 +164,8 @@ impl ExportApi {
             Ok(e) => e,
             Err(refused) => return Ok(refused.into()),
         };
-        let disposition = attachment("health-record", &export, "json");
-        let stream = salus_fhir::export::bundle_stream(export, uuid::Uuid::now_v7()).map(|r| {
-            r.map_err(|_| {
-                tracing::warn!("a FHIR export stopped part-way: the store failed");
-                std::io::Error::other("the store failed during an export")
-            })
-        });
+        let disposition = attachment(ExportFormat::Fhir, None, &export);
+        let stream = salus_fhir::export::bundle_body(export, uuid::Uuid::now_v7());
         Ok(FhirExport::Fhir(
             FhirJson(Body::from_bytes_stream(stream)),
             disposition,
@@ -204,7 +196,7 @@ impl ExportApi {
             Ok(e) => e,
             Err(refused) => return Ok(refused.into()),
         };
-        let disposition = attachment("patient-summary", &export, "json");
+        let disposition = attachment(ExportFormat::Ips, None, &export);
         let document =
             salus_fhir::ips::ips_document(export, uuid::Uuid::now_v7(), uuid::Uuid::now_v7())
                 .await
@@ -253,8 +245,7 @@ impl ExportApi {
             Ok(e) => e,
             Err(refused) => return Ok(refused.into()),
         };
-        let stem = kind.map_or("health-summary", |k| k.code());
-        let disposition = attachment(stem, &export, "pdf");
+        let disposition = attachment(ExportFormat::Pdf, kind, &export);
         let pdf = salus_pdf::export_pdf(export, kind)
             .await
             .map_err(|e| read_failed(e, "the PDF could not be made"))?;

@@ -11,7 +11,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use salus_domain::access::Actor;
-use salus_domain::audit::AccessEntry;
+use salus_domain::audit::{AccessEntry, Who};
 use salus_domain::chart::{
     ChartSummary, FilingOutcome, ListFilter, ListRequest, NewRecordInput, RecordView, RecordsError,
     RecordsService, Shown,
@@ -155,7 +155,7 @@ pub struct SummaryDto {
 pub struct AccessEntryDto {
     pub seq: i64,
     pub at: chrono::DateTime<chrono::Utc>,
-    /// `you`, or the person's name.
+    /// `you`, the person's name, or `someone with a share link`.
     pub who: String,
     /// Staff role, when staff.
     pub role: Option<String>,
@@ -458,13 +458,10 @@ fn history_dto(me: Option<salus_domain::AccountId>, entries: &[AccessEntry]) -> 
             .map(|e| AccessEntryDto {
                 seq: e.seq,
                 at: e.at,
-                who: if e.accessor.account.is_some() && e.accessor.account == me {
-                    "you".into()
-                } else {
-                    e.accessor
-                        .name
-                        .clone()
-                        .unwrap_or_else(|| "Someone with a share link".into())
+                who: match e.who(me) {
+                    Who::You => "you".into(),
+                    Who::Named(name) => name,
+                    Who::ShareLink => "someone with a share link".into(),
                 },
                 role: e.accessor.role.map(|r| r.code().to_owned()),
                 actor_kind: e.accessor.kind.clone(),

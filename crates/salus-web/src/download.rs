@@ -7,12 +7,11 @@ use crate::records::failure;
 use crate::session::{Acting, CheckedForm, Refill, SignedIn, see_other};
 use crate::{WebState, render};
 use askama::Template;
-use futures_util::StreamExt as _;
 use poem::http::{StatusCode, header};
 use poem::web::{CsrfToken, Data, Query};
 use poem::{Body, IntoResponse, Response, handler};
 use salus_domain::account::{HashError, LoginError, SecretText};
-use salus_domain::export::{ChartExport, ExportFormat, ExportRequest};
+use salus_domain::export::{ChartExport, ExportFormat, ExportRequest, file_name};
 use salus_domain::record::RecordKind;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -114,7 +113,8 @@ async fn start(
         .map_err(failure)
 }
 
-fn file(body: Body, content_type: &str, name: &str) -> Response {
+/// A file to save, named `name` (see [`file_name`]).
+fn download(body: Body, content_type: &str, name: &str) -> Response {
     let mut r = body.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -138,17 +138,12 @@ pub(crate) async fn fhir(
         Ok(e) => e,
         Err(r) => return r,
     };
-    let day = export.generated_at().format("%Y-%m-%d").to_string();
-    let stream = salus_fhir::export::bundle_stream(export, uuid::Uuid::now_v7()).map(|r| {
-        r.map_err(|_| {
-            tracing::warn!("a FHIR download stopped part-way: the store failed");
-            std::io::Error::other("the store failed during a download")
-        })
-    });
-    file(
+    let name = file_name(ExportFormat::Fhir, None, export.generated_at());
+    let stream = salus_fhir::export::bundle_body(export, uuid::Uuid::now_v7());
+    download(
         Body::from_bytes_stream(stream),
         "application/fhir+json",
-        &format!("health-record-{day}.json"),
+        &name,
     )
 }
 
@@ -162,12 +157,12 @@ pub(crate) async fn ips(
         Ok(e) => e,
         Err(r) => return r,
     };
-    let day = export.generated_at().format("%Y-%m-%d").to_string();
+    let name = file_name(ExportFormat::Ips, None, export.generated_at());
     match salus_fhir::ips::ips_document(export, uuid::Uuid::now_v7(), uuid::Uuid::now_v7()).await {
-        Ok(doc) => file(
+        Ok(doc) => download(
             Body::from_vec(doc.to_string().into_bytes()),
             "application/fhir+json",
-            &format!("patient-summary-{day}.json"),
+            &name,
         ),
         Err(e) => failure(e),
     }
@@ -211,14 +206,9 @@ pub(crate) async fn pdf(
         Ok(e) => e,
         Err(r) => return r,
     };
-    let day = export.generated_at().format("%Y-%m-%d").to_string();
-    let stem = kind.map_or("health-summary", |k| k.code());
+    let name = file_name(ExportFormat::Pdf, kind, export.generated_at());
     match salus_pdf::export_pdf(export, kind).await {
-        Ok(bytes) => file(
-            Body::from_vec(bytes),
-            "application/pdf",
-            &format!("{stem}-{day}.pdf"),
-        ),
+        Ok(bytes) => download(Body::from_vec(bytes), "application/pdf", &name),
         Err(e) => failure(e),
     }
 }

@@ -11,7 +11,7 @@ use poem::web::{Data, Path, Query};
 use poem::{Response, handler};
 use salus_domain::RecordId;
 use salus_domain::access::Actor;
-use salus_domain::audit::AccessEntry;
+use salus_domain::audit::{AccessEntry, Who};
 use salus_domain::chart::{ListFilter, ListRequest, RecordsError, Shown};
 use salus_domain::record::{
     ClinicalRecord, Cursor, ObservationValue, RecordBody, RecordKind, ReferenceRange,
@@ -634,19 +634,14 @@ pub(crate) struct HistoryQuery {
 }
 
 fn history_row(me: Option<salus_domain::AccountId>, e: &AccessEntry) -> HistoryRow {
-    let who = if e.accessor.account.is_some() && e.accessor.account == me {
-        "You".to_owned()
-    } else {
-        let name = e
-            .accessor
-            .name
-            .clone()
-            .unwrap_or_else(|| "Someone with a share link".into());
-        match (e.accessor.kind.as_str(), e.accessor.role) {
+    let who = match e.who(me) {
+        Who::You => "You".to_owned(),
+        Who::ShareLink => "Someone with a share link".to_owned(),
+        Who::Named(name) => match (e.accessor.kind.as_str(), e.accessor.role) {
             ("staff", Some(role)) => format!("{name} ({})", role.code().replace('_', " ")),
             ("proxy", _) => format!("{name} (on your behalf)"),
             _ => name,
-        }
+        },
     };
     let kind = e
         .record_kind
