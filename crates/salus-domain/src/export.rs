@@ -8,7 +8,6 @@
 //! pages would.
 
 use crate::access::{Action, Actor, Decision, Target, decide};
-use crate::chart::RecordsError;
 use crate::ids::PatientId;
 use crate::organization::Organization;
 use crate::patient::Patient;
@@ -16,6 +15,7 @@ use crate::record::{
     AllergyStatus, ClinicalRecord, Cursor, ImmunizationStatus, MedicationStatus,
     ObservationCategory, ProcedureStatus, RecordBody, RecordKind, RecordQuery, RecordRepository,
 };
+use crate::repo::RepoError;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -152,8 +152,8 @@ impl ChartExport {
     /// `None` when the chart has been read out.
     ///
     /// # Errors
-    /// [`RecordsError::Repo`] when the store fails part-way.
-    pub async fn next_batch(&mut self) -> Result<Option<Vec<ClinicalRecord>>, RecordsError> {
+    /// The store's error when it fails part-way.
+    pub async fn next_batch(&mut self) -> Result<Option<Vec<ClinicalRecord>>, RepoError> {
         while let Some(&kind) = self.kinds.front() {
             let page = self
                 .records

@@ -9,7 +9,7 @@
 
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
-use salus_domain::chart::RecordsError;
+use salus_domain::RepoError;
 use salus_domain::export::ChartExport;
 use salus_domain::patient::Patient;
 use salus_domain::record::{
@@ -624,7 +624,7 @@ pub fn bundle_body(
 pub fn bundle_stream(
     export: ChartExport,
     bundle_id: uuid::Uuid,
-) -> impl futures_util::Stream<Item = Result<Vec<u8>, RecordsError>> + Send {
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, RepoError>> + Send {
     enum State {
         Start(ChartExport),
         Records(ChartExport, BundleWriter),

@@ -11,7 +11,7 @@
 use crate::export::{instant, patient_resource, patient_url, record_resource, record_url};
 use chrono::{DateTime, Utc};
 use salus_domain::RecordId;
-use salus_domain::chart::RecordsError;
+use salus_domain::RepoError;
 use salus_domain::export::{ChartExport, SummaryCollector, SummarySection};
 use salus_domain::organization::Organization;
 use salus_domain::patient::Patient;
@@ -235,7 +235,7 @@ pub async fn ips_document(
     mut export: ChartExport,
     document_id: uuid::Uuid,
     composition_id: uuid::Uuid,
-) -> Result<Value, RecordsError> {
+) -> Result<Value, RepoError> {
     let mut builder = IpsBuilder::default();
     while let Some(batch) = export.next_batch().await? {
         for r in batch {

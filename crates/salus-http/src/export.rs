@@ -4,13 +4,14 @@
 
 use crate::error::{ApiError, ErrorBody};
 use crate::payload::FhirJson;
-use crate::records::{Refusal, no_chart, not_found, patient_param, refusal, request_id};
+use crate::records::{audit_unavailable, no_chart, not_found, patient_param, request_id};
 use crate::session::SessionToken;
 use poem::{Body, Request};
 use poem_openapi::param::Query;
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, OpenApi};
-use salus_domain::chart::{RecordsError, RecordsService};
+use salus_domain::RepoError;
+use salus_domain::chart::{ExportError, RecordsService};
 use salus_domain::export::{ChartExport, ExportFormat, ExportRequest, file_name};
 use salus_domain::record::RecordKind;
 
@@ -81,13 +82,10 @@ fn reauth_required() -> Json<ErrorBody> {
     )
 }
 
-/// An export that failed part-way, after the answer was decided: the store's error, or a
-/// server fault.
-fn read_failed(e: RecordsError, cause: &'static str) -> ApiError {
-    match e {
-        RecordsError::Repo(r) => ApiError::from(r),
-        _ => ApiError::internal(cause),
-    }
+/// An export whose records could not all be read, after the answer was decided.
+fn read_failed(e: RepoError, cause: &'static str) -> ApiError {
+    tracing::warn!(cause, "an export could not read the records");
+    ApiError::from(e)
 }
 
 pub(crate) struct ExportApi {
@@ -128,11 +126,11 @@ impl ExportApi {
             .await
         {
             Ok(export) => Ok(Ok(export)),
-            Err(RecordsError::ReauthenticationRequired) => Ok(Err(Refused::Reauthenticate)),
-            Err(e) => Ok(Err(match refusal(e)? {
-                Refusal::NoChart => Refused::NoChart,
-                Refusal::NotFound => Refused::NotFound,
-            })),
+            Err(ExportError::ReauthenticationRequired) => Ok(Err(Refused::Reauthenticate)),
+            Err(ExportError::NoChart) => Ok(Err(Refused::NoChart)),
+            Err(ExportError::NotFound) => Ok(Err(Refused::NotFound)),
+            Err(ExportError::AuditUnavailable) => Err(audit_unavailable()),
+            Err(ExportError::Repo(r)) => Err(r.into()),
         }
     }
 }

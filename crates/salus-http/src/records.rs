@@ -13,8 +13,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use salus_domain::access::Actor;
 use salus_domain::audit::{AccessEntry, Who};
 use salus_domain::chart::{
-    ChartSummary, FilingOutcome, ListFilter, ListRequest, NewRecordInput, RecordView, RecordsError,
-    RecordsService, Shown,
+    ChartSummary, FileError, FilingOutcome, ListFilter, ListRequest, NewRecordInput, ReadError,
+    RecordView, RecordsService, ReleaseError, Shown,
 };
 use salus_domain::record::{ClinicalRecord, Cursor, RecordBody, RecordKind, SensitivityLabels};
 use salus_domain::text::DisplayName;
@@ -328,25 +328,22 @@ pub(crate) fn request_id(req: &Request) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Turns a domain failure into a refusal or a server error.
-pub(crate) fn refusal(e: RecordsError) -> Result<Refusal, ApiError> {
+/// Turns a read's failure into a refusal or a server error.
+pub(crate) fn refusal(e: ReadError) -> Result<Refusal, ApiError> {
     match e {
-        RecordsError::NotFound | RecordsError::NotHeld => Ok(Refusal::NotFound),
-        RecordsError::NoChart => Ok(Refusal::NoChart),
-        RecordsError::AuditUnavailable => Err(ApiError::Unavailable(ErrorBody::new(
-            "audit_unavailable",
-            "Records cannot be shown right now. Please try again in a few minutes.",
-        ))),
-        RecordsError::Repo(r) => Err(r.into()),
-        // Only exports ask for a recent password, and only filing checks a visit; each
-        // answers its own refusal.
-        RecordsError::ReauthenticationRequired => Err(ApiError::internal(
-            "a records use case asked for re-authentication",
-        )),
-        RecordsError::InvalidVisit => Err(ApiError::internal(
-            "a records use case other than filing refused a visit",
-        )),
+        ReadError::NotFound => Ok(Refusal::NotFound),
+        ReadError::NoChart => Ok(Refusal::NoChart),
+        ReadError::AuditUnavailable => Err(audit_unavailable()),
+        ReadError::Repo(r) => Err(r.into()),
     }
+}
+
+/// The audit entry could not be written, so nothing was answered or changed.
+pub(crate) fn audit_unavailable() -> ApiError {
+    ApiError::Unavailable(ErrorBody::new(
+        "audit_unavailable",
+        "Records cannot be shown right now. Please try again in a few minutes.",
+    ))
 }
 
 fn labels(l: SensitivityLabels) -> Vec<Code<Labels>> {
@@ -716,11 +713,13 @@ impl RecordsApi {
                     release: release.into(),
                 })))
             }
-            Err(RecordsError::InvalidVisit) => Ok(FileResponse::Invalid(invalid(
+            Err(FileError::InvalidVisit) => Ok(FileResponse::Invalid(invalid(
                 "invalid_visit",
                 "visit_id is not one of this patient's visits.",
             ))),
-            Err(e) => Ok(refuse!(FileResponse, refusal(e)?)),
+            Err(FileError::NotFound) => Ok(FileResponse::NotFound(not_found())),
+            Err(FileError::AuditUnavailable) => Err(audit_unavailable()),
+            Err(FileError::Repo(r)) => Err(r.into()),
         }
     }
 
@@ -749,11 +748,13 @@ impl RecordsApi {
             .await
         {
             Ok(()) => Ok(ReleaseResponse::Done),
-            Err(RecordsError::NotHeld) => Ok(ReleaseResponse::NotHeld(ErrorBody::new(
+            Err(ReleaseError::NotHeld) => Ok(ReleaseResponse::NotHeld(ErrorBody::new(
                 "not_held",
                 "This record is not waiting for release.",
             ))),
-            Err(e) => Ok(refuse!(ReleaseResponse, refusal(e)?)),
+            Err(ReleaseError::NotFound) => Ok(ReleaseResponse::NotFound(not_found())),
+            Err(ReleaseError::AuditUnavailable) => Err(audit_unavailable()),
+            Err(ReleaseError::Repo(r)) => Err(r.into()),
         }
     }
 }

@@ -12,7 +12,7 @@ mod metrics;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use pdf_writer::{Content, Name, Pdf, Rect, Ref, Str, TextStr};
-use salus_domain::chart::RecordsError;
+use salus_domain::RepoError;
 use salus_domain::export::{ChartExport, SummaryCollector, SummarySection};
 use salus_domain::organization::Organization;
 use salus_domain::patient::Patient;
@@ -418,7 +418,7 @@ pub fn printout(cover: &Cover, kind: RecordKind, records: &[ClinicalRecord]) -> 
 pub async fn export_pdf(
     mut export: ChartExport,
     kind: Option<RecordKind>,
-) -> Result<Vec<u8>, RecordsError> {
+) -> Result<Vec<u8>, RepoError> {
     let title = match kind {
         Some(k) => k.label().to_owned(),
         None => "Health summary".to_owned(),

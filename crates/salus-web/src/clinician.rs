@@ -12,32 +12,28 @@ use poem::http::StatusCode;
 use poem::web::{CsrfToken, Data, Path, Query};
 use poem::{Response, handler};
 use salus_domain::access::Actor;
-use salus_domain::chart::{FilingOutcome, InputError, NewRecordInput, RecordsError, typed_number};
+use salus_domain::chart::{
+    FileError, FilingOutcome, InputError, NewRecordInput, ReadError, ReleaseError, typed_number,
+};
 use salus_domain::record::SensitivityLabel;
 use salus_domain::text::{DisplayName, Mrn};
 use salus_domain::{PatientId, RecordId};
 use serde::Deserialize;
 use std::sync::Arc;
 
-fn failure(e: RecordsError) -> Response {
+fn no_such_chart() -> Response {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is no such chart in your organisation, or your role may not open charts.",
+    )
+}
+
+fn failure(e: ReadError) -> Response {
     match e {
-        RecordsError::NotFound | RecordsError::NoChart => error_page(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "There is no such chart in your organisation, or your role may not open charts.",
-        ),
-        RecordsError::NotHeld => error_page(
-            StatusCode::CONFLICT,
-            "Already released",
-            "This record is not waiting for release.",
-        ),
-        RecordsError::AuditUnavailable
-        | RecordsError::ReauthenticationRequired
-        | RecordsError::InvalidVisit => crate::unavailable(
-            "audit log unavailable, or an unexpected refusal (the form names no visit)",
-            &e,
-        ),
-        RecordsError::Repo(r) => crate::unavailable("chart read failed", &r),
+        ReadError::NotFound | ReadError::NoChart => no_such_chart(),
+        ReadError::AuditUnavailable => crate::unavailable("audit log unavailable", &e),
+        ReadError::Repo(r) => crate::unavailable("chart read failed", &r),
     }
 }
 
@@ -82,7 +78,7 @@ pub(crate) async fn find(
     };
     match state.records.chart_by_mrn(&actor, &mrn, rid.get()).await {
         Ok(found) => see_other(&format!("/staff/charts/{}", found.id)),
-        Err(RecordsError::NotFound) => refused(StatusCode::NOT_FOUND),
+        Err(ReadError::NotFound) => refused(StatusCode::NOT_FOUND),
         Err(e) => failure(e),
     }
 }
@@ -178,7 +174,7 @@ pub(crate) async fn chart(
     Query(q): Query<ChartQuery>,
 ) -> Response {
     let Ok(patient) = PatientId::parse(&id) else {
-        return failure(RecordsError::NotFound);
+        return failure(ReadError::NotFound);
     };
     // What the last form did, carried across its redirect.
     let notice = match (q.filed.as_deref(), q.released.is_some()) {
@@ -238,7 +234,7 @@ pub(crate) async fn file(
     CheckedForm(fields): CheckedForm<Vec<(String, String)>>,
 ) -> Response {
     let Ok(patient) = PatientId::parse(&id) else {
-        return failure(RecordsError::NotFound);
+        return failure(ReadError::NotFound);
     };
     let at = ChartRequest {
         rid: &rid,
@@ -260,11 +256,13 @@ pub(crate) async fn file(
             let filed = FilingOutcome::of(&record).code();
             see_other(&format!("/staff/charts/{patient}?filed={filed}"))
         }
-        Err(RecordsError::InvalidVisit) => {
+        Err(FileError::InvalidVisit) => {
             let message = "Nothing was filed. Choose one of this patient's visits.".to_owned();
             chart_page(&at, None, Some(message), StatusCode::BAD_REQUEST).await
         }
-        Err(e) => failure(e),
+        Err(FileError::NotFound) => no_such_chart(),
+        Err(e @ FileError::AuditUnavailable) => crate::unavailable("audit log unavailable", &e),
+        Err(FileError::Repo(r)) => crate::unavailable("filing failed", &r),
     }
 }
 
@@ -285,11 +283,18 @@ pub(crate) async fn release(
 ) -> Response {
     let actor = me.actor;
     let (Ok(record), Ok(patient)) = (RecordId::parse(&id), PatientId::parse(&f.patient_id)) else {
-        return failure(RecordsError::NotFound);
+        return no_such_chart();
     };
     match state.records.release(&actor, record, rid.get()).await {
         Ok(()) => see_other(&format!("/staff/charts/{patient}?released=1")),
-        Err(e) => failure(e),
+        Err(ReleaseError::NotFound) => no_such_chart(),
+        Err(ReleaseError::NotHeld) => error_page(
+            StatusCode::CONFLICT,
+            "Already released",
+            "This record is not waiting for release.",
+        ),
+        Err(e @ ReleaseError::AuditUnavailable) => crate::unavailable("audit log unavailable", &e),
+        Err(ReleaseError::Repo(r)) => crate::unavailable("release failed", &r),
     }
 }
 

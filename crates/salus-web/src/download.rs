@@ -10,7 +10,9 @@ use askama::Template;
 use poem::http::{StatusCode, header};
 use poem::web::{CsrfToken, Data, Query};
 use poem::{Body, IntoResponse, Response, handler};
+use salus_domain::RepoError;
 use salus_domain::account::{HashError, LoginError, SecretText};
+use salus_domain::chart::{ExportError, ReadError};
 use salus_domain::export::{ChartExport, ExportFormat, ExportRequest, file_name};
 use salus_domain::record::RecordKind;
 use serde::Deserialize;
@@ -106,11 +108,21 @@ async fn start(
         kinds,
         authenticated_at: me.signed_in.authenticated_at,
     };
-    state
-        .records
-        .export(&me.actor, request, rid.get())
-        .await
-        .map_err(failure)
+    match state.records.export(&me.actor, request, rid.get()).await {
+        Ok(export) => Ok(export),
+        Err(ExportError::ReauthenticationRequired) => Err(see_other("/records/download")),
+        Err(ExportError::NotFound) => Err(failure(ReadError::NotFound)),
+        Err(ExportError::NoChart) => Err(failure(ReadError::NoChart)),
+        Err(e @ ExportError::AuditUnavailable) => {
+            Err(crate::unavailable("audit log unavailable", &e))
+        }
+        Err(ExportError::Repo(r)) => Err(crate::unavailable("export failed", &r)),
+    }
+}
+
+/// A download whose records could not all be read.
+fn read_failed(e: &RepoError) -> Response {
+    crate::unavailable("a download could not read the records", e)
 }
 
 /// A file to save, named `name` (see [`file_name`]).
@@ -164,7 +176,7 @@ pub(crate) async fn ips(
             "application/fhir+json",
             &name,
         ),
-        Err(e) => failure(e),
+        Err(e) => read_failed(&e),
     }
 }
 
@@ -209,6 +221,6 @@ pub(crate) async fn pdf(
     let name = file_name(ExportFormat::Pdf, kind, export.generated_at());
     match salus_pdf::export_pdf(export, kind).await {
         Ok(bytes) => download(Body::from_vec(bytes), "application/pdf", &name),
-        Err(e) => failure(e),
+        Err(e) => read_failed(&e),
     }
 }

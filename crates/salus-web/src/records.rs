@@ -2,7 +2,7 @@
 //! a report's results, a result's trend as a chart and a table), and the access history.
 //! Every page asks the domain's `RecordsService`, which authorises and audits.
 
-use crate::session::{Acting, see_other};
+use crate::session::Acting;
 use crate::{WebState, error_page, render};
 use askama::Template;
 use chrono::{DateTime, Utc};
@@ -12,7 +12,7 @@ use poem::{Response, handler};
 use salus_domain::RecordId;
 use salus_domain::access::Actor;
 use salus_domain::audit::{AccessEntry, Who};
-use salus_domain::chart::{ListFilter, ListRequest, RecordsError, Shown};
+use salus_domain::chart::{ListFilter, ListRequest, ReadError, Shown};
 use salus_domain::record::{
     ClinicalRecord, Cursor, ObservationValue, RecordBody, RecordKind, ReferenceRange,
 };
@@ -97,23 +97,20 @@ pub(crate) fn rows(v: &[Shown<ClinicalRecord>]) -> Vec<Row> {
     v.iter().map(row).collect()
 }
 
-pub(crate) fn failure(e: RecordsError) -> Response {
+pub(crate) fn failure(e: ReadError) -> Response {
     match e {
-        RecordsError::NotFound | RecordsError::NotHeld => error_page(
+        ReadError::NotFound => error_page(
             StatusCode::NOT_FOUND,
             "Not found",
             "There is no such record.",
         ),
-        RecordsError::NoChart => error_page(
+        ReadError::NoChart => error_page(
             StatusCode::FORBIDDEN,
             "Not connected yet",
             "Your account is not connected to a medical record yet.",
         ),
-        RecordsError::AuditUnavailable | RecordsError::InvalidVisit => {
-            crate::unavailable("audit log unavailable or unexpected refusal", &e)
-        }
-        RecordsError::ReauthenticationRequired => see_other("/records/download"),
-        RecordsError::Repo(r) => crate::unavailable("records read failed", &r),
+        ReadError::AuditUnavailable => crate::unavailable("audit log unavailable", &e),
+        ReadError::Repo(r) => crate::unavailable("records read failed", &r),
     }
 }
 
@@ -529,7 +526,7 @@ pub(crate) async fn record(
     Path(id): Path<String>,
 ) -> Response {
     let Ok(id) = RecordId::parse(&id) else {
-        return failure(RecordsError::NotFound);
+        return failure(ReadError::NotFound);
     };
     let view = match state.records.view(&actor, id, rid.get()).await {
         Ok(v) => v,

@@ -1,0 +1,104 @@
+//! Starting an export of a chart (the reading out is `crate::export`).
+
+use super::*;
+
+/// Why an export did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// No such chart, or not the actor's to export (one answer for both).
+    #[error("not found")]
+    NotFound,
+    /// The actor's account is not connected to a chart yet.
+    #[error("your account is not connected to a medical record yet")]
+    NoChart,
+    /// Exports need the password entered within the last few minutes.
+    #[error("enter your password again to download records")]
+    ReauthenticationRequired,
+    /// The audit entry could not be written, so nothing is read out.
+    #[error("the audit log is unavailable")]
+    AuditUnavailable,
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+impl From<ReadError> for ExportError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::NotFound => Self::NotFound,
+            ReadError::NoChart => Self::NoChart,
+            ReadError::AuditUnavailable => Self::AuditUnavailable,
+            ReadError::Repo(r) => Self::Repo(r),
+        }
+    }
+}
+
+impl RecordsService {
+    /// Starts an export of a chart (the actor's own when `req.patient` is `None`): checks
+    /// that the person proved who they are within [`crate::account::REAUTH_WINDOW_MINUTES`], that the actor
+    /// may export the chart, and writes the audit entry naming the format. The answer reads
+    /// the records out batch by batch under the same rules as viewing.
+    ///
+    /// # Errors
+    /// See [`ExportError`].
+    pub async fn export(
+        &self,
+        actor: &Actor,
+        req: ExportRequest,
+        request_id: Option<&str>,
+    ) -> Result<ChartExport, ExportError> {
+        let now = self.now();
+        if !crate::account::proved_recently(req.authenticated_at, now) {
+            return Err(ExportError::ReauthenticationRequired);
+        }
+        let mut a = Audit {
+            actor,
+            action: Action::Export,
+            export: Some(req.format),
+            patient: req.patient.or(actor.own_chart()),
+            // A printout of one kind names it (in the audit, and in the decision).
+            kind: match req.kinds.as_slice() {
+                [one] => Some(*one),
+                _ => None,
+            },
+            record: None,
+            request_id,
+        };
+        let chart = self.authorised_chart(&mut a, req.patient).await?;
+        let (Some(patient), Some(organization)) = (
+            self.p.patients.find(chart.id).await?,
+            self.organization(chart.organization_id).await?,
+        ) else {
+            return Ok(self.refuse(&a, Outcome::NotFound).await?);
+        };
+        let kinds: Vec<RecordKind> = EXPORT_ORDER
+            .into_iter()
+            .filter(|k| req.kinds.is_empty() || req.kinds.contains(k))
+            .filter(|k| {
+                decide(
+                    actor,
+                    Action::Export,
+                    Target::Kind {
+                        patient: chart.id,
+                        organization: chart.organization_id,
+                        kind: *k,
+                    },
+                    now,
+                )
+                .is_allowed()
+            })
+            .collect();
+        self.audit(&a, Outcome::Allowed).await?;
+        Ok(ChartExport::new(
+            self.p.records.clone(),
+            actor.clone(),
+            patient,
+            organization,
+            now,
+            RecordQuery {
+                released_by: Self::released_by(actor, now),
+                ..RecordQuery::default()
+            },
+            kinds,
+        ))
+    }
+}

@@ -1,0 +1,466 @@
+//! The records use cases on mocked ports with a fixed clock.
+
+use super::*;
+use crate::account::{MockAccountRepository, MockMailer};
+use crate::audit::MockAccessLog;
+use crate::clock::FixedClock;
+use crate::organization::MockOrganizationRepository;
+use crate::patient::{AdministrativeSex, MockPatientRepository, PersonName};
+use crate::record::{
+    MockRecordRepository, Observation, ObservationCategory, ReleaseState, ResultStatus,
+};
+use crate::text::{Code, Mrn};
+use chrono::{Duration, NaiveDate, TimeZone};
+use futures_executor::block_on;
+use std::sync::Mutex;
+use uuid::Uuid;
+
+#[test]
+fn list_filters_refuse_what_the_database_cannot_answer_well() {
+    let obs = RecordKind::Observation;
+    let parse =
+        |from, until, text: &str| ListFilter::parse(obs, from, until, Some(text.to_owned()), None);
+    let end = parse(None, Some("9999-12-30"), "").unwrap().until;
+    assert_eq!(
+        end,
+        Some(Utc.with_ymd_and_hms(9999, 12, 31, 0, 0, 0).unwrap())
+    );
+    assert_eq!(
+        parse(None, Some("9999-12-31"), "").unwrap().until,
+        None,
+        "the last representable day means no end, not a five-digit year"
+    );
+    assert_eq!(
+        parse(Some("10000-01-01"), None, "").unwrap_err(),
+        FilterError::Date
+    );
+    assert_eq!(
+        parse(Some("0000-01-01"), None, "").unwrap_err(),
+        FilterError::Date
+    );
+    assert_eq!(
+        parse(Some("2025-02-01"), Some("2025-01-31"), "").unwrap_err(),
+        FilterError::DateRange
+    );
+    assert!(parse(Some("2025-01-31"), Some("2025-01-31"), "").is_ok());
+    let long = "é".repeat(MAX_SEARCH_CHARS);
+    assert_eq!(parse(None, None, &long).unwrap().text, Some(long.clone()));
+    assert_eq!(
+        parse(None, None, &format!("{long}x")).unwrap_err(),
+        FilterError::TextTooLong
+    );
+    assert_eq!(parse(None, None, "   ").unwrap().text, None);
+    assert_eq!(FilterError::TextTooLong.code(), "search_too_long");
+}
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
+}
+const ORG: OrganizationId = OrganizationId::from_uuid(Uuid::from_u128(1));
+const ANN: PatientId = PatientId::from_uuid(Uuid::from_u128(10));
+const BO: PatientId = PatientId::from_uuid(Uuid::from_u128(11));
+
+#[derive(Debug)]
+struct NoIds;
+impl IdGenerator for NoIds {
+    fn next_uuid(&self) -> Uuid {
+        Uuid::from_u128(999)
+    }
+}
+
+fn ann() -> Actor {
+    Actor::Patient {
+        account: crate::ids::AccountId::from_uuid(Uuid::from_u128(20)),
+        patient: ANN,
+    }
+}
+
+fn chart(id: PatientId) -> Patient {
+    Patient {
+        id,
+        organization_id: ORG,
+        mrn: Mrn::parse("MRN1").unwrap(),
+        name: PersonName::new("Ann", "Lee").unwrap(),
+        birth_date: NaiveDate::from_ymd_opt(1980, 1, 2).unwrap(),
+        sex: AdministrativeSex::Female,
+        contact: crate::patient::ContactDetails::default(),
+        source_identifier: None,
+    }
+}
+
+fn result(patient: PatientId, release: ReleaseState) -> ClinicalRecord {
+    ClinicalRecord {
+        meta: RecordMeta {
+            id: RecordId::from_uuid(Uuid::from_u128(100)),
+            patient_id: patient,
+            organization_id: ORG,
+            encounter_id: None,
+            source: RecordSource::default(),
+            source_identifier: None,
+            sensitivity: SensitivityLabels::empty(),
+            release,
+            filed_at: now() - Duration::days(1),
+        },
+        body: RecordBody::Observation(Observation {
+            category: ObservationCategory::Laboratory,
+            code: Code::new(None, None, "Glucose").unwrap(),
+            status: ResultStatus::Final,
+            value: None,
+            components: vec![],
+            reference_range: None,
+            flag: None,
+            effective_at: Some(now() - Duration::days(1)),
+            issued: None,
+        }),
+    }
+}
+
+/// A service over `records`, with an audit log that keeps what it is given (or fails).
+fn service(
+    records: MockRecordRepository,
+    patients: MockPatientRepository,
+    audit_works: bool,
+) -> (RecordsService, Arc<Mutex<Vec<AccessEvent>>>) {
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let mut log = MockAccessLog::new();
+    let k = kept.clone();
+    log.expect_record().returning(move |e| {
+        if audit_works {
+            k.lock().unwrap().push(e);
+            Ok(())
+        } else {
+            Err(RepoError::Unavailable)
+        }
+    });
+    let s = RecordsService::new(RecordsPorts {
+        records: Arc::new(records),
+        patients: Arc::new(patients),
+        organizations: Arc::new(MockOrganizationRepository::new()),
+        accounts: Arc::new(MockAccountRepository::new()),
+        log: Arc::new(log),
+        mailer: Arc::new(MockMailer::new()),
+        clock: Arc::new(FixedClock::new(now())),
+        ids: Arc::new(NoIds),
+        public_url: "http://portal.test".into(),
+    });
+    (s, kept)
+}
+
+fn finding(r: Option<ClinicalRecord>) -> MockRecordRepository {
+    let mut m = MockRecordRepository::new();
+    m.expect_find().returning(move |_| Ok(r.clone()));
+    m
+}
+
+fn released() -> ReleaseState {
+    ReleaseState::Released {
+        at: now() - Duration::hours(2),
+    }
+}
+
+#[test]
+fn reading_an_own_record_is_audited_once_as_allowed() {
+    let (s, kept) = service(
+        finding(Some(result(ANN, released()))),
+        MockPatientRepository::new(),
+        true,
+    );
+    let v = block_on(s.view(
+        &ann(),
+        RecordId::from_uuid(Uuid::from_u128(100)),
+        Some("r1"),
+    ))
+    .unwrap();
+    assert_eq!(v.record.item.meta.patient_id, ANN);
+    let kept = kept.lock().unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        (
+            kept[0].outcome,
+            kept[0].patient,
+            kept[0].action,
+            kept[0].request_id.as_deref()
+        ),
+        (Outcome::Allowed, Some(ANN), Action::Read, Some("r1"))
+    );
+}
+
+#[test]
+fn if_the_audit_write_fails_the_record_is_not_returned() {
+    let (s, _) = service(
+        finding(Some(result(ANN, released()))),
+        MockPatientRepository::new(),
+        false,
+    );
+    let r = block_on(s.view(&ann(), RecordId::from_uuid(Uuid::from_u128(100)), None));
+    assert!(matches!(r, Err(ReadError::AuditUnavailable)), "{r:?}");
+}
+
+#[test]
+fn another_patients_record_and_a_missing_one_answer_the_same_and_are_audited() {
+    let id = RecordId::from_uuid(Uuid::from_u128(100));
+    let (s, kept) = service(
+        finding(Some(result(BO, released()))),
+        MockPatientRepository::new(),
+        true,
+    );
+    assert!(matches!(
+        block_on(s.view(&ann(), id, None)),
+        Err(ReadError::NotFound)
+    ));
+    let (s2, kept2) = service(finding(None), MockPatientRepository::new(), true);
+    assert!(matches!(
+        block_on(s2.view(&ann(), id, None)),
+        Err(ReadError::NotFound)
+    ));
+    let denied = kept.lock().unwrap()[0].clone();
+    assert_eq!(
+        (denied.outcome, denied.patient),
+        (Outcome::Denied, Some(BO))
+    );
+    let missing = kept2.lock().unwrap()[0].clone();
+    assert_eq!(
+        (missing.outcome, missing.patient),
+        (Outcome::NotFound, None)
+    );
+}
+
+#[test]
+fn unreleased_records_do_not_exist_for_the_patient() {
+    let (s, kept) = service(
+        finding(Some(result(ANN, ReleaseState::Held))),
+        MockPatientRepository::new(),
+        true,
+    );
+    let r = block_on(s.view(&ann(), RecordId::from_uuid(Uuid::from_u128(100)), None));
+    assert!(matches!(r, Err(ReadError::NotFound)));
+    assert_eq!(kept.lock().unwrap()[0].outcome, Outcome::Denied);
+}
+
+#[test]
+fn a_patients_list_asks_only_for_released_records_and_is_audited_once() {
+    let mut records = MockRecordRepository::new();
+    records
+        .expect_list_for_patient()
+        .withf(|p, k, q, _, _| {
+            *p == ANN && *k == RecordKind::Observation && q.released_by == Some(now())
+        })
+        .returning(|_, _, _, _, _| {
+            Ok(Page {
+                items: vec![result(ANN, released())],
+                next: None,
+            })
+        });
+    let mut patients = MockPatientRepository::new();
+    patients.expect_find().returning(|id| Ok(Some(chart(id))));
+    let (s, kept) = service(records, patients, true);
+    let req = |patient| ListRequest {
+        patient,
+        kind: RecordKind::Observation,
+        filter: ListFilter::default(),
+        after: None,
+        limit: 20,
+    };
+    let page = block_on(s.list(&ann(), req(None), None)).unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert!(page.next.is_none());
+    let kept = kept.lock().unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].record_kind, Some(RecordKind::Observation));
+
+    // Another patient's chart: not found, audited as denied, nothing listed.
+    drop(kept);
+    let mut patients = MockPatientRepository::new();
+    patients.expect_find().returning(|id| Ok(Some(chart(id))));
+    let (s, kept) = service(MockRecordRepository::new(), patients, true);
+    let r = block_on(s.list(&ann(), req(Some(BO)), None));
+    assert!(matches!(r, Err(ReadError::NotFound)));
+    assert_eq!(kept.lock().unwrap()[0].outcome, Outcome::Denied);
+}
+
+#[test]
+fn a_delayed_release_appears_when_its_time_comes() {
+    let later = ReleaseState::Released {
+        at: now() + Duration::hours(72),
+    };
+    let clock = Arc::new(FixedClock::new(now()));
+    let mut log = MockAccessLog::new();
+    log.expect_record().returning(|_| Ok(()));
+    let s = RecordsService::new(RecordsPorts {
+        records: Arc::new(finding(Some(result(ANN, later)))),
+        patients: Arc::new(MockPatientRepository::new()),
+        organizations: Arc::new(MockOrganizationRepository::new()),
+        accounts: Arc::new(MockAccountRepository::new()),
+        log: Arc::new(log),
+        mailer: Arc::new(MockMailer::new()),
+        clock: clock.clone(),
+        ids: Arc::new(NoIds),
+        public_url: String::new(),
+    });
+    let id = RecordId::from_uuid(Uuid::from_u128(100));
+    assert!(matches!(
+        block_on(s.view(&ann(), id, None)),
+        Err(ReadError::NotFound)
+    ));
+    clock.advance(Duration::hours(71));
+    assert!(matches!(
+        block_on(s.view(&ann(), id, None)),
+        Err(ReadError::NotFound)
+    ));
+    clock.advance(Duration::hours(1));
+    assert!(block_on(s.view(&ann(), id, None)).is_ok());
+}
+
+/// An export service over `records` (answered for any page), Ann's chart and the clinic.
+fn exporting(records: Vec<ClinicalRecord>) -> (RecordsService, Arc<Mutex<Vec<AccessEvent>>>) {
+    let mut repo = MockRecordRepository::new();
+    repo.expect_list_for_patient()
+        .returning(move |_, kind, query, _, _| {
+            let items = records
+                .iter()
+                .filter(|r| r.kind() == kind)
+                .filter(|r| {
+                    query
+                        .released_by
+                        .is_none_or(|at| r.meta.release.is_visible_at(at))
+                })
+                .cloned()
+                .collect();
+            Ok(Page { items, next: None })
+        });
+    let mut patients = MockPatientRepository::new();
+    patients.expect_find().returning(|id| Ok(Some(chart(id))));
+    let mut orgs = MockOrganizationRepository::new();
+    orgs.expect_find().returning(|id| {
+        Ok(Some(crate::organization::Organization {
+            id,
+            name: crate::text::OrgName::parse("Clinic").unwrap(),
+            slug: crate::text::Slug::parse("clinic").unwrap(),
+            features: std::collections::BTreeSet::new(),
+            release_policy: crate::organization::ReleasePolicy::default(),
+        }))
+    });
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let k = kept.clone();
+    let mut log = MockAccessLog::new();
+    log.expect_record().returning(move |e| {
+        k.lock().unwrap().push(e);
+        Ok(())
+    });
+    let s = RecordsService::new(RecordsPorts {
+        records: Arc::new(repo),
+        patients: Arc::new(patients),
+        organizations: Arc::new(orgs),
+        accounts: Arc::new(MockAccountRepository::new()),
+        log: Arc::new(log),
+        mailer: Arc::new(MockMailer::new()),
+        clock: Arc::new(FixedClock::new(now())),
+        ids: Arc::new(NoIds),
+        public_url: String::new(),
+    });
+    (s, kept)
+}
+
+fn numbered(mut r: ClinicalRecord, n: u128) -> ClinicalRecord {
+    r.meta.id = RecordId::from_uuid(Uuid::from_u128(n));
+    r
+}
+
+fn read_out(
+    s: &RecordsService,
+    actor: &Actor,
+    authenticated_at: DateTime<Utc>,
+) -> Result<Vec<u128>, ExportError> {
+    let mut export = block_on(s.export(
+        actor,
+        crate::export::ExportRequest {
+            patient: Some(ANN),
+            format: ExportFormat::Fhir,
+            kinds: Vec::new(),
+            authenticated_at,
+        },
+        None,
+    ))?;
+    let mut ids = Vec::new();
+    while let Some(batch) = block_on(export.next_batch()).map_err(ExportError::Repo)? {
+        ids.extend(batch.iter().map(|r| r.meta.id.as_uuid().as_u128()));
+    }
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+#[test]
+fn an_export_holds_only_what_the_actor_may_see_and_names_its_format_in_the_audit() {
+    use crate::record::SensitivityLabel;
+    let genetic = SensitivityLabels::empty().with(SensitivityLabel::Genetic);
+    let mut labelled = numbered(result(ANN, released()), 2);
+    labelled.meta.sensitivity = genetic;
+    let held = numbered(result(ANN, ReleaseState::Held), 3);
+    let mut note = numbered(result(ANN, released()), 4);
+    note.body = RecordBody::ClinicalNote(crate::record::ClinicalNote {
+        note_type: crate::record::NoteType::VisitNote,
+        title: "Visit".into(),
+        text: "Seen.".into(),
+        date: None,
+    });
+    let records = vec![numbered(result(ANN, released()), 1), labelled, held, note];
+    let (s, kept) = exporting(records);
+
+    // The patient: everything released, labelled or not; never the held result.
+    assert_eq!(read_out(&s, &ann(), now()).unwrap(), vec![1, 2, 4]);
+    let e = kept.lock().unwrap()[0].clone();
+    assert_eq!(
+        (e.action, e.export, e.outcome),
+        (Action::Export, Some(ExportFormat::Fhir), Outcome::Allowed)
+    );
+    assert_eq!(e.action_code(), "export_fhir");
+
+    // A proxy granted results and immunizations, without the genetic label.
+    let scope = |labels| crate::access::GrantScope {
+        kinds: [RecordKind::Observation, RecordKind::Immunization].into(),
+        actions: [Action::Read, Action::Export].into(),
+        labels,
+        valid_from: now() - Duration::days(1),
+        valid_until: now() + Duration::days(1),
+    };
+    let proxy = |labels| Actor::Proxy {
+        account: crate::ids::AccountId::from_uuid(Uuid::from_u128(40)),
+        grant: crate::ids::GrantId::from_uuid(Uuid::from_u128(50)),
+        patient: ANN,
+        scope: scope(labels),
+    };
+    assert_eq!(
+        read_out(&s, &proxy(SensitivityLabels::empty()), now()).unwrap(),
+        vec![1]
+    );
+    assert_eq!(read_out(&s, &proxy(genetic), now()).unwrap(), vec![1, 2]);
+    // A proxy whose grant does not include exporting gets nothing, as if no chart.
+    let mut reader = proxy(genetic);
+    if let Actor::Proxy { scope, .. } = &mut reader {
+        scope.actions = [Action::Read].into();
+    }
+    assert!(matches!(
+        read_out(&s, &reader, now()),
+        Err(ExportError::NotFound)
+    ));
+}
+
+#[test]
+fn an_export_needs_the_password_within_five_minutes_and_then_reads_nothing() {
+    let (s, kept) = exporting(vec![result(ANN, released())]);
+    assert!(read_out(&s, &ann(), now() - Duration::minutes(5)).is_ok());
+    let before = kept.lock().unwrap().len();
+    assert!(matches!(
+        read_out(
+            &s,
+            &ann(),
+            now() - Duration::minutes(5) - Duration::seconds(1)
+        ),
+        Err(ExportError::ReauthenticationRequired)
+    ));
+    assert_eq!(
+        kept.lock().unwrap().len(),
+        before,
+        "a refused export is not an access"
+    );
+}
