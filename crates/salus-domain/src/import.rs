@@ -8,10 +8,10 @@
 //! imported entity is keyed by (organisation, source identifier).
 
 use crate::clock::Clock;
-use crate::directory::{Practitioner, ProviderOrganization};
 use crate::ids::{OrganizationId, PatientId, RecordId};
 use crate::organization::OrganizationRepository;
 use crate::patient::Patient;
+use crate::providers::{Practitioner, ProviderOrganization};
 use crate::record::{
     ClinicalRecord, RecordBody, RecordKind, RecordMeta, RecordSource, SensitivityLabels,
 };

@@ -5,7 +5,7 @@
 //!
 //! Modules follow bounded contexts: [`organization`] (tenants, features, release policy,
 //! the public directory of organisations), [`patient`] (the chart), [`record`] (clinical
-//! records), [`directory`] (practitioners and the organisations records come from),
+//! records), [`providers`] (practitioners and the organisations records come from),
 //! [`import`] (bringing outside data in), [`account`] (registration, sign-in, sessions,
 //! second factor, recovery, staff accounts, identity proofing), [`access`] (the one access
 //! decision: actors, actions, targets), [`chart`] (the records use cases: summary, lists,
@@ -18,12 +18,12 @@ pub mod account;
 pub mod audit;
 pub mod chart;
 pub mod clock;
-pub mod directory;
 pub mod export;
 pub mod ids;
 pub mod import;
 pub mod organization;
 pub mod patient;
+pub mod providers;
 pub mod record;
 pub mod repo;
 pub mod text;

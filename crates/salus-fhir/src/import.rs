@@ -5,10 +5,10 @@ use crate::json::{
     required_codeable, str_at,
 };
 use base64::Engine as _;
-use salus_domain::directory::{Practitioner, ProviderOrganization};
 use salus_domain::ids::IdGenerator;
 use salus_domain::import::{ImportDraft, RecordDraft};
 use salus_domain::patient::{AdministrativeSex, ContactDetails, Patient, PersonName};
+use salus_domain::providers::{Practitioner, ProviderOrganization};
 use salus_domain::record::{
     AbnormalFlag, Allergy, AllergyCategory, AllergyStatus, ClinicalNote, Criticality,
     DiagnosticReport, Encounter, EncounterClass, EncounterStatus, Immunization, ImmunizationStatus,

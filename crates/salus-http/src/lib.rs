@@ -27,7 +27,7 @@ mod payload;
 pub mod records;
 mod session;
 mod spec;
-mod staff;
+mod team;
 
 pub use error::{ApiError, ErrorBody, error_as_json, json_error};
 pub use spec::is_rate_limited;
@@ -68,10 +68,13 @@ pub struct ApiState {
 
 type Apis = (
     organizations::OrganizationsApi,
-    auth::AuthApi,
-    auth::AccountApi,
+    auth::SignInApi,
+    auth::PasswordApi,
+    auth::EmailApi,
+    auth::SessionsApi,
+    auth::TotpApi,
     identity::IdentityApi,
-    staff::StaffApi,
+    team::TeamApi,
     records::RecordsApi,
     export::ExportApi,
 );
@@ -82,16 +85,25 @@ fn service(state: ApiState) -> OpenApiService<Apis, ()> {
             organizations::OrganizationsApi {
                 directory: state.directory,
             },
-            auth::AuthApi {
+            auth::SignInApi {
                 auth: state.auth.clone(),
             },
-            auth::AccountApi {
+            auth::PasswordApi {
+                auth: state.auth.clone(),
+            },
+            auth::EmailApi {
+                auth: state.auth.clone(),
+            },
+            auth::SessionsApi {
+                auth: state.auth.clone(),
+            },
+            auth::TotpApi {
                 auth: state.auth.clone(),
             },
             identity::IdentityApi {
                 auth: state.auth.clone(),
             },
-            staff::StaffApi {
+            team::TeamApi {
                 auth: state.auth.clone(),
             },
             records::RecordsApi {

@@ -79,3 +79,5 @@ async fn check(req: &Request, bearer: Bearer) -> poem::Result<SignedIn> {
         }
     }
 }
+
+crate::redacted_debug!(SessionToken);

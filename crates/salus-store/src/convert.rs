@@ -5,9 +5,9 @@ use crate::entity::{
     clinical_record, organization, organization_feature, patient, practitioner,
     provider_organization, release_rule,
 };
-use salus_domain::directory::{Practitioner, ProviderOrganization};
 use salus_domain::organization::{Organization, PortalFeature, ReleasePolicy, ReleaseRule};
 use salus_domain::patient::{AdministrativeSex, ContactDetails, Patient, PersonName};
+use salus_domain::providers::{Practitioner, ProviderOrganization};
 use salus_domain::record::{
     ClinicalRecord, RecordBody, RecordKind, RecordMeta, RecordSource, ReleaseState,
     SensitivityLabel, SensitivityLabels,

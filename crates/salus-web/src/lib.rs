@@ -7,12 +7,12 @@
 mod account;
 mod clinician;
 mod download;
+mod front_desk;
 mod link;
 mod records;
 mod recovery;
 mod security;
 mod session;
-mod staff;
 mod team;
 
 use askama::Template;
@@ -197,7 +197,7 @@ pub fn routes(state: WebState) -> impl Endpoint {
         .at("/records/download/pdf", get(download::pdf))
         .at("/records/item/:id", get(records::record))
         .at("/records/:kind", get(records::list))
-        .at("/staff", get(staff::staff_home))
+        .at("/staff", get(front_desk::staff_home))
         .at("/staff/charts", get(clinician::find))
         .at("/staff/charts/:id", get(clinician::chart))
         .at("/staff/charts/:id/records", poem::post(clinician::file))
@@ -212,8 +212,11 @@ pub fn routes(state: WebState) -> impl Endpoint {
                 secure,
             ),
         )
-        .at("/staff/activation-code", poem::post(staff::activation_code))
-        .at("/staff/identity/:account", poem::post(staff::review))
+        .at(
+            "/staff/activation-code",
+            poem::post(front_desk::activation_code),
+        )
+        .at("/staff/identity/:account", poem::post(front_desk::review))
         .at("/account/password", poem::post(security::change_password))
         .at("/account/email", poem::post(security::change_email))
         .at(

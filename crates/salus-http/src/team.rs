@@ -190,12 +190,12 @@ fn invalid_link() -> Json<ErrorBody> {
     )
 }
 
-pub(crate) struct StaffApi {
+pub(crate) struct TeamApi {
     pub(crate) auth: AuthService,
 }
 
 #[OpenApi(tag = "ApiTags::Staff")]
-impl StaffApi {
+impl TeamApi {
     /// Organisation administrator: invite a colleague.
     ///
     /// The colleague gets an email with a link to choose their password and set up their

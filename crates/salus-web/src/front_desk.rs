@@ -1,4 +1,4 @@
-//! Staff pages: the front desk's identity queue and activation codes.
+//! The front desk's pages: the identity queue and activation codes.
 
 use crate::account::with_status;
 use crate::session::{CheckedForm, Refill, StaffMember};

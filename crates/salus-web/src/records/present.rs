@@ -1,0 +1,197 @@
+//! Records and access-history entries in words, as every page shows them.
+
+use super::*;
+
+pub(super) fn day(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+/// A record as every page shows it.
+pub(crate) struct Row {
+    pub(crate) id: String,
+    pub(crate) kind: &'static str,
+    pub(crate) title: String,
+    pub(crate) date: String,
+    pub(crate) status: String,
+    pub(crate) value: String,
+    pub(crate) range: String,
+    pub(crate) flag: String,
+    pub(crate) abnormal: bool,
+    pub(crate) source: String,
+    pub(crate) outside: bool,
+    /// Words for the sensitivity notice, when there is one.
+    pub(crate) notice: Option<String>,
+}
+
+pub(super) fn row(s: &Shown<ClinicalRecord>) -> Row {
+    let r = &s.item;
+    let (value, range, flag) = r.body.result_line().unwrap_or_default();
+    let (value, range) = (value.unwrap_or_default(), range.unwrap_or_default());
+    let src = &r.meta.source;
+    let parts: Vec<&str> = [&src.organization, &src.author, &src.performer]
+        .into_iter()
+        .filter_map(|d| d.as_ref().map(|n| n.as_str()))
+        .collect();
+    Row {
+        id: r.meta.id.to_string(),
+        kind: r.kind().label(),
+        title: r.body.title().to_owned(),
+        date: day(r.body.effective_at()),
+        status: r.body.status().replace('_', " "),
+        value,
+        range,
+        flag: flag.map(|f| f.code().replace('_', " ")).unwrap_or_default(),
+        abnormal: flag.is_some_and(|f| f.is_abnormal()),
+        source: parts.join(" · "),
+        outside: src.from_outside,
+        notice: s
+            .notice
+            .map(|l| l.iter().map(|x| x.label()).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+pub(crate) fn rows(v: &[Shown<ClinicalRecord>]) -> Vec<Row> {
+    v.iter().map(row).collect()
+}
+
+pub(super) fn details(r: &ClinicalRecord) -> (Vec<(&'static str, String)>, Option<String>) {
+    let mut d = Vec::new();
+    let mut text = None;
+    let mut push = |k: &'static str, v: Option<String>| {
+        if let Some(v) = v.filter(|v| !v.trim().is_empty()) {
+            d.push((k, v));
+        }
+    };
+    match &r.body {
+        RecordBody::Encounter(e) => {
+            push("Type of visit", Some(e.class.code().replace('_', " ")));
+            push("Reason", e.reason.as_ref().map(|c| c.display().to_owned()));
+            push(
+                "Started",
+                e.period
+                    .start
+                    .map(|t| t.format("%Y-%m-%d %H:%M").to_string()),
+            );
+            push(
+                "Ended",
+                e.period.end.map(|t| t.format("%Y-%m-%d %H:%M").to_string()),
+            );
+        }
+        RecordBody::Observation(o) => {
+            for c in &o.components {
+                push(
+                    "Part",
+                    Some(format!(
+                        "{}: {}",
+                        c.code.display(),
+                        c.value
+                            .as_ref()
+                            .map(ObservationValue::text)
+                            .unwrap_or_default()
+                    )),
+                );
+            }
+            push("Category", Some(o.category.code().replace('_', " ")));
+        }
+        RecordBody::DiagnosticReport(rep) => {
+            push("Conclusion", rep.conclusion.clone());
+        }
+        RecordBody::Medication(m) => {
+            push("Instructions", m.dosage.clone());
+            push("Prescribed", day(m.authored_on).into());
+            push("Until", day(m.period.end).into());
+        }
+        RecordBody::Immunization(i) => {
+            push("Given", day(i.occurred_at).into());
+            push("Lot number", i.lot_number.clone());
+        }
+        RecordBody::Problem(p) => {
+            push("Since", day(p.onset).into());
+            push("Resolved", day(p.abatement).into());
+        }
+        RecordBody::Allergy(a) => {
+            push(
+                "Criticality",
+                a.criticality.map(|c| c.code().replace('_', " ")),
+            );
+            for reaction in &a.reactions {
+                let severity = reaction
+                    .severity
+                    .map(|s| format!(" ({})", s.code()))
+                    .unwrap_or_default();
+                push(
+                    "Reaction",
+                    Some(format!("{}{severity}", reaction.manifestation.display())),
+                );
+            }
+        }
+        RecordBody::Procedure(p) => {
+            push("Performed", day(p.performed.start).into());
+        }
+        RecordBody::ClinicalNote(n) => {
+            push("Type", Some(n.note_type.code().replace('_', " ")));
+            text = Some(n.text.clone());
+        }
+    }
+    (d, text)
+}
+
+pub(super) struct HistoryRow {
+    pub(super) when: String,
+    pub(super) who: String,
+    pub(super) what: String,
+    pub(super) record: Option<String>,
+    pub(super) outcome: &'static str,
+    pub(super) refused: bool,
+}
+
+pub(super) fn history_row(me: Option<salus_domain::AccountId>, e: &AccessEntry) -> HistoryRow {
+    let who = match e.who(me) {
+        Who::You => "You".to_owned(),
+        Who::ShareLink => "Someone with a share link".to_owned(),
+        Who::Named(name) => match (e.accessor.kind.as_str(), e.accessor.role) {
+            ("staff", Some(role)) => format!("{name} ({})", role.code().replace('_', " ")),
+            ("proxy", _) => format!("{name} (on your behalf)"),
+            _ => name,
+        },
+    };
+    let kind = e
+        .record_kind
+        .map(RecordKind::label)
+        .unwrap_or("your record");
+    let what = match e.action.as_str() {
+        "view_chart" if e.record_kind.is_some() => {
+            format!("Looked at the list of {}", kind.to_lowercase())
+        }
+        "view_chart" => "Looked at the overview of your record".to_owned(),
+        "read" => format!("Opened one of your {}", kind.to_lowercase()),
+        "export" => "Downloaded your records".to_owned(),
+        "export_fhir" => "Downloaded your records (FHIR file)".to_owned(),
+        "export_ips" => "Downloaded your patient summary (IPS)".to_owned(),
+        "export_pdf" if e.record_kind.is_some() => {
+            format!("Downloaded a PDF of your {}", kind.to_lowercase())
+        }
+        "export_pdf" => "Downloaded a PDF of your records".to_owned(),
+        "create" => format!("Added to your {}", kind.to_lowercase()),
+        "release" => format!("Released one of your {} to you", kind.to_lowercase()),
+        "view_access_history" => "Looked at this access history".to_owned(),
+        "view_demographics" => "Looked at your name and date of birth (identity check)".to_owned(),
+        other => other.replace('_', " "),
+    };
+    HistoryRow {
+        when: e.at.format("%Y-%m-%d %H:%M UTC").to_string(),
+        who,
+        what,
+        record: e
+            .record
+            .filter(|_| e.outcome == salus_domain::audit::Outcome::Allowed)
+            .map(|r| r.to_string()),
+        outcome: match e.outcome {
+            salus_domain::audit::Outcome::Allowed => "Allowed",
+            salus_domain::audit::Outcome::Denied => "Refused",
+            salus_domain::audit::Outcome::NotFound => "Nothing found",
+        },
+        refused: e.outcome != salus_domain::audit::Outcome::Allowed,
+    }
+}
