@@ -4,7 +4,7 @@
 //! - an error (4xx, 5xx) is JSON `{"code", "message"}` with a `code` of lowercase words;
 //! - a 405 names the methods the path takes in `Allow`;
 //! - no field is `null`: the document declares no nullable field, so an absent value is left
-//!   out (a record's free-form `detail` is exempt: it is any JSON).
+//!   out (a record's `detail` included: it is typed, one schema per kind).
 //!
 //! And every page answer but the static stylesheet and script is `Cache-Control: no-store`.
 
@@ -15,7 +15,6 @@ fn find_null(v: &Value, at: &str) -> Option<String> {
         Value::Null => Some(at.to_owned()),
         Value::Object(map) => map
             .iter()
-            .filter(|(k, _)| k.as_str() != "detail")
             .find_map(|(k, v)| find_null(v, &format!("{at}.{k}"))),
         Value::Array(items) => items
             .iter()

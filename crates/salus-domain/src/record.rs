@@ -209,7 +209,7 @@ pub struct RecordSource {
 }
 
 /// A span of time; either end may be unknown.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Period {
     pub start: Option<DateTime<Utc>>,
     pub end: Option<DateTime<Utc>>,
@@ -234,7 +234,7 @@ code_enum!(EncounterStatus {
 });
 
 /// A visit: what kind, when, why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Encounter {
     pub class: EncounterClass,
     pub status: EncounterStatus,
@@ -282,14 +282,14 @@ impl AbnormalFlag {
 }
 
 /// A measured amount.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Quantity {
     pub value: f64,
     pub unit: Option<String>,
 }
 
 /// What a result says: a number with a unit, free text, or a coded answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ObservationValue {
     Quantity(Quantity),
     Text(String),
@@ -297,7 +297,7 @@ pub enum ObservationValue {
 }
 
 /// The range of values considered normal.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReferenceRange {
     pub low: Option<f64>,
     pub high: Option<f64>,
@@ -362,7 +362,7 @@ impl Observation {
 }
 
 /// One part of a multi-part result (systolic and diastolic of a blood pressure).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ObservationComponent {
     pub code: Code,
     pub value: Option<ObservationValue>,
@@ -371,7 +371,7 @@ pub struct ObservationComponent {
 }
 
 /// A lab result, vital sign or other observation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Observation {
     pub category: ObservationCategory,
     pub code: Code,
@@ -385,7 +385,7 @@ pub struct Observation {
 }
 
 /// A report grouping results (a blood count panel, a metabolic panel).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DiagnosticReport {
     pub category: Option<Code>,
     pub code: Code,
@@ -408,7 +408,7 @@ code_enum!(MedicationStatus {
 });
 
 /// A prescribed medication.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Medication {
     pub medication: Code,
     pub dosage: Option<String>,
@@ -424,7 +424,7 @@ code_enum!(ImmunizationStatus {
     EnteredInError => "entered_in_error",
 });
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Immunization {
     pub vaccine: Code,
     pub status: ImmunizationStatus,
@@ -450,7 +450,7 @@ impl ProblemStatus {
 }
 
 /// A problem or diagnosis.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
     pub code: Code,
     pub clinical_status: ProblemStatus,
@@ -485,14 +485,14 @@ code_enum!(ReactionSeverity {
 });
 
 /// What happened when the patient was exposed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Reaction {
     pub manifestation: Code,
     pub severity: Option<ReactionSeverity>,
 }
 
 /// An allergy or intolerance.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Allergy {
     pub substance: Code,
     pub categories: Vec<AllergyCategory>,
@@ -520,7 +520,7 @@ code_enum!(ProcedureStatus {
     Unknown => "unknown",
 });
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Procedure {
     pub code: Code,
     pub status: ProcedureStatus,
@@ -537,7 +537,7 @@ code_enum!(NoteType {
 });
 
 /// A clinical note: discharge summary, visit note and the like. The text is plain text.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClinicalNote {
     pub note_type: NoteType,
     pub title: String,
@@ -546,7 +546,11 @@ pub struct ClinicalNote {
 }
 
 /// The kind-specific part of a record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Deliberately not `Serialize`/`Deserialize` (nor are its parts): the API (`salus-http`'s
+/// `detail`) and the database (`salus-store`'s `body`, versioned) each write their own shape,
+/// so changing a type here changes neither until they say so.
+#[derive(Debug, Clone, PartialEq)]
 pub enum RecordBody {
     Encounter(Encounter),
     Observation(Observation),

@@ -154,6 +154,31 @@ impl CodeSet for Outcomes {
     }
 }
 
+/// A code set that is exactly one of the domain's code enums.
+macro_rules! domain_code_set {
+    ($($set:ident = $domain:ident, $name:literal, $description:literal;)+) => {$(
+        #[derive(Debug)]
+        pub struct $set;
+        impl CodeSet for $set {
+            const NAME: &'static str = $name;
+            const DESCRIPTION: &'static str = $description;
+            fn codes() -> Vec<&'static str> {
+                salus_domain::record::$domain::ALL.iter().map(|c| c.code()).collect()
+            }
+        }
+    )+};
+}
+
+domain_code_set! {
+    VisitClasses = EncounterClass, "VisitClass", "What sort of setting a visit took place in.";
+    ResultCategories = ObservationCategory, "ResultCategory", "What sort of result: a lab test, a vital sign, or other.";
+    AllergyCategories = AllergyCategory, "AllergyCategory", "What an allergy is to.";
+    AllergyStatuses = AllergyStatus, "AllergyStatus", "Whether an allergy is current.";
+    Criticalities = Criticality, "AllergyCriticality", "How dangerous a future reaction could be.";
+    Severities = ReactionSeverity, "ReactionSeverity", "How severe a reaction was.";
+    NoteTypes = NoteType, "NoteType", "What sort of clinical note.";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

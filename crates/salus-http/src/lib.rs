@@ -19,6 +19,7 @@ macro_rules! redacted_debug {
 
 mod auth;
 mod codes;
+mod detail;
 mod error;
 mod export;
 mod identity;

@@ -3,6 +3,7 @@
 //! the domain's `RecordsService`; this module authenticates and converts.
 
 use crate::codes::{Code, Flags, Kinds, Labels, Outcomes, Statuses};
+use crate::detail::RecordDetail;
 use crate::error::{ApiError, ErrorBody};
 use crate::payload::JsonOut;
 use crate::session::SessionToken;
@@ -75,7 +76,7 @@ pub struct RecordDto {
     /// Everything else about the record, by kind: in `GET /v1/records/{id}` (the record
     /// itself) and when filed; lists and the summary leave it out.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<serde_json::Value>,
+    pub detail: Option<RecordDetail>,
 }
 
 #[derive(Object, serde::Serialize)]
@@ -376,7 +377,7 @@ pub fn record_dto(s: &Shown<ClinicalRecord>, detail: bool) -> RecordDto {
         reference_range,
         flag: flag.map(|f| Code::new(f.code())),
         abnormal: flag.is_some_and(|f| f.is_abnormal()),
-        detail: detail.then(|| serde_json::to_value(&r.body).unwrap_or(serde_json::Value::Null)),
+        detail: detail.then(|| RecordDetail::from(&r.body)),
     }
 }
 
@@ -820,7 +821,7 @@ mod tests {
             reference_range: None,
             flag: full.then(|| Code::new("high")),
             abnormal: full,
-            detail: full.then(|| serde_json::json!({"Observation": {"value": 5.4, "note": null}})),
+            detail: full.then(|| RecordDetail::Observation(crate::detail::tests::result_detail(n))),
         }
     }
 

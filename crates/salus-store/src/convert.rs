@@ -9,8 +9,8 @@ use salus_domain::organization::{Organization, PortalFeature, ReleasePolicy, Rel
 use salus_domain::patient::{AdministrativeSex, ContactDetails, Patient, PersonName};
 use salus_domain::providers::{Practitioner, ProviderOrganization};
 use salus_domain::record::{
-    ClinicalRecord, RecordBody, RecordKind, RecordMeta, RecordSource, ReleaseState,
-    SensitivityLabel, SensitivityLabels,
+    ClinicalRecord, RecordKind, RecordMeta, RecordSource, ReleaseState, SensitivityLabel,
+    SensitivityLabels,
 };
 use salus_domain::text::{
     Address, DisplayName, Email, Mrn, OrgName, Phone, Slug, SourceIdentifier,
@@ -160,8 +160,7 @@ pub(crate) fn record_to_row(r: &ClinicalRecord) -> Result<clinical_record::Activ
         ReleaseState::NeverOnline => ("never_online", None),
     };
     let code = r.body.code();
-    let detail = serde_json::to_string(&r.body)
-        .map_err(|_| RepoError::Corrupt("clinical_records.detail"))?;
+    let detail = crate::body::write(&r.body)?;
     Ok(clinical_record::ActiveModel {
         id: Set(r.meta.id.as_uuid()),
         organization_id: Set(r.meta.organization_id.as_uuid()),
@@ -191,8 +190,7 @@ pub(crate) fn record_to_row(r: &ClinicalRecord) -> Result<clinical_record::Activ
 }
 
 pub(crate) fn record_from_row(m: clinical_record::Model) -> Result<ClinicalRecord, RepoError> {
-    let body: RecordBody =
-        serde_json::from_str(&m.detail).map_err(corrupt("clinical_records.detail"))?;
+    let body = crate::body::read(&m.detail)?;
     if body.kind().code() != m.kind {
         return Err(RepoError::Corrupt("clinical_records.kind"));
     }

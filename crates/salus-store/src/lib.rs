@@ -6,6 +6,7 @@
 
 mod accounts;
 mod audit;
+mod body;
 mod convert;
 mod entity;
 mod identity;
