@@ -8,7 +8,9 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use salus_domain::access::Actor;
-use salus_domain::account::{AuthService, IdentityError, ReviewOutcome, SecretText};
+use salus_domain::account::{
+    AuthService, IssueCodeError, QueueError, RedeemError, ReviewError, ReviewOutcome, SecretText,
+};
 use salus_domain::{AccountId, PatientId};
 
 #[derive(Tags)]
@@ -190,12 +192,9 @@ impl IdentityApi {
                 code: code.expose().to_owned(),
                 valid_days: self.auth.config().activation_ttl_days,
             }))),
-            Err(IdentityError::Forbidden) => Ok(IssueResponse::Forbidden(forbidden())),
-            Err(IdentityError::NotFound) => Ok(not_found()),
-            Err(IdentityError::CodeRejected | IdentityError::AlreadyLinked) => {
-                Err(ApiError::internal("unexpected identity state"))
-            }
-            Err(IdentityError::Repo(e)) => Err(e.into()),
+            Err(IssueCodeError::Forbidden) => Ok(IssueResponse::Forbidden(forbidden())),
+            Err(IssueCodeError::NotFound) => Ok(not_found()),
+            Err(IssueCodeError::Repo(e)) => Err(e.into()),
         }
     }
 
@@ -231,20 +230,19 @@ impl IdentityApi {
             Ok(_) => Ok(RedeemResponse::Ok(Json(Linked {
                 status: "linked".into(),
             }))),
-            Err(IdentityError::CodeRejected) => Ok(RedeemResponse::Rejected(body(
+            Err(RedeemError::CodeRejected) => Ok(RedeemResponse::Rejected(body(
                 "code_rejected",
                 "The code or date of birth is not correct, or the code has expired.",
             ))),
-            Err(IdentityError::Forbidden) => Ok(RedeemResponse::Forbidden(body(
+            Err(RedeemError::Forbidden) => Ok(RedeemResponse::Forbidden(body(
                 "forbidden",
                 "Staff accounts are not connected to records.",
             ))),
-            Err(IdentityError::AlreadyLinked) => Ok(RedeemResponse::AlreadyLinked(body(
+            Err(RedeemError::AlreadyLinked) => Ok(RedeemResponse::AlreadyLinked(body(
                 "already_linked",
                 "Your account is already connected to a record.",
             ))),
-            Err(IdentityError::NotFound) => Err(ApiError::internal("unexpected identity state")),
-            Err(IdentityError::Repo(e)) => Err(e.into()),
+            Err(RedeemError::Repo(e)) => Err(e.into()),
         }
     }
 
@@ -287,13 +285,8 @@ impl IdentityApi {
                     })
                     .collect(),
             }))),
-            Err(IdentityError::Forbidden) => Ok(QueueResponse::Forbidden(forbidden())),
-            Err(
-                IdentityError::NotFound
-                | IdentityError::CodeRejected
-                | IdentityError::AlreadyLinked,
-            ) => Err(ApiError::internal("unexpected identity state")),
-            Err(IdentityError::Repo(e)) => Err(e.into()),
+            Err(QueueError::Forbidden) => Ok(QueueResponse::Forbidden(forbidden())),
+            Err(QueueError::Repo(e)) => Err(e.into()),
         }
     }
 
@@ -341,16 +334,13 @@ impl IdentityApi {
             .await
         {
             Ok(()) => Ok(ReviewResponse::Done),
-            Err(IdentityError::Forbidden) => Ok(ReviewResponse::Forbidden(forbidden())),
-            Err(IdentityError::NotFound) => Ok(not_found()),
-            Err(IdentityError::AlreadyLinked) => Ok(ReviewResponse::AlreadyLinked(body(
+            Err(ReviewError::Forbidden) => Ok(ReviewResponse::Forbidden(forbidden())),
+            Err(ReviewError::NotFound) => Ok(not_found()),
+            Err(ReviewError::AlreadyLinked) => Ok(ReviewResponse::AlreadyLinked(body(
                 "already_linked",
                 "This account is already connected to a record.",
             ))),
-            Err(IdentityError::CodeRejected) => {
-                Err(ApiError::internal("unexpected identity state"))
-            }
-            Err(IdentityError::Repo(e)) => Err(e.into()),
+            Err(ReviewError::Repo(e)) => Err(e.into()),
         }
     }
 }

@@ -7,7 +7,8 @@ use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use salus_domain::account::{
-    AuthService, HashError, InviteError, SecretText, StaffInvite, StaffRole, StaffSetupError,
+    AuthService, HashError, InviteError, ListStaffError, SecretText, StaffInvite, StaffRole,
+    StaffSetupError,
 };
 use salus_domain::patient::PersonName;
 use salus_domain::text::Email;
@@ -278,11 +279,8 @@ impl TeamApi {
                     })
                     .collect(),
             }))),
-            Err(InviteError::Forbidden) => Ok(ListResponse::Forbidden(forbidden())),
-            Err(InviteError::EmailTaken | InviteError::Busy(_)) => {
-                Err(ApiError::internal("unexpected staff list state"))
-            }
-            Err(InviteError::Repo(e)) => Err(e.into()),
+            Err(ListStaffError::Forbidden) => Ok(ListResponse::Forbidden(forbidden())),
+            Err(ListStaffError::Repo(e)) => Err(e.into()),
         }
     }
 

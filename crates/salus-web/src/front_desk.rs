@@ -8,7 +8,7 @@ use poem::http::StatusCode;
 use poem::web::{CsrfToken, Data, Path};
 use poem::{Response, handler};
 use salus_domain::access::Actor;
-use salus_domain::account::{IdentityError, ReviewOutcome};
+use salus_domain::account::{IssueCodeError, QueueError, ReviewError, ReviewOutcome};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -39,15 +39,12 @@ struct StaffPage<'a> {
     queue: Vec<QueueRow>,
 }
 
-fn identity_failure(e: IdentityError) -> Response {
-    match e {
-        IdentityError::Forbidden => error_page(
-            StatusCode::FORBIDDEN,
-            "Not available",
-            "This page is for front-desk staff.",
-        ),
-        other => crate::unavailable("front-desk page failed", &other),
-    }
+fn not_for_you() -> Response {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Not available",
+        "This page is for front-desk staff.",
+    )
 }
 
 /// What the front-desk page says above its queue.
@@ -91,7 +88,8 @@ async fn page(desk: &Desk<'_>, said: Said<'_>, status: StatusCode) -> Response {
     } = desk;
     let entries = match state.auth.identity_queue(actor, rid.get()).await {
         Ok(e) => e,
-        Err(e) => return identity_failure(e),
+        Err(QueueError::Forbidden) => return not_for_you(),
+        Err(QueueError::Repo(e)) => return crate::unavailable("identity queue failed", &e),
     };
     let queue = entries
         .into_iter()
@@ -192,7 +190,7 @@ pub(crate) async fn activation_code(
             )
             .await
         }
-        Err(IdentityError::NotFound) => {
+        Err(IssueCodeError::NotFound) => {
             page(
                 &desk,
                 Said::message("No record with that number in your organisation."),
@@ -200,7 +198,8 @@ pub(crate) async fn activation_code(
             )
             .await
         }
-        Err(e) => identity_failure(e),
+        Err(IssueCodeError::Forbidden) => not_for_you(),
+        Err(IssueCodeError::Repo(e)) => crate::unavailable("activation code failed", &e),
     }
 }
 
@@ -253,9 +252,10 @@ pub(crate) async fn review(
             };
             page(&desk, Said::notice(done), StatusCode::OK).await
         }
-        Err(IdentityError::NotFound | IdentityError::AlreadyLinked) => {
+        Err(ReviewError::NotFound | ReviewError::AlreadyLinked) => {
             page(&desk, Said::message(not_found), StatusCode::NOT_FOUND).await
         }
-        Err(e) => identity_failure(e),
+        Err(ReviewError::Forbidden) => not_for_you(),
+        Err(ReviewError::Repo(e)) => crate::unavailable("identity review failed", &e),
     }
 }

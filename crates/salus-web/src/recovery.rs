@@ -8,7 +8,7 @@ use askama::Template;
 use poem::http::StatusCode;
 use poem::web::{CsrfToken, Data};
 use poem::{Response, handler};
-use salus_domain::account::{HashError, IdentityError, ResetError, SecretText};
+use salus_domain::account::{HashError, RedeemError, ResetError, SecretText};
 use salus_domain::text::Email;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -268,12 +268,12 @@ pub(crate) async fn activate(
         .await
     {
         Ok(_) => see_other("/account"),
-        Err(IdentityError::CodeRejected) => again(
+        Err(RedeemError::CodeRejected) => again(
             "The code or date of birth is not correct, or the code has expired.",
             StatusCode::BAD_REQUEST,
         ),
-        Err(IdentityError::AlreadyLinked) => see_other("/account"),
-        Err(IdentityError::Forbidden) => again(
+        Err(RedeemError::AlreadyLinked) => see_other("/account"),
+        Err(RedeemError::Forbidden) => again(
             "Staff accounts are not connected to records.",
             StatusCode::FORBIDDEN,
         ),

@@ -9,8 +9,8 @@ use poem::http::StatusCode;
 use poem::web::{CsrfToken, Data, Path};
 use poem::{Response, handler};
 use salus_domain::account::{
-    ChangePasswordError, ConfirmEmailError, EmailChangeError, HashError, LoginError, SecretText,
-    SessionError, TotpError,
+    BeginTotpError, ChangePasswordError, ConfirmEmailError, EmailChangeError, HashError,
+    LoginError, SecretText, SessionError, TotpError,
 };
 use serde::Deserialize;
 use std::sync::Arc;
@@ -241,7 +241,7 @@ pub(crate) async fn totp_start(
             )
             .await
         }
-        Err(TotpError::AlreadyEnrolled) => {
+        Err(BeginTotpError::AlreadyEnrolled) => {
             page(
                 &state,
                 csrf,
@@ -251,8 +251,18 @@ pub(crate) async fn totp_start(
             )
             .await
         }
-        Err(TotpError::NotSignedIn) => see_other("/login"),
-        Err(e) => crate::unavailable("authenticator setup failed", &e),
+        Err(BeginTotpError::ReauthenticationRequired) => {
+            page(
+                &state,
+                csrf,
+                &me,
+                fail("Please start again and enter your password."),
+                StatusCode::FORBIDDEN,
+            )
+            .await
+        }
+        Err(BeginTotpError::NotSignedIn) => see_other("/login"),
+        Err(BeginTotpError::Repo(e)) => crate::unavailable("authenticator setup failed", &e),
     }
 }
 

@@ -13,7 +13,7 @@ use poem::web::{CsrfToken, Data};
 use poem::{Response, handler};
 use salus_domain::access::Actor;
 use salus_domain::account::{
-    HashError, InviteError, SecretText, StaffInvite, StaffRole, StaffSetupError,
+    HashError, InviteError, ListStaffError, SecretText, StaffInvite, StaffRole, StaffSetupError,
 };
 use salus_domain::patient::PersonName;
 use salus_domain::text::Email;
@@ -78,7 +78,7 @@ async fn team_page(
 ) -> Response {
     let members = match state.auth.staff_members(actor).await {
         Ok(m) => m,
-        Err(InviteError::Forbidden) => {
+        Err(ListStaffError::Forbidden) => {
             return error_page(
                 StatusCode::FORBIDDEN,
                 "Not available",

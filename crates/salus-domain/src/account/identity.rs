@@ -99,17 +99,54 @@ pub trait IdentityRepository: Send + Sync {
     ) -> Result<(), RepoError>;
 }
 
+/// Why the front desk got no activation code.
 #[derive(Debug, thiserror::Error)]
-pub enum IdentityError {
-    /// The actor's role may not do this.
+pub enum IssueCodeError {
+    /// The actor's role does not prove identities.
     #[error("not allowed")]
     Forbidden,
-    /// The chart or account is unknown or outside the actor's organisation (one answer).
+    /// No such chart in the actor's organisation (one answer for missing and elsewhere).
     #[error("not found")]
     NotFound,
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// Why an activation code did not connect the account to a chart.
+#[derive(Debug, thiserror::Error)]
+pub enum RedeemError {
+    /// Staff accounts are not connected to charts.
+    #[error("not allowed")]
+    Forbidden,
     /// Wrong or expired code, or a birth date that does not match (one answer).
     #[error("the code or date of birth is not correct")]
     CodeRejected,
+    #[error("this account is already connected to a record")]
+    AlreadyLinked,
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// Why the front desk got no identity queue.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The actor's role does not prove identities.
+    #[error("not allowed")]
+    Forbidden,
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// Why a review of a queued account changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    /// The actor's role does not prove identities.
+    #[error("not allowed")]
+    Forbidden,
+    /// The account is not in the queue, or the chart not in the organisation, or the chart
+    /// does not match the account (one answer).
+    #[error("not found")]
+    NotFound,
     #[error("this account is already connected to a record")]
     AlreadyLinked,
     #[error(transparent)]
@@ -177,24 +214,24 @@ impl AuthService {
     /// shown once.
     ///
     /// # Errors
-    /// [`IdentityError::Forbidden`] for other roles; [`IdentityError::NotFound`] for a chart
+    /// [`IssueCodeError::Forbidden`] for other roles; [`IssueCodeError::NotFound`] for a chart
     /// that does not exist or belongs to another organisation.
     pub async fn issue_activation_code(
         &self,
         actor: &Actor,
         patient: PatientId,
         request_id: Option<&str>,
-    ) -> Result<SecretText, IdentityError> {
+    ) -> Result<SecretText, IssueCodeError> {
         let now = self.clock.now();
         let org =
-            organization_for(actor, Action::ProofIdentity, now).ok_or(IdentityError::Forbidden)?;
-        let staff = actor.account().ok_or(IdentityError::Forbidden)?;
+            organization_for(actor, Action::ProofIdentity, now).ok_or(IssueCodeError::Forbidden)?;
+        let staff = actor.account().ok_or(IssueCodeError::Forbidden)?;
         let chart = self
             .patients
             .find(patient)
             .await?
             .filter(|p| p.organization_id == org && may_see_who(actor, p, now))
-            .ok_or(IdentityError::NotFound)?;
+            .ok_or(IssueCodeError::NotFound)?;
         let code = self.secrets.recovery_code();
         self.identity
             .store_code(&ActivationCode {
@@ -217,20 +254,20 @@ impl AuthService {
     /// count towards sign-in throttling.
     ///
     /// # Errors
-    /// [`IdentityError::CodeRejected`] (one answer for every wrong input),
-    /// [`IdentityError::AlreadyLinked`], [`IdentityError::Forbidden`] for staff.
+    /// [`RedeemError::CodeRejected`] (one answer for every wrong input),
+    /// [`RedeemError::AlreadyLinked`], [`RedeemError::Forbidden`] for staff.
     pub async fn redeem_activation_code(
         &self,
         account: &Account,
         code: &SecretText,
         birth_date: NaiveDate,
         request_id: Option<&str>,
-    ) -> Result<PatientId, IdentityError> {
+    ) -> Result<PatientId, RedeemError> {
         if account.role != Role::Patient {
-            return Err(IdentityError::Forbidden);
+            return Err(RedeemError::Forbidden);
         }
         if matches!(account.chart, ChartLink::Linked { .. }) {
-            return Err(IdentityError::AlreadyLinked);
+            return Err(RedeemError::AlreadyLinked);
         }
         let now = self.clock.now();
         let failures = self
@@ -238,7 +275,7 @@ impl AuthService {
             .failures_since(&account.email, now - Duration::hours(1))
             .await?;
         if super::service::throttle(&failures, now).is_some() {
-            return Err(IdentityError::CodeRejected);
+            return Err(RedeemError::CodeRejected);
         }
         let digest = self.secrets.digest(&super::totp::normalise_recovery(code));
         let chart = match self.identity.peek_code(&digest, now).await? {
@@ -253,13 +290,13 @@ impl AuthService {
                 request_id,
             )
             .await?;
-            return Err(IdentityError::CodeRejected);
+            return Err(RedeemError::CodeRejected);
         };
         if !self.identity.consume_code(&digest, account.id, now).await? {
-            return Err(IdentityError::CodeRejected);
+            return Err(RedeemError::CodeRejected);
         }
         if !self.identity.link(account.id, chart.id).await? {
-            return Err(IdentityError::AlreadyLinked);
+            return Err(RedeemError::AlreadyLinked);
         }
         self.audit_event(AuthEventKind::ChartLinked, Some(account.id), request_id)
             .await?;
@@ -270,15 +307,15 @@ impl AuthService {
     /// staff member's organisation (only accounts with at least one candidate are listed).
     ///
     /// # Errors
-    /// [`IdentityError::Forbidden`] for other roles.
+    /// [`QueueError::Forbidden`] for other roles.
     pub async fn identity_queue(
         &self,
         actor: &Actor,
         request_id: Option<&str>,
-    ) -> Result<Vec<QueueEntry>, IdentityError> {
+    ) -> Result<Vec<QueueEntry>, QueueError> {
         let now = self.clock.now();
         let org =
-            organization_for(actor, Action::ProofIdentity, now).ok_or(IdentityError::Forbidden)?;
+            organization_for(actor, Action::ProofIdentity, now).ok_or(QueueError::Forbidden)?;
         let mut entries = Vec::new();
         for account in self.identity.queue(org, 200).await? {
             let Some(dob) = account.birth_date else {
@@ -315,7 +352,7 @@ impl AuthService {
         actor: &Actor,
         patient: PatientId,
         request_id: Option<&str>,
-    ) -> Result<(), IdentityError> {
+    ) -> Result<(), RepoError> {
         self.access
             .record(crate::audit::AccessEvent {
                 at: self.clock.now(),
@@ -328,34 +365,33 @@ impl AuthService {
                 outcome: crate::audit::Outcome::Allowed,
                 request_id: request_id.map(str::to_owned),
             })
-            .await?;
-        Ok(())
+            .await
     }
 
     /// Front desk: confirms that a queued account is the person of `patient` (a chart of the
     /// staff member's organisation), or rejects the match.
     ///
     /// # Errors
-    /// [`IdentityError::NotFound`] for an account or chart outside the queue or organisation.
+    /// [`ReviewError::NotFound`] for an account or chart outside the queue or organisation.
     pub async fn review_identity(
         &self,
         actor: &Actor,
         account: AccountId,
         decision: ReviewOutcome,
         request_id: Option<&str>,
-    ) -> Result<(), IdentityError> {
+    ) -> Result<(), ReviewError> {
         let now = self.clock.now();
         let org =
-            organization_for(actor, Action::ProofIdentity, now).ok_or(IdentityError::Forbidden)?;
-        let staff = actor.account().ok_or(IdentityError::Forbidden)?;
+            organization_for(actor, Action::ProofIdentity, now).ok_or(ReviewError::Forbidden)?;
+        let staff = actor.account().ok_or(ReviewError::Forbidden)?;
         let target = self
             .accounts
             .find(account)
             .await?
             .filter(|a| a.role == Role::Patient && matches!(a.state, AccountState::Active { .. }))
-            .ok_or(IdentityError::NotFound)?;
+            .ok_or(ReviewError::NotFound)?;
         if matches!(target.chart, ChartLink::Linked { .. }) {
-            return Err(IdentityError::AlreadyLinked);
+            return Err(ReviewError::AlreadyLinked);
         }
         if let ReviewOutcome::Confirmed { patient } = decision {
             let chart = self
@@ -363,12 +399,12 @@ impl AuthService {
                 .find(patient)
                 .await?
                 .filter(|p| p.organization_id == org && may_see_who(actor, p, now))
-                .ok_or(IdentityError::NotFound)?;
+                .ok_or(ReviewError::NotFound)?;
             if rank(&target, &chart).is_none() || target.birth_date != Some(chart.birth_date) {
-                return Err(IdentityError::NotFound);
+                return Err(ReviewError::NotFound);
             }
             if !self.identity.link(target.id, chart.id).await? {
-                return Err(IdentityError::AlreadyLinked);
+                return Err(ReviewError::AlreadyLinked);
             }
             self.audit_event(AuthEventKind::ChartLinked, Some(target.id), request_id)
                 .await?;
@@ -393,14 +429,14 @@ impl AuthService {
         actor: &Actor,
         mrn: &crate::text::Mrn,
         request_id: Option<&str>,
-    ) -> Result<SecretText, IdentityError> {
+    ) -> Result<SecretText, IssueCodeError> {
         let org = organization_for(actor, Action::ProofIdentity, self.clock.now())
-            .ok_or(IdentityError::Forbidden)?;
+            .ok_or(IssueCodeError::Forbidden)?;
         let chart = self
             .patients
             .find_by_mrn(org, mrn)
             .await?
-            .ok_or(IdentityError::NotFound)?;
+            .ok_or(IssueCodeError::NotFound)?;
         self.issue_activation_code(actor, chart.id, request_id)
             .await
     }

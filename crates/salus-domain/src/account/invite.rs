@@ -44,6 +44,16 @@ pub enum InviteError {
     Repo(#[from] RepoError),
 }
 
+/// Why the administrator got no list of their staff.
+#[derive(Debug, thiserror::Error)]
+pub enum ListStaffError {
+    /// Only an organisation administrator lists its staff.
+    #[error("not allowed")]
+    Forbidden,
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StaffSetupError {
     #[error(
@@ -159,10 +169,10 @@ impl AuthService {
     /// Organisation administrator: the staff of their organisation, active and invited.
     ///
     /// # Errors
-    /// [`InviteError::Forbidden`] for other roles.
-    pub async fn staff_members(&self, actor: &Actor) -> Result<Vec<StaffMember>, InviteError> {
+    /// [`ListStaffError::Forbidden`] for other roles.
+    pub async fn staff_members(&self, actor: &Actor) -> Result<Vec<StaffMember>, ListStaffError> {
         let org = organization_for(actor, Action::ManageTeam, self.clock.now())
-            .ok_or(InviteError::Forbidden)?;
+            .ok_or(ListStaffError::Forbidden)?;
         let mut members: Vec<StaffMember> = self
             .accounts
             .staff_of(org)

@@ -21,11 +21,12 @@ mod totp;
 
 pub use email_change::{ConfirmEmailError, EmailChangeError};
 pub use identity::{
-    ACTIVATION_TTL_DAYS, ActivationCode, IdentityError, IdentityRepository, QueueEntry,
-    ReviewOutcome,
+    ACTIVATION_TTL_DAYS, ActivationCode, IdentityRepository, IssueCodeError, QueueEntry,
+    QueueError, RedeemError, ReviewError, ReviewOutcome,
 };
 pub use invite::{
-    INVITE_TTL_DAYS, InviteError, StaffInvite, StaffMember, StaffSetup, StaffSetupError,
+    INVITE_TTL_DAYS, InviteError, ListStaffError, StaffInvite, StaffMember, StaffSetup,
+    StaffSetupError,
 };
 pub use model::{Account, AccountState, ChartLink, Role, StaffRole};
 pub use password::{
@@ -47,8 +48,8 @@ pub use service::{
 };
 pub use staff::{CreateStaffError, NewStaff, StaffCredentials};
 pub use totp::{
-    RECOVERY_CODES, SECOND_FACTOR_TTL_MINUTES, TotpAlgorithm, TotpEnrollment, TotpError,
-    TotpRecord, TotpRepository, TotpSecret,
+    BeginTotpError, RECOVERY_CODES, SECOND_FACTOR_TTL_MINUTES, TotpAlgorithm, TotpEnrollment,
+    TotpError, TotpRecord, TotpRepository, TotpSecret,
 };
 
 #[cfg(any(test, feature = "mocks"))]

@@ -493,7 +493,7 @@ fn second_factor_changes_need_a_recent_sign_in() {
     m.totp.expect_put_pending().never();
     let err =
         futures_executor::block_on(m.service().begin_totp(&SecretText::new("tok"))).unwrap_err();
-    assert!(matches!(err, TotpError::ReauthenticationRequired));
+    assert!(matches!(err, BeginTotpError::ReauthenticationRequired));
 
     // Password re-entered 4 minutes ago: allowed.
     let mut m = Mocks::new();

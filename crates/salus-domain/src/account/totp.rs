@@ -123,6 +123,29 @@ pub enum TotpError {
     Repo(#[from] RepoError),
 }
 
+/// Why setting up an authenticator app did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BeginTotpError {
+    #[error("not signed in")]
+    NotSignedIn,
+    /// Enter the password again first (sensitive action).
+    #[error("please enter your password again")]
+    ReauthenticationRequired,
+    #[error("a second factor is already set up")]
+    AlreadyEnrolled,
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+impl From<SessionError> for BeginTotpError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Invalid => Self::NotSignedIn,
+            SessionError::Repo(r) => Self::Repo(r),
+        }
+    }
+}
+
 impl From<SessionError> for TotpError {
     fn from(e: SessionError) -> Self {
         match e {
@@ -141,19 +164,19 @@ impl AuthService {
     /// Starts TOTP enrolment for the signed-in account.
     ///
     /// # Errors
-    /// [`TotpError::AlreadyEnrolled`] when one is confirmed; [`TotpError::NotSignedIn`].
+    /// See [`BeginTotpError`].
     pub async fn begin_totp(
         &self,
         session_token: &SecretText,
-    ) -> Result<TotpEnrollment, TotpError> {
+    ) -> Result<TotpEnrollment, BeginTotpError> {
         let who = self
             .authenticate_recent(session_token)
             .await?
-            .ok_or(TotpError::ReauthenticationRequired)?;
+            .ok_or(BeginTotpError::ReauthenticationRequired)?;
         let secret = self.totp_algorithm.new_secret();
         match self.totp.put_pending(who.account.id, &secret).await {
             Ok(()) => {}
-            Err(RepoError::Conflict(_)) => return Err(TotpError::AlreadyEnrolled),
+            Err(RepoError::Conflict(_)) => return Err(BeginTotpError::AlreadyEnrolled),
             Err(e) => return Err(e.into()),
         }
         Ok(TotpEnrollment {

@@ -61,24 +61,23 @@ impl TotpApi {
     /// code) and the secret for typing in. Confirm with a code to finish.
     #[oai(path = "/v1/me/totp", method = "post", operation_id = "beginTotp")]
     async fn begin_totp(&self, token: SessionToken) -> Result<TotpBeginResponse, ApiError> {
-        use salus_domain::account::TotpError;
+        use salus_domain::account::BeginTotpError;
         match self.auth.begin_totp(token.secret()).await {
             Ok(e) => Ok(TotpBeginResponse::Ok(Json(TotpEnrollmentDto {
                 otpauth_uri: e.provisioning_uri,
                 secret: e.secret_base32,
             }))),
-            Err(TotpError::NotSignedIn) => Ok(TotpBeginResponse::Unauthorized(unauthorized())),
-            Err(TotpError::ReauthenticationRequired) => {
+            Err(BeginTotpError::NotSignedIn) => Ok(TotpBeginResponse::Unauthorized(unauthorized())),
+            Err(BeginTotpError::ReauthenticationRequired) => {
                 Ok(TotpBeginResponse::ReauthRequired(reauth_required()))
             }
-            Err(TotpError::AlreadyEnrolled) => Ok(TotpBeginResponse::Conflict(ErrorBody::new(
-                "second_factor_exists",
-                "An authenticator app is already set up for this account.",
-            ))),
-            Err(TotpError::NotStarted | TotpError::WrongCode) => {
-                Err(ApiError::internal("unexpected enrolment state"))
+            Err(BeginTotpError::AlreadyEnrolled) => {
+                Ok(TotpBeginResponse::Conflict(ErrorBody::new(
+                    "second_factor_exists",
+                    "An authenticator app is already set up for this account.",
+                )))
             }
-            Err(TotpError::Repo(e)) => Err(e.into()),
+            Err(BeginTotpError::Repo(e)) => Err(e.into()),
         }
     }
 
