@@ -151,6 +151,20 @@ fn emailed_path(app: &TestApp, prefix: &str) -> String {
     link[link.find(prefix).unwrap()..].to_owned()
 }
 
+/// The page with its CSRF tokens (fresh on every answer) blanked.
+fn without_csrf(html: &str) -> String {
+    let mut out = String::new();
+    let mut rest = html;
+    while let Some(at) = rest.find("name=\"csrf\" value=\"") {
+        let (head, tail) = rest.split_at(at + "name=\"csrf\" value=\"".len());
+        out.push_str(head);
+        rest = tail.split_once('"').map_or("", |(_, after)| after);
+        out.push('"');
+    }
+    out.push_str(rest);
+    out
+}
+
 fn csrf_of(html: &str) -> String {
     html.split("name=\"csrf\" value=\"")
         .nth(1)
@@ -904,7 +918,11 @@ async fn record_pages_show_the_chart_lists_a_result_with_its_trend_and_the_acces
         .get(&format!("/records/item/{}", uuid::Uuid::now_v7()))
         .await;
     assert_eq!(theirs.status, StatusCode::NOT_FOUND);
-    assert_eq!(theirs.html, missing.html);
+    assert_eq!(
+        without_csrf(&theirs.html),
+        without_csrf(&missing.html),
+        "the same page but for the sign-out form's fresh token"
+    );
 
     let history = ann.get("/records/history").await;
     assert_eq!(history.status, StatusCode::OK);
@@ -1372,4 +1390,60 @@ async fn staff_pages_are_for_staff_and_each_role_gets_only_its_own() {
     .await;
     assert_eq!(admin.get("/staff").await.status, StatusCode::OK);
     assert_eq!(admin.get("/staff/team").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn every_page_header_names_who_is_signed_in_and_offers_sign_out() {
+    let app = spawn_app(1).await;
+    crate::records::linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let mut stranger = Browser::new(&app);
+    let start = stranger.get("/").await;
+    assert!(start.html.contains("<a href=\"/login\">Sign in</a>"));
+    assert!(!start.html.contains("Sign out"));
+
+    let mut ann = Browser::new(&app);
+    patient_signs_in(&mut ann, "ann@example.org").await;
+    use salus_domain::account::AccountRepository as _;
+    let name = app
+        .store
+        .find_by_email(&salus_domain::text::Email::parse("ann@example.org").unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .name
+        .full();
+    for path in [
+        "/",
+        "/records",
+        "/records/results",
+        "/account/security",
+        "/no/such/page",
+    ] {
+        let page = ann.get(path).await;
+        assert!(
+            page.html
+                .contains(&format!("<span class=\"who\">{name}</span>")),
+            "{path} names who is signed in"
+        );
+        assert!(
+            page.html.contains("action=\"/logout\""),
+            "{path} offers sign out"
+        );
+        assert!(
+            page.html.contains("href=\"/records\""),
+            "{path} links the records"
+        );
+        assert!(!page.html.contains(">Create account<"), "{path}");
+    }
+    // The header's own form signs out.
+    let records = ann.get("/records").await;
+    let header_form = records.html.split("<nav class=\"account\"").nth(1).unwrap();
+    let out = ann
+        .post("/logout", &[("csrf", &csrf_of(header_form))])
+        .await;
+    assert_eq!(out.location.as_deref(), Some("/login?signed_out=1"));
+    assert_eq!(
+        ann.get("/records").await.location.as_deref(),
+        Some("/login")
+    );
 }

@@ -8,6 +8,7 @@ mod account;
 mod clinician;
 mod download;
 mod front_desk;
+mod layout;
 mod link;
 mod records;
 mod recovery;
@@ -237,18 +238,29 @@ pub fn routes(state: WebState) -> impl Endpoint {
             "/account/sessions/:id/end",
             poem::post(security::end_session),
         )
-        .at("/logout", poem::post(account::logout));
-    session::answer_rejections(pages)
-        .with(csrf)
-        .with(poem::middleware::CookieJarManager::new())
-        .data(Arc::new(state))
+        .at("/logout", poem::post(account::logout))
         .catch_error(|_: poem::error::NotFoundError| async {
             error_page(
                 StatusCode::NOT_FOUND,
                 "Page not found",
                 "There is no page at this address.",
             )
+        });
+    session::answer_rejections(pages)
+        .around(|ep, mut req| async move {
+            // One session lookup per page: the extractors and the header read its answer.
+            session::look_up_visitor(&mut req).await;
+            let visitor = session::Visitor::of(&req);
+            let csrf = req
+                .extensions()
+                .get::<poem::web::CsrfToken>()
+                .map(|t| t.0.clone());
+            let resp = ep.call(req).await?.into_response();
+            Ok(layout::with_header(resp, &visitor, csrf.as_deref()).await)
         })
+        .with(csrf)
+        .with(poem::middleware::CookieJarManager::new())
+        .data(Arc::new(state))
 }
 
 /// The page forms that take a password, a code or an emailed token without a session: the

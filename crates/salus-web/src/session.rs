@@ -10,6 +10,9 @@
 //!   (else `403`, nothing done).
 //!
 //! A rejection is a whole page (or a redirect); the handler never runs.
+//!
+//! The session is looked up once per page request, by [`who_is_visiting`] before the handler
+//! runs; the extractors and the page header (`layout`) read that one answer.
 
 use crate::{WebState, error_page};
 use chrono::{DateTime, Utc};
@@ -102,7 +105,51 @@ fn to_sign_in(state: &WebState) -> poem::Error {
     answered(resp)
 }
 
+/// Who is visiting, found once per page request from the session cookie.
+#[derive(Clone)]
+pub(crate) enum Visitor {
+    /// No session cookie.
+    Anonymous,
+    /// A live session.
+    SignedIn(Arc<SignedIn>),
+    /// A session cookie that names no live session (ended, expired, or never one).
+    SessionEnded,
+    /// The session could not be checked (storage failed); pages that need it say so.
+    Unknown,
+}
+
+impl Visitor {
+    /// The visitor of a request ([`Visitor::Anonymous`] outside the page routes).
+    pub(crate) fn of(req: &Request) -> Self {
+        req.extensions()
+            .get::<Self>()
+            .cloned()
+            .unwrap_or(Self::Anonymous)
+    }
+}
+
+/// Looks the session up once, for the extractors and the page header of this request.
+pub(crate) async fn look_up_visitor(req: &mut Request) {
+    let visitor = match (state(req), session_token(req)) {
+        (Ok(state), Ok(Some(token))) => match state.auth.authenticate(&token).await {
+            Ok(who) => Visitor::SignedIn(Arc::new(SignedIn {
+                token,
+                account: who.account,
+                authenticated_at: who.authenticated_at,
+            })),
+            Err(SessionError::Invalid) => Visitor::SessionEnded,
+            Err(SessionError::Repo(e)) => {
+                tracing::error!(error = %e, "session check failed");
+                Visitor::Unknown
+            }
+        },
+        _ => Visitor::Anonymous,
+    };
+    req.extensions_mut().insert(visitor);
+}
+
 /// A signed-in person: a live session and its account.
+#[derive(Clone)]
 pub(crate) struct SignedIn {
     /// The session's token, for the use cases that act on the session itself.
     pub(crate) token: SecretText,
