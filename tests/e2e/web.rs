@@ -1011,6 +1011,45 @@ async fn clinician_pages_open_a_chart_file_a_result_and_a_held_note_and_release_
         filed.location.as_deref(),
         Some(format!("{chart_path}?filed=released").as_str())
     );
+    // The page files into one of the chart's visits, as the API does; any other id is refused.
+    let visit = chart
+        .html
+        .split("<select id=\"r-visit\" name=\"visit\">")
+        .nth(1)
+        .and_then(|s| s.split("<option value=\"").nth(2))
+        .and_then(|s| s.split('"').next())
+        .expect("the form offers the chart's visits")
+        .to_owned();
+    let in_visit = doc
+        .post(
+            &post,
+            &[
+                ("csrf", &csrf),
+                ("kind", "lab_result"),
+                ("title", "Ferritin again"),
+                ("value", "14"),
+                ("visit", &visit),
+            ],
+        )
+        .await;
+    assert_eq!(
+        in_visit.location.as_deref(),
+        Some(format!("{chart_path}?filed=released").as_str())
+    );
+    let not_a_visit = doc
+        .post(
+            &post,
+            &[
+                ("csrf", &csrf),
+                ("kind", "note"),
+                ("title", "Wrong visit"),
+                ("text", "x"),
+                ("visit", &uuid::Uuid::now_v7().to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(not_a_visit.status, StatusCode::BAD_REQUEST);
+    assert!(not_a_visit.html.contains("Choose one of this patient"));
     let held = doc
         .post(
             &post,
