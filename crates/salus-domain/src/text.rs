@@ -28,6 +28,24 @@ fn bounded(s: &str, max: usize) -> Result<String, TextError> {
     Ok(trimmed.to_owned())
 }
 
+/// [`bounded`] for a string already owned: kept as it is when it needs no trimming.
+fn bounded_owned(s: String, max: usize) -> Result<String, TextError> {
+    if s.trim().len() == s.len() {
+        if s.is_empty() {
+            return Err(TextError::Empty);
+        }
+        if s.chars().count() > max {
+            return Err(TextError::TooLong { max });
+        }
+        if s.chars().any(char::is_control) {
+            return Err(TextError::BadCharacters);
+        }
+        Ok(s)
+    } else {
+        bounded(&s, max)
+    }
+}
+
 macro_rules! bounded_text {
     ($(#[$doc:meta])* $name:ident, max = $max:expr, redact = $redact:expr) => {
         $(#[$doc])*
@@ -226,6 +244,20 @@ impl Code {
             display,
         })
     }
+    /// [`Code::new`] for parts already owned (a stored row): the same checks, no copies of
+    /// parts that need no trimming.
+    pub fn from_parts(
+        system: Option<String>,
+        code: Option<String>,
+        display: String,
+    ) -> Result<Self, TextError> {
+        Ok(Self {
+            system: system.map(|v| bounded_owned(v, 300)).transpose()?,
+            code: code.map(|v| bounded_owned(v, 300)).transpose()?,
+            display: bounded_owned(display, 1000)?,
+        })
+    }
+
     pub fn system(&self) -> Option<&str> {
         self.system.as_deref()
     }
@@ -265,6 +297,29 @@ mod tests {
         assert_eq!(format!("{e:?}"), "Email(<redacted>)");
         assert_eq!(Email::parse("ann@localhost"), Err(EmailError::Malformed));
         assert_eq!(Email::parse("ann example.org"), Err(EmailError::Malformed));
+    }
+
+    #[test]
+    fn a_code_from_owned_parts_is_checked_like_a_new_one() {
+        let owned = |s: &str| s.to_owned();
+        let c =
+            Code::from_parts(Some(owned("http://loinc.org")), None, owned(" Glucose ")).unwrap();
+        assert_eq!(
+            c,
+            Code::new(Some("http://loinc.org"), None, "Glucose").unwrap()
+        );
+        assert_eq!(
+            Code::from_parts(None, None, owned("  ")).unwrap_err(),
+            TextError::Empty
+        );
+        assert_eq!(
+            Code::from_parts(None, Some("9".repeat(301)), owned("x")).unwrap_err(),
+            TextError::TooLong { max: 300 }
+        );
+        assert_eq!(
+            Code::from_parts(None, None, owned("a\u{7}b")).unwrap_err(),
+            TextError::BadCharacters
+        );
     }
 
     #[test]

@@ -104,7 +104,7 @@ impl From<&Code> for CodeV1 {
 impl TryFrom<CodeV1> for Code {
     type Error = RepoError;
     fn try_from(c: CodeV1) -> Result<Self, RepoError> {
-        Code::new(c.system.as_deref(), c.code.as_deref(), &c.display).map_err(|_| corrupt())
+        Code::from_parts(c.system, c.code, c.display).map_err(|_| corrupt())
     }
 }
 
