@@ -174,6 +174,11 @@ pub enum EmailError {
     TooLong,
 }
 
+impl EmailError {
+    /// What every form and the API say for an address that is not one.
+    pub const SENTENCE: &'static str = "Enter a valid email address.";
+}
+
 /// An email address (lower-cased domain). Redacted in `Debug`.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

@@ -232,11 +232,11 @@ impl IdentityApi {
             }))),
             Err(RedeemError::CodeRejected) => Ok(RedeemResponse::Rejected(body(
                 "code_rejected",
-                "The code or date of birth is not correct, or the code has expired.",
+                &salus_domain::account::RedeemError::CodeRejected.to_string(),
             ))),
             Err(RedeemError::Forbidden) => Ok(RedeemResponse::Forbidden(body(
                 "forbidden",
-                "Staff accounts are not connected to records.",
+                &salus_domain::account::RedeemError::Forbidden.to_string(),
             ))),
             Err(RedeemError::AlreadyLinked) => Ok(RedeemResponse::AlreadyLinked(body(
                 "already_linked",

@@ -312,7 +312,7 @@ pub(crate) enum Refusal {
 pub(crate) fn no_chart() -> Json<ErrorBody> {
     ErrorBody::new(
         "no_chart",
-        "Your account is not connected to a medical record yet.",
+        &salus_domain::chart::ReadError::NoChart.to_string(),
     )
 }
 pub(crate) fn not_found() -> Json<ErrorBody> {
@@ -751,7 +751,7 @@ impl RecordsApi {
             Ok(()) => Ok(ReleaseResponse::Done),
             Err(ReleaseError::NotHeld) => Ok(ReleaseResponse::NotHeld(ErrorBody::new(
                 "not_held",
-                "This record is not waiting for release.",
+                &salus_domain::chart::ReleaseError::NotHeld.to_string(),
             ))),
             Err(ReleaseError::NotFound) => Ok(ReleaseResponse::NotFound(not_found())),
             Err(ReleaseError::AuditUnavailable) => Err(audit_unavailable()),

@@ -10,8 +10,6 @@ use salus_domain::account::{
     AuthService, HashError, InviteError, ListStaffError, SecretText, StaffInvite, StaffRole,
     StaffSetupError,
 };
-use salus_domain::patient::PersonName;
-use salus_domain::text::Email;
 
 #[derive(Tags)]
 enum ApiTags {
@@ -214,22 +212,19 @@ impl TeamApi {
         body: Json<InviteRequest>,
     ) -> Result<InviteResponse, ApiError> {
         let b = body.0;
-        let Ok(email) = Email::parse(&b.email) else {
-            return Ok(InviteResponse::Invalid(ErrorBody::new(
-                "invalid_email",
-                "Enter a valid email address.",
-            )));
-        };
-        let Ok(name) = PersonName::new(&b.given_name, &b.family_name) else {
-            return Ok(InviteResponse::Invalid(ErrorBody::new(
-                "invalid_name",
-                "Enter the colleague's first and last name.",
-            )));
-        };
-        let invite = StaffInvite {
-            email,
-            name,
-            role: b.role.into(),
+        let invite = match StaffInvite::from_fields(
+            &b.email,
+            &b.given_name,
+            &b.family_name,
+            b.role.into(),
+        ) {
+            Ok(i) => i,
+            Err(e) => {
+                return Ok(InviteResponse::Invalid(ErrorBody::new(
+                    e.code(),
+                    &e.to_string(),
+                )));
+            }
         };
         let Ok(actor) = token.actor() else {
             return Ok(InviteResponse::Forbidden(forbidden()));
@@ -247,7 +242,7 @@ impl TeamApi {
             Err(InviteError::Forbidden) => Ok(InviteResponse::Forbidden(forbidden())),
             Err(InviteError::EmailTaken) => Ok(InviteResponse::Taken(ErrorBody::new(
                 "email_taken",
-                "This email address already has an account.",
+                &salus_domain::account::InviteError::EmailTaken.to_string(),
             ))),
             Err(InviteError::Busy(HashError::Busy { retry_after_secs })) => {
                 Ok(InviteResponse::Busy(busy(), retry_after_secs))

@@ -294,7 +294,7 @@ pub(crate) async fn login(
     CheckedForm(f): CheckedForm<LoginForm>,
 ) -> Response {
     let again = |m: String, status| f.again(&csrf.0, m, status);
-    let generic = || "The email or password is not correct.".to_owned();
+    let generic = || LoginError::InvalidCredentials.to_string();
     let Ok(email) = Email::parse(&f.email) else {
         return again(generic(), StatusCode::UNAUTHORIZED);
     };
@@ -420,7 +420,7 @@ pub(crate) async fn code(
             StatusCode::UNAUTHORIZED,
         ),
         Err(LoginError::Throttled { .. }) => again(
-            "Too many attempts. Please wait and try again.",
+            salus_domain::account::TOO_MANY_ATTEMPTS,
             StatusCode::TOO_MANY_REQUESTS,
         ),
         Err(e) => crate::unavailable("second factor failed", &e),

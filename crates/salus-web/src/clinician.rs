@@ -291,7 +291,7 @@ pub(crate) async fn release(
         Err(ReleaseError::NotHeld) => error_page(
             StatusCode::CONFLICT,
             "Already released",
-            "This record is not waiting for release.",
+            &salus_domain::chart::ReleaseError::NotHeld.to_string(),
         ),
         Err(e @ ReleaseError::AuditUnavailable) => crate::unavailable("audit log unavailable", &e),
         Err(ReleaseError::Repo(r)) => crate::unavailable("release failed", &r),

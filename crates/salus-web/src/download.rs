@@ -82,14 +82,17 @@ pub(crate) async fn confirm(
         Ok(()) => return see_other("/records/download"),
         Err(LoginError::SessionEnded) => return see_other("/login"),
         Err(LoginError::Throttled { .. }) => (
-            "Too many attempts. Please wait and try again.",
+            salus_domain::account::TOO_MANY_ATTEMPTS,
             StatusCode::TOO_MANY_REQUESTS,
         ),
         Err(LoginError::Busy(HashError::Busy { .. })) => (
             "The service is busy. Please try again in a moment.",
             StatusCode::SERVICE_UNAVAILABLE,
         ),
-        Err(_) => ("The password is not correct.", StatusCode::UNAUTHORIZED),
+        Err(_) => (
+            salus_domain::account::WRONG_PASSWORD,
+            StatusCode::UNAUTHORIZED,
+        ),
     };
     page(&state, csrf, &me, Some(message), status)
 }

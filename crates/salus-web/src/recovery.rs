@@ -64,7 +64,10 @@ pub(crate) async fn resend(
 ) -> Response {
     let again = |m: &str, status| f.again(&csrf.0, "/verify/resend", m, status);
     let Ok(email) = Email::parse(&f.email) else {
-        return again("Enter a valid email address.", StatusCode::BAD_REQUEST);
+        return again(
+            salus_domain::text::EmailError::SENTENCE,
+            StatusCode::BAD_REQUEST,
+        );
     };
     match state.auth.resend_verification(&email, rid.get()).await {
         Ok(()) => render(&MessagePage {
@@ -126,7 +129,10 @@ pub(crate) async fn forgot(
 ) -> Response {
     let again = |m: &str, status| f.again(&csrf.0, "/forgot", m, status);
     let Ok(email) = Email::parse(&f.email) else {
-        return again("Enter a valid email address.", StatusCode::BAD_REQUEST);
+        return again(
+            salus_domain::text::EmailError::SENTENCE,
+            StatusCode::BAD_REQUEST,
+        );
     };
     match state.auth.request_password_reset(&email, rid.get()).await {
         Ok(()) => render(&MessagePage {
@@ -196,7 +202,7 @@ pub(crate) async fn reset(
             next: Some(("/login", "Sign in")),
         }),
         Err(ResetError::InvalidOrExpired) => again(
-            "This link is invalid or has expired. Ask for a new one.".into(),
+            ResetError::InvalidOrExpired.to_string(),
             StatusCode::BAD_REQUEST,
         ),
         Err(ResetError::Password(r)) => again(r.sentence(), StatusCode::BAD_REQUEST),
@@ -269,12 +275,12 @@ pub(crate) async fn activate(
     {
         Ok(_) => see_other("/account"),
         Err(RedeemError::CodeRejected) => again(
-            "The code or date of birth is not correct, or the code has expired.",
+            &salus_domain::account::RedeemError::CodeRejected.to_string(),
             StatusCode::BAD_REQUEST,
         ),
         Err(RedeemError::AlreadyLinked) => see_other("/account"),
         Err(RedeemError::Forbidden) => again(
-            "Staff accounts are not connected to records.",
+            &salus_domain::account::RedeemError::Forbidden.to_string(),
             StatusCode::FORBIDDEN,
         ),
         Err(e) => crate::unavailable("recovery page", &e),

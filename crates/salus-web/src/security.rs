@@ -153,7 +153,7 @@ pub(crate) async fn change_password(
                 &state,
                 csrf,
                 &me,
-                fail("The current password is not correct.".into()),
+                fail(ChangePasswordError::WrongCurrentPassword.to_string()),
                 StatusCode::BAD_REQUEST,
             )
             .await
@@ -206,7 +206,7 @@ pub(crate) async fn totp_start(
                 &state,
                 csrf,
                 &me,
-                fail("Too many attempts. Please wait and try again."),
+                fail(salus_domain::account::TOO_MANY_ATTEMPTS),
                 StatusCode::TOO_MANY_REQUESTS,
             )
             .await;
@@ -217,7 +217,7 @@ pub(crate) async fn totp_start(
                 &state,
                 csrf,
                 &me,
-                fail("The password is not correct."),
+                fail(salus_domain::account::WRONG_PASSWORD),
                 StatusCode::UNAUTHORIZED,
             )
             .await;
@@ -436,7 +436,11 @@ pub(crate) async fn change_email(
         async move { page(state, csrf, me, extra, status).await }
     };
     let Ok(new_email) = salus_domain::text::Email::parse(&f.new_email) else {
-        return fail("Enter a valid email address.", StatusCode::BAD_REQUEST).await;
+        return fail(
+            salus_domain::text::EmailError::SENTENCE,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     };
     let r = state
         .auth
@@ -454,25 +458,29 @@ pub(crate) async fn change_email(
         }
         Err(EmailChangeError::NotSignedIn) => see_other("/login"),
         Err(EmailChangeError::WrongPassword) => {
-            fail("The password is not correct.", StatusCode::BAD_REQUEST).await
+            fail(
+                salus_domain::account::WRONG_PASSWORD,
+                StatusCode::BAD_REQUEST,
+            )
+            .await
         }
         Err(EmailChangeError::SameAddress) => {
             fail(
-                "This is already your email address.",
+                &salus_domain::account::EmailChangeError::SameAddress.to_string(),
                 StatusCode::BAD_REQUEST,
             )
             .await
         }
         Err(EmailChangeError::Throttled { .. }) => {
             fail(
-                "Too many attempts. Please wait and try again.",
+                salus_domain::account::TOO_MANY_ATTEMPTS,
                 StatusCode::TOO_MANY_REQUESTS,
             )
             .await
         }
         Err(EmailChangeError::TooSoon) => {
             fail(
-                "A confirmation email was just sent. Wait a minute before asking again.",
+                &salus_domain::account::EmailChangeError::TooSoon.to_string(),
                 StatusCode::TOO_MANY_REQUESTS,
             )
             .await
@@ -513,11 +521,11 @@ pub(crate) async fn email_confirm(
             next: Some(("/account", "Your account")),
         }),
         Err(ConfirmEmailError::InvalidOrExpired) => again(
-            "This link is invalid, used or expired.",
+            &salus_domain::account::ConfirmEmailError::InvalidOrExpired.to_string(),
             StatusCode::BAD_REQUEST,
         ),
         Err(ConfirmEmailError::Taken) => again(
-            "This email address now belongs to another account.",
+            &salus_domain::account::ConfirmEmailError::Taken.to_string(),
             StatusCode::CONFLICT,
         ),
         Err(ConfirmEmailError::Repo(e)) => crate::unavailable("email confirmation failed", &e),

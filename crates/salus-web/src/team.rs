@@ -15,8 +15,6 @@ use salus_domain::access::Actor;
 use salus_domain::account::{
     HashError, InviteError, ListStaffError, SecretText, StaffInvite, StaffRole, StaffSetupError,
 };
-use salus_domain::patient::PersonName;
-use salus_domain::text::Email;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -154,35 +152,19 @@ pub(crate) async fn invite(
         family_name: f.family_name.clone(),
         role: f.role.clone(),
     };
-    let refuse = |message: &'static str, status: StatusCode, draft: InviteDraft| {
+    let refuse = |message: String, status: StatusCode, draft: InviteDraft| {
         let (state, actor) = (&state, &me.actor);
-        async move { team_page(state, csrf, actor, None, Some(message), draft, status).await }
-    };
-    let Ok(email) = Email::parse(&f.email) else {
-        return refuse(
-            "Enter a valid email address.",
-            StatusCode::BAD_REQUEST,
-            draft,
-        )
-        .await;
-    };
-    let Ok(name) = PersonName::new(&f.given_name, &f.family_name) else {
-        return refuse(
-            "Enter the colleague's first and last name.",
-            StatusCode::BAD_REQUEST,
-            draft,
-        )
-        .await;
+        async move { team_page(state, csrf, actor, None, Some(&message), draft, status).await }
     };
     let Some(role) = StaffRole::from_code(&f.role) else {
-        return refuse("Choose a role.", StatusCode::BAD_REQUEST, draft).await;
+        return refuse("Choose a role.".into(), StatusCode::BAD_REQUEST, draft).await;
     };
-    let shown = email.as_str().to_owned();
-    match state
-        .auth
-        .invite_staff(&me.actor, StaffInvite { email, name, role }, rid.get())
-        .await
-    {
+    let invite = match StaffInvite::from_fields(&f.email, &f.given_name, &f.family_name, role) {
+        Ok(i) => i,
+        Err(e) => return refuse(e.to_string(), StatusCode::BAD_REQUEST, draft).await,
+    };
+    let shown = invite.email.as_str().to_owned();
+    match state.auth.invite_staff(&me.actor, invite, rid.get()).await {
         Ok(_) => {
             team_page(
                 &state,
@@ -205,7 +187,7 @@ pub(crate) async fn invite(
         ),
         Err(InviteError::EmailTaken) => {
             refuse(
-                "This email address already has an account.",
+                InviteError::EmailTaken.to_string(),
                 StatusCode::CONFLICT,
                 draft,
             )

@@ -14,14 +14,14 @@ pub enum EmailChangeError {
     #[error("not signed in")]
     NotSignedIn,
     /// The password given to re-authenticate is wrong (it counts as a failed sign-in).
-    #[error("the password is not correct")]
+    #[error("{}", super::WRONG_PASSWORD)]
     WrongPassword,
-    #[error("too many attempts; wait {retry_after_secs} seconds")]
+    #[error("{}", super::TOO_MANY_ATTEMPTS)]
     Throttled { retry_after_secs: u32 },
-    #[error("this is already your email address")]
+    #[error("This is already your email address.")]
     SameAddress,
     /// A confirmation was sent less than a minute ago.
-    #[error("a confirmation email was just sent; wait a minute before asking again")]
+    #[error("A confirmation email was just sent. Wait a minute before asking again.")]
     TooSoon,
     #[error("please try again in a moment")]
     Busy,
@@ -31,10 +31,10 @@ pub enum EmailChangeError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfirmEmailError {
-    #[error("this link is invalid, used or expired")]
+    #[error("This link is invalid, used or expired.")]
     InvalidOrExpired,
     /// Another account took the address after the change was asked for.
-    #[error("this email address now belongs to another account")]
+    #[error("This email address now belongs to another account.")]
     Taken,
     #[error(transparent)]
     Repo(#[from] RepoError),

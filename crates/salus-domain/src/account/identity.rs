@@ -116,10 +116,10 @@ pub enum IssueCodeError {
 #[derive(Debug, thiserror::Error)]
 pub enum RedeemError {
     /// Staff accounts are not connected to charts.
-    #[error("not allowed")]
+    #[error("Staff accounts are not connected to records.")]
     Forbidden,
     /// Wrong or expired code, or a birth date that does not match (one answer).
-    #[error("the code or date of birth is not correct")]
+    #[error("The code or date of birth is not correct, or the code has expired.")]
     CodeRejected,
     #[error("this account is already connected to a record")]
     AlreadyLinked,

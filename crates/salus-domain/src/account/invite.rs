@@ -29,6 +29,42 @@ pub struct StaffInvite {
     pub role: StaffRole,
 }
 
+/// Why an invitation was refused as typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InviteInputError {
+    #[error("Enter a valid email address.")]
+    Email,
+    #[error("Enter the colleague's first and last name.")]
+    Name,
+}
+
+impl InviteInputError {
+    /// A stable code for the API.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Email => "invalid_email",
+            Self::Name => "invalid_name",
+        }
+    }
+}
+
+impl StaffInvite {
+    /// An invitation from the fields as typed (the team page or the API).
+    ///
+    /// # Errors
+    /// The first field that is not valid: the address, then the name.
+    pub fn from_fields(
+        email: &str,
+        given_name: &str,
+        family_name: &str,
+        role: StaffRole,
+    ) -> Result<Self, InviteInputError> {
+        let email = Email::parse(email).map_err(|_| InviteInputError::Email)?;
+        let name = PersonName::new(given_name, family_name).map_err(|_| InviteInputError::Name)?;
+        Ok(Self { email, name, role })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum InviteError {
     /// Only an organisation administrator invites staff.
@@ -36,7 +72,7 @@ pub enum InviteError {
     Forbidden,
     /// The address belongs to an account that is not a pending invitation of this
     /// organisation (a patient, an active colleague, another organisation's staff).
-    #[error("an account with this email address exists")]
+    #[error("This email address already has an account.")]
     EmailTaken,
     #[error(transparent)]
     Busy(HashError),

@@ -25,8 +25,8 @@ pub use identity::{
     QueueError, RedeemError, ReviewError, ReviewOutcome,
 };
 pub use invite::{
-    INVITE_TTL_DAYS, InviteError, ListStaffError, StaffInvite, StaffMember, StaffSetup,
-    StaffSetupError,
+    INVITE_TTL_DAYS, InviteError, InviteInputError, ListStaffError, StaffInvite, StaffMember,
+    StaffSetup, StaffSetupError,
 };
 pub use model::{Account, AccountState, ChartLink, Role, StaffRole};
 pub use password::{
@@ -44,7 +44,7 @@ pub use recovery::{
 pub use service::{
     AuthConfig, AuthPorts, AuthService, Authenticated, LoginError, LoginOutcome,
     REAUTH_WINDOW_MINUTES, RegisterError, Registration, RegistrationInputError, SessionError,
-    VerifyError, proved_recently,
+    TOO_MANY_ATTEMPTS, VerifyError, WRONG_PASSWORD, proved_recently,
 };
 pub use staff::{CreateStaffError, NewStaff, StaffCredentials};
 pub use totp::{

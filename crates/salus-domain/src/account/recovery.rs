@@ -17,7 +17,7 @@ pub const RESEND_INTERVAL_SECS: i64 = 60;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResetError {
-    #[error("this link is invalid or has expired")]
+    #[error("This link is invalid or has expired. Ask for a new one.")]
     InvalidOrExpired,
     #[error("{0}")]
     Password(PasswordRejection),
@@ -31,7 +31,7 @@ pub enum ResetError {
 pub enum ChangePasswordError {
     #[error("not signed in")]
     NotSignedIn,
-    #[error("the current password is not correct")]
+    #[error("The current password is not correct.")]
     WrongCurrentPassword,
     #[error("{0}")]
     Password(PasswordRejection),

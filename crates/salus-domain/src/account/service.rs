@@ -130,7 +130,7 @@ pub enum VerifyError {
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
     /// Wrong email or password, or a disabled account: one message for all.
-    #[error("the email or password is not correct")]
+    #[error("The email or password is not correct.")]
     InvalidCredentials,
     /// The password was right but the email is not verified yet.
     #[error("please confirm your email address first")]
@@ -183,6 +183,12 @@ pub struct Authenticated {
 /// Sensitive actions (password, second factor, exports, consent) need a sign-in or password
 /// re-entry at most this long ago.
 pub const REAUTH_WINDOW_MINUTES: i64 = 5;
+
+/// What every form and the API say when a password entered again is wrong.
+pub const WRONG_PASSWORD: &str = "The password is not correct.";
+
+/// What every form and the API say when attempts are refused for a while.
+pub const TOO_MANY_ATTEMPTS: &str = "Too many attempts. Please wait and try again.";
 
 /// Whether a sign-in or password re-entry at `authenticated_at` still allows a sensitive
 /// action at `now` (the one rule every sensitive use case asks).

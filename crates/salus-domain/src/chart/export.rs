@@ -9,7 +9,7 @@ pub enum ExportError {
     #[error("not found")]
     NotFound,
     /// The actor's account is not connected to a chart yet.
-    #[error("your account is not connected to a medical record yet")]
+    #[error("Your account is not connected to a medical record yet.")]
     NoChart,
     /// Exports need the password entered within the last few minutes.
     #[error("enter your password again to download records")]

@@ -26,7 +26,7 @@ pub enum ReleaseError {
     #[error("not found")]
     NotFound,
     /// The record is not held (already released, or never to be released online).
-    #[error("this record is not waiting for release")]
+    #[error("This record is not waiting for release.")]
     NotHeld,
     /// The audit entry could not be written, so nothing was released.
     #[error("the audit log is unavailable")]

@@ -33,7 +33,7 @@ pub enum ReadError {
     #[error("not found")]
     NotFound,
     /// The actor's account is not connected to a chart yet.
-    #[error("your account is not connected to a medical record yet")]
+    #[error("Your account is not connected to a medical record yet.")]
     NoChart,
     /// The audit entry could not be written, so nothing is answered.
     #[error("the audit log is unavailable")]

@@ -62,7 +62,7 @@ impl EmailApi {
         let Ok(new_email) = Email::parse(&b.new_email) else {
             return Ok(ChangeEmailResponse::Invalid(ErrorBody::new(
                 "invalid_email",
-                "Enter a valid email address.",
+                salus_domain::text::EmailError::SENTENCE,
             )));
         };
         let result = self
@@ -82,17 +82,17 @@ impl EmailApi {
                 Ok(ChangeEmailResponse::Unauthorized(unauthorized()))
             }
             Err(EmailChangeError::WrongPassword) => Ok(ChangeEmailResponse::Invalid(
-                ErrorBody::new("wrong_password", "The password is not correct."),
+                ErrorBody::new("wrong_password", salus_domain::account::WRONG_PASSWORD),
             )),
             Err(EmailChangeError::SameAddress) => Ok(ChangeEmailResponse::Invalid(ErrorBody::new(
                 "same_address",
-                "This is already your email address.",
+                &salus_domain::account::EmailChangeError::SameAddress.to_string(),
             ))),
             Err(EmailChangeError::Throttled { retry_after_secs }) => {
                 Ok(ChangeEmailResponse::TooMany(
                     ErrorBody::new(
                         "too_many_attempts",
-                        "Too many attempts. Please wait and try again.",
+                        salus_domain::account::TOO_MANY_ATTEMPTS,
                     ),
                     retry_after_secs,
                 ))
@@ -100,7 +100,7 @@ impl EmailApi {
             Err(EmailChangeError::TooSoon) => Ok(ChangeEmailResponse::TooMany(
                 ErrorBody::new(
                     "too_soon",
-                    "A confirmation email was just sent. Wait a minute before asking again.",
+                    &salus_domain::account::EmailChangeError::TooSoon.to_string(),
                 ),
                 60,
             )),
@@ -135,12 +135,12 @@ impl EmailApi {
             Err(ConfirmEmailError::InvalidOrExpired) => {
                 Ok(ConfirmEmailResponse::Invalid(ErrorBody::new(
                     "invalid_or_expired_token",
-                    "This link is invalid, used or expired.",
+                    &salus_domain::account::ConfirmEmailError::InvalidOrExpired.to_string(),
                 )))
             }
             Err(ConfirmEmailError::Taken) => Ok(ConfirmEmailResponse::Taken(ErrorBody::new(
                 "email_taken",
-                "This email address now belongs to another account.",
+                &salus_domain::account::ConfirmEmailError::Taken.to_string(),
             ))),
             Err(ConfirmEmailError::Repo(e)) => Err(e.into()),
         }

@@ -154,7 +154,7 @@ impl PasswordApi {
         let Ok(email) = Email::parse(&body.0.email) else {
             return Ok(EmailStepResponse::Invalid(ErrorBody::new(
                 "invalid_email",
-                "Enter a valid email address.",
+                salus_domain::text::EmailError::SENTENCE,
             )));
         };
         self.auth
@@ -190,7 +190,7 @@ impl PasswordApi {
             }))),
             Err(ResetError::InvalidOrExpired) => Ok(ResetResponse::Invalid(ErrorBody::new(
                 "invalid_or_expired_token",
-                "This link is invalid or has expired. Ask for a new one.",
+                &salus_domain::account::ResetError::InvalidOrExpired.to_string(),
             ))),
             Err(ResetError::Password(r)) => Ok(ResetResponse::Invalid(ErrorBody::new(
                 r.code(),
@@ -237,7 +237,7 @@ impl PasswordApi {
             Err(ChangePasswordError::WrongCurrentPassword) => {
                 Ok(ChangePasswordResponse::Invalid(ErrorBody::new(
                     "wrong_current_password",
-                    "The current password is not correct.",
+                    &salus_domain::account::ChangePasswordError::WrongCurrentPassword.to_string(),
                 )))
             }
             Err(ChangePasswordError::Password(r)) => Ok(ChangePasswordResponse::Invalid(

@@ -138,7 +138,7 @@ enum MeResponse {
 fn invalid_credentials() -> LoginResult {
     LoginResult::Invalid(ErrorBody::new(
         "invalid_credentials",
-        "The email or password is not correct.",
+        &salus_domain::account::LoginError::InvalidCredentials.to_string(),
     ))
 }
 
@@ -371,7 +371,7 @@ impl SignInApi {
         let Ok(email) = Email::parse(&body.0.email) else {
             return Ok(EmailStepResponse::Invalid(ErrorBody::new(
                 "invalid_email",
-                "Enter a valid email address.",
+                salus_domain::text::EmailError::SENTENCE,
             )));
         };
         self.auth
@@ -410,13 +410,13 @@ impl SignInApi {
                 | LoginError::SecondFactorRequired,
             ) => Ok(ReauthResponse::Invalid(ErrorBody::new(
                 "invalid_credentials",
-                "The password is not correct.",
+                salus_domain::account::WRONG_PASSWORD,
             ))),
             Err(LoginError::SessionEnded) => Ok(ReauthResponse::Invalid(unauthorized())),
             Err(LoginError::Throttled { retry_after_secs }) => Ok(ReauthResponse::Throttled(
                 ErrorBody::new(
                     "too_many_attempts",
-                    "Too many attempts. Please wait and try again.",
+                    salus_domain::account::TOO_MANY_ATTEMPTS,
                 ),
                 retry_after_secs,
             )),

@@ -61,7 +61,7 @@ pub(crate) fn failure(e: ReadError) -> Response {
         ReadError::NoChart => error_page(
             StatusCode::FORBIDDEN,
             "Not connected yet",
-            "Your account is not connected to a medical record yet.",
+            &salus_domain::chart::ReadError::NoChart.to_string(),
         ),
         ReadError::AuditUnavailable => crate::unavailable("audit log unavailable", &e),
         ReadError::Repo(r) => crate::unavailable("records read failed", &r),
