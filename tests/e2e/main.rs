@@ -34,6 +34,8 @@ struct TestApp {
     /// The app's clock: it starts at the wall clock's now and moves only when a test moves
     /// it (sessions idling out, throttling delays, link lifetimes, re-authentication).
     clock: Arc<FixedClock>,
+    /// The app's settings (the outbox above included).
+    cfg: salus_server::Config,
 }
 
 impl TestApp {
@@ -46,6 +48,14 @@ impl TestApp {
         )
         .unwrap()
         .auth
+    }
+
+    /// The records use cases over the app's store and clock (for what the server runs on a
+    /// timer, such as the notices of delayed releases).
+    fn records(&self) -> salus_domain::chart::RecordsService {
+        salus_server::app::api_state(&self.store, &self.cfg, self.clock.clone())
+            .unwrap()
+            .records
     }
 
     /// Moves the app's clock forward.
@@ -156,6 +166,7 @@ async fn spawn_app_with(patients: u32, tune: impl FnOnce(&mut salus_server::Conf
         client: TestClient::new(ep),
         outbox,
         clock: app_clock,
+        cfg,
     }
 }
 

@@ -830,3 +830,95 @@ async fn fixture_patients_see_every_imported_record_with_the_values_of_their_bun
         assert!(checked > 0, "{}: numeric results compared", path.display());
     }
 }
+
+#[tokio::test]
+async fn the_patient_hears_of_a_record_when_they_can_see_it_not_when_it_is_filed() {
+    let app = spawn_app(1).await;
+    let (ann, chart) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let doc = staff(&app, "demo-clinic", "doc@clinic.test", StaffRole::Clinician).await;
+    let path = format!("/api/v1/patients/{chart}/records");
+    let told = |app: &TestApp| {
+        app.emails()
+            .iter()
+            .filter(|m| m.contains("To: ann@example.org") && m.contains("something new"))
+            .count()
+    };
+    let records = app.records();
+
+    // Held (the demo clinic holds mental-health notes): nothing until a clinician releases it.
+    let note = json!({"kind": "note", "title": "Counselling", "text": "Doing better.",
+        "sensitive": ["mental_health"]});
+    let (status, held) = call(&app, "POST", &path, &doc, Some(note)).await;
+    assert_eq!(
+        (status, held["release"].as_str()),
+        (StatusCode::CREATED, Some("held"))
+    );
+    assert_eq!(told(&app), 0, "a held record tells nobody");
+    let id = held["record"]["id"].as_str().unwrap();
+    let release = format!("/api/v1/records/{id}/release");
+    assert_eq!(
+        call(&app, "POST", &release, &doc, None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(told(&app), 1, "told at the release");
+
+    // Delayed (HIV results go online after 72 hours there): nothing until the time comes,
+    // then once, however often the server looks.
+    let result = json!({"kind": "lab_result", "title": "HIV viral load", "value": 20.0,
+        "unit": "copies/mL", "sensitive": ["hiv"]});
+    let (status, later) = call(&app, "POST", &path, &doc, Some(result)).await;
+    assert_eq!(
+        (status, later["release"].as_str()),
+        (StatusCode::CREATED, Some("released_later"))
+    );
+    assert_eq!(records.send_due_notices().await.unwrap(), 0);
+    assert_eq!(told(&app), 1, "not told days early");
+    let id = later["record"]["id"].as_str().unwrap();
+    assert_eq!(
+        get(&app, &format!("/api/v1/records/{id}"), &ann).await.0,
+        StatusCode::NOT_FOUND,
+        "not online yet"
+    );
+    app.advance_minutes(71 * 60);
+    assert_eq!(records.send_due_notices().await.unwrap(), 0);
+    app.advance_minutes(61);
+    // Two nodes look at once: one of them sends it.
+    let other_node = app.records();
+    let (one, two) = tokio::join!(records.send_due_notices(), other_node.send_due_notices());
+    assert_eq!(one.unwrap() + two.unwrap(), 1);
+    assert_eq!(told(&app), 2, "told when it goes online, once");
+    let (_, signed) = post(
+        &app,
+        "/api/v1/auth/login",
+        &json!({"email": "ann@example.org", "password": PASSWORD}),
+    )
+    .await;
+    let ann = signed["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        get(&app, &format!("/api/v1/records/{id}"), &ann).await.0,
+        StatusCode::OK,
+        "and it is online"
+    );
+    assert_eq!(
+        records.send_due_notices().await.unwrap(),
+        0,
+        "told only once"
+    );
+    assert_eq!(told(&app), 2);
+
+    // Released at once: told at once. (The clinician signs in again: days have passed.)
+    let doc = staff(
+        &app,
+        "demo-clinic",
+        "doc2@clinic.test",
+        StaffRole::Clinician,
+    )
+    .await;
+    let plain = json!({"kind": "lab_result", "title": "Potassium", "value": 4.1, "unit": "mmol/L"});
+    let (status, now) = call(&app, "POST", &path, &doc, Some(plain)).await;
+    assert_eq!(
+        (status, now["release"].as_str()),
+        (StatusCode::CREATED, Some("released"))
+    );
+    assert_eq!(told(&app), 3);
+}

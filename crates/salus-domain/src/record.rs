@@ -800,11 +800,27 @@ pub trait RecordRepository: Send + Sync {
         released_by: Option<DateTime<Utc>>,
     ) -> Result<BTreeMap<RecordKind, u64>, RepoError>;
 
-    /// Files one new record.
+    /// Files one new record and, with `notice_at`, the "something new" notice to send its
+    /// patient then (a delayed release): both or neither.
     ///
     /// # Errors
     /// `Conflict` when its chart or visit does not exist; `Unavailable` when the store fails.
-    async fn insert(&self, record: &ClinicalRecord) -> Result<(), RepoError>;
+    async fn insert(
+        &self,
+        record: &ClinicalRecord,
+        notice_at: Option<DateTime<Utc>>,
+    ) -> Result<(), RepoError>;
+
+    /// Takes up to `limit` notices due by `now`, oldest first, marking them sent, and
+    /// answers whose they are: each is taken by one caller only, however many nodes ask.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn take_due_notices(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PatientId>, RepoError>;
 
     /// Releases a held record at `at`; false when it was not held.
     ///

@@ -86,6 +86,37 @@ pub fn api_state(
     })
 }
 
+/// How often the server looks for delayed releases whose notice is due.
+pub const NOTICE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Sends the "something new" notices of delayed releases as their time comes, every
+/// [`NOTICE_INTERVAL`], for as long as it runs (the server spawns it). Every node may run it:
+/// each notice is taken by one.
+///
+/// # Errors
+/// When the mail settings are unusable.
+pub fn notice_sender(
+    store: &Store,
+    cfg: &Config,
+    clock: Arc<dyn salus_domain::Clock>,
+) -> anyhow::Result<impl std::future::Future<Output = ()> + Send + use<>> {
+    let records = api_state(store, cfg, clock)?.records;
+    Ok(async move {
+        let mut tick = tokio::time::interval(NOTICE_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match records.send_due_notices().await {
+                Ok(0) => {}
+                Ok(charts) => tracing::info!(charts, "sent the notices of delayed releases"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "delayed-release notices not sent; will retry")
+                }
+            }
+        }
+    })
+}
+
 /// Every route of Salus over one store, with time from `clock`.
 ///
 /// # Errors

@@ -358,6 +358,7 @@ fn seed_options(cfg: &Config, patients: u32) -> demo::SeedOptions {
 async fn serve(cfg: &Config, store: salus_store::Store) -> anyhow::Result<()> {
     use poem::listener::{Acceptor, Listener};
     let addr = cfg.listen_addr()?;
+    let notices = salus_server::app::notice_sender(&store, cfg, Arc::new(SystemClock))?;
     let app = salus_server::app(store, cfg, Arc::new(SystemClock))?;
     // Bind before announcing the address, so that it answers as soon as it is printed.
     let acceptor = poem::listener::TcpListener::bind(addr)
@@ -372,10 +373,12 @@ async fn serve(cfg: &Config, store: salus_store::Store) -> anyhow::Result<()> {
     let grace = std::time::Duration::from_secs(cfg.shutdown_grace_secs);
     tracing::info!(url = %format!("http://{bound}/"), "Salus is listening");
     println!("Salus is running at http://{bound}/  (Ctrl-C to stop)");
-    poem::Server::new_with_acceptor(acceptor)
+    let sender = tokio::spawn(notices);
+    let served = poem::Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(app, shutdown_signal(), Some(grace))
-        .await
-        .context("server failed")?;
+        .await;
+    sender.abort();
+    served.context("server failed")?;
     tracing::info!("Salus stopped");
     Ok(())
 }

@@ -2,12 +2,14 @@
 
 use crate::convert::{record_from_row, record_to_row};
 use crate::entity::clinical_record::{self, Column};
+use crate::entity::release_notice;
 use crate::{Store, repo_err};
 use chrono::{DateTime, Utc};
 use salus_domain::record::{
     ClinicalRecord, Cursor, Page, RecordKind, RecordQuery, RecordRepository,
 };
 use salus_domain::{PatientId, RecordId, RepoError};
+use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
@@ -194,12 +196,59 @@ impl RecordRepository for Store {
             .collect()
     }
 
-    async fn insert(&self, record: &ClinicalRecord) -> Result<(), RepoError> {
-        clinical_record::Entity::insert(record_to_row(record)?)
-            .exec_without_returning(&self.db)
+    async fn insert(
+        &self,
+        record: &ClinicalRecord,
+        notice_at: Option<DateTime<Utc>>,
+    ) -> Result<(), RepoError> {
+        let row = record_to_row(record)?;
+        let txn = self.db.begin().await.map_err(repo_err)?;
+        clinical_record::Entity::insert(row)
+            .exec_without_returning(&txn)
             .await
             .map_err(repo_err)?;
-        Ok(())
+        if let Some(due_at) = notice_at {
+            release_notice::Entity::insert(release_notice::ActiveModel {
+                record_id: Set(record.meta.id.as_uuid()),
+                patient_id: Set(record.meta.patient_id.as_uuid()),
+                due_at: Set(due_at),
+                sent_at: Set(None),
+            })
+            .exec_without_returning(&txn)
+            .await
+            .map_err(repo_err)?;
+        }
+        txn.commit().await.map_err(repo_err)
+    }
+
+    async fn take_due_notices(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PatientId>, RepoError> {
+        let due = release_notice::Entity::find()
+            .filter(release_notice::Column::SentAt.is_null())
+            .filter(release_notice::Column::DueAt.lte(now))
+            .order_by_asc(release_notice::Column::DueAt)
+            .limit(u64::from(limit))
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?;
+        let mut taken = Vec::with_capacity(due.len());
+        for notice in due {
+            // Whoever marks it sent first sends it; another node finds it taken.
+            let marked = release_notice::Entity::update_many()
+                .col_expr(release_notice::Column::SentAt, Expr::value(now))
+                .filter(release_notice::Column::RecordId.eq(notice.record_id))
+                .filter(release_notice::Column::SentAt.is_null())
+                .exec(&self.db)
+                .await
+                .map_err(repo_err)?;
+            if marked.rows_affected == 1 {
+                taken.push(PatientId::from_uuid(notice.patient_id));
+            }
+        }
+        Ok(taken)
     }
 
     async fn release(&self, id: RecordId, at: DateTime<Utc>) -> Result<bool, RepoError> {

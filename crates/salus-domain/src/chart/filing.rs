@@ -351,8 +351,9 @@ impl FilingOutcome {
 
 impl RecordsService {
     /// Clinician: files a result or a note in a chart of their organisation. The
-    /// organisation's release policy decides when the patient sees it; the patient is told
-    /// by email that something new is waiting (without saying what).
+    /// organisation's release policy decides when the patient sees it. The patient is told by
+    /// email that something new is waiting (without saying what) when they can see it: now,
+    /// at its release, or when a delayed release comes ([`RecordsService::send_due_notices`]).
     ///
     /// # Errors
     /// See [`ReadError`].
@@ -419,12 +420,22 @@ impl RecordsService {
             body,
         };
         self.audit(&a, Outcome::Allowed).await?;
-        match self.p.records.insert(&record).await {
+        // The patient hears of it when they can see it: now, when its delayed release comes
+        // (kept with the record), or when a clinician releases it. A notice before then would
+        // be early, and would hint that something is being held.
+        let outcome = FilingOutcome::of(&record);
+        let notice_at = match outcome {
+            FilingOutcome::ReleasedLater { at } => Some(at),
+            FilingOutcome::Released | FilingOutcome::Held => None,
+        };
+        match self.p.records.insert(&record, notice_at).await {
             Ok(()) => {}
             Err(RepoError::Conflict(_)) => return Err(FileError::NotFound),
             Err(e) => return Err(e.into()),
         }
-        self.notify(chart.id).await;
+        if outcome == FilingOutcome::Released {
+            self.notify(chart.id).await;
+        }
         Ok(record)
     }
 
@@ -466,6 +477,22 @@ impl RecordsService {
         }
         self.notify(record.meta.patient_id).await;
         Ok(())
+    }
+
+    /// Sends the notices of delayed releases whose time has come (the server asks every
+    /// minute); answers how many charts were told. Each notice is sent once, whichever node
+    /// takes it.
+    ///
+    /// # Errors
+    /// The store's error when the notices cannot be read.
+    pub async fn send_due_notices(&self) -> Result<usize, RepoError> {
+        let mut due = self.p.records.take_due_notices(self.now(), 100).await?;
+        due.sort_unstable();
+        due.dedup();
+        for patient in &due {
+            self.notify(*patient).await;
+        }
+        Ok(due.len())
     }
 
     /// Tells the chart's account holders that something new is waiting. Never says what; a

@@ -13,6 +13,7 @@ pub(crate) mod patient;
 pub(crate) mod practitioner;
 pub(crate) mod provider_organization;
 pub(crate) mod recovery_code;
+pub(crate) mod release_notice;
 pub(crate) mod release_rule;
 pub(crate) mod session;
 pub(crate) mod totp_factor;

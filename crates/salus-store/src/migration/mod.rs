@@ -10,6 +10,7 @@ mod m20261125_000005_reauth;
 mod m20261125_000006_email_change;
 mod m20261125_000007_audit_chain;
 mod m20261204_000008_failures_by_address;
+mod m20261204_000009_release_notices;
 
 /// Applies every migration in order.
 #[derive(Debug)]
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000006_email_change::Migration),
             Box::new(m20261125_000007_audit_chain::Migration),
             Box::new(m20261204_000008_failures_by_address::Migration),
+            Box::new(m20261204_000009_release_notices::Migration),
         ]
     }
 }
