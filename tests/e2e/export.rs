@@ -449,13 +449,18 @@ async fn fixture_exports_validate_round_trip_and_match_the_reference_ips() {
                 .filter(|r| r["resourceType"] == "Observation" && r["valueQuantity"].is_object())
             {
                 let q = &o["valueQuantity"];
-                let value = q["value"].as_f64().unwrap().to_string();
-                let unit = q["unit"].as_str().unwrap_or_default();
+                let value = salus_domain::record::ObservationValue::Quantity(
+                    salus_domain::record::Quantity {
+                        value: q["value"].as_f64().unwrap(),
+                        unit: q["unit"].as_str().map(str::to_owned),
+                    },
+                )
+                .text();
                 let name = o["code"]["text"]
                     .as_str()
                     .or(o["code"]["coding"][0]["display"].as_str())
                     .unwrap();
-                let line = format!("{name}: {value} {unit}");
+                let line = format!("{name}: {value}");
                 let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
                 assert!(flat.contains(&line), "{stem}: the PDF lacks {line:?}");
                 named += 1;

@@ -811,13 +811,14 @@ async fn fixture_patients_see_every_imported_record_with_the_values_of_their_bun
             .filter(|r| r["resourceType"] == "Observation" && r["valueQuantity"].is_object())
         {
             let q = &o["valueQuantity"];
-            let value = q["value"].as_f64().unwrap();
-            let unit = q["unit"].as_str().unwrap_or_default();
-            let text = if unit.is_empty() {
-                value.to_string()
-            } else {
-                format!("{value} {unit}")
-            };
+            // As a patient reads it: the bundle's number, with the unit as people write it
+            // (units and their rounding are unit-tested in the domain).
+            let text =
+                salus_domain::record::ObservationValue::Quantity(salus_domain::record::Quantity {
+                    value: q["value"].as_f64().unwrap(),
+                    unit: q["unit"].as_str().map(str::to_owned),
+                })
+                .text();
             let at = instant(o["effectiveDateTime"].as_str().unwrap()).unwrap();
             assert!(
                 shown.contains(&(at, text.clone())),

@@ -1486,3 +1486,47 @@ async fn every_page_header_names_who_is_signed_in_and_offers_sign_out() {
         Some("/login")
     );
 }
+
+#[tokio::test]
+async fn a_blood_pressure_reads_as_two_numbers_with_each_part_judged_by_its_own_range() {
+    let app = spawn_app(1).await;
+    crate::records::linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let mut ann = Browser::new(&app);
+    patient_signs_in(&mut ann, "ann@example.org").await;
+    let list = ann.get("/records/results?q=Blood%20pressure").await;
+    assert_eq!(list.status, StatusCode::OK);
+    let row = list
+        .html
+        .split("<tr")
+        .find(|r| r.contains("Blood pressure panel"))
+        .expect("the synthetic chart has blood pressures");
+    let reading = row
+        .split(" mmHg")
+        .next()
+        .and_then(|s| s.rsplit('>').next())
+        .unwrap_or_default()
+        .trim();
+    let (systolic, diastolic) = reading.split_once('/').expect("two numbers");
+    assert!(
+        systolic.parse::<u32>().is_ok() && diastolic.parse::<u32>().is_ok(),
+        "whole numbers: {reading}"
+    );
+    assert!(!list.html.contains("mm[Hg]"), "no unit codes");
+    let id = row
+        .split("href=\"/records/item/")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap();
+    let page = ann.get(&format!("/records/item/{id}")).await;
+    assert!(page.html.contains("<dt>Systolic blood pressure</dt>"));
+    assert!(page.html.contains("<dt>Diastolic blood pressure</dt>"));
+    assert!(
+        page.html.contains("(normal 90 to 120)"),
+        "each part with its own range"
+    );
+    assert_eq!(
+        page.html.matches("<polyline").count(),
+        2,
+        "both parts on one chart"
+    );
+}

@@ -316,18 +316,84 @@ impl ReferenceRange {
     }
 }
 
+/// A unit as people write it: UCUM codes from lab systems ("mm[Hg]", "kg/m2", "Cel") become
+/// "mmHg", "kg/m²", "°C"; anything not known is shown as it came. Only characters every
+/// printout font has (Latin-1) are used.
+pub fn human_unit(ucum: &str) -> std::borrow::Cow<'_, str> {
+    let ucum = ucum.trim();
+    HUMAN_UNITS
+        .iter()
+        .find(|(code, _)| *code == ucum)
+        .map_or(std::borrow::Cow::Borrowed(ucum), |(_, human)| {
+            std::borrow::Cow::Borrowed(*human)
+        })
+}
+
+/// UCUM codes and how people write them.
+const HUMAN_UNITS: &[(&str, &str)] = &[
+    ("mm[Hg]", "mmHg"),
+    ("kg/m2", "kg/m²"),
+    ("Cel", "°C"),
+    ("[degF]", "°F"),
+    ("[lb_av]", "lb"),
+    ("[in_i]", "in"),
+    ("/min", "per minute"),
+    ("{beats}/min", "beats per minute"),
+    ("{breaths}/min", "breaths per minute"),
+    // Counts in words, as patient leaflets write them (and every printout can show them).
+    ("10*3/uL", "thousand/µL"),
+    ("10*6/uL", "million/µL"),
+    ("10*9/L", "billion/L"),
+    ("10*12/L", "trillion/L"),
+    ("ug/L", "µg/L"),
+    ("ug/dL", "µg/dL"),
+    ("umol/L", "µmol/L"),
+    ("uL", "µL"),
+    ("{score}", "points"),
+    ("{nominal}", ""),
+];
+
+/// A value at the precision people read it: whole numbers for mmHg (a blood pressure is
+/// 120/77, not 120.5/77.3; halves go to the even number), otherwise as recorded.
+fn as_read(value: f64, unit: Option<&str>) -> f64 {
+    if unit.map(str::trim) == Some("mm[Hg]") {
+        value.round_ties_even()
+    } else {
+        value
+    }
+}
+
+fn reading_of(value: f64, unit: Option<&str>) -> String {
+    as_read(value, unit).to_string()
+}
+
+fn with_unit(number: String, unit: Option<&str>) -> String {
+    match unit.map(human_unit) {
+        Some(u) if !u.is_empty() => format!("{number} {u}"),
+        _ => number,
+    }
+}
+
 impl ObservationValue {
-    /// The value as a patient reads it ("5.4 mmol/L", "Positive").
+    /// The value as a patient reads it ("5.4 mmol/L", "120 mmHg", "Positive").
     pub fn text(&self) -> String {
         match self {
-            Self::Quantity(q) => match q.unit.as_deref().map(str::trim) {
-                Some(u) if !u.is_empty() => format!("{} {u}", q.value),
-                _ => q.value.to_string(),
-            },
+            Self::Quantity(q) => {
+                with_unit(reading_of(q.value, q.unit.as_deref()), q.unit.as_deref())
+            }
             Self::Text(t) => t.clone(),
             Self::Coded(c) => c.display().to_owned(),
         }
     }
+}
+
+/// One part of a multi-part result as a patient reads it, flagged by its own range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResultPart {
+    pub name: String,
+    pub value: Option<String>,
+    pub range: Option<String>,
+    pub flag: Option<AbnormalFlag>,
 }
 
 impl ReferenceRange {
@@ -352,12 +418,99 @@ impl Observation {
         }
     }
 
-    /// The flag the lab gave, or else the one the reference range implies.
+    /// The flag the lab gave, or else the one the reference range implies; for a result in
+    /// parts without a flag of its own, the most abnormal of its parts' flags.
     pub fn effective_flag(&self) -> Option<AbnormalFlag> {
+        if self.value.is_none() && !self.components.is_empty() {
+            // A result in parts is as abnormal as its most abnormal part, each part judged by
+            // its own range (a flag a source put on the whole is not used: it says not which).
+            let flags: Vec<AbnormalFlag> = self.parts().iter().filter_map(|p| p.flag).collect();
+            return flags
+                .iter()
+                .copied()
+                .find(|f| f.is_abnormal())
+                .or_else(|| flags.first().copied());
+        }
         self.flag.or_else(|| {
             let (v, _) = self.numeric()?;
             self.reference_range.as_ref()?.flag_for(v)
         })
+    }
+
+    /// The parts of a result in parts (the systolic and diastolic of a blood pressure), each
+    /// with its own value, range and flag; empty for a single value.
+    pub fn parts(&self) -> Vec<ResultPart> {
+        self.components
+            .iter()
+            .map(|c| {
+                // Flagged by the value as the patient reads it, so "120 mmHg" against a range
+                // up to 120 is never called high.
+                let numeric = match &c.value {
+                    Some(ObservationValue::Quantity(q)) => {
+                        Some(as_read(q.value, q.unit.as_deref()))
+                    }
+                    _ => None,
+                };
+                let range = c.reference_range.as_ref();
+                ResultPart {
+                    name: c.code.display().to_owned(),
+                    value: c.value.as_ref().map(ObservationValue::text),
+                    range: range.and_then(ReferenceRange::describe),
+                    flag: range.and_then(|r| r.flag_for(numeric?)).or(c.flag),
+                }
+            })
+            .collect()
+    }
+
+    /// The result as one line a patient reads: the value; for a result in parts that share a
+    /// unit, the parts' numbers joined ("120/77 mmHg"); else the parts one after another.
+    pub fn reading(&self) -> Option<String> {
+        if let Some(v) = &self.value {
+            return Some(v.text());
+        }
+        let quantities: Vec<&Quantity> = self
+            .components
+            .iter()
+            .filter_map(|c| match &c.value {
+                Some(ObservationValue::Quantity(q)) => Some(q),
+                _ => None,
+            })
+            .collect();
+        if quantities.is_empty() {
+            return None;
+        }
+        let unit = quantities[0].unit.as_deref();
+        if quantities.len() == self.components.len()
+            && quantities.iter().all(|q| q.unit.as_deref() == unit)
+        {
+            let numbers: Vec<String> = quantities
+                .iter()
+                .map(|q| reading_of(q.value, unit))
+                .collect();
+            return Some(with_unit(numbers.join("/"), unit));
+        }
+        Some(
+            self.parts()
+                .iter()
+                .filter_map(|p| Some(format!("{} {}", p.name, p.value.as_ref()?)))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    }
+
+    /// The normal range as a patient reads it; for a result in parts, the parts' ranges in
+    /// the same order as the reading ("90 to 120 / 60 to 80").
+    pub fn range_text(&self) -> Option<String> {
+        if let Some(r) = self
+            .reference_range
+            .as_ref()
+            .and_then(ReferenceRange::describe)
+        {
+            return Some(r);
+        }
+        let parts = self.parts();
+        let ranges: Vec<String> = parts.iter().filter_map(|p| p.range.clone()).collect();
+        (!ranges.is_empty() && ranges.len() == parts.len()).then(|| ranges.join(" / "))
     }
 }
 
@@ -635,13 +788,7 @@ impl RecordBody {
     /// For a result: its value, normal range (as read) and flag; `None` for other kinds.
     pub fn result_line(&self) -> Option<(Option<String>, Option<String>, Option<AbnormalFlag>)> {
         match self {
-            Self::Observation(o) => Some((
-                o.value.as_ref().map(ObservationValue::text),
-                o.reference_range
-                    .as_ref()
-                    .and_then(ReferenceRange::describe),
-                o.effective_flag(),
-            )),
+            Self::Observation(o) => Some((o.reading(), o.range_text(), o.effective_flag())),
             _ => None,
         }
     }
@@ -832,6 +979,107 @@ pub trait RecordRepository: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn part(name: &str, value: f64, unit: &str, low: f64, high: f64) -> ObservationComponent {
+        // A source's own flag, which the range (as read) overrides.
+        let said_high = Some(AbnormalFlag::High);
+        ObservationComponent {
+            code: Code::new(None, None, name).unwrap_or_else(|_| unreachable!()),
+            value: Some(ObservationValue::Quantity(Quantity {
+                value,
+                unit: Some(unit.into()),
+            })),
+            reference_range: Some(ReferenceRange {
+                low: Some(low),
+                high: Some(high),
+                text: None,
+            }),
+            flag: said_high,
+        }
+    }
+
+    fn panel(components: Vec<ObservationComponent>) -> Observation {
+        Observation {
+            category: ObservationCategory::VitalSigns,
+            code: Code::new(None, None, "Blood pressure panel").unwrap_or_else(|_| unreachable!()),
+            status: ResultStatus::Final,
+            value: None,
+            components,
+            reference_range: None,
+            flag: Some(AbnormalFlag::High),
+            effective_at: None,
+            issued: None,
+        }
+    }
+
+    #[test]
+    fn a_blood_pressure_reads_as_people_write_it_and_each_part_has_its_own_flag() {
+        let bp = panel(vec![
+            part("Systolic blood pressure", 120.5, "mm[Hg]", 90.0, 120.0),
+            part("Diastolic blood pressure", 77.3, "mm[Hg]", 60.0, 80.0),
+        ]);
+        assert_eq!(bp.reading().as_deref(), Some("120/77 mmHg"));
+        assert_eq!(bp.range_text().as_deref(), Some("90 to 120 / 60 to 80"));
+        let parts = bp.parts();
+        assert_eq!(parts[0].value.as_deref(), Some("120 mmHg"));
+        assert_eq!(
+            parts[0].flag,
+            Some(AbnormalFlag::Normal),
+            "read as 120, within a range up to 120"
+        );
+        assert_eq!(bp.effective_flag(), Some(AbnormalFlag::Normal));
+        let high = panel(vec![
+            part("Systolic blood pressure", 131.0, "mm[Hg]", 90.0, 120.0),
+            part("Diastolic blood pressure", 77.3, "mm[Hg]", 60.0, 80.0),
+        ]);
+        let parts = high.parts();
+        assert_eq!(parts[0].flag, Some(AbnormalFlag::High), "131 is above 120");
+        assert_eq!(
+            parts[1].flag,
+            Some(AbnormalFlag::Normal),
+            "77 is within 60 to 80"
+        );
+        assert_eq!(
+            high.effective_flag(),
+            Some(AbnormalFlag::High),
+            "one part is high"
+        );
+        let normal = panel(vec![
+            part("Systolic blood pressure", 110.0, "mm[Hg]", 90.0, 120.0),
+            part("Diastolic blood pressure", 70.0, "mm[Hg]", 60.0, 80.0),
+        ]);
+        assert_eq!(normal.reading().as_deref(), Some("110/70 mmHg"));
+        assert_eq!(normal.effective_flag(), Some(AbnormalFlag::Normal));
+        // Parts of different units are read one after another.
+        let mixed = panel(vec![
+            part("Weight", 70.2, "kg", 50.0, 90.0),
+            part("Body mass index", 24.1, "kg/m2", 18.5, 25.0),
+        ]);
+        assert_eq!(
+            mixed.reading().as_deref(),
+            Some("Weight 70.2 kg; Body mass index 24.1 kg/m²")
+        );
+    }
+
+    #[test]
+    fn units_are_written_as_people_write_them() {
+        assert_eq!(human_unit("mm[Hg]"), "mmHg");
+        assert_eq!(human_unit("kg/m2"), "kg/m²");
+        assert_eq!(human_unit("Cel"), "°C");
+        assert_eq!(human_unit("10*3/uL"), "thousand/µL");
+        assert_eq!(human_unit("mmol/L"), "mmol/L", "known to people as it is");
+        let glucose = ObservationValue::Quantity(Quantity {
+            value: 5.4,
+            unit: Some("mmol/L".into()),
+        });
+        assert_eq!(glucose.text(), "5.4 mmol/L");
+        assert!(
+            HUMAN_UNITS
+                .iter()
+                .all(|(_, human)| human.chars().all(|c| u32::from(c) <= 0xFF)),
+            "every printout font (Latin-1) can show them"
+        );
+    }
 
     #[test]
     fn labels_round_trip_through_bits() {

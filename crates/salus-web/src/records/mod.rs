@@ -14,7 +14,7 @@ use salus_domain::access::Actor;
 use salus_domain::audit::{AccessEntry, Who};
 use salus_domain::chart::{ListFilter, ListRequest, ReadError, Shown};
 use salus_domain::record::{
-    ClinicalRecord, Cursor, ObservationValue, RecordBody, RecordKind, ReferenceRange,
+    ClinicalRecord, Cursor, ObservationValue, RecordBody, RecordKind, ReferenceRange, human_unit,
 };
 use serde::Deserialize;
 use std::fmt::Write as _;
@@ -25,7 +25,7 @@ mod trend;
 
 use present::{HistoryRow, day, details, history_row, row};
 pub(crate) use present::{Row, rows};
-use trend::trend_svg;
+use trend::{Series, trend_svg};
 
 /// The URL segment of each list, in plain words.
 const LISTS: [(RecordKind, &str); 9] = [
@@ -272,13 +272,61 @@ struct Point {
     current: bool,
 }
 
+/// The lines of a result's trend chart: its value over time, or for a result in parts
+/// (a blood pressure) each part over time, judged by its own range.
+fn trend_series(r: &ClinicalRecord, trend: &[ClinicalRecord]) -> Vec<Series> {
+    let RecordBody::Observation(this) = &r.body else {
+        return Vec::new();
+    };
+    let observations = || {
+        trend.iter().filter_map(|t| match &t.body {
+            RecordBody::Observation(o) => Some((t.sort_time(), o)),
+            _ => None,
+        })
+    };
+    if this.value.is_none() && !this.components.is_empty() {
+        return this
+            .components
+            .iter()
+            .map(|part| Series {
+                label: part.code.display().to_owned(),
+                points: observations()
+                    .filter_map(|(at, o)| {
+                        let (i, c) = o
+                            .components
+                            .iter()
+                            .enumerate()
+                            .find(|(_, c)| c.code == part.code)?;
+                        let Some(ObservationValue::Quantity(q)) = &c.value else {
+                            return None;
+                        };
+                        let flag = o.parts().get(i).and_then(|p| p.flag);
+                        Some((at, q.value, flag.is_some_and(|f| f.is_abnormal())))
+                    })
+                    .collect(),
+                range: part.reference_range.clone(),
+            })
+            .collect();
+    }
+    vec![Series {
+        label: this.code.display().to_owned(),
+        points: observations()
+            .filter_map(|(at, o)| {
+                let (v, _) = o.numeric()?;
+                Some((at, v, o.effective_flag().is_some_and(|f| f.is_abnormal())))
+            })
+            .collect(),
+        range: this.reference_range.clone(),
+    }]
+}
+
 #[derive(Template)]
 #[template(path = "record.html")]
 struct RecordPage {
     record: Row,
     slug: &'static str,
     /// Lines of the record's own details (label, value).
-    details: Vec<(&'static str, String)>,
+    details: Vec<(String, String)>,
     /// A note's text (escaped by the template; line breaks kept by CSS).
     text: Option<String>,
     related_title: &'static str,
@@ -314,44 +362,31 @@ pub(crate) async fn record(
         _ => "Related",
     };
     let mut unit = String::new();
-    let mut range = None;
     if let RecordBody::Observation(o) = &r.body {
-        unit = o
-            .numeric()
-            .and_then(|(_, u)| u)
-            .unwrap_or_default()
-            .to_owned();
-        range = o.reference_range.clone();
+        unit = match (o.numeric(), o.components.first()) {
+            (Some((_, u)), _) => u.map(|u| human_unit(u).into_owned()).unwrap_or_default(),
+            (None, Some(c)) => match &c.value {
+                Some(ObservationValue::Quantity(q)) => q
+                    .unit
+                    .as_deref()
+                    .map(|u| human_unit(u).into_owned())
+                    .unwrap_or_default(),
+                _ => String::new(),
+            },
+            (None, None) => String::new(),
+        };
     }
-    let numeric: Vec<(DateTime<Utc>, f64, bool, RecordId)> = view
-        .trend
+    let series = trend_series(r, &view.trend);
+    let trend_svg = series
         .iter()
-        .filter_map(|t| match &t.body {
-            RecordBody::Observation(o) => Some((
-                t.sort_time(),
-                o.numeric()?.0,
-                o.effective_flag().is_some_and(|f| f.is_abnormal()),
-                t.meta.id,
-            )),
-            _ => None,
-        })
-        .collect();
-    let trend_svg = (numeric.len() >= 2).then(|| {
-        let pts: Vec<_> = numeric.iter().map(|p| (p.0, p.1, p.2)).collect();
-        trend_svg(&pts, range.as_ref())
-    });
+        .any(|s| s.points.len() >= 2)
+        .then(|| trend_svg(&series));
     let trend = view
         .trend
         .iter()
         .map(|t| {
             let (value, flag) = match &t.body {
-                RecordBody::Observation(o) => (
-                    o.value
-                        .as_ref()
-                        .map(ObservationValue::text)
-                        .unwrap_or_default(),
-                    o.effective_flag(),
-                ),
+                RecordBody::Observation(o) => (o.reading().unwrap_or_default(), o.effective_flag()),
                 _ => (String::new(), None),
             };
             Point {

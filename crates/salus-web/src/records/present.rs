@@ -55,12 +55,13 @@ pub(crate) fn rows(v: &[Shown<ClinicalRecord>]) -> Vec<Row> {
     v.iter().map(row).collect()
 }
 
-pub(super) fn details(r: &ClinicalRecord) -> (Vec<(&'static str, String)>, Option<String>) {
-    let mut d = Vec::new();
+pub(super) fn details(r: &ClinicalRecord) -> (Vec<(String, String)>, Option<String>) {
+    let mut d: Vec<(String, String)> = Vec::new();
+    let mut details_of_parts: Vec<(String, String)> = Vec::new();
     let mut text = None;
-    let mut push = |k: &'static str, v: Option<String>| {
+    let mut push = |k: &str, v: Option<String>| {
         if let Some(v) = v.filter(|v| !v.trim().is_empty()) {
-            d.push((k, v));
+            d.push((k.to_owned(), v));
         }
     };
     match &r.body {
@@ -79,18 +80,16 @@ pub(super) fn details(r: &ClinicalRecord) -> (Vec<(&'static str, String)>, Optio
             );
         }
         RecordBody::Observation(o) => {
-            for c in &o.components {
-                push(
-                    "Part",
-                    Some(format!(
-                        "{}: {}",
-                        c.code.display(),
-                        c.value
-                            .as_ref()
-                            .map(ObservationValue::text)
-                            .unwrap_or_default()
-                    )),
-                );
+            // Each part with its own value, normal range and flag.
+            for part in o.parts() {
+                let mut line = part.value.clone().unwrap_or_default();
+                if let Some(range) = &part.range {
+                    let _ = write!(line, " (normal {range})");
+                }
+                if let Some(flag) = part.flag.filter(|f| f.is_abnormal()) {
+                    let _ = write!(line, ", {}", flag.code().replace('_', " "));
+                }
+                details_of_parts.push((part.name, line));
             }
             push("Category", Some(o.category.code().replace('_', " ")));
         }
@@ -134,7 +133,8 @@ pub(super) fn details(r: &ClinicalRecord) -> (Vec<(&'static str, String)>, Optio
             text = Some(n.text.clone());
         }
     }
-    (d, text)
+    details_of_parts.append(&mut d);
+    (details_of_parts, text)
 }
 
 pub(super) struct HistoryRow {
