@@ -16,12 +16,12 @@ pub(super) struct Series {
 pub(super) fn trend_svg(series: &[Series]) -> String {
     const W: f64 = 640.0;
     const H: f64 = 260.0;
-    const PAD_L: f64 = 56.0;
+    const PAD_L: f64 = 76.0;
     const PAD_R: f64 = 16.0;
     const PAD_B: f64 = 40.0;
     let many = series.len() > 1;
     // Room above the plot for the legend when there is more than one line.
-    let pad_t: f64 = if many { 40.0 } else { 16.0 };
+    let pad_t: f64 = if many { 64.0 } else { 16.0 };
     let all = || series.iter().flat_map(|s| s.points.iter());
     let mut lo = all().map(|p| p.1).fold(f64::INFINITY, f64::min);
     let mut hi = all().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
@@ -98,7 +98,7 @@ pub(super) fn trend_svg(series: &[Series]) -> String {
         let class = if i == 0 { "line" } else { "line second" };
         if many {
             // The legend: a short stroke in the line's style, then its name.
-            let ly = 14.0 + 16.0 * (i as f64 % 2.0);
+            let ly = 22.0 + 26.0 * (i as f64 % 2.0);
             let lx = PAD_L + if i >= 2 { 280.0 } else { 0.0 };
             let _ = write!(
                 svg,
