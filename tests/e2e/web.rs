@@ -1530,3 +1530,80 @@ async fn a_blood_pressure_reads_as_two_numbers_with_each_part_judged_by_its_own_
         "both parts on one chart"
     );
 }
+
+/// The text a person sees on a page: tags (and so attribute values) left out.
+fn visible_text(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn record_pages_speak_in_words_not_codes() {
+    use salus_domain::record::RecordKind;
+    let app = spawn_app(1).await;
+    crate::records::linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let mut ann = Browser::new(&app);
+    patient_signs_in(&mut ann, "ann@example.org").await;
+    let codes: Vec<&str> = RecordKind::ALL
+        .iter()
+        .flat_map(|k| k.status_codes())
+        .filter(|c| c.contains('_'))
+        .chain([
+            "vital_signs",
+            "mm[Hg]",
+            "kg/m2",
+            "discharge_summary",
+            "progress_note",
+        ])
+        .collect();
+    let mut pages = vec!["/records".to_owned()];
+    for list in [
+        "visits",
+        "results",
+        "medications",
+        "problems",
+        "allergies",
+        "notes",
+    ] {
+        pages.push(format!("/records/{list}"));
+        let page = ann.get(&format!("/records/{list}")).await;
+        if let Some(id) = page
+            .html
+            .split("href=\"/records/item/")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+        {
+            pages.push(format!("/records/item/{id}"));
+        }
+    }
+    for path in &pages {
+        let page = ann.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        let text = visible_text(&page.html);
+        for code in &codes {
+            assert!(!text.contains(code), "{path} shows the code {code}");
+        }
+    }
+    let visits = visible_text(&ann.get("/records/visits").await.html);
+    assert!(
+        visits.contains("Completed"),
+        "a finished visit reads Completed"
+    );
+    let results = ann.get("/records/results").await;
+    assert!(
+        results.html.contains(">Final</option>") || results.html.contains(">Final<"),
+        "statuses in words, in the filter too"
+    );
+}

@@ -9,7 +9,7 @@
 //! [`import`] (bringing outside data in), [`account`] (registration, sign-in, sessions,
 //! second factor, recovery, staff accounts, identity proofing), [`access`] (the one access
 //! decision: actors, actions, targets), [`chart`] (the records use cases: summary, lists,
-//! one record, filing, release, access history, export), [`export`] (what a download holds)
+//! one record, filing, release, access history, export), [`export`] (what a download holds), [`words`] (the words patients read for codes)
 //! and [`audit`] (access events). Shared pieces: [`ids`], [`text`] (value types), [`clock`],
 //! [`repo`].
 
@@ -27,6 +27,7 @@ pub mod providers;
 pub mod record;
 pub mod repo;
 pub mod text;
+pub mod words;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use ids::{

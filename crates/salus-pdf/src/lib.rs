@@ -356,7 +356,7 @@ pub fn entry(r: &ClinicalRecord, with_text: bool) -> Entry {
             text.push_str(&format!(" (normal range {range})"));
         }
         if let Some(f) = flag.filter(|f| f.is_abnormal()) {
-            text.push_str(&format!(" \u{2014} {}", f.code().replace('_', " ")));
+            text.push_str(&format!(" \u{2014} {}", f.phrase().to_lowercase()));
         }
     }
     if let RecordBody::Medication(m) = &r.body
@@ -366,7 +366,7 @@ pub fn entry(r: &ClinicalRecord, with_text: bool) -> Entry {
     }
     let mut facts: Vec<String> = Vec::new();
     facts.extend(day(r.body.effective_at()));
-    facts.push(r.body.status().replace('_', " "));
+    facts.push(r.body.status_phrase().to_lowercase());
     let src = &r.meta.source;
     facts.extend(
         [&src.organization, &src.performer, &src.author]

@@ -124,6 +124,8 @@ pub(crate) async fn home(
 
 struct StatusOption {
     code: &'static str,
+    /// What the patient reads for it.
+    phrase: &'static str,
     selected: bool,
 }
 
@@ -187,6 +189,7 @@ pub(crate) async fn list(
             .into_iter()
             .map(|code| StatusOption {
                 code,
+                phrase: salus_domain::words::status_phrase(kind, code).unwrap_or(code),
                 selected: q.status.as_deref() == Some(code),
             })
             .collect(),
@@ -392,7 +395,7 @@ pub(crate) async fn record(
             Point {
                 date: day(t.body.effective_at()),
                 value,
-                flag: flag.map(|f| f.code().replace('_', " ")).unwrap_or_default(),
+                flag: flag.map(|f| f.phrase().to_owned()).unwrap_or_default(),
                 abnormal: flag.is_some_and(|f| f.is_abnormal()),
                 current: t.meta.id == r.meta.id,
             }

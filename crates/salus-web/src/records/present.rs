@@ -29,19 +29,25 @@ pub(super) fn row(s: &Shown<ClinicalRecord>) -> Row {
     let (value, range, flag) = r.body.result_line().unwrap_or_default();
     let (value, range) = (value.unwrap_or_default(), range.unwrap_or_default());
     let src = &r.meta.source;
-    let parts: Vec<&str> = [&src.organization, &src.author, &src.performer]
+    // Each name once: the author and the performer are often the same clinician.
+    let mut parts: Vec<&str> = Vec::new();
+    for name in [&src.organization, &src.author, &src.performer]
         .into_iter()
         .filter_map(|d| d.as_ref().map(|n| n.as_str()))
-        .collect();
+    {
+        if !parts.contains(&name) {
+            parts.push(name);
+        }
+    }
     Row {
         id: r.meta.id.to_string(),
         kind: r.kind().label(),
         title: r.body.title().to_owned(),
         date: day(r.body.effective_at()),
-        status: r.body.status().replace('_', " "),
+        status: r.body.status_phrase().to_owned(),
         value,
         range,
-        flag: flag.map(|f| f.code().replace('_', " ")).unwrap_or_default(),
+        flag: flag.map(|f| f.phrase().to_owned()).unwrap_or_default(),
         abnormal: flag.is_some_and(|f| f.is_abnormal()),
         source: parts.join(" · "),
         outside: src.from_outside,
@@ -66,7 +72,7 @@ pub(super) fn details(r: &ClinicalRecord) -> (Vec<(String, String)>, Option<Stri
     };
     match &r.body {
         RecordBody::Encounter(e) => {
-            push("Type of visit", Some(e.class.code().replace('_', " ")));
+            push("Type of visit", Some(e.class.phrase().to_owned()));
             push("Reason", e.reason.as_ref().map(|c| c.display().to_owned()));
             push(
                 "Started",
@@ -87,11 +93,11 @@ pub(super) fn details(r: &ClinicalRecord) -> (Vec<(String, String)>, Option<Stri
                     let _ = write!(line, " (normal {range})");
                 }
                 if let Some(flag) = part.flag.filter(|f| f.is_abnormal()) {
-                    let _ = write!(line, ", {}", flag.code().replace('_', " "));
+                    let _ = write!(line, ", {}", flag.phrase().to_lowercase());
                 }
                 details_of_parts.push((part.name, line));
             }
-            push("Category", Some(o.category.code().replace('_', " ")));
+            push("Category", Some(o.category.phrase().to_owned()));
         }
         RecordBody::DiagnosticReport(rep) => {
             push("Conclusion", rep.conclusion.clone());
@@ -110,14 +116,11 @@ pub(super) fn details(r: &ClinicalRecord) -> (Vec<(String, String)>, Option<Stri
             push("Resolved", day(p.abatement).into());
         }
         RecordBody::Allergy(a) => {
-            push(
-                "Criticality",
-                a.criticality.map(|c| c.code().replace('_', " ")),
-            );
+            push("Criticality", a.criticality.map(|c| c.phrase().to_owned()));
             for reaction in &a.reactions {
                 let severity = reaction
                     .severity
-                    .map(|s| format!(" ({})", s.code()))
+                    .map(|s| format!(" ({})", s.phrase().to_lowercase()))
                     .unwrap_or_default();
                 push(
                     "Reaction",
@@ -129,7 +132,7 @@ pub(super) fn details(r: &ClinicalRecord) -> (Vec<(String, String)>, Option<Stri
             push("Performed", day(p.performed.start).into());
         }
         RecordBody::ClinicalNote(n) => {
-            push("Type", Some(n.note_type.code().replace('_', " ")));
+            push("Type", Some(n.note_type.phrase().to_owned()));
             text = Some(n.text.clone());
         }
     }
