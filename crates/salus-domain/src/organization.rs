@@ -43,6 +43,12 @@ impl PortalFeature {
         Self::ALL.into_iter().find(|f| f.code() == code)
     }
 
+    /// Whether this version of Salus has the pages for it. The start page lists only what
+    /// a patient can use today, whatever an organisation has switched on.
+    pub fn is_available(self) -> bool {
+        matches!(self, Self::Records)
+    }
+
     /// Words a patient reads.
     pub fn label(self) -> &'static str {
         match self {

@@ -99,6 +99,7 @@ async fn index(state: poem::web::Data<&Arc<WebState>>) -> Response {
                     name: o.name.as_str().to_owned(),
                     features: PortalFeature::ALL
                         .iter()
+                        .filter(|f| f.is_available())
                         .map(|f| FeatureView {
                             label: f.label(),
                             offered: o.offers(*f),
