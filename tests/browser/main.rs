@@ -305,6 +305,37 @@ async fn register_sign_in_and_out_then_read_results_a_trend_and_the_access_histo
                 "//tr[td[text()='You']][td[contains(., 'Opened one of your test results')]]",
             ))
             .await?;
+        // On the narrowest phone nothing scrolls sideways: lists become cards, the header
+        // wraps, the chart shrinks.
+        c.set_window_size(320, 800).await?;
+        let mut pages = vec![
+            "/account".to_owned(),
+            "/records".to_owned(),
+            "/records/results".to_owned(),
+            "/records/medications".to_owned(),
+            "/records/history".to_owned(),
+            "/records/download".to_owned(),
+        ];
+        pages.extend(links.iter().take(3).cloned());
+        for path in &pages {
+            c.goto(&format!("{base}{path}")).await?;
+            c.wait().for_element(Locator::Css("main")).await?;
+            let widths = c
+                .execute(
+                    "return [document.documentElement.scrollWidth, window.innerWidth];",
+                    vec![],
+                )
+                .await?;
+            let (page, window) = (widths[0].as_u64(), widths[1].as_u64());
+            assert!(
+                page.is_some() && page <= window,
+                "{path} is wider than a 320 px screen: {widths}"
+            );
+            assert!(
+                c.find(Locator::Css("header.site nav.account")).await.is_ok(),
+                "{path} has the header"
+            );
+        }
         Ok::<(), fantoccini::error::CmdError>(())
     }
     .await;

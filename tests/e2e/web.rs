@@ -927,7 +927,7 @@ async fn record_pages_show_the_chart_lists_a_result_with_its_trend_and_the_acces
     let history = ann.get("/records/history").await;
     assert_eq!(history.status, StatusCode::OK);
     assert!(history.html.contains("Opened one of your test results"));
-    assert!(history.html.contains("<td>You</td>"));
+    assert!(history.html.contains("<td data-label=\"Who\">You</td>"));
     assert!(history.html.contains("Refused"), "Bo's attempt is listed");
 }
 
