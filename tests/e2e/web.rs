@@ -993,6 +993,20 @@ async fn clinician_pages_open_a_chart_file_a_result_and_a_held_note_and_release_
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(bad.html.contains("Nothing was filed."));
+    // The form comes back as it was sent, the reason beside it (not 3,000 px above).
+    let result_form = bad.html.split("id=\"file-result-h\"").nth(1).unwrap();
+    assert!(result_form.contains("Nothing was filed. Numbers must be written like 5.4."));
+    assert!(result_form.contains("name=\"title\" value=\"Ferritin\""));
+    assert!(result_form.contains("name=\"value\" inputmode=\"decimal\" value=\"lots\""));
+    assert!(
+        bad.html.contains("action=\"/staff/charts/"),
+        "{}",
+        "posts back to the form"
+    );
+    assert!(
+        bad.html.contains("/records#file-result-h\""),
+        "and scrolls to it"
+    );
     let filed = doc
         .post(
             &post,
@@ -1050,6 +1064,15 @@ async fn clinician_pages_open_a_chart_file_a_result_and_a_held_note_and_release_
         .await;
     assert_eq!(not_a_visit.status, StatusCode::BAD_REQUEST);
     assert!(not_a_visit.html.contains("Choose one of this patient"));
+    let note_form = not_a_visit.html.split("id=\"file-note-h\"").nth(1).unwrap();
+    assert!(
+        note_form.contains("Choose one of this patient"),
+        "beside the note form"
+    );
+    assert!(
+        note_form.contains("value=\"Wrong visit\""),
+        "the note's title is kept"
+    );
     let held = doc
         .post(
             &post,

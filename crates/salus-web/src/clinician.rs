@@ -105,6 +105,54 @@ struct ChartPage<'a> {
     allergies: Vec<Row>,
     visits: Vec<Row>,
     labels: Vec<LabelOption>,
+    /// What was typed into the result form, kept when it was refused.
+    result_draft: Draft,
+    /// What was typed into the note form, kept when it was refused.
+    note_draft: Draft,
+}
+
+/// A filing form as it was sent, shown again with why it was refused (beside the form).
+#[derive(Default)]
+struct Draft {
+    title: String,
+    loinc: String,
+    value: String,
+    unit: String,
+    reference_low: String,
+    reference_high: String,
+    text: String,
+    visit: String,
+    labels: Vec<String>,
+    error: Option<String>,
+}
+
+impl Draft {
+    fn from_fields(fields: &[(String, String)], error: String) -> Self {
+        let mut d = Self {
+            error: Some(error),
+            ..Self::default()
+        };
+        for (name, v) in fields {
+            let v = v.clone();
+            match name.as_str() {
+                "title" => d.title = v,
+                "loinc" => d.loinc = v,
+                "value" => d.value = v,
+                "unit" => d.unit = v,
+                "reference_low" => d.reference_low = v,
+                "reference_high" => d.reference_high = v,
+                "text" => d.text = v,
+                "visit" => d.visit = v,
+                "label" => d.labels.push(v),
+                _ => {}
+            }
+        }
+        d
+    }
+
+    fn has_label(&self, code: &str) -> bool {
+        self.labels.iter().any(|l| l == code)
+    }
 }
 
 /// The request a chart page answers.
@@ -116,12 +164,16 @@ struct ChartRequest<'a> {
     patient: PatientId,
 }
 
-async fn chart_page(
-    at: &ChartRequest<'_>,
-    notice: Option<&str>,
+/// What a chart page says besides the chart.
+#[derive(Default)]
+struct Said<'a> {
+    notice: Option<&'a str>,
     message: Option<String>,
-    status: StatusCode,
-) -> Response {
+    result_draft: Draft,
+    note_draft: Draft,
+}
+
+async fn chart_page(at: &ChartRequest<'_>, said: Said<'_>, status: StatusCode) -> Response {
     let s = match at
         .state
         .records
@@ -137,8 +189,8 @@ async fn chart_page(
         name: s.patient.name.full(),
         birth_date: s.patient.birth_date.to_string(),
         mrn: s.patient.mrn.as_str().to_owned(),
-        notice,
-        message,
+        notice: said.notice,
+        message: said.message,
         held: rows(&s.held),
         results: rows(&s.recent_results),
         medications: rows(&s.active_medications),
@@ -152,6 +204,8 @@ async fn chart_page(
                 label: l.label(),
             })
             .collect(),
+        result_draft: said.result_draft,
+        note_draft: said.note_draft,
     };
     with_status(render(&page), status)
 }
@@ -195,7 +249,11 @@ pub(crate) async fn chart(
         actor: &me.actor,
         patient,
     };
-    chart_page(&at, notice, None, StatusCode::OK).await
+    let said = Said {
+        notice,
+        ..Said::default()
+    };
+    chart_page(&at, said, StatusCode::OK).await
 }
 
 /// A lab result or a note as the chart page's forms send it: every field by its name, and
@@ -244,21 +302,38 @@ pub(crate) async fn file(
         patient,
     };
     let author = DisplayName::parse(&me.name()).ok();
-    let new = match new_record_input(fields).and_then(|i| i.into_new_record(patient, author)) {
-        Ok(n) => n,
-        Err(e) => {
-            let message = format!("Nothing was filed. {e}");
-            return chart_page(&at, None, Some(message), StatusCode::BAD_REQUEST).await;
+    // A refusal shows the form again as it was sent, the reason beside it.
+    let is_note = fields.iter().any(|(k, v)| k == "kind" && v == "note");
+    let refused = |fields: &[(String, String)], why: String| {
+        let draft = Draft::from_fields(fields, why);
+        let (result_draft, note_draft) = if is_note {
+            (Draft::default(), draft)
+        } else {
+            (draft, Draft::default())
+        };
+        Said {
+            message: Some("Nothing was filed: see the form below.".into()),
+            result_draft,
+            note_draft,
+            ..Said::default()
         }
     };
+    let new =
+        match new_record_input(fields.clone()).and_then(|i| i.into_new_record(patient, author)) {
+            Ok(n) => n,
+            Err(e) => {
+                let said = refused(&fields, e.to_string());
+                return chart_page(&at, said, StatusCode::BAD_REQUEST).await;
+            }
+        };
     match state.records.file(&me.actor, new, rid.get()).await {
         Ok(record) => {
             let filed = FilingOutcome::of(&record).code();
             see_other(&format!("/staff/charts/{patient}?filed={filed}"))
         }
         Err(FileError::InvalidVisit) => {
-            let message = "Nothing was filed. Choose one of this patient's visits.".to_owned();
-            chart_page(&at, None, Some(message), StatusCode::BAD_REQUEST).await
+            let said = refused(&fields, "Choose one of this patient's visits.".into());
+            chart_page(&at, said, StatusCode::BAD_REQUEST).await
         }
         Err(FileError::NotFound) => no_such_chart(),
         Err(e @ FileError::AuditUnavailable) => crate::unavailable("audit log unavailable", &e),
