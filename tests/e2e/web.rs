@@ -508,6 +508,16 @@ async fn security_page_sets_up_an_authenticator_and_manages_password_and_session
         10,
         "ten recovery codes"
     );
+    // Once on, the page says so and no longer offers to set it up.
+    let later = b.get("/account/security").await;
+    assert!(later.html.contains("<strong>On</strong> since"));
+    assert!(!later.html.contains("Set up an authenticator app"));
+    assert!(
+        later
+            .html
+            .contains("class=\"danger\">Sign out everywhere else"),
+        "ending sessions looks like it ends something"
+    );
 
     let ended = b
         .post(

@@ -37,6 +37,8 @@ struct SecurityPage<'a> {
     notice: Option<&'a str>,
     message: Option<String>,
     sessions: Vec<SessionRow>,
+    /// The day the authenticator app was turned on, when it is on.
+    totp_on_since: Option<String>,
     totp_setup: Option<TotpSetup>,
     recovery_codes: Option<Vec<String>>,
 }
@@ -59,6 +61,10 @@ async fn page(
     status: StatusCode,
 ) -> Response {
     let account = &me.account;
+    let totp_on_since = match state.auth.second_factor_since(account.id).await {
+        Ok(since) => since.map(|t| t.format("%Y-%m-%d").to_string()),
+        Err(e) => return crate::unavailable("second factor state failed", &e),
+    };
     let sessions = match state.auth.sessions(&me.token).await {
         Ok(s) => s,
         Err(SessionError::Invalid) => return see_other("/login"),
@@ -82,6 +88,7 @@ async fn page(
         notice: extra.notice,
         message: extra.message,
         sessions: rows,
+        totp_on_since,
         totp_setup: extra.totp_setup,
         recovery_codes: extra.recovery_codes,
     });

@@ -161,6 +161,18 @@ pub const SECOND_FACTOR_TTL_MINUTES: i64 = 5;
 pub const RECOVERY_CODES: usize = 10;
 
 impl AuthService {
+    /// When the account's authenticator app was turned on; `None` while it has none (or
+    /// only an enrolment waiting for its first code).
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    pub async fn second_factor_since(
+        &self,
+        account: AccountId,
+    ) -> Result<Option<DateTime<Utc>>, RepoError> {
+        Ok(self.totp.get(account).await?.and_then(|r| r.confirmed_at))
+    }
+
     /// Starts TOTP enrolment for the signed-in account.
     ///
     /// # Errors
