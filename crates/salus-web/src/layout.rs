@@ -36,6 +36,9 @@ fn links(account: &Account) -> Vec<(&'static str, &'static str)> {
             if matches!(account.chart, ChartLink::Linked { .. }) {
                 links.extend([
                     ("/records", "My records"),
+                    ("/records/results", "Test results"),
+                    ("/records/medications", "Medications"),
+                    ("/records/visits", "Visits"),
                     ("/records/download", "Download"),
                     ("/records/history", "Who has looked"),
                 ]);
@@ -126,6 +129,9 @@ mod tests {
             [
                 "/account",
                 "/records",
+                "/records/results",
+                "/records/medications",
+                "/records/visits",
                 "/records/download",
                 "/records/history",
                 "/account/security"
