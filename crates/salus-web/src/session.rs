@@ -11,7 +11,7 @@
 //!
 //! A rejection is a whole page (or a redirect); the handler never runs.
 //!
-//! The session is looked up once per page request, by [`who_is_visiting`] before the handler
+//! The session is looked up once per page request, by [`look_up_visitor`] before the handler
 //! runs; the extractors and the page header (`layout`) read that one answer.
 
 use crate::{WebState, error_page};
@@ -130,6 +130,10 @@ impl Visitor {
 
 /// Looks the session up once, for the extractors and the page header of this request.
 pub(crate) async fn look_up_visitor(req: &mut Request) {
+    // The stylesheet and the script are the same for everyone: no lookup for them.
+    if req.uri().path().starts_with("/static/") {
+        return;
+    }
     let visitor = match (state(req), session_token(req)) {
         (Ok(state), Ok(Some(token))) => match state.auth.authenticate(&token).await {
             Ok(who) => Visitor::SignedIn(Arc::new(SignedIn {
