@@ -111,9 +111,12 @@ struct ChartPage<'a> {
     note_draft: Draft,
 }
 
-/// A filing form as it was sent, shown again with why it was refused (beside the form).
-#[derive(Default)]
+/// A filing form (a lab result or a note) as it was sent: every field as typed, one `label`
+/// per ticked sensitivity label. It becomes the domain's input, or, refused, is shown again
+/// with why beside the form.
+#[derive(Default, Clone)]
 struct Draft {
+    kind: String,
     title: String,
     loinc: String,
     value: String,
@@ -127,14 +130,11 @@ struct Draft {
 }
 
 impl Draft {
-    fn from_fields(fields: &[(String, String)], error: String) -> Self {
-        let mut d = Self {
-            error: Some(error),
-            ..Self::default()
-        };
+    fn from_fields(fields: Vec<(String, String)>) -> Self {
+        let mut d = Self::default();
         for (name, v) in fields {
-            let v = v.clone();
             match name.as_str() {
+                "kind" => d.kind = v,
                 "title" => d.title = v,
                 "loinc" => d.loinc = v,
                 "value" => d.value = v,
@@ -148,6 +148,23 @@ impl Draft {
             }
         }
         d
+    }
+
+    /// The domain's input, numbers read as typed (a decimal comma allowed).
+    fn input(&self) -> Result<NewRecordInput, InputError> {
+        let some = |v: &String| (!v.is_empty()).then(|| v.clone());
+        Ok(NewRecordInput {
+            kind: self.kind.clone(),
+            title: self.title.clone(),
+            loinc: some(&self.loinc),
+            value: typed_number(Some(&self.value))?,
+            unit: some(&self.unit),
+            reference_low: typed_number(Some(&self.reference_low))?,
+            reference_high: typed_number(Some(&self.reference_high))?,
+            text: some(&self.text),
+            labels: self.labels.clone(),
+            visit: some(&self.visit),
+        })
     }
 
     fn has_label(&self, code: &str) -> bool {
@@ -256,32 +273,6 @@ pub(crate) async fn chart(
     chart_page(&at, said, StatusCode::OK).await
 }
 
-/// A lab result or a note as the chart page's forms send it: every field by its name, and
-/// one `label` field per ticked sensitivity label.
-fn new_record_input(fields: Vec<(String, String)>) -> Result<NewRecordInput, InputError> {
-    let mut input = NewRecordInput::default();
-    let (mut value, mut low, mut high) = (None, None, None);
-    for (name, v) in fields {
-        match name.as_str() {
-            "kind" => input.kind = v,
-            "title" => input.title = v,
-            "loinc" => input.loinc = Some(v),
-            "value" => value = Some(v),
-            "unit" => input.unit = Some(v),
-            "reference_low" => low = Some(v),
-            "reference_high" => high = Some(v),
-            "text" => input.text = Some(v),
-            "label" => input.labels.push(v),
-            "visit" => input.visit = Some(v),
-            _ => {}
-        }
-    }
-    input.value = typed_number(value.as_deref())?;
-    input.reference_low = typed_number(low.as_deref())?;
-    input.reference_high = typed_number(high.as_deref())?;
-    Ok(input)
-}
-
 #[handler]
 pub(crate) async fn file(
     rid: crate::RequestId,
@@ -302,14 +293,17 @@ pub(crate) async fn file(
         patient,
     };
     let author = DisplayName::parse(&me.name()).ok();
+    let draft = Draft::from_fields(fields);
     // A refusal shows the form again as it was sent, the reason beside it.
-    let is_note = fields.iter().any(|(k, v)| k == "kind" && v == "note");
-    let refused = |fields: &[(String, String)], why: String| {
-        let draft = Draft::from_fields(fields, why);
-        let (result_draft, note_draft) = if is_note {
-            (Draft::default(), draft)
+    let refused = |why: String| {
+        let shown = Draft {
+            error: Some(why),
+            ..draft.clone()
+        };
+        let (result_draft, note_draft) = if draft.kind == "note" {
+            (Draft::default(), shown)
         } else {
-            (draft, Draft::default())
+            (shown, Draft::default())
         };
         Said {
             message: Some("Nothing was filed: see the form below.".into()),
@@ -318,21 +312,23 @@ pub(crate) async fn file(
             ..Said::default()
         }
     };
-    let new =
-        match new_record_input(fields.clone()).and_then(|i| i.into_new_record(patient, author)) {
-            Ok(n) => n,
-            Err(e) => {
-                let said = refused(&fields, e.to_string());
-                return chart_page(&at, said, StatusCode::BAD_REQUEST).await;
-            }
-        };
+    let new = match draft
+        .input()
+        .and_then(|i| i.into_new_record(patient, author))
+    {
+        Ok(n) => n,
+        Err(e) => {
+            let said = refused(e.to_string());
+            return chart_page(&at, said, StatusCode::BAD_REQUEST).await;
+        }
+    };
     match state.records.file(&me.actor, new, rid.get()).await {
         Ok(record) => {
             let filed = FilingOutcome::of(&record).code();
             see_other(&format!("/staff/charts/{patient}?filed={filed}"))
         }
         Err(FileError::InvalidVisit) => {
-            let said = refused(&fields, "Choose one of this patient's visits.".into());
+            let said = refused("Choose one of this patient's visits.".into());
             chart_page(&at, said, StatusCode::BAD_REQUEST).await
         }
         Err(FileError::NotFound) => no_such_chart(),
@@ -380,7 +376,7 @@ mod tests {
     #[test]
     fn the_form_fields_fill_the_domains_input_and_read_typed_numbers() {
         let field = |n: &str, v: &str| (n.to_owned(), v.to_owned());
-        let input = new_record_input(vec![
+        let input = Draft::from_fields(vec![
             field("kind", "lab_result"),
             field("title", "Glucose"),
             field("value", " 5,4 "),
@@ -390,12 +386,17 @@ mod tests {
             field("label", "genetic"),
             field("csrf", "ignored"),
         ])
+        .input()
         .unwrap();
         assert_eq!(input.kind, "lab_result");
         assert_eq!(input.value, Some(5.4));
         assert_eq!(input.reference_low, None);
         assert_eq!(input.reference_high, Some(6.1));
         assert_eq!(input.labels, ["hiv", "genetic"]);
-        assert!(new_record_input(vec![field("value", "five")]).is_err());
+        assert!(
+            Draft::from_fields(vec![field("value", "five")])
+                .input()
+                .is_err()
+        );
     }
 }
