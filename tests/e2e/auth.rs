@@ -134,19 +134,7 @@ async fn register_verify_sign_in_me_sign_out_and_the_old_token_is_refused() {
     assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
 
     // Every step was audited, without secrets.
-    let rows = app
-        .store
-        .connection()
-        .query_all_raw(Statement::from_string(
-            app.store.backend(),
-            "SELECT action FROM audit_log ORDER BY seq",
-        ))
-        .await
-        .unwrap();
-    let actions: Vec<String> = rows
-        .iter()
-        .map(|r| r.try_get("", "action").unwrap())
-        .collect();
+    let actions = app.auth_events().await;
     for expected in [
         "auth.registered",
         "auth.sign_in_unverified",

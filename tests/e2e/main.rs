@@ -58,6 +58,22 @@ impl TestApp {
             .records
     }
 
+    /// The actions of the audit log so far, oldest first.
+    async fn auth_events(&self) -> Vec<String> {
+        use sea_orm::ConnectionTrait as _;
+        self.store
+            .connection()
+            .query_all_raw(sea_orm::Statement::from_string(
+                self.store.backend(),
+                "SELECT action FROM audit_log ORDER BY seq",
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get("", "action").unwrap())
+            .collect()
+    }
+
     /// Moves the app's clock forward.
     fn advance_minutes(&self, minutes: i64) {
         self.clock.advance(chrono::Duration::minutes(minutes));

@@ -541,6 +541,15 @@ async fn authorisation_matrix_covers_every_records_endpoint_of_the_spec() {
     .await;
     let held = held["record"]["id"].as_str().unwrap().to_owned();
     let note = json!({"kind": "note", "title": "Visit note", "text": "Seen today."});
+    let ann_chart = salus_domain::patient::PatientRepository::find(
+        &app.store,
+        salus_domain::PatientId::parse(&chart).unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let search =
+        json!({"name": ann_chart.name.family(), "birth_date": ann_chart.birth_date.to_string()});
 
     // (method, spec path, request path, body, expected status per actor). Actors run in the
     // order below, so the clinician's successful release comes after every refusal.
@@ -649,6 +658,20 @@ async fn authorisation_matrix_covers_every_records_endpoint_of_the_spec() {
                 (StaffOtherOrg, 404),
                 (Anonymous, 401),
                 (StaffSameOrg, 201),
+            ],
+        ),
+        // Staff search their own organisation's charts (another's finds nothing: 200, empty).
+        (
+            "post",
+            "/v1/staff/chart-search",
+            "/api/v1/staff/chart-search".to_owned(),
+            Some(search),
+            [
+                (Owner, 404),
+                (OtherPatient, 404),
+                (StaffSameOrg, 200),
+                (StaffOtherOrg, 200),
+                (Anonymous, 401),
             ],
         ),
         (

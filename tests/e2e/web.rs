@@ -295,7 +295,7 @@ async fn register_confirm_sign_in_and_out_through_the_pages() {
 
     let home = b.get("/account").await;
     assert_eq!(home.status, StatusCode::OK);
-    assert!(home.html.contains("Hello, Ann Lee") && home.html.contains("ann@example.org"));
+    assert!(home.html.contains("Hello, Ann") && home.html.contains("ann@example.org"));
 
     let out = b.post("/logout", &[("csrf", &csrf_of(&home.html))]).await;
     assert_eq!(out.location.as_deref(), Some("/login?signed_out=1"));
@@ -620,7 +620,7 @@ async fn front_desk_pages_issue_codes_and_confirm_identities() {
     let desk = b.get("/staff").await;
     assert_eq!(desk.status, StatusCode::OK);
     assert!(desk.html.contains("pat@example.org"));
-    assert!(desk.html.contains("MRN SYN0000000"));
+    assert!(desk.html.contains("record number SYN0000000"));
     let issued = b
         .post(
             "/staff/activation-code",
@@ -1639,4 +1639,228 @@ async fn record_pages_speak_in_words_not_codes() {
         results.html.contains(">Final</option>") || results.html.contains(">Final<"),
         "statuses in words, in the filter too"
     );
+}
+
+#[tokio::test]
+async fn an_unconnected_patient_sees_where_things_stand_and_the_desk_connects_them_through_the_pages()
+ {
+    use salus_domain::account::StaffRole;
+    use salus_domain::patient::PatientRepository;
+    let app = spawn_app(2).await;
+    let org = salus_server::importer::target_org(&app.store, Some("demo-clinic"))
+        .await
+        .unwrap();
+    let chart = app
+        .store
+        .find_by_mrn(
+            org.id,
+            &salus_domain::text::Mrn::parse("SYN0000001").unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let dob = chart.birth_date.to_string();
+
+    // The clinic's page leads to a registration form with the clinic chosen.
+    let mut pat = Browser::new(&app);
+    let clinic = pat.get("/clinics/demo-clinic").await;
+    assert_eq!(clinic.status, StatusCode::OK);
+    assert!(
+        clinic
+            .html
+            .contains("href=\"/register?clinic=demo-clinic\""),
+        "{}",
+        clinic.html
+    );
+    assert!(
+        clinic.html.contains("href=\"tel:"),
+        "the clinic's phone number"
+    );
+    assert_eq!(
+        pat.get("/clinics/nowhere").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let form = pat.get("/register?clinic=demo-clinic").await;
+    assert!(
+        form.html
+            .contains("<option value=\"demo-clinic\" selected>"),
+        "{}",
+        form.html
+    );
+    // Registered under a name the chart does not have (a new family name).
+    let done = pat
+        .post(
+            "/register",
+            &[
+                ("csrf", &csrf_of(&form.html)),
+                ("clinic", "demo-clinic"),
+                ("given_name", chart.name.given()),
+                ("family_name", "Newname"),
+                ("birth_date", &dob),
+                ("email", "pat@example.org"),
+                ("password", "tulip kettle orbit"),
+            ],
+        )
+        .await;
+    assert_eq!(done.location.as_deref(), Some("/register/check-email"));
+    let token = crate::auth::token_from_outbox(&app);
+    crate::auth::post(
+        &app,
+        "/api/v1/auth/verify",
+        &serde_json::json!({"token": token}),
+    )
+    .await;
+    patient_signs_in(&mut pat, "pat@example.org").await;
+    let home = pat.get("/account").await;
+    assert!(
+        home.html.contains("Waiting for Salus Demo Clinic"),
+        "{}",
+        home.html
+    );
+    assert!(
+        home.html.contains("href=\"tel:"),
+        "whom to call: {}",
+        home.html
+    );
+    assert!(
+        home.html.contains("href=\"/account/activate\""),
+        "a code can be entered any time"
+    );
+
+    // The desk sees them although no chart matches exactly, searches, and connects them.
+    let mut desk = Browser::new(&app);
+    staff_signs_in(&mut desk, "desk@example.org", StaffRole::FrontDesk).await;
+    let home = desk.get("/account").await;
+    assert!(home.html.contains("1 person is waiting"), "{}", home.html);
+    let page = desk.get("/staff").await;
+    assert!(page.html.contains("pat@example.org"));
+    assert!(
+        page.html
+            .contains("No record has exactly this name and date of birth.")
+    );
+    let account_id = page
+        .html
+        .split("name=\"for_account\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let refused = desk
+        .post(
+            "/staff/search",
+            &[
+                ("csrf", &csrf_of(&page.html)),
+                ("for_account", &account_id),
+                ("name", "x"),
+                ("birth_date", &dob),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.html.contains("href=\"#name\"") && refused.html.contains("id=\"name-error\""),
+        "the error is beside the field and summarised with a link: {}",
+        refused.html
+    );
+    assert!(
+        refused.html.contains(&format!("value=\"{dob}\"")),
+        "what was typed is kept"
+    );
+    let found = desk
+        .post(
+            "/staff/search",
+            &[
+                ("csrf", &csrf_of(&refused.html)),
+                ("for_account", &account_id),
+                ("name", chart.name.given()),
+                ("birth_date", &dob),
+            ],
+        )
+        .await;
+    assert_eq!(found.status, StatusCode::OK);
+    assert!(
+        found.html.contains("record number SYN0000001"),
+        "{}",
+        found.html
+    );
+    let connected = desk
+        .post(
+            &format!("/staff/identity/{account_id}"),
+            &[
+                ("csrf", &csrf_of(&found.html)),
+                ("decision", "confirm"),
+                ("patient_id", &chart.id.to_string()),
+            ],
+        )
+        .await;
+    assert!(
+        connected
+            .html
+            .contains("The account is now connected to the record."),
+        "{}",
+        connected.html
+    );
+
+    // The patient's home now shows what is in their record.
+    let home = pat.get("/account").await;
+    assert!(
+        home.html.contains("What&#x27;s new") || home.html.contains("What's new"),
+        "{}",
+        home.html
+    );
+    assert!(home.html.contains("href=\"/records\""));
+}
+
+#[tokio::test]
+async fn clinicians_find_a_chart_by_name_and_birth_date_on_the_pages() {
+    use salus_domain::account::StaffRole;
+    use salus_domain::patient::PatientRepository;
+    let app = spawn_app(1).await;
+    let org = salus_server::importer::target_org(&app.store, Some("demo-clinic"))
+        .await
+        .unwrap();
+    let chart = app
+        .store
+        .find_by_mrn(
+            org.id,
+            &salus_domain::text::Mrn::parse("SYN0000000").unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let mut doc = Browser::new(&app);
+    staff_signs_in(&mut doc, "doc@example.org", StaffRole::Clinician).await;
+    let form = doc.get("/staff/charts").await;
+    let found = doc
+        .post(
+            "/staff/charts",
+            &[
+                ("csrf", &csrf_of(&form.html)),
+                ("name", chart.name.family()),
+                ("birth_date", &chart.birth_date.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(found.status, StatusCode::OK);
+    assert!(
+        found
+            .html
+            .contains(&format!("href=\"/staff/charts/{}\"", chart.id)),
+        "{}",
+        found.html
+    );
+    let bad = doc
+        .post(
+            "/staff/charts",
+            &[
+                ("csrf", &csrf_of(&found.html)),
+                ("name", chart.name.family()),
+                ("birth_date", "31/12/1999"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.html.contains("id=\"birth_date-error\""), "{}", bad.html);
 }

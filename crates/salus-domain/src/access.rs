@@ -283,7 +283,11 @@ pub fn decide(actor: &Actor, action: Action, target: Target<'_>, now: DateTime<U
                     Action::ViewChart | Action::Read | Action::Create | Action::Release => {
                         about_chart && *role == StaffRole::Clinician
                     }
-                    Action::ViewDemographics => about_chart && proofs_identity(*role),
+                    // Who a chart is: the front desk proving identities, and clinicians
+                    // finding a chart to open (they see it when they open it anyway).
+                    Action::ViewDemographics => {
+                        about_chart && (proofs_identity(*role) || *role == StaffRole::Clinician)
+                    }
                     Action::ProofIdentity => !about_chart && proofs_identity(*role),
                     Action::ManageTeam => !about_chart && *role == StaffRole::OrganizationAdmin,
                     Action::Export | Action::ViewAccessHistory => false,
@@ -492,8 +496,18 @@ mod tests {
         );
         assert_eq!(
             demographics(StaffRole::Clinician, ORG),
+            Decision::Allow,
+            "clinicians find a chart by name and birth date before they open it"
+        );
+        assert_eq!(
+            decide(
+                &staff(StaffRole::Clinician, ORG),
+                Action::ProofIdentity,
+                Target::Organization { organization: ORG },
+                now()
+            ),
             Decision::Deny,
-            "clinicians see who a chart is by opening it, not through identity checks"
+            "but they do not link accounts to charts"
         );
         assert_eq!(demographics(StaffRole::Billing, ORG), Decision::Deny);
         assert_eq!(

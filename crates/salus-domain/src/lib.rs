@@ -27,8 +27,11 @@ pub mod providers;
 pub mod record;
 pub mod repo;
 pub mod text;
+pub mod when;
 pub mod words;
 
+/// The time-zone database the organisations' zones come from.
+pub use chrono_tz;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use ids::{
     AccountId, AuditEventId, GrantId, IdGenerator, OrganizationId, PatientId, PractitionerId,

@@ -3,8 +3,9 @@
 use crate::ids::OrganizationId;
 use crate::record::{RecordKind, ReleaseState, SensitivityLabel, SensitivityLabels};
 use crate::repo::RepoError;
-use crate::text::{OrgName, Slug};
+use crate::text::{OrgName, Phone, Slug};
 use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -151,6 +152,10 @@ pub struct Organization {
     pub slug: Slug,
     pub features: BTreeSet<PortalFeature>,
     pub release_policy: ReleasePolicy,
+    /// The number patients call (shown to a patient waiting for the clinic, for example).
+    pub phone: Option<Phone>,
+    /// The zone every date and time of this organisation is shown in.
+    pub time_zone: Tz,
 }
 
 impl Organization {
@@ -280,5 +285,13 @@ impl DirectoryService {
     /// [`DirectoryError::Repo`] when storage fails.
     pub async fn list(&self) -> Result<Vec<Organization>, DirectoryError> {
         Ok(self.organizations.list().await?)
+    }
+
+    /// The organisation with this slug, if it runs a portal here.
+    ///
+    /// # Errors
+    /// [`DirectoryError::Repo`] when storage fails.
+    pub async fn find(&self, slug: &Slug) -> Result<Option<Organization>, DirectoryError> {
+        Ok(self.organizations.find_by_slug(slug).await?)
     }
 }

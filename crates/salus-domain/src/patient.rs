@@ -65,6 +65,77 @@ pub fn parse_birth_date(text: &str) -> Result<chrono::NaiveDate, InvalidBirthDat
 #[error("Enter the date of birth as YYYY-MM-DD.")]
 pub struct InvalidBirthDate;
 
+/// A staff search for a chart: part of the patient's name and their date of birth (both:
+/// a name alone would list strangers, a date alone whole classes of patients). Redacted in
+/// `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ChartSearch {
+    /// Lower-case letters and digits of the name as typed.
+    name: String,
+    pub birth_date: chrono::NaiveDate,
+}
+
+/// Why a chart search was refused as typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ChartSearchError {
+    #[error("Enter at least two letters of the patient's name.")]
+    Name,
+    #[error("Enter the date of birth as YYYY-MM-DD.")]
+    BirthDate,
+}
+
+impl ChartSearchError {
+    /// A stable code for the API.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Name => "invalid_name",
+            Self::BirthDate => "invalid_birth_date",
+        }
+    }
+}
+
+/// Letters and digits only, lower case: "O'Brien-Smith" and "obrien smith" compare equal.
+pub(crate) fn folded(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+impl ChartSearch {
+    /// A search from the fields as typed (the page's form or the API's query).
+    ///
+    /// # Errors
+    /// The first field that is not valid: name, then birth date.
+    pub fn from_fields(name: &str, birth_date: &str) -> Result<Self, ChartSearchError> {
+        let name = folded(name);
+        if name.chars().count() < 2 {
+            return Err(ChartSearchError::Name);
+        }
+        let birth_date = parse_birth_date(birth_date).map_err(|_| ChartSearchError::BirthDate)?;
+        Ok(Self { name, birth_date })
+    }
+
+    /// Whether a chart is one the search asks for: born that day, with the searched text in
+    /// its given or family name, or in both together.
+    pub fn matches(&self, chart: &Patient) -> bool {
+        chart.birth_date == self.birth_date
+            && [
+                folded(chart.name.given()),
+                folded(chart.name.family()),
+                folded(&chart.name.full()),
+            ]
+            .iter()
+            .any(|n| n.contains(&self.name))
+    }
+}
+
+impl std::fmt::Debug for ChartSearch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChartSearch(<redacted>)")
+    }
+}
+
 impl std::fmt::Debug for PersonName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("PersonName(<redacted>)")
@@ -155,6 +226,17 @@ pub trait PatientRepository: Send + Sync {
         mrn: &Mrn,
     ) -> Result<Option<Patient>, RepoError>;
 
+    /// The organisation's charts of people born on `birth_date`, at most `limit`.
+    ///
+    /// # Errors
+    /// As [`PatientRepository::find`].
+    async fn born_on(
+        &self,
+        organization: OrganizationId,
+        birth_date: chrono::NaiveDate,
+        limit: u32,
+    ) -> Result<Vec<Patient>, RepoError>;
+
     /// How many charts the organisation holds.
     ///
     /// # Errors
@@ -184,5 +266,48 @@ mod tests {
             );
         }
         assert_eq!(AdministrativeSex::from_code("F"), None);
+    }
+
+    #[test]
+    fn a_chart_search_needs_a_name_and_a_birth_date_and_ignores_case_and_marks() {
+        let chart = Patient {
+            id: PatientId::from_uuid(uuid::Uuid::from_u128(1)),
+            organization_id: OrganizationId::from_uuid(uuid::Uuid::from_u128(2)),
+            mrn: Mrn::parse("MRN-1").unwrap(),
+            name: PersonName::new("Mary-Ann", "O'Brien Smith").unwrap(),
+            birth_date: NaiveDate::from_ymd_opt(1961, 3, 9).unwrap(),
+            sex: AdministrativeSex::Female,
+            contact: ContactDetails::default(),
+            source_identifier: None,
+        };
+        let hit = |name: &str| {
+            ChartSearch::from_fields(name, "1961-03-09")
+                .unwrap()
+                .matches(&chart)
+        };
+        assert!(hit("obrien"));
+        assert!(hit("O'BRIEN-SMITH"));
+        assert!(hit("mary ann"));
+        assert!(hit("Mary-Ann O'Brien"), "given and family together");
+        assert!(!hit("Smyth"));
+        let other_day = ChartSearch::from_fields("obrien", "1961-03-10").unwrap();
+        assert!(
+            !other_day.matches(&chart),
+            "the birth date must be the same"
+        );
+        assert_eq!(
+            ChartSearch::from_fields(" ' ", "1961-03-09"),
+            Err(ChartSearchError::Name)
+        );
+        assert_eq!(
+            ChartSearch::from_fields("O", "1961-03-09"),
+            Err(ChartSearchError::Name)
+        );
+        assert_eq!(
+            ChartSearch::from_fields("Obrien", "09/03/1961"),
+            Err(ChartSearchError::BirthDate)
+        );
+        let typed = ChartSearch::from_fields("Obrien", "1961-03-09").unwrap();
+        assert!(!format!("{typed:?}").contains("obrien"));
     }
 }

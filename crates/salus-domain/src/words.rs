@@ -9,6 +9,24 @@ use crate::record::{
 };
 
 const IN_ERROR: &str = "Recorded in error";
+
+impl RecordKind {
+    /// "1 test result", "3 visits": a count of records of this kind in words.
+    pub fn counted(self, n: u64) -> String {
+        let (one, many) = match self {
+            Self::Encounter => ("visit", "visits"),
+            Self::Observation => ("test result", "test results"),
+            Self::DiagnosticReport => ("report", "reports"),
+            Self::Medication => ("medication", "medications"),
+            Self::Immunization => ("immunization", "immunizations"),
+            Self::Problem => ("health problem", "health problems"),
+            Self::Allergy => ("allergy", "allergies"),
+            Self::Procedure => ("procedure", "procedures"),
+            Self::ClinicalNote => ("note", "notes"),
+        };
+        format!("{n} {}", if n == 1 { one } else { many })
+    }
+}
 const NOT_KNOWN: &str = "Not known";
 
 impl EncounterStatus {
@@ -251,5 +269,19 @@ mod tests {
         for phrase in all {
             assert!(readable(phrase), "{phrase}");
         }
+    }
+
+    #[test]
+    fn every_kind_counts_in_words() {
+        for kind in RecordKind::ALL {
+            let one = kind.counted(1);
+            let many = kind.counted(3);
+            assert!(one.starts_with("1 ") && !one.contains('_'), "{one}");
+            assert!(
+                many.starts_with("3 ") && many != one.replace('1', "3"),
+                "{many}"
+            );
+        }
+        assert_eq!(RecordKind::Allergy.counted(2), "2 allergies");
     }
 }

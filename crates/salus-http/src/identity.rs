@@ -9,8 +9,12 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use salus_domain::access::Actor;
 use salus_domain::account::{
-    AuthService, IssueCodeError, QueueError, RedeemError, ReviewError, ReviewOutcome, SecretText,
+    AuthService, ChooseClinicError, IdentityStatus, IssueCodeError, QueueError, RedeemError,
+    ReviewError, ReviewOutcome, SecretText,
 };
+use salus_domain::organization::Organization;
+use salus_domain::patient::Patient;
+use salus_domain::text::Slug;
 use salus_domain::{AccountId, PatientId};
 
 #[derive(Tags)]
@@ -39,6 +43,7 @@ pub struct Linked {
     pub status: String,
 }
 
+/// Who a chart is: what the front desk and clinicians compare with a person's documents.
 #[derive(Object)]
 pub struct Candidate {
     pub patient_id: String,
@@ -46,6 +51,73 @@ pub struct Candidate {
     pub given_name: String,
     pub family_name: String,
     pub birth_date: chrono::NaiveDate,
+}
+
+impl From<&Patient> for Candidate {
+    fn from(c: &Patient) -> Self {
+        Self {
+            patient_id: c.id.to_string(),
+            mrn: c.mrn.as_str().to_owned(),
+            given_name: c.name.given().to_owned(),
+            family_name: c.name.family().to_owned(),
+            birth_date: c.birth_date,
+        }
+    }
+}
+
+/// A clinic as a patient sees it: how to reach it.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ClinicDto {
+    pub slug: String,
+    pub name: String,
+    pub phone: Option<String>,
+}
+
+impl From<&Organization> for ClinicDto {
+    fn from(o: &Organization) -> Self {
+        Self {
+            slug: o.slug.as_str().to_owned(),
+            name: o.name.as_str().to_owned(),
+            phone: o.phone.as_ref().map(|p| p.as_str().to_owned()),
+        }
+    }
+}
+
+/// Where the account stands on the way to its records.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct IdentityStatusDto {
+    /// `linked`, `no_clinic` (choose one with `PUT /api/v1/me/clinic`), `waiting` (the
+    /// clinic will confirm who you are, or give you an activation code) or `declined` (the
+    /// clinic found no record that is yours: call it, or choose again).
+    pub state: String,
+    pub clinic: Option<ClinicDto>,
+    /// When the clinic was asked (`waiting`) or answered (`declined`).
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<&IdentityStatus> for IdentityStatusDto {
+    fn from(s: &IdentityStatus) -> Self {
+        let (state, clinic, since) = match s {
+            IdentityStatus::Linked => ("linked", None, None),
+            IdentityStatus::NoClinic => ("no_clinic", None, None),
+            IdentityStatus::Waiting { clinic, since } => ("waiting", Some(clinic), Some(*since)),
+            IdentityStatus::Declined { clinic, at } => ("declined", Some(clinic), Some(*at)),
+        };
+        Self {
+            state: state.to_owned(),
+            clinic: clinic.map(ClinicDto::from),
+            since,
+        }
+    }
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct ChooseClinicRequest {
+    /// The clinic's slug, from `GET /api/v1/organizations`.
+    pub clinic: String,
 }
 
 #[derive(Object)]
@@ -57,7 +129,11 @@ pub struct QueueEntryDto {
     pub birth_date: Option<chrono::NaiveDate>,
     pub email: String,
     pub registered_at: chrono::DateTime<chrono::Utc>,
-    /// Charts of your organisation that match, best first.
+    /// When the person asked your organisation to confirm them; absent for an account that
+    /// chose no clinic (listed because a chart matches).
+    pub requested_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Charts of your organisation that match, best first (may be empty: search by name and
+    /// birth date with `POST /api/v1/staff/chart-search`).
     pub candidates: Vec<Candidate>,
 }
 
@@ -117,6 +193,28 @@ enum QueueResponse {
     /// `forbidden`.
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
+}
+
+#[derive(Debug, ApiResponse)]
+enum StatusResponse {
+    #[oai(status = 200)]
+    Ok(Json<IdentityStatusDto>),
+}
+
+#[derive(Debug, ApiResponse)]
+enum ChooseClinicResponse {
+    /// The clinic is asked; the answer is the account's new status.
+    #[oai(status = 200)]
+    Ok(Json<IdentityStatusDto>),
+    /// `unknown_clinic`.
+    #[oai(status = 400)]
+    Invalid(Json<ErrorBody>),
+    /// `forbidden`: staff accounts are not connected to records.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// `already_linked`.
+    #[oai(status = 409)]
+    AlreadyLinked(Json<ErrorBody>),
 }
 
 #[derive(Debug, ApiResponse)]
@@ -246,7 +344,63 @@ impl IdentityApi {
         }
     }
 
-    /// Front desk: accounts waiting for identity review, with matching charts.
+    /// Patient: where your account stands on the way to your records — connected, waiting
+    /// for your clinic (which one, its phone number, since when), or no clinic chosen yet.
+    #[oai(
+        path = "/v1/me/identity",
+        method = "get",
+        operation_id = "identityStatus"
+    )]
+    async fn status(&self, token: SessionToken) -> Result<StatusResponse, ApiError> {
+        let status = self.auth.identity_status(token.account()).await?;
+        Ok(StatusResponse::Ok(Json(IdentityStatusDto::from(&status))))
+    }
+
+    /// Patient: ask your clinic to confirm who you are (in place of any clinic asked before).
+    /// Its front desk then connects your account to your record, or gives you an activation
+    /// code.
+    #[oai(path = "/v1/me/clinic", method = "put", operation_id = "chooseClinic")]
+    async fn choose_clinic(
+        &self,
+        req: &Request,
+        token: SessionToken,
+        b: Json<ChooseClinicRequest>,
+    ) -> Result<ChooseClinicResponse, ApiError> {
+        let unknown = || {
+            ChooseClinicResponse::Invalid(body(
+                "unknown_clinic",
+                &ChooseClinicError::UnknownClinic.to_string(),
+            ))
+        };
+        let Ok(slug) = Slug::parse(b.0.clinic.trim()) else {
+            return Ok(unknown());
+        };
+        match self
+            .auth
+            .choose_clinic(token.account(), &slug, request_id(req).as_deref())
+            .await
+        {
+            Ok(_) => {
+                let status = self.auth.identity_status(token.account()).await?;
+                Ok(ChooseClinicResponse::Ok(Json(IdentityStatusDto::from(
+                    &status,
+                ))))
+            }
+            Err(ChooseClinicError::UnknownClinic) => Ok(unknown()),
+            Err(e @ ChooseClinicError::Forbidden) => Ok(ChooseClinicResponse::Forbidden(body(
+                "forbidden",
+                &e.to_string(),
+            ))),
+            Err(e @ ChooseClinicError::AlreadyLinked) => Ok(ChooseClinicResponse::AlreadyLinked(
+                body("already_linked", &e.to_string()),
+            )),
+            Err(ChooseClinicError::Repo(e)) => Err(e.into()),
+        }
+    }
+
+    /// Front desk: accounts waiting for identity review — everyone who asked your
+    /// organisation, and accounts that chose no clinic where a chart matches — with the
+    /// matching charts.
     #[oai(
         path = "/v1/staff/identity-queue",
         method = "get",
@@ -271,17 +425,8 @@ impl IdentityApi {
                         birth_date: e.account.birth_date,
                         email: e.account.email.as_str().to_owned(),
                         registered_at: e.account.created_at,
-                        candidates: e
-                            .candidates
-                            .iter()
-                            .map(|c| Candidate {
-                                patient_id: c.id.to_string(),
-                                mrn: c.mrn.as_str().to_owned(),
-                                given_name: c.name.given().to_owned(),
-                                family_name: c.name.family().to_owned(),
-                                birth_date: c.birth_date,
-                            })
-                            .collect(),
+                        requested_at: e.requested_at,
+                        candidates: e.candidates.iter().map(Candidate::from).collect(),
                     })
                     .collect(),
             }))),
@@ -290,7 +435,10 @@ impl IdentityApi {
         }
     }
 
-    /// Front desk: confirm which chart a queued account belongs to, or reject the match.
+    /// Front desk: confirm which chart a waiting account belongs to (a candidate, or a chart
+    /// found with `POST /api/v1/staff/chart-search` after checking the person's documents: it must
+    /// have the account's birth date), or say that no chart here is theirs (`reject`; the
+    /// person sees that and can call you).
     #[oai(
         path = "/v1/staff/identity-queue/:account_id",
         method = "post",
@@ -345,4 +493,10 @@ impl IdentityApi {
     }
 }
 
-crate::redacted_debug!(ActivationCodeDto, RedeemRequest, Candidate, QueueEntryDto);
+crate::redacted_debug!(
+    ActivationCodeDto,
+    RedeemRequest,
+    Candidate,
+    QueueEntryDto,
+    ChooseClinicRequest
+);

@@ -17,6 +17,7 @@ use salus_domain::chart::{
     ChartSummary, FileError, FilingOutcome, ListFilter, ListRequest, NewRecordInput, ReadError,
     RecordView, RecordsService, ReleaseError, Shown,
 };
+use salus_domain::patient::ChartSearch;
 use salus_domain::record::{ClinicalRecord, Cursor, RecordBody, RecordKind, SensitivityLabels};
 use salus_domain::text::DisplayName;
 use salus_domain::{PatientId, RecordId};
@@ -207,6 +208,36 @@ pub struct Filed {
     pub record: RecordDto,
     /// `released`, `released_later` or `held`: when the patient sees it.
     pub release: String,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct ChartSearchRequest {
+    /// Part of the given or family name (at least two letters).
+    pub name: String,
+    /// `YYYY-MM-DD`.
+    pub birth_date: String,
+}
+
+#[derive(Object)]
+pub struct ChartsFound {
+    /// Charts of your organisation born that day with the name searched, by family name.
+    pub charts: Vec<crate::identity::Candidate>,
+}
+
+#[derive(ApiResponse)]
+enum SearchResponse {
+    #[oai(status = 200)]
+    Ok(Json<ChartsFound>),
+    /// `invalid_name` (at least two letters) or `invalid_birth_date`.
+    #[oai(status = 400)]
+    Invalid(Json<ErrorBody>),
+    /// `no_chart`: a patient account without a record.
+    #[oai(status = 403)]
+    NoChart(Json<ErrorBody>),
+    /// `not_found`: only staff search charts.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
 }
 
 #[derive(ApiResponse)]
@@ -632,6 +663,41 @@ impl RecordsApi {
         }
     }
 
+    /// Staff: find a chart of your organisation by part of the patient's name and their
+    /// date of birth (both required; sent in the body so they stay out of addresses and
+    /// logs). Every chart listed appears in that patient's access history as a look at who
+    /// they are.
+    #[oai(
+        path = "/v1/staff/chart-search",
+        method = "post",
+        operation_id = "searchCharts"
+    )]
+    async fn search(
+        &self,
+        req: &Request,
+        token: SessionToken,
+        body: Json<ChartSearchRequest>,
+    ) -> Result<SearchResponse, ApiError> {
+        let actor = match actor(&token) {
+            Ok(a) => a,
+            Err(r) => return Ok(refuse!(SearchResponse, r)),
+        };
+        let search = match ChartSearch::from_fields(&body.0.name, &body.0.birth_date) {
+            Ok(s) => s,
+            Err(e) => return Ok(SearchResponse::Invalid(invalid(e.code(), &e.to_string()))),
+        };
+        match self
+            .records
+            .search_charts(&actor, &search, request_id(req).as_deref())
+            .await
+        {
+            Ok(found) => Ok(SearchResponse::Ok(Json(ChartsFound {
+                charts: found.iter().map(crate::identity::Candidate::from).collect(),
+            }))),
+            Err(e) => Ok(refuse!(SearchResponse, refusal(e)?)),
+        }
+    }
+
     /// Who saw or changed your record, newest first: you, staff (name and role), proxies and
     /// share links, with what they did and when. Viewing it is recorded too.
     #[oai(
@@ -900,3 +966,5 @@ mod tests {
         );
     }
 }
+
+crate::redacted_debug!(ChartsFound, ChartSearchRequest);

@@ -73,6 +73,7 @@ pub fn api_state(
             totp: shared.clone(),
             identity: shared.clone(),
             patients: shared.clone(),
+            organizations: shared.clone(),
             totp_algorithm: Arc::new(Rfc6238::new("Salus")),
             clock,
             ids: Arc::new(UuidV7Ids),

@@ -9,7 +9,7 @@ use salus_domain::organization::{
     Organization, OrganizationRepository, PortalFeature, ReleasePolicy, ReleaseRule,
 };
 use salus_domain::record::{RecordKind, SensitivityLabel};
-use salus_domain::text::{OrgName, Slug};
+use salus_domain::text::{OrgName, Phone, Slug};
 use salus_domain::{Clock, OrganizationId};
 use salus_store::{Store, UuidV7Ids};
 use std::path::PathBuf;
@@ -61,6 +61,8 @@ fn demo_organizations() -> Vec<Organization> {
             slug: Slug::parse(DEMO_SLUG).expect("constant slug"),
             features: all,
             release_policy: policy,
+            phone: Some(Phone::parse("+1 617 555 0100").expect("constant phone")),
+            time_zone: salus_domain::chrono_tz::America::New_York,
         },
         Organization {
             id: OrganizationId::generate(&UuidV7Ids),
@@ -73,6 +75,8 @@ fn demo_organizations() -> Vec<Organization> {
                 RecordKind::Observation,
                 ReleaseRule::AfterHours { hours: 24 },
             ),
+            phone: Some(Phone::parse("+1 413 555 0142").expect("constant phone")),
+            time_zone: salus_domain::chrono_tz::America::New_York,
         },
     ]
 }

@@ -104,6 +104,12 @@ enum OrgCommand {
         /// Comma-separated: records,messaging,scheduling,bill_pay,proxy_access
         #[arg(long, value_delimiter = ',', default_value = "records")]
         features: Vec<String>,
+        /// The number patients call, shown to patients waiting for the clinic.
+        #[arg(long)]
+        phone: Option<String>,
+        /// The IANA time zone dates and times are shown in, e.g. America/New_York.
+        #[arg(long, default_value = "UTC")]
+        time_zone: String,
     },
     /// List organisations.
     List,
@@ -155,6 +161,8 @@ async fn main() -> anyhow::Result<()> {
             slug,
             name,
             features,
+            phone,
+            time_zone,
         }) => {
             let features = features
                 .iter()
@@ -169,6 +177,16 @@ async fn main() -> anyhow::Result<()> {
                 slug: Slug::parse(&slug).context("invalid --slug (use a-z, 0-9 and -)")?,
                 features,
                 release_policy: ReleasePolicy::default(),
+                phone: phone
+                    .as_deref()
+                    .map(salus_domain::text::Phone::parse)
+                    .transpose()
+                    .context("invalid --phone")?,
+                time_zone: time_zone.parse().map_err(|_| {
+                    anyhow::anyhow!(
+                        "unknown --time-zone {time_zone:?} (use an IANA name such as Europe/Berlin)"
+                    )
+                })?,
             };
             store
                 .create(&org)

@@ -95,6 +95,8 @@ fn demo_org() -> Organization {
         slug: Slug::parse("bench").expect("slug"),
         features: [PortalFeature::Records].into_iter().collect(),
         release_policy: ReleasePolicy::default(),
+        phone: None,
+        time_zone: salus_domain::chrono_tz::Tz::UTC,
     }
 }
 

@@ -335,6 +335,7 @@ fn session_from_row(r: session::Model) -> Result<Session, RepoError> {
         last_seen_at: r.last_seen_at,
         revoked_at: r.revoked_at,
         authenticated_at: r.authenticated_at.unwrap_or(r.created_at),
+        previous_sign_in_at: r.previous_sign_in_at,
     })
 }
 
@@ -355,6 +356,7 @@ impl SessionRepository for Store {
             last_seen_at: Set(s.last_seen_at),
             revoked_at: Set(s.revoked_at),
             authenticated_at: Set(Some(s.authenticated_at)),
+            previous_sign_in_at: Set(s.previous_sign_in_at),
         })
         .exec_without_returning(&self.db)
         .await
@@ -441,6 +443,18 @@ impl SessionRepository for Store {
         let done = q.exec(&self.db).await;
         self.sessions.changed();
         Ok(done.map_err(repo_err)?.rows_affected)
+    }
+
+    async fn last_sign_in(&self, account: AccountId) -> Result<Option<DateTime<Utc>>, RepoError> {
+        session::Entity::find()
+            .select_only()
+            .column(session::Column::CreatedAt)
+            .filter(session::Column::AccountId.eq(account.as_uuid()))
+            .order_by_desc(session::Column::CreatedAt)
+            .into_tuple()
+            .one(&self.db)
+            .await
+            .map_err(repo_err)
     }
 
     async fn live_for_account(&self, account: AccountId) -> Result<Vec<Session>, RepoError> {

@@ -90,6 +90,11 @@ pub(crate) fn organization_from_rows(
         slug: Slug::parse(&org.slug).map_err(corrupt("organizations.slug"))?,
         features,
         release_policy: policy,
+        phone: opt(org.phone, Phone::parse, "organizations.phone")?,
+        time_zone: org
+            .time_zone
+            .parse()
+            .map_err(|_| RepoError::Corrupt("organizations.time_zone"))?,
     })
 }
 

@@ -1,17 +1,18 @@
 //! [`IdentityRepository`] on sea-orm.
 
-use crate::convert::patient_from_row;
-use crate::entity::{account, activation_code, identity_review, patient};
+use crate::entity::{account, activation_code, identity_request, identity_review};
 use crate::{Store, repo_err};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use salus_domain::account::{
-    Account, ActivationCode, IdentityRepository, ReviewOutcome, TokenDigest,
+    ActivationCode, ClinicRequest, IdentityRepository, ReviewOutcome, TokenDigest, Waiting,
 };
-use salus_domain::patient::Patient;
 use salus_domain::{AccountId, OrganizationId, PatientId, RepoError};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+use std::collections::HashMap;
 
 #[async_trait::async_trait]
 impl IdentityRepository for Store {
@@ -83,42 +84,106 @@ impl IdentityRepository for Store {
         &self,
         organization: OrganizationId,
         limit: u32,
-    ) -> Result<Vec<Account>, RepoError> {
+    ) -> Result<Vec<Waiting>, RepoError> {
         let decided = Query::select()
             .column(identity_review::Column::AccountId)
             .from(identity_review::Entity)
             .and_where(identity_review::Column::OrganizationId.eq(organization.as_uuid()))
+            .to_owned();
+        let asked_here = Query::select()
+            .column(identity_request::Column::AccountId)
+            .from(identity_request::Entity)
+            .and_where(identity_request::Column::OrganizationId.eq(organization.as_uuid()))
+            .to_owned();
+        let asked_anyone = Query::select()
+            .column(identity_request::Column::AccountId)
+            .from(identity_request::Entity)
             .to_owned();
         let rows = account::Entity::find()
             .filter(account::Column::Role.eq("patient"))
             .filter(account::Column::State.eq("active"))
             .filter(account::Column::PatientId.is_null())
             .filter(account::Column::Id.not_in_subquery(decided))
+            .filter(
+                Condition::any()
+                    .add(account::Column::Id.in_subquery(asked_here))
+                    .add(account::Column::Id.not_in_subquery(asked_anyone)),
+            )
             .order_by_asc(account::Column::CreatedAt)
             .limit(u64::from(limit))
             .all(&self.db)
             .await
             .map_err(repo_err)?;
-        rows.into_iter()
-            .map(crate::accounts::account_from_row)
-            .collect()
-    }
-
-    async fn charts_born_on(
-        &self,
-        organization: OrganizationId,
-        birth_date: NaiveDate,
-    ) -> Result<Vec<Patient>, RepoError> {
-        patient::Entity::find()
-            .filter(patient::Column::OrganizationId.eq(organization.as_uuid()))
-            .filter(patient::Column::BirthDate.eq(birth_date))
-            .limit(50)
+        let ids: Vec<_> = rows.iter().map(|r| r.id).collect();
+        let asked: HashMap<_, _> = identity_request::Entity::find()
+            .filter(identity_request::Column::AccountId.is_in(ids))
             .all(&self.db)
             .await
             .map_err(repo_err)?
             .into_iter()
-            .map(patient_from_row)
+            .map(|r| (r.account_id, r.requested_at))
+            .collect();
+        rows.into_iter()
+            .map(|row| {
+                let requested_at = asked.get(&row.id).copied();
+                Ok(Waiting {
+                    account: crate::accounts::account_from_row(row)?,
+                    requested_at,
+                })
+            })
             .collect()
+    }
+
+    async fn request(
+        &self,
+        account: AccountId,
+        organization: OrganizationId,
+        at: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        let txn = self.db.begin().await.map_err(repo_err)?;
+        identity_request::Entity::delete_by_id(account.as_uuid())
+            .exec(&txn)
+            .await
+            .map_err(repo_err)?;
+        identity_request::Entity::insert(identity_request::ActiveModel {
+            account_id: Set(account.as_uuid()),
+            organization_id: Set(organization.as_uuid()),
+            requested_at: Set(at),
+        })
+        .exec_without_returning(&txn)
+        .await
+        .map_err(repo_err)?;
+        identity_review::Entity::delete_many()
+            .filter(identity_review::Column::AccountId.eq(account.as_uuid()))
+            .filter(identity_review::Column::OrganizationId.eq(organization.as_uuid()))
+            .filter(identity_review::Column::Outcome.eq("rejected"))
+            .exec(&txn)
+            .await
+            .map_err(repo_err)?;
+        txn.commit().await.map_err(repo_err)
+    }
+
+    async fn request_of(&self, account: AccountId) -> Result<Option<ClinicRequest>, RepoError> {
+        let Some(asked) = identity_request::Entity::find_by_id(account.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(repo_err)?
+        else {
+            return Ok(None);
+        };
+        let declined_at = identity_review::Entity::find()
+            .filter(identity_review::Column::AccountId.eq(account.as_uuid()))
+            .filter(identity_review::Column::OrganizationId.eq(asked.organization_id))
+            .filter(identity_review::Column::Outcome.eq("rejected"))
+            .one(&self.db)
+            .await
+            .map_err(repo_err)?
+            .map(|r| r.decided_at);
+        Ok(Some(ClinicRequest {
+            organization: OrganizationId::from_uuid(asked.organization_id),
+            requested_at: asked.requested_at,
+            declined_at,
+        }))
     }
 
     async fn record_review(

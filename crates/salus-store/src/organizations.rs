@@ -43,6 +43,8 @@ impl OrganizationRepository for Store {
             slug: Set(org.slug.as_str().to_owned()),
             name: Set(org.name.as_str().to_owned()),
             created_at: Set(salus_domain::Clock::now(&salus_domain::SystemClock)),
+            phone: Set(org.phone.as_ref().map(|p| p.as_str().to_owned())),
+            time_zone: Set(org.time_zone.name().to_owned()),
         })
         .exec_without_returning(&txn)
         .await

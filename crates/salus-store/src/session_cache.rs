@@ -140,6 +140,7 @@ mod tests {
             last_seen_at: at,
             revoked_at: None,
             authenticated_at: at,
+            previous_sign_in_at: None,
         };
         (session, account)
     }

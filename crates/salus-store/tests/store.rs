@@ -42,6 +42,8 @@ fn org(slug: &str, policy: ReleasePolicy) -> Organization {
         slug: Slug::parse(slug).unwrap(),
         features: BTreeSet::from([PortalFeature::Records, PortalFeature::Messaging]),
         release_policy: policy,
+        phone: None,
+        time_zone: salus_domain::chrono_tz::Tz::UTC,
     }
 }
 
@@ -887,6 +889,7 @@ async fn a_remembered_session_shows_changes_at_once() {
         last_seen_at: now,
         revoked_at: None,
         authenticated_at: now,
+        previous_sign_in_at: None,
     };
     SessionRepository::create(&store, &session).await.unwrap();
     let lookup = || async { store.find_by_digest(&digest).await.unwrap().unwrap() };

@@ -17,18 +17,47 @@ use poem::web::cookie::CookieJar;
 use poem::web::{CsrfToken, Data, Query};
 use poem::{Response, handler};
 use salus_domain::account::{
-    ChartLink, HashError, LoginError, LoginOutcome, RegisterError, Registration, Role, SecretText,
-    SessionError, StaffRole, VerifyError,
+    Account, ChooseClinicError, HashError, IdentityStatus, LoginError, LoginOutcome, QueueError,
+    RegisterError, Registration, Role, SecretText, SessionError, StaffRole, VerifyError,
 };
 use salus_domain::text::Email;
+use salus_domain::when;
 use serde::Deserialize;
 use std::sync::Arc;
+
+/// A clinic a person may choose on the registration form.
+pub(crate) struct ClinicOption {
+    pub(crate) slug: String,
+    pub(crate) name: String,
+    pub(crate) selected: bool,
+}
+
+/// The directory's clinics, `chosen` selected.
+pub(crate) async fn clinic_options(
+    state: &WebState,
+    chosen: &str,
+) -> Result<Vec<ClinicOption>, Response> {
+    let orgs = state
+        .directory
+        .list()
+        .await
+        .map_err(|e| crate::unavailable("directory unavailable", &e))?;
+    Ok(orgs
+        .into_iter()
+        .map(|o| ClinicOption {
+            selected: o.slug.as_str() == chosen.trim(),
+            slug: o.slug.as_str().to_owned(),
+            name: o.name.as_str().to_owned(),
+        })
+        .collect())
+}
 
 #[derive(Template)]
 #[template(path = "register.html")]
 struct RegisterPage<'a> {
     csrf: &'a str,
     message: Option<String>,
+    clinics: Vec<ClinicOption>,
     given_name: &'a str,
     family_name: &'a str,
     birth_date: &'a str,
@@ -63,17 +92,38 @@ pub(crate) struct MessagePage<'a> {
     pub(crate) next: Option<(&'a str, &'a str)>,
 }
 
+/// A link on the home page: where it goes and what it says.
+pub(crate) struct Link {
+    href: String,
+    text: String,
+}
+
+/// Where a patient's account stands on the way to its records, as the home page says it.
+pub(crate) struct Standing {
+    /// `waiting`, `declined` or `no_clinic`.
+    state: &'static str,
+    clinic: String,
+    phone: Option<String>,
+    since: String,
+    clinics: Vec<ClinicOption>,
+}
+
 #[derive(Template)]
-#[template(path = "account.html")]
-struct AccountPage<'a> {
+#[template(path = "home.html")]
+struct HomePage<'a> {
     csrf: &'a str,
-    name: String,
+    given_name: &'a str,
     email: &'a str,
-    chart_linked: bool,
-    patient: bool,
-    front_desk: bool,
-    admin: bool,
-    clinician: bool,
+    /// A patient not yet connected to a record.
+    standing: Option<Standing>,
+    /// A patient with a record: what came online since the last sign-in.
+    news: Option<Vec<Link>>,
+    last_sign_in: Option<String>,
+    /// What needs doing, most important first.
+    todo: Vec<Link>,
+    /// Staff who find charts (a search form).
+    finds_charts: bool,
+    staff_links: Vec<Link>,
 }
 
 pub(crate) fn with_status(mut r: Response, status: StatusCode) -> Response {
@@ -92,11 +142,26 @@ pub(crate) fn busy() -> Response {
     r
 }
 
+#[derive(Deserialize)]
+pub(crate) struct RegisterQuery {
+    /// A clinic's slug, when the person came from its page.
+    clinic: Option<String>,
+}
+
 #[handler]
-pub(crate) fn register_form(csrf: &CsrfToken) -> Response {
+pub(crate) async fn register_form(
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    Query(q): Query<RegisterQuery>,
+) -> Response {
+    let clinics = match clinic_options(&state, q.clinic.as_deref().unwrap_or_default()).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     render(&RegisterPage {
         csrf: &csrf.0,
         message: None,
+        clinics,
         given_name: "",
         family_name: "",
         birth_date: "",
@@ -106,6 +171,8 @@ pub(crate) fn register_form(csrf: &CsrfToken) -> Response {
 
 #[derive(Deserialize)]
 pub(crate) struct RegisterForm {
+    #[serde(default)]
+    clinic: String,
     given_name: String,
     family_name: String,
     birth_date: String,
@@ -115,11 +182,18 @@ pub(crate) struct RegisterForm {
 
 impl RegisterForm {
     /// The form again with what was typed (never the password) and why it was refused.
-    fn again(&self, csrf: &str, message: &str, status: StatusCode) -> Response {
+    fn again(
+        &self,
+        csrf: &str,
+        clinics: Vec<ClinicOption>,
+        message: &str,
+        status: StatusCode,
+    ) -> Response {
         with_status(
             render(&RegisterPage {
                 csrf,
                 message: Some(message.to_owned()),
+                clinics,
                 given_name: &self.given_name,
                 family_name: &self.family_name,
                 birth_date: &self.birth_date,
@@ -132,7 +206,17 @@ impl RegisterForm {
 
 impl Refill for RegisterForm {
     fn refill(&self, csrf: &str, _path: &str) -> Option<Response> {
-        Some(self.again(csrf, FORM_EXPIRED, StatusCode::FORBIDDEN))
+        // The clinic list needs the directory; the form comes back with the clinic typed
+        // in as the only choice, so the person can send it again as it was.
+        let clinics = (!self.clinic.is_empty())
+            .then(|| ClinicOption {
+                slug: self.clinic.clone(),
+                name: self.clinic.clone(),
+                selected: true,
+            })
+            .into_iter()
+            .collect();
+        Some(self.again(csrf, clinics, FORM_EXPIRED, StatusCode::FORBIDDEN))
     }
 }
 
@@ -143,8 +227,13 @@ pub(crate) async fn register(
     csrf: &CsrfToken,
     CheckedForm(f): CheckedForm<RegisterForm>,
 ) -> Response {
-    let again = |message: &str, status: StatusCode| f.again(&csrf.0, message, status);
+    let clinics = match clinic_options(&state, &f.clinic).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let again = |message: &str, status: StatusCode| f.again(&csrf.0, clinics, message, status);
     let registration = match Registration::from_fields(
+        &f.clinic,
         &f.given_name,
         &f.family_name,
         &f.birth_date,
@@ -427,19 +516,163 @@ pub(crate) async fn code(
     }
 }
 
+/// The home page: what is new and what needs doing, for the person signed in.
 #[handler]
-pub(crate) fn account(csrf: &CsrfToken, me: SignedIn) -> Response {
-    let role = |r: StaffRole| matches!(me.account.role, Role::Staff { role, .. } if role == r);
-    render(&AccountPage {
+pub(crate) async fn account(
+    rid: crate::RequestId,
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    me: SignedIn,
+) -> Response {
+    let account = &me.account;
+    let mut page = HomePage {
         csrf: &csrf.0,
-        name: me.account.name.full(),
-        email: me.account.email.as_str(),
-        chart_linked: matches!(me.account.chart, ChartLink::Linked { .. }),
-        patient: me.account.role == Role::Patient,
-        clinician: role(StaffRole::Clinician),
-        admin: role(StaffRole::OrganizationAdmin),
-        front_desk: role(StaffRole::FrontDesk) || role(StaffRole::OrganizationAdmin),
-    })
+        given_name: account.name.given(),
+        email: account.email.as_str(),
+        standing: None,
+        news: None,
+        last_sign_in: None,
+        todo: Vec::new(),
+        finds_charts: false,
+        staff_links: Vec::new(),
+    };
+    let role = |r: StaffRole| matches!(account.role, Role::Staff { role, .. } if role == r);
+    let actor = salus_domain::access::Actor::for_account(account);
+    let zone = match &actor {
+        Some(a) => match state.records.time_zone(a).await {
+            Ok(tz) => tz,
+            Err(e) => return crate::unavailable("time zone lookup failed", &e),
+        },
+        None => salus_domain::chrono_tz::Tz::UTC,
+    };
+    page.last_sign_in = me.previous_sign_in.map(|at| when::moment(at, zone));
+    match (&account.role, &actor) {
+        (Role::Patient, None) => {
+            page.standing = match standing(&state, account).await {
+                Ok(s) => s,
+                Err(r) => return r,
+            };
+        }
+        (Role::Patient, Some(actor)) => {
+            let since = me.previous_sign_in.unwrap_or(account.created_at);
+            let news = match state.records.new_since(actor, since, rid.get()).await {
+                Ok(n) => n,
+                Err(e) => return crate::records::failure(e),
+            };
+            page.news = Some(
+                news.into_iter()
+                    .map(|(kind, n)| Link {
+                        href: format!("/records/{}", crate::records::slug_of(kind)),
+                        text: format!("{} new", kind.counted(n)),
+                    })
+                    .collect(),
+            );
+        }
+        (Role::Staff { .. }, Some(actor)) => {
+            page.finds_charts = role(StaffRole::Clinician);
+            if role(StaffRole::FrontDesk) || role(StaffRole::OrganizationAdmin) {
+                match state.auth.waiting_count(actor).await {
+                    Ok(0) => {}
+                    Ok(n) => page.todo.push(Link {
+                        href: "/staff".into(),
+                        text: if n == 1 {
+                            "1 person is waiting for you to confirm who they are".into()
+                        } else {
+                            format!("{n} people are waiting for you to confirm who they are")
+                        },
+                    }),
+                    Err(QueueError::Forbidden) => {}
+                    Err(QueueError::Repo(e)) => {
+                        return crate::unavailable("waiting count failed", &e);
+                    }
+                }
+            }
+            let links = crate::layout::links(account);
+            page.staff_links = links
+                .into_iter()
+                .filter(|(href, _)| href.starts_with("/staff"))
+                .map(|(href, text)| Link {
+                    href: href.into(),
+                    text: text.into(),
+                })
+                .collect();
+        }
+        (Role::Staff { .. }, None) => {}
+    }
+    match state.auth.second_factor_since(account.id).await {
+        Ok(None) if account.role == Role::Patient => page.todo.push(Link {
+            href: "/account/security#authenticator".into(),
+            text: "Protect your account with an authenticator app".into(),
+        }),
+        Ok(_) => {}
+        Err(e) => return crate::unavailable("second factor lookup failed", &e),
+    }
+    render(&page)
+}
+
+/// A patient account's way to its records, when it is not connected yet.
+async fn standing(state: &WebState, who: &Account) -> Result<Option<Standing>, Response> {
+    let status = state
+        .auth
+        .identity_status(who)
+        .await
+        .map_err(|e| crate::unavailable("identity status failed", &e))?;
+    let (state_code, clinic, at) = match status {
+        IdentityStatus::Linked => return Ok(None),
+        IdentityStatus::NoClinic => ("no_clinic", None, None),
+        IdentityStatus::Waiting { clinic, since } => ("waiting", Some(clinic), Some(since)),
+        IdentityStatus::Declined { clinic, at } => ("declined", Some(clinic), Some(at)),
+    };
+    let chosen = clinic.as_ref().map(|c| c.slug.as_str()).unwrap_or_default();
+    let clinics = clinic_options(state, chosen).await?;
+    Ok(Some(Standing {
+        state: state_code,
+        phone: clinic
+            .as_ref()
+            .and_then(|c| c.phone.as_ref())
+            .map(|p| p.as_str().to_owned()),
+        since: match (&clinic, at) {
+            (Some(c), Some(at)) => when::day_of(at, c.time_zone),
+            _ => String::new(),
+        },
+        clinic: clinic
+            .map(|c| c.name.as_str().to_owned())
+            .unwrap_or_default(),
+        clinics,
+    }))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ClinicForm {
+    clinic: String,
+}
+
+impl Refill for ClinicForm {}
+
+/// A patient asks a clinic (again, or another one) to confirm who they are.
+#[handler]
+pub(crate) async fn choose_clinic(
+    rid: crate::RequestId,
+    state: Data<&Arc<WebState>>,
+    me: SignedIn,
+    CheckedForm(f): CheckedForm<ClinicForm>,
+) -> Response {
+    let refused =
+        |message: &str| error_page(StatusCode::BAD_REQUEST, "Choose your clinic", message);
+    let Ok(slug) = salus_domain::text::Slug::parse(f.clinic.trim()) else {
+        return refused(&ChooseClinicError::UnknownClinic.to_string());
+    };
+    match state
+        .auth
+        .choose_clinic(&me.account, &slug, rid.get())
+        .await
+    {
+        Ok(_) | Err(ChooseClinicError::AlreadyLinked) => see_other("/account"),
+        Err(e @ (ChooseClinicError::UnknownClinic | ChooseClinicError::Forbidden)) => {
+            refused(&e.to_string())
+        }
+        Err(ChooseClinicError::Repo(e)) => crate::unavailable("choosing a clinic failed", &e),
+    }
 }
 
 /// Signs out. Posting the form is enough even when the session already ended.

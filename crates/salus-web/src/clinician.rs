@@ -4,7 +4,8 @@
 //! audited there).
 
 use crate::account::with_status;
-use crate::records::{Row, rows};
+use crate::form::Problems;
+use crate::records::{Row, Viewer, rows};
 use crate::session::{CheckedForm, Refill, StaffMember, see_other};
 use crate::{WebState, error_page, render};
 use askama::Template;
@@ -15,6 +16,7 @@ use salus_domain::access::Actor;
 use salus_domain::chart::{
     FileError, FilingOutcome, InputError, NewRecordInput, ReadError, ReleaseError, typed_number,
 };
+use salus_domain::patient::{ChartSearch, ChartSearchError};
 use salus_domain::record::SensitivityLabel;
 use salus_domain::text::{DisplayName, Mrn};
 use salus_domain::{PatientId, RecordId};
@@ -37,11 +39,36 @@ fn failure(e: ReadError) -> Response {
     }
 }
 
-#[derive(Template)]
+/// A chart found by a search, as the search pages list it.
+pub(crate) struct ChartRow {
+    pub(crate) patient_id: String,
+    pub(crate) name: String,
+    pub(crate) birth_date: String,
+    pub(crate) mrn: String,
+}
+
+impl From<&salus_domain::patient::Patient> for ChartRow {
+    fn from(c: &salus_domain::patient::Patient) -> Self {
+        Self {
+            patient_id: c.id.to_string(),
+            name: c.name.full(),
+            birth_date: salus_domain::when::day(c.birth_date),
+            mrn: c.mrn.as_str().to_owned(),
+        }
+    }
+}
+
+#[derive(Template, Default)]
 #[template(path = "clinician_find.html")]
 struct FindPage<'a> {
+    csrf: &'a str,
     mrn: &'a str,
     message: Option<&'a str>,
+    name: &'a str,
+    birth_date: &'a str,
+    problems: Problems,
+    /// The charts a search by name found (`None`: no search yet).
+    found: Option<Vec<ChartRow>>,
 }
 
 #[derive(Deserialize)]
@@ -53,6 +80,7 @@ pub(crate) struct FindQuery {
 pub(crate) async fn find(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
     StaffMember(me): StaffMember,
     Query(q): Query<FindQuery>,
 ) -> Response {
@@ -60,15 +88,17 @@ pub(crate) async fn find(
     let typed = q.mrn.unwrap_or_default();
     if typed.trim().is_empty() {
         return render(&FindPage {
-            mrn: "",
-            message: None,
+            csrf: &csrf.0,
+            ..FindPage::default()
         });
     }
     let refused = |status| {
         with_status(
             render(&FindPage {
+                csrf: &csrf.0,
                 mrn: &typed,
                 message: Some("No chart with this medical record number in your organisation."),
+                ..FindPage::default()
             }),
             status,
         )
@@ -81,6 +111,63 @@ pub(crate) async fn find(
         Err(ReadError::NotFound) => refused(StatusCode::NOT_FOUND),
         Err(e) => failure(e),
     }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SearchForm {
+    name: String,
+    birth_date: String,
+}
+
+impl Refill for SearchForm {}
+
+/// Charts by name and date of birth (a form post, so neither goes into an address).
+#[handler]
+pub(crate) async fn search(
+    rid: crate::RequestId,
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    StaffMember(me): StaffMember,
+    CheckedForm(f): CheckedForm<SearchForm>,
+) -> Response {
+    let page = |problems: Problems, found: Option<Vec<ChartRow>>, status| {
+        with_status(
+            render(&FindPage {
+                csrf: &csrf.0,
+                name: &f.name,
+                birth_date: &f.birth_date,
+                problems,
+                found,
+                ..FindPage::default()
+            }),
+            status,
+        )
+    };
+    let search = match ChartSearch::from_fields(&f.name, &f.birth_date) {
+        Ok(s) => s,
+        Err(e) => return page(search_problem(e), None, StatusCode::BAD_REQUEST),
+    };
+    match state
+        .records
+        .search_charts(&me.actor, &search, rid.get())
+        .await
+    {
+        Ok(found) => page(
+            Problems::default(),
+            Some(found.iter().map(ChartRow::from).collect()),
+            StatusCode::OK,
+        ),
+        Err(e) => failure(e),
+    }
+}
+
+/// The field a refused chart search names.
+pub(crate) fn search_problem(e: ChartSearchError) -> Problems {
+    let field = match e {
+        ChartSearchError::Name => "name",
+        ChartSearchError::BirthDate => "birth_date",
+    };
+    Problems::one(field, e.to_string())
 }
 
 struct LabelOption {
@@ -200,20 +287,27 @@ async fn chart_page(at: &ChartRequest<'_>, said: Said<'_>, status: StatusCode) -
         Ok(s) => s,
         Err(e) => return failure(e),
     };
+    let viewer = match at.state.records.time_zone(at.actor).await {
+        Ok(tz) => Viewer {
+            tz,
+            new_after: None,
+        },
+        Err(e) => return failure(e),
+    };
     let page = ChartPage {
         csrf: &at.csrf.0,
         patient_id: s.patient.id.to_string(),
         name: s.patient.name.full(),
-        birth_date: s.patient.birth_date.to_string(),
+        birth_date: salus_domain::when::day(s.patient.birth_date),
         mrn: s.patient.mrn.as_str().to_owned(),
         notice: said.notice,
         message: said.message,
-        held: rows(&s.held),
-        results: rows(&s.recent_results),
-        medications: rows(&s.active_medications),
-        problems: rows(&s.active_problems),
-        allergies: rows(&s.allergies),
-        visits: rows(&s.recent_visits),
+        held: rows(&s.held, &viewer),
+        results: rows(&s.recent_results, &viewer),
+        medications: rows(&s.active_medications, &viewer),
+        problems: rows(&s.active_problems, &viewer),
+        allergies: rows(&s.allergies, &viewer),
+        visits: rows(&s.recent_visits, &viewer),
         labels: SensitivityLabel::ALL
             .iter()
             .map(|l| LabelOption {

@@ -29,7 +29,7 @@ struct AccountNav<'a> {
 }
 
 /// The pages an account's role has, as (address, label).
-fn links(account: &Account) -> Vec<(&'static str, &'static str)> {
+pub(crate) fn links(account: &Account) -> Vec<(&'static str, &'static str)> {
     let mut links = vec![("/account", "Home")];
     match account.role {
         Role::Patient => {

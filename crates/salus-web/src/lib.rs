@@ -7,6 +7,7 @@
 mod account;
 mod clinician;
 mod download;
+mod form;
 mod front_desk;
 mod layout;
 mod link;
@@ -43,7 +44,32 @@ struct FeatureView {
 
 struct OrgView {
     name: String,
+    slug: String,
     features: Vec<FeatureView>,
+}
+
+#[derive(Template)]
+#[template(path = "clinic.html")]
+struct ClinicPage {
+    org: OrgView,
+    phone: Option<String>,
+    zone: String,
+}
+
+/// What an organisation offers today, as the directory shows it.
+fn org_view(o: &salus_domain::organization::Organization) -> OrgView {
+    OrgView {
+        name: o.name.as_str().to_owned(),
+        slug: o.slug.as_str().to_owned(),
+        features: PortalFeature::ALL
+            .iter()
+            .filter(|f| f.is_available())
+            .map(|f| FeatureView {
+                label: f.label(),
+                offered: o.offers(*f),
+            })
+            .collect(),
+    }
 }
 
 #[derive(Template)]
@@ -93,20 +119,7 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
 async fn index(state: poem::web::Data<&Arc<WebState>>) -> Response {
     match state.directory.list().await {
         Ok(orgs) => render(&IndexPage {
-            organizations: orgs
-                .iter()
-                .map(|o| OrgView {
-                    name: o.name.as_str().to_owned(),
-                    features: PortalFeature::ALL
-                        .iter()
-                        .filter(|f| f.is_available())
-                        .map(|f| FeatureView {
-                            label: f.label(),
-                            offered: o.offers(*f),
-                        })
-                        .collect(),
-                })
-                .collect(),
+            organizations: orgs.iter().map(org_view).collect(),
         }),
         Err(e) => {
             tracing::error!(error = %e, "directory unavailable for the start page");
@@ -116,6 +129,33 @@ async fn index(state: poem::web::Data<&Arc<WebState>>) -> Response {
                 "The portal cannot reach its records right now. Please try again in a few minutes.",
             )
         }
+    }
+}
+
+/// A clinic's public page: what it offers online, how to reach it, how to join.
+#[handler]
+async fn clinic(
+    state: poem::web::Data<&Arc<WebState>>,
+    poem::web::Path(slug): poem::web::Path<String>,
+) -> Response {
+    let missing = || {
+        error_page(
+            StatusCode::NOT_FOUND,
+            "Clinic not found",
+            "No clinic runs its portal here under that address. The start page lists every one.",
+        )
+    };
+    let Ok(slug) = salus_domain::text::Slug::parse(&slug) else {
+        return missing();
+    };
+    match state.directory.find(&slug).await {
+        Ok(Some(o)) => render(&ClinicPage {
+            org: org_view(&o),
+            phone: o.phone.as_ref().map(|p| p.as_str().to_owned()),
+            zone: o.time_zone.name().replace('_', " "),
+        }),
+        Ok(None) => missing(),
+        Err(e) => unavailable("directory unavailable", &e),
     }
 }
 
@@ -152,6 +192,7 @@ pub fn routes(state: WebState) -> impl Endpoint {
     let secure = state.secure_cookies;
     let pages = Route::new()
         .at("/", get(index))
+        .at("/clinics/:slug", get(clinic))
         .at("/static/salus.css", get(stylesheet))
         .at("/static/salus.js", get(script))
         .at(
@@ -188,6 +229,7 @@ pub fn routes(state: WebState) -> impl Endpoint {
             ),
         )
         .at("/account/security", get(security::security))
+        .at("/account/clinic", poem::post(account::choose_clinic))
         .at("/records", get(records::home))
         .at("/records/history", get(records::history))
         .at(
@@ -200,7 +242,10 @@ pub fn routes(state: WebState) -> impl Endpoint {
         .at("/records/item/:id", get(records::record))
         .at("/records/:kind", get(records::list))
         .at("/staff", get(front_desk::staff_home))
-        .at("/staff/charts", get(clinician::find))
+        .at(
+            "/staff/charts",
+            get(clinician::find).post(clinician::search),
+        )
         .at("/staff/charts/:id", get(clinician::chart))
         .at("/staff/charts/:id/records", poem::post(clinician::file))
         .at("/staff/records/:id/release", poem::post(clinician::release))
@@ -219,6 +264,7 @@ pub fn routes(state: WebState) -> impl Endpoint {
             poem::post(front_desk::activation_code),
         )
         .at("/staff/identity/:account", poem::post(front_desk::review))
+        .at("/staff/search", poem::post(front_desk::search))
         .at("/account/password", poem::post(security::change_password))
         .at("/account/email", poem::post(security::change_email))
         .at(

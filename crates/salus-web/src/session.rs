@@ -140,6 +140,7 @@ pub(crate) async fn look_up_visitor(req: &mut Request) {
                 token,
                 account: who.account,
                 authenticated_at: who.authenticated_at,
+                previous_sign_in: who.previous_sign_in,
             })),
             Err(SessionError::Invalid) => Visitor::SessionEnded,
             Err(SessionError::Repo(e)) => {
@@ -160,11 +161,20 @@ pub(crate) struct SignedIn {
     pub(crate) account: Account,
     /// When the person last proved who they are in this session.
     pub(crate) authenticated_at: DateTime<Utc>,
+    /// When they signed in before this session: what is new is counted from then.
+    pub(crate) previous_sign_in: Option<DateTime<Utc>>,
 }
 
 impl<'a> FromRequest<'a> for SignedIn {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
         let state = state(req)?;
+        // The answer found once for this request, when the page routes looked it up.
+        match req.extensions().get::<Visitor>() {
+            Some(Visitor::SignedIn(me)) => return Ok((**me).clone()),
+            Some(Visitor::Anonymous) => return Err(answered(see_other("/login"))),
+            Some(Visitor::SessionEnded) => return Err(to_sign_in(state)),
+            Some(Visitor::Unknown) | None => {}
+        }
         let Some(token) = session_token(req)? else {
             return Err(answered(see_other("/login")));
         };
@@ -173,6 +183,7 @@ impl<'a> FromRequest<'a> for SignedIn {
                 token,
                 account: who.account,
                 authenticated_at: who.authenticated_at,
+                previous_sign_in: who.previous_sign_in,
             }),
             Err(SessionError::Invalid) => Err(to_sign_in(state)),
             Err(SessionError::Repo(e)) => {
@@ -203,7 +214,7 @@ impl<'a> FromRequest<'a> for Acting {
             None => Err(answered(error_page(
                 StatusCode::FORBIDDEN,
                 "Not connected yet",
-                "Your account is not connected to a medical record yet. Your clinic will confirm who you are, or give you an activation code.",
+                "Your account is not connected to your medical record yet. Your home page shows where things stand: which clinic is confirming who you are, and how to reach it.",
             ))),
         }
     }

@@ -28,6 +28,56 @@ pub struct ActivationCode {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A patient's request that a clinic confirm who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClinicRequest {
+    pub organization: OrganizationId,
+    pub requested_at: DateTime<Utc>,
+    /// When the clinic said it found no chart that is the person's, if it did.
+    pub declined_at: Option<DateTime<Utc>>,
+}
+
+/// An account waiting for a front desk.
+#[derive(Debug, Clone)]
+pub struct Waiting {
+    pub account: Account,
+    /// When it asked this organisation; `None` when it has not chosen a clinic.
+    pub requested_at: Option<DateTime<Utc>>,
+}
+
+/// Where a patient account stands on the way to its records.
+#[derive(Debug, Clone)]
+pub enum IdentityStatus {
+    /// Connected to a chart.
+    Linked,
+    /// No clinic asked yet.
+    NoClinic,
+    /// Waiting for the clinic since `since`.
+    Waiting {
+        clinic: crate::organization::Organization,
+        since: DateTime<Utc>,
+    },
+    /// The clinic found no chart that is the person's.
+    Declined {
+        clinic: crate::organization::Organization,
+        at: DateTime<Utc>,
+    },
+}
+
+/// Why a clinic could not be chosen.
+#[derive(Debug, thiserror::Error)]
+pub enum ChooseClinicError {
+    /// Staff accounts are not connected to charts.
+    #[error("Staff accounts are not connected to records.")]
+    Forbidden,
+    #[error("Choose your clinic from the list.")]
+    UnknownClinic,
+    #[error("This account is already connected to a record.")]
+    AlreadyLinked,
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
 /// A staff decision on a queued account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReviewOutcome {
@@ -66,8 +116,9 @@ pub trait IdentityRepository: Send + Sync {
     /// # Errors
     /// `Unavailable` when the store fails.
     async fn link(&self, account: AccountId, patient: PatientId) -> Result<bool, RepoError>;
-    /// Active patient accounts without a chart that this organisation has not decided on,
-    /// oldest first, at most `limit`.
+    /// Active patient accounts without a chart waiting for this organisation: those that
+    /// asked it to confirm them, and those that asked no clinic yet; not those it decided
+    /// on. Oldest first, at most `limit`.
     ///
     /// # Errors
     /// `Unavailable` when the store fails.
@@ -75,16 +126,23 @@ pub trait IdentityRepository: Send + Sync {
         &self,
         organization: OrganizationId,
         limit: u32,
-    ) -> Result<Vec<Account>, RepoError>;
-    /// Charts of the organisation born on `birth_date`.
+    ) -> Result<Vec<Waiting>, RepoError>;
+    /// Records that the account asks `organization` to confirm who they are, in place of
+    /// any earlier request; a refusal by that organisation is forgotten (it is asked again).
     ///
     /// # Errors
     /// `Unavailable` when the store fails.
-    async fn charts_born_on(
+    async fn request(
         &self,
+        account: AccountId,
         organization: OrganizationId,
-        birth_date: NaiveDate,
-    ) -> Result<Vec<Patient>, RepoError>;
+        at: DateTime<Utc>,
+    ) -> Result<(), RepoError>;
+    /// The account's request, if it made one, and whether the clinic declined it.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn request_of(&self, account: AccountId) -> Result<Option<ClinicRequest>, RepoError>;
     /// Records a staff decision.
     ///
     /// # Errors
@@ -157,6 +215,9 @@ pub enum ReviewError {
 #[derive(Debug, Clone)]
 pub struct QueueEntry {
     pub account: Account,
+    /// When the account asked this organisation; `None` for an account that chose no clinic
+    /// (listed only where some chart matches).
+    pub requested_at: Option<DateTime<Utc>>,
     pub candidates: Vec<Patient>,
 }
 
@@ -193,12 +254,7 @@ fn may_see_who(actor: &Actor, chart: &Patient, now: DateTime<Utc>) -> bool {
 /// Demographic match: same birth date (the query) and the same family name, ignoring case,
 /// spaces and hyphens; a given name that matches too ranks first.
 fn rank(account: &Account, chart: &Patient) -> Option<u8> {
-    let norm = |s: &str| {
-        s.chars()
-            .filter(|c| c.is_alphanumeric())
-            .flat_map(char::to_lowercase)
-            .collect::<String>()
-    };
+    let norm = crate::patient::folded;
     if norm(account.name.family()) != norm(chart.name.family()) {
         return None;
     }
@@ -303,8 +359,9 @@ impl AuthService {
         Ok(chart.id)
     }
 
-    /// Front desk: accounts waiting for identity review, each with matching charts of the
-    /// staff member's organisation (only accounts with at least one candidate are listed).
+    /// Front desk: accounts waiting for identity review — every account that asked this
+    /// organisation, and accounts that chose no clinic where some chart matches — each with
+    /// the charts of the organisation that may be theirs (same birth date and family name).
     ///
     /// # Errors
     /// [`QueueError::Forbidden`] for other roles.
@@ -317,22 +374,27 @@ impl AuthService {
         let org =
             organization_for(actor, Action::ProofIdentity, now).ok_or(QueueError::Forbidden)?;
         let mut entries = Vec::new();
-        for account in self.identity.queue(org, 200).await? {
-            let Some(dob) = account.birth_date else {
-                continue;
+        for Waiting {
+            account,
+            requested_at,
+        } in self.identity.queue(org, 200).await?
+        {
+            let mut ranked: Vec<(u8, Patient)> = match account.birth_date {
+                Some(dob) => self
+                    .patients
+                    .born_on(org, dob, 50)
+                    .await?
+                    .into_iter()
+                    .filter(|c| may_see_who(actor, c, now))
+                    .filter_map(|c| rank(&account, &c).map(|r| (r, c)))
+                    .collect(),
+                None => Vec::new(),
             };
-            let mut ranked: Vec<(u8, Patient)> = self
-                .identity
-                .charts_born_on(org, dob)
-                .await?
-                .into_iter()
-                .filter(|c| may_see_who(actor, c, now))
-                .filter_map(|c| rank(&account, &c).map(|r| (r, c)))
-                .collect();
             ranked.sort_by_key(|(r, _)| *r);
-            if !ranked.is_empty() {
+            if requested_at.is_some() || !ranked.is_empty() {
                 entries.push(QueueEntry {
                     account,
+                    requested_at,
                     candidates: ranked.into_iter().map(|(_, c)| c).collect(),
                 });
             }
@@ -344,6 +406,111 @@ impl AuthService {
                 .await?;
         }
         Ok(entries)
+    }
+
+    /// Front desk: how many people asked this organisation to confirm who they are and wait
+    /// for an answer (for the home page: a count, so no chart is read).
+    ///
+    /// # Errors
+    /// [`QueueError::Forbidden`] for other roles.
+    pub async fn waiting_count(&self, actor: &Actor) -> Result<usize, QueueError> {
+        let org = organization_for(actor, Action::ProofIdentity, self.clock.now())
+            .ok_or(QueueError::Forbidden)?;
+        Ok(self
+            .identity
+            .queue(org, 200)
+            .await?
+            .iter()
+            .filter(|w| w.requested_at.is_some())
+            .count())
+    }
+
+    /// Front desk: the account `id` if it waits for this organisation (asked it, or chose no
+    /// clinic) — who a chart search is for. Reads no chart.
+    ///
+    /// # Errors
+    /// [`QueueError::Forbidden`] for other roles.
+    pub async fn waiting_account(
+        &self,
+        actor: &Actor,
+        id: AccountId,
+    ) -> Result<Option<Waiting>, QueueError> {
+        let org = organization_for(actor, Action::ProofIdentity, self.clock.now())
+            .ok_or(QueueError::Forbidden)?;
+        let Some(account) = self.accounts.find(id).await?.filter(|a| {
+            a.role == Role::Patient
+                && matches!(a.state, AccountState::Active { .. })
+                && a.chart == ChartLink::Unlinked
+        }) else {
+            return Ok(None);
+        };
+        let asked = self.identity.request_of(id).await?;
+        Ok(match asked {
+            Some(r) if r.organization != org => None,
+            asked => Some(Waiting {
+                account,
+                requested_at: asked.map(|r| r.requested_at),
+            }),
+        })
+    }
+
+    /// Patient: asks a clinic (by its directory slug) to confirm who they are; the account
+    /// joins that clinic's queue, in place of any clinic asked before.
+    ///
+    /// # Errors
+    /// See [`ChooseClinicError`].
+    pub async fn choose_clinic(
+        &self,
+        account: &Account,
+        clinic: &crate::text::Slug,
+        request_id: Option<&str>,
+    ) -> Result<crate::organization::Organization, ChooseClinicError> {
+        if account.role != Role::Patient {
+            return Err(ChooseClinicError::Forbidden);
+        }
+        if matches!(account.chart, ChartLink::Linked { .. }) {
+            return Err(ChooseClinicError::AlreadyLinked);
+        }
+        let org = self
+            .organizations
+            .find_by_slug(clinic)
+            .await?
+            .ok_or(ChooseClinicError::UnknownClinic)?;
+        self.identity
+            .request(account.id, org.id, self.clock.now())
+            .await?;
+        self.audit_event(
+            AuthEventKind::IdentityRequested,
+            Some(account.id),
+            request_id,
+        )
+        .await?;
+        Ok(org)
+    }
+
+    /// Patient: where their account stands on the way to its records.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails; `Corrupt` when the asked clinic is gone.
+    pub async fn identity_status(&self, account: &Account) -> Result<IdentityStatus, RepoError> {
+        if matches!(account.chart, ChartLink::Linked { .. }) {
+            return Ok(IdentityStatus::Linked);
+        }
+        let Some(request) = self.identity.request_of(account.id).await? else {
+            return Ok(IdentityStatus::NoClinic);
+        };
+        let clinic = self
+            .organizations
+            .find(request.organization)
+            .await?
+            .ok_or(RepoError::Corrupt("identity_requests.organization_id"))?;
+        Ok(match request.declined_at {
+            Some(at) => IdentityStatus::Declined { clinic, at },
+            None => IdentityStatus::Waiting {
+                clinic,
+                since: request.requested_at,
+            },
+        })
     }
 
     /// Writes that the actor saw who a chart is into that patient's access history.
@@ -368,11 +535,14 @@ impl AuthService {
             .await
     }
 
-    /// Front desk: confirms that a queued account is the person of `patient` (a chart of the
-    /// staff member's organisation), or rejects the match.
+    /// Front desk: confirms that a waiting account is the person of `patient` (a chart of the
+    /// staff member's organisation born on the account's birth date — a candidate of the
+    /// queue, or a chart found by search after checking the person's documents, so the name
+    /// may differ), or declines: no chart here is theirs.
     ///
     /// # Errors
-    /// [`ReviewError::NotFound`] for an account or chart outside the queue or organisation.
+    /// [`ReviewError::NotFound`] for an account waiting for another clinic, or a chart
+    /// outside the organisation or born on another day.
     pub async fn review_identity(
         &self,
         actor: &Actor,
@@ -393,6 +563,10 @@ impl AuthService {
         if matches!(target.chart, ChartLink::Linked { .. }) {
             return Err(ReviewError::AlreadyLinked);
         }
+        let asked = self.identity.request_of(target.id).await?;
+        if asked.is_some_and(|r| r.organization != org) {
+            return Err(ReviewError::NotFound);
+        }
         if let ReviewOutcome::Confirmed { patient } = decision {
             let chart = self
                 .patients
@@ -400,7 +574,7 @@ impl AuthService {
                 .await?
                 .filter(|p| p.organization_id == org && may_see_who(actor, p, now))
                 .ok_or(ReviewError::NotFound)?;
-            if rank(&target, &chart).is_none() || target.birth_date != Some(chart.birth_date) {
+            if target.birth_date != Some(chart.birth_date) {
                 return Err(ReviewError::NotFound);
             }
             if !self.identity.link(target.id, chart.id).await? {

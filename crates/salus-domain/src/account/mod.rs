@@ -21,8 +21,9 @@ mod totp;
 
 pub use email_change::{ConfirmEmailError, EmailChangeError};
 pub use identity::{
-    ACTIVATION_TTL_DAYS, ActivationCode, IdentityRepository, IssueCodeError, QueueEntry,
-    QueueError, RedeemError, ReviewError, ReviewOutcome,
+    ACTIVATION_TTL_DAYS, ActivationCode, ChooseClinicError, ClinicRequest, IdentityRepository,
+    IdentityStatus, IssueCodeError, QueueEntry, QueueError, RedeemError, ReviewError,
+    ReviewOutcome, Waiting,
 };
 pub use invite::{
     INVITE_TTL_DAYS, InviteError, InviteInputError, ListStaffError, StaffInvite, StaffMember,
@@ -87,6 +88,9 @@ pub fn service_without_expectations() -> AuthService {
             totp: std::sync::Arc::new(MockTotpRepository::new()),
             identity: std::sync::Arc::new(MockIdentityRepository::new()),
             patients: std::sync::Arc::new(crate::patient::MockPatientRepository::new()),
+            organizations: std::sync::Arc::new(
+                crate::organization::MockOrganizationRepository::new(),
+            ),
             totp_algorithm: std::sync::Arc::new(MockTotpAlgorithm::new()),
             clock: std::sync::Arc::new(crate::clock::SystemClock),
             ids: std::sync::Arc::new(NilIds),

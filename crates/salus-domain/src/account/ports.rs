@@ -286,6 +286,9 @@ pub struct Session {
     /// When the person last proved who they are in this session (sign-in or re-entering
     /// the password); sensitive actions need this to be recent.
     pub authenticated_at: DateTime<Utc>,
+    /// When the account signed in before this session began (what is "new" is counted
+    /// from then); `None` for a first sign-in.
+    pub previous_sign_in_at: Option<DateTime<Utc>>,
 }
 
 /// Storage of sessions.
@@ -334,6 +337,12 @@ pub trait SessionRepository: Send + Sync {
         keep: Option<SessionId>,
         at: DateTime<Utc>,
     ) -> Result<u64, RepoError>;
+
+    /// When the account last began a session (revoked and expired ones included), if ever.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn last_sign_in(&self, account: AccountId) -> Result<Option<DateTime<Utc>>, RepoError>;
 
     /// The account's sessions that are not revoked, newest first.
     ///
@@ -399,6 +408,7 @@ pub enum AuthEventKind {
     ActivationCodeRejected,
     ChartLinked,
     IdentityReviewed,
+    IdentityRequested,
     StaffInvited,
     StaffSetupCompleted,
     EmailChangeRequested,
@@ -431,6 +441,7 @@ impl AuthEventKind {
             Self::ActivationCodeRejected => "identity.activation_code_rejected",
             Self::ChartLinked => "identity.chart_linked",
             Self::IdentityReviewed => "identity.reviewed",
+            Self::IdentityRequested => "identity.requested",
             Self::StaffInvited => "auth.staff_invited",
             Self::StaffSetupCompleted => "auth.staff_setup_completed",
             Self::EmailChangeRequested => "auth.email_change_requested",

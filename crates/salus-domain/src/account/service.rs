@@ -45,6 +45,8 @@ impl Default for AuthConfig {
 /// What a person registers with. Redacted in `Debug`.
 #[derive(Clone)]
 pub struct Registration {
+    /// The clinic asked to confirm who the person is (its directory slug), if chosen.
+    pub clinic: Option<crate::text::Slug>,
     pub name: PersonName,
     pub birth_date: NaiveDate,
     pub email: Email,
@@ -54,6 +56,8 @@ pub struct Registration {
 /// Why a registration was refused as typed, before anything was looked up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum RegistrationInputError {
+    #[error("Choose your clinic from the list.")]
+    Clinic,
     #[error("Enter a valid email address.")]
     Email,
     #[error("Enter your name as it appears on your medical records.")]
@@ -66,6 +70,7 @@ impl RegistrationInputError {
     /// A stable code for the API.
     pub fn code(self) -> &'static str {
         match self {
+            Self::Clinic => "unknown_clinic",
             Self::Email => "invalid_email",
             Self::Name => "invalid_name",
             Self::BirthDate => "invalid_birth_date",
@@ -77,20 +82,29 @@ impl Registration {
     /// A registration from the fields as typed (the page's form or the API's body).
     ///
     /// # Errors
-    /// The first field that is not valid, in the form's order: name, birth date, email.
+    /// The first field that is not valid, in the form's order: clinic (blank is allowed: the
+    /// person chooses later), name, birth date, email.
     pub fn from_fields(
+        clinic: &str,
         given_name: &str,
         family_name: &str,
         birth_date: &str,
         email: &str,
         password: SecretText,
     ) -> Result<Self, RegistrationInputError> {
+        let clinic = match clinic.trim() {
+            "" => None,
+            slug => {
+                Some(crate::text::Slug::parse(slug).map_err(|_| RegistrationInputError::Clinic)?)
+            }
+        };
         let name =
             PersonName::new(given_name, family_name).map_err(|_| RegistrationInputError::Name)?;
         let birth_date = crate::patient::parse_birth_date(birth_date)
             .map_err(|_| RegistrationInputError::BirthDate)?;
         let email = Email::parse(email).map_err(|_| RegistrationInputError::Email)?;
         Ok(Self {
+            clinic,
             name,
             birth_date,
             email,
@@ -178,6 +192,8 @@ pub struct Authenticated {
     pub session: SessionId,
     /// When the person last proved who they are in this session.
     pub authenticated_at: DateTime<Utc>,
+    /// When the account signed in before this session (what is new is counted from then).
+    pub previous_sign_in: Option<DateTime<Utc>>,
 }
 
 /// Sensitive actions (password, second factor, exports, consent) need a sign-in or password
@@ -236,6 +252,7 @@ pub struct AuthService {
     pub(crate) totp: Arc<dyn super::totp::TotpRepository>,
     pub(crate) identity: Arc<dyn super::identity::IdentityRepository>,
     pub(crate) patients: Arc<dyn crate::patient::PatientRepository>,
+    pub(crate) organizations: Arc<dyn crate::organization::OrganizationRepository>,
     pub(crate) totp_algorithm: Arc<dyn super::totp::TotpAlgorithm>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) ids: Arc<dyn IdGenerator>,
@@ -266,6 +283,8 @@ pub struct AuthPorts {
     pub totp: Arc<dyn super::totp::TotpRepository>,
     pub identity: Arc<dyn super::identity::IdentityRepository>,
     pub patients: Arc<dyn crate::patient::PatientRepository>,
+    /// The clinics a patient may ask to confirm who they are.
+    pub organizations: Arc<dyn crate::organization::OrganizationRepository>,
     pub totp_algorithm: Arc<dyn super::totp::TotpAlgorithm>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
@@ -286,6 +305,7 @@ impl AuthService {
             totp: p.totp,
             identity: p.identity,
             patients: p.patients,
+            organizations: p.organizations,
             totp_algorithm: p.totp_algorithm,
             clock: p.clock,
             ids: p.ids,
@@ -330,6 +350,16 @@ impl AuthService {
         if r.birth_date > self.clock.now().date_naive() {
             return Err(RegisterError::Input(RegistrationInputError::BirthDate));
         }
+        let clinic = match &r.clinic {
+            None => None,
+            Some(slug) => Some(
+                self.organizations
+                    .find_by_slug(slug)
+                    .await?
+                    .ok_or(RegisterError::Input(RegistrationInputError::Clinic))?
+                    .id,
+            ),
+        };
         let info = PersonalInfo {
             given_name: r.name.given(),
             family_name: r.name.family(),
@@ -381,6 +411,9 @@ impl AuthService {
                 return Ok(());
             }
             Err(e) => return Err(e.into()),
+        }
+        if let Some(clinic) = clinic {
+            self.identity.request(account.id, clinic, now).await?;
         }
         self.send_verification(&account).await?;
         self.audit_event(AuthEventKind::Registered, Some(account.id), request_id)
@@ -581,6 +614,7 @@ impl AuthService {
             account,
             session: session.id,
             authenticated_at: session.authenticated_at,
+            previous_sign_in: session.previous_sign_in_at,
         })
     }
 

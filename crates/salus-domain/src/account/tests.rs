@@ -116,6 +116,7 @@ impl Mocks {
                 totp: Arc::new(self.totp),
                 identity: Arc::new(MockIdentityRepository::new()),
                 patients: Arc::new(crate::patient::MockPatientRepository::new()),
+                organizations: Arc::new(crate::organization::MockOrganizationRepository::new()),
                 totp_algorithm: Arc::new(totp_algorithm),
                 clock: Arc::new(FixedClock::new(t0())),
                 ids: Arc::new(Seq::default()),
@@ -127,6 +128,7 @@ impl Mocks {
 
 fn registration(email: &str) -> Registration {
     Registration {
+        clinic: None,
         name: PersonName::new("Ann", "Lee").unwrap(),
         birth_date: NaiveDate::from_ymd_opt(1980, 1, 2).unwrap(),
         email: Email::parse(email).unwrap(),
@@ -221,8 +223,16 @@ fn weak_password_is_refused_before_anything_is_looked_up() {
 #[test]
 fn a_registration_is_read_from_its_fields_once_for_every_adapter() {
     let secret = || SecretText::new("tulip kettle orbit");
-    let ok = Registration::from_fields(" Ann ", "Lee", " 1980-01-02 ", "Ann@Example.org", secret())
-        .unwrap();
+    let ok = Registration::from_fields(
+        " northside ",
+        " Ann ",
+        "Lee",
+        " 1980-01-02 ",
+        "Ann@Example.org",
+        secret(),
+    )
+    .unwrap();
+    assert_eq!(ok.clinic.as_ref().map(|c| c.as_str()), Some("northside"));
     assert_eq!(ok.name.full(), "Ann Lee");
     assert_eq!(ok.birth_date, NaiveDate::from_ymd_opt(1980, 1, 2).unwrap());
     assert_eq!(
@@ -230,7 +240,17 @@ fn a_registration_is_read_from_its_fields_once_for_every_adapter() {
         "Ann@example.org",
         "the domain part is case-free"
     );
-    let refused = |g, f, b, e| Registration::from_fields(g, f, b, e, secret()).unwrap_err();
+    let later = Registration::from_fields("", "Ann", "Lee", "1980-01-02", "a@b.org", secret());
+    assert!(
+        later.unwrap().clinic.is_none(),
+        "the clinic may be chosen after signing in"
+    );
+    assert_eq!(
+        Registration::from_fields("Not a slug!", "", "", "", "", secret()).unwrap_err(),
+        RegistrationInputError::Clinic,
+        "the clinic comes first, as on the form"
+    );
+    let refused = |g, f, b, e| Registration::from_fields("", g, f, b, e, secret()).unwrap_err();
     assert_eq!(
         refused(" ", "", "1980-01-02", "ann@example.org"),
         RegistrationInputError::Name
@@ -446,6 +466,7 @@ fn sessions_end_after_idle_and_absolute_timeouts() {
                     last_seen_at: last_seen,
                     revoked_at: None,
                     authenticated_at: created,
+                    previous_sign_in_at: None,
                 },
                 account(
                     "ann@example.org",
@@ -476,6 +497,7 @@ fn second_factor_changes_need_a_recent_sign_in() {
                     last_seen_at: t0() - Duration::minutes(1),
                     revoked_at: None,
                     authenticated_at,
+                    previous_sign_in_at: None,
                 },
                 account(
                     "ann@example.org",

@@ -362,6 +362,7 @@ impl AuthService {
             self.accounts.clear_failures(&account.email).await?;
         }
         let token = self.secrets.new_token();
+        let previous_sign_in_at = self.sessions.last_sign_in(account.id).await?;
         let session = Session {
             id: SessionId::generate(self.ids.as_ref()),
             account: account.id,
@@ -370,6 +371,7 @@ impl AuthService {
             last_seen_at: now,
             revoked_at: None,
             authenticated_at: now,
+            previous_sign_in_at,
         };
         self.sessions.create(&session).await?;
         self.audit_event(AuthEventKind::SignInSucceeded, Some(account.id), request_id)

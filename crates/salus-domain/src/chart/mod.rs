@@ -95,6 +95,8 @@ pub struct RecordsService {
     /// Charts never change organisation: each chart's, once read, so that the reads of a
     /// chart (every list page) need no extra query for it.
     orgs: Arc<std::sync::Mutex<std::collections::HashMap<PatientId, OrganizationId>>>,
+    /// Each organisation's time zone, once read (set when it is created).
+    zones: Arc<std::sync::Mutex<std::collections::HashMap<OrganizationId, chrono_tz::Tz>>>,
 }
 
 /// A chart as access decisions need it.
@@ -129,6 +131,7 @@ impl RecordsService {
         Self {
             p: ports,
             orgs: Arc::default(),
+            zones: Arc::default(),
         }
     }
 
@@ -341,6 +344,39 @@ impl RecordsService {
         id: OrganizationId,
     ) -> Result<Option<crate::organization::Organization>, ReadError> {
         Ok(self.p.organizations.find(id).await?)
+    }
+
+    /// The time zone the actor's times are shown in: that of the organisation whose chart
+    /// they read (a patient's clinic) or that they work for. UTC for an actor with neither.
+    ///
+    /// # Errors
+    /// `Repo` when storage fails.
+    pub async fn time_zone(&self, actor: &Actor) -> Result<chrono_tz::Tz, ReadError> {
+        let org = match actor {
+            Actor::Staff { organization, .. } => Some(*organization),
+            _ => match self.find_chart(actor, None).await {
+                Ok(chart) => chart.map(|c| c.organization_id),
+                Err(ReadError::NoChart) => None,
+                Err(e) => return Err(e),
+            },
+        };
+        let Some(org) = org else {
+            return Ok(chrono_tz::Tz::UTC);
+        };
+        let lock = || {
+            self.zones
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some(tz) = lock().get(&org) {
+            return Ok(*tz);
+        }
+        let tz = self
+            .organization(org)
+            .await?
+            .map_or(chrono_tz::Tz::UTC, |o| o.time_zone);
+        lock().insert(org, tz);
+        Ok(tz)
     }
 }
 

@@ -1,4 +1,5 @@
-//! A chart's home page, and opening a chart by its medical record number.
+//! A chart's home page, and finding a chart: by its medical record number, or by name and
+//! date of birth.
 
 use super::*;
 
@@ -169,5 +170,101 @@ impl RecordsService {
         }
         self.audit(&a, Outcome::Allowed).await?;
         Ok(chart)
+    }
+
+    /// Staff: the charts of their organisation that a search by name and date of birth asks
+    /// for, that the actor may see who they are (front desk, clinicians). Each chart listed
+    /// is a read of who that patient is, written to their access history before anything is
+    /// shown; a search that finds nothing is audited too.
+    ///
+    /// # Errors
+    /// [`ReadError::NotFound`] for patients (staff get an empty list when nothing they may
+    /// see matches); `AuditUnavailable` when the reads cannot be recorded.
+    pub async fn search_charts(
+        &self,
+        actor: &Actor,
+        search: &crate::patient::ChartSearch,
+        request_id: Option<&str>,
+    ) -> Result<Vec<Patient>, ReadError> {
+        let mut a = Audit {
+            actor,
+            action: Action::ViewDemographics,
+            export: None,
+            patient: None,
+            kind: None,
+            record: None,
+            request_id,
+        };
+        let Actor::Staff { organization, .. } = actor else {
+            return self.refuse(&a, Outcome::Denied).await;
+        };
+        let now = self.now();
+        let found: Vec<Patient> = self
+            .p
+            .patients
+            .born_on(*organization, search.birth_date, MAX_LIST)
+            .await?
+            .into_iter()
+            .filter(|chart| search.matches(chart))
+            .filter(|chart| {
+                let target = Target::Chart {
+                    patient: chart.id,
+                    organization: chart.organization_id,
+                };
+                decide(actor, Action::ViewDemographics, target, now).is_allowed()
+            })
+            .collect();
+        if found.is_empty() {
+            self.audit(&a, Outcome::NotFound).await?;
+        }
+        for chart in &found {
+            a.patient = Some(chart.id);
+            self.audit(&a, Outcome::Allowed).await?;
+        }
+        Ok(found)
+    }
+
+    /// How many records of each kind came online in the actor's own chart (a patient's)
+    /// after `since` — their previous sign-in — for the home page. Audited as a look at the
+    /// chart.
+    ///
+    /// # Errors
+    /// See [`ReadError`].
+    pub async fn new_since(
+        &self,
+        actor: &Actor,
+        since: DateTime<Utc>,
+        request_id: Option<&str>,
+    ) -> Result<BTreeMap<RecordKind, u64>, ReadError> {
+        let mut a = Audit {
+            actor,
+            action: Action::ViewChart,
+            export: None,
+            patient: actor.own_chart(),
+            kind: None,
+            record: None,
+            request_id,
+        };
+        let chart = self.authorised_chart(&mut a, None).await?;
+        let now = self.now();
+        let released_by = Self::released_by(actor, now);
+        let before = self
+            .p
+            .records
+            .count_by_kind(chart.id, released_by.map(|_| since))
+            .await?;
+        // Records online now that were not by `since` (a release is never taken back).
+        let news = self
+            .p
+            .records
+            .count_by_kind(chart.id, released_by)
+            .await?
+            .into_iter()
+            .filter(|(k, _)| Self::kind_allowed(actor, chart, *k, now))
+            .map(|(k, n)| (k, n.saturating_sub(before.get(&k).copied().unwrap_or(0))))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        self.audit(&a, Outcome::Allowed).await?;
+        Ok(news)
     }
 }

@@ -338,6 +338,8 @@ fn exporting(records: Vec<ClinicalRecord>) -> (RecordsService, Arc<Mutex<Vec<Acc
             slug: crate::text::Slug::parse("clinic").unwrap(),
             features: std::collections::BTreeSet::new(),
             release_policy: crate::organization::ReleasePolicy::default(),
+            phone: None,
+            time_zone: chrono_tz::Tz::UTC,
         }))
     });
     let kept = Arc::new(Mutex::new(Vec::new()));

@@ -7,6 +7,9 @@ use super::*;
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct RegisterRequest {
+    /// The clinic (its slug in `GET /api/v1/organizations`) asked to confirm who the person
+    /// is; may be left out and chosen later with `PUT /api/v1/me/clinic`.
+    pub clinic: Option<String>,
     pub given_name: String,
     pub family_name: String,
     /// `YYYY-MM-DD`.
@@ -229,6 +232,7 @@ impl SignInApi {
         let invalid =
             |code: &str, msg: &str| Ok(RegisterResponse::Invalid(ErrorBody::new(code, msg)));
         let registration = match Registration::from_fields(
+            b.clinic.as_deref().unwrap_or_default(),
             &b.given_name,
             &b.family_name,
             &b.birth_date,

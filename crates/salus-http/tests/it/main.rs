@@ -30,6 +30,8 @@ fn org(slug: &str, features: &[PortalFeature]) -> Organization {
         slug: Slug::parse(slug).unwrap(),
         features: features.iter().copied().collect::<BTreeSet<_>>(),
         release_policy: ReleasePolicy::default(),
+        phone: None,
+        time_zone: salus_domain::chrono_tz::Tz::UTC,
     }
 }
 

@@ -11,6 +11,7 @@ pub struct Model {
     pub last_seen_at: DateTimeUtc,
     pub revoked_at: Option<DateTimeUtc>,
     pub authenticated_at: Option<DateTimeUtc>,
+    pub previous_sign_in_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -13,9 +13,11 @@ use salus_domain::RecordId;
 use salus_domain::access::Actor;
 use salus_domain::audit::{AccessEntry, Who};
 use salus_domain::chart::{ListFilter, ListRequest, ReadError, Shown};
+use salus_domain::chrono_tz::Tz;
 use salus_domain::record::{
     ClinicalRecord, Cursor, ObservationValue, RecordBody, RecordKind, ReferenceRange, human_unit,
 };
+use salus_domain::when;
 use serde::Deserialize;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -23,8 +25,8 @@ use std::sync::Arc;
 mod present;
 mod trend;
 
-use present::{HistoryRow, day, details, history_row, row};
-pub(crate) use present::{Row, rows};
+use present::{HistoryRow, details, history_row, row};
+pub(crate) use present::{Row, Viewer, rows};
 use trend::{Series, trend_svg};
 
 /// The URL segment of each list, in plain words.
@@ -40,7 +42,7 @@ const LISTS: [(RecordKind, &str); 9] = [
     (RecordKind::ClinicalNote, "notes"),
 ];
 
-fn slug_of(kind: RecordKind) -> &'static str {
+pub(crate) fn slug_of(kind: RecordKind) -> &'static str {
     LISTS
         .iter()
         .find(|(k, _)| *k == kind)
@@ -91,9 +93,13 @@ struct HomePage {
 pub(crate) async fn home(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
-    Acting { actor, .. }: Acting,
+    acting: Acting,
 ) -> Response {
-    match state.records.summary(&actor, None, rid.get()).await {
+    let viewer = match Viewer::of(&state, &acting).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    match state.records.summary(&acting.actor, None, rid.get()).await {
         Ok(s) => {
             let link = |(kind, n): (&RecordKind, &u64)| KindLink {
                 slug: slug_of(*kind),
@@ -101,12 +107,12 @@ pub(crate) async fn home(
                 count: *n,
             };
             render(&HomePage {
-                results: rows(&s.recent_results),
-                medications: rows(&s.active_medications),
-                problems: rows(&s.active_problems),
-                allergies: rows(&s.allergies),
-                visits: rows(&s.recent_visits),
-                last_visit: day(s.last_visit),
+                results: rows(&s.recent_results, &viewer),
+                medications: rows(&s.active_medications, &viewer),
+                problems: rows(&s.active_problems, &viewer),
+                allergies: rows(&s.allergies, &viewer),
+                visits: rows(&s.recent_visits, &viewer),
+                last_visit: viewer.day(s.last_visit),
                 new_since: s.new_since_last_visit.iter().map(link).collect(),
                 lists: LISTS
                     .iter()
@@ -169,10 +175,15 @@ fn encode(s: &str) -> String {
 pub(crate) async fn list(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
-    Acting { actor, .. }: Acting,
+    acting: Acting,
     Path(slug): Path<String>,
     Query(q): Query<ListQuery>,
 ) -> Response {
+    let viewer = match Viewer::of(&state, &acting).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let actor = acting.actor;
     let Some(kind) = kind_of(&slug) else {
         return error_page(StatusCode::NOT_FOUND, "Not found", "There is no such list.");
     };
@@ -245,7 +256,7 @@ pub(crate) async fn list(
     };
     match state.records.list(&actor, request, rid.get()).await {
         Ok(result) => {
-            page.records = rows(&result.items);
+            page.records = rows(&result.items, &viewer);
             page.next = result.next.map(|c| {
                 let mut qs = format!("cursor={}", c.to_token());
                 for (k, v) in [
@@ -346,18 +357,23 @@ struct RecordPage {
 pub(crate) async fn record(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
-    Acting { actor, .. }: Acting,
+    acting: Acting,
     Path(id): Path<String>,
 ) -> Response {
     let Ok(id) = RecordId::parse(&id) else {
         return failure(ReadError::NotFound);
     };
+    let viewer = match Viewer::of(&state, &acting).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let actor = acting.actor;
     let view = match state.records.view(&actor, id, rid.get()).await {
         Ok(v) => v,
         Err(e) => return failure(e),
     };
     let r = &view.record.item;
-    let (details, text) = details(r);
+    let (details, text) = details(r, &viewer);
     let related_title = match &r.body {
         RecordBody::Encounter(_) => "From this visit",
         RecordBody::DiagnosticReport(_) => "Results in this report",
@@ -383,7 +399,7 @@ pub(crate) async fn record(
     let trend_svg = series
         .iter()
         .any(|s| s.points.len() >= 2)
-        .then(|| trend_svg(&series));
+        .then(|| trend_svg(&series, viewer.tz));
     let trend = view
         .trend
         .iter()
@@ -393,7 +409,7 @@ pub(crate) async fn record(
                 _ => (String::new(), None),
             };
             Point {
-                date: day(t.body.effective_at()),
+                date: viewer.day(t.body.effective_at()),
                 value,
                 flag: flag.map(|f| f.phrase().to_owned()).unwrap_or_default(),
                 abnormal: flag.is_some_and(|f| f.is_abnormal()),
@@ -402,12 +418,12 @@ pub(crate) async fn record(
         })
         .collect::<Vec<_>>();
     render(&RecordPage {
-        record: row(&view.record),
+        record: row(&view.record, &viewer),
         slug: slug_of(r.kind()),
         details,
         text,
         related_title,
-        related: rows(&view.related),
+        related: rows(&view.related, &viewer),
         trend_svg,
         trend: if view.trend.len() >= 2 {
             trend
@@ -436,9 +452,14 @@ pub(crate) struct HistoryQuery {
 pub(crate) async fn history(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
-    Acting { actor, .. }: Acting,
+    acting: Acting,
     Query(q): Query<HistoryQuery>,
 ) -> Response {
+    let viewer = match Viewer::of(&state, &acting).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let actor = acting.actor;
     match state
         .records
         .access_history(&actor, q.before, 50, rid.get())
@@ -450,7 +471,10 @@ pub(crate) async fn history(
                 older: (entries.len() == 50)
                     .then(|| entries.last().map(|e| e.seq))
                     .flatten(),
-                entries: entries.iter().map(|e| history_row(me, e)).collect(),
+                entries: entries
+                    .iter()
+                    .map(|e| history_row(me, e, &viewer))
+                    .collect(),
             })
         }
         Err(e) => failure(e),

@@ -2,9 +2,47 @@
 
 use super::*;
 
-pub(super) fn day(t: Option<DateTime<Utc>>) -> String {
-    t.map(|t| t.format("%Y-%m-%d").to_string())
-        .unwrap_or_default()
+/// Who is looking, as the pages need it: the zone their times are shown in (their clinic's
+/// or their organisation's) and when they signed in before (records that came online since
+/// are marked new; staff get no marks).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Viewer {
+    pub(crate) tz: Tz,
+    pub(crate) new_after: Option<DateTime<Utc>>,
+}
+
+impl Viewer {
+    /// The viewer of a page answered for `acting`.
+    pub(crate) async fn of(state: &WebState, acting: &Acting) -> Result<Self, Response> {
+        let tz = state
+            .records
+            .time_zone(&acting.actor)
+            .await
+            .map_err(failure)?;
+        let new_after = match acting.actor {
+            Actor::Staff { .. } => None,
+            _ => acting.signed_in.previous_sign_in,
+        };
+        Ok(Self { tz, new_after })
+    }
+
+    /// The day of a time, or nothing: "4 Dec 2026".
+    pub(crate) fn day(&self, t: Option<DateTime<Utc>>) -> String {
+        t.map(|t| when::day_of(t, self.tz)).unwrap_or_default()
+    }
+
+    /// A time as a moment, or the day alone when it has no time of day.
+    pub(crate) fn moment(&self, t: Option<DateTime<Utc>>) -> String {
+        t.map(|t| when::clinical(t, self.tz)).unwrap_or_default()
+    }
+
+    /// Whether a record came online after the viewer's previous sign-in.
+    fn is_new(&self, r: &ClinicalRecord) -> bool {
+        match (self.new_after, r.meta.release) {
+            (Some(after), salus_domain::record::ReleaseState::Released { at }) => at > after,
+            _ => false,
+        }
+    }
 }
 
 /// A record as every page shows it.
@@ -22,9 +60,11 @@ pub(crate) struct Row {
     pub(crate) outside: bool,
     /// Words for the sensitivity notice, when there is one.
     pub(crate) notice: Option<String>,
+    /// Online since the viewer last signed in.
+    pub(crate) new: bool,
 }
 
-pub(super) fn row(s: &Shown<ClinicalRecord>) -> Row {
+pub(super) fn row(s: &Shown<ClinicalRecord>, viewer: &Viewer) -> Row {
     let r = &s.item;
     let (value, range, flag) = r.body.result_line().unwrap_or_default();
     let (value, range) = (value.unwrap_or_default(), range.unwrap_or_default());
@@ -43,7 +83,7 @@ pub(super) fn row(s: &Shown<ClinicalRecord>) -> Row {
         id: r.meta.id.to_string(),
         kind: r.kind().label(),
         title: r.body.title().to_owned(),
-        date: day(r.body.effective_at()),
+        date: viewer.day(r.body.effective_at()),
         status: r.body.status_phrase().to_owned(),
         value,
         range,
@@ -54,14 +94,19 @@ pub(super) fn row(s: &Shown<ClinicalRecord>) -> Row {
         notice: s
             .notice
             .map(|l| l.iter().map(|x| x.label()).collect::<Vec<_>>().join(", ")),
+        new: viewer.is_new(r),
     }
 }
 
-pub(crate) fn rows(v: &[Shown<ClinicalRecord>]) -> Vec<Row> {
-    v.iter().map(row).collect()
+pub(crate) fn rows(v: &[Shown<ClinicalRecord>], viewer: &Viewer) -> Vec<Row> {
+    v.iter().map(|s| row(s, viewer)).collect()
 }
 
-pub(super) fn details(r: &ClinicalRecord) -> (Vec<(String, String)>, Option<String>) {
+pub(super) fn details(
+    r: &ClinicalRecord,
+    viewer: &Viewer,
+) -> (Vec<(String, String)>, Option<String>) {
+    let day = |t| viewer.day(t);
     let mut d: Vec<(String, String)> = Vec::new();
     let mut details_of_parts: Vec<(String, String)> = Vec::new();
     let mut text = None;
@@ -74,16 +119,8 @@ pub(super) fn details(r: &ClinicalRecord) -> (Vec<(String, String)>, Option<Stri
         RecordBody::Encounter(e) => {
             push("Type of visit", Some(e.class.phrase().to_owned()));
             push("Reason", e.reason.as_ref().map(|c| c.display().to_owned()));
-            push(
-                "Started",
-                e.period
-                    .start
-                    .map(|t| t.format("%Y-%m-%d %H:%M").to_string()),
-            );
-            push(
-                "Ended",
-                e.period.end.map(|t| t.format("%Y-%m-%d %H:%M").to_string()),
-            );
+            push("Started", Some(viewer.moment(e.period.start)));
+            push("Ended", Some(viewer.moment(e.period.end)));
         }
         RecordBody::Observation(o) => {
             // Each part with its own value, normal range and flag.
@@ -149,7 +186,11 @@ pub(super) struct HistoryRow {
     pub(super) refused: bool,
 }
 
-pub(super) fn history_row(me: Option<salus_domain::AccountId>, e: &AccessEntry) -> HistoryRow {
+pub(super) fn history_row(
+    me: Option<salus_domain::AccountId>,
+    e: &AccessEntry,
+    viewer: &Viewer,
+) -> HistoryRow {
     let who = match e.who(me) {
         Who::You => "You".to_owned(),
         Who::ShareLink => "Someone with a share link".to_owned(),
@@ -183,7 +224,7 @@ pub(super) fn history_row(me: Option<salus_domain::AccountId>, e: &AccessEntry) 
         other => other.replace('_', " "),
     };
     HistoryRow {
-        when: e.at.format("%Y-%m-%d %H:%M UTC").to_string(),
+        when: when::moment(e.at, viewer.tz),
         who,
         what,
         record: e

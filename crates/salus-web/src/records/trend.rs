@@ -13,7 +13,7 @@ pub(super) struct Series {
 /// A line chart of a result over time, one line per series (a blood pressure has two):
 /// server-rendered SVG, each normal range as a band, abnormal values marked. The page also
 /// shows the same values as a table.
-pub(super) fn trend_svg(series: &[Series]) -> String {
+pub(super) fn trend_svg(series: &[Series], tz: Tz) -> String {
     const W: f64 = 640.0;
     const H: f64 = 260.0;
     const PAD_L: f64 = 76.0;
@@ -88,10 +88,10 @@ pub(super) fn trend_svg(series: &[Series]) -> String {
             svg,
             "<text class=\"tick\" x=\"{PAD_L}\" y=\"{:.1}\">{}</text><text class=\"tick\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
             H - PAD_B + 18.0,
-            first.format("%Y-%m-%d"),
+            when::day_of(first, tz),
             W - PAD_R,
             H - PAD_B + 18.0,
-            last.format("%Y-%m-%d")
+            when::day_of(last, tz)
         );
     }
     for (i, s) in series.iter().enumerate() {
@@ -133,7 +133,7 @@ pub(super) fn trend_svg(series: &[Series]) -> String {
                 } else {
                     String::new()
                 },
-                p.0.format("%Y-%m-%d"),
+                when::day_of(p.0, tz),
                 p.1
             );
         }
@@ -157,19 +157,22 @@ mod tests {
     #[test]
     fn the_trend_chart_places_every_point_and_the_normal_range() {
         let t = |d: i64| DateTime::from_timestamp(1_700_000_000 + d * 86_400, 0).unwrap();
-        let svg = trend_svg(&[Series {
-            label: "Potassium".into(),
-            points: vec![(t(0), 5.0, false), (t(30), 7.5, true), (t(60), 6.0, false)],
-            range: Some(ReferenceRange {
-                low: Some(4.0),
-                high: Some(6.5),
-                text: None,
-            }),
-        }]);
+        let svg = trend_svg(
+            &[Series {
+                label: "Potassium".into(),
+                points: vec![(t(0), 5.0, false), (t(30), 7.5, true), (t(60), 6.0, false)],
+                range: Some(ReferenceRange {
+                    low: Some(4.0),
+                    high: Some(6.5),
+                    text: None,
+                }),
+            }],
+            Tz::UTC,
+        );
         assert_eq!(svg.matches("<circle").count(), 3);
         assert_eq!(svg.matches("point abnormal").count(), 1);
         assert!(svg.contains("<rect class=\"normal\""));
-        assert!(svg.contains("<title>2023-12-14: 7.5</title>"), "{svg}");
+        assert!(svg.contains("<title>14 Dec 2023: 7.5</title>"), "{svg}");
         assert!(!svg.contains("NaN") && !svg.contains("inf"));
     }
 
@@ -188,10 +191,13 @@ mod tests {
                 text: None,
             }),
         };
-        let svg = trend_svg(&[
-            part("Systolic <blood> pressure", [118.0, 131.0], 90.0, 120.0),
-            part("Diastolic blood pressure", [76.0, 79.0], 60.0, 80.0),
-        ]);
+        let svg = trend_svg(
+            &[
+                part("Systolic <blood> pressure", [118.0, 131.0], 90.0, 120.0),
+                part("Diastolic blood pressure", [76.0, 79.0], 60.0, 80.0),
+            ],
+            Tz::UTC,
+        );
         assert_eq!(svg.matches("<polyline").count(), 2);
         assert_eq!(
             svg.matches("class=\"line second\"").count(),

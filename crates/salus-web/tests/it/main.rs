@@ -33,6 +33,8 @@ fn org(name: &str, features: &[PortalFeature]) -> Organization {
         slug: Slug::parse("some-clinic").unwrap(),
         features: features.iter().copied().collect(),
         release_policy: ReleasePolicy::default(),
+        phone: None,
+        time_zone: salus_domain::chrono_tz::Tz::UTC,
     }
 }
 
@@ -55,7 +57,10 @@ async fn landing_page_lists_organizations_and_their_features() {
     resp.assert_header(poem::http::header::REFERRER_POLICY, "no-referrer");
     resp.assert_header(poem::http::header::STRICT_TRANSPORT_SECURITY, HSTS);
     let html = body(resp).await;
-    assert!(html.contains("<h2>Harbor Health</h2>"), "{html}");
+    assert!(
+        html.contains(">Harbor Health</a></h2>") && html.contains("href=\"/clinics/"),
+        "each clinic links to its page: {html}"
+    );
     assert!(html.contains("Medical records online"));
     // Only what Salus has pages for is listed (appointments are switched on for this clinic,
     // but there is nothing to use yet); an offered feature carries a check mark.
