@@ -1634,7 +1634,7 @@ async fn record_pages_speak_in_words_not_codes() {
         visits.contains("Completed"),
         "a finished visit reads Completed"
     );
-    let results = ann.get("/records/results").await;
+    let results = ann.get("/records/results?all=1").await;
     assert!(
         results.html.contains(">Final</option>") || results.html.contains(">Final<"),
         "statuses in words, in the filter too"
@@ -1863,4 +1863,90 @@ async fn clinicians_find_a_chart_by_name_and_birth_date_on_the_pages() {
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(bad.html.contains("id=\"birth_date-error\""), "{}", bad.html);
+}
+
+#[tokio::test]
+async fn results_show_the_latest_of_each_test_by_report_and_mark_what_is_new_since_the_last_sign_in()
+ {
+    use salus_domain::account::StaffRole;
+    let app = spawn_app(1).await;
+    let (_, chart) = crate::records::linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let mut ann = Browser::new(&app);
+    patient_signs_in(&mut ann, "ann@example.org").await;
+    // (The account signed in once through the API already.)
+    let first = ann.get("/account").await;
+    assert!(
+        first.html.contains("Nothing new since you last signed in."),
+        "{}",
+        first.html
+    );
+
+    let latest = ann.get("/records/results").await;
+    assert_eq!(latest.status, StatusCode::OK);
+    let text = visible_text(&latest.html);
+    assert!(
+        text.contains("Lab tests") && text.contains("Vital signs"),
+        "{text}"
+    );
+    let labs = latest.html.split("id=\"vitals-h\"").next().unwrap();
+    assert!(
+        labs.contains("<section class=\"card group\""),
+        "labs come grouped by report"
+    );
+    // Each test once: the number of rows is the number of different test names.
+    let names: Vec<&str> = latest
+        .html
+        .split("<td data-label=\"What\"><a href=\"/records/item/")
+        .skip(1)
+        .map(|s| s.split('>').nth(1).unwrap().split('<').next().unwrap())
+        .collect();
+    let distinct: std::collections::BTreeSet<&str> = names.iter().copied().collect();
+    assert!(!names.is_empty());
+    assert_eq!(names.len(), distinct.len(), "one row per test: {names:?}");
+    assert!(
+        !latest.html.contains("class=\"new\""),
+        "nothing came in since the last sign-in"
+    );
+    let every = ann.get("/records/results?all=1").await;
+    assert!(
+        every
+            .html
+            .contains("<form method=\"get\" action=\"/records/results\" class=\"filters\">")
+    );
+
+    // A result filed after this sign-in is new at the next one, on the home page and in
+    // the results.
+    let doc =
+        crate::identity::staff(&app, "demo-clinic", "doc@example.org", StaffRole::Clinician).await;
+    app.advance_minutes(5);
+    let (status, _) = crate::identity::call(
+        &app,
+        "POST",
+        &format!("/api/v1/patients/{chart}/records"),
+        &doc,
+        Some(
+            serde_json::json!({"kind": "lab_result", "title": "Hemoglobin A1c", "loinc": "4548-4",
+            "value": 5.1, "unit": "%", "reference_low": 4.0, "reference_high": 5.6}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    app.advance_minutes(5);
+    let mut again = Browser::new(&app);
+    patient_signs_in(&mut again, "ann@example.org").await;
+    let home = again.get("/account").await;
+    assert!(home.html.contains("You last signed in on"), "{}", home.html);
+    assert!(
+        home.html
+            .contains("href=\"/records/results\">1 test result new</a>"),
+        "{}",
+        home.html
+    );
+    let latest = again.get("/records/results").await;
+    let new_rows = latest
+        .html
+        .matches("<span class=\"new\">New</span>")
+        .count();
+    assert_eq!(new_rows, 1, "only the new result is marked");
+    assert!(latest.html.contains("Hemoglobin A1c"));
 }

@@ -53,6 +53,7 @@ mod export;
 mod filing;
 mod history;
 mod list;
+mod results;
 mod summary;
 #[cfg(test)]
 mod tests;
@@ -64,6 +65,7 @@ pub use filing::{
     typed_number,
 };
 pub use list::{FilterError, ListFilter, ListRequest, MAX_SEARCH_CHARS};
+pub use results::{LATEST_SCAN, LatestResults, ResultGroup};
 pub use summary::ChartSummary;
 pub use view::RecordView;
 

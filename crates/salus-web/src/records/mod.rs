@@ -151,8 +151,26 @@ struct ListPage {
     is_results: bool,
 }
 
+/// A lab report (order) and the latest values that came in it.
+struct GroupView {
+    report: Option<Row>,
+    results: Vec<Row>,
+}
+
+#[derive(Template)]
+#[template(path = "results_latest.html")]
+struct LatestPage {
+    labs: Vec<GroupView>,
+    vitals: Vec<Row>,
+    other: Vec<Row>,
+    scanned: usize,
+    limit: usize,
+}
+
 #[derive(Deserialize, Default)]
 pub(crate) struct ListQuery {
+    /// Every result in a list (the results page otherwise shows the latest of each test).
+    all: Option<String>,
     from: Option<String>,
     until: Option<String>,
     q: Option<String>,
@@ -188,6 +206,28 @@ pub(crate) async fn list(
         return error_page(StatusCode::NOT_FOUND, "Not found", "There is no such list.");
     };
     let slug = slug_of(kind);
+    let plain = [&q.all, &q.from, &q.until, &q.q, &q.status, &q.cursor]
+        .iter()
+        .all(|v| v.is_none());
+    if kind == RecordKind::Observation && plain {
+        return match state.records.latest_results(&actor, None, rid.get()).await {
+            Ok(l) => render(&LatestPage {
+                labs: l
+                    .labs
+                    .iter()
+                    .map(|g| GroupView {
+                        report: g.report.as_ref().map(|r| row(r, &viewer)),
+                        results: rows(&g.results, &viewer),
+                    })
+                    .collect(),
+                vitals: rows(&l.vitals, &viewer),
+                other: rows(&l.other, &viewer),
+                scanned: l.scanned,
+                limit: salus_domain::chart::LATEST_SCAN,
+            }),
+            Err(e) => failure(e),
+        };
+    }
     let mut page = ListPage {
         slug,
         label: kind.label(),
