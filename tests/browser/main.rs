@@ -50,10 +50,17 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Starts Salus on a free loopback port over a fresh SQLite file; answers its base URL.
 const DEMO_PASSWORD: &str = "quartz lantern meadow";
 
-async fn start_salus(dir: &std::path::Path) -> String {
+/// Starts Salus on a free loopback port over a fresh SQLite file; answers its base URL, the
+/// account use cases over the same store (to make staff) and the demo clinic's id.
+async fn start_salus(
+    dir: &std::path::Path,
+) -> (
+    String,
+    salus_domain::account::AuthService,
+    salus_domain::OrganizationId,
+) {
     let cfg = salus_server::Config {
         database_url: format!("sqlite://{}/browser.db", dir.display()),
         outbox_dir: dir.join("outbox").display().to_string(),
@@ -77,7 +84,7 @@ async fn start_salus(dir: &std::path::Path) -> String {
         &store,
         &salus_server::adapters::Argon2Hasher::new(1, 4),
         Some(DEMO_PASSWORD.into()),
-        clock,
+        clock.clone(),
     )
     .await
     .unwrap();
@@ -86,12 +93,54 @@ async fn start_salus(dir: &std::path::Path) -> String {
         .await
         .unwrap();
     let addr = *acceptor.local_addr()[0].as_socket_addr().unwrap();
-    let app =
-        salus_server::app(store, &cfg, std::sync::Arc::new(salus_domain::SystemClock)).unwrap();
+    let auth = salus_server::app::api_state(&store, &cfg, clock.clone())
+        .unwrap()
+        .auth;
+    let clinic = salus_server::importer::target_org(&store, Some("demo-clinic"))
+        .await
+        .unwrap()
+        .id;
+    let app = salus_server::app(store, &cfg, clock).unwrap();
     tokio::spawn(async move {
         let _ = poem::Server::new_with_acceptor(acceptor).run(app).await;
     });
-    format!("http://{addr}")
+    (format!("http://{addr}"), auth, clinic)
+}
+
+/// Starts chromedriver and a headless Chromium with a fresh profile under `dir`.
+async fn open_chromium(
+    driver: &str,
+    chromium: &str,
+    dir: &std::path::Path,
+) -> (Driver, fantoccini::Client) {
+    let port = free_port();
+    let process = Driver(
+        Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port).await;
+    let profile = dir.join("chromium-profile");
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--disable-quic", "--no-first-run", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync",
+                     format!("--user-data-dir={}", profile.display())]
+        }),
+    );
+    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    (process, c)
 }
 
 /// Waits until chromedriver accepts connections (it starts in the background).
@@ -123,35 +172,9 @@ async fn register_sign_in_and_out_then_read_results_a_trend_and_the_access_histo
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let base = start_salus(dir.path()).await;
+    let (base, _, _) = start_salus(dir.path()).await;
 
-    let port = free_port();
-    let _driver = Driver(
-        Command::new(driver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(port).await;
-    let profile = dir.path().join("chromium-profile");
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": chromium,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--disable-quic", "--no-first-run", "--disable-background-networking",
-                     "--disable-component-update", "--disable-sync",
-                     format!("--user-data-dir={}", profile.display())]
-        }),
-    );
-    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .unwrap();
+    let (_driver, c) = open_chromium(&driver, &chromium, dir.path()).await;
 
     let result = async {
         let url = |path: &str| url::Url::parse(&format!("{base}{path}")).unwrap();
@@ -346,4 +369,272 @@ async fn register_sign_in_and_out_then_read_results_a_trend_and_the_access_histo
     .await;
     let _ = c.close().await;
     result.unwrap();
+}
+
+/// What one page must be at one width: no sideways scrolling, the header with the account
+/// menu (and, signed in, Sign out), no code where words belong, and no WCAG 2.1 AA violation
+/// that axe-core finds. Answers what is wrong, empty when nothing is; writes a screenshot to
+/// `target/screenshots` for people to look at.
+async fn check_page(
+    c: &fantoccini::Client,
+    axe: &str,
+    who: &str,
+    path: &str,
+    width: u32,
+) -> Result<Vec<String>, fantoccini::error::CmdError> {
+    let mut wrong = Vec::new();
+    let shape = c
+        .execute(
+            r#"const text = document.body.innerText;
+               const codes = (text.match(/\b[a-z]+_[a-z_]+\b|mm\[Hg\]|\/min\b|kg\/m2\b/g) || []);
+               const nav = document.querySelector('header.site nav.account');
+               return {
+                 page: document.documentElement.scrollWidth,
+                 window: window.innerWidth,
+                 header: !!document.querySelector('header.site .brand'),
+                 menu: nav ? nav.querySelectorAll('a').length : 0,
+                 signOut: !!document.querySelector('header.site form[action="/logout"] button'),
+                 h1: document.querySelectorAll('main h1').length,
+                 codes: codes.slice(0, 5),
+               };"#,
+            vec![],
+        )
+        .await?;
+    if shape["page"].as_u64() > shape["window"].as_u64() {
+        wrong.push(format!(
+            "wider than the window: {} > {}",
+            shape["page"], shape["window"]
+        ));
+    }
+    if shape["header"] != true || shape["menu"].as_u64().unwrap_or(0) == 0 {
+        wrong.push("no header with the account menu".into());
+    }
+    if who != "anonymous" && shape["signOut"] != true {
+        wrong.push("no Sign out in the header".into());
+    }
+    if shape["h1"] != 1 {
+        wrong.push(format!("{} main headings", shape["h1"]));
+    }
+    if shape["codes"].as_array().is_some_and(|c| !c.is_empty()) {
+        wrong.push(format!("codes shown instead of words: {}", shape["codes"]));
+    }
+    c.execute(&format!("{axe}\n;return true;"), vec![]).await?;
+    let violations = c
+        .execute_async(
+            "const done = arguments[0];
+             axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
+               .then(r => done(r.violations.map(v => v.id + ' (' + v.impact + '): ' +
+                 v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))))
+               .catch(e => done(['axe failed: ' + e]));",
+            vec![],
+        )
+        .await?;
+    for v in violations.as_array().into_iter().flatten() {
+        wrong.push(format!("axe: {}", v.as_str().unwrap_or_default()));
+    }
+    let shots = salus_tests::workspace_root().join("target/screenshots");
+    let _ = std::fs::create_dir_all(&shots);
+    let name = path.trim_matches('/').replace(['/', '?', '=', '&'], "_");
+    let name = if name.is_empty() {
+        "start".into()
+    } else {
+        name
+    };
+    if let Ok(png) = c.screenshot().await {
+        let _ = std::fs::write(shots.join(format!("{who}-{width}-{name}.png")), png);
+    }
+    Ok(wrong)
+}
+
+#[tokio::test]
+async fn every_page_keeps_its_shape_and_passes_axe_on_a_phone_and_a_desktop() {
+    use salus_domain::account::{NewStaff, SecretText, StaffRole};
+    let Some((driver, chromium)) = tools() else {
+        return;
+    };
+    let Some(axe) = salus_tests::axe_core() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (base, auth, clinic) = start_salus(dir.path()).await;
+    let (_driver, c) = open_chromium(&driver, &chromium, dir.path()).await;
+
+    let result = async {
+        let url = |path: &str| format!("{base}{path}");
+        let sign_in = |email: &'static str, password: &'static str| {
+            let c = c.clone();
+            let base = base.clone();
+            async move {
+                c.goto(&format!("{base}/login")).await?;
+                c.find(Locator::Css("#email"))
+                    .await?
+                    .send_keys(email)
+                    .await?;
+                c.find(Locator::Css("#password"))
+                    .await?
+                    .send_keys(password)
+                    .await?;
+                c.find(Locator::Css("main button[type=submit]"))
+                    .await?
+                    .click()
+                    .await?;
+                c.wait().for_element(Locator::Css("main h1")).await?;
+                Ok::<(), fantoccini::error::CmdError>(())
+            }
+        };
+        let mut failures: Vec<String> = Vec::new();
+        let mut visit = async |who: &str, pages: &[String]| {
+            for width in [390_u32, 1280] {
+                c.set_window_size(width, 900).await?;
+                for path in pages {
+                    c.goto(&url(path)).await?;
+                    c.wait().for_element(Locator::Css("main")).await?;
+                    for w in check_page(&c, &axe, who, path, width).await? {
+                        failures.push(format!("{who} {path} at {width} px: {w}"));
+                    }
+                }
+            }
+            Ok::<(), fantoccini::error::CmdError>(())
+        };
+
+        let anonymous: Vec<String> = [
+            "/",
+            "/login",
+            "/register",
+            "/clinics/demo-clinic",
+            "/forgot",
+        ]
+        .map(String::from)
+        .to_vec();
+        visit("anonymous", &anonymous).await?;
+
+        sign_in("patient@demo.salus.test", DEMO_PASSWORD).await?;
+        c.goto(&url("/records/results?all=1")).await?;
+        let mut patient: Vec<String> = [
+            "/account",
+            "/records",
+            "/records/results",
+            "/records/results?all=1",
+            "/records/medications",
+            "/records/visits",
+            "/records/problems",
+            "/records/immunizations",
+            "/records/history",
+            "/records/download",
+            "/account/security",
+        ]
+        .map(String::from)
+        .to_vec();
+        // A result with its trend, and a blood pressure (a result in parts).
+        for title in ["Cholesterol, total", "Blood pressure panel"] {
+            let link = c
+                .find(Locator::XPath(&format!(
+                    "//table//a[contains(., '{title}')]"
+                )))
+                .await?;
+            patient.push(link.attr("href").await?.unwrap_or_default());
+        }
+        visit("patient", &patient).await?;
+        c.goto(&url("/account")).await?;
+        c.find(Locator::Css("form[action='/logout'] button"))
+            .await?
+            .click()
+            .await?;
+        c.wait()
+            .for_url(&url::Url::parse(&url("/login?signed_out=1")).unwrap())
+            .await?;
+
+        // Staff: a clinician (a chart and its search) and the front desk.
+        for (email, role, pages) in [
+            (
+                "doc@browser.test",
+                StaffRole::Clinician,
+                vec!["/account".to_owned(), "/staff/charts".to_owned()],
+            ),
+            (
+                "desk@browser.test",
+                StaffRole::FrontDesk,
+                vec!["/account".to_owned(), "/staff".to_owned()],
+            ),
+        ] {
+            let creds = auth
+                .create_staff(
+                    NewStaff {
+                        email: salus_domain::text::Email::parse(email).unwrap(),
+                        name: salus_domain::patient::PersonName::new("Sam", "Staff").unwrap(),
+                        role,
+                        organization: clinic,
+                        password: SecretText::new("tulip kettle orbit"),
+                    },
+                    None,
+                )
+                .await
+                .unwrap();
+            c.goto(&url("/login")).await?;
+            c.find(Locator::Css("#email"))
+                .await?
+                .send_keys(email)
+                .await?;
+            c.find(Locator::Css("#password"))
+                .await?
+                .send_keys("tulip kettle orbit")
+                .await?;
+            c.find(Locator::Css("main button[type=submit]"))
+                .await?
+                .click()
+                .await?;
+            c.wait().for_element(Locator::Css("#code")).await?;
+            let code = totp_now(&creds.totp.secret_base32);
+            c.find(Locator::Css("#code"))
+                .await?
+                .send_keys(&code)
+                .await?;
+            c.find(Locator::Css("main button[type=submit]"))
+                .await?
+                .click()
+                .await?;
+            c.wait()
+                .for_url(&url::Url::parse(&url("/account")).unwrap())
+                .await?;
+            let mut pages = pages;
+            if role == StaffRole::Clinician {
+                c.goto(&url("/staff/charts?mrn=SYN0000000")).await?;
+                c.wait().for_element(Locator::Css("main h1")).await?;
+                pages.push(c.current_url().await?.path().to_owned());
+            }
+            visit(
+                if role == StaffRole::Clinician {
+                    "clinician"
+                } else {
+                    "front-desk"
+                },
+                &pages,
+            )
+            .await?;
+            c.goto(&url("/account")).await?;
+            c.find(Locator::Css("form[action='/logout'] button"))
+                .await?
+                .click()
+                .await?;
+            c.wait()
+                .for_url(&url::Url::parse(&url("/login?signed_out=1")).unwrap())
+                .await?;
+        }
+        Ok::<Vec<String>, fantoccini::error::CmdError>(failures)
+    }
+    .await;
+    let _ = c.close().await;
+    let failures = result.unwrap();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The current code of an authenticator with this secret.
+fn totp_now(secret_base32: &str) -> String {
+    let bytes = totp_rs::Secret::Encoded(secret_base32.to_owned())
+        .to_bytes()
+        .unwrap();
+    totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 0, 30, bytes, None, "x".into())
+        .unwrap()
+        .generate_current()
+        .unwrap()
 }

@@ -1114,3 +1114,71 @@ async fn throttling_and_idle_sessions_follow_the_apps_clock() {
         "16 idle minutes end the session"
     );
 }
+
+#[tokio::test]
+async fn the_authenticator_is_turned_off_only_by_patients_who_have_one_and_sessions_are_named() {
+    use salus_domain::account::StaffRole;
+    let app = spawn_app(0).await;
+    verified_account(&app).await;
+    let resp = app
+        .client
+        .post("/api/v1/auth/login")
+        .header(
+            "user-agent",
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+        )
+        .body_json(&json!({"email": "ann@example.org", "password": "tulip kettle orbit"}))
+        .send()
+        .await;
+    let (_, b) = body(resp).await;
+    let ann = b["token"].as_str().unwrap().to_owned();
+    let (status, sessions) =
+        crate::identity::call(&app, "GET", "/api/v1/me/sessions", &ann, None).await;
+    assert_eq!(status, StatusCode::OK, "{sessions}");
+    assert_eq!(sessions["sessions"][0]["device"], "Safari on iPhone");
+
+    let delete = |token: String| {
+        let app = &app;
+        async move {
+            body(
+                app.client
+                    .delete("/api/v1/me/totp")
+                    .header("authorization", format!("Bearer {token}"))
+                    .send()
+                    .await,
+            )
+            .await
+        }
+    };
+    let (status, b) = delete(ann.clone()).await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::CONFLICT, Some("no_second_factor"))
+    );
+    let (status, b) =
+        crate::identity::call(&app, "POST", "/api/v1/me/totp/recovery-codes", &ann, None).await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::CONFLICT, Some("no_second_factor"))
+    );
+    let doc =
+        crate::identity::staff(&app, "demo-clinic", "doc@example.org", StaffRole::Clinician).await;
+    let (status, b) = delete(doc.clone()).await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("second_factor_required")),
+        "staff keep their authenticator"
+    );
+    let (status, b) =
+        crate::identity::call(&app, "POST", "/api/v1/me/totp/recovery-codes", &doc, None).await;
+    assert_eq!(status, StatusCode::OK, "{b}");
+    assert_eq!(b["recovery_codes"].as_array().unwrap().len(), 10);
+    // Later than the re-authentication window, both need the password again.
+    app.advance_minutes(6);
+    let (status, b) =
+        crate::identity::call(&app, "POST", "/api/v1/me/totp/recovery-codes", &doc, None).await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("reauthentication_required"))
+    );
+}

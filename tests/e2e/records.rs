@@ -660,6 +660,20 @@ async fn authorisation_matrix_covers_every_records_endpoint_of_the_spec() {
                 (StaffSameOrg, 201),
             ],
         ),
+        // Clinicians' queue of held records: their organisation's only (another's is empty).
+        (
+            "get",
+            "/v1/staff/held-records",
+            "/api/v1/staff/held-records".to_owned(),
+            None,
+            [
+                (Owner, 404),
+                (OtherPatient, 404),
+                (StaffSameOrg, 200),
+                (StaffOtherOrg, 200),
+                (Anonymous, 401),
+            ],
+        ),
         // Staff search their own organisation's charts (another's finds nothing: 200, empty).
         (
             "post",
@@ -945,4 +959,101 @@ async fn the_patient_hears_of_a_record_when_they_can_see_it_not_when_it_is_filed
         (StatusCode::CREATED, Some("released"))
     );
     assert_eq!(told(&app), 3);
+}
+
+#[tokio::test]
+async fn clinicians_see_every_held_record_of_their_organisation_until_it_is_released() {
+    let app = spawn_app(2).await;
+    let (_, ann) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let (_, bo) = linked_patient(&app, "SYN0000001", "bo@example.org").await;
+    let doc = staff(&app, "demo-clinic", "doc@clinic.test", StaffRole::Clinician).await;
+    let other = staff(
+        &app,
+        "riverside-family",
+        "doc@riverside.test",
+        StaffRole::Clinician,
+    )
+    .await;
+    let desk = staff(
+        &app,
+        "demo-clinic",
+        "desk@clinic.test",
+        StaffRole::FrontDesk,
+    )
+    .await;
+    let held_note = |title: &str| json!({"kind": "note", "title": title, "text": "x", "sensitive": ["genetic"]});
+    let mut ids = Vec::new();
+    for (chart, title) in [
+        (&ann, "Genetic counselling"),
+        (&bo, "Genetic panel discussion"),
+    ] {
+        let (status, filed) = call(
+            &app,
+            "POST",
+            &format!("/api/v1/patients/{chart}/records"),
+            &doc,
+            Some(held_note(title)),
+        )
+        .await;
+        assert_eq!(
+            (status, filed["release"].as_str()),
+            (StatusCode::CREATED, Some("held"))
+        );
+        ids.push(filed["record"]["id"].as_str().unwrap().to_owned());
+    }
+    let (status, held) = get(&app, "/api/v1/staff/held-records", &doc).await;
+    assert_eq!(status, StatusCode::OK, "{held}");
+    let listed: Vec<(&str, &str)> = held["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["record"]["id"].as_str().unwrap(),
+                h["patient"]["patient_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(listed.contains(&(ids[0].as_str(), ann.as_str())), "{held}");
+    assert!(listed.contains(&(ids[1].as_str(), bo.as_str())), "{held}");
+    for (who, token) in [("another organisation", &other), ("the front desk", &desk)] {
+        let (status, none) = get(&app, "/api/v1/staff/held-records", token).await;
+        assert_eq!(
+            (status, none["records"].clone()),
+            (StatusCode::OK, json!([])),
+            "{who}"
+        );
+    }
+    // The list is a look at each chart in it.
+    let history = salus_domain::audit::AccessLog::history(
+        &app.store,
+        salus_domain::PatientId::parse(&bo).unwrap(),
+        None,
+        50,
+    )
+    .await
+    .unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|e| e.action == "view_chart" && e.accessor.role == Some(StaffRole::Clinician))
+    );
+
+    let (status, _) = call(
+        &app,
+        "POST",
+        &format!("/api/v1/records/{}/release", ids[0]),
+        &doc,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, held) = get(&app, "/api/v1/staff/held-records", &doc).await;
+    let still: Vec<&str> = held["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["record"]["id"].as_str().unwrap())
+        .collect();
+    assert!(!still.contains(&ids[0].as_str()) && still.contains(&ids[1].as_str()));
 }

@@ -436,7 +436,17 @@ async fn security_page_sets_up_an_authenticator_and_manages_password_and_session
     crate::auth::verified_account(&app).await;
     // A second session elsewhere (through the API).
     let login = serde_json::json!({"email": "ann@example.org", "password": "tulip kettle orbit"});
-    let (_, other) = crate::auth::post(&app, "/api/v1/auth/login", &login).await;
+    let resp = app
+        .client
+        .post("/api/v1/auth/login")
+        .header(
+            "user-agent",
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
+        )
+        .body_json(&login)
+        .send()
+        .await;
+    let (_, other) = crate::auth::body(resp).await;
     let other = other["token"].as_str().unwrap().to_owned();
 
     let mut b = Browser::new(&app);
@@ -452,7 +462,12 @@ async fn security_page_sets_up_an_authenticator_and_manages_password_and_session
     .await;
     let page = b.get("/account/security").await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.html.contains("(this device)"));
+    assert!(page.html.contains("(this one)"));
+    assert!(
+        page.html.contains("<strong>Firefox on Windows</strong>"),
+        "each session is named by its browser and system: {}",
+        page.html
+    );
     assert_eq!(
         page.html.matches("Sign out there").count(),
         1,
@@ -519,10 +534,75 @@ async fn security_page_sets_up_an_authenticator_and_manages_password_and_session
         "ending sessions looks like it ends something"
     );
 
+    let first_codes = confirmed.html.clone();
+
+    // New recovery codes, and turning the app off, both need the password again.
+    let wrong = b
+        .post(
+            "/account/totp/recovery-codes",
+            &[
+                ("csrf", &csrf_of(&later.html)),
+                ("password", "not my password"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.html.contains("The password is not correct."));
+    app.advance_minutes(1); // past the short wait a wrong password costs
+    let renewed = b
+        .post(
+            "/account/totp/recovery-codes",
+            &[
+                ("csrf", &csrf_of(&later.html)),
+                ("password", "tulip kettle orbit"),
+            ],
+        )
+        .await;
+    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.html);
+    assert_eq!(renewed.html.matches("<li><code>").count(), 10);
+    let code_of = |html: &str| {
+        html.split("<li><code>")
+            .nth(1)
+            .unwrap()
+            .split("</code>")
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_ne!(code_of(&renewed.html), code_of(&first_codes), "new codes");
+    assert!(
+        app.emails()
+            .last()
+            .is_some_and(|m| m.contains("New recovery codes")),
+        "the owner is told"
+    );
+    let off = b
+        .post(
+            "/account/totp/off",
+            &[
+                ("csrf", &csrf_of(&renewed.html)),
+                ("password", "tulip kettle orbit"),
+            ],
+        )
+        .await;
+    assert_eq!(off.status, StatusCode::OK, "{}", off.html);
+    assert!(off.html.contains("Your authenticator app is off."));
+    assert!(off.html.contains("Set up an authenticator app"));
+    assert!(
+        app.emails()
+            .last()
+            .is_some_and(|m| m.contains("was turned off")),
+        "the owner is told"
+    );
+    let events = app.auth_events().await;
+    for e in ["auth.recovery_codes_replaced", "auth.second_factor_removed"] {
+        assert!(events.iter().any(|a| a == e), "{e} in {events:?}");
+    }
+
     let ended = b
         .post(
             "/account/sessions/end-others",
-            &[("csrf", &csrf_of(&confirmed.html))],
+            &[("csrf", &csrf_of(&off.html))],
         )
         .await;
     assert!(ended.html.contains("You are signed out everywhere else."));
@@ -1110,6 +1190,16 @@ async fn clinician_pages_open_a_chart_file_a_result_and_a_held_note_and_release_
         .next()
         .unwrap()
         .to_owned();
+    // It waits in the organisation's queue of held records, with whose chart it is in.
+    let queue = doc.get("/staff/charts").await;
+    assert!(
+        queue
+            .html
+            .contains(&format!("href=\"/records/item/{note_id}\""))
+            && queue.html.contains(&format!("href=\"{chart_path}\"")),
+        "{}",
+        queue.html
+    );
     // The patient does not see the held note; after release they do, as escaped text.
     let path = format!("/api/v1/records/{note_id}");
     assert_eq!(

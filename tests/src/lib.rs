@@ -51,6 +51,28 @@ pub fn synthea_bundles() -> Vec<PathBuf> {
     files
 }
 
+/// The source of axe-core, the accessibility checker the browser suite runs in every page
+/// (`cargo xtask test` installs the pinned version from the npm registry): `SALUS_AXE_JS`,
+/// default `target/axe-core/node_modules/axe-core/axe.min.js`. `None` (said loudly) when it
+/// is missing; panics instead when `CI=true`.
+pub fn axe_core() -> Option<String> {
+    let path = std::env::var_os("SALUS_AXE_JS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            workspace_root().join("target/axe-core/node_modules/axe-core/axe.min.js")
+        });
+    if let Ok(source) = std::fs::read_to_string(&path) {
+        return Some(source);
+    }
+    let msg = format!(
+        "AXE-CORE MISSING: no {} (run `cargo xtask test`, or set SALUS_AXE_JS); the accessibility check did not run",
+        path.display()
+    );
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
+    eprintln!("\n!!!!! {msg} !!!!!\n");
+    None
+}
+
 /// The Python of the independent FHIR R4 validator (`cargo xtask test` installs it):
 /// `FHIR_VALIDATOR_PYTHON`, default `target/fhir-validator/bin/python`. `None` (said loudly)
 /// when it is missing; panics instead when `CI=true`.

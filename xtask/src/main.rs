@@ -219,6 +219,31 @@ fn fhir_validator() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// axe-core (the accessibility checker the browser suite runs in each page), pinned, from the
+/// npm registry into `target/axe-core` (where the suite looks for it).
+fn axe_core() -> anyhow::Result<()> {
+    const VERSION: &str = "4.14.1";
+    let dir = root().join("target/axe-core");
+    let marker = dir.join(format!("installed-axe-core-{VERSION}"));
+    if marker.is_file() {
+        return Ok(());
+    }
+    eprintln!("==> installing axe-core {VERSION} into {}", dir.display());
+    std::fs::create_dir_all(&dir)?;
+    run(Command::new("npm")
+        .args([
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--no-save",
+            "--prefix",
+        ])
+        .arg(&dir)
+        .arg(format!("axe-core@{VERSION}")))?;
+    std::fs::write(marker, format!("axe-core {VERSION}\n"))?;
+    Ok(())
+}
+
 /// cargo-deny, pinned, installed from crates.io into `target/` on first use (about two
 /// minutes of building).
 fn cargo_deny() -> anyhow::Result<PathBuf> {
@@ -255,6 +280,7 @@ fn test(skip_postgres: bool) -> anyhow::Result<()> {
         "sources",
     ]))?;
     fhir_validator().context("cannot install the FHIR validator the tests need")?;
+    axe_core().context("cannot install axe-core (npm) for the browser suite")?;
     run(cargo().args([
         "clippy",
         "--workspace",

@@ -937,6 +937,17 @@ pub trait RecordRepository: Send + Sync {
         limit: u32,
     ) -> Result<Vec<ClinicalRecord>, RepoError>;
 
+    /// Records held for a clinician to release in any chart of the organisation, oldest
+    /// filed first, at most `limit`.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails; `Corrupt` when a stored row does not parse.
+    async fn held_in(
+        &self,
+        organization: crate::ids::OrganizationId,
+        limit: u32,
+    ) -> Result<Vec<ClinicalRecord>, RepoError>;
+
     /// How many records of each kind the patient has (released by `released_by`, if given).
     ///
     /// # Errors

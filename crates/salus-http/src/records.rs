@@ -210,6 +210,31 @@ pub struct Filed {
     pub release: String,
 }
 
+/// A record held for release and whose chart it is in.
+#[derive(Object)]
+pub struct HeldRecordDto {
+    pub record: RecordDto,
+    pub patient: crate::identity::Candidate,
+}
+
+#[derive(Object)]
+pub struct HeldRecords {
+    /// Oldest filed first.
+    pub records: Vec<HeldRecordDto>,
+}
+
+#[derive(ApiResponse)]
+enum HeldResponse {
+    #[oai(status = 200)]
+    Ok(Json<HeldRecords>),
+    /// `no_chart`: a patient account without a record.
+    #[oai(status = 403)]
+    NoChart(Json<ErrorBody>),
+    /// `not_found`: only staff have this list.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+}
+
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct ChartSearchRequest {
@@ -698,6 +723,44 @@ impl RecordsApi {
         }
     }
 
+    /// Clinicians: every record held for release in your organisation's charts, oldest filed
+    /// first, with whose chart it is in (release each with `POST /api/v1/records/{id}/release`).
+    /// Each chart listed appears in that patient's access history. Other staff get an empty
+    /// list.
+    #[oai(
+        path = "/v1/staff/held-records",
+        method = "get",
+        operation_id = "heldRecords"
+    )]
+    async fn held(&self, req: &Request, token: SessionToken) -> Result<HeldResponse, ApiError> {
+        let actor = match actor(&token) {
+            Ok(a) => a,
+            Err(r) => return Ok(refuse!(HeldResponse, r)),
+        };
+        match self
+            .records
+            .held_for_release(&actor, request_id(req).as_deref())
+            .await
+        {
+            Ok(held) => Ok(HeldResponse::Ok(Json(HeldRecords {
+                records: held
+                    .iter()
+                    .map(|h| HeldRecordDto {
+                        record: record_dto(
+                            &salus_domain::chart::Shown {
+                                item: h.record.clone(),
+                                notice: None,
+                            },
+                            false,
+                        ),
+                        patient: crate::identity::Candidate::from(&h.patient),
+                    })
+                    .collect(),
+            }))),
+            Err(e) => Ok(refuse!(HeldResponse, refusal(e)?)),
+        }
+    }
+
     /// Who saw or changed your record, newest first: you, staff (name and role), proxies and
     /// share links, with what they did and when. Viewing it is recorded too.
     #[oai(
@@ -967,4 +1030,4 @@ mod tests {
     }
 }
 
-crate::redacted_debug!(ChartsFound, ChartSearchRequest);
+crate::redacted_debug!(ChartsFound, ChartSearchRequest, HeldRecords, HeldRecordDto);

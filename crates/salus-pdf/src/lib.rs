@@ -13,10 +13,12 @@ mod metrics;
 use chrono::{DateTime, NaiveDate, Utc};
 use pdf_writer::{Content, Name, Pdf, Rect, Ref, Str, TextStr};
 use salus_domain::RepoError;
+use salus_domain::chrono_tz::Tz;
 use salus_domain::export::{ChartExport, SummaryCollector, SummarySection};
 use salus_domain::organization::Organization;
 use salus_domain::patient::Patient;
 use salus_domain::record::{ClinicalRecord, RecordBody, RecordKind};
+use salus_domain::when;
 
 /// A4, in points.
 const PAGE_W: f32 = 595.28;
@@ -38,6 +40,8 @@ pub struct Cover {
     pub birth_date: NaiveDate,
     pub organization: String,
     pub generated_at: DateTime<Utc>,
+    /// The organisation's zone: every date and time of the document is shown in it.
+    pub time_zone: Tz,
 }
 
 impl Cover {
@@ -53,6 +57,7 @@ impl Cover {
             birth_date: patient.birth_date,
             organization: organization.name.as_str().to_owned(),
             generated_at: at,
+            time_zone: organization.time_zone,
         }
     }
 }
@@ -181,7 +186,7 @@ pub fn render(cover: &Cover, sections: &[Section]) -> Vec<u8> {
         &format!(
             "{} \u{b7} born {}",
             cover.patient_name,
-            cover.birth_date.format("%-d %B %Y")
+            when::day(cover.birth_date)
         ),
         false,
         11.0,
@@ -191,9 +196,9 @@ pub fn render(cover: &Cover, sections: &[Section]) -> Vec<u8> {
     push_wrapped(
         &mut cover_lines,
         &format!(
-            "From {} \u{b7} made {} UTC",
+            "From {} \u{b7} made {}",
             cover.organization,
-            cover.generated_at.format("%-d %B %Y, %H:%M")
+            when::moment(cover.generated_at, cover.time_zone)
         ),
         false,
         11.0,
@@ -275,8 +280,8 @@ pub fn render(cover: &Cover, sections: &[Section]) -> Vec<u8> {
     let footer_left = format!(
         "{} \u{b7} born {} \u{b7} made {} by Salus",
         cover.patient_name,
-        cover.birth_date.format("%Y-%m-%d"),
-        cover.generated_at.format("%Y-%m-%d")
+        when::day(cover.birth_date),
+        when::day_of(cover.generated_at, cover.time_zone)
     );
     for (i, placed) in pages.iter().enumerate() {
         let mut content = Content::new();
@@ -328,12 +333,10 @@ pub fn render(cover: &Cover, sections: &[Section]) -> Vec<u8> {
     pdf.finish()
 }
 
-fn day(t: Option<DateTime<Utc>>) -> Option<String> {
-    t.map(|t| t.format("%-d %b %Y").to_string())
-}
-
-/// One record as an entry: what it is (and its value), then when, status and source.
-pub fn entry(r: &ClinicalRecord, with_text: bool) -> Entry {
+/// One record as an entry: what it is (and its value), then when (the day in `tz`), status
+/// and source.
+pub fn entry(r: &ClinicalRecord, with_text: bool, tz: Tz) -> Entry {
+    let day = |t: Option<DateTime<Utc>>| t.map(|t| when::day_of(t, tz));
     let mut text = r.body.title().to_owned();
     if let Some((value, range, flag)) = r.body.result_line() {
         if let Some(v) = value {
@@ -393,7 +396,10 @@ pub fn health_summary(
         .iter()
         .map(|(s, records)| Section {
             heading: s.title().to_owned(),
-            entries: records.iter().map(|r| entry(r, false)).collect(),
+            entries: records
+                .iter()
+                .map(|r| entry(r, false, cover.time_zone))
+                .collect(),
             empty: s.none_recorded().to_owned(),
         })
         .collect();
@@ -404,7 +410,10 @@ pub fn health_summary(
 pub fn printout(cover: &Cover, kind: RecordKind, records: &[ClinicalRecord]) -> Vec<u8> {
     let section = Section {
         heading: kind.label().to_owned(),
-        entries: records.iter().map(|r| entry(r, true)).collect(),
+        entries: records
+            .iter()
+            .map(|r| entry(r, true, cover.time_zone))
+            .collect(),
         empty: format!("No {} are recorded.", kind.label().to_lowercase()),
     };
     render(cover, &[section])
@@ -458,6 +467,7 @@ mod tests {
             birth_date: NaiveDate::from_ymd_opt(1980, 2, 29).unwrap(),
             organization: "Demo Clinic".into(),
             generated_at: DateTime::from_timestamp(1_795_000_000, 0).unwrap(),
+            time_zone: salus_domain::chrono_tz::America::New_York,
         }
     }
 

@@ -336,6 +336,7 @@ fn session_from_row(r: session::Model) -> Result<Session, RepoError> {
         revoked_at: r.revoked_at,
         authenticated_at: r.authenticated_at.unwrap_or(r.created_at),
         previous_sign_in_at: r.previous_sign_in_at,
+        device: r.device,
     })
 }
 
@@ -357,6 +358,8 @@ impl SessionRepository for Store {
             revoked_at: Set(s.revoked_at),
             authenticated_at: Set(Some(s.authenticated_at)),
             previous_sign_in_at: Set(s.previous_sign_in_at),
+            // The column holds at most 80 characters; the words are far shorter.
+            device: Set(s.device.as_ref().map(|d| d.chars().take(80).collect())),
         })
         .exec_without_returning(&self.db)
         .await

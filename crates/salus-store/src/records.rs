@@ -2,15 +2,15 @@
 
 use crate::convert::{record_from_row, record_to_row};
 use crate::entity::clinical_record::{self, Column};
-use crate::entity::release_notice;
+use crate::entity::{patient, release_notice};
 use crate::{Store, repo_err};
 use chrono::{DateTime, Utc};
 use salus_domain::record::{
     ClinicalRecord, Cursor, Page, RecordKind, RecordQuery, RecordRepository,
 };
-use salus_domain::{PatientId, RecordId, RepoError};
+use salus_domain::{OrganizationId, PatientId, RecordId, RepoError};
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, QueryTrait, Select, Statement, TransactionTrait,
@@ -186,6 +186,30 @@ impl RecordRepository for Store {
         }
         released_by(q, released)
             .order_by_asc(Column::SortAt)
+            .order_by_asc(Column::Id)
+            .limit(u64::from(limit.clamp(1, MAX_PAGE)))
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?
+            .into_iter()
+            .map(record_from_row)
+            .collect()
+    }
+
+    async fn held_in(
+        &self,
+        organization: OrganizationId,
+        limit: u32,
+    ) -> Result<Vec<ClinicalRecord>, RepoError> {
+        let charts = Query::select()
+            .column(patient::Column::Id)
+            .from(patient::Entity)
+            .and_where(patient::Column::OrganizationId.eq(organization.as_uuid()))
+            .to_owned();
+        clinical_record::Entity::find()
+            .filter(Column::ReleaseState.eq("held"))
+            .filter(Column::PatientId.in_subquery(charts))
+            .order_by_asc(Column::FiledAt)
             .order_by_asc(Column::Id)
             .limit(u64::from(limit.clamp(1, MAX_PAGE)))
             .all(&self.db)

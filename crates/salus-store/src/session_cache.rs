@@ -141,6 +141,7 @@ mod tests {
             revoked_at: None,
             authenticated_at: at,
             previous_sign_in_at: None,
+            device: None,
         };
         (session, account)
     }

@@ -82,6 +82,21 @@ impl TotpRepository for Store {
         txn.commit().await.map_err(repo_err)
     }
 
+    async fn remove(&self, account: AccountId) -> Result<bool, RepoError> {
+        let txn = self.db.begin().await.map_err(repo_err)?;
+        recovery_code::Entity::delete_many()
+            .filter(recovery_code::Column::AccountId.eq(account.as_uuid()))
+            .exec(&txn)
+            .await
+            .map_err(repo_err)?;
+        let gone = totp_factor::Entity::delete_by_id(account.as_uuid())
+            .exec(&txn)
+            .await
+            .map_err(repo_err)?;
+        txn.commit().await.map_err(repo_err)?;
+        Ok(gone.rows_affected == 1)
+    }
+
     async fn use_step(&self, account: AccountId, step: u64) -> Result<bool, RepoError> {
         let step = i64::try_from(step).map_err(|_| RepoError::Conflict("step out of range"))?;
         // Only a later step than the last one used may pass: one conditional UPDATE.

@@ -890,6 +890,7 @@ async fn a_remembered_session_shows_changes_at_once() {
         revoked_at: None,
         authenticated_at: now,
         previous_sign_in_at: None,
+        device: None,
     };
     SessionRepository::create(&store, &session).await.unwrap();
     let lookup = || async { store.find_by_digest(&digest).await.unwrap().unwrap() };

@@ -380,6 +380,7 @@ pub(crate) async fn login(
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
     jar: &CookieJar,
+    req: &poem::Request,
     CheckedForm(f): CheckedForm<LoginForm>,
 ) -> Response {
     let again = |m: String, status| f.again(&csrf.0, m, status);
@@ -389,7 +390,12 @@ pub(crate) async fn login(
     };
     match state
         .auth
-        .login(&email, SecretText::new(f.password.clone()), rid.get())
+        .login(
+            &email,
+            SecretText::new(f.password.clone()),
+            user_agent(req),
+            rid.get(),
+        )
         .await
     {
         Ok(LoginOutcome::Signed { token, .. }) => {
@@ -427,6 +433,13 @@ pub(crate) async fn login(
         Err(LoginError::Busy(HashError::Busy { .. })) => busy(),
         Err(e) => crate::unavailable("sign-in failed", &e),
     }
+}
+
+/// The browser's `User-Agent`, from which the session is named ("Firefox on Windows").
+fn user_agent(req: &poem::Request) -> Option<&str> {
+    req.headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
 }
 
 /// Holds the second-factor challenge between the password and the code.
@@ -473,6 +486,7 @@ pub(crate) async fn code(
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
     jar: &CookieJar,
+    req: &poem::Request,
     CheckedForm(f): CheckedForm<CodeForm>,
 ) -> Response {
     let again = |m: &str, status| {
@@ -492,7 +506,7 @@ pub(crate) async fn code(
     };
     match state
         .auth
-        .complete_second_factor(&challenge, &f.code, rid.get())
+        .complete_second_factor(&challenge, &f.code, user_agent(req), rid.get())
         .await
     {
         Ok(LoginOutcome::Signed { token, .. }) => {

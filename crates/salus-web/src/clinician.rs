@@ -58,9 +58,22 @@ impl From<&salus_domain::patient::Patient> for ChartRow {
     }
 }
 
+/// A record waiting for a clinician to release it.
+struct HeldRow {
+    record_id: String,
+    patient_id: String,
+    patient: String,
+    title: String,
+    kind: &'static str,
+    filed: String,
+}
+
 #[derive(Template, Default)]
 #[template(path = "clinician_find.html")]
 struct FindPage<'a> {
+    /// Records held for release across the organisation's charts (shown on the plain page,
+    /// not with search results).
+    held: Option<Vec<HeldRow>>,
     csrf: &'a str,
     mrn: &'a str,
     message: Option<&'a str>,
@@ -87,8 +100,28 @@ pub(crate) async fn find(
     let actor = me.actor;
     let typed = q.mrn.unwrap_or_default();
     if typed.trim().is_empty() {
+        let zone = match state.records.time_zone(&actor).await {
+            Ok(z) => z,
+            Err(e) => return failure(e),
+        };
+        let held = match state.records.held_for_release(&actor, rid.get()).await {
+            Ok(h) => h,
+            Err(e) => return failure(e),
+        };
         return render(&FindPage {
             csrf: &csrf.0,
+            held: Some(
+                held.iter()
+                    .map(|h| HeldRow {
+                        record_id: h.record.meta.id.to_string(),
+                        patient_id: h.patient.id.to_string(),
+                        patient: h.patient.name.full(),
+                        title: h.record.body.title().to_owned(),
+                        kind: h.record.kind().label(),
+                        filed: salus_domain::when::moment(h.record.meta.filed_at, zone),
+                    })
+                    .collect(),
+            ),
             ..FindPage::default()
         });
     }

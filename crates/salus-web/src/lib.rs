@@ -277,6 +277,11 @@ pub fn routes(state: WebState) -> impl Endpoint {
         )
         .at("/account/totp", poem::post(security::totp_start))
         .at("/account/totp/confirm", poem::post(security::totp_confirm))
+        .at("/account/totp/off", poem::post(security::totp_change))
+        .at(
+            "/account/totp/recovery-codes",
+            poem::post(security::totp_change),
+        )
         .at(
             "/account/sessions/end-others",
             poem::post(security::end_others),

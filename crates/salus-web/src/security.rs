@@ -10,13 +10,16 @@ use poem::web::{CsrfToken, Data, Path};
 use poem::{Response, handler};
 use salus_domain::account::{
     BeginTotpError, ChangePasswordError, ConfirmEmailError, EmailChangeError, HashError,
-    LoginError, SecretText, SessionError, TotpError,
+    LoginError, Role, SecondFactorChangeError, SecretText, SessionError, TotpError,
 };
+use salus_domain::when;
 use serde::Deserialize;
 use std::sync::Arc;
 
 struct SessionRow {
     id: String,
+    /// "Firefox on Windows", or that it is not known.
+    device: String,
     created: String,
     last_seen: String,
     current: bool,
@@ -39,6 +42,8 @@ struct SecurityPage<'a> {
     sessions: Vec<SessionRow>,
     /// The day the authenticator app was turned on, when it is on.
     totp_on_since: Option<String>,
+    /// Patients may turn the app off; staff always sign in with one.
+    may_turn_off: bool,
     totp_setup: Option<TotpSetup>,
     recovery_codes: Option<Vec<String>>,
 }
@@ -61,8 +66,12 @@ async fn page(
     status: StatusCode,
 ) -> Response {
     let account = &me.account;
+    let zone = match crate::records::zone_of(state, account).await {
+        Ok(z) => z,
+        Err(r) => return r,
+    };
     let totp_on_since = match state.auth.second_factor_since(account.id).await {
-        Ok(since) => since.map(|t| t.format("%Y-%m-%d").to_string()),
+        Ok(since) => since.map(|t| when::day_of(t, zone)),
         Err(e) => return crate::unavailable("second factor state failed", &e),
     };
     let sessions = match state.auth.sessions(&me.token).await {
@@ -70,13 +79,16 @@ async fn page(
         Err(SessionError::Invalid) => return see_other("/login"),
         Err(SessionError::Repo(e)) => return crate::unavailable("session list failed", &e),
     };
-    let when = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
     let rows = sessions
         .iter()
         .map(|s| SessionRow {
             id: s.id.to_string(),
-            created: when(s.created_at),
-            last_seen: when(s.last_seen_at),
+            device: s
+                .device
+                .clone()
+                .unwrap_or_else(|| "An unknown browser".to_owned()),
+            created: when::moment(s.created_at, zone),
+            last_seen: when::moment(s.last_seen_at, zone),
             current: s.current,
         })
         .collect();
@@ -89,6 +101,7 @@ async fn page(
         message: extra.message,
         sessions: rows,
         totp_on_since,
+        may_turn_off: account.role == Role::Patient,
         totp_setup: extra.totp_setup,
         recovery_codes: extra.recovery_codes,
     });
@@ -187,6 +200,46 @@ pub(crate) struct TotpStartForm {
     password: String,
 }
 
+/// The password entered again before a sensitive action; the page again, saying why, when
+/// it is wrong (or attempts are throttled).
+async fn reauthenticated(
+    rid: &crate::RequestId,
+    state: &WebState,
+    csrf: &CsrfToken,
+    me: &SignedIn,
+    password: String,
+) -> Result<(), Response> {
+    let fail = |m: &str| Extra {
+        message: Some(m.to_owned()),
+        ..Extra::default()
+    };
+    match state
+        .auth
+        .reauthenticate(&me.token, SecretText::new(password), rid.get())
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(LoginError::SessionEnded) => Err(see_other("/login")),
+        Err(LoginError::Throttled { .. }) => Err(page(
+            state,
+            csrf,
+            me,
+            fail(salus_domain::account::TOO_MANY_ATTEMPTS),
+            StatusCode::TOO_MANY_REQUESTS,
+        )
+        .await),
+        Err(LoginError::Busy(HashError::Busy { .. })) => Err(busy()),
+        Err(_) => Err(page(
+            state,
+            csrf,
+            me,
+            fail(salus_domain::account::WRONG_PASSWORD),
+            StatusCode::UNAUTHORIZED,
+        )
+        .await),
+    }
+}
+
 /// Re-enters the password (a sensitive action) and starts enrolment.
 #[handler]
 pub(crate) async fn totp_start(
@@ -196,40 +249,14 @@ pub(crate) async fn totp_start(
     me: SignedIn,
     CheckedForm(f): CheckedForm<TotpStartForm>,
 ) -> Response {
+    if let Err(r) = reauthenticated(&rid, &state, csrf, &me, f.password).await {
+        return r;
+    }
     let token = &me.token;
     let fail = |m: &str| Extra {
         message: Some(m.to_owned()),
         ..Extra::default()
     };
-    match state
-        .auth
-        .reauthenticate(token, SecretText::new(f.password), rid.get())
-        .await
-    {
-        Ok(()) => {}
-        Err(LoginError::SessionEnded) => return see_other("/login"),
-        Err(LoginError::Throttled { .. }) => {
-            return page(
-                &state,
-                csrf,
-                &me,
-                fail(salus_domain::account::TOO_MANY_ATTEMPTS),
-                StatusCode::TOO_MANY_REQUESTS,
-            )
-            .await;
-        }
-        Err(LoginError::Busy(HashError::Busy { .. })) => return busy(),
-        Err(_) => {
-            return page(
-                &state,
-                csrf,
-                &me,
-                fail(salus_domain::account::WRONG_PASSWORD),
-                StatusCode::UNAUTHORIZED,
-            )
-            .await;
-        }
-    }
     match state.auth.begin_totp(token).await {
         Ok(e) => {
             let setup = TotpSetup {
@@ -537,4 +564,53 @@ pub(crate) async fn email_confirm(
         ),
         Err(ConfirmEmailError::Repo(e)) => crate::unavailable("email confirmation failed", &e),
     }
+}
+
+/// The authenticator turned off, or new recovery codes, after the password is entered again.
+#[handler]
+pub(crate) async fn totp_change(
+    rid: crate::RequestId,
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    me: SignedIn,
+    req: &poem::Request,
+    CheckedForm(f): CheckedForm<TotpStartForm>,
+) -> Response {
+    if let Err(r) = reauthenticated(&rid, &state, csrf, &me, f.password).await {
+        return r;
+    }
+    let done = if req.uri().path().ends_with("/off") {
+        state
+            .auth
+            .turn_off_totp(&me.token, rid.get())
+            .await
+            .map(|()| Extra {
+                notice: Some("Your authenticator app is off. We sent you an email about it."),
+                ..Extra::default()
+            })
+    } else {
+        state
+            .auth
+            .new_recovery_codes(&me.token, rid.get())
+            .await
+            .map(|codes| Extra {
+                recovery_codes: Some(codes.iter().map(|c| c.expose().to_owned()).collect()),
+                ..Extra::default()
+            })
+    };
+    let (extra, status) = match done {
+        Ok(extra) => (extra, StatusCode::OK),
+        Err(SecondFactorChangeError::NotSignedIn) => return see_other("/login"),
+        Err(SecondFactorChangeError::Repo(e)) => {
+            return crate::unavailable("second factor change failed", &e);
+        }
+        Err(other) => (
+            Extra {
+                message: Some(other.to_string()),
+                ..Extra::default()
+            },
+            StatusCode::CONFLICT,
+        ),
+    };
+    page(&state, csrf, &me, extra, status).await
 }

@@ -6,6 +6,7 @@
 //! **Invariant:** nothing here reveals whether an email is registered: registration answers
 //! the same way either way, and a failed sign-in has one generic error.
 
+pub mod device;
 mod email_change;
 mod identity;
 mod invite;
@@ -49,8 +50,8 @@ pub use service::{
 };
 pub use staff::{CreateStaffError, NewStaff, StaffCredentials};
 pub use totp::{
-    BeginTotpError, RECOVERY_CODES, SECOND_FACTOR_TTL_MINUTES, TotpAlgorithm, TotpEnrollment,
-    TotpError, TotpRecord, TotpRepository, TotpSecret,
+    BeginTotpError, RECOVERY_CODES, SECOND_FACTOR_TTL_MINUTES, SecondFactorChangeError,
+    TotpAlgorithm, TotpEnrollment, TotpError, TotpRecord, TotpRepository, TotpSecret,
 };
 
 #[cfg(any(test, feature = "mocks"))]

@@ -289,6 +289,8 @@ pub struct Session {
     /// When the account signed in before this session began (what is "new" is counted
     /// from then); `None` for a first sign-in.
     pub previous_sign_in_at: Option<DateTime<Utc>>,
+    /// The browser and system it was opened from, in words ("Firefox on Windows").
+    pub device: Option<String>,
 }
 
 /// Storage of sessions.
@@ -402,6 +404,8 @@ pub enum AuthEventKind {
     SessionRevoked,
     SecondFactorEnrolled,
     SecondFactorFailed,
+    SecondFactorRemoved,
+    RecoveryCodesReplaced,
     StaffCreated,
     Reauthenticated,
     ActivationCodeIssued,
@@ -435,6 +439,8 @@ impl AuthEventKind {
             Self::SessionRevoked => "auth.session_revoked",
             Self::SecondFactorEnrolled => "auth.second_factor_enrolled",
             Self::SecondFactorFailed => "auth.second_factor_failed",
+            Self::SecondFactorRemoved => "auth.second_factor_removed",
+            Self::RecoveryCodesReplaced => "auth.recovery_codes_replaced",
             Self::StaffCreated => "auth.staff_created",
             Self::Reauthenticated => "auth.reauthenticated",
             Self::ActivationCodeIssued => "identity.activation_code_issued",

@@ -58,6 +58,8 @@ pub struct SessionSummary {
     pub last_seen_at: DateTime<Utc>,
     /// The session making the request.
     pub current: bool,
+    /// The browser and system it was opened from, in words, when known.
+    pub device: Option<String>,
 }
 
 impl AuthService {
@@ -323,6 +325,7 @@ impl AuthService {
                 created_at: s.created_at,
                 last_seen_at: s.last_seen_at,
                 current: s.id == who.session,
+                device: s.device,
             })
             .collect())
     }

@@ -490,6 +490,7 @@ impl AuthService {
         &self,
         email: &Email,
         password: SecretText,
+        user_agent: Option<&str>,
         request_id: Option<&str>,
     ) -> Result<LoginOutcome, LoginError> {
         let now = self.clock.now();
@@ -550,7 +551,7 @@ impl AuthService {
             return Ok(LoginOutcome::SecondFactor { challenge });
         }
         let (token, session, account) = self
-            .open_session(account, !failures.is_empty(), request_id)
+            .open_session(account, !failures.is_empty(), user_agent, request_id)
             .await?;
         Ok(LoginOutcome::Signed {
             token,

@@ -323,6 +323,7 @@ fn unknown_email_spends_a_dummy_verify_and_gets_the_generic_error() {
         &Email::parse("who@example.org").unwrap(),
         SecretText::new("whatever whatever"),
         None,
+        None,
     ))
     .unwrap_err();
     assert!(matches!(err, LoginError::InvalidCredentials));
@@ -351,6 +352,7 @@ fn an_unknown_email_is_throttled_like_a_known_one() {
         let err = futures_executor::block_on(m.service().login(
             &Email::parse("who@example.org").unwrap(),
             SecretText::new("whatever whatever"),
+            None,
             None,
         ))
         .unwrap_err();
@@ -405,6 +407,7 @@ fn fifth_failure_locks_and_is_audited() {
         &Email::parse("ann@example.org").unwrap(),
         SecretText::new("wrong password!"),
         None,
+        None,
     ))
     .unwrap_err();
     assert!(matches!(err, LoginError::InvalidCredentials));
@@ -430,6 +433,7 @@ fn right_password_on_unverified_account_says_verify_first_and_opens_no_session()
     let err = futures_executor::block_on(m.service().login(
         &Email::parse("ann@example.org").unwrap(),
         SecretText::new("right password!"),
+        None,
         None,
     ))
     .unwrap_err();
@@ -467,6 +471,7 @@ fn sessions_end_after_idle_and_absolute_timeouts() {
                     revoked_at: None,
                     authenticated_at: created,
                     previous_sign_in_at: None,
+                    device: None,
                 },
                 account(
                     "ann@example.org",
@@ -498,6 +503,7 @@ fn second_factor_changes_need_a_recent_sign_in() {
                     revoked_at: None,
                     authenticated_at,
                     previous_sign_in_at: None,
+                    device: None,
                 },
                 account(
                     "ann@example.org",

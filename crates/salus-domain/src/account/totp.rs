@@ -81,6 +81,11 @@ pub trait TotpRepository: Send + Sync {
     /// # Errors
     /// `Unavailable` when the store fails.
     async fn use_step(&self, account: AccountId, step: u64) -> Result<bool, RepoError>;
+    /// Removes the account's second factor and its recovery codes; false when it had none.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn remove(&self, account: AccountId) -> Result<bool, RepoError>;
     /// Uses up a recovery code; false when it is unknown or used.
     ///
     /// # Errors
@@ -156,6 +161,31 @@ impl From<SessionError> for TotpError {
 }
 
 /// How long a sign-in may wait between password and code.
+/// Why the authenticator was not turned off or given new recovery codes.
+#[derive(Debug, thiserror::Error)]
+pub enum SecondFactorChangeError {
+    #[error("not signed in")]
+    NotSignedIn,
+    #[error("Enter your password again first.")]
+    ReauthenticationRequired,
+    #[error("No authenticator app is set up for this account.")]
+    NotEnrolled,
+    /// Staff accounts always sign in with a second factor.
+    #[error("Staff accounts must keep their authenticator app.")]
+    StaffMustKeepIt,
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+impl From<SessionError> for SecondFactorChangeError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Invalid => Self::NotSignedIn,
+            SessionError::Repo(r) => Self::Repo(r),
+        }
+    }
+}
+
 pub const SECOND_FACTOR_TTL_MINUTES: i64 = 5;
 /// Recovery codes issued at enrolment.
 pub const RECOVERY_CODES: usize = 10;
@@ -252,6 +282,88 @@ impl AuthService {
         Ok(codes)
     }
 
+    /// Turns the signed-in patient's authenticator off (recovery codes included), after a
+    /// recent password entry; audited, and the owner is told by email.
+    ///
+    /// # Errors
+    /// See [`SecondFactorChangeError`].
+    pub async fn turn_off_totp(
+        &self,
+        session_token: &SecretText,
+        request_id: Option<&str>,
+    ) -> Result<(), SecondFactorChangeError> {
+        let who = self
+            .authenticate_recent(session_token)
+            .await?
+            .ok_or(SecondFactorChangeError::ReauthenticationRequired)?;
+        if matches!(who.account.role, Role::Staff { .. }) {
+            return Err(SecondFactorChangeError::StaffMustKeepIt);
+        }
+        if !self.totp.remove(who.account.id).await? {
+            return Err(SecondFactorChangeError::NotEnrolled);
+        }
+        self.send(security_notice(
+            &who.account.email,
+            "The authenticator app of your patient portal account was turned off",
+            "The authenticator app was just turned off for your patient portal account: signing in now needs only your password.",
+            &self.config.public_url,
+        ))
+        .await;
+        self.audit_event(
+            AuthEventKind::SecondFactorRemoved,
+            Some(who.account.id),
+            request_id,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// New recovery codes for the signed-in account, in place of every earlier one (used or
+    /// not), after a recent password entry; shown once, audited, and the owner is told by
+    /// email.
+    ///
+    /// # Errors
+    /// See [`SecondFactorChangeError`].
+    pub async fn new_recovery_codes(
+        &self,
+        session_token: &SecretText,
+        request_id: Option<&str>,
+    ) -> Result<Vec<SecretText>, SecondFactorChangeError> {
+        let who = self
+            .authenticate_recent(session_token)
+            .await?
+            .ok_or(SecondFactorChangeError::ReauthenticationRequired)?;
+        let since = self
+            .totp
+            .get(who.account.id)
+            .await?
+            .and_then(|r| r.confirmed_at)
+            .ok_or(SecondFactorChangeError::NotEnrolled)?;
+        let codes: Vec<SecretText> = (0..RECOVERY_CODES)
+            .map(|_| self.secrets.recovery_code())
+            .collect();
+        let digests: Vec<TokenDigest> = codes
+            .iter()
+            .map(|c| self.secrets.digest(&normalise_recovery(c)))
+            .collect();
+        // Confirming again at the same instant keeps the factor and replaces the codes.
+        self.totp.confirm(who.account.id, since, &digests).await?;
+        self.send(security_notice(
+            &who.account.email,
+            "New recovery codes for your patient portal account",
+            "New recovery codes were just made for your patient portal account; the earlier ones no longer work.",
+            &self.config.public_url,
+        ))
+        .await;
+        self.audit_event(
+            AuthEventKind::RecoveryCodesReplaced,
+            Some(who.account.id),
+            request_id,
+        )
+        .await?;
+        Ok(codes)
+    }
+
     /// After a correct password: whether a code is needed, and if so a short-lived challenge.
     pub(crate) async fn second_factor_gate(
         &self,
@@ -289,6 +401,7 @@ impl AuthService {
         &self,
         challenge: &SecretText,
         code: &str,
+        user_agent: Option<&str>,
         request_id: Option<&str>,
     ) -> Result<LoginOutcome, LoginError> {
         let now = self.clock.now();
@@ -341,7 +454,7 @@ impl AuthService {
         {
             return Err(LoginError::InvalidCredentials);
         }
-        self.open_session(account, true, request_id)
+        self.open_session(account, true, user_agent, request_id)
             .await
             .map(|(token, session, account)| LoginOutcome::Signed {
                 token,
@@ -355,6 +468,7 @@ impl AuthService {
         &self,
         account: super::model::Account,
         had_failures: bool,
+        user_agent: Option<&str>,
         request_id: Option<&str>,
     ) -> Result<(SecretText, SessionId, super::model::Account), LoginError> {
         let now = self.clock.now();
@@ -372,6 +486,7 @@ impl AuthService {
             revoked_at: None,
             authenticated_at: now,
             previous_sign_in_at,
+            device: user_agent.and_then(super::device::describe),
         };
         self.sessions.create(&session).await?;
         self.audit_event(AuthEventKind::SignInSucceeded, Some(account.id), request_id)
@@ -390,4 +505,21 @@ pub(crate) fn normalise_recovery(code: &SecretText) -> SecretText {
             .collect::<String>()
             .to_ascii_uppercase(),
     )
+}
+
+/// An email telling the owner that something about how they sign in changed (never any
+/// health information).
+fn security_notice(
+    to: &crate::text::Email,
+    subject: &str,
+    what: &str,
+    public_url: &str,
+) -> super::ports::OutgoingEmail {
+    super::ports::OutgoingEmail {
+        to: to.clone(),
+        subject: subject.to_owned(),
+        body: format!(
+            "Hello,\n\n{what}\nIf this was not you, reset your password at {public_url}/forgot and contact your clinic.\n"
+        ),
+    }
 }

@@ -66,7 +66,7 @@ pub use filing::{
 };
 pub use list::{FilterError, ListFilter, ListRequest, MAX_SEARCH_CHARS};
 pub use results::{LATEST_SCAN, LatestResults, ResultGroup};
-pub use summary::ChartSummary;
+pub use summary::{ChartSummary, HeldRecord};
 pub use view::RecordView;
 
 /// What the records use cases need.

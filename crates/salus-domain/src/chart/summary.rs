@@ -3,6 +3,13 @@
 
 use super::*;
 
+/// A record held for a clinician to release, and whose chart it is in.
+#[derive(Debug, Clone)]
+pub struct HeldRecord {
+    pub record: ClinicalRecord,
+    pub patient: Patient,
+}
+
 #[derive(Debug, Clone)]
 pub struct ChartSummary {
     /// Whose chart it is.
@@ -266,5 +273,61 @@ impl RecordsService {
             .collect();
         self.audit(&a, Outcome::Allowed).await?;
         Ok(news)
+    }
+
+    /// Clinicians: the records held for release in every chart of their organisation, oldest
+    /// filed first (at most [`MAX_LIST`]), each with its patient. Each chart listed is a look
+    /// at that chart, in the patient's access history. Other staff get an empty list.
+    ///
+    /// # Errors
+    /// [`ReadError::NotFound`] for patients; `AuditUnavailable` when the looks cannot be
+    /// recorded.
+    pub async fn held_for_release(
+        &self,
+        actor: &Actor,
+        request_id: Option<&str>,
+    ) -> Result<Vec<HeldRecord>, ReadError> {
+        let mut a = Audit {
+            actor,
+            action: Action::ViewChart,
+            export: None,
+            patient: None,
+            kind: None,
+            record: None,
+            request_id,
+        };
+        let Actor::Staff { organization, .. } = actor else {
+            return self.refuse(&a, Outcome::Denied).await;
+        };
+        let now = self.now();
+        let mut charts: BTreeMap<PatientId, Option<Patient>> = BTreeMap::new();
+        let mut held = Vec::new();
+        for record in self.p.records.held_in(*organization, MAX_LIST).await? {
+            let id = record.meta.patient_id;
+            if let std::collections::btree_map::Entry::Vacant(slot) = charts.entry(id) {
+                let chart = self.p.patients.find(id).await?.filter(|p| {
+                    let target = Target::Chart {
+                        patient: p.id,
+                        organization: p.organization_id,
+                    };
+                    decide(actor, Action::Release, target, now).is_allowed()
+                });
+                slot.insert(chart);
+            }
+            if let Some(Some(patient)) = charts.get(&id) {
+                held.push(HeldRecord {
+                    record,
+                    patient: patient.clone(),
+                });
+            }
+        }
+        for id in charts
+            .iter()
+            .filter_map(|(id, chart)| chart.as_ref().map(|_| *id))
+        {
+            a.patient = Some(id);
+            self.audit(&a, Outcome::Allowed).await?;
+        }
+        Ok(held)
     }
 }

@@ -4,12 +4,16 @@ use super::*;
 
 /// A live session of the signed-in account.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SessionDto {
     pub id: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub last_seen_at: chrono::DateTime<chrono::Utc>,
     /// The session making this request.
     pub current: bool,
+    /// The browser and system it was opened from, in words ("Firefox on Windows"), when
+    /// known.
+    pub device: Option<String>,
 }
 
 #[derive(Debug, Object)]
@@ -76,6 +80,7 @@ impl SessionsApi {
                         created_at: s.created_at,
                         last_seen_at: s.last_seen_at,
                         current: s.current,
+                        device: s.device,
                     })
                     .collect(),
             }))),

@@ -312,6 +312,7 @@ impl SignInApi {
             .login(
                 &email,
                 SecretText::new(body.0.password),
+                user_agent(req),
                 request_id(req).as_deref(),
             )
             .await;
@@ -335,6 +336,7 @@ impl SignInApi {
             .complete_second_factor(
                 &SecretText::new(b.challenge.trim()),
                 &b.code,
+                user_agent(req),
                 request_id(req).as_deref(),
             )
             .await;
@@ -444,3 +446,10 @@ crate::redacted_debug!(
     VerifyRequest,
     LoginRequest
 );
+
+/// The client's `User-Agent`, from which a session is named ("Firefox on Windows").
+fn user_agent(req: &Request) -> Option<&str> {
+    req.headers()
+        .get(poem::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+}

@@ -1,6 +1,7 @@
 //! Setting up an authenticator app (TOTP) and its recovery codes.
 
 use super::*;
+use salus_domain::account::SecondFactorChangeError;
 
 #[derive(Object)]
 pub struct TotpEnrollmentDto {
@@ -49,6 +50,52 @@ enum TotpConfirmResponse {
     /// `reauthentication_required`: enter the password at `/v1/me/reauthenticate` first.
     #[oai(status = 403)]
     ReauthRequired(Json<ErrorBody>),
+}
+
+#[derive(Debug, ApiResponse)]
+enum TotpOffResponse {
+    /// The authenticator is off; the owner was told by email.
+    #[oai(status = 204)]
+    Done,
+    /// `unauthorized`.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// `reauthentication_required` (enter the password at `/v1/me/reauthenticate` first) or
+    /// `second_factor_required` (staff keep theirs).
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// `no_second_factor`.
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
+}
+
+#[derive(Debug, ApiResponse)]
+enum NewCodesResponse {
+    /// Ten new recovery codes, shown this once; the earlier ones no longer work.
+    #[oai(status = 200)]
+    Ok(Json<RecoveryCodes>),
+    /// `unauthorized`.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// `reauthentication_required`: enter the password at `/v1/me/reauthenticate` first.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// `no_second_factor`.
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
+}
+
+/// The answer to a refused change of the authenticator, by response type.
+fn change_refused(e: SecondFactorChangeError) -> Result<Json<ErrorBody>, ApiError> {
+    let message = e.to_string();
+    let code = match e {
+        SecondFactorChangeError::NotSignedIn => return Ok(unauthorized()),
+        SecondFactorChangeError::Repo(r) => return Err(r.into()),
+        SecondFactorChangeError::ReauthenticationRequired => "reauthentication_required",
+        SecondFactorChangeError::NotEnrolled => "no_second_factor",
+        SecondFactorChangeError::StaffMustKeepIt => "second_factor_required",
+    };
+    Ok(ErrorBody::new(code, &message))
 }
 
 pub(crate) struct TotpApi {
@@ -120,6 +167,60 @@ impl TotpApi {
                 "An authenticator app is already set up for this account.",
             ))),
             Err(TotpError::Repo(e)) => Err(e.into()),
+        }
+    }
+
+    /// Turn the authenticator app off (patients; staff always keep one). Needs a recent
+    /// password entry; the owner is told by email. Audited.
+    #[oai(path = "/v1/me/totp", method = "delete", operation_id = "turnOffTotp")]
+    async fn turn_off(
+        &self,
+        req: &Request,
+        token: SessionToken,
+    ) -> Result<TotpOffResponse, ApiError> {
+        match self
+            .auth
+            .turn_off_totp(token.secret(), request_id(req).as_deref())
+            .await
+        {
+            Ok(()) => Ok(TotpOffResponse::Done),
+            Err(e @ SecondFactorChangeError::NotSignedIn) => {
+                Ok(TotpOffResponse::Unauthorized(change_refused(e)?))
+            }
+            Err(e @ SecondFactorChangeError::NotEnrolled) => {
+                Ok(TotpOffResponse::Conflict(change_refused(e)?))
+            }
+            Err(e) => Ok(TotpOffResponse::Forbidden(change_refused(e)?)),
+        }
+    }
+
+    /// New recovery codes in place of all the earlier ones. Needs a recent password entry;
+    /// the owner is told by email. Audited.
+    #[oai(
+        path = "/v1/me/totp/recovery-codes",
+        method = "post",
+        operation_id = "newRecoveryCodes"
+    )]
+    async fn new_codes(
+        &self,
+        req: &Request,
+        token: SessionToken,
+    ) -> Result<NewCodesResponse, ApiError> {
+        match self
+            .auth
+            .new_recovery_codes(token.secret(), request_id(req).as_deref())
+            .await
+        {
+            Ok(codes) => Ok(NewCodesResponse::Ok(Json(RecoveryCodes {
+                recovery_codes: codes.iter().map(|c| c.expose().to_owned()).collect(),
+            }))),
+            Err(e @ SecondFactorChangeError::NotSignedIn) => {
+                Ok(NewCodesResponse::Unauthorized(change_refused(e)?))
+            }
+            Err(e @ SecondFactorChangeError::NotEnrolled) => {
+                Ok(NewCodesResponse::Conflict(change_refused(e)?))
+            }
+            Err(e) => Ok(NewCodesResponse::Forbidden(change_refused(e)?)),
         }
     }
 }

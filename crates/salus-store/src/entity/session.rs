@@ -12,6 +12,7 @@ pub struct Model {
     pub revoked_at: Option<DateTimeUtc>,
     pub authenticated_at: Option<DateTimeUtc>,
     pub previous_sign_in_at: Option<DateTimeUtc>,
+    pub device: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

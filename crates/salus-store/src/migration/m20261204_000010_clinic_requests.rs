@@ -1,6 +1,6 @@
 //! Which clinic a patient asked to confirm who they are, and what a patient needs to know of
 //! a clinic: its phone number and the time zone its times are shown in. Charts are found by
-//! birth date. A session remembers the sign-in before it (what is new is counted from then)
+//! birth date; held records across an organisation's charts by their state. A session remembers the sign-in before it (what is new is counted from then)
 //! and the browser and system it was opened from.
 
 use sea_orm_migration::prelude::*;
@@ -22,6 +22,13 @@ enum Organizations {
     Id,
     Phone,
     TimeZone,
+}
+
+#[derive(DeriveIden)]
+enum ClinicalRecords {
+    Table,
+    ReleaseState,
+    FiledAt,
 }
 
 #[derive(DeriveIden)]
@@ -117,6 +124,16 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
+        // The clinicians' queue of records held for release, across the organisation's charts.
+        m.create_index(
+            Index::create()
+                .name("ix_records_release_state")
+                .table(ClinicalRecords::Table)
+                .col(ClinicalRecords::ReleaseState)
+                .col(ClinicalRecords::FiledAt)
+                .to_owned(),
+        )
+        .await?;
         // Finding a chart by name and birth date starts from the birth date.
         m.create_index(
             Index::create()
@@ -140,6 +157,13 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_index(
+            Index::drop()
+                .name("ix_records_release_state")
+                .table(ClinicalRecords::Table)
+                .to_owned(),
+        )
+        .await?;
         m.drop_index(
             Index::drop()
                 .name("ix_patients_org_birth_date")

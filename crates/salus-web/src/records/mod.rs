@@ -26,7 +26,7 @@ mod present;
 mod trend;
 
 use present::{HistoryRow, details, history_row, row};
-pub(crate) use present::{Row, Viewer, rows};
+pub(crate) use present::{Row, Viewer, rows, zone_of};
 use trend::{Series, trend_svg};
 
 /// The URL segment of each list, in plain words.

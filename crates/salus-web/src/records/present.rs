@@ -11,6 +11,18 @@ pub(crate) struct Viewer {
     pub(crate) new_after: Option<DateTime<Utc>>,
 }
 
+/// The zone a signed-in account's times are shown in: its clinic's (or organisation's),
+/// UTC for an account connected to no chart yet.
+pub(crate) async fn zone_of(
+    state: &WebState,
+    account: &salus_domain::account::Account,
+) -> Result<Tz, Response> {
+    match Actor::for_account(account) {
+        Some(actor) => state.records.time_zone(&actor).await.map_err(failure),
+        None => Ok(Tz::UTC),
+    }
+}
+
 impl Viewer {
     /// The viewer of a page answered for `acting`.
     pub(crate) async fn of(state: &WebState, acting: &Acting) -> Result<Self, Response> {
