@@ -17,7 +17,8 @@ pub struct ResultGroup {
 /// The latest value of each test of a chart.
 #[derive(Debug, Clone, Default)]
 pub struct LatestResults {
-    /// Lab tests, grouped by report, newest report first (results in no report last).
+    /// Lab tests, grouped by report (results in no report in a group of their own), the group
+    /// with the newest result first.
     pub labs: Vec<ResultGroup>,
     /// Vital signs (blood pressure, weight, …), newest first.
     pub vitals: Vec<Shown<ClinicalRecord>>,
@@ -148,6 +149,9 @@ impl RecordsService {
                 results: loose,
             });
         }
+        // The group with the newest result first, whether it came in a report or not.
+        let newest = |g: &ResultGroup| g.results.iter().map(|s| s.item.sort_time()).max();
+        out.labs.sort_by_key(|g| std::cmp::Reverse(newest(g)));
         self.audit(&a, Outcome::Allowed).await?;
         Ok(out)
     }
