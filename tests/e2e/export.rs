@@ -440,6 +440,11 @@ async fn fixture_exports_validate_round_trip_and_match_the_reference_ips() {
             let text = salus_tests::pdf_text(python, &pdf).unwrap();
             assert!(text.contains("Page 1 of"), "{stem}: page numbers");
             let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            // Made at a time in the clinic's zone (New York for the demo clinic), named.
+            assert!(
+                flat.contains(" EST") || flat.contains(" EDT"),
+                "{stem}: the time the PDF was made is in the clinic's zone"
+            );
             let mut named = 0;
             for o in source["entry"]
                 .as_array()

@@ -1019,6 +1019,13 @@ async fn record_pages_show_the_chart_lists_a_result_with_its_trend_and_the_acces
     assert!(history.html.contains("Opened one of your test results"));
     assert!(history.html.contains("<td data-label=\"Who\">You</td>"));
     assert!(history.html.contains("Refused"), "Bo's attempt is listed");
+    // Times are in the clinic's zone (the demo clinic is in New York), with the zone named.
+    assert!(
+        (history.html.contains(" EST</td>") || history.html.contains(" EDT</td>"))
+            && !history.html.contains(" UTC"),
+        "{}",
+        history.html
+    );
 }
 
 #[tokio::test]
@@ -1082,12 +1089,43 @@ async fn clinician_pages_open_a_chart_file_a_result_and_a_held_note_and_release_
         )
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
-    assert!(bad.html.contains("Nothing was filed."));
-    // The form comes back as it was sent, the reason beside it (not 3,000 px above).
+    // The form comes back as it was sent, the reason beside the field (not 3,000 px above),
+    // and summarised at the top with a link to that field.
+    let summary = bad.html.split("id=\"file-result-h\"").next().unwrap();
+    assert!(
+        summary.contains("<a href=\"#r-value\">Numbers must be written like 5.4.</a>"),
+        "{}",
+        bad.html
+    );
     let result_form = bad.html.split("id=\"file-result-h\"").nth(1).unwrap();
-    assert!(result_form.contains("Nothing was filed. Numbers must be written like 5.4."));
+    assert!(result_form.contains(
+        "<p class=\"field-error\" id=\"r-value-error\">Numbers must be written like 5.4.</p>"
+    ));
+    assert!(result_form.contains("aria-invalid=\"true\" aria-describedby=\"r-value-error\""));
     assert!(result_form.contains("name=\"title\" value=\"Ferritin\""));
     assert!(result_form.contains("name=\"value\" inputmode=\"decimal\" value=\"lots\""));
+    // A note without its text names the text field.
+    let empty_note = doc
+        .post(
+            &post,
+            &[
+                ("csrf", &csrf),
+                ("kind", "note"),
+                ("title", "Call back"),
+                ("text", " "),
+            ],
+        )
+        .await;
+    assert_eq!(empty_note.status, StatusCode::BAD_REQUEST);
+    assert!(
+        empty_note
+            .html
+            .contains("<a href=\"#n-text\">A note needs its text.</a>")
+    );
+    assert!(
+        empty_note.html.contains("value=\"Call back\""),
+        "the title is kept"
+    );
     assert!(
         bad.html.contains("action=\"/staff/charts/"),
         "{}",

@@ -14,7 +14,8 @@ use poem::web::{CsrfToken, Data, Path, Query};
 use poem::{Response, handler};
 use salus_domain::access::Actor;
 use salus_domain::chart::{
-    FileError, FilingOutcome, InputError, NewRecordInput, ReadError, ReleaseError, typed_number,
+    FileError, FilingOutcome, InputError, NewRecordInput, ReadError, RecordField, ReleaseError,
+    typed_number,
 };
 use salus_domain::patient::{ChartSearch, ChartSearchError};
 use salus_domain::record::SensitivityLabel;
@@ -218,10 +219,11 @@ struct ChartPage<'a> {
     mrn: String,
     notice: Option<&'a str>,
     message: Option<String>,
+    problems: Problems,
     held: Vec<Row>,
     results: Vec<Row>,
     medications: Vec<Row>,
-    problems: Vec<Row>,
+    health_problems: Vec<Row>,
     allergies: Vec<Row>,
     visits: Vec<Row>,
     labels: Vec<LabelOption>,
@@ -246,7 +248,8 @@ struct Draft {
     text: String,
     visit: String,
     labels: Vec<String>,
-    error: Option<String>,
+    /// Why it was refused, by field id (`r-value`, `n-text`, …).
+    problems: Problems,
 }
 
 impl Draft {
@@ -277,14 +280,31 @@ impl Draft {
             kind: self.kind.clone(),
             title: self.title.clone(),
             loinc: some(&self.loinc),
-            value: typed_number(Some(&self.value))?,
+            value: typed_number(Some(&self.value), RecordField::Value)?,
             unit: some(&self.unit),
-            reference_low: typed_number(Some(&self.reference_low))?,
-            reference_high: typed_number(Some(&self.reference_high))?,
+            reference_low: typed_number(Some(&self.reference_low), RecordField::ReferenceLow)?,
+            reference_high: typed_number(Some(&self.reference_high), RecordField::ReferenceHigh)?,
             text: some(&self.text),
             labels: self.labels.clone(),
             visit: some(&self.visit),
         })
+    }
+
+    /// The id of the form field a refusal is about.
+    fn field_id(&self, field: RecordField) -> &'static str {
+        let note = self.kind == "note";
+        match (field, note) {
+            (RecordField::Kind | RecordField::Title, false) => "r-title",
+            (RecordField::Kind | RecordField::Title, true) => "n-title",
+            (RecordField::Value, _) => "r-value",
+            (RecordField::ReferenceLow, _) => "r-low",
+            (RecordField::ReferenceHigh, _) => "r-high",
+            (RecordField::Text, _) => "n-text",
+            (RecordField::Visit, false) => "r-visit",
+            (RecordField::Visit, true) => "n-visit",
+            (RecordField::Labels, false) => "r-labels",
+            (RecordField::Labels, true) => "n-labels",
+        }
     }
 
     fn has_label(&self, code: &str) -> bool {
@@ -306,6 +326,8 @@ struct ChartRequest<'a> {
 struct Said<'a> {
     notice: Option<&'a str>,
     message: Option<String>,
+    /// A refused filing form's problems, summarised at the top of the page.
+    problems: Problems,
     result_draft: Draft,
     note_draft: Draft,
 }
@@ -335,10 +357,11 @@ async fn chart_page(at: &ChartRequest<'_>, said: Said<'_>, status: StatusCode) -
         mrn: s.patient.mrn.as_str().to_owned(),
         notice: said.notice,
         message: said.message,
+        problems: said.problems,
         held: rows(&s.held, &viewer),
         results: rows(&s.recent_results, &viewer),
         medications: rows(&s.active_medications, &viewer),
-        problems: rows(&s.active_problems, &viewer),
+        health_problems: rows(&s.active_problems, &viewer),
         allergies: rows(&s.allergies, &viewer),
         visits: rows(&s.recent_visits, &viewer),
         labels: SensitivityLabel::ALL
@@ -421,10 +444,12 @@ pub(crate) async fn file(
     };
     let author = DisplayName::parse(&me.name()).ok();
     let draft = Draft::from_fields(fields);
-    // A refusal shows the form again as it was sent, the reason beside it.
-    let refused = |why: String| {
+    // A refusal shows the form again as it was sent, the reason beside the field it is
+    // about and summarised at the top of the page with a link to that field.
+    let refused = |field: RecordField, why: String| {
+        let problems = Problems::one(draft.field_id(field), why);
         let shown = Draft {
-            error: Some(why),
+            problems: problems.clone(),
             ..draft.clone()
         };
         let (result_draft, note_draft) = if draft.kind == "note" {
@@ -433,7 +458,7 @@ pub(crate) async fn file(
             (shown, Draft::default())
         };
         Said {
-            message: Some("Nothing was filed: see the form below.".into()),
+            problems,
             result_draft,
             note_draft,
             ..Said::default()
@@ -445,7 +470,7 @@ pub(crate) async fn file(
     {
         Ok(n) => n,
         Err(e) => {
-            let said = refused(e.to_string());
+            let said = refused(e.field(), e.to_string());
             return chart_page(&at, said, StatusCode::BAD_REQUEST).await;
         }
     };
@@ -455,7 +480,10 @@ pub(crate) async fn file(
             see_other(&format!("/staff/charts/{patient}?filed={filed}"))
         }
         Err(FileError::InvalidVisit) => {
-            let said = refused("Choose one of this patient's visits.".into());
+            let said = refused(
+                RecordField::Visit,
+                "Choose one of this patient's visits.".into(),
+            );
             chart_page(&at, said, StatusCode::BAD_REQUEST).await
         }
         Err(FileError::NotFound) => no_such_chart(),

@@ -3,7 +3,7 @@
 //! refused form never leaves the person hunting for the reason.
 
 /// The problems of one form, in the form's order, by field id.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Problems(Vec<(&'static str, String)>);
 
 impl Problems {

@@ -77,19 +77,48 @@ pub struct LabResultInput {
 /// Why a clinician's new record was refused (the message says what to change).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InputError {
-    #[error("{0}")]
-    Record(&'static str),
+    #[error("{message}")]
+    Record {
+        field: RecordField,
+        message: &'static str,
+    },
     #[error("The normal range's low end is above its high end.")]
     ReferenceRange,
     #[error("Unknown sensitivity label.")]
     Label,
 }
 
+/// The part of a new record an input error is about: forms show the message beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordField {
+    Kind,
+    Title,
+    Value,
+    ReferenceLow,
+    ReferenceHigh,
+    Text,
+    Visit,
+    Labels,
+}
+
 impl InputError {
+    /// The field the error is about.
+    pub fn field(&self) -> RecordField {
+        match self {
+            Self::Record { field, .. } => *field,
+            Self::ReferenceRange => RecordField::ReferenceLow,
+            Self::Label => RecordField::Labels,
+        }
+    }
+
+    fn at(field: RecordField, message: &'static str) -> Self {
+        Self::Record { field, message }
+    }
+
     /// A stable code for the API.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Record(_) => "invalid_record",
+            Self::Record { .. } => "invalid_record",
             Self::ReferenceRange => "invalid_reference_range",
             Self::Label => "invalid_label",
         }
@@ -100,7 +129,10 @@ impl NewRecord {
     fn checked_title(title: &str) -> Result<&str, InputError> {
         let t = title.trim();
         if t.is_empty() || t.chars().count() > 200 {
-            return Err(InputError::Record("Give a title of 1 to 200 characters."));
+            return Err(InputError::at(
+                RecordField::Title,
+                "Give a title of 1 to 200 characters.",
+            ));
         }
         Ok(t)
     }
@@ -136,20 +168,23 @@ impl NewRecord {
             ResultStatus,
         };
         let title = Self::checked_title(&input.title)?;
-        let value = input
-            .value
-            .filter(|v| v.is_finite())
-            .ok_or(InputError::Record("A lab result needs a numeric value."))?;
+        let value = input.value.filter(|v| v.is_finite()).ok_or(InputError::at(
+            RecordField::Value,
+            "A lab result needs a numeric value.",
+        ))?;
         let loinc = input
             .loinc
             .as_deref()
             .map(str::trim)
             .filter(|c| !c.is_empty());
         let code = crate::text::Code::new(loinc.map(|_| "http://loinc.org"), loinc, title)
-            .map_err(|_| InputError::Record("The test name is not valid."))?;
+            .map_err(|_| InputError::at(RecordField::Title, "The test name is not valid."))?;
         let (low, high) = (input.reference_low, input.reference_high);
         if [low, high].iter().flatten().any(|v| !v.is_finite()) {
-            return Err(InputError::Record("The normal range needs numbers."));
+            return Err(InputError::at(
+                RecordField::ReferenceLow,
+                "The normal range needs numbers.",
+            ));
         }
         if let (Some(l), Some(h)) = (low, high)
             && l > h
@@ -203,10 +238,11 @@ impl NewRecord {
         let title = Self::checked_title(title)?;
         let text = text.trim();
         if text.is_empty() {
-            return Err(InputError::Record("A note needs its text."));
+            return Err(InputError::at(RecordField::Text, "A note needs its text."));
         }
         if text.chars().count() > 100_000 {
-            return Err(InputError::Record(
+            return Err(InputError::at(
+                RecordField::Text,
                 "A note may have at most 100,000 characters.",
             ));
         }
@@ -257,17 +293,18 @@ impl NewRecordInput {
         author: Option<DisplayName>,
     ) -> Result<NewRecord, InputError> {
         let labels = NewRecord::labels(self.labels.iter().map(String::as_str))?;
-        let encounter = match self
-            .visit
-            .as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-        {
-            None => None,
-            Some(v) => Some(
-                RecordId::parse(v).map_err(|_| InputError::Record("The visit id is not valid."))?,
-            ),
-        };
+        let encounter =
+            match self
+                .visit
+                .as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+            {
+                None => None,
+                Some(v) => Some(RecordId::parse(v).map_err(|_| {
+                    InputError::at(RecordField::Visit, "The visit id is not valid.")
+                })?),
+            };
         let mut new = match self.kind.trim() {
             "lab_result" => NewRecord::lab_result(
                 patient,
@@ -290,7 +327,8 @@ impl NewRecordInput {
                 author,
             )?,
             _ => {
-                return Err(InputError::Record(
+                return Err(InputError::at(
+                    RecordField::Kind,
                     "Choose a lab result (lab_result) or a note (note).",
                 ));
             }
@@ -304,8 +342,8 @@ impl NewRecordInput {
 /// a point ("5,4" is 5.4), as people in much of the world write it.
 ///
 /// # Errors
-/// [`InputError::Record`] for anything else.
-pub fn typed_number(text: Option<&str>) -> Result<Option<f64>, InputError> {
+/// [`InputError::Record`] about `field` for anything else.
+pub fn typed_number(text: Option<&str>, field: RecordField) -> Result<Option<f64>, InputError> {
     match text.map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(None),
         Some(v) => v
@@ -314,7 +352,7 @@ pub fn typed_number(text: Option<&str>) -> Result<Option<f64>, InputError> {
             .ok()
             .filter(|n| n.is_finite())
             .map(Some)
-            .ok_or(InputError::Record("Numbers must be written like 5.4.")),
+            .ok_or(InputError::at(field, "Numbers must be written like 5.4.")),
     }
 }
 

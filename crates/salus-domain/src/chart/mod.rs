@@ -61,8 +61,8 @@ mod view;
 
 pub use export::ExportError;
 pub use filing::{
-    FileError, FilingOutcome, InputError, LabResultInput, NewRecord, NewRecordInput, ReleaseError,
-    typed_number,
+    FileError, FilingOutcome, InputError, LabResultInput, NewRecord, NewRecordInput, RecordField,
+    ReleaseError, typed_number,
 };
 pub use list::{FilterError, ListFilter, ListRequest, MAX_SEARCH_CHARS};
 pub use results::{LATEST_SCAN, LatestResults, ResultGroup};
