@@ -105,7 +105,8 @@ async fn patient_of(
     b["token"].as_str().unwrap().to_owned()
 }
 
-async fn chart(app: &TestApp, mrn: &str) -> salus_domain::patient::Patient {
+/// The demo clinic's chart with this record number.
+pub(crate) async fn chart(app: &TestApp, mrn: &str) -> salus_domain::patient::Patient {
     let org = salus_server::importer::target_org(&app.store, Some("demo-clinic"))
         .await
         .unwrap();

@@ -666,20 +666,8 @@ async fn staff_signs_in(b: &mut Browser<'_>, email: &str, role: salus_domain::ac
 #[tokio::test]
 async fn front_desk_pages_issue_codes_and_confirm_identities() {
     use salus_domain::account::StaffRole;
-    use salus_domain::patient::PatientRepository;
     let app = spawn_app(1).await;
-    let org = salus_server::importer::target_org(&app.store, Some("demo-clinic"))
-        .await
-        .unwrap();
-    let chart = app
-        .store
-        .find_by_mrn(
-            org.id,
-            &salus_domain::text::Mrn::parse("SYN0000000").unwrap(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let chart = crate::identity::chart(&app, "SYN0000000").await;
     // A patient who registered with the chart's name and birth date waits in the queue.
     let reg = serde_json::json!({"given_name": chart.name.given(), "family_name": chart.name.family(),
         "birth_date": chart.birth_date.to_string(), "email": "pat@example.org", "password": "tulip kettle orbit"});
@@ -1773,20 +1761,8 @@ async fn record_pages_speak_in_words_not_codes() {
 async fn an_unconnected_patient_sees_where_things_stand_and_the_desk_connects_them_through_the_pages()
  {
     use salus_domain::account::StaffRole;
-    use salus_domain::patient::PatientRepository;
     let app = spawn_app(2).await;
-    let org = salus_server::importer::target_org(&app.store, Some("demo-clinic"))
-        .await
-        .unwrap();
-    let chart = app
-        .store
-        .find_by_mrn(
-            org.id,
-            &salus_domain::text::Mrn::parse("SYN0000001").unwrap(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let chart = crate::identity::chart(&app, "SYN0000001").await;
     let dob = chart.birth_date.to_string();
 
     // The clinic's page leads to a registration form with the clinic chosen.
@@ -1944,20 +1920,8 @@ async fn an_unconnected_patient_sees_where_things_stand_and_the_desk_connects_th
 #[tokio::test]
 async fn clinicians_find_a_chart_by_name_and_birth_date_on_the_pages() {
     use salus_domain::account::StaffRole;
-    use salus_domain::patient::PatientRepository;
     let app = spawn_app(1).await;
-    let org = salus_server::importer::target_org(&app.store, Some("demo-clinic"))
-        .await
-        .unwrap();
-    let chart = app
-        .store
-        .find_by_mrn(
-            org.id,
-            &salus_domain::text::Mrn::parse("SYN0000000").unwrap(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let chart = crate::identity::chart(&app, "SYN0000000").await;
     let mut doc = Browser::new(&app);
     staff_signs_in(&mut doc, "doc@example.org", StaffRole::Clinician).await;
     let form = doc.get("/staff/charts").await;

@@ -128,6 +128,21 @@ struct Audit<'a> {
     request_id: Option<&'a str>,
 }
 
+impl<'a> Audit<'a> {
+    /// The audit entry of `action` by `actor`, about no chart, kind or record yet.
+    fn of(actor: &'a Actor, action: Action, request_id: Option<&'a str>) -> Self {
+        Self {
+            actor,
+            action,
+            export: None,
+            patient: None,
+            kind: None,
+            record: None,
+            request_id,
+        }
+    }
+}
+
 impl RecordsService {
     pub fn new(ports: RecordsPorts) -> Self {
         Self {

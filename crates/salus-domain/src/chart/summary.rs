@@ -152,15 +152,7 @@ impl RecordsService {
         mrn: &crate::text::Mrn,
         request_id: Option<&str>,
     ) -> Result<Patient, ReadError> {
-        let mut a = Audit {
-            actor,
-            action: Action::ViewChart,
-            export: None,
-            patient: None,
-            kind: None,
-            record: None,
-            request_id,
-        };
+        let mut a = Audit::of(actor, Action::ViewChart, request_id);
         let Actor::Staff { organization, .. } = actor else {
             return self.refuse(&a, Outcome::Denied).await;
         };
@@ -193,15 +185,7 @@ impl RecordsService {
         search: &crate::patient::ChartSearch,
         request_id: Option<&str>,
     ) -> Result<Vec<Patient>, ReadError> {
-        let mut a = Audit {
-            actor,
-            action: Action::ViewDemographics,
-            export: None,
-            patient: None,
-            kind: None,
-            record: None,
-            request_id,
-        };
+        let mut a = Audit::of(actor, Action::ViewDemographics, request_id);
         let Actor::Staff { organization, .. } = actor else {
             return self.refuse(&a, Outcome::Denied).await;
         };
@@ -287,15 +271,7 @@ impl RecordsService {
         actor: &Actor,
         request_id: Option<&str>,
     ) -> Result<Vec<HeldRecord>, ReadError> {
-        let mut a = Audit {
-            actor,
-            action: Action::ViewChart,
-            export: None,
-            patient: None,
-            kind: None,
-            record: None,
-            request_id,
-        };
+        let mut a = Audit::of(actor, Action::ViewChart, request_id);
         let Actor::Staff { organization, .. } = actor else {
             return self.refuse(&a, Outcome::Denied).await;
         };
