@@ -153,6 +153,23 @@ pub enum Action {
 }
 
 impl Action {
+    pub const ALL: [Action; 9] = [
+        Self::ViewChart,
+        Self::Read,
+        Self::Export,
+        Self::Create,
+        Self::Release,
+        Self::ViewAccessHistory,
+        Self::ViewDemographics,
+        Self::ProofIdentity,
+        Self::ManageTeam,
+    ];
+
+    /// The action of a stored code.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.code() == code)
+    }
+
     /// A stable code for storage and the audit log.
     pub fn code(self) -> &'static str {
         match self {
@@ -169,10 +186,11 @@ impl Action {
     }
 }
 
-/// Who may see who a chart is (name, birth date, record number) to prove a person's
-/// identity: the front desk and the organisation's administrators. Clinicians see who a chart
-/// is as part of opening it (`ViewChart`); billing staff do not. The identity use cases and
-/// [`decide`] both ask this, so there is one rule.
+/// Who proves people's identity for an organisation (works its queue of accounts waiting for
+/// a chart, issues activation codes): the front desk and the organisation's administrators.
+/// They, and clinicians finding a chart to open, may see who a chart is (name, birth date,
+/// record number); billing staff may not. The identity use cases and [`decide`] both ask this,
+/// so there is one rule.
 pub fn proofs_identity(role: StaffRole) -> bool {
     matches!(role, StaffRole::FrontDesk | StaffRole::OrganizationAdmin)
 }

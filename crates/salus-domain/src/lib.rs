@@ -18,6 +18,7 @@ pub mod account;
 pub mod audit;
 pub mod chart;
 pub mod clock;
+pub mod consent;
 pub mod export;
 pub mod ids;
 pub mod import;

@@ -110,6 +110,11 @@ bounded_text!(
     DisplayName, max = 300, redact = false
 );
 bounded_text!(
+    /// Words a patient adds to a grant: the relationship ("my daughter"), a note, a share
+    /// link's recipient ("Dr Osei, Riverside"). About people, so redacted in `Debug`.
+    GrantText, max = 200, redact = true
+);
+bounded_text!(
     /// Where a record came from in the source system ("Observation/abc", a full URL, ...).
     /// The key that makes imports idempotent.
     SourceIdentifier, max = 300, redact = false

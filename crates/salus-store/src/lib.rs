@@ -9,6 +9,7 @@ mod audit;
 mod body;
 mod convert;
 mod entity;
+mod grants;
 mod identity;
 mod import;
 pub mod migration;

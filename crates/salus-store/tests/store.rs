@@ -933,3 +933,142 @@ async fn a_remembered_session_shows_changes_at_once() {
     store.revoke(session.id, later).await.unwrap();
     assert_eq!(lookup().await.0.revoked_at, Some(later));
 }
+
+#[tokio::test]
+async fn grants_round_trip_are_accepted_once_narrowed_and_revoked() {
+    use salus_domain::access::{Action, GrantScope};
+    use salus_domain::account::{
+        Account, AccountRepository, AccountState, ChartLink, PasswordHash, Role, TokenDigest,
+    };
+    use salus_domain::consent::{Grant, GrantMaker, GrantRepository, GrantState, Grantee};
+    use salus_domain::record::SensitivityLabels;
+    use salus_domain::text::{Email, GrantText};
+    let Some(path) = salus_tests::synthea_bundles().into_iter().next() else {
+        return;
+    };
+    let store = store().await;
+    let clinic = org("demo", ReleasePolicy::default());
+    OrganizationRepository::create(&store, &clinic)
+        .await
+        .unwrap();
+    import_file(&store, clinic.id, &path).await;
+    let patient = first_patient(&store, clinic.id).await;
+    let now = clock().now();
+    let account = |email: &str| Account {
+        id: salus_domain::AccountId::generate(&UuidV7Ids),
+        email: Email::parse(email).unwrap(),
+        name: salus_domain::patient::PersonName::new("Ana", "Silva").unwrap(),
+        birth_date: None,
+        role: Role::Patient,
+        state: AccountState::Active { verified_at: now },
+        chart: ChartLink::Unlinked,
+        password: PasswordHash::new("$argon2id$x"),
+        created_at: now,
+    };
+    let (owner, carer, other) = (
+        account("owner@example.org"),
+        account("carer@example.org"),
+        account("other@example.org"),
+    );
+    for a in [&owner, &carer, &other] {
+        AccountRepository::create(&store, a).await.unwrap();
+    }
+    let scope = GrantScope {
+        kinds: [RecordKind::Observation, RecordKind::Medication].into(),
+        actions: [Action::Read, Action::Export].into(),
+        labels: SensitivityLabels::empty().with(SensitivityLabel::Hiv),
+        valid_from: now,
+        valid_until: now + chrono::Duration::days(365),
+    };
+    let grant = Grant {
+        id: salus_domain::GrantId::generate(&UuidV7Ids),
+        patient,
+        grantee: Grantee::Proxy {
+            account: None,
+            email: Email::parse("carer@example.org").unwrap(),
+            relationship: Some(GrantText::parse("my daughter").unwrap()),
+        },
+        scope: scope.clone(),
+        state: GrantState::Pending {
+            invited_at: now,
+            expires: now + chrono::Duration::days(7),
+        },
+        note: Some(GrantText::parse("for appointments").unwrap()),
+        made_by: GrantMaker::Patient(owner.id),
+        made_at: now,
+    };
+    let token = TokenDigest([9; 32]);
+    GrantRepository::create(&store, &grant, Some(token))
+        .await
+        .unwrap();
+    assert_eq!(
+        GrantRepository::find(&store, grant.id)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&grant)
+    );
+    assert_eq!(
+        store.by_token(&token).await.unwrap().map(|g| g.id),
+        Some(grant.id)
+    );
+    assert_eq!(store.for_patient(patient).await.unwrap().len(), 1);
+
+    // Two acceptances at once: exactly one wins, and the token is used up.
+    let until = now + chrono::Duration::days(365);
+    let (a, b) = tokio::join!(
+        store.accept(grant.id, carer.id, now, until),
+        store.accept(grant.id, other.id, now, until)
+    );
+    assert_eq!(
+        [a.unwrap(), b.unwrap()].iter().filter(|won| **won).count(),
+        1,
+        "one acceptance"
+    );
+    assert!(store.by_token(&token).await.unwrap().is_none(), "used up");
+    let accepted = GrantRepository::find(&store, grant.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(accepted.state, GrantState::Active { .. }));
+    let holder = match accepted.grantee {
+        Grantee::Proxy { account, .. } => account.unwrap(),
+        Grantee::ShareLink { .. } => panic!("a proxy grant"),
+    };
+    assert_eq!(store.for_grantee(holder).await.unwrap().len(), 1);
+    assert!(
+        !store.accept(grant.id, carer.id, now, until).await.unwrap(),
+        "not twice"
+    );
+
+    // Narrowed, then revoked once; a revoked grant's scope stays as it was.
+    let narrow = GrantScope {
+        kinds: [RecordKind::Observation].into(),
+        actions: [Action::Read].into(),
+        labels: SensitivityLabels::empty(),
+        ..scope
+    };
+    assert!(store.set_scope(grant.id, &narrow).await.unwrap());
+    assert_eq!(
+        GrantRepository::find(&store, grant.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .scope,
+        narrow
+    );
+    assert!(store.revoke(grant.id, owner.id, now).await.unwrap());
+    assert!(!store.revoke(grant.id, owner.id, now).await.unwrap());
+    assert!(!store.set_scope(grant.id, &narrow).await.unwrap());
+    assert_eq!(
+        GrantRepository::find(&store, grant.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        GrantState::Revoked {
+            at: now,
+            by: owner.id
+        }
+    );
+}

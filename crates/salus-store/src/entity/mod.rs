@@ -5,6 +5,7 @@ pub(crate) mod activation_code;
 pub(crate) mod audit_log;
 pub(crate) mod clinical_record;
 pub(crate) mod email_token;
+pub(crate) mod grant;
 pub(crate) mod identity_request;
 pub(crate) mod identity_review;
 pub(crate) mod login_failure;

@@ -12,6 +12,7 @@ mod m20261125_000007_audit_chain;
 mod m20261204_000008_failures_by_address;
 mod m20261204_000009_release_notices;
 mod m20261204_000010_clinic_requests;
+mod m20261204_000011_grants;
 
 /// Applies every migration in order.
 #[derive(Debug)]
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000008_failures_by_address::Migration),
             Box::new(m20261204_000009_release_notices::Migration),
             Box::new(m20261204_000010_clinic_requests::Migration),
+            Box::new(m20261204_000011_grants::Migration),
         ]
     }
 }

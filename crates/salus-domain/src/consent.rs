@@ -1,0 +1,193 @@
+//! Consent: what a patient lets someone else see — a proxy (a family member, a carer) with an
+//! account, or a share link for someone without one.
+//!
+//! A grant's life is a type where illegal states cannot be written: it is `Pending` until the
+//! invitee accepts, then `Active` until its end, or `Revoked` (by whom, when). `Expired` is
+//! never stored: it is what a pending invitation or an active grant becomes when its time has
+//! passed, as the `Clock` says ([`Grant::state_at`]).
+//!
+//! **Invariant:** a grant acts only through [`Grant::actor`], which gives an `Actor` carrying
+//! its scope only while it is active and in force; every read then asks
+//! [`crate::access::decide`] like any other. Nothing else checks a grant.
+
+use crate::access::{Actor, GrantScope};
+use crate::account::TokenDigest;
+use crate::ids::{AccountId, GrantId, PatientId};
+use crate::repo::RepoError;
+use crate::text::{Email, GrantText};
+use chrono::{DateTime, Utc};
+
+/// Where a grant is in its life, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantState {
+    /// Invited; the invitation works until `expires`.
+    Pending {
+        invited_at: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    },
+    /// Accepted; in force until `until`.
+    Active {
+        accepted_at: DateTime<Utc>,
+        until: DateTime<Utc>,
+    },
+    /// Ended by the patient (or staff acting with them) at `at`.
+    Revoked { at: DateTime<Utc>, by: AccountId },
+    /// Its time passed (never stored; see [`Grant::state_at`]).
+    Expired,
+}
+
+/// Who the grant is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grantee {
+    /// A person with an account, once they accepted (`None` while the invitation is pending),
+    /// invited at `email`.
+    Proxy {
+        account: Option<AccountId>,
+        email: Email,
+        relationship: Option<GrantText>,
+    },
+    /// Whoever holds the link (and its passcode, when it has one: stored as an argon2id hash).
+    ShareLink {
+        recipient: Option<GrantText>,
+        passcode: Option<crate::account::PasswordHash>,
+    },
+}
+
+/// Who made a grant: the patient, or staff recording it with the patient present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantMaker {
+    Patient(AccountId),
+    Staff(AccountId),
+}
+
+/// A patient's grant to someone else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub id: GrantId,
+    pub patient: PatientId,
+    pub grantee: Grantee,
+    pub scope: GrantScope,
+    pub state: GrantState,
+    pub note: Option<GrantText>,
+    pub made_by: GrantMaker,
+    pub made_at: DateTime<Utc>,
+}
+
+/// Storage of grants. **Invariant:** tokens (invitations, share links) are stored only as
+/// digests; accepting an invitation uses its token up (exactly one concurrent caller wins).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait::async_trait]
+pub trait GrantRepository: Send + Sync {
+    /// Stores a new grant, with the digest of its invitation or link token.
+    ///
+    /// # Errors
+    /// `Conflict` when the id or the digest is taken; `Unavailable` when the store fails.
+    async fn create(&self, grant: &Grant, token: Option<TokenDigest>) -> Result<(), RepoError>;
+
+    /// The grant with this id, if any.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails; `Corrupt` when a stored row does not parse.
+    async fn find(&self, id: GrantId) -> Result<Option<Grant>, RepoError>;
+
+    /// The grant whose invitation or link token has this digest, if it is still unused.
+    ///
+    /// # Errors
+    /// As [`GrantRepository::find`].
+    async fn by_token(&self, digest: &TokenDigest) -> Result<Option<Grant>, RepoError>;
+
+    /// Every grant of a patient, newest first.
+    ///
+    /// # Errors
+    /// As [`GrantRepository::find`].
+    async fn for_patient(&self, patient: PatientId) -> Result<Vec<Grant>, RepoError>;
+
+    /// Every grant accepted by an account (whose records it may see), newest first.
+    ///
+    /// # Errors
+    /// As [`GrantRepository::find`].
+    async fn for_grantee(&self, account: AccountId) -> Result<Vec<Grant>, RepoError>;
+
+    /// Turns a pending invitation into an active grant of `account` until `until`, and uses
+    /// its token up; false when it was not pending any more (someone else was first).
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn accept(
+        &self,
+        id: GrantId,
+        account: AccountId,
+        at: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, RepoError>;
+
+    /// Replaces the scope of a grant that is not revoked; false otherwise.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn set_scope(&self, id: GrantId, scope: &GrantScope) -> Result<bool, RepoError>;
+
+    /// Revokes a grant that is not revoked yet; false otherwise.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn revoke(
+        &self,
+        id: GrantId,
+        by: AccountId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, RepoError>;
+}
+
+impl Grant {
+    /// The state at `now`: a pending invitation past its expiry, or an active grant past its
+    /// end, is `Expired`.
+    pub fn state_at(&self, now: DateTime<Utc>) -> GrantState {
+        match self.state {
+            GrantState::Pending { expires, .. } if now >= expires => GrantState::Expired,
+            GrantState::Active { until, .. } if now >= until => GrantState::Expired,
+            s => s,
+        }
+    }
+
+    /// The actor this grant lets `account` be at `now`: only an active grant, in force, for
+    /// this very account (a share link for anyone holding it, `account` `None`). Everything
+    /// that actor may then see is for `decide` to say.
+    pub fn actor(&self, account: Option<AccountId>, now: DateTime<Utc>) -> Option<Actor> {
+        if !matches!(self.state_at(now), GrantState::Active { .. }) {
+            return None;
+        }
+        match (&self.grantee, account) {
+            (
+                Grantee::Proxy {
+                    account: Some(mine),
+                    ..
+                },
+                Some(asking),
+            ) if *mine == asking => Some(Actor::Proxy {
+                account: asking,
+                grant: self.id,
+                patient: self.patient,
+                scope: self.scope.clone(),
+            }),
+            (Grantee::ShareLink { .. }, _) => Some(Actor::ShareLink {
+                grant: self.id,
+                patient: self.patient,
+                scope: self.scope.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl GrantScope {
+    /// Whether this scope allows nothing that `wider` does not: its kinds, actions and labels
+    /// within `wider`'s, its period inside `wider`'s. Narrowing a grant must give such a scope.
+    pub fn within(&self, wider: &GrantScope) -> bool {
+        self.kinds.is_subset(&wider.kinds)
+            && self.actions.is_subset(&wider.actions)
+            && self.labels.iter().all(|l| wider.labels.contains(l))
+            && self.valid_from >= wider.valid_from
+            && self.valid_until <= wider.valid_until
+    }
+}
