@@ -72,7 +72,7 @@ async fn patient(app: &TestApp, given: &str, family: &str, dob: &str, email: &st
 }
 
 /// A verified, signed-in patient account that asked `clinic` (a slug) to confirm them.
-async fn patient_of(
+pub(crate) async fn patient_of(
     app: &TestApp,
     clinic: Option<&str>,
     given: &str,

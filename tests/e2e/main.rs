@@ -17,6 +17,7 @@ use salus_store::{PoolSettings, Store};
 use std::sync::Arc;
 
 mod auth;
+mod consent;
 mod contract;
 mod export;
 mod identity;

@@ -19,6 +19,7 @@ macro_rules! redacted_debug {
 
 mod auth;
 mod codes;
+mod consent;
 mod detail;
 mod error;
 mod export;
@@ -65,6 +66,7 @@ pub struct ApiState {
     pub directory: DirectoryService,
     pub auth: AuthService,
     pub records: salus_domain::chart::RecordsService,
+    pub consent: salus_domain::consent::ConsentService,
 }
 
 type Apis = (
@@ -78,6 +80,7 @@ type Apis = (
     team::TeamApi,
     records::RecordsApi,
     export::ExportApi,
+    consent::ConsentApi,
 );
 
 fn service(state: ApiState) -> OpenApiService<Apis, ()> {
@@ -112,6 +115,9 @@ fn service(state: ApiState) -> OpenApiService<Apis, ()> {
             },
             export::ExportApi {
                 records: state.records,
+            },
+            consent::ConsentApi {
+                consent: state.consent,
             },
         ),
         "Salus patient portal API",

@@ -10,6 +10,13 @@
 //! its scope only while it is active and in force; every read then asks
 //! [`crate::access::decide`] like any other. Nothing else checks a grant.
 
+mod service;
+
+pub use service::{
+    AcceptError, ConsentError, ConsentPorts, ConsentService, DEFAULT_GRANT_DAYS, GRANTABLE_ACTIONS,
+    GrantView, INVITATION_DAYS, MAX_GRANT_YEARS, ProxyInvitation, ScopeChoice, ScopeError,
+};
+
 use crate::access::{Actor, GrantScope};
 use crate::account::TokenDigest;
 use crate::ids::{AccountId, GrantId, PatientId};
@@ -190,4 +197,26 @@ impl GrantScope {
             && self.valid_from >= wider.valid_from
             && self.valid_until <= wider.valid_until
     }
+}
+
+/// A consent service whose ports are mocks with no expectations: any use fails the test. For
+/// adapter tests that never reach the consent use cases.
+#[cfg(any(test, feature = "mocks"))]
+pub fn consent_without_expectations() -> ConsentService {
+    #[derive(Debug)]
+    struct NilIds;
+    impl crate::ids::IdGenerator for NilIds {
+        fn next_uuid(&self) -> uuid::Uuid {
+            uuid::Uuid::nil()
+        }
+    }
+    ConsentService::new(ConsentPorts {
+        grants: std::sync::Arc::new(MockGrantRepository::new()),
+        secrets: std::sync::Arc::new(crate::account::MockSecretSource::new()),
+        mailer: std::sync::Arc::new(crate::account::MockMailer::new()),
+        audit: std::sync::Arc::new(crate::account::MockAuthAudit::new()),
+        clock: std::sync::Arc::new(crate::clock::SystemClock),
+        ids: std::sync::Arc::new(NilIds),
+        public_url: String::new(),
+    })
 }

@@ -1,0 +1,591 @@
+//! The consent use cases: a patient invites a proxy, the invitee accepts, the patient sees,
+//! narrows or widens, and revokes their grants; a proxy sees whose records they may open.
+
+use super::{Grant, GrantMaker, GrantRepository, GrantState, Grantee};
+use crate::access::{Action, Actor, GrantScope};
+use crate::account::{
+    Account, AuthAudit, AuthEvent, AuthEventKind, Mailer, OutgoingEmail, SecretSource, SecretText,
+};
+use crate::clock::Clock;
+use crate::ids::{GrantId, IdGenerator};
+use crate::record::{RecordKind, SensitivityLabel, SensitivityLabels};
+use crate::repo::RepoError;
+use crate::text::{Email, GrantText};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// How long an invitation works.
+pub const INVITATION_DAYS: i64 = 7;
+/// A grant's default length, and the longest a patient may choose.
+pub const DEFAULT_GRANT_DAYS: i64 = 365;
+pub const MAX_GRANT_YEARS: i32 = 5;
+
+/// The actions a patient may grant today: view (`read`) and download (`export`).
+pub const GRANTABLE_ACTIONS: [Action; 2] = [Action::Read, Action::Export];
+
+/// What a grant allows, as a patient chose it: kinds, actions, labels ticked one by one,
+/// and the last day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeChoice {
+    pub kinds: BTreeSet<RecordKind>,
+    pub actions: BTreeSet<Action>,
+    pub labels: SensitivityLabels,
+    /// The last day the grant works (it ends at the start of the next day, UTC).
+    pub last_day: Option<NaiveDate>,
+}
+
+/// Why a scope or an invitation was refused as typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ScopeError {
+    #[error("Choose at least one kind of record.")]
+    NoKinds,
+    #[error("Unknown kind of record.")]
+    Kind,
+    #[error("Choose what they may do: view, or view and download.")]
+    Action,
+    #[error("Unknown kind of sensitive information.")]
+    Label,
+    #[error("Choose an end date from tomorrow to five years from today, as YYYY-MM-DD.")]
+    Until,
+    #[error("Enter the email address of the person you invite.")]
+    Email,
+    #[error("Keep the relationship and the note to 200 characters each.")]
+    Text,
+}
+
+impl ScopeError {
+    /// A stable code for the API.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::NoKinds | Self::Kind => "invalid_kinds",
+            Self::Action => "invalid_actions",
+            Self::Label => "invalid_labels",
+            Self::Until => "invalid_until",
+            Self::Email => "invalid_email",
+            Self::Text => "text_too_long",
+        }
+    }
+}
+
+impl ScopeChoice {
+    /// A scope from the codes a form or the API sent: record kind codes, `read` / `export`,
+    /// label codes, and an optional last day `YYYY-MM-DD`. Reading is implied by downloading.
+    ///
+    /// # Errors
+    /// The first part that is not valid.
+    pub fn from_codes<'a>(
+        kinds: impl IntoIterator<Item = &'a str>,
+        actions: impl IntoIterator<Item = &'a str>,
+        labels: impl IntoIterator<Item = &'a str>,
+        last_day: Option<&str>,
+    ) -> Result<Self, ScopeError> {
+        let kinds = kinds
+            .into_iter()
+            .map(|k| RecordKind::from_code(k.trim()).ok_or(ScopeError::Kind))
+            .collect::<Result<BTreeSet<_>, _>>()?;
+        if kinds.is_empty() {
+            return Err(ScopeError::NoKinds);
+        }
+        let mut chosen = actions
+            .into_iter()
+            .map(|a| {
+                Action::from_code(a.trim())
+                    .filter(|a| GRANTABLE_ACTIONS.contains(a))
+                    .ok_or(ScopeError::Action)
+            })
+            .collect::<Result<BTreeSet<_>, _>>()?;
+        if chosen.is_empty() {
+            return Err(ScopeError::Action);
+        }
+        chosen.insert(Action::Read);
+        let labels = labels
+            .into_iter()
+            .try_fold(SensitivityLabels::empty(), |acc, l| {
+                SensitivityLabel::from_code(l.trim())
+                    .map(|l| acc.with(l))
+                    .ok_or(ScopeError::Label)
+            })?;
+        let last_day = match last_day.map(str::trim).filter(|d| !d.is_empty()) {
+            None => None,
+            Some(d) => {
+                Some(NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| ScopeError::Until)?)
+            }
+        };
+        Ok(Self {
+            kinds,
+            actions: chosen,
+            labels,
+            last_day,
+        })
+    }
+
+    /// The scope from `now`: until the end of the last day chosen (a year when none was),
+    /// which must lie after today and at most five years ahead.
+    fn scope(&self, now: DateTime<Utc>) -> Result<GrantScope, ScopeError> {
+        let today = now.date_naive();
+        let last = self
+            .last_day
+            .unwrap_or_else(|| today + Duration::days(DEFAULT_GRANT_DAYS));
+        let latest = today
+            .with_year_offset(MAX_GRANT_YEARS)
+            .ok_or(ScopeError::Until)?;
+        if last <= today || last > latest {
+            return Err(ScopeError::Until);
+        }
+        let until = (last + Duration::days(1))
+            .and_hms_opt(0, 0, 0)
+            .ok_or(ScopeError::Until)?
+            .and_utc();
+        Ok(GrantScope {
+            kinds: self.kinds.clone(),
+            actions: self.actions.clone(),
+            labels: self.labels,
+            valid_from: now,
+            valid_until: until,
+        })
+    }
+}
+
+trait YearOffset {
+    fn with_year_offset(self, years: i32) -> Option<NaiveDate>;
+}
+
+impl YearOffset for NaiveDate {
+    fn with_year_offset(self, years: i32) -> Option<NaiveDate> {
+        use chrono::Datelike as _;
+        self.with_year(self.year() + years)
+            .or_else(|| (self - Duration::days(1)).with_year(self.year() + years))
+    }
+}
+
+/// A patient's invitation of a proxy.
+#[derive(Debug, Clone)]
+pub struct ProxyInvitation {
+    pub email: Email,
+    pub scope: ScopeChoice,
+    pub relationship: Option<GrantText>,
+    pub note: Option<GrantText>,
+}
+
+impl ProxyInvitation {
+    /// An invitation from the fields as typed.
+    ///
+    /// # Errors
+    /// [`ScopeError::Email`] or [`ScopeError::Text`]; the scope was read before.
+    pub fn from_fields(
+        email: &str,
+        scope: ScopeChoice,
+        relationship: &str,
+        note: &str,
+    ) -> Result<Self, ScopeError> {
+        let email = Email::parse(email).map_err(|_| ScopeError::Email)?;
+        let text = |t: &str| match t.trim() {
+            "" => Ok(None),
+            t => GrantText::parse(t).map(Some).map_err(|_| ScopeError::Text),
+        };
+        Ok(Self {
+            email,
+            scope,
+            relationship: text(relationship)?,
+            note: text(note)?,
+        })
+    }
+}
+
+/// Why a consent use case changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsentError {
+    /// Only a patient grants access to their own record.
+    #[error("Only the patient may do this.")]
+    Forbidden,
+    /// No such grant of this patient (one answer for missing and someone else's).
+    #[error("There is no such grant.")]
+    NotFound,
+    #[error("{0}")]
+    Input(ScopeError),
+    /// A revoked grant cannot be changed.
+    #[error("This grant has ended.")]
+    Ended,
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// Why an invitation was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptError {
+    /// Unknown, used, expired or revoked: one answer.
+    #[error("This invitation is not valid any more. Ask for a new one.")]
+    InvalidOrExpired,
+    /// Signed in with another address than the one invited, or the patient themselves.
+    #[error("This invitation was sent to another email address. Sign in with that address.")]
+    WrongAccount,
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// What the consent use cases need.
+#[derive(Clone)]
+pub struct ConsentPorts {
+    pub grants: Arc<dyn GrantRepository>,
+    pub secrets: Arc<dyn SecretSource>,
+    pub mailer: Arc<dyn Mailer>,
+    pub audit: Arc<dyn AuthAudit>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGenerator>,
+    /// The portal's public address, for the invitation link (no trailing slash).
+    pub public_url: String,
+}
+
+impl std::fmt::Debug for ConsentPorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsentPorts").finish_non_exhaustive()
+    }
+}
+
+/// The consent use cases.
+#[derive(Clone)]
+pub struct ConsentService {
+    p: ConsentPorts,
+}
+
+impl std::fmt::Debug for ConsentService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsentService").finish_non_exhaustive()
+    }
+}
+
+/// A grant as its patient or its proxy sees it: with its state now.
+#[derive(Debug, Clone)]
+pub struct GrantView {
+    pub grant: Grant,
+    pub state: GrantState,
+}
+
+impl ConsentService {
+    pub fn new(p: ConsentPorts) -> Self {
+        Self { p }
+    }
+
+    async fn audit(
+        &self,
+        kind: AuthEventKind,
+        account: Option<crate::ids::AccountId>,
+        request_id: Option<&str>,
+    ) -> Result<(), RepoError> {
+        self.p
+            .audit
+            .record(AuthEvent {
+                at: self.p.clock.now(),
+                kind,
+                account,
+                request_id: request_id.map(str::to_owned),
+            })
+            .await
+    }
+
+    /// Patient: invites someone by email to see their records within `inv`'s scope. The
+    /// email says only that someone invited them to a patient portal — no name, nothing about
+    /// health. The invitation works once, for [`INVITATION_DAYS`] days.
+    ///
+    /// # Errors
+    /// [`ConsentError::Forbidden`] for anyone but a patient acting for themselves;
+    /// [`ConsentError::Input`] for a scope that does not fit the rules.
+    pub async fn invite_proxy(
+        &self,
+        actor: &Actor,
+        inv: ProxyInvitation,
+        request_id: Option<&str>,
+    ) -> Result<Grant, ConsentError> {
+        let Actor::Patient { account, patient } = actor else {
+            return Err(ConsentError::Forbidden);
+        };
+        let now = self.p.clock.now();
+        let scope = inv.scope.scope(now).map_err(ConsentError::Input)?;
+        let token = self.p.secrets.new_token();
+        let grant = Grant {
+            id: GrantId::generate(self.p.ids.as_ref()),
+            patient: *patient,
+            grantee: Grantee::Proxy {
+                account: None,
+                email: inv.email.clone(),
+                relationship: inv.relationship,
+            },
+            scope,
+            state: GrantState::Pending {
+                invited_at: now,
+                expires: now + Duration::days(INVITATION_DAYS),
+            },
+            note: inv.note,
+            made_by: GrantMaker::Patient(*account),
+            made_at: now,
+        };
+        self.p
+            .grants
+            .create(&grant, Some(self.p.secrets.digest(&token)))
+            .await?;
+        // A mail that cannot be handed over leaves the invitation pending (the mailer adapter
+        // logs the failure without the address); the patient sees it and may invite again.
+        let _ = self
+            .p
+            .mailer
+            .send(invitation(&inv.email, &token, &self.p.public_url))
+            .await;
+        self.audit(AuthEventKind::ConsentInvited, Some(*account), request_id)
+            .await?;
+        Ok(grant)
+    }
+
+    /// The signed-in `account` accepts the invitation of `token`: it must be the address
+    /// invited, and not the patient's own.
+    ///
+    /// # Errors
+    /// See [`AcceptError`].
+    pub async fn accept(
+        &self,
+        account: &Account,
+        token: &SecretText,
+        request_id: Option<&str>,
+    ) -> Result<Grant, AcceptError> {
+        let now = self.p.clock.now();
+        let digest = self.p.secrets.digest(token);
+        let grant = self
+            .p
+            .grants
+            .by_token(&digest)
+            .await?
+            .filter(|g| matches!(g.state_at(now), GrantState::Pending { .. }))
+            .ok_or(AcceptError::InvalidOrExpired)?;
+        let Grantee::Proxy { email, .. } = &grant.grantee else {
+            return Err(AcceptError::InvalidOrExpired);
+        };
+        let own = matches!(account.chart, crate::account::ChartLink::Linked { patient } if patient == grant.patient);
+        if *email != account.email || own {
+            return Err(AcceptError::WrongAccount);
+        }
+        if !self
+            .p
+            .grants
+            .accept(grant.id, account.id, now, grant.scope.valid_until)
+            .await?
+        {
+            return Err(AcceptError::InvalidOrExpired);
+        }
+        self.audit(AuthEventKind::ConsentAccepted, Some(account.id), request_id)
+            .await?;
+        self.p
+            .grants
+            .find(grant.id)
+            .await?
+            .ok_or(AcceptError::InvalidOrExpired)
+    }
+
+    /// Patient: every grant of their record, newest first, with its state now.
+    ///
+    /// # Errors
+    /// [`ConsentError::Forbidden`] for anyone but a patient acting for themselves.
+    pub async fn grants(&self, actor: &Actor) -> Result<Vec<GrantView>, ConsentError> {
+        let Actor::Patient { patient, .. } = actor else {
+            return Err(ConsentError::Forbidden);
+        };
+        let now = self.p.clock.now();
+        Ok(self
+            .p
+            .grants
+            .for_patient(*patient)
+            .await?
+            .into_iter()
+            .map(|grant| GrantView {
+                state: grant.state_at(now),
+                grant,
+            })
+            .collect())
+    }
+
+    /// Proxy: the grants `account` accepted that are in force now (whose records it may
+    /// open), newest first.
+    ///
+    /// # Errors
+    /// `Repo` when storage fails.
+    pub async fn acting_for(
+        &self,
+        account: crate::ids::AccountId,
+    ) -> Result<Vec<GrantView>, RepoError> {
+        let now = self.p.clock.now();
+        Ok(self
+            .p
+            .grants
+            .for_grantee(account)
+            .await?
+            .into_iter()
+            .filter(|g| g.actor(Some(account), now).is_some())
+            .map(|grant| GrantView {
+                state: grant.state_at(now),
+                grant,
+            })
+            .collect())
+    }
+
+    /// The actor `account` is when it opens the record of grant `id`: only while that grant
+    /// is active, in force, and theirs. Read at every request — nothing is remembered, so a
+    /// revoked or narrowed grant takes effect at once.
+    ///
+    /// # Errors
+    /// `Repo` when storage fails.
+    pub async fn actor_for(
+        &self,
+        account: crate::ids::AccountId,
+        id: GrantId,
+    ) -> Result<Option<Actor>, RepoError> {
+        let now = self.p.clock.now();
+        Ok(self
+            .p
+            .grants
+            .find(id)
+            .await?
+            .and_then(|g| g.actor(Some(account), now)))
+    }
+
+    /// Patient: changes what one of their grants allows (narrower or wider); it takes
+    /// effect at the grantee's next request.
+    ///
+    /// # Errors
+    /// See [`ConsentError`].
+    pub async fn change_scope(
+        &self,
+        actor: &Actor,
+        id: GrantId,
+        choice: &ScopeChoice,
+        request_id: Option<&str>,
+    ) -> Result<Grant, ConsentError> {
+        let (account, grant) = self.own_grant(actor, id).await?;
+        let now = self.p.clock.now();
+        let mut scope = choice.scope(now).map_err(ConsentError::Input)?;
+        // The period keeps its start: a change does not restart the grant.
+        scope.valid_from = grant.scope.valid_from;
+        if !self.p.grants.set_scope(id, &scope).await? {
+            return Err(ConsentError::Ended);
+        }
+        self.audit(AuthEventKind::ConsentChanged, Some(account), request_id)
+            .await?;
+        self.p.grants.find(id).await?.ok_or(ConsentError::NotFound)
+    }
+
+    /// Patient: ends one of their grants at once.
+    ///
+    /// # Errors
+    /// See [`ConsentError`].
+    pub async fn revoke(
+        &self,
+        actor: &Actor,
+        id: GrantId,
+        request_id: Option<&str>,
+    ) -> Result<(), ConsentError> {
+        let (account, _) = self.own_grant(actor, id).await?;
+        if !self
+            .p
+            .grants
+            .revoke(id, account, self.p.clock.now())
+            .await?
+        {
+            return Err(ConsentError::Ended);
+        }
+        self.audit(AuthEventKind::ConsentRevoked, Some(account), request_id)
+            .await?;
+        Ok(())
+    }
+
+    /// The patient's own grant `id` (not revoked), and the patient's account.
+    async fn own_grant(
+        &self,
+        actor: &Actor,
+        id: GrantId,
+    ) -> Result<(crate::ids::AccountId, Grant), ConsentError> {
+        let Actor::Patient { account, patient } = actor else {
+            return Err(ConsentError::Forbidden);
+        };
+        let grant = self
+            .p
+            .grants
+            .find(id)
+            .await?
+            .filter(|g| g.patient == *patient)
+            .ok_or(ConsentError::NotFound)?;
+        if matches!(grant.state, GrantState::Revoked { .. }) {
+            return Err(ConsentError::Ended);
+        }
+        Ok((*account, grant))
+    }
+}
+
+/// The invitation: nothing about the patient or their health.
+fn invitation(to: &Email, token: &SecretText, public_url: &str) -> OutgoingEmail {
+    OutgoingEmail {
+        to: to.clone(),
+        subject: "You are invited to a patient portal".into(),
+        body: format!(
+            "Hello,\n\nSomeone invited you to see part of their health record in a patient portal.\n\
+             To accept, sign in (or create an account with this email address) and open:\n\
+             {public_url}/grants/accept?token={}\n\nThe invitation works once, for {INVITATION_DAYS} days. \
+             If you do not know why you got this, ignore it.\n",
+            token.expose()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 4, 10, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn a_scope_is_read_from_codes_and_downloading_implies_viewing() {
+        let s = ScopeChoice::from_codes(["observation"], ["export"], ["hiv"], None).unwrap();
+        assert_eq!(s.actions, [Action::Read, Action::Export].into());
+        assert!(s.labels.contains(SensitivityLabel::Hiv));
+        let scope = s.scope(now()).unwrap();
+        assert_eq!(
+            scope.valid_until,
+            Utc.with_ymd_and_hms(2027, 12, 5, 0, 0, 0).unwrap(),
+            "a year by default, to the end of the day"
+        );
+        let refused = |k: &[&str], a: &[&str], l: &[&str]| {
+            ScopeChoice::from_codes(
+                k.iter().copied(),
+                a.iter().copied(),
+                l.iter().copied(),
+                None,
+            )
+            .unwrap_err()
+        };
+        assert_eq!(refused(&[], &["read"], &[]), ScopeError::NoKinds);
+        assert_eq!(refused(&["nonsense"], &["read"], &[]), ScopeError::Kind);
+        assert_eq!(refused(&["observation"], &[], &[]), ScopeError::Action);
+        assert_eq!(
+            refused(&["observation"], &["release"], &[]),
+            ScopeError::Action,
+            "only view and download are a patient's to give"
+        );
+        assert_eq!(
+            refused(&["observation"], &["read"], &["x"]),
+            ScopeError::Label
+        );
+    }
+
+    #[test]
+    fn the_end_date_lies_after_today_and_at_most_five_years_ahead() {
+        let with = |d: &str| {
+            ScopeChoice::from_codes(["observation"], ["read"], [], Some(d))
+                .and_then(|s| s.scope(now()))
+        };
+        assert!(with("2026-12-05").is_ok());
+        assert!(with("2031-12-04").is_ok());
+        assert_eq!(with("2031-12-05").unwrap_err(), ScopeError::Until);
+        assert_eq!(with("2026-12-04").unwrap_err(), ScopeError::Until);
+        assert_eq!(with("5 Dec").unwrap_err(), ScopeError::Until);
+    }
+}

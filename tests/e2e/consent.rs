@@ -1,0 +1,280 @@
+//! Consent through the API: a patient invites a proxy, the invitee accepts once with the
+//! invited address, the patient narrows and revokes.
+
+use crate::identity::{call, patient_of};
+use crate::records::linked_patient;
+use crate::spawn_app;
+use poem::http::StatusCode;
+use serde_json::{Value, json};
+
+fn invitation(email: &str, kinds: &[&str]) -> Value {
+    json!({"email": email, "relationship": "my daughter",
+           "scope": {"kinds": kinds, "actions": ["read"]}})
+}
+
+#[tokio::test]
+async fn a_patient_invites_a_proxy_who_accepts_once_then_narrows_and_revokes_the_grant() {
+    let app = spawn_app(1).await;
+    let (ann, chart) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let carer = patient_of(
+        &app,
+        None,
+        "Cara",
+        "Carer",
+        "1990-02-03",
+        "carer@example.org",
+    )
+    .await;
+    let bob = patient_of(&app, None, "Bob", "Other", "1970-05-06", "bob@example.org").await;
+
+    // Refused as typed, nothing stored.
+    for (body, code) in [
+        (
+            json!({"email": "carer@example.org", "scope": {"kinds": [], "actions": ["read"]}}),
+            "invalid_kinds",
+        ),
+        (
+            json!({"email": "carer@example.org", "scope": {"kinds": ["observation"], "actions": ["release"]}}),
+            "invalid_actions",
+        ),
+        (
+            json!({"email": "carer@example.org", "scope": {"kinds": ["observation"], "actions": ["read"], "until": "2099-01-01"}}),
+            "invalid_until",
+        ),
+        (
+            json!({"email": "not an address", "scope": {"kinds": ["observation"], "actions": ["read"]}}),
+            "invalid_email",
+        ),
+    ] {
+        let (status, b) = call(&app, "POST", "/api/v1/grants", &ann, Some(body)).await;
+        assert_eq!(
+            (status, b["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code)),
+            "{b}"
+        );
+    }
+    let (status, b) = call(
+        &app,
+        "POST",
+        "/api/v1/grants",
+        &carer,
+        Some(invitation("x@example.org", &["observation"])),
+    )
+    .await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden")),
+        "an account without a record grants nothing"
+    );
+
+    let emails_before = app.emails().len();
+    let (status, grant) = call(
+        &app,
+        "POST",
+        "/api/v1/grants",
+        &ann,
+        Some(invitation(
+            "carer@example.org",
+            &["observation", "medication"],
+        )),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{grant}");
+    assert_eq!(grant["status"], "pending");
+    assert_eq!(grant["patient_id"], chart.as_str());
+    let mail = app.emails()[emails_before..].join("\n");
+    let chart_name = crate::identity::chart(&app, "SYN0000000").await.name;
+    assert!(mail.contains("Someone invited you"), "{mail}");
+    assert!(
+        !mail.contains(chart_name.family()) && !mail.contains(chart_name.given()),
+        "the invitation names no patient"
+    );
+    let token = mail
+        .split("/grants/accept?token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+
+    // Only the invited address may accept, and not the patient herself.
+    for who in [&bob, &ann] {
+        let (status, b) = call(
+            &app,
+            "POST",
+            "/api/v1/grants/accept",
+            who,
+            Some(json!({"token": token})),
+        )
+        .await;
+        assert_eq!(
+            (status, b["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("wrong_account")),
+            "{b}"
+        );
+    }
+    let (status, accepted) = call(
+        &app,
+        "POST",
+        "/api/v1/grants/accept",
+        &carer,
+        Some(json!({"token": token})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{accepted}");
+    assert_eq!(accepted["status"], "active");
+    assert!(
+        accepted["email"].is_null(),
+        "the proxy's view leaves the invitation details out"
+    );
+    let (status, b) = call(
+        &app,
+        "POST",
+        "/api/v1/grants/accept",
+        &carer,
+        Some(json!({"token": token})),
+    )
+    .await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invitation_invalid")),
+        "used once"
+    );
+
+    let (_, mine) = call(&app, "GET", "/api/v1/me/acting-for", &carer, None).await;
+    assert_eq!(mine["grants"][0]["patient_id"], chart.as_str(), "{mine}");
+    let id = mine["grants"][0]["id"].as_str().unwrap().to_owned();
+    let (_, listed) = call(&app, "GET", "/api/v1/grants", &ann, None).await;
+    assert_eq!(listed["grants"][0]["status"], "active");
+    assert_eq!(listed["grants"][0]["email"], "carer@example.org");
+
+    // Narrowed: the proxy's view shows less at once.
+    let path = format!("/api/v1/grants/{id}");
+    let narrow = json!({"kinds": ["medication"], "actions": ["read"]});
+    let (status, b) = call_with(&app, "PATCH", &path, &carer, Some(narrow.clone())).await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden")),
+        "the proxy cannot change it"
+    );
+    let (status, changed) = call_with(&app, "PATCH", &path, &ann, Some(narrow)).await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    let (_, mine) = call(&app, "GET", "/api/v1/me/acting-for", &carer, None).await;
+    assert_eq!(mine["grants"][0]["kinds"], json!(["medication"]));
+
+    // Revoked: gone from the proxy's list at once; once only.
+    let (status, _) = call_with(&app, "DELETE", &path, &ann, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, mine) = call(&app, "GET", "/api/v1/me/acting-for", &carer, None).await;
+    assert_eq!(mine["grants"], json!([]));
+    let (status, b) = call_with(&app, "DELETE", &path, &ann, None).await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::CONFLICT, Some("grant_ended"))
+    );
+    let (_, listed) = call(&app, "GET", "/api/v1/grants", &ann, None).await;
+    assert_eq!(listed["grants"][0]["status"], "revoked");
+
+    let events = app.auth_events().await;
+    for e in [
+        "consent.invited",
+        "consent.accepted",
+        "consent.changed",
+        "consent.revoked",
+    ] {
+        assert!(events.iter().any(|a| a == e), "{e} in {events:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_invitation_expires_after_seven_days() {
+    let app = spawn_app(1).await;
+    let (ann, _) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let carer = patient_of(
+        &app,
+        None,
+        "Cara",
+        "Carer",
+        "1990-02-03",
+        "carer@example.org",
+    )
+    .await;
+    let before = app.emails().len();
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/api/v1/grants",
+        &ann,
+        Some(invitation("carer@example.org", &["observation"])),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mail = app.emails()[before..].join("\n");
+    let token = mail
+        .split("/grants/accept?token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    app.advance_minutes(7 * 24 * 60 + 1);
+    // The carer's session idled out meanwhile: sign in again.
+    let (_, b) = crate::auth::post(
+        &app,
+        "/api/v1/auth/login",
+        &json!({"email": "carer@example.org", "password": crate::auth::PASSWORD}),
+    )
+    .await;
+    let carer_again = b["token"].as_str().unwrap_or(&carer).to_owned();
+    let (status, b) = call(
+        &app,
+        "POST",
+        "/api/v1/grants/accept",
+        &carer_again,
+        Some(json!({"token": token})),
+    )
+    .await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invitation_invalid")),
+        "{b}"
+    );
+    let (_, ann_again) = crate::auth::post(
+        &app,
+        "/api/v1/auth/login",
+        &json!({"email": "ann@example.org", "password": crate::auth::PASSWORD}),
+    )
+    .await;
+    let (_, listed) = call(
+        &app,
+        "GET",
+        "/api/v1/grants",
+        ann_again["token"].as_str().unwrap(),
+        None,
+    )
+    .await;
+    assert_eq!(listed["grants"][0]["status"], "expired");
+}
+
+/// A request with any method.
+async fn call_with(
+    app: &crate::TestApp,
+    method: &str,
+    path: &str,
+    bearer: &str,
+    json: Option<Value>,
+) -> (StatusCode, Value) {
+    let req = match method {
+        "PATCH" => app.client.patch(path),
+        "DELETE" => app.client.delete(path),
+        _ => return call(app, method, path, bearer, json).await,
+    }
+    .header("authorization", format!("Bearer {bearer}"));
+    let resp = match json {
+        Some(j) => req.body_json(&j).send().await,
+        None => req.send().await,
+    };
+    crate::auth::body(resp).await
+}
