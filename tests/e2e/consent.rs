@@ -278,3 +278,197 @@ async fn call_with(
     };
     crate::auth::body(resp).await
 }
+
+/// A request as a proxy acting under `grant`.
+async fn as_proxy(
+    app: &crate::TestApp,
+    path: &str,
+    bearer: &str,
+    grant: &str,
+) -> (StatusCode, Value) {
+    let resp = app
+        .client
+        .get(path)
+        .header("authorization", format!("Bearer {bearer}"))
+        .header("x-acting-for", grant)
+        .send()
+        .await;
+    crate::auth::body(resp).await
+}
+
+#[tokio::test]
+async fn a_proxy_sees_only_what_the_grant_allows_and_a_change_or_revocation_counts_at_the_next_request()
+ {
+    use salus_domain::account::StaffRole;
+    let app = spawn_app(1).await;
+    let (ann, chart) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let doc =
+        crate::identity::staff(&app, "demo-clinic", "doc@example.org", StaffRole::Clinician).await;
+    // A result about sexual health, online at once under the demo clinic's policy.
+    let (status, filed) = call(
+        &app,
+        "POST",
+        &format!("/api/v1/patients/{chart}/records"),
+        &doc,
+        Some(json!({"kind": "lab_result", "title": "Chlamydia trachomatis DNA", "value": 0, "unit": "",
+                    "sensitive": ["sexual_reproductive_health"]})),
+    )
+    .await;
+    assert_eq!(
+        (status, filed["release"].as_str()),
+        (StatusCode::CREATED, Some("released")),
+        "{filed}"
+    );
+    let labelled = filed["record"]["id"].as_str().unwrap().to_owned();
+
+    let carer = patient_of(
+        &app,
+        None,
+        "Cara",
+        "Carer",
+        "1990-02-03",
+        "carer@example.org",
+    )
+    .await;
+    let before = app.emails().len();
+    call(
+        &app,
+        "POST",
+        "/api/v1/grants",
+        &ann,
+        Some(invitation("carer@example.org", &["observation"])),
+    )
+    .await;
+    let mail = app.emails()[before..].join("\n");
+    let token = mail
+        .split("/grants/accept?token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let (_, accepted) = call(
+        &app,
+        "POST",
+        "/api/v1/grants/accept",
+        &carer,
+        Some(json!({"token": token})),
+    )
+    .await;
+    let grant = accepted["id"].as_str().unwrap().to_owned();
+
+    // Without naming the grant the carer acts on no chart.
+    let (status, _) = call(
+        &app,
+        "GET",
+        "/api/v1/records?kind=observation",
+        &carer,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Under it: lab results, but not the labelled one, and nothing else.
+    let (status, page) = as_proxy(
+        &app,
+        "/api/v1/records?kind=observation&limit=100",
+        &carer,
+        &grant,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let ids: Vec<&str> = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert!(!ids.is_empty());
+    assert!(
+        !ids.contains(&labelled.as_str()),
+        "a label not granted stays hidden"
+    );
+    let (status, _) = as_proxy(&app, &format!("/api/v1/records/{labelled}"), &carer, &grant).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    for path in [
+        "/api/v1/records?kind=medication",
+        "/api/v1/export/fhir",
+        "/api/v1/me/access-history",
+    ] {
+        let (status, b) = as_proxy(&app, path, &carer, &grant).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {b}");
+    }
+
+    // Narrowed to medications: the next request shows medications and no results.
+    let (status, _) = call_with(
+        &app,
+        "PATCH",
+        &format!("/api/v1/grants/{grant}"),
+        &ann,
+        Some(json!({"kinds": ["medication"], "actions": ["read"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        as_proxy(&app, "/api/v1/records?kind=observation", &carer, &grant)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        as_proxy(&app, "/api/v1/records?kind=medication", &carer, &grant)
+            .await
+            .0,
+        StatusCode::OK
+    );
+
+    // Revoked: the next request is refused, and the attempt is in Ann's history.
+    let (status, _) = call_with(
+        &app,
+        "DELETE",
+        &format!("/api/v1/grants/{grant}"),
+        &ann,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, b) = as_proxy(&app, "/api/v1/records?kind=medication", &carer, &grant).await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("grant_not_in_force"))
+    );
+    let (status, b) = as_proxy(&app, "/api/v1/records?kind=medication", &ann, &grant).await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("grant_not_in_force")),
+        "not Ann's grant to act under"
+    );
+    let (_, history) = call(
+        &app,
+        "GET",
+        "/api/v1/me/access-history?limit=200",
+        &ann,
+        None,
+    )
+    .await;
+    let proxy: Vec<&Value> = history["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor_kind"] == "proxy")
+        .collect();
+    assert!(
+        proxy
+            .iter()
+            .any(|e| e["outcome"] == "allowed" && e["grant_id"] == grant.as_str()),
+        "{history}"
+    );
+    assert!(
+        proxy.iter().any(|e| e["outcome"] == "denied"),
+        "the refused attempt after revocation: {history}"
+    );
+    assert!(
+        proxy.iter().all(|e| e["who"] == "Cara Carer"),
+        "named: {history}"
+    );
+}

@@ -139,6 +139,7 @@ pub fn openapi_json(state: ApiState) -> String {
 /// Routes to nest at `/api`: the operations, `/openapi.json` and `/docs`.
 pub fn routes(state: ApiState) -> impl Endpoint {
     let auth = state.auth.clone();
+    let consent = state.consent.clone();
     let api = service(state);
     let raw = api.spec();
     let document = spec::complete(&raw);
@@ -164,6 +165,7 @@ pub fn routes(state: ApiState) -> impl Endpoint {
             ),
         )
         .data(auth)
+        .data(consent)
         .catch_all_error(error::as_json)
         .around(move |ep, req| {
             let allow = allow.clone();

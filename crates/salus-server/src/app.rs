@@ -86,6 +86,7 @@ pub fn api_state(
             secrets: Arc::new(OsSecrets),
             mailer,
             audit: shared.clone(),
+            log: shared.clone(),
             clock,
             ids: Arc::new(UuidV7Ids),
             public_url: cfg.public_url(),

@@ -215,6 +215,7 @@ pub fn consent_without_expectations() -> ConsentService {
         secrets: std::sync::Arc::new(crate::account::MockSecretSource::new()),
         mailer: std::sync::Arc::new(crate::account::MockMailer::new()),
         audit: std::sync::Arc::new(crate::account::MockAuthAudit::new()),
+        log: std::sync::Arc::new(crate::audit::MockAccessLog::new()),
         clock: std::sync::Arc::new(crate::clock::SystemClock),
         ids: std::sync::Arc::new(NilIds),
         public_url: String::new(),

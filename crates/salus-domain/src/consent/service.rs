@@ -231,6 +231,8 @@ pub struct ConsentPorts {
     pub secrets: Arc<dyn SecretSource>,
     pub mailer: Arc<dyn Mailer>,
     pub audit: Arc<dyn AuthAudit>,
+    /// Where a refused use of a grant is written (the patient's access history).
+    pub log: Arc<dyn crate::audit::AccessLog>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
     /// The portal's public address, for the invitation link (no trailing slash).
@@ -428,7 +430,8 @@ impl ConsentService {
 
     /// The actor `account` is when it opens the record of grant `id`: only while that grant
     /// is active, in force, and theirs. Read at every request — nothing is remembered, so a
-    /// revoked or narrowed grant takes effect at once.
+    /// revoked or narrowed grant takes effect at once. A proxy whose grant ended (revoked or
+    /// expired) is refused, and the attempt is written to the patient's access history.
     ///
     /// # Errors
     /// `Repo` when storage fails.
@@ -436,14 +439,39 @@ impl ConsentService {
         &self,
         account: crate::ids::AccountId,
         id: GrantId,
+        request_id: Option<&str>,
     ) -> Result<Option<Actor>, RepoError> {
         let now = self.p.clock.now();
-        Ok(self
-            .p
-            .grants
-            .find(id)
-            .await?
-            .and_then(|g| g.actor(Some(account), now)))
+        let Some(grant) = self.p.grants.find(id).await? else {
+            return Ok(None);
+        };
+        if let Some(actor) = grant.actor(Some(account), now) {
+            return Ok(Some(actor));
+        }
+        let was_theirs =
+            matches!(grant.grantee, Grantee::Proxy { account: Some(a), .. } if a == account);
+        if was_theirs {
+            self.p
+                .log
+                .record(crate::audit::AccessEvent {
+                    at: now,
+                    actor: crate::audit::ActorRef {
+                        kind: "proxy",
+                        account: Some(account),
+                        role: None,
+                        grant: Some(id),
+                    },
+                    patient: Some(grant.patient),
+                    action: Action::ViewChart,
+                    export: None,
+                    record_kind: None,
+                    record: None,
+                    outcome: crate::audit::Outcome::Denied,
+                    request_id: request_id.map(str::to_owned),
+                })
+                .await?;
+        }
+        Ok(None)
     }
 
     /// Patient: changes what one of their grants allows (narrower or wider); it takes
