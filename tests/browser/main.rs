@@ -522,6 +522,7 @@ async fn every_page_keeps_its_shape_and_passes_axe_on_a_phone_and_a_desktop() {
             "/records/history",
             "/records/download",
             "/account/security",
+            "/account/sharing",
         ]
         .map(String::from)
         .to_vec();

@@ -2042,3 +2042,125 @@ async fn results_show_the_latest_of_each_test_by_report_and_mark_what_is_new_sin
     assert_eq!(new_rows, 1, "only the new result is marked");
     assert!(latest.html.contains("Hemoglobin A1c"));
 }
+
+#[tokio::test]
+async fn a_patient_invites_a_proxy_on_the_sharing_page_who_accepts_from_the_link_then_loses_access()
+{
+    let app = spawn_app(1).await;
+    crate::records::linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    crate::identity::patient_of(
+        &app,
+        None,
+        "Cara",
+        "Carer",
+        "1990-02-03",
+        "carer@example.org",
+    )
+    .await;
+    let mut ann = Browser::new(&app);
+    patient_signs_in(&mut ann, "ann@example.org").await;
+    let page = ann.get("/account/sharing").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.html.contains("href=\"/account/sharing\""),
+        "in the menu"
+    );
+    assert!(page.html.contains("No one but you and your care team"));
+
+    let refused = ann
+        .post(
+            "/account/sharing",
+            &[
+                ("csrf", &csrf_of(&page.html)),
+                ("email", "carer@example.org"),
+                ("relationship", "my sister"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused
+            .html
+            .contains("<a href=\"#kinds\">Choose at least one kind of record.</a>"),
+        "{}",
+        refused.html
+    );
+    assert!(
+        refused.html.contains("value=\"my sister\""),
+        "what was typed is kept"
+    );
+    let before = app.emails().len();
+    let sent = ann
+        .post(
+            "/account/sharing",
+            &[
+                ("csrf", &csrf_of(&refused.html)),
+                ("email", "carer@example.org"),
+                ("relationship", "my sister"),
+                ("kind", "observation"),
+                ("kind", "medication"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        sent.location.as_deref(),
+        Some("/account/sharing?done=invited")
+    );
+    let listed = ann.get("/account/sharing?done=invited").await;
+    assert!(listed.html.contains("carer@example.org (my sister)"));
+    assert!(listed.html.contains("Invited, not accepted yet"));
+    assert!(listed.html.contains("Test results, Medications"));
+
+    let mail = app.emails()[before..].join("\n");
+    let link = mail
+        .lines()
+        .find(|l| l.contains("/grants/accept?token="))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let path = format!(
+        "/{}",
+        link.split_once("://").unwrap().1.split_once('/').unwrap().1
+    );
+    let mut carer = Browser::new(&app);
+    patient_signs_in(&mut carer, "carer@example.org").await;
+    let form = carer.open_link(&path).await;
+    assert!(form.html.contains("Accept the invitation"));
+    let token = path.split("token=").nth(1).unwrap();
+    let done = carer
+        .post(
+            "/grants/accept",
+            &[("csrf", &csrf_of(&form.html)), ("token", token)],
+        )
+        .await;
+    assert!(done.html.contains("Invitation accepted"), "{}", done.html);
+
+    let active = ann.get("/account/sharing").await;
+    assert!(
+        active.html.contains("<td data-label=\"State\">Active</td>"),
+        "{}",
+        active.html
+    );
+    let id = active
+        .html
+        .split("action=\"/account/sharing/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let ended = ann
+        .post(
+            &format!("/account/sharing/{id}/revoke"),
+            &[("csrf", &csrf_of(&active.html))],
+        )
+        .await;
+    assert_eq!(
+        ended.location.as_deref(),
+        Some("/account/sharing?done=revoked")
+    );
+    let after = ann.get("/account/sharing?done=revoked").await;
+    assert!(after.html.contains("<td data-label=\"State\">Revoked</td>"));
+    assert!(!after.html.contains("End access"), "nothing left to end");
+}

@@ -143,6 +143,7 @@ pub fn app(
         directory: state.directory.clone(),
         auth: state.auth.clone(),
         records: state.records.clone(),
+        consent: state.consent.clone(),
         secure_cookies: https,
         csrf_key: cfg.csrf_key()?,
     };

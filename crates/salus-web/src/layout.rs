@@ -41,6 +41,7 @@ pub(crate) fn links(account: &Account) -> Vec<(&'static str, &'static str)> {
                     ("/records/visits", "Visits"),
                     ("/records/download", "Download"),
                     ("/records/history", "Who has looked"),
+                    ("/account/sharing", "Sharing"),
                 ]);
             } else {
                 links.push(("/account/activate", "Connect my record"));
@@ -134,6 +135,7 @@ mod tests {
                 "/records/visits",
                 "/records/download",
                 "/records/history",
+                "/account/sharing",
                 "/account/security"
             ]
         );

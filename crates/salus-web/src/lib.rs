@@ -15,6 +15,7 @@ mod records;
 mod recovery;
 mod security;
 mod session;
+mod sharing;
 mod team;
 
 use askama::Template;
@@ -31,6 +32,7 @@ pub struct WebState {
     pub directory: DirectoryService,
     pub auth: AuthService,
     pub records: salus_domain::chart::RecordsService,
+    pub consent: salus_domain::consent::ConsentService,
     /// Served over TLS: cookies get `Secure` and the `__Host-` prefix.
     pub secure_cookies: bool,
     /// Key of the CSRF tokens; every node of a deployment must share it.
@@ -230,6 +232,19 @@ pub fn routes(state: WebState) -> impl Endpoint {
         )
         .at("/account/security", get(security::security))
         .at("/account/clinic", poem::post(account::choose_clinic))
+        .at(
+            "/account/sharing",
+            get(sharing::sharing).post(sharing::invite),
+        )
+        .at("/account/sharing/:id/revoke", poem::post(sharing::revoke))
+        .at(
+            "/grants/accept",
+            link::moves_token_out_of_url(
+                get(sharing::accept_form).post(sharing::accept),
+                "/grants/accept",
+                secure,
+            ),
+        )
         .at("/records", get(records::home))
         .at("/records/history", get(records::history))
         .at(

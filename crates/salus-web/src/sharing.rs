@@ -1,0 +1,382 @@
+//! "Who can see my records": the patient invites a proxy (a family member, a carer) with a
+//! scope they choose, sees every grant with its state, and revokes one; the invitee accepts
+//! an invitation from its emailed link. Everything goes through the domain's
+//! `ConsentService`.
+
+use crate::account::{MessagePage, with_status};
+use crate::form::Problems;
+use crate::link::LinkToken;
+use crate::session::{Acting, CheckedForm, NoFields, Refill, SignedIn, see_other};
+use crate::{WebState, error_page, render};
+use askama::Template;
+use poem::http::StatusCode;
+use poem::web::{CsrfToken, Data, Path, Query};
+use poem::{Response, handler};
+use salus_domain::access::Action;
+use salus_domain::account::SecretText;
+use salus_domain::consent::{
+    AcceptError, ConsentError, GrantState, Grantee, ProxyInvitation, ScopeChoice, ScopeError,
+};
+use salus_domain::record::{RecordKind, SensitivityLabel};
+use salus_domain::when;
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// A grant as its patient reads it.
+struct GrantRow {
+    id: String,
+    who: String,
+    status: &'static str,
+    /// Revoking makes sense only for a grant that has not ended.
+    live: bool,
+    kinds: String,
+    may_download: bool,
+    labels: String,
+    until: String,
+}
+
+/// A checkbox of the form.
+struct Choice {
+    code: &'static str,
+    label: &'static str,
+    checked: bool,
+}
+
+/// The invitation form as typed.
+#[derive(Default, Clone)]
+struct Typed {
+    email: String,
+    relationship: String,
+    note: String,
+    until: String,
+    kinds: Vec<String>,
+    download: bool,
+    labels: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "sharing.html")]
+struct SharingPage<'a> {
+    csrf: &'a str,
+    notice: Option<&'a str>,
+    problems: Problems,
+    grants: Vec<GrantRow>,
+    typed: Typed,
+    kinds: Vec<Choice>,
+    labels: Vec<Choice>,
+}
+
+/// The plain explanation of each sensitivity label, for the form.
+fn explain(l: SensitivityLabel) -> &'static str {
+    match l {
+        SensitivityLabel::MentalHealth => {
+            "Mental health: diagnoses, therapy notes and medicines for mental health"
+        }
+        SensitivityLabel::SubstanceUse => "Substance use: treatment for alcohol or drug use",
+        SensitivityLabel::SexualReproductive => {
+            "Sexual and reproductive health: tests for infections, contraception, pregnancy"
+        }
+        SensitivityLabel::Hiv => "HIV: tests and treatment",
+        SensitivityLabel::Genetic => "Genetic information: genetic tests and counselling",
+    }
+}
+
+fn status(s: GrantState) -> &'static str {
+    match s {
+        GrantState::Pending { .. } => "Invited, not accepted yet",
+        GrantState::Active { .. } => "Active",
+        GrantState::Revoked { .. } => "Revoked",
+        GrantState::Expired => "Ended",
+    }
+}
+
+async fn page(
+    state: &WebState,
+    csrf: &CsrfToken,
+    acting: &Acting,
+    notice: Option<&str>,
+    problems: Problems,
+    typed: Typed,
+    code: StatusCode,
+) -> Response {
+    let grants = match state.consent.grants(&acting.actor).await {
+        Ok(g) => g,
+        Err(ConsentError::Repo(e)) => return crate::unavailable("grants failed", &e),
+        Err(_) => {
+            return error_page(
+                StatusCode::FORBIDDEN,
+                "Not available",
+                "Only a patient decides who may see their own records.",
+            );
+        }
+    };
+    let zone = match crate::records::zone_of(state, &acting.signed_in.account).await {
+        Ok(z) => z,
+        Err(r) => return r,
+    };
+    let rows = grants
+        .iter()
+        .map(|v| {
+            let g = &v.grant;
+            let who = match &g.grantee {
+                Grantee::Proxy {
+                    email,
+                    relationship,
+                    ..
+                } => match relationship {
+                    Some(r) => format!("{} ({})", email.as_str(), r.as_str()),
+                    None => email.as_str().to_owned(),
+                },
+                Grantee::ShareLink { recipient, .. } => {
+                    recipient.as_ref().map_or("A share link".to_owned(), |r| {
+                        format!("Share link for {}", r.as_str())
+                    })
+                }
+            };
+            GrantRow {
+                id: g.id.to_string(),
+                who,
+                status: status(v.state),
+                live: matches!(
+                    v.state,
+                    GrantState::Pending { .. } | GrantState::Active { .. }
+                ),
+                kinds: g
+                    .scope
+                    .kinds
+                    .iter()
+                    .map(|k| k.label())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                may_download: g.scope.actions.contains(&Action::Export),
+                labels: g
+                    .scope
+                    .labels
+                    .iter()
+                    .map(|l| l.label())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                until: when::day_of(g.scope.valid_until - chrono::Duration::seconds(1), zone),
+            }
+        })
+        .collect();
+    let kinds = RecordKind::ALL
+        .iter()
+        .map(|k| Choice {
+            code: k.code(),
+            label: k.label(),
+            checked: typed.kinds.iter().any(|c| c == k.code()),
+        })
+        .collect();
+    let labels = SensitivityLabel::ALL
+        .iter()
+        .map(|l| Choice {
+            code: l.code(),
+            label: explain(*l),
+            checked: typed.labels.iter().any(|c| c == l.code()),
+        })
+        .collect();
+    with_status(
+        render(&SharingPage {
+            csrf: &csrf.0,
+            notice,
+            problems,
+            grants: rows,
+            typed,
+            kinds,
+            labels,
+        }),
+        code,
+    )
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SharingQuery {
+    done: Option<String>,
+}
+
+#[handler]
+pub(crate) async fn sharing(
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    acting: Acting,
+    Query(q): Query<SharingQuery>,
+) -> Response {
+    let notice = match q.done.as_deref() {
+        Some("invited") => Some("Invitation sent. They see your records once they accept it."),
+        Some("revoked") => Some("Revoked: they can no longer see your records."),
+        _ => None,
+    };
+    page(
+        &state,
+        csrf,
+        &acting,
+        notice,
+        Problems::default(),
+        Typed::default(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// The field of the form a refusal is about.
+fn field(e: ScopeError) -> &'static str {
+    match e {
+        ScopeError::NoKinds | ScopeError::Kind => "kinds",
+        ScopeError::Action => "download",
+        ScopeError::Label => "labels",
+        ScopeError::Until => "until",
+        ScopeError::Email => "email",
+        ScopeError::Text => "relationship",
+    }
+}
+
+#[handler]
+pub(crate) async fn invite(
+    rid: crate::RequestId,
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    acting: Acting,
+    CheckedForm(fields): CheckedForm<Vec<(String, String)>>,
+) -> Response {
+    let mut t = Typed::default();
+    for (name, v) in fields {
+        match name.as_str() {
+            "email" => t.email = v,
+            "relationship" => t.relationship = v,
+            "note" => t.note = v,
+            "until" => t.until = v,
+            "kind" => t.kinds.push(v),
+            "label" => t.labels.push(v),
+            "download" => t.download = v == "yes",
+            _ => {}
+        }
+    }
+    let actions: &[&str] = if t.download {
+        &["read", "export"]
+    } else {
+        &["read"]
+    };
+    let invitation = ScopeChoice::from_codes(
+        t.kinds.iter().map(String::as_str),
+        actions.iter().copied(),
+        t.labels.iter().map(String::as_str),
+        Some(t.until.as_str()),
+    )
+    .and_then(|scope| ProxyInvitation::from_fields(&t.email, scope, &t.relationship, &t.note));
+    let refused = |e: ScopeError, t: Typed| {
+        let problems = Problems::one(field(e), e.to_string());
+        page(
+            &state,
+            csrf,
+            &acting,
+            None,
+            problems,
+            t,
+            StatusCode::BAD_REQUEST,
+        )
+    };
+    let inv = match invitation {
+        Ok(i) => i,
+        Err(e) => return refused(e, t).await,
+    };
+    match state
+        .consent
+        .invite_proxy(&acting.actor, inv, rid.get())
+        .await
+    {
+        Ok(_) => see_other("/account/sharing?done=invited"),
+        Err(ConsentError::Input(e)) => refused(e, t).await,
+        Err(ConsentError::Repo(e)) => crate::unavailable("invitation failed", &e),
+        Err(_) => error_page(
+            StatusCode::FORBIDDEN,
+            "Not available",
+            "Only a patient decides who may see their own records.",
+        ),
+    }
+}
+
+#[handler]
+pub(crate) async fn revoke(
+    rid: crate::RequestId,
+    state: Data<&Arc<WebState>>,
+    acting: Acting,
+    Path(id): Path<String>,
+    _form: CheckedForm<NoFields>,
+) -> Response {
+    let missing = || {
+        error_page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is no such permission, or it has already ended.",
+        )
+    };
+    let Ok(id) = salus_domain::GrantId::parse(&id) else {
+        return missing();
+    };
+    match state.consent.revoke(&acting.actor, id, rid.get()).await {
+        Ok(()) => see_other("/account/sharing?done=revoked"),
+        Err(ConsentError::Repo(e)) => crate::unavailable("revocation failed", &e),
+        Err(_) => missing(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "grant_accept.html")]
+struct AcceptPage<'a> {
+    csrf: &'a str,
+    token: &'a str,
+    message: Option<&'a str>,
+}
+
+/// Opening the invitation shows a button (a mail scanner fetching the link uses nothing up);
+/// it asks the person to sign in first.
+#[handler]
+pub(crate) fn accept_form(csrf: &CsrfToken, link: LinkToken) -> Response {
+    render(&AcceptPage {
+        csrf: &csrf.0,
+        token: &link.0,
+        message: None,
+    })
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AcceptForm {
+    token: String,
+}
+
+impl Refill for AcceptForm {}
+
+#[handler]
+pub(crate) async fn accept(
+    rid: crate::RequestId,
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    me: SignedIn,
+    CheckedForm(f): CheckedForm<AcceptForm>,
+) -> Response {
+    let again = |m: &str, code| {
+        with_status(
+            render(&AcceptPage {
+                csrf: &csrf.0,
+                token: &f.token,
+                message: Some(m),
+            }),
+            code,
+        )
+    };
+    match state
+        .consent
+        .accept(&me.account, &SecretText::new(f.token.trim()), rid.get())
+        .await
+    {
+        Ok(_) => render(&MessagePage {
+            title: "Invitation accepted",
+            message: "You may now open the records you were given access to, for as long as the permission lasts. The patient can change or end it at any time.",
+            next: Some(("/account", "Go to your home page")),
+        }),
+        Err(e @ AcceptError::InvalidOrExpired) => again(&e.to_string(), StatusCode::BAD_REQUEST),
+        Err(e @ AcceptError::WrongAccount) => again(&e.to_string(), StatusCode::FORBIDDEN),
+        Err(AcceptError::Repo(e)) => crate::unavailable("acceptance failed", &e),
+    }
+}
