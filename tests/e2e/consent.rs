@@ -7,6 +7,41 @@ use crate::spawn_app;
 use poem::http::StatusCode;
 use serde_json::{Value, json};
 
+/// Cara, an account without a record of her own.
+async fn cara(app: &crate::TestApp) -> String {
+    patient_of(
+        app,
+        None,
+        "Cara",
+        "Carer",
+        "1990-02-03",
+        "carer@example.org",
+    )
+    .await
+}
+
+/// Ann invites carer@example.org to see `kinds`; answers the token of the emailed link.
+async fn invite(app: &crate::TestApp, ann: &str, kinds: &[&str]) -> String {
+    let before = app.emails().len();
+    let (status, b) = call(
+        app,
+        "POST",
+        "/api/v1/grants",
+        ann,
+        Some(invitation("carer@example.org", kinds)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{b}");
+    let mail = app.emails()[before..].join("\n");
+    mail.split("/grants/accept?token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
 fn invitation(email: &str, kinds: &[&str]) -> Value {
     json!({"email": email, "relationship": "my daughter",
            "scope": {"kinds": kinds, "actions": ["read"]}})
@@ -16,15 +51,7 @@ fn invitation(email: &str, kinds: &[&str]) -> Value {
 async fn a_patient_invites_a_proxy_who_accepts_once_then_narrows_and_revokes_the_grant() {
     let app = spawn_app(1).await;
     let (ann, chart) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
-    let carer = patient_of(
-        &app,
-        None,
-        "Cara",
-        "Carer",
-        "1990-02-03",
-        "carer@example.org",
-    )
-    .await;
+    let carer = cara(&app).await;
     let bob = patient_of(&app, None, "Bob", "Other", "1970-05-06", "bob@example.org").await;
 
     // Refused as typed, nothing stored.
@@ -191,34 +218,8 @@ async fn a_patient_invites_a_proxy_who_accepts_once_then_narrows_and_revokes_the
 async fn an_invitation_expires_after_seven_days() {
     let app = spawn_app(1).await;
     let (ann, _) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
-    let carer = patient_of(
-        &app,
-        None,
-        "Cara",
-        "Carer",
-        "1990-02-03",
-        "carer@example.org",
-    )
-    .await;
-    let before = app.emails().len();
-    let (status, _) = call(
-        &app,
-        "POST",
-        "/api/v1/grants",
-        &ann,
-        Some(invitation("carer@example.org", &["observation"])),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let mail = app.emails()[before..].join("\n");
-    let token = mail
-        .split("/grants/accept?token=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let carer = cara(&app).await;
+    let token = invite(&app, &ann, &["observation"]).await;
     app.advance_minutes(7 * 24 * 60 + 1);
     // The carer's session idled out meanwhile: sign in again.
     let (_, b) = crate::auth::post(
@@ -321,33 +322,8 @@ async fn a_proxy_sees_only_what_the_grant_allows_and_a_change_or_revocation_coun
     );
     let labelled = filed["record"]["id"].as_str().unwrap().to_owned();
 
-    let carer = patient_of(
-        &app,
-        None,
-        "Cara",
-        "Carer",
-        "1990-02-03",
-        "carer@example.org",
-    )
-    .await;
-    let before = app.emails().len();
-    call(
-        &app,
-        "POST",
-        "/api/v1/grants",
-        &ann,
-        Some(invitation("carer@example.org", &["observation"])),
-    )
-    .await;
-    let mail = app.emails()[before..].join("\n");
-    let token = mail
-        .split("/grants/accept?token=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let carer = cara(&app).await;
+    let token = invite(&app, &ann, &["observation"]).await;
     let (_, accepted) = call(
         &app,
         "POST",
