@@ -448,3 +448,71 @@ async fn a_proxy_sees_only_what_the_grant_allows_and_a_change_or_revocation_coun
         "named: {history}"
     );
 }
+
+#[tokio::test]
+async fn the_front_desk_records_a_proxy_for_a_patient_of_its_organisation_marked_as_made_by_staff()
+{
+    use salus_domain::account::StaffRole;
+    let app = spawn_app(1).await;
+    let (ann, chart) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let carer = cara(&app).await;
+    let desk = crate::identity::staff(
+        &app,
+        "demo-clinic",
+        "desk@example.org",
+        StaffRole::FrontDesk,
+    )
+    .await;
+    let doc =
+        crate::identity::staff(&app, "demo-clinic", "doc@example.org", StaffRole::Clinician).await;
+    let elsewhere = crate::identity::staff(
+        &app,
+        "riverside-family",
+        "desk@riverside.example",
+        StaffRole::FrontDesk,
+    )
+    .await;
+    let path = format!("/api/v1/staff/patients/{chart}/grants");
+    let body = invitation("carer@example.org", &["observation"]);
+    let (status, b) = call(&app, "POST", &path, &doc, Some(body.clone())).await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden")),
+        "clinicians do not"
+    );
+    let (status, b) = call(&app, "POST", &path, &elsewhere, Some(body.clone())).await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found")),
+        "not their chart"
+    );
+    let (status, b) = call(&app, "POST", &path, &ann, Some(body.clone())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a patient uses /grants: {b}");
+
+    let before = app.emails().len();
+    let (status, grant) = call(&app, "POST", &path, &desk, Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{grant}");
+    assert_eq!(grant["made_by_staff"], true);
+    let mail = app.emails()[before..].join("\n");
+    let token = mail
+        .split("/grants/accept?token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/api/v1/grants/accept",
+        &carer,
+        Some(json!({"token": token})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // Ann sees it among her grants, as made by staff, and may end it.
+    let (_, listed) = call(&app, "GET", "/api/v1/grants", &ann, None).await;
+    assert_eq!(listed["grants"][0]["made_by_staff"], true, "{listed}");
+    assert_eq!(listed["grants"][0]["status"], "active");
+}

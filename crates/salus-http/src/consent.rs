@@ -168,6 +168,26 @@ enum InviteResponse {
 }
 
 #[derive(ApiResponse)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per response, moved once"
+)]
+enum StaffInviteResponse {
+    /// Recorded: the grant is pending until the invitee accepts; it shows as made by staff.
+    #[oai(status = 201)]
+    Created(Json<GrantDto>),
+    /// As for a patient's invitation.
+    #[oai(status = 400)]
+    Invalid(Json<ErrorBody>),
+    /// `forbidden`: only the front desk and administrators record grants.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// `not_found`: no such chart in your organisation.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+}
+
+#[derive(ApiResponse)]
 enum ListResponse {
     #[oai(status = 200)]
     Ok(Json<GrantList>),
@@ -306,6 +326,69 @@ impl ConsentApi {
                 Refused::Forbidden(b) | Refused::NotFound(b) | Refused::Ended(b) => {
                     InviteResponse::Forbidden(b)
                 }
+            }),
+        }
+    }
+
+    /// Front desk, with the patient present: record a proxy invitation for a patient of your
+    /// organisation who cannot do it online. The grant is marked as made by staff.
+    #[oai(
+        path = "/v1/staff/patients/:patient_id/grants",
+        method = "post",
+        operation_id = "recordProxyForPatient"
+    )]
+    async fn staff_invite(
+        &self,
+        req: &Request,
+        token: SessionToken,
+        patient_id: Path<String>,
+        b: Json<InvitationDto>,
+    ) -> Result<StaffInviteResponse, ApiError> {
+        let not_found = || {
+            StaffInviteResponse::NotFound(body("not_found", "No such record in your organisation."))
+        };
+        let Ok(patient) = salus_domain::PatientId::parse(&patient_id.0) else {
+            return Ok(not_found());
+        };
+        let b = b.0;
+        let inv = match scope(&b.scope).and_then(|s| {
+            ProxyInvitation::from_fields(
+                &b.email,
+                s,
+                b.relationship.as_deref().unwrap_or_default(),
+                b.note.as_deref().unwrap_or_default(),
+            )
+        }) {
+            Ok(i) => i,
+            Err(e) => {
+                return Ok(StaffInviteResponse::Invalid(body(e.code(), &e.to_string())));
+            }
+        };
+        let forbidden = || {
+            StaffInviteResponse::Forbidden(body(
+                "forbidden",
+                "Only the front desk records a permission for a patient.",
+            ))
+        };
+        let Some(actor) = Self::actor(&token) else {
+            return Ok(forbidden());
+        };
+        match self
+            .consent
+            .record_proxy_for(&actor, patient, inv, request_id(req).as_deref())
+            .await
+        {
+            Ok(grant) => {
+                let state = grant.state;
+                Ok(StaffInviteResponse::Created(Json(dto(
+                    &GrantView { grant, state },
+                    true,
+                ))))
+            }
+            Err(e) => Ok(match refused(e)? {
+                Refused::Invalid(b) => StaffInviteResponse::Invalid(b),
+                Refused::NotFound(_) => not_found(),
+                Refused::Forbidden(_) | Refused::Ended(_) => forbidden(),
             }),
         }
     }

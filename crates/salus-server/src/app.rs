@@ -87,6 +87,7 @@ pub fn api_state(
             mailer,
             audit: shared.clone(),
             log: shared.clone(),
+            patients: shared.clone(),
             clock,
             ids: Arc::new(UuidV7Ids),
             public_url: cfg.public_url(),

@@ -33,6 +33,8 @@ struct GrantRow {
     may_download: bool,
     labels: String,
     until: String,
+    /// Recorded at the front desk rather than by the patient online.
+    by_staff: bool,
 }
 
 /// A checkbox of the form.
@@ -157,6 +159,7 @@ async fn page(
                     .collect::<Vec<_>>()
                     .join(", "),
                 until: when::day_of(g.scope.valid_until - chrono::Duration::seconds(1), zone),
+                by_staff: matches!(g.made_by, salus_domain::consent::GrantMaker::Staff(_)),
             }
         })
         .collect();

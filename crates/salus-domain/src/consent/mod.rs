@@ -216,6 +216,7 @@ pub fn consent_without_expectations() -> ConsentService {
         mailer: std::sync::Arc::new(crate::account::MockMailer::new()),
         audit: std::sync::Arc::new(crate::account::MockAuthAudit::new()),
         log: std::sync::Arc::new(crate::audit::MockAccessLog::new()),
+        patients: std::sync::Arc::new(crate::patient::MockPatientRepository::new()),
         clock: std::sync::Arc::new(crate::clock::SystemClock),
         ids: std::sync::Arc::new(NilIds),
         public_url: String::new(),

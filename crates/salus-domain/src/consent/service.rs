@@ -233,6 +233,8 @@ pub struct ConsentPorts {
     pub audit: Arc<dyn AuthAudit>,
     /// Where a refused use of a grant is written (the patient's access history).
     pub log: Arc<dyn crate::audit::AccessLog>,
+    /// Charts, for the front desk recording a grant for a patient of its organisation.
+    pub patients: Arc<dyn crate::patient::PatientRepository>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
     /// The portal's public address, for the invitation link (no trailing slash).
@@ -302,12 +304,63 @@ impl ConsentService {
         let Actor::Patient { account, patient } = actor else {
             return Err(ConsentError::Forbidden);
         };
+        self.invite(*patient, GrantMaker::Patient(*account), inv, request_id)
+            .await
+    }
+
+    /// Front desk, with the patient present (someone who cannot use a computer): records a
+    /// proxy invitation for `patient`, a chart of the staff member's organisation. The grant
+    /// is marked as made by staff; everything else is as when the patient invites.
+    ///
+    /// # Errors
+    /// [`ConsentError::Forbidden`] for roles that do not prove identities;
+    /// [`ConsentError::NotFound`] for a chart that is not the organisation's.
+    pub async fn record_proxy_for(
+        &self,
+        actor: &Actor,
+        patient: crate::ids::PatientId,
+        inv: ProxyInvitation,
+        request_id: Option<&str>,
+    ) -> Result<Grant, ConsentError> {
+        let now = self.p.clock.now();
+        let Actor::Staff {
+            account,
+            organization,
+            ..
+        } = actor
+        else {
+            return Err(ConsentError::Forbidden);
+        };
+        let desk = crate::access::Target::Organization {
+            organization: *organization,
+        };
+        if !crate::access::decide(actor, Action::ProofIdentity, desk, now).is_allowed() {
+            return Err(ConsentError::Forbidden);
+        }
+        let chart = self
+            .p
+            .patients
+            .find(patient)
+            .await?
+            .filter(|c| c.organization_id == *organization)
+            .ok_or(ConsentError::NotFound)?;
+        self.invite(chart.id, GrantMaker::Staff(*account), inv, request_id)
+            .await
+    }
+
+    async fn invite(
+        &self,
+        patient: crate::ids::PatientId,
+        made_by: GrantMaker,
+        inv: ProxyInvitation,
+        request_id: Option<&str>,
+    ) -> Result<Grant, ConsentError> {
         let now = self.p.clock.now();
         let scope = inv.scope.scope(now).map_err(ConsentError::Input)?;
         let token = self.p.secrets.new_token();
         let grant = Grant {
             id: GrantId::generate(self.p.ids.as_ref()),
-            patient: *patient,
+            patient,
             grantee: Grantee::Proxy {
                 account: None,
                 email: inv.email.clone(),
@@ -319,7 +372,7 @@ impl ConsentService {
                 expires: now + Duration::days(INVITATION_DAYS),
             },
             note: inv.note,
-            made_by: GrantMaker::Patient(*account),
+            made_by,
             made_at: now,
         };
         self.p
@@ -333,7 +386,8 @@ impl ConsentService {
             .mailer
             .send(invitation(&inv.email, &token, &self.p.public_url))
             .await;
-        self.audit(AuthEventKind::ConsentInvited, Some(*account), request_id)
+        let (GrantMaker::Patient(by) | GrantMaker::Staff(by)) = made_by;
+        self.audit(AuthEventKind::ConsentInvited, Some(by), request_id)
             .await?;
         Ok(grant)
     }
