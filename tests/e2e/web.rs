@@ -2150,6 +2150,41 @@ async fn a_patient_invites_a_proxy_on_the_sharing_page_who_accepts_from_the_link
         .next()
         .unwrap()
         .to_owned();
+    // Narrowed on its own page, which starts from what the grant allows now.
+    let edit = ann.get(&format!("/account/sharing/{id}")).await;
+    assert_eq!(edit.status, StatusCode::OK);
+    assert!(
+        edit.html.contains("value=\"observation\" checked"),
+        "{}",
+        edit.html
+    );
+    assert!(edit.html.contains("value=\"medication\" checked"));
+    let refused = ann
+        .post(
+            &format!("/account/sharing/{id}"),
+            &[("csrf", &csrf_of(&edit.html))],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.html.contains("id=\"kinds-error\""));
+    let changed = ann
+        .post(
+            &format!("/account/sharing/{id}"),
+            &[("csrf", &csrf_of(&edit.html)), ("kind", "medication")],
+        )
+        .await;
+    assert_eq!(
+        changed.location.as_deref(),
+        Some("/account/sharing?done=changed")
+    );
+    let active = ann.get("/account/sharing?done=changed").await;
+    assert!(
+        active
+            .html
+            .contains("<td data-label=\"May see\">Medications</td>"),
+        "{}",
+        active.html
+    );
     let ended = ann
         .post(
             &format!("/account/sharing/{id}/revoke"),

@@ -236,6 +236,10 @@ pub fn routes(state: WebState) -> impl Endpoint {
             "/account/sharing",
             get(sharing::sharing).post(sharing::invite),
         )
+        .at(
+            "/account/sharing/:id",
+            get(sharing::edit_form).post(sharing::edit),
+        )
         .at("/account/sharing/:id/revoke", poem::post(sharing::revoke))
         .at(
             "/grants/accept",

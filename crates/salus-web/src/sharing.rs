@@ -163,6 +163,23 @@ async fn page(
             }
         })
         .collect();
+    let (kinds, labels) = choices(&typed);
+    with_status(
+        render(&SharingPage {
+            csrf: &csrf.0,
+            notice,
+            problems,
+            grants: rows,
+            typed,
+            kinds,
+            labels,
+        }),
+        code,
+    )
+}
+
+/// The form's checkboxes, ticked as typed.
+fn choices(typed: &Typed) -> (Vec<Choice>, Vec<Choice>) {
     let kinds = RecordKind::ALL
         .iter()
         .map(|k| Choice {
@@ -179,18 +196,42 @@ async fn page(
             checked: typed.labels.iter().any(|c| c == l.code()),
         })
         .collect();
-    with_status(
-        render(&SharingPage {
-            csrf: &csrf.0,
-            notice,
-            problems,
-            grants: rows,
-            typed,
-            kinds,
-            labels,
-        }),
-        code,
-    )
+    (kinds, labels)
+}
+
+impl Typed {
+    /// The form's fields as sent.
+    fn from_fields(fields: Vec<(String, String)>) -> Self {
+        let mut t = Self::default();
+        for (name, v) in fields {
+            match name.as_str() {
+                "email" => t.email = v,
+                "relationship" => t.relationship = v,
+                "note" => t.note = v,
+                "until" => t.until = v,
+                "kind" => t.kinds.push(v),
+                "label" => t.labels.push(v),
+                "download" => t.download = v == "yes",
+                _ => {}
+            }
+        }
+        t
+    }
+
+    /// The scope the form asks for.
+    fn scope(&self) -> Result<ScopeChoice, ScopeError> {
+        let actions: &[&str] = if self.download {
+            &["read", "export"]
+        } else {
+            &["read"]
+        };
+        ScopeChoice::from_codes(
+            self.kinds.iter().map(String::as_str),
+            actions.iter().copied(),
+            self.labels.iter().map(String::as_str),
+            Some(self.until.as_str()),
+        )
+    }
 }
 
 #[derive(Deserialize)]
@@ -208,6 +249,7 @@ pub(crate) async fn sharing(
     let notice = match q.done.as_deref() {
         Some("invited") => Some("Invitation sent. They see your records once they accept it."),
         Some("revoked") => Some("Revoked: they can no longer see your records."),
+        Some("changed") => Some("Changed: it counts from their next page."),
         _ => None,
     };
     page(
@@ -242,31 +284,10 @@ pub(crate) async fn invite(
     acting: Acting,
     CheckedForm(fields): CheckedForm<Vec<(String, String)>>,
 ) -> Response {
-    let mut t = Typed::default();
-    for (name, v) in fields {
-        match name.as_str() {
-            "email" => t.email = v,
-            "relationship" => t.relationship = v,
-            "note" => t.note = v,
-            "until" => t.until = v,
-            "kind" => t.kinds.push(v),
-            "label" => t.labels.push(v),
-            "download" => t.download = v == "yes",
-            _ => {}
-        }
-    }
-    let actions: &[&str] = if t.download {
-        &["read", "export"]
-    } else {
-        &["read"]
-    };
-    let invitation = ScopeChoice::from_codes(
-        t.kinds.iter().map(String::as_str),
-        actions.iter().copied(),
-        t.labels.iter().map(String::as_str),
-        Some(t.until.as_str()),
-    )
-    .and_then(|scope| ProxyInvitation::from_fields(&t.email, scope, &t.relationship, &t.note));
+    let t = Typed::from_fields(fields);
+    let invitation = t
+        .scope()
+        .and_then(|scope| ProxyInvitation::from_fields(&t.email, scope, &t.relationship, &t.note));
     let refused = |e: ScopeError, t: Typed| {
         let problems = Problems::one(field(e), e.to_string());
         page(
@@ -381,5 +402,151 @@ pub(crate) async fn accept(
         Err(e @ AcceptError::InvalidOrExpired) => again(&e.to_string(), StatusCode::BAD_REQUEST),
         Err(e @ AcceptError::WrongAccount) => again(&e.to_string(), StatusCode::FORBIDDEN),
         Err(AcceptError::Repo(e)) => crate::unavailable("acceptance failed", &e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "sharing_edit.html")]
+struct EditPage<'a> {
+    csrf: &'a str,
+    id: String,
+    who: String,
+    problems: Problems,
+    typed: Typed,
+    kinds: Vec<Choice>,
+    labels: Vec<Choice>,
+}
+
+/// The patient's live grant `id` with the words for who it is for.
+async fn live_grant(
+    state: &WebState,
+    acting: &Acting,
+    id: &str,
+) -> Result<(salus_domain::consent::Grant, String), Response> {
+    let missing = || {
+        error_page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is no such permission, or it has already ended.",
+        )
+    };
+    let id = salus_domain::GrantId::parse(id).map_err(|_| missing())?;
+    let grants = match state.consent.grants(&acting.actor).await {
+        Ok(g) => g,
+        Err(ConsentError::Repo(e)) => return Err(crate::unavailable("grants failed", &e)),
+        Err(_) => return Err(missing()),
+    };
+    let v = grants
+        .into_iter()
+        .find(|v| {
+            v.grant.id == id
+                && matches!(
+                    v.state,
+                    GrantState::Pending { .. } | GrantState::Active { .. }
+                )
+        })
+        .ok_or_else(missing)?;
+    let who = match &v.grant.grantee {
+        Grantee::Proxy { email, .. } => email.as_str().to_owned(),
+        Grantee::ShareLink { .. } => "the share link".to_owned(),
+    };
+    Ok((v.grant, who))
+}
+
+/// Opens the change form of a grant, filled in with what it allows now.
+#[handler]
+pub(crate) async fn edit_form(
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    acting: Acting,
+    Path(id): Path<String>,
+) -> Response {
+    let (grant, who) = match live_grant(&state, &acting, &id).await {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let zone = match crate::records::zone_of(&state, &acting.signed_in.account).await {
+        Ok(z) => z,
+        Err(r) => return r,
+    };
+    let typed = Typed {
+        kinds: grant
+            .scope
+            .kinds
+            .iter()
+            .map(|k| k.code().to_owned())
+            .collect(),
+        labels: grant
+            .scope
+            .labels
+            .iter()
+            .map(|l| l.code().to_owned())
+            .collect(),
+        download: grant.scope.actions.contains(&Action::Export),
+        until: (grant.scope.valid_until - chrono::Duration::seconds(1))
+            .with_timezone(&zone)
+            .date_naive()
+            .to_string(),
+        ..Typed::default()
+    };
+    let (kinds, labels) = choices(&typed);
+    render(&EditPage {
+        csrf: &csrf.0,
+        id: grant.id.to_string(),
+        who,
+        problems: Problems::default(),
+        typed,
+        kinds,
+        labels,
+    })
+}
+
+/// Saves a change of what a grant allows; it counts from the grantee's next request.
+#[handler]
+pub(crate) async fn edit(
+    rid: crate::RequestId,
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    acting: Acting,
+    Path(id): Path<String>,
+    CheckedForm(fields): CheckedForm<Vec<(String, String)>>,
+) -> Response {
+    let (grant, who) = match live_grant(&state, &acting, &id).await {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let typed = Typed::from_fields(fields);
+    let refused = |e: ScopeError, typed: Typed| {
+        let (kinds, labels) = choices(&typed);
+        with_status(
+            render(&EditPage {
+                csrf: &csrf.0,
+                id: grant.id.to_string(),
+                who: who.clone(),
+                problems: Problems::one(field(e), e.to_string()),
+                typed,
+                kinds,
+                labels,
+            }),
+            StatusCode::BAD_REQUEST,
+        )
+    };
+    let choice = match typed.scope() {
+        Ok(c) => c,
+        Err(e) => return refused(e, typed),
+    };
+    match state
+        .consent
+        .change_scope(&acting.actor, grant.id, &choice, rid.get())
+        .await
+    {
+        Ok(_) => see_other("/account/sharing?done=changed"),
+        Err(ConsentError::Input(e)) => refused(e, typed),
+        Err(ConsentError::Repo(e)) => crate::unavailable("grant change failed", &e),
+        Err(_) => error_page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is no such permission, or it has already ended.",
+        ),
     }
 }

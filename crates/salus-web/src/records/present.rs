@@ -208,7 +208,7 @@ pub(super) fn history_row(
         Who::ShareLink => "Someone with a share link".to_owned(),
         Who::Named(name) => match (e.accessor.kind.as_str(), e.accessor.role) {
             ("staff", Some(role)) => format!("{name} ({})", role.code().replace('_', " ")),
-            ("proxy", _) => format!("{name} (on your behalf)"),
+            ("proxy", _) => format!("{name} (your proxy)"),
             _ => name,
         },
     };
