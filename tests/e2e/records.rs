@@ -736,6 +736,77 @@ async fn authorisation_matrix_covers_every_records_endpoint_of_the_spec() {
         "a records endpoint without a row in the matrix (or a stale row)"
     );
 
+    // Proxies of Ann: one whose grant covers the row's records (lab results, view and
+    // download), one whose grant covers only medications (view), one whose grant was revoked.
+    let proxy_in = proxy_of(
+        &app,
+        &ann,
+        "in@example.org",
+        &["observation"],
+        &["read", "export"],
+    )
+    .await;
+    let proxy_out = proxy_of(&app, &ann, "out@example.org", &["medication"], &["read"]).await;
+    let proxy_gone = proxy_of(&app, &ann, "gone@example.org", &["observation"], &["read"]).await;
+    let (status, _) = call_with_method(
+        &app,
+        "DELETE",
+        &format!("/api/v1/grants/{}", proxy_gone.1),
+        &ann,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // (in scope, out of scope, revoked) per operation.
+    let proxy_expect: std::collections::BTreeMap<(&str, &str), [u16; 3]> = [
+        (("get", "/v1/summary"), [200, 200, 403]),
+        (("get", "/v1/records"), [200, 404, 403]),
+        (("get", "/v1/records/{id}"), [200, 404, 403]),
+        (("get", "/v1/me/access-history"), [404, 404, 403]),
+        (("get", "/v1/export/fhir"), [200, 404, 403]),
+        (("get", "/v1/export/pdf"), [200, 404, 403]),
+        (("get", "/v1/export/ips"), [200, 404, 403]),
+        (("get", "/v1/staff/held-records"), [404, 404, 403]),
+        (("post", "/v1/staff/chart-search"), [404, 404, 403]),
+        (
+            ("post", "/v1/patients/{patient_id}/records"),
+            [404, 404, 403],
+        ),
+        (("post", "/v1/records/{id}/release"), [404, 404, 403]),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(
+        proxy_expect
+            .keys()
+            .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+            .collect::<std::collections::BTreeSet<_>>(),
+        in_table,
+        "every operation has its proxy expectations"
+    );
+    for (method, spec_path, path, body, _) in &rows {
+        let expected = proxy_expect[&(*method, *spec_path)];
+        for ((token, grant), status) in [&proxy_in, &proxy_out, &proxy_gone]
+            .into_iter()
+            .zip(expected)
+        {
+            let req = match *method {
+                "get" => app.client.get(path),
+                _ => app.client.post(path),
+            }
+            .header("authorization", format!("Bearer {token}"))
+            .header("x-acting-for", grant.as_str());
+            let resp = match body {
+                Some(b) => req.body_json(b).send().await,
+                None => req.send().await,
+            };
+            let got = resp.0.status().as_u16();
+            assert_eq!(
+                got, status,
+                "{method} {path} as a proxy under grant {grant}"
+            );
+        }
+    }
+
     for (method, _, path, body, expected) in rows {
         let mut whos: Vec<Who> = expected.iter().map(|e| e.0).collect();
         whos.dedup();
@@ -1056,4 +1127,61 @@ async fn clinicians_see_every_held_record_of_their_organisation_until_it_is_rele
         .map(|h| h["record"]["id"].as_str().unwrap())
         .collect();
     assert!(!still.contains(&ids[0].as_str()) && still.contains(&ids[1].as_str()));
+}
+
+/// An account that Ann invited (to `kinds`, with `actions`) and that accepted: its token and
+/// the grant's id.
+async fn proxy_of(
+    app: &TestApp,
+    ann: &str,
+    email: &str,
+    kinds: &[&str],
+    actions: &[&str],
+) -> (String, String) {
+    let token = crate::identity::patient_of(app, None, "Pat", "Proxy", "1985-04-05", email).await;
+    let before = app.emails().len();
+    let (status, b) = call(
+        app,
+        "POST",
+        "/api/v1/grants",
+        ann,
+        Some(json!({"email": email, "scope": {"kinds": kinds, "actions": actions}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{b}");
+    let mail = app.emails()[before..].join("\n");
+    let invitation = mail
+        .split("/grants/accept?token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let (status, grant) = call(
+        app,
+        "POST",
+        "/api/v1/grants/accept",
+        &token,
+        Some(json!({"token": invitation})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{grant}");
+    (token, grant["id"].as_str().unwrap().to_owned())
+}
+
+/// A request without a body with any method.
+async fn call_with_method(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    bearer: &str,
+) -> (StatusCode, Value) {
+    let req = match method {
+        "DELETE" => app.client.delete(path),
+        "PATCH" => app.client.patch(path),
+        _ => app.client.get(path),
+    }
+    .header("authorization", format!("Bearer {bearer}"));
+    crate::auth::body(req.send().await).await
 }
