@@ -88,6 +88,7 @@ pub fn api_state(
             audit: shared.clone(),
             log: shared.clone(),
             patients: shared.clone(),
+            organizations: shared.clone(),
             clock,
             ids: Arc::new(UuidV7Ids),
             public_url: cfg.public_url(),

@@ -217,6 +217,7 @@ pub fn consent_without_expectations() -> ConsentService {
         audit: std::sync::Arc::new(crate::account::MockAuthAudit::new()),
         log: std::sync::Arc::new(crate::audit::MockAccessLog::new()),
         patients: std::sync::Arc::new(crate::patient::MockPatientRepository::new()),
+        organizations: std::sync::Arc::new(crate::organization::MockOrganizationRepository::new()),
         clock: std::sync::Arc::new(crate::clock::SystemClock),
         ids: std::sync::Arc::new(NilIds),
         public_url: String::new(),

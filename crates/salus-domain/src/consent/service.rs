@@ -121,9 +121,11 @@ impl ScopeChoice {
     }
 
     /// The scope from `now`: until the end of the last day chosen (a year when none was),
-    /// which must lie after today and at most five years ahead.
-    fn scope(&self, now: DateTime<Utc>) -> Result<GrantScope, ScopeError> {
-        let today = now.date_naive();
+    /// which must lie after today and at most five years ahead — days as the clinic's zone
+    /// `tz` counts them (a grant "until 10 December" in Boston lasts until midnight there).
+    fn scope(&self, now: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<GrantScope, ScopeError> {
+        use chrono::TimeZone as _;
+        let today = now.with_timezone(&tz).date_naive();
         let last = self
             .last_day
             .unwrap_or_else(|| today + Duration::days(DEFAULT_GRANT_DAYS));
@@ -133,10 +135,19 @@ impl ScopeChoice {
         if last <= today || last > latest {
             return Err(ScopeError::Until);
         }
-        let until = (last + Duration::days(1))
+        let midnight = (last + Duration::days(1))
             .and_hms_opt(0, 0, 0)
+            .ok_or(ScopeError::Until)?;
+        // The first instant of the next day there (the earlier one when clocks go back).
+        let until = tz
+            .from_local_datetime(&midnight)
+            .earliest()
+            .or_else(|| {
+                tz.from_local_datetime(&(midnight + Duration::hours(1)))
+                    .earliest()
+            })
             .ok_or(ScopeError::Until)?
-            .and_utc();
+            .with_timezone(&Utc);
         Ok(GrantScope {
             kinds: self.kinds.clone(),
             actions: self.actions.clone(),
@@ -233,8 +244,10 @@ pub struct ConsentPorts {
     pub audit: Arc<dyn AuthAudit>,
     /// Where a refused use of a grant is written (the patient's access history).
     pub log: Arc<dyn crate::audit::AccessLog>,
-    /// Charts, for the front desk recording a grant for a patient of its organisation.
+    /// Charts, for the front desk recording a grant for a patient of its organisation, and
+    /// for the clinic whose days a grant counts in.
     pub patients: Arc<dyn crate::patient::PatientRepository>,
+    pub organizations: Arc<dyn crate::organization::OrganizationRepository>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
     /// The portal's public address, for the invitation link (no trailing slash).
@@ -269,6 +282,19 @@ pub struct GrantView {
 impl ConsentService {
     pub fn new(p: ConsentPorts) -> Self {
         Self { p }
+    }
+
+    /// The time zone of the clinic whose chart `patient` is (UTC when unknown).
+    async fn zone_of(&self, patient: crate::ids::PatientId) -> Result<chrono_tz::Tz, RepoError> {
+        let Some(chart) = self.p.patients.find(patient).await? else {
+            return Ok(chrono_tz::Tz::UTC);
+        };
+        Ok(self
+            .p
+            .organizations
+            .find(chart.organization_id)
+            .await?
+            .map_or(chrono_tz::Tz::UTC, |o| o.time_zone))
     }
 
     async fn audit(
@@ -356,7 +382,8 @@ impl ConsentService {
         request_id: Option<&str>,
     ) -> Result<Grant, ConsentError> {
         let now = self.p.clock.now();
-        let scope = inv.scope.scope(now).map_err(ConsentError::Input)?;
+        let tz = self.zone_of(patient).await?;
+        let scope = inv.scope.scope(now, tz).map_err(ConsentError::Input)?;
         let token = self.p.secrets.new_token();
         let grant = Grant {
             id: GrantId::generate(self.p.ids.as_ref()),
@@ -542,7 +569,8 @@ impl ConsentService {
     ) -> Result<Grant, ConsentError> {
         let (account, grant) = self.own_grant(actor, id).await?;
         let now = self.p.clock.now();
-        let mut scope = choice.scope(now).map_err(ConsentError::Input)?;
+        let tz = self.zone_of(grant.patient).await?;
+        let mut scope = choice.scope(now, tz).map_err(ConsentError::Input)?;
         // The period keeps its start: a change does not restart the grant.
         scope.valid_from = grant.scope.valid_from;
         if !self.p.grants.set_scope(id, &scope).await? {
@@ -629,7 +657,7 @@ mod tests {
         let s = ScopeChoice::from_codes(["observation"], ["export"], ["hiv"], None).unwrap();
         assert_eq!(s.actions, [Action::Read, Action::Export].into());
         assert!(s.labels.contains(SensitivityLabel::Hiv));
-        let scope = s.scope(now()).unwrap();
+        let scope = s.scope(now(), chrono_tz::Tz::UTC).unwrap();
         assert_eq!(
             scope.valid_until,
             Utc.with_ymd_and_hms(2027, 12, 5, 0, 0, 0).unwrap(),
@@ -662,12 +690,23 @@ mod tests {
     fn the_end_date_lies_after_today_and_at_most_five_years_ahead() {
         let with = |d: &str| {
             ScopeChoice::from_codes(["observation"], ["read"], [], Some(d))
-                .and_then(|s| s.scope(now()))
+                .and_then(|s| s.scope(now(), chrono_tz::Tz::UTC))
         };
         assert!(with("2026-12-05").is_ok());
         assert!(with("2031-12-04").is_ok());
         assert_eq!(with("2031-12-05").unwrap_err(), ScopeError::Until);
         assert_eq!(with("2026-12-04").unwrap_err(), ScopeError::Until);
         assert_eq!(with("5 Dec").unwrap_err(), ScopeError::Until);
+    }
+
+    #[test]
+    fn the_last_day_ends_at_midnight_in_the_clinics_zone() {
+        let s = ScopeChoice::from_codes(["observation"], ["read"], [], Some("2026-12-10")).unwrap();
+        let scope = s.scope(now(), chrono_tz::America::New_York).unwrap();
+        assert_eq!(
+            scope.valid_until,
+            Utc.with_ymd_and_hms(2026, 12, 11, 5, 0, 0).unwrap(),
+            "midnight in Boston is 05:00 UTC in winter"
+        );
     }
 }
