@@ -145,6 +145,16 @@ fn scope(s: &ScopeDto) -> Result<ScopeChoice, salus_domain::consent::ScopeError>
     )
 }
 
+/// The domain's invitation from the request body.
+fn invitation(b: &InvitationDto) -> Result<ProxyInvitation, salus_domain::consent::ScopeError> {
+    ProxyInvitation::from_fields(
+        &b.email,
+        scope(&b.scope)?,
+        b.relationship.as_deref().unwrap_or_default(),
+        b.note.as_deref().unwrap_or_default(),
+    )
+}
+
 fn body(code: &str, message: &str) -> Json<ErrorBody> {
     ErrorBody::new(code, message)
 }
@@ -291,15 +301,7 @@ impl ConsentApi {
         token: SessionToken,
         b: Json<InvitationDto>,
     ) -> Result<InviteResponse, ApiError> {
-        let b = b.0;
-        let inv = match scope(&b.scope).and_then(|s| {
-            ProxyInvitation::from_fields(
-                &b.email,
-                s,
-                b.relationship.as_deref().unwrap_or_default(),
-                b.note.as_deref().unwrap_or_default(),
-            )
-        }) {
+        let inv = match invitation(&b.0) {
             Ok(i) => i,
             Err(e) => return Ok(InviteResponse::Invalid(body(e.code(), &e.to_string()))),
         };
@@ -350,15 +352,7 @@ impl ConsentApi {
         let Ok(patient) = salus_domain::PatientId::parse(&patient_id.0) else {
             return Ok(not_found());
         };
-        let b = b.0;
-        let inv = match scope(&b.scope).and_then(|s| {
-            ProxyInvitation::from_fields(
-                &b.email,
-                s,
-                b.relationship.as_deref().unwrap_or_default(),
-                b.note.as_deref().unwrap_or_default(),
-            )
-        }) {
+        let inv = match invitation(&b.0) {
             Ok(i) => i,
             Err(e) => {
                 return Ok(StaffInviteResponse::Invalid(body(e.code(), &e.to_string())));
