@@ -35,11 +35,6 @@ pub fn clinical(at: DateTime<Utc>, tz: Tz) -> String {
     }
 }
 
-/// A time of day in `tz`, with the zone: "14:05 EST".
-pub fn time_of_day(at: DateTime<Utc>, tz: Tz) -> String {
-    at.with_timezone(&tz).format("%H:%M %Z").to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,7 +55,6 @@ mod tests {
             day(NaiveDate::from_ymd_opt(2026, 1, 9).unwrap()),
             "9 Jan 2026"
         );
-        assert_eq!(time_of_day(at, New_York), "22:30 EST");
     }
 
     #[test]

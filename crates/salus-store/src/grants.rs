@@ -33,7 +33,7 @@ fn text(v: Option<String>, column: &'static str) -> Result<Option<GrantText>, Re
         .transpose()
 }
 
-fn to_row(g: &Grant, token: Option<TokenDigest>) -> grant::ActiveModel {
+fn to_row(g: &Grant, token: Option<TokenDigest>) -> Result<grant::ActiveModel, RepoError> {
     let (kind, account, email, relationship, recipient, passcode) = match &g.grantee {
         Grantee::Proxy {
             account,
@@ -79,14 +79,14 @@ fn to_row(g: &Grant, token: Option<TokenDigest>) -> grant::ActiveModel {
             revoked_by = Some(by.as_uuid());
             "revoked"
         }
-        // Never stored: expiry is read from the times (a new grant is never expired).
-        GrantState::Expired => "active",
+        // Never stored: expiry is read from the times.
+        GrantState::Expired => return Err(RepoError::Conflict("an expired grant is not stored")),
     };
     let (made_by, staff) = match g.made_by {
         GrantMaker::Patient(a) => (a, false),
         GrantMaker::Staff(a) => (a, true),
     };
-    grant::ActiveModel {
+    Ok(grant::ActiveModel {
         id: Set(g.id.as_uuid()),
         patient_id: Set(g.patient.as_uuid()),
         grantee_kind: Set(kind.to_owned()),
@@ -111,7 +111,7 @@ fn to_row(g: &Grant, token: Option<TokenDigest>) -> grant::ActiveModel {
         made_by: Set(made_by.as_uuid()),
         made_by_staff: Set(staff),
         made_at: Set(g.made_at),
-    }
+    })
 }
 
 fn from_row(r: grant::Model) -> Result<Grant, RepoError> {
@@ -178,7 +178,7 @@ fn all(rows: Vec<grant::Model>) -> Result<Vec<Grant>, RepoError> {
 #[async_trait::async_trait]
 impl GrantRepository for Store {
     async fn create(&self, g: &Grant, token: Option<TokenDigest>) -> Result<(), RepoError> {
-        grant::Entity::insert(to_row(g, token))
+        grant::Entity::insert(to_row(g, token)?)
             .exec_without_returning(&self.db)
             .await
             .map_err(repo_err)?;

@@ -296,10 +296,10 @@ pub fn routes(state: WebState) -> impl Endpoint {
         )
         .at("/account/totp", poem::post(security::totp_start))
         .at("/account/totp/confirm", poem::post(security::totp_confirm))
-        .at("/account/totp/off", poem::post(security::totp_change))
+        .at("/account/totp/off", poem::post(security::totp_off))
         .at(
             "/account/totp/recovery-codes",
-            poem::post(security::totp_change),
+            poem::post(security::new_codes),
         )
         .at(
             "/account/sessions/end-others",

@@ -566,38 +566,60 @@ pub(crate) async fn email_confirm(
     }
 }
 
-/// The authenticator turned off, or new recovery codes, after the password is entered again.
+/// Turns the authenticator off, after the password is entered again.
 #[handler]
-pub(crate) async fn totp_change(
+pub(crate) async fn totp_off(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
     me: SignedIn,
-    req: &poem::Request,
     CheckedForm(f): CheckedForm<TotpStartForm>,
 ) -> Response {
     if let Err(r) = reauthenticated(&rid, &state, csrf, &me, f.password).await {
         return r;
     }
-    let done = if req.uri().path().ends_with("/off") {
-        state
-            .auth
-            .turn_off_totp(&me.token, rid.get())
-            .await
-            .map(|()| Extra {
-                notice: Some("Your authenticator app is off. We sent you an email about it."),
-                ..Extra::default()
-            })
-    } else {
-        state
-            .auth
-            .new_recovery_codes(&me.token, rid.get())
-            .await
-            .map(|codes| Extra {
-                recovery_codes: Some(codes.iter().map(|c| c.expose().to_owned()).collect()),
-                ..Extra::default()
-            })
-    };
+    let done = state
+        .auth
+        .turn_off_totp(&me.token, rid.get())
+        .await
+        .map(|()| Extra {
+            notice: Some("Your authenticator app is off. We sent you an email about it."),
+            ..Extra::default()
+        });
+    totp_changed(&state, csrf, &me, done).await
+}
+
+/// Makes new recovery codes in place of the earlier ones, after the password is entered
+/// again.
+#[handler]
+pub(crate) async fn new_codes(
+    rid: crate::RequestId,
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    me: SignedIn,
+    CheckedForm(f): CheckedForm<TotpStartForm>,
+) -> Response {
+    if let Err(r) = reauthenticated(&rid, &state, csrf, &me, f.password).await {
+        return r;
+    }
+    let done = state
+        .auth
+        .new_recovery_codes(&me.token, rid.get())
+        .await
+        .map(|codes| Extra {
+            recovery_codes: Some(codes.iter().map(|c| c.expose().to_owned()).collect()),
+            ..Extra::default()
+        });
+    totp_changed(&state, csrf, &me, done).await
+}
+
+/// The security page after a change of the authenticator, or why it was refused.
+async fn totp_changed(
+    state: &WebState,
+    csrf: &CsrfToken,
+    me: &SignedIn,
+    done: Result<Extra<'_>, SecondFactorChangeError>,
+) -> Response {
     let (extra, status) = match done {
         Ok(extra) => (extra, StatusCode::OK),
         Err(SecondFactorChangeError::NotSignedIn) => return see_other("/login"),
@@ -612,5 +634,5 @@ pub(crate) async fn totp_change(
             StatusCode::CONFLICT,
         ),
     };
-    page(&state, csrf, &me, extra, status).await
+    page(state, csrf, me, extra, status).await
 }
