@@ -629,6 +629,222 @@ async fn every_page_keeps_its_shape_and_passes_axe_on_a_phone_and_a_desktop() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+#[tokio::test]
+async fn a_proxy_granted_lab_results_sees_only_them_and_is_refused_once_revoked_in_chromium() {
+    let Some((driver, chromium)) = tools() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (base, _, _) = start_salus(dir.path()).await;
+    // The carer's own account (no record of their own), made through the API.
+    let http = reqwest::Client::new();
+    let carer = serde_json::json!({"given_name": "Cara", "family_name": "Carer",
+        "birth_date": "1990-02-03", "email": "carer@browser.test", "password": "tulip kettle orbit"});
+    let r = http
+        .post(format!("{base}/api/v1/auth/register"))
+        .json(&carer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let mail = newest_email(dir.path());
+    let token = mail
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let r = http
+        .post(format!("{base}/api/v1/auth/verify"))
+        .json(&serde_json::json!({"token": token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let (_driver, c) = open_chromium(&driver, &chromium, dir.path()).await;
+    let result = async {
+        let url = |path: &str| url::Url::parse(&format!("{base}{path}")).unwrap();
+        let sign_in = |email: &'static str, password: &'static str| {
+            let c = c.clone();
+            let login = url("/login");
+            let home = url("/account");
+            async move {
+                c.goto(login.as_str()).await?;
+                c.find(Locator::Css("#email"))
+                    .await?
+                    .send_keys(email)
+                    .await?;
+                c.find(Locator::Css("#password"))
+                    .await?
+                    .send_keys(password)
+                    .await?;
+                c.find(Locator::Css("main button[type=submit]"))
+                    .await?
+                    .click()
+                    .await?;
+                c.wait().for_url(&home).await
+            }
+        };
+        let sign_out = || {
+            let c = c.clone();
+            let home = url("/account");
+            async move {
+                c.goto(home.as_str()).await?;
+                c.find(Locator::Css("form[action='/logout'] button"))
+                    .await?
+                    .click()
+                    .await?;
+                c.wait().for_element(Locator::Css("main h1")).await?;
+                Ok::<(), fantoccini::error::CmdError>(())
+            }
+        };
+
+        // The patient lets the carer see lab results only.
+        sign_in("patient@demo.salus.test", DEMO_PASSWORD).await?;
+        c.goto(url("/account/sharing").as_str()).await?;
+        c.find(Locator::Css("#email"))
+            .await?
+            .send_keys("carer@browser.test")
+            .await?;
+        c.find(Locator::Css("input[name=kind][value=observation]"))
+            .await?
+            .click()
+            .await?;
+        c.find(Locator::XPath("//button[text()='Send the invitation']"))
+            .await?
+            .click()
+            .await?;
+        c.wait()
+            .for_element(Locator::XPath(
+                "//div[@class='notice'][starts-with(., 'Invitation sent')]",
+            ))
+            .await?;
+        sign_out().await?;
+        let mail = newest_email(dir.path());
+        let link = mail
+            .lines()
+            .find(|l| l.contains("/grants/accept?token="))
+            .unwrap()
+            .trim()
+            .to_owned();
+
+        // The carer accepts, then opens the patient's record from the switch.
+        sign_in("carer@browser.test", "tulip kettle orbit").await?;
+        // The mail carries the configured public address; this server listens elsewhere.
+        let query = link.split_once("/grants/accept").unwrap().1.to_owned();
+        c.goto(&format!("{base}/grants/accept{query}")).await?;
+        c.wait()
+            .for_element(Locator::XPath("//button[text()='Accept the invitation']"))
+            .await?
+            .click()
+            .await?;
+        c.wait()
+            .for_element(Locator::XPath("//h1[text()='Invitation accepted']"))
+            .await?;
+        c.goto(url("/account/acting-for").as_str()).await?;
+        c.wait()
+            .for_element(Locator::XPath("//button[starts-with(., 'Open ')]"))
+            .await?
+            .click()
+            .await?;
+        c.wait().for_url(&url("/records")).await?;
+        let bar = c.find(Locator::Css(".acting")).await?.text().await?;
+        assert!(bar.starts_with("You are looking at "), "{bar}");
+        let whose = bar
+            .trim_start_matches("You are looking at ")
+            .split(", with")
+            .next()
+            .unwrap()
+            .to_owned();
+        assert!(whose.ends_with("'s record"), "{bar}");
+        assert!(
+            c.title().await?.contains(&whose),
+            "the title says whose record is open"
+        );
+        // The proxy's pages keep their shape and pass axe too (screenshots for people).
+        if let Some(axe) = salus_tests::axe_core() {
+            let mut failures = Vec::new();
+            for width in [390_u32, 1280] {
+                c.set_window_size(width, 900).await?;
+                for path in [
+                    "/account",
+                    "/account/acting-for",
+                    "/records",
+                    "/records/results",
+                ] {
+                    c.goto(url(path).as_str()).await?;
+                    c.wait().for_element(Locator::Css("main")).await?;
+                    for w in check_page(&c, &axe, "proxy", path, width).await? {
+                        failures.push(format!("proxy {path} at {width} px: {w}"));
+                    }
+                }
+            }
+            assert!(failures.is_empty(), "{}", failures.join("\n"));
+        }
+        c.goto(url("/records/results?all=1").as_str()).await?;
+        let results = c.find_all(Locator::Css("table.records tbody tr")).await?;
+        assert!(!results.is_empty(), "the lab results are shown");
+        for other in [
+            "/records/medications",
+            "/records/visits",
+            "/records/problems",
+        ] {
+            c.goto(url(other).as_str()).await?;
+            c.wait().for_element(Locator::Css("main h1")).await?;
+            let rows = c.find_all(Locator::Css("table.records tbody tr")).await?;
+            assert!(rows.is_empty(), "{other} was not shared, yet shows rows");
+        }
+
+        // The patient revokes (from the API, while the carer's page stays open) ...
+        let session: serde_json::Value = http
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(
+                &serde_json::json!({"email": "patient@demo.salus.test", "password": DEMO_PASSWORD}),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let bearer = session["token"].as_str().unwrap().to_owned();
+        let grants: serde_json::Value = http
+            .get(format!("{base}/api/v1/grants"))
+            .bearer_auth(&bearer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = grants["grants"][0]["id"].as_str().unwrap().to_owned();
+        let r = http
+            .delete(format!("{base}/api/v1/grants/{id}"))
+            .bearer_auth(&bearer)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+
+        // ... and the carer's very next page is refused.
+        c.goto(url("/records/results?all=1").as_str()).await?;
+        c.wait()
+            .for_element(Locator::XPath("//h1[text()='Access ended']"))
+            .await?;
+        assert!(
+            c.find_all(Locator::Css("table.records tbody tr"))
+                .await?
+                .is_empty()
+        );
+        Ok::<(), fantoccini::error::CmdError>(())
+    }
+    .await;
+    let _ = c.close().await;
+    result.unwrap();
+}
+
 /// The current code of an authenticator with this secret.
 fn totp_now(secret_base32: &str) -> String {
     let bytes = totp_rs::Secret::Encoded(secret_base32.to_owned())

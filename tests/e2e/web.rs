@@ -2135,6 +2135,83 @@ async fn a_patient_invites_a_proxy_on_the_sharing_page_who_accepts_from_the_link
         .await;
     assert!(done.html.contains("Invitation accepted"), "{}", done.html);
 
+    // The carer has no record of their own; the home page and the menu lead to Ann's.
+    let home = carer.get("/account").await;
+    assert!(
+        home.html.contains("Records shared with you"),
+        "{}",
+        home.html
+    );
+    assert!(home.html.contains("href=\"/account/acting-for\""));
+    let shared = carer.get("/account/acting-for").await;
+    assert_eq!(shared.status, StatusCode::OK);
+    let name = between(&shared.html, "<h3>", "</h3>");
+    let grant = between(&shared.html, "name=\"grant\" value=\"", "\"");
+    assert!(
+        shared
+            .html
+            .contains("You may see: Test results, Medications.")
+    );
+    assert!(
+        shared.html.contains("Choose whose record to open."),
+        "no record of their own is open: {}",
+        shared.html
+    );
+    let forged = carer
+        .post(
+            "/account/acting-for",
+            &[
+                ("csrf", &csrf_of(&shared.html)),
+                ("grant", "0190a5f0-0000-7000-8000-000000000000"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        forged.status,
+        StatusCode::FORBIDDEN,
+        "not a grant of theirs"
+    );
+    let opened = carer
+        .post(
+            "/account/acting-for",
+            &[("csrf", &csrf_of(&shared.html)), ("grant", &grant)],
+        )
+        .await;
+    assert_eq!(opened.location.as_deref(), Some("/records"));
+    let results = carer.get("/records/results?all=1").await;
+    assert_eq!(results.status, StatusCode::OK, "{}", results.html);
+    assert!(
+        results.html.contains(&format!(
+            " · {name}'s record · Salus patient portal</title>"
+        )),
+        "the title says whose record: {}",
+        results.html
+    );
+    assert!(results.html.contains(&format!(
+        "You are looking at <strong>{name}'s record</strong>"
+    )));
+    assert!(
+        results.html.contains("href=\"/records/medications\""),
+        "the menu has the record's pages"
+    );
+    assert!(!results.html.contains("href=\"/account/sharing\""));
+    assert!(
+        ann.get("/records/visits").await.html.contains("<td"),
+        "Ann has visits"
+    );
+    let visits = carer.get("/records/visits").await;
+    assert!(
+        !visits.html.contains("<td"),
+        "visits were not shared: {}",
+        visits.html
+    );
+    let back = carer.get("/account/acting-for").await;
+    assert!(
+        back.html.contains("Looked at the list of test results"),
+        "the carer's own history: {}",
+        back.html
+    );
+
     let active = ann.get("/account/sharing").await;
     assert!(
         active.html.contains("<td data-label=\"State\">Active</td>"),
@@ -2198,4 +2275,25 @@ async fn a_patient_invites_a_proxy_on_the_sharing_page_who_accepts_from_the_link
     let after = ann.get("/account/sharing?done=revoked").await;
     assert!(after.html.contains("<td data-label=\"State\">Revoked</td>"));
     assert!(!after.html.contains("End access"), "nothing left to end");
+
+    // The carer's very next page is refused, and the choice is forgotten.
+    let refused = carer.get("/records/medications").await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.html.contains("Access ended"), "{}", refused.html);
+    let home = carer.get("/account").await;
+    assert!(!home.html.contains("Records shared with you"));
+    let history = ann.get("/records/history").await;
+    assert!(
+        history.html.contains("(your proxy)") && history.html.contains("Refused"),
+        "Ann sees the carer's look and the refused attempt: {}",
+        history.html
+    );
+}
+
+/// The text between the first `start` and the next `end` after it.
+fn between(html: &str, start: &str, end: &str) -> String {
+    html.split_once(start)
+        .and_then(|(_, rest)| rest.split_once(end))
+        .map(|(inside, _)| inside.to_owned())
+        .unwrap_or_else(|| panic!("no {start}…{end} in {html}"))
 }

@@ -176,6 +176,16 @@ pub trait AccessLog: Send + Sync {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<AccessEntry>, RepoError>;
+
+    /// What `account` did on other people's behalf (entries under a grant), newest first.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn on_behalf(
+        &self,
+        account: AccountId,
+        limit: u32,
+    ) -> Result<Vec<AccessEntry>, RepoError>;
 }
 
 #[cfg(test)]

@@ -78,6 +78,8 @@ pub struct GrantDto {
     pub valid_until: chrono::DateTime<chrono::Utc>,
     /// Recorded by staff with the patient present, not by the patient online.
     pub made_by_staff: bool,
+    /// The name of the person whose record it opens (in the proxy's list only).
+    pub patient_name: Option<String>,
 }
 
 #[derive(Object)]
@@ -133,6 +135,7 @@ fn dto(v: &GrantView, for_patient: bool) -> GrantDto {
         valid_from: g.scope.valid_from,
         valid_until: g.scope.valid_until,
         made_by_staff: matches!(g.made_by, salus_domain::consent::GrantMaker::Staff(_)),
+        patient_name: None,
     }
 }
 
@@ -532,9 +535,15 @@ impl ConsentApi {
     /// Proxy: whose records you may open now, under which grant.
     #[oai(path = "/v1/me/acting-for", method = "get", operation_id = "actingFor")]
     async fn acting_for(&self, token: SessionToken) -> Result<Json<GrantList>, ApiError> {
-        let v = self.consent.acting_for(token.account().id).await?;
+        let v = self.consent.proxy_choices(token.account().id).await?;
         Ok(Json(GrantList {
-            grants: v.iter().map(|g| dto(g, false)).collect(),
+            grants: v
+                .iter()
+                .map(|c| GrantDto {
+                    patient_name: Some(c.name.full()),
+                    ..dto(&c.grant, false)
+                })
+                .collect(),
         }))
     }
 }

@@ -368,6 +368,34 @@ impl AccessLog for Store {
             .all(&self.db)
             .await
             .map_err(repo_err)?;
+        self.access_entries(rows).await
+    }
+
+    async fn on_behalf(
+        &self,
+        account: AccountId,
+        limit: u32,
+    ) -> Result<Vec<AccessEntry>, RepoError> {
+        let rows = audit_log::Entity::find()
+            .filter(audit_log::Column::ActorAccountId.eq(account.as_uuid()))
+            .filter(audit_log::Column::GrantId.is_not_null())
+            // Newest first along ix_audit_log_actor_at.
+            .order_by_desc(audit_log::Column::At)
+            .order_by_desc(audit_log::Column::Seq)
+            .limit(u64::from(limit.clamp(1, 200)))
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?;
+        self.access_entries(rows).await
+    }
+}
+
+impl Store {
+    /// Log rows as history entries, each actor named by their account's name now.
+    async fn access_entries(
+        &self,
+        rows: Vec<audit_log::Model>,
+    ) -> Result<Vec<AccessEntry>, RepoError> {
         let ids: Vec<uuid::Uuid> = rows.iter().filter_map(|r| r.actor_account_id).collect();
         let names: BTreeMap<uuid::Uuid, String> = if ids.is_empty() {
             BTreeMap::new()

@@ -7,8 +7,8 @@
 
 use crate::link::LinkToken;
 use crate::session::{
-    CheckedForm, FORM_EXPIRED, NoFields, Refill, SignedIn, see_other, session_cookie,
-    session_token, strict_cookie,
+    CheckedForm, FORM_EXPIRED, NoFields, Refill, SignedIn, acting_cookie, see_other,
+    session_cookie, session_token, strict_cookie,
 };
 use crate::{WebState, error_page, render};
 use askama::Template;
@@ -124,6 +124,8 @@ struct HomePage<'a> {
     /// Staff who find charts (a search form).
     finds_charts: bool,
     staff_links: Vec<Link>,
+    /// The people who share their records with this person.
+    shared_with_me: Vec<String>,
 }
 
 pub(crate) fn with_status(mut r: Response, status: StatusCode) -> Response {
@@ -399,6 +401,8 @@ pub(crate) async fn login(
         .await
     {
         Ok(LoginOutcome::Signed { token, .. }) => {
+            // A new session starts on the person's own record.
+            jar.remove(acting_cookie(&state));
             jar.add(strict_cookie(
                 session_cookie(&state),
                 token.expose(),
@@ -511,6 +515,7 @@ pub(crate) async fn code(
     {
         Ok(LoginOutcome::Signed { token, .. }) => {
             jar.remove(challenge_cookie(&state));
+            jar.remove(acting_cookie(&state));
             jar.add(strict_cookie(
                 session_cookie(&state),
                 token.expose(),
@@ -549,6 +554,7 @@ pub(crate) async fn account(
         todo: Vec::new(),
         finds_charts: false,
         staff_links: Vec::new(),
+        shared_with_me: me.proxy.choices.iter().map(|c| c.name.full()).collect(),
     };
     let role = |r: StaffRole| matches!(account.role, Role::Staff { role, .. } if role == r);
     let actor = salus_domain::access::Actor::for_account(account);
@@ -601,7 +607,7 @@ pub(crate) async fn account(
                     }
                 }
             }
-            let links = crate::layout::links(account);
+            let links = crate::layout::links(account, false, false);
             page.staff_links = links
                 .into_iter()
                 .filter(|(href, _)| href.starts_with("/staff"))
@@ -705,5 +711,6 @@ pub(crate) async fn logout(
         }
     }
     jar.remove(session_cookie(&state));
+    jar.remove(acting_cookie(&state));
     see_other("/login?signed_out=1")
 }

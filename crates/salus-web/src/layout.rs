@@ -6,7 +6,7 @@
 //! once, before the handler). Every page gets it, error pages included, without each handler
 //! passing it along.
 
-use crate::session::Visitor;
+use crate::session::{SignedIn, Visitor};
 use askama::Template;
 use poem::http::header;
 use poem::{IntoResponse as _, Response};
@@ -28,10 +28,26 @@ struct AccountNav<'a> {
     csrf: &'a str,
 }
 
-/// The pages an account's role has, as (address, label).
-pub(crate) fn links(account: &Account) -> Vec<(&'static str, &'static str)> {
+/// The pages an account's role has, as (address, label); `proxy` when it may open other
+/// people's records, `for_someone` while it has one of them open.
+pub(crate) fn links(
+    account: &Account,
+    proxy: bool,
+    for_someone: bool,
+) -> Vec<(&'static str, &'static str)> {
     let mut links = vec![("/account", "Home")];
     match account.role {
+        Role::Patient if for_someone => {
+            // Someone else's record: what a grant can show; their history and their
+            // sharing are theirs alone.
+            links.extend([
+                ("/records", "Their records"),
+                ("/records/results", "Test results"),
+                ("/records/medications", "Medications"),
+                ("/records/visits", "Visits"),
+                ("/records/download", "Download"),
+            ]);
+        }
         Role::Patient => {
             if matches!(account.chart, ChartLink::Linked { .. }) {
                 links.extend([
@@ -56,6 +72,9 @@ pub(crate) fn links(account: &Account) -> Vec<(&'static str, &'static str)> {
             StaffRole::Billing => {}
         },
     }
+    if proxy {
+        links.push(("/account/acting-for", "Shared with me"));
+    }
     links.push(("/account/security", "Sign-in and security"));
     links
 }
@@ -65,12 +84,86 @@ fn nav(visitor: &Visitor, csrf: &str) -> Option<String> {
     let person = match visitor {
         Visitor::SignedIn(me) => Some(Person {
             name: me.account.name.full(),
-            links: links(&me.account),
+            links: links(
+                &me.account,
+                !me.proxy.choices.is_empty(),
+                me.proxy.open_for().is_some(),
+            ),
         }),
         Visitor::Anonymous | Visitor::SessionEnded | Visitor::Unknown => None,
     };
     AccountNav { person, csrf }.render().ok()
 }
+
+/// One person a proxy may switch to.
+struct SwitchTo {
+    grant: String,
+    name: String,
+    open: bool,
+}
+
+/// The bar under the header of a proxy's pages: whose record is open, and a switch.
+#[derive(Template)]
+#[template(path = "_acting.html")]
+struct ActingBar<'a> {
+    /// The name of the person whose record is open; `None` for the proxy's own.
+    open_for: Option<String>,
+    has_own: bool,
+    people: Vec<SwitchTo>,
+    csrf: &'a str,
+}
+
+/// Whose record a page is about, for its title: "Ann Lee's record", or "My own record".
+#[derive(Template)]
+#[template(
+    source = "{% if let Some(n) = name %}{{ n }}'s record{% else %}My own record{% endif %}",
+    ext = "html"
+)]
+struct Whose<'a> {
+    name: Option<&'a str>,
+}
+
+/// The bar and the title's addition for `me`, when they may open someone else's record.
+fn acting(me: &SignedIn, csrf: &str) -> Option<(String, String)> {
+    if me.proxy.choices.is_empty() {
+        return None;
+    }
+    let open = me.proxy.open_for();
+    let open_for = open.map(|c| c.name.full());
+    let has_own = me.account.chart.is_linked();
+    // Nothing to add to the title of a proxy who has no record of their own open.
+    let whose = if open_for.is_some() || has_own {
+        Whose {
+            name: open_for.as_deref(),
+        }
+        .render()
+        .ok()?
+    } else {
+        String::new()
+    };
+    let bar = ActingBar {
+        has_own,
+        people: me
+            .proxy
+            .choices
+            .iter()
+            .map(|c| SwitchTo {
+                grant: c.grant.grant.id.to_string(),
+                name: c.name.full(),
+                open: open.is_some_and(|o| o.grant.grant.id == c.grant.grant.id),
+            })
+            .collect(),
+        open_for,
+        csrf,
+    }
+    .render()
+    .ok()?;
+    Some((bar, whose))
+}
+
+/// Where `base.html`'s bar for a proxy goes, and the end of every page title.
+const ACTING: &str = "<!--acting-->";
+const TITLE_END: &str = " · Salus patient portal</title>";
 
 /// `resp` with the account navigation for `visitor`, when it is a page that has the slot.
 pub(crate) async fn with_header(resp: Response, visitor: &Visitor, csrf: Option<&str>) -> Response {
@@ -88,16 +181,21 @@ pub(crate) async fn with_header(resp: Response, visitor: &Visitor, csrf: Option<
     let Ok(html) = body.into_string().await else {
         return Response::from_parts(parts, poem::Body::empty());
     };
-    let spliced = match (
-        html.find(START),
-        html.find(END),
-        nav(visitor, csrf.unwrap_or("")),
-    ) {
+    let csrf = csrf.unwrap_or("");
+    let mut spliced = match (html.find(START), html.find(END), nav(visitor, csrf)) {
         (Some(start), Some(end), Some(nav)) if start < end => {
             format!("{}{nav}{}", &html[..start], &html[end + END.len()..])
         }
         _ => html,
     };
+    if let Visitor::SignedIn(me) = visitor
+        && let Some((bar, whose)) = acting(me, csrf)
+    {
+        spliced = spliced.replacen(ACTING, &bar, 1);
+        if !whose.is_empty() {
+            spliced = spliced.replacen(TITLE_END, &format!(" · {whose}{TITLE_END}"), 1);
+        }
+    }
     let mut out = Response::from_parts(parts, poem::Body::from_string(spliced));
     out.headers_mut().remove(header::CONTENT_LENGTH);
     out.into_response()
@@ -124,7 +222,12 @@ mod tests {
         };
         let org = salus_domain::OrganizationId::from_uuid(uuid::Uuid::from_u128(2));
         let patient = salus_domain::PatientId::from_uuid(uuid::Uuid::from_u128(3));
-        let addresses = |a: &Account| links(a).iter().map(|(href, _)| *href).collect::<Vec<_>>();
+        let addresses = |a: &Account| {
+            links(a, false, false)
+                .iter()
+                .map(|(href, _)| *href)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
             addresses(&account(Role::Patient, ChartLink::Linked { patient })),
             [

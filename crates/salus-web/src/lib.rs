@@ -11,6 +11,7 @@ mod form;
 mod front_desk;
 mod layout;
 mod link;
+mod proxy;
 mod records;
 mod recovery;
 mod security;
@@ -241,6 +242,10 @@ pub fn routes(state: WebState) -> impl Endpoint {
             get(sharing::edit_form).post(sharing::edit),
         )
         .at("/account/sharing/:id/revoke", poem::post(sharing::revoke))
+        .at(
+            "/account/acting-for",
+            get(proxy::acting_for).post(proxy::switch),
+        )
         .at(
             "/grants/accept",
             link::moves_token_out_of_url(

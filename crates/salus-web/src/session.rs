@@ -2,9 +2,12 @@
 //! instead of reading cookies or checking CSRF tokens itself.
 //!
 //! - [`SignedIn`]: a live session (else `303` to `/login`, dropping a dead session cookie).
-//! - [`Acting`]: the actor the signed-in person acts as — a patient for their own chart, or
-//!   staff (else `403` "not connected yet"). This is where a proxy choosing whose record they
-//!   act for will be read.
+//! - [`Acting`]: the actor the signed-in person acts as — a proxy for the person whose record
+//!   they chose (read from the grant at every request: a revoked or narrowed grant takes effect
+//!   at once; an ended one answers `403`), else a patient for their own chart, or staff (else
+//!   `403` "not connected yet").
+//! - [`Myself`]: the actor the signed-in person is on their own, whatever record they chose
+//!   (for the pages about their own account and their own grants).
 //! - [`StaffMember`]: an [`Acting`] that is staff (else `403`).
 //! - [`CheckedForm`]: a urlencoded form whose `csrf` field matches the request's CSRF cookie
 //!   (else `403`, nothing done).
@@ -20,8 +23,10 @@ use poem::http::{StatusCode, header};
 use poem::web::cookie::{Cookie, SameSite};
 use poem::web::{CsrfToken, CsrfVerifier};
 use poem::{FromRequest, Request, RequestBody, Response};
+use salus_domain::GrantId;
 use salus_domain::access::Actor;
 use salus_domain::account::{Account, SecretText, SessionError};
+use salus_domain::consent::ProxyChoice;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
@@ -34,6 +39,15 @@ pub(crate) fn session_cookie(state: &WebState) -> &'static str {
         "__Host-salus_session"
     } else {
         "salus_session"
+    }
+}
+
+/// The cookie that remembers whose record a proxy chose (a grant id; absent for their own).
+pub(crate) fn acting_cookie(state: &WebState) -> &'static str {
+    if state.secure_cookies {
+        "__Host-salus_acting"
+    } else {
+        "salus_acting"
     }
 }
 
@@ -136,12 +150,16 @@ pub(crate) async fn look_up_visitor(req: &mut Request) {
     }
     let visitor = match (state(req), session_token(req)) {
         (Ok(state), Ok(Some(token))) => match state.auth.authenticate(&token).await {
-            Ok(who) => Visitor::SignedIn(Arc::new(SignedIn {
-                token,
-                account: who.account,
-                authenticated_at: who.authenticated_at,
-                previous_sign_in: who.previous_sign_in,
-            })),
+            Ok(who) => {
+                let proxy = proxy_state(state, req, &who.account).await;
+                Visitor::SignedIn(Arc::new(SignedIn {
+                    token,
+                    account: who.account,
+                    authenticated_at: who.authenticated_at,
+                    previous_sign_in: who.previous_sign_in,
+                    proxy,
+                }))
+            }
             Err(SessionError::Invalid) => Visitor::SessionEnded,
             Err(SessionError::Repo(e)) => {
                 tracing::error!(error = %e, "session check failed");
@@ -151,6 +169,49 @@ pub(crate) async fn look_up_visitor(req: &mut Request) {
         _ => Visitor::Anonymous,
     };
     req.extensions_mut().insert(visitor);
+}
+
+/// Whose records a signed-in patient account may open for others, and which one it chose.
+#[derive(Clone, Default)]
+pub(crate) struct ProxyState {
+    /// The people whose records it may open now (grants in force).
+    pub(crate) choices: Vec<ProxyChoice>,
+    /// The grant the acting cookie names, if any (checked again by [`Acting`]).
+    pub(crate) chosen: Option<GrantId>,
+}
+
+impl ProxyState {
+    /// The person whose record is open, when it is someone else's and still offered.
+    pub(crate) fn open_for(&self) -> Option<&ProxyChoice> {
+        let chosen = self.chosen?;
+        self.choices.iter().find(|c| c.grant.grant.id == chosen)
+    }
+}
+
+/// The grant the request's acting cookie names, if any.
+fn chosen_grant(state: &WebState, req: &Request) -> Option<GrantId> {
+    req.cookie()
+        .get(acting_cookie(state))
+        .and_then(|c| GrantId::parse(c.value_str()).ok())
+}
+
+/// The proxy switcher's state for `account` (staff act for nobody).
+async fn proxy_state(state: &WebState, req: &Request, account: &Account) -> ProxyState {
+    if account.role != salus_domain::account::Role::Patient {
+        return ProxyState::default();
+    }
+    let choices = match state.consent.proxy_choices(account.id).await {
+        Ok(c) => c,
+        Err(e) => {
+            // The pages still work for the person's own record; the switcher is missing.
+            tracing::error!(error = %e, "proxy choices failed");
+            Vec::new()
+        }
+    };
+    ProxyState {
+        choices,
+        chosen: chosen_grant(state, req),
+    }
 }
 
 /// A signed-in person: a live session and its account.
@@ -163,6 +224,8 @@ pub(crate) struct SignedIn {
     pub(crate) authenticated_at: DateTime<Utc>,
     /// When they signed in before this session: what is new is counted from then.
     pub(crate) previous_sign_in: Option<DateTime<Utc>>,
+    /// Whose records they may open for others, and which one they chose.
+    pub(crate) proxy: ProxyState,
 }
 
 impl<'a> FromRequest<'a> for SignedIn {
@@ -180,6 +243,7 @@ impl<'a> FromRequest<'a> for SignedIn {
         };
         match state.auth.authenticate(&token).await {
             Ok(who) => Ok(Self {
+                proxy: proxy_state(state, req, &who.account).await,
                 token,
                 account: who.account,
                 authenticated_at: who.authenticated_at,
@@ -209,8 +273,50 @@ impl Acting {
 impl<'a> FromRequest<'a> for Acting {
     async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
         let signed_in = SignedIn::from_request(req, body).await?;
+        if let Some(grant) = signed_in.proxy.chosen {
+            let state = state(req)?;
+            let rid = crate::RequestId::from_request(req, body).await?;
+            // Read from the grant now, never remembered: a revoked or narrowed grant takes
+            // effect at this very request (an ended one is written to the patient's history).
+            return match state
+                .consent
+                .actor_for(signed_in.account.id, grant, rid.get())
+                .await
+            {
+                Ok(Some(actor)) => Ok(Self { actor, signed_in }),
+                Ok(None) => Err(access_ended(state)),
+                Err(e) => Err(answered(crate::unavailable("grant check failed", &e))),
+            };
+        }
+        Myself::from_request(req, body).await.map(|m| m.0)
+    }
+}
+
+/// The refusal when the record a proxy chose is not theirs to open any more: the page says
+/// so, and the choice is forgotten (the next page is their own).
+fn access_ended(state: &WebState) -> poem::Error {
+    let mut resp = error_page(
+        StatusCode::FORBIDDEN,
+        "Access ended",
+        "You may no longer open this person's record: they ended your access, or it expired. Nothing of it is shown. Your home page lists the records you may still open.",
+    );
+    let mut gone = strict_cookie(acting_cookie(state), "", state.secure_cookies);
+    gone.set_max_age(std::time::Duration::ZERO);
+    if let Ok(v) = header::HeaderValue::from_str(&gone.to_string()) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    answered(resp)
+}
+
+/// The actor the signed-in person is on their own — a patient for their own chart, or staff
+/// — whatever record they chose to open for someone else.
+pub(crate) struct Myself(pub(crate) Acting);
+
+impl<'a> FromRequest<'a> for Myself {
+    async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let signed_in = SignedIn::from_request(req, body).await?;
         match Actor::for_account(&signed_in.account) {
-            Some(actor) => Ok(Self { actor, signed_in }),
+            Some(actor) => Ok(Self(Acting { actor, signed_in })),
             None => Err(answered(error_page(
                 StatusCode::FORBIDDEN,
                 "Not connected yet",
@@ -225,7 +331,7 @@ pub(crate) struct StaffMember(pub(crate) Acting);
 
 impl<'a> FromRequest<'a> for StaffMember {
     async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let acting = Acting::from_request(req, body).await?;
+        let Myself(acting) = Myself::from_request(req, body).await?;
         if matches!(acting.actor, Actor::Staff { .. }) {
             Ok(Self(acting))
         } else {

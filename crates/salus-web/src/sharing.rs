@@ -6,7 +6,7 @@
 use crate::account::{MessagePage, with_status};
 use crate::form::Problems;
 use crate::link::LinkToken;
-use crate::session::{Acting, CheckedForm, NoFields, Refill, SignedIn, see_other};
+use crate::session::{Acting, CheckedForm, Myself, NoFields, Refill, SignedIn, see_other};
 use crate::{WebState, error_page, render};
 use askama::Template;
 use poem::http::StatusCode;
@@ -243,7 +243,7 @@ pub(crate) struct SharingQuery {
 pub(crate) async fn sharing(
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    acting: Acting,
+    Myself(acting): Myself,
     Query(q): Query<SharingQuery>,
 ) -> Response {
     let notice = match q.done.as_deref() {
@@ -281,7 +281,7 @@ pub(crate) async fn invite(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    acting: Acting,
+    Myself(acting): Myself,
     CheckedForm(fields): CheckedForm<Vec<(String, String)>>,
 ) -> Response {
     let t = Typed::from_fields(fields);
@@ -324,7 +324,7 @@ pub(crate) async fn invite(
 pub(crate) async fn revoke(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
-    acting: Acting,
+    Myself(acting): Myself,
     Path(id): Path<String>,
     _form: CheckedForm<NoFields>,
 ) -> Response {
@@ -458,7 +458,7 @@ async fn live_grant(
 pub(crate) async fn edit_form(
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    acting: Acting,
+    Myself(acting): Myself,
     Path(id): Path<String>,
 ) -> Response {
     let (grant, who) = match live_grant(&state, &acting, &id).await {
@@ -507,7 +507,7 @@ pub(crate) async fn edit(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
-    acting: Acting,
+    Myself(acting): Myself,
     Path(id): Path<String>,
     CheckedForm(fields): CheckedForm<Vec<(String, String)>>,
 ) -> Response {

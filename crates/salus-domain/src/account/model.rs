@@ -68,6 +68,13 @@ pub enum ChartLink {
     },
 }
 
+impl ChartLink {
+    /// Whether the account is tied to a chart.
+    pub fn is_linked(self) -> bool {
+        matches!(self, Self::Linked { .. })
+    }
+}
+
 /// A sign-in account.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Account {

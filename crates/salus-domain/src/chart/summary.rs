@@ -24,8 +24,10 @@ pub struct ChartSummary {
     /// The most recent visit, and how many records of each kind were filed with it or since.
     pub last_visit: Option<DateTime<Utc>>,
     pub new_since_last_visit: BTreeMap<RecordKind, u64>,
-    /// What the actor may see of each kind.
+    /// What the actor may see of each kind (kinds it may not see are absent).
     pub counts: BTreeMap<RecordKind, u64>,
+    /// The kinds of record the actor may see in this chart (a proxy: those granted).
+    pub kinds: Vec<RecordKind>,
 }
 
 impl RecordsService {
@@ -109,6 +111,11 @@ impl RecordsService {
             last_visit: None,
             new_since_last_visit: BTreeMap::new(),
             counts: BTreeMap::new(),
+            kinds: RecordKind::ALL
+                .iter()
+                .copied()
+                .filter(|k| Self::kind_allowed(actor, chart, *k, now))
+                .collect(),
             patient,
         };
         if let Some(last) = s.recent_visits.first() {

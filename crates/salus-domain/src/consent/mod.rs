@@ -14,7 +14,8 @@ mod service;
 
 pub use service::{
     AcceptError, ConsentError, ConsentPorts, ConsentService, DEFAULT_GRANT_DAYS, GRANTABLE_ACTIONS,
-    GrantView, INVITATION_DAYS, MAX_GRANT_YEARS, ProxyInvitation, ScopeChoice, ScopeError,
+    GrantView, INVITATION_DAYS, MAX_GRANT_YEARS, ProxyChoice, ProxyInvitation, ScopeChoice,
+    ScopeError,
 };
 
 use crate::access::{Actor, GrantScope};

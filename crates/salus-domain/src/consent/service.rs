@@ -272,6 +272,13 @@ impl std::fmt::Debug for ConsentService {
     }
 }
 
+/// A person whose records a proxy may open, under which grant.
+#[derive(Debug, Clone)]
+pub struct ProxyChoice {
+    pub grant: GrantView,
+    pub name: crate::patient::PersonName,
+}
+
 /// A grant as its patient or its proxy sees it: with its state now.
 #[derive(Debug, Clone)]
 pub struct GrantView {
@@ -505,6 +512,59 @@ impl ConsentService {
             .map(|grant| GrantView {
                 state: grant.state_at(now),
                 grant,
+            })
+            .collect())
+    }
+
+    /// Proxy: whose records `account` may open now — each grant in force with the name of
+    /// the person it is for, newest first. What the proxy switcher offers.
+    ///
+    /// # Errors
+    /// `Repo` when storage fails.
+    pub async fn proxy_choices(
+        &self,
+        account: crate::ids::AccountId,
+    ) -> Result<Vec<ProxyChoice>, RepoError> {
+        let mut out = Vec::new();
+        for view in self.acting_for(account).await? {
+            if let Some(chart) = self.p.patients.find(view.grant.patient).await? {
+                out.push(ProxyChoice {
+                    name: chart.name,
+                    grant: view,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Proxy: what `account` did on other people's behalf, newest first (at most `limit`),
+    /// each with the name of the person whose record it was.
+    ///
+    /// # Errors
+    /// `Repo` when storage fails.
+    pub async fn on_behalf(
+        &self,
+        account: crate::ids::AccountId,
+        limit: u32,
+    ) -> Result<
+        Vec<(
+            crate::audit::AccessEntry,
+            Option<crate::patient::PersonName>,
+        )>,
+        RepoError,
+    > {
+        let entries = self.p.log.on_behalf(account, limit).await?;
+        let mut names = std::collections::BTreeMap::new();
+        for grant in self.p.grants.for_grantee(account).await? {
+            if let Some(chart) = self.p.patients.find(grant.patient).await? {
+                names.insert(grant.id, chart.name);
+            }
+        }
+        Ok(entries
+            .into_iter()
+            .map(|e| {
+                let name = e.accessor.grant.and_then(|g| names.get(&g).cloned());
+                (e, name)
             })
             .collect())
     }

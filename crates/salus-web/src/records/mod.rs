@@ -26,7 +26,7 @@ mod present;
 mod trend;
 
 use present::{HistoryRow, details, history_row, row};
-pub(crate) use present::{Row, Viewer, rows, zone_of};
+pub(crate) use present::{Row, Viewer, action_words, rows, zone_of};
 use trend::{Series, trend_svg};
 
 /// The URL segment of each list, in plain words.
@@ -87,6 +87,8 @@ struct HomePage {
     last_visit: String,
     new_since: Vec<KindLink>,
     lists: Vec<KindLink>,
+    /// Someone else's record, opened under their permission: their name.
+    someone_else: Option<String>,
 }
 
 #[handler]
@@ -114,8 +116,11 @@ pub(crate) async fn home(
                 visits: rows(&s.recent_visits, &viewer),
                 last_visit: viewer.day(s.last_visit),
                 new_since: s.new_since_last_visit.iter().map(link).collect(),
+                someone_else: matches!(acting.actor, Actor::Proxy { .. })
+                    .then(|| s.patient.name.full()),
                 lists: LISTS
                     .iter()
+                    .filter(|(k, _)| s.kinds.contains(k))
                     .map(|(k, slug)| KindLink {
                         slug,
                         label: k.label(),

@@ -198,6 +198,30 @@ pub(super) struct HistoryRow {
     pub(super) refused: bool,
 }
 
+/// What an access-history entry did, in words, about `whose` record ("your", "their").
+pub(crate) fn action_words(e: &AccessEntry, whose: &str) -> String {
+    let kind = e
+        .record_kind
+        .map_or_else(|| format!("{whose} record"), |k| k.label().to_lowercase());
+    match e.action.as_str() {
+        "view_chart" if e.record_kind.is_some() => format!("Looked at the list of {kind}"),
+        "view_chart" => format!("Looked at the overview of {whose} record"),
+        "read" => format!("Opened one of {whose} {kind}"),
+        "export" => format!("Downloaded {whose} records"),
+        "export_fhir" => format!("Downloaded {whose} records (FHIR file)"),
+        "export_ips" => format!("Downloaded {whose} patient summary (IPS)"),
+        "export_pdf" if e.record_kind.is_some() => format!("Downloaded a PDF of {whose} {kind}"),
+        "export_pdf" => format!("Downloaded a PDF of {whose} records"),
+        "create" => format!("Added to {whose} {kind}"),
+        "release" => format!("Released one of {whose} {kind} to you"),
+        "view_access_history" => "Looked at this access history".to_owned(),
+        "view_demographics" => {
+            format!("Looked at {whose} name and date of birth (identity check)")
+        }
+        other => other.replace('_', " "),
+    }
+}
+
 pub(super) fn history_row(
     me: Option<salus_domain::AccountId>,
     e: &AccessEntry,
@@ -212,29 +236,7 @@ pub(super) fn history_row(
             _ => name,
         },
     };
-    let kind = e
-        .record_kind
-        .map(RecordKind::label)
-        .unwrap_or("your record");
-    let what = match e.action.as_str() {
-        "view_chart" if e.record_kind.is_some() => {
-            format!("Looked at the list of {}", kind.to_lowercase())
-        }
-        "view_chart" => "Looked at the overview of your record".to_owned(),
-        "read" => format!("Opened one of your {}", kind.to_lowercase()),
-        "export" => "Downloaded your records".to_owned(),
-        "export_fhir" => "Downloaded your records (FHIR file)".to_owned(),
-        "export_ips" => "Downloaded your patient summary (IPS)".to_owned(),
-        "export_pdf" if e.record_kind.is_some() => {
-            format!("Downloaded a PDF of your {}", kind.to_lowercase())
-        }
-        "export_pdf" => "Downloaded a PDF of your records".to_owned(),
-        "create" => format!("Added to your {}", kind.to_lowercase()),
-        "release" => format!("Released one of your {} to you", kind.to_lowercase()),
-        "view_access_history" => "Looked at this access history".to_owned(),
-        "view_demographics" => "Looked at your name and date of birth (identity check)".to_owned(),
-        other => other.replace('_', " "),
-    };
+    let what = action_words(e, "your");
     HistoryRow {
         when: when::moment(e.at, viewer.tz),
         who,
