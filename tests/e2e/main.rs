@@ -20,6 +20,7 @@ mod auth;
 mod consent;
 mod contract;
 mod export;
+mod guardians;
 mod identity;
 mod logcheck;
 mod records;
@@ -57,6 +58,14 @@ impl TestApp {
         salus_server::app::api_state(&self.store, &self.cfg, self.clock.clone())
             .unwrap()
             .records
+    }
+
+    /// The consent use cases over the app's store and clock (for what the server runs on a
+    /// timer, such as telling patients who came of age).
+    fn consent(&self) -> salus_domain::consent::ConsentService {
+        salus_server::app::api_state(&self.store, &self.cfg, self.clock.clone())
+            .unwrap()
+            .consent
     }
 
     /// The actions of the audit log so far, oldest first.

@@ -14,6 +14,7 @@ struct Browser<'a> {
 struct Page {
     status: StatusCode,
     location: Option<String>,
+    headers: poem::http::HeaderMap,
     html: String,
 }
 
@@ -49,10 +50,12 @@ impl<'a> Browser<'a> {
             .headers()
             .get("location")
             .map(|v| v.to_str().unwrap().to_owned());
+        let headers = resp.0.headers().clone();
         let html = resp.0.into_body().into_string().await.unwrap();
         Page {
             status,
             location,
+            headers,
             html,
         }
     }
@@ -2296,4 +2299,379 @@ fn between(html: &str, start: &str, end: &str) -> String {
         .and_then(|(_, rest)| rest.split_once(end))
         .map(|(inside, _)| inside.to_owned())
         .unwrap_or_else(|| panic!("no {start}…{end} in {html}"))
+}
+
+#[tokio::test]
+async fn a_share_link_shows_and_downloads_only_what_it_covers_until_revoked_and_a_passcode_locks_after_ten_wrong_tries()
+ {
+    use salus_domain::account::StaffRole;
+    let app = spawn_app(1).await;
+    let (ann_api, chart) =
+        crate::records::linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let doc =
+        crate::identity::staff(&app, "demo-clinic", "doc@example.org", StaffRole::Clinician).await;
+    let (status, filed) = crate::identity::call(
+        &app,
+        "POST",
+        &format!("/api/v1/patients/{chart}/records"),
+        &doc,
+        Some(
+            serde_json::json!({"kind": "lab_result", "title": "Chlamydia trachomatis DNA",
+            "value": 0, "unit": "", "sensitive": ["sexual_reproductive_health"]}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{filed}");
+
+    let mut ann = Browser::new(&app);
+    patient_signs_in(&mut ann, "ann@example.org").await;
+    let sharing = ann.get("/account/sharing").await;
+    let refused = ann
+        .post(
+            "/account/sharing/links",
+            &[("csrf", &csrf_of(&sharing.html)), ("hours", "24")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.html.contains("id=\"link_kinds-error\""));
+    let made = ann
+        .post(
+            "/account/sharing/links",
+            &[
+                ("csrf", &csrf_of(&sharing.html)),
+                ("link_kind", "observation"),
+                ("hours", "24"),
+                ("recipient", "Dr Jones"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.html);
+    let url = between(&made.html, "class=\"copy\" readonly value=\"", "\"");
+    let token = url.split("/share/").nth(1).unwrap().to_owned();
+    assert!(token.len() >= 22, "at least 128 random bits");
+    crate::logcheck::remember(&token);
+    let path = format!("/share/{token}");
+
+    // Someone without an account opens it: the results, nothing else, no way into the portal.
+    let mut nurse = Browser::new(&app);
+    let shown = nurse.get(&path).await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.html);
+    assert!(shown.html.contains("Records of "), "{}", shown.html);
+    assert!(shown.html.contains("Dr Jones"));
+    assert!(shown.html.contains("<h2 id=\"kind-1\">Test results</h2>"));
+    assert!(!shown.html.contains("Medications"), "only what it covers");
+    assert!(!shown.html.contains("Chlamydia"), "never a labelled record");
+    assert!(
+        shown
+            .html
+            .split("<a ")
+            .skip(1)
+            .all(|a| a.starts_with("class=\"skip\" href=\"#main\"")),
+        "nothing links back into the portal (only the skip link, within the page)"
+    );
+    assert!(!shown.html.contains("action=\"/account") && !shown.html.contains("/logout"));
+    assert_eq!(shown.headers["cache-control"], "no-store");
+    assert_eq!(shown.headers["referrer-policy"], "no-referrer");
+
+    let download = |what: &'static str| {
+        let app = &app;
+        let csrf = csrf_of(&shown.html);
+        let cookie = nurse.cookie_header();
+        let path = format!("{path}/{what}");
+        async move {
+            app.client
+                .post(path)
+                .header("cookie", cookie)
+                .content_type("application/x-www-form-urlencoded")
+                .body(format!("csrf={}&passcode=", url_escape(&csrf)))
+                .send()
+                .await
+        }
+    };
+    let fhir = download("fhir").await;
+    fhir.assert_status_is_ok();
+    assert_eq!(fhir.0.headers()["cache-control"], "no-store");
+    let bundle: serde_json::Value =
+        serde_json::from_str(&fhir.0.into_body().into_string().await.unwrap()).unwrap();
+    let types: std::collections::BTreeSet<&str> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["resource"]["resourceType"].as_str())
+        .collect();
+    assert!(types.contains("Observation"), "{types:?}");
+    assert!(
+        types.iter().all(|t| [
+            "Patient",
+            "Observation",
+            "Organization",
+            "Practitioner",
+            "Consent"
+        ]
+        .contains(t)),
+        "exactly what the link covers: {types:?}"
+    );
+    assert!(!bundle.to_string().contains("Chlamydia"));
+    let pdf = download("pdf").await;
+    pdf.assert_status_is_ok();
+    assert_eq!(pdf.0.headers()["content-type"], "application/pdf");
+
+    // Ann sees each open and download, naming whom the link was for; then she ends it.
+    let history = ann.get("/records/history").await;
+    assert!(
+        history
+            .html
+            .contains("Someone with your share link for Dr Jones"),
+        "{}",
+        history.html
+    );
+    assert!(history.html.contains("Downloaded your records (FHIR file)"));
+    let listed = ann.get("/account/sharing").await;
+    assert!(listed.html.contains("Share link for Dr Jones"));
+    let id = between(&listed.html, "action=\"/account/sharing/", "/revoke\"");
+    let ended = ann
+        .post(
+            &format!("/account/sharing/{id}/revoke"),
+            &[("csrf", &csrf_of(&listed.html))],
+        )
+        .await;
+    assert_eq!(
+        ended.location.as_deref(),
+        Some("/account/sharing?done=revoked")
+    );
+    let gone = nurse.get(&path).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    assert!(gone.html.contains("does not work any more"));
+
+    // With a passcode: wrong ones are counted, then throttled, and the tenth locks the link.
+    let (status, made) = crate::identity::call(
+        &app,
+        "POST",
+        "/api/v1/share-links",
+        &ann_api,
+        Some(
+            serde_json::json!({"kinds": ["observation"], "passcode": "river stone 42",
+            "recipient": "School nurse"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let token = made["url"]
+        .as_str()
+        .unwrap()
+        .split("/share/")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    crate::logcheck::remember(&token);
+    let path = format!("/share/{token}");
+    let form = nurse.get(&path).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.html.contains("Enter the passcode"));
+    assert!(
+        !form.html.contains("Records of "),
+        "nothing before the passcode"
+    );
+    let csrf = csrf_of(&form.html);
+    let right = nurse
+        .post(&path, &[("csrf", &csrf), ("passcode", "river stone 42")])
+        .await;
+    assert_eq!(right.status, StatusCode::OK);
+    assert!(right.html.contains("School nurse"));
+    for left in [9, 8, 7] {
+        let wrong = nurse
+            .post(&path, &[("csrf", &csrf), ("passcode", "guess")])
+            .await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+        assert!(
+            wrong
+                .html
+                .contains(&format!("After {left} more wrong tries")),
+            "{}",
+            wrong.html
+        );
+    }
+    let waiting = nurse
+        .post(&path, &[("csrf", &csrf), ("passcode", "river stone 42")])
+        .await;
+    assert_eq!(
+        waiting.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right one waits"
+    );
+    for _ in 0..7 {
+        app.advance_minutes(60);
+        let wrong = nurse
+            .post(&path, &[("csrf", &csrf), ("passcode", "guess")])
+            .await;
+        assert!(wrong.status == StatusCode::UNAUTHORIZED || wrong.status == StatusCode::GONE);
+    }
+    let locked = nurse
+        .post(&path, &[("csrf", &csrf), ("passcode", "river stone 42")])
+        .await;
+    assert_eq!(locked.status, StatusCode::GONE, "locked for good");
+    assert!(
+        locked
+            .html
+            .contains("locked after too many wrong passcodes")
+    );
+    // Ann's API session idled out meanwhile: she signs in again.
+    let (_, again) = crate::auth::post(
+        &app,
+        "/api/v1/auth/login",
+        &serde_json::json!({"email": "ann@example.org", "password": crate::auth::PASSWORD}),
+    )
+    .await;
+    let ann_api = again["token"].as_str().unwrap().to_owned();
+    let (_, grants) = crate::identity::call(&app, "GET", "/api/v1/grants", &ann_api, None).await;
+    let nurse_link = grants["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["relationship"] == "School nurse")
+        .unwrap();
+    assert_eq!(nurse_link["status"], "locked", "{grants}");
+
+    // A link that expired opens nothing.
+    let (_, short) = crate::identity::call(
+        &app,
+        "POST",
+        "/api/v1/share-links",
+        &ann_api,
+        Some(serde_json::json!({"kinds": ["observation"], "hours": 1})),
+    )
+    .await;
+    let token = short["url"]
+        .as_str()
+        .unwrap()
+        .split("/share/")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    crate::logcheck::remember(&token);
+    app.advance_minutes(61);
+    assert_eq!(
+        nurse.get(&format!("/share/{token}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn the_front_desk_records_and_ends_a_guardian_and_records_a_proxy_on_a_charts_page() {
+    use salus_domain::account::StaffRole;
+    let app = spawn_app(1).await;
+    let now = chrono::Utc::now().date_naive();
+    let teen =
+        crate::guardians::chart_born(&app, "TEEN00002", now - chrono::Duration::days(15 * 366))
+            .await;
+    crate::identity::patient_of(
+        &app,
+        None,
+        "Pat",
+        "Parent",
+        "1980-01-01",
+        "parent@example.org",
+    )
+    .await;
+    let mut desk = Browser::new(&app);
+    staff_signs_in(&mut desk, "desk@example.org", StaffRole::FrontDesk).await;
+    let path = format!("/staff/patients/{teen}/access");
+    let page = desk.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(page.html.contains("Tess Young, born"));
+    assert!(page.html.contains("No guardian is recorded"));
+
+    let refused = desk
+        .post(
+            &format!("/staff/patients/{teen}/guardians"),
+            &[
+                ("csrf", &csrf_of(&page.html)),
+                ("email", "nobody@example.org"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.html.contains("id=\"guardian_email-error\""),
+        "{}",
+        refused.html
+    );
+    assert!(
+        refused.html.contains("value=\"nobody@example.org\""),
+        "kept as typed"
+    );
+    let done = desk
+        .post(
+            &format!("/staff/patients/{teen}/guardians"),
+            &[
+                ("csrf", &csrf_of(&page.html)),
+                ("email", "parent@example.org"),
+                ("relationship", "mother"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        done.location.as_deref(),
+        Some(format!("{path}?done=guardian").as_str())
+    );
+    let listed = desk.get(&format!("{path}?done=guardian")).await;
+    assert!(listed.html.contains("parent@example.org (mother)"));
+    assert!(listed.html.contains("<td data-label=\"State\">Active</td>"));
+    let id = between(&listed.html, "/guardians/", "/end\"");
+    let ended = desk
+        .post(
+            &format!("/staff/patients/{teen}/guardians/{id}/end"),
+            &[("csrf", &csrf_of(&listed.html))],
+        )
+        .await;
+    assert_eq!(
+        ended.location.as_deref(),
+        Some(format!("{path}?done=ended").as_str())
+    );
+    let after = desk.get(&path).await;
+    assert!(after.html.contains("Ended by the clinic"), "{}", after.html);
+
+    let proxy = desk
+        .post(
+            &format!("/staff/patients/{teen}/proxies"),
+            &[
+                ("csrf", &csrf_of(&after.html)),
+                ("email", "aunt@example.org"),
+                ("kind", "immunization"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        proxy.location.as_deref(),
+        Some(format!("{path}?done=proxy").as_str())
+    );
+    assert!(app.emails().iter().any(|m| m.contains("aunt@example.org")));
+
+    // A clinician has no such page; the administrator sets the guardian policy.
+    let mut doc = Browser::new(&app);
+    staff_signs_in(&mut doc, "doc@example.org", StaffRole::Clinician).await;
+    assert_eq!(doc.get(&path).await.status, StatusCode::FORBIDDEN);
+    let mut admin = Browser::new(&app);
+    staff_signs_in(
+        &mut admin,
+        "admin@example.org",
+        StaffRole::OrganizationAdmin,
+    )
+    .await;
+    let team = admin.get("/staff/team").await;
+    assert!(team.html.contains("Guardians of 12–17-year-olds"));
+    assert!(
+        team.html.contains("value=\"hiv\" checked"),
+        "the default hides HIV"
+    );
+    let saved = admin
+        .post(
+            "/staff/guardian-policy",
+            &[("csrf", &csrf_of(&team.html)), ("hidden", "mental_health")],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK);
+    assert!(saved.html.contains("Guardian policy saved"));
+    assert!(saved.html.contains("value=\"mental_health\" checked"));
+    assert!(!saved.html.contains("value=\"hiv\" checked"));
 }

@@ -62,7 +62,7 @@ pub enum Actor {
         patient: PatientId,
         scope: GrantScope,
     },
-    /// Whoever holds a share link (read-only).
+    /// Whoever holds a share link (read-only: it views, and downloads what it views).
     ShareLink {
         grant: GrantId,
         patient: PatientId,
@@ -326,10 +326,10 @@ pub fn decide(actor: &Actor, action: Action, target: Target<'_>, now: DateTime<U
             scope,
             ..
         } => {
-            let read_only = matches!(actor, Actor::ShareLink { .. });
             let action_ok = match action {
                 Action::ViewChart | Action::Read => !scope.actions.is_empty(),
-                Action::Export => !read_only && scope.actions.contains(&Action::Export),
+                // A share link downloads exactly what it shows, when its grant says so.
+                Action::Export => scope.actions.contains(&Action::Export),
                 Action::Create
                 | Action::Release
                 | Action::ViewAccessHistory
@@ -660,6 +660,19 @@ mod tests {
         );
         assert_eq!(
             decide(&link(none), Action::Export, record(&m), now()),
+            Decision::Allow,
+            "a share link downloads what it shows"
+        );
+        assert_eq!(
+            decide(
+                &link(none),
+                Action::Create,
+                Target::Chart {
+                    patient: ANN,
+                    organization: ORG
+                },
+                now()
+            ),
             Decision::Deny,
             "share links are read-only"
         );

@@ -156,6 +156,60 @@ pub struct Organization {
     pub phone: Option<Phone>,
     /// The zone every date and time of this organisation is shown in.
     pub time_zone: Tz,
+    /// What guardians of its patients aged 12 to 17 do not see.
+    pub guardian_policy: GuardianPolicy,
+}
+
+/// The age from which a patient's records with some labels are hidden from their guardian.
+pub const GUARDIAN_TEEN_AGE: u32 = 12;
+/// The age at which a guardian's access ends by itself.
+pub const ADULT_AGE: u32 = 18;
+
+/// An organisation's rule for guardians of minors: records with these labels are hidden from
+/// the guardian of a patient aged [`GUARDIAN_TEEN_AGE`] to 17 (young people may consent to
+/// that care on their own, and its confidentiality is theirs). A guardian of a younger child
+/// sees every label; at [`ADULT_AGE`] the guardianship ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuardianPolicy {
+    pub hidden_from_teens: SensitivityLabels,
+}
+
+impl Default for GuardianPolicy {
+    /// Mental health, substance use, sexual and reproductive health, and HIV.
+    fn default() -> Self {
+        Self {
+            hidden_from_teens: SensitivityLabels::empty()
+                .with(SensitivityLabel::MentalHealth)
+                .with(SensitivityLabel::SubstanceUse)
+                .with(SensitivityLabel::SexualReproductive)
+                .with(SensitivityLabel::Hiv),
+        }
+    }
+}
+
+impl GuardianPolicy {
+    /// The labels a guardian may see of a patient born on `birth_date`, on `today`.
+    pub fn labels_for(
+        self,
+        birth_date: chrono::NaiveDate,
+        today: chrono::NaiveDate,
+    ) -> SensitivityLabels {
+        let all = SensitivityLabel::ALL
+            .iter()
+            .fold(SensitivityLabels::empty(), |acc, l| acc.with(*l));
+        if today.years_since(birth_date).unwrap_or(0) < GUARDIAN_TEEN_AGE {
+            return all;
+        }
+        all.iter()
+            .filter(|l| !self.hidden_from_teens.contains(*l))
+            .fold(SensitivityLabels::empty(), |acc, l| acc.with(l))
+    }
+}
+
+/// The day a person born on `birth_date` comes of age (a 29 February birthday counts from
+/// 28 February in other years). `None` only for dates at the end of the calendar.
+pub fn coming_of_age(birth_date: chrono::NaiveDate) -> Option<chrono::NaiveDate> {
+    birth_date.checked_add_months(chrono::Months::new(ADULT_AGE * 12))
 }
 
 impl Organization {
@@ -191,12 +245,67 @@ pub trait OrganizationRepository: Send + Sync {
     /// # Errors
     /// As [`OrganizationRepository::list`].
     async fn find_by_slug(&self, slug: &Slug) -> Result<Option<Organization>, RepoError>;
+
+    /// Replaces the organisation's guardian policy; false when there is no such organisation.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn set_guardian_policy(
+        &self,
+        id: OrganizationId,
+        policy: GuardianPolicy,
+    ) -> Result<bool, RepoError>;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn a_guardian_of_a_teenager_does_not_see_what_the_policy_hides() {
+        let policy = GuardianPolicy::default();
+        let born = chrono::NaiveDate::from_ymd_opt(2011, 6, 15).unwrap();
+        let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let at_11 = policy.labels_for(born, day(2023, 6, 14));
+        assert!(
+            at_11.contains(SensitivityLabel::MentalHealth),
+            "a child's guardian sees all"
+        );
+        assert!(at_11.contains(SensitivityLabel::Genetic));
+        let at_12 = policy.labels_for(born, day(2023, 6, 15));
+        for hidden in [
+            SensitivityLabel::MentalHealth,
+            SensitivityLabel::SubstanceUse,
+            SensitivityLabel::SexualReproductive,
+            SensitivityLabel::Hiv,
+        ] {
+            assert!(!at_12.contains(hidden), "{hidden:?} is hidden from 12");
+        }
+        assert!(
+            at_12.contains(SensitivityLabel::Genetic),
+            "not in the default policy"
+        );
+        let none_hidden = GuardianPolicy {
+            hidden_from_teens: SensitivityLabels::empty(),
+        };
+        assert!(
+            none_hidden
+                .labels_for(born, day(2026, 12, 4))
+                .contains(SensitivityLabel::Hiv)
+        );
+    }
+
+    #[test]
+    fn one_comes_of_age_on_the_18th_birthday() {
+        let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert_eq!(coming_of_age(day(2008, 12, 5)), Some(day(2026, 12, 5)));
+        assert_eq!(
+            coming_of_age(day(2008, 2, 29)),
+            Some(day(2026, 2, 28)),
+            "a leap-day birthday counts from 28 February"
+        );
+    }
 
     #[test]
     fn strictest_rule_wins() {

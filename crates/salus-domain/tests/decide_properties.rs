@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
 use salus_domain::access::{Action, Actor, GrantScope, Target, decide};
-use salus_domain::consent::{Grant, GrantMaker, GrantState, Grantee};
+use salus_domain::consent::{Grant, GrantMaker, GrantState, Grantee, PasscodeAttempts};
 use salus_domain::ids::{AccountId, GrantId, OrganizationId, PatientId, RecordId};
 use salus_domain::record::{
     RecordKind, RecordMeta, RecordSource, ReleaseState, SensitivityLabel, SensitivityLabels,
@@ -219,10 +219,7 @@ proptest! {
             prop_assert!(record.iter().all(|l| s.labels.contains(l)), "a label not granted");
             match c.action {
                 Action::ViewChart | Action::Read => prop_assert!(!s.actions.is_empty()),
-                Action::Export => {
-                    prop_assert!(!c.link, "share links are read-only");
-                    prop_assert!(s.actions.contains(&Action::Export));
-                }
+                Action::Export => prop_assert!(s.actions.contains(&Action::Export)),
                 other => prop_assert!(false, "{other:?} is never a grantee's"),
             }
         }
@@ -249,8 +246,10 @@ proptest! {
         t in (-100_i64..1100, 0_i64..1000),
         now in -100_i64..1100,
         same_account in any::<bool>(),
-        link in any::<bool>(),
+        grantee_kind in 0_u8..3,
+        locked in any::<bool>(),
     ) {
+        let link = grantee_kind == 1;
         let (a, b) = (at(t.0), at(t.0 + t.1));
         let revoker = AccountId::from_uuid(uuid(70));
         let state = match state {
@@ -259,14 +258,19 @@ proptest! {
             _ => GrantState::Revoked { at: a, by: revoker },
         };
         let holder = AccountId::from_uuid(uuid(50));
-        let grantee = if link {
-            Grantee::ShareLink { recipient: None, passcode: None }
-        } else {
-            Grantee::Proxy {
-                account: Some(holder),
-                email: Email::parse("carer@example.org").unwrap(),
-                relationship: None,
-            }
+        let email = Email::parse("carer@example.org").unwrap();
+        let grantee = match grantee_kind {
+            0 => Grantee::Proxy { account: Some(holder), email, relationship: None },
+            1 => Grantee::ShareLink {
+                recipient: None,
+                passcode: None,
+                attempts: PasscodeAttempts {
+                    failed: if locked { 10 } else { 0 },
+                    last_failed: None,
+                    locked_at: locked.then(|| at(t.0)),
+                },
+            },
+            _ => Grantee::Guardian { account: holder, email, relationship: None },
         };
         let grant = Grant {
             id: GrantId::from_uuid(uuid(60)),
@@ -285,10 +289,13 @@ proptest! {
             prop_assert!(active, "{state:?} at {now} acted");
             prop_assert!(link || same_account, "someone else's proxy grant acted");
         } else {
-            prop_assert!(!active || (!link && !same_account));
+            prop_assert!(!active || (!link && !same_account) || (link && locked));
         }
         if matches!(state, GrantState::Revoked { .. }) {
             prop_assert!(actor.is_none(), "a revoked grant acted");
+        }
+        if link && locked {
+            prop_assert!(actor.is_none(), "a locked share link acted");
         }
     }
 }

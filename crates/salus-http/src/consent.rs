@@ -63,9 +63,10 @@ pub struct GrantDto {
     pub id: String,
     /// Whose record it opens.
     pub patient_id: String,
-    /// `pending`, `active`, `revoked` or `expired`.
+    /// `pending`, `active`, `revoked`, `expired`, or `locked` (a share link after too many
+    /// wrong passcodes).
     pub status: String,
-    /// `proxy` or `share_link`.
+    /// `proxy`, `guardian` or `share_link`.
     pub kind: String,
     /// The invited address (shown to the patient only).
     pub email: Option<String>,
@@ -96,7 +97,7 @@ fn status(s: GrantState) -> &'static str {
     }
 }
 
-fn dto(v: &GrantView, for_patient: bool) -> GrantDto {
+pub(crate) fn dto(v: &GrantView, for_patient: bool) -> GrantDto {
     let g = &v.grant;
     let (kind, email, relationship) = match &g.grantee {
         Grantee::Proxy {
@@ -108,16 +109,32 @@ fn dto(v: &GrantView, for_patient: bool) -> GrantDto {
             for_patient.then(|| email.as_str().to_owned()),
             relationship.as_ref().map(|r| r.as_str().to_owned()),
         ),
+        Grantee::Guardian {
+            email,
+            relationship,
+            ..
+        } => (
+            "guardian",
+            for_patient.then(|| email.as_str().to_owned()),
+            relationship.as_ref().map(|r| r.as_str().to_owned()),
+        ),
         Grantee::ShareLink { recipient, .. } => (
             "share_link",
             None,
             recipient.as_ref().map(|r| r.as_str().to_owned()),
         ),
     };
+    let locked =
+        matches!(&g.grantee, Grantee::ShareLink { attempts, .. } if attempts.locked_at.is_some());
     GrantDto {
         id: g.id.to_string(),
         patient_id: g.patient.to_string(),
-        status: status(v.state).to_owned(),
+        status: if locked && matches!(v.state, GrantState::Active { .. }) {
+            "locked"
+        } else {
+            status(v.state)
+        }
+        .to_owned(),
         kind: kind.to_owned(),
         email,
         relationship,
@@ -158,7 +175,7 @@ fn invitation(b: &InvitationDto) -> Result<ProxyInvitation, salus_domain::consen
     )
 }
 
-fn body(code: &str, message: &str) -> Json<ErrorBody> {
+pub(crate) fn body(code: &str, message: &str) -> Json<ErrorBody> {
     ErrorBody::new(code, message)
 }
 
@@ -279,6 +296,10 @@ fn refused(e: ConsentError) -> Result<Refused, ApiError> {
         ConsentError::Forbidden => Refused::Forbidden(body("forbidden", &message)),
         ConsentError::NotFound => Refused::NotFound(body("not_found", &message)),
         ConsentError::Ended => Refused::Ended(body("grant_ended", &message)),
+        ConsentError::ClinicOnly => Refused::Forbidden(body("clinic_only", &message)),
+        ConsentError::Busy { .. } => {
+            return Err(ApiError::Unavailable(body("busy", &message)));
+        }
         ConsentError::Repo(r) => return Err(r.into()),
     })
 }

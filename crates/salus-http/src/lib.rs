@@ -23,6 +23,7 @@ mod consent;
 mod detail;
 mod error;
 mod export;
+mod guardians;
 mod identity;
 mod organizations;
 mod payload;
@@ -81,6 +82,7 @@ type Apis = (
     records::RecordsApi,
     export::ExportApi,
     consent::ConsentApi,
+    guardians::GuardianApi,
 );
 
 fn service(state: ApiState) -> OpenApiService<Apis, ()> {
@@ -117,6 +119,9 @@ fn service(state: ApiState) -> OpenApiService<Apis, ()> {
                 records: state.records,
             },
             consent::ConsentApi {
+                consent: state.consent.clone(),
+            },
+            guardians::GuardianApi {
                 consent: state.consent,
             },
         ),

@@ -44,6 +44,13 @@ pub fn api_state(
         n => n as usize,
     };
     let mailer = cfg.mailer()?;
+    // One pool of hashing workers for passwords and share-link passcodes.
+    let hasher: Arc<dyn salus_domain::account::PasswordHasher> =
+        Arc::new(if cfg.cheap_password_hashing_for_tests {
+            Argon2Hasher::cheap_for_tests(workers, queue)
+        } else {
+            Argon2Hasher::new(workers, queue)
+        });
     let records = RecordsService::new(RecordsPorts {
         records: shared.clone(),
         patients: shared.clone(),
@@ -60,11 +67,7 @@ pub fn api_state(
             accounts: shared.clone(),
             tokens: shared.clone(),
             sessions: shared.clone(),
-            hasher: Arc::new(if cfg.cheap_password_hashing_for_tests {
-                Argon2Hasher::cheap_for_tests(workers, queue)
-            } else {
-                Argon2Hasher::new(workers, queue)
-            }),
+            hasher: hasher.clone(),
             common: Arc::new(ZxcvbnCommonList),
             secrets: Arc::new(OsSecrets),
             mailer: mailer.clone(),
@@ -89,6 +92,8 @@ pub fn api_state(
             log: shared.clone(),
             patients: shared.clone(),
             organizations: shared.clone(),
+            accounts: shared.clone(),
+            hasher,
             clock,
             ids: Arc::new(UuidV7Ids),
             public_url: cfg.public_url(),
@@ -102,9 +107,10 @@ pub fn api_state(
 /// How often the server looks for delayed releases whose notice is due.
 pub const NOTICE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Sends the "something new" notices of delayed releases as their time comes, every
-/// [`NOTICE_INTERVAL`], for as long as it runs (the server spawns it). Every node may run it:
-/// each notice is taken by one.
+/// Sends the "something new" notices of delayed releases as their time comes, and tells
+/// patients who came of age that their guardian's access ended, every [`NOTICE_INTERVAL`],
+/// for as long as it runs (the server spawns it). Every node may run it: each notice is taken
+/// by one.
 ///
 /// # Errors
 /// When the mail settings are unusable.
@@ -113,7 +119,8 @@ pub fn notice_sender(
     cfg: &Config,
     clock: Arc<dyn salus_domain::Clock>,
 ) -> anyhow::Result<impl std::future::Future<Output = ()> + Send + use<>> {
-    let records = api_state(store, cfg, clock)?.records;
+    let state = api_state(store, cfg, clock)?;
+    let (records, consent) = (state.records, state.consent);
     Ok(async move {
         let mut tick = tokio::time::interval(NOTICE_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -124,6 +131,13 @@ pub fn notice_sender(
                 Ok(charts) => tracing::info!(charts, "sent the notices of delayed releases"),
                 Err(e) => {
                     tracing::warn!(error = %e, "delayed-release notices not sent; will retry")
+                }
+            }
+            match consent.tell_patients_who_came_of_age().await {
+                Ok(0) => {}
+                Ok(ended) => tracing::info!(ended, "told patients who came of age"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "coming-of-age notices not sent; will retry")
                 }
             }
         }

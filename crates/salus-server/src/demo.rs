@@ -63,6 +63,7 @@ fn demo_organizations() -> Vec<Organization> {
             release_policy: policy,
             phone: Some(Phone::parse("+1 617 555 0100").expect("constant phone")),
             time_zone: salus_domain::chrono_tz::America::New_York,
+            guardian_policy: salus_domain::organization::GuardianPolicy::default(),
         },
         Organization {
             id: OrganizationId::generate(&UuidV7Ids),
@@ -77,6 +78,7 @@ fn demo_organizations() -> Vec<Organization> {
             ),
             phone: Some(Phone::parse("+1 413 555 0142").expect("constant phone")),
             time_zone: salus_domain::chrono_tz::America::New_York,
+            guardian_policy: salus_domain::organization::GuardianPolicy::default(),
         },
     ]
 }

@@ -187,6 +187,7 @@ async fn main() -> anyhow::Result<()> {
                         "unknown --time-zone {time_zone:?} (use an IANA name such as Europe/Berlin)"
                     )
                 })?,
+                guardian_policy: salus_domain::organization::GuardianPolicy::default(),
             };
             store
                 .create(&org)

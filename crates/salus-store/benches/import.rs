@@ -97,6 +97,7 @@ fn demo_org() -> Organization {
         release_policy: ReleasePolicy::default(),
         phone: None,
         time_zone: salus_domain::chrono_tz::Tz::UTC,
+        guardian_policy: salus_domain::organization::GuardianPolicy::default(),
     }
 }
 

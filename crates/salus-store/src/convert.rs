@@ -95,6 +95,12 @@ pub(crate) fn organization_from_rows(
             .time_zone
             .parse()
             .map_err(|_| RepoError::Corrupt("organizations.time_zone"))?,
+        guardian_policy: salus_domain::organization::GuardianPolicy {
+            hidden_from_teens: u8::try_from(org.guardian_hidden_labels)
+                .ok()
+                .and_then(|b| SensitivityLabels::from_bits(b).ok())
+                .ok_or(RepoError::Corrupt("organizations.guardian_hidden_labels"))?,
+        },
     })
 }
 

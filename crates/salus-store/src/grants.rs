@@ -5,13 +5,15 @@ use crate::{Store, repo_err};
 use chrono::{DateTime, Utc};
 use salus_domain::access::{Action, GrantScope};
 use salus_domain::account::{PasswordHash, TokenDigest};
-use salus_domain::consent::{Grant, GrantMaker, GrantRepository, GrantState, Grantee};
+use salus_domain::consent::{
+    Grant, GrantMaker, GrantRepository, GrantState, Grantee, PasscodeAttempts,
+};
 use salus_domain::record::{RecordKind, SensitivityLabels};
 use salus_domain::text::{Email, GrantText};
 use salus_domain::{AccountId, GrantId, PatientId, RepoError};
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::sea_query::{Expr, ExprTrait as _};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 fn codes<T: Copy>(items: impl Iterator<Item = T>, code: fn(T) -> &'static str) -> String {
     items.map(code).collect::<Vec<_>>().join(",")
@@ -47,9 +49,22 @@ fn to_row(g: &Grant, token: Option<TokenDigest>) -> Result<grant::ActiveModel, R
             None,
             None,
         ),
+        Grantee::Guardian {
+            account,
+            email,
+            relationship,
+        } => (
+            "guardian",
+            Some(account.as_uuid()),
+            Some(email.as_str().to_owned()),
+            relationship.as_ref().map(|r| r.as_str().to_owned()),
+            None,
+            None,
+        ),
         Grantee::ShareLink {
             recipient,
             passcode,
+            ..
         } => (
             "share_link",
             None,
@@ -111,6 +126,10 @@ fn to_row(g: &Grant, token: Option<TokenDigest>) -> Result<grant::ActiveModel, R
         made_by: Set(made_by.as_uuid()),
         made_by_staff: Set(staff),
         made_at: Set(g.made_at),
+        end_notified_at: Set(None),
+        failed_passcodes: Set(0),
+        last_failed_at: Set(None),
+        locked_at: Set(None),
     })
 }
 
@@ -122,9 +141,24 @@ fn from_row(r: grant::Model) -> Result<Grant, RepoError> {
                 .map_err(|_| RepoError::Corrupt("grants.invitee_email"))?,
             relationship: text(r.relationship, "grants.relationship")?,
         },
+        "guardian" => Grantee::Guardian {
+            account: AccountId::from_uuid(
+                r.grantee_account_id
+                    .ok_or(RepoError::Corrupt("grants.grantee_account_id"))?,
+            ),
+            email: Email::parse(r.invitee_email.as_deref().unwrap_or_default())
+                .map_err(|_| RepoError::Corrupt("grants.invitee_email"))?,
+            relationship: text(r.relationship, "grants.relationship")?,
+        },
         "share_link" => Grantee::ShareLink {
             recipient: text(r.recipient, "grants.recipient")?,
             passcode: r.passcode_hash.map(PasswordHash::new),
+            attempts: PasscodeAttempts {
+                failed: u32::try_from(r.failed_passcodes)
+                    .map_err(|_| RepoError::Corrupt("grants.failed_passcodes"))?,
+                last_failed: r.last_failed_at,
+                locked_at: r.locked_at,
+            },
         },
         _ => return Err(RepoError::Corrupt("grants.grantee_kind")),
     };
@@ -283,5 +317,72 @@ impl GrantRepository for Store {
             .await
             .map_err(repo_err)?;
         Ok(done.rows_affected == 1)
+    }
+
+    async fn guardianships_ended(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Grant>, RepoError> {
+        all(grant::Entity::find()
+            .filter(Column::GranteeKind.eq("guardian"))
+            .filter(Column::ValidUntil.lte(now))
+            .filter(Column::State.eq("active"))
+            .filter(Column::EndNotifiedAt.is_null())
+            .order_by_asc(Column::ValidUntil)
+            .limit(u64::from(limit.clamp(1, 1000)))
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?)
+    }
+
+    async fn mark_end_notified(&self, id: GrantId, at: DateTime<Utc>) -> Result<bool, RepoError> {
+        // Conditional: of two nodes at once, exactly one tells the patient.
+        let done = grant::Entity::update_many()
+            .col_expr(Column::EndNotifiedAt, Expr::value(at))
+            .filter(Column::Id.eq(id.as_uuid()))
+            .filter(Column::EndNotifiedAt.is_null())
+            .exec(&self.db)
+            .await
+            .map_err(repo_err)?;
+        Ok(done.rows_affected == 1)
+    }
+
+    async fn passcode_failed(
+        &self,
+        id: GrantId,
+        at: DateTime<Utc>,
+        lock_after: u32,
+    ) -> Result<PasscodeAttempts, RepoError> {
+        // Counted in the database (`failed = failed + 1`), so attempts at once all count.
+        grant::Entity::update_many()
+            .col_expr(
+                Column::FailedPasscodes,
+                Expr::col(Column::FailedPasscodes).add(1),
+            )
+            .col_expr(Column::LastFailedAt, Expr::value(at))
+            .filter(Column::Id.eq(id.as_uuid()))
+            .exec(&self.db)
+            .await
+            .map_err(repo_err)?;
+        grant::Entity::update_many()
+            .col_expr(Column::LockedAt, Expr::value(at))
+            .filter(Column::Id.eq(id.as_uuid()))
+            .filter(Column::FailedPasscodes.gte(i32::try_from(lock_after).unwrap_or(i32::MAX)))
+            .filter(Column::LockedAt.is_null())
+            .exec(&self.db)
+            .await
+            .map_err(repo_err)?;
+        let row = grant::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(repo_err)?
+            .ok_or(RepoError::Corrupt("grants.id"))?;
+        Ok(PasscodeAttempts {
+            failed: u32::try_from(row.failed_passcodes)
+                .map_err(|_| RepoError::Corrupt("grants.failed_passcodes"))?,
+            last_failed: row.last_failed_at,
+            locked_at: row.locked_at,
+        })
     }
 }

@@ -3,10 +3,11 @@
 use crate::convert::{SCOPE_KIND, SCOPE_LABEL, organization_from_rows, rule_to_row};
 use crate::entity::{organization, organization_feature, release_rule};
 use crate::{Store, repo_err};
-use salus_domain::organization::{Organization, OrganizationRepository};
+use salus_domain::organization::{GuardianPolicy, Organization, OrganizationRepository};
 use salus_domain::text::Slug;
 use salus_domain::{OrganizationId, RepoError};
 use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
 };
@@ -45,6 +46,7 @@ impl OrganizationRepository for Store {
             created_at: Set(salus_domain::Clock::now(&salus_domain::SystemClock)),
             phone: Set(org.phone.as_ref().map(|p| p.as_str().to_owned())),
             time_zone: Set(org.time_zone.name().to_owned()),
+            guardian_hidden_labels: Set(i16::from(org.guardian_policy.hidden_from_teens.bits())),
         })
         .exec_without_returning(&txn)
         .await
@@ -114,5 +116,22 @@ impl OrganizationRepository for Store {
             .await
             .map_err(repo_err)?;
         Ok(assemble(&self.db, org.into_iter().collect()).await?.pop())
+    }
+
+    async fn set_guardian_policy(
+        &self,
+        id: OrganizationId,
+        policy: GuardianPolicy,
+    ) -> Result<bool, RepoError> {
+        let done = organization::Entity::update_many()
+            .col_expr(
+                organization::Column::GuardianHiddenLabels,
+                Expr::value(i16::from(policy.hidden_from_teens.bits())),
+            )
+            .filter(organization::Column::Id.eq(id.as_uuid()))
+            .exec(&self.db)
+            .await
+            .map_err(repo_err)?;
+        Ok(done.rows_affected == 1)
     }
 }

@@ -44,6 +44,7 @@ fn org(slug: &str, policy: ReleasePolicy) -> Organization {
         release_policy: policy,
         phone: None,
         time_zone: salus_domain::chrono_tz::Tz::UTC,
+        guardian_policy: salus_domain::organization::GuardianPolicy::default(),
     }
 }
 
@@ -1033,7 +1034,7 @@ async fn grants_round_trip_are_accepted_once_narrowed_and_revoked() {
     assert!(matches!(accepted.state, GrantState::Active { .. }));
     let holder = match accepted.grantee {
         Grantee::Proxy { account, .. } => account.unwrap(),
-        Grantee::ShareLink { .. } => panic!("a proxy grant"),
+        Grantee::Guardian { .. } | Grantee::ShareLink { .. } => panic!("a proxy grant"),
     };
     assert_eq!(store.for_grantee(holder).await.unwrap().len(), 1);
     assert!(
@@ -1070,5 +1071,165 @@ async fn grants_round_trip_are_accepted_once_narrowed_and_revoked() {
             at: now,
             by: owner.id
         }
+    );
+}
+
+#[tokio::test]
+async fn guardianships_are_told_once_and_wrong_passcodes_count_then_lock_a_link() {
+    use salus_domain::access::{Action, GrantScope};
+    use salus_domain::account::{
+        Account, AccountRepository, AccountState, ChartLink, PasswordHash, Role, TokenDigest,
+    };
+    use salus_domain::consent::{
+        Grant, GrantMaker, GrantRepository, GrantState, Grantee, PasscodeAttempts,
+    };
+    use salus_domain::organization::GuardianPolicy;
+    use salus_domain::record::SensitivityLabels;
+    use salus_domain::text::{Email, GrantText};
+    let Some(path) = salus_tests::synthea_bundles().into_iter().next() else {
+        return;
+    };
+    let store = store().await;
+    let clinic = org("demo", ReleasePolicy::default());
+    OrganizationRepository::create(&store, &clinic)
+        .await
+        .unwrap();
+    import_file(&store, clinic.id, &path).await;
+    let patient = first_patient(&store, clinic.id).await;
+    let now = clock().now();
+
+    // The organisation's guardian policy: the documented default, then changed.
+    let stored = |store: &salus_store::Store| {
+        let store = store.clone();
+        async move {
+            OrganizationRepository::find(&store, clinic.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .guardian_policy
+        }
+    };
+    assert_eq!(stored(&store).await, GuardianPolicy::default());
+    let none = GuardianPolicy {
+        hidden_from_teens: SensitivityLabels::empty(),
+    };
+    assert!(store.set_guardian_policy(clinic.id, none).await.unwrap());
+    assert_eq!(stored(&store).await, none);
+
+    let parent = Account {
+        id: salus_domain::AccountId::generate(&UuidV7Ids),
+        email: Email::parse("parent@example.org").unwrap(),
+        name: salus_domain::patient::PersonName::new("Pat", "Parent").unwrap(),
+        birth_date: None,
+        role: Role::Patient,
+        state: AccountState::Active { verified_at: now },
+        chart: ChartLink::Unlinked,
+        password: PasswordHash::new("$argon2id$x"),
+        created_at: now,
+    };
+    AccountRepository::create(&store, &parent).await.unwrap();
+    let scope = |until| GrantScope {
+        kinds: [RecordKind::Observation].into(),
+        actions: [Action::Read, Action::Export].into(),
+        labels: SensitivityLabels::empty(),
+        valid_from: now - chrono::Duration::days(30),
+        valid_until: until,
+    };
+    let ended_at = now - chrono::Duration::hours(1);
+    let guardian = Grant {
+        id: salus_domain::GrantId::generate(&UuidV7Ids),
+        patient,
+        grantee: Grantee::Guardian {
+            account: parent.id,
+            email: parent.email.clone(),
+            relationship: Some(GrantText::parse("mother").unwrap()),
+        },
+        scope: scope(ended_at),
+        state: GrantState::Active {
+            accepted_at: now - chrono::Duration::days(30),
+            until: ended_at,
+        },
+        note: None,
+        made_by: GrantMaker::Staff(parent.id),
+        made_at: now - chrono::Duration::days(30),
+    };
+    GrantRepository::create(&store, &guardian, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        GrantRepository::find(&store, guardian.id).await.unwrap(),
+        Some(guardian.clone()),
+        "a guardianship reads back as written"
+    );
+    assert!(
+        store
+            .guardianships_ended(ended_at - chrono::Duration::seconds(1), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let due = store.guardianships_ended(now, 10).await.unwrap();
+    assert_eq!(due.iter().map(|g| g.id).collect::<Vec<_>>(), [guardian.id]);
+    let (a, b) = tokio::join!(
+        store.mark_end_notified(guardian.id, now),
+        store.mark_end_notified(guardian.id, now)
+    );
+    assert_eq!(
+        [a.unwrap(), b.unwrap()].iter().filter(|w| **w).count(),
+        1,
+        "told once"
+    );
+    assert!(store.guardianships_ended(now, 10).await.unwrap().is_empty());
+
+    // A share link: ten wrong passcodes at once all count, and lock it for good.
+    let link = Grant {
+        id: salus_domain::GrantId::generate(&UuidV7Ids),
+        patient,
+        grantee: Grantee::ShareLink {
+            recipient: Some(GrantText::parse("Dr Jones").unwrap()),
+            passcode: Some(PasswordHash::new("$argon2id$passcode")),
+            attempts: PasscodeAttempts::default(),
+        },
+        scope: scope(now + chrono::Duration::days(1)),
+        state: GrantState::Active {
+            accepted_at: now,
+            until: now + chrono::Duration::days(1),
+        },
+        note: None,
+        made_by: GrantMaker::Patient(parent.id),
+        made_at: now,
+    };
+    let token = TokenDigest([7; 32]);
+    GrantRepository::create(&store, &link, Some(token))
+        .await
+        .unwrap();
+    assert_eq!(store.by_token(&token).await.unwrap(), Some(link.clone()));
+    let first = store.passcode_failed(link.id, now, 10).await.unwrap();
+    assert_eq!((first.failed, first.locked_at), (1, None));
+    let mut tries = tokio::task::JoinSet::new();
+    for _ in 0..9 {
+        let store = store.clone();
+        tries.spawn(async move { store.passcode_failed(link.id, now, 10).await });
+    }
+    while let Some(done) = tries.join_next().await {
+        assert!(done.unwrap().is_ok());
+    }
+    let stored = GrantRepository::find(&store, link.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let Grantee::ShareLink { attempts, .. } = stored.grantee.clone() else {
+        panic!("a share link");
+    };
+    assert_eq!(attempts.failed, 10, "every wrong passcode counted");
+    assert_eq!(attempts.locked_at, Some(now), "locked at the tenth");
+    assert_eq!(
+        store.by_token(&token).await.unwrap().map(|g| g.grantee),
+        Some(stored.grantee.clone()),
+        "its token still names it, to say it is locked"
+    );
+    assert!(
+        stored.actor(None, now).is_none(),
+        "a locked link gives no actor"
     );
 }

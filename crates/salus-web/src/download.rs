@@ -129,7 +129,7 @@ fn read_failed(e: &RepoError) -> Response {
 }
 
 /// A file to save, named `name` (see [`file_name`]).
-fn download(body: Body, content_type: &str, name: &str) -> Response {
+pub(crate) fn download(body: Body, content_type: &str, name: &str) -> Response {
     let mut r = body.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

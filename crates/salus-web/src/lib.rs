@@ -9,6 +9,7 @@ mod clinician;
 mod download;
 mod form;
 mod front_desk;
+mod guardians;
 mod layout;
 mod link;
 mod proxy;
@@ -16,6 +17,7 @@ mod records;
 mod recovery;
 mod security;
 mod session;
+mod share;
 mod sharing;
 mod team;
 
@@ -241,6 +243,7 @@ pub fn routes(state: WebState) -> impl Endpoint {
             "/account/sharing/:id",
             get(sharing::edit_form).post(sharing::edit),
         )
+        .at("/account/sharing/links", poem::post(sharing::make_link))
         .at("/account/sharing/:id/revoke", poem::post(sharing::revoke))
         .at(
             "/account/acting-for",
@@ -254,6 +257,9 @@ pub fn routes(state: WebState) -> impl Endpoint {
                 secure,
             ),
         )
+        .at("/share/:token", get(share::show).post(share::unlock))
+        .at("/share/:token/fhir", poem::post(share::fhir))
+        .at("/share/:token/pdf", poem::post(share::pdf))
         .at("/records", get(records::home))
         .at("/records/history", get(records::history))
         .at(
@@ -275,6 +281,7 @@ pub fn routes(state: WebState) -> impl Endpoint {
         .at("/staff/records/:id/release", poem::post(clinician::release))
         .at("/staff/team", get(team::team))
         .at("/staff/invitations", poem::post(team::invite))
+        .at("/staff/guardian-policy", poem::post(team::guardian_policy))
         .at(
             "/staff/setup",
             link::moves_token_out_of_url(
@@ -289,6 +296,19 @@ pub fn routes(state: WebState) -> impl Endpoint {
         )
         .at("/staff/identity/:account", poem::post(front_desk::review))
         .at("/staff/search", poem::post(front_desk::search))
+        .at("/staff/patients/:id/access", get(guardians::access))
+        .at(
+            "/staff/patients/:id/guardians",
+            poem::post(guardians::record_guardian),
+        )
+        .at(
+            "/staff/patients/:id/guardians/:grant/end",
+            poem::post(guardians::end_guardian),
+        )
+        .at(
+            "/staff/patients/:id/proxies",
+            poem::post(guardians::record_proxy),
+        )
         .at("/account/password", poem::post(security::change_password))
         .at("/account/email", poem::post(security::change_email))
         .at(
@@ -354,9 +374,11 @@ pub const RATE_LIMITED_FORMS: &[&str] = &[
     "/account/email/confirm",
 ];
 
-/// Whether the per-address limit applies to a request of this page path.
+/// Whether the per-address limit applies to a request of this page path: the forms above,
+/// and a share link's passcode (and the downloads that carry it).
 pub fn is_rate_limited(method: &str, path: &str) -> bool {
-    method.eq_ignore_ascii_case("post") && RATE_LIMITED_FORMS.contains(&path)
+    method.eq_ignore_ascii_case("post")
+        && (RATE_LIMITED_FORMS.contains(&path) || path.starts_with("/share/"))
 }
 
 /// The request's id (`x-request-id`, set for every request by the application's outermost

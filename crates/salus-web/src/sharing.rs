@@ -27,8 +27,11 @@ struct GrantRow {
     id: String,
     who: String,
     status: &'static str,
-    /// Revoking makes sense only for a grant that has not ended.
+    /// Revoking makes sense only for a grant that has not ended (a guardianship is the
+    /// clinic's to end).
     live: bool,
+    /// Its scope can be changed (a share link's cannot: the patient makes a new one).
+    changeable: bool,
     kinds: String,
     may_download: bool,
     labels: String,
@@ -38,22 +41,22 @@ struct GrantRow {
 }
 
 /// A checkbox of the form.
-struct Choice {
-    code: &'static str,
-    label: &'static str,
-    checked: bool,
+pub(crate) struct Choice {
+    pub(crate) code: &'static str,
+    pub(crate) label: &'static str,
+    pub(crate) checked: bool,
 }
 
 /// The invitation form as typed.
 #[derive(Default, Clone)]
-struct Typed {
-    email: String,
-    relationship: String,
-    note: String,
-    until: String,
-    kinds: Vec<String>,
-    download: bool,
-    labels: Vec<String>,
+pub(crate) struct Typed {
+    pub(crate) email: String,
+    pub(crate) relationship: String,
+    pub(crate) note: String,
+    pub(crate) until: String,
+    pub(crate) kinds: Vec<String>,
+    pub(crate) download: bool,
+    pub(crate) labels: Vec<String>,
 }
 
 #[derive(Template)]
@@ -69,7 +72,7 @@ struct SharingPage<'a> {
 }
 
 /// The plain explanation of each sensitivity label, for the form.
-fn explain(l: SensitivityLabel) -> &'static str {
+pub(crate) fn explain(l: SensitivityLabel) -> &'static str {
     match l {
         SensitivityLabel::MentalHealth => {
             "Mental health: diagnoses, therapy notes and medicines for mental health"
@@ -129,20 +132,36 @@ async fn page(
                     Some(r) => format!("{} ({})", email.as_str(), r.as_str()),
                     None => email.as_str().to_owned(),
                 },
+                Grantee::Guardian {
+                    email,
+                    relationship,
+                    ..
+                } => match relationship {
+                    Some(r) => format!("Guardian: {} ({})", email.as_str(), r.as_str()),
+                    None => format!("Guardian: {}", email.as_str()),
+                },
                 Grantee::ShareLink { recipient, .. } => {
                     recipient.as_ref().map_or("A share link".to_owned(), |r| {
                         format!("Share link for {}", r.as_str())
                     })
                 }
             };
+            let locked = matches!(&g.grantee, Grantee::ShareLink { attempts, .. } if attempts.locked_at.is_some());
+            let guardian = matches!(g.grantee, Grantee::Guardian { .. });
+            let link = matches!(g.grantee, Grantee::ShareLink { .. });
             GrantRow {
                 id: g.id.to_string(),
                 who,
-                status: status(v.state),
+                status: if locked && matches!(v.state, GrantState::Active { .. }) {
+                    "Locked after wrong passcodes"
+                } else {
+                    status(v.state)
+                },
                 live: matches!(
                     v.state,
                     GrantState::Pending { .. } | GrantState::Active { .. }
-                ),
+                ) && !guardian,
+                changeable: !link,
                 kinds: g
                     .scope
                     .kinds
@@ -158,7 +177,11 @@ async fn page(
                     .map(|l| l.label())
                     .collect::<Vec<_>>()
                     .join(", "),
-                until: when::day_of(g.scope.valid_until - chrono::Duration::seconds(1), zone),
+                until: if link {
+                    when::moment(g.scope.valid_until, zone)
+                } else {
+                    when::day_of(g.scope.valid_until - chrono::Duration::seconds(1), zone)
+                },
                 by_staff: matches!(g.made_by, salus_domain::consent::GrantMaker::Staff(_)),
             }
         })
@@ -179,7 +202,7 @@ async fn page(
 }
 
 /// The form's checkboxes, ticked as typed.
-fn choices(typed: &Typed) -> (Vec<Choice>, Vec<Choice>) {
+pub(crate) fn choices(typed: &Typed) -> (Vec<Choice>, Vec<Choice>) {
     let kinds = RecordKind::ALL
         .iter()
         .map(|k| Choice {
@@ -201,7 +224,7 @@ fn choices(typed: &Typed) -> (Vec<Choice>, Vec<Choice>) {
 
 impl Typed {
     /// The form's fields as sent.
-    fn from_fields(fields: Vec<(String, String)>) -> Self {
+    pub(crate) fn from_fields(fields: Vec<(String, String)>) -> Self {
         let mut t = Self::default();
         for (name, v) in fields {
             match name.as_str() {
@@ -219,7 +242,7 @@ impl Typed {
     }
 
     /// The scope the form asks for.
-    fn scope(&self) -> Result<ScopeChoice, ScopeError> {
+    pub(crate) fn scope(&self) -> Result<ScopeChoice, ScopeError> {
         let actions: &[&str] = if self.download {
             &["read", "export"]
         } else {
@@ -265,7 +288,7 @@ pub(crate) async fn sharing(
 }
 
 /// The field of the form a refusal is about.
-fn field(e: ScopeError) -> &'static str {
+pub(crate) fn field(e: ScopeError) -> &'static str {
     match e {
         ScopeError::NoKinds | ScopeError::Kind => "kinds",
         ScopeError::Action => "download",
@@ -273,6 +296,8 @@ fn field(e: ScopeError) -> &'static str {
         ScopeError::Until => "until",
         ScopeError::Email => "email",
         ScopeError::Text => "relationship",
+        ScopeError::Hours => "hours",
+        ScopeError::Passcode => "passcode",
     }
 }
 
@@ -448,7 +473,8 @@ async fn live_grant(
         .ok_or_else(missing)?;
     let who = match &v.grant.grantee {
         Grantee::Proxy { email, .. } => email.as_str().to_owned(),
-        Grantee::ShareLink { .. } => "the share link".to_owned(),
+        // A guardianship is the clinic's, a share link is made anew: neither is edited.
+        Grantee::Guardian { .. } | Grantee::ShareLink { .. } => return Err(missing()),
     };
     Ok((v.grant, who))
 }
@@ -547,6 +573,111 @@ pub(crate) async fn edit(
             StatusCode::NOT_FOUND,
             "Not found",
             "There is no such permission, or it has already ended.",
+        ),
+    }
+}
+
+/// The share-link form as typed (never the passcode: it is not shown again).
+#[derive(Default, Clone)]
+struct LinkTyped {
+    kinds: Vec<String>,
+    hours: String,
+    recipient: String,
+}
+
+#[derive(Template)]
+#[template(path = "share_made.html")]
+struct LinkMadePage {
+    url: String,
+    recipient: Option<String>,
+    until: String,
+    has_passcode: bool,
+}
+
+/// Patient: makes a share link and shows it once.
+#[handler]
+pub(crate) async fn make_link(
+    rid: crate::RequestId,
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    Myself(acting): Myself,
+    CheckedForm(fields): CheckedForm<Vec<(String, String)>>,
+) -> Response {
+    let mut t = LinkTyped::default();
+    let mut passcode = String::new();
+    for (name, v) in fields {
+        match name.as_str() {
+            "link_kind" => t.kinds.push(v),
+            "hours" => t.hours = v,
+            "recipient" => t.recipient = v,
+            "passcode" => passcode = v,
+            _ => {}
+        }
+    }
+    let refused = |e: ScopeError| {
+        let problems = Problems::one(
+            match e {
+                ScopeError::NoKinds | ScopeError::Kind => "link_kinds",
+                ScopeError::Hours => "hours",
+                ScopeError::Passcode => "passcode",
+                _ => "recipient",
+            },
+            e.to_string(),
+        );
+        page(
+            &state,
+            csrf,
+            &acting,
+            None,
+            problems,
+            Typed::default(),
+            StatusCode::BAD_REQUEST,
+        )
+    };
+    let request = match salus_domain::consent::LinkRequest::from_fields(
+        t.kinds.iter().map(String::as_str),
+        Some(t.hours.as_str()),
+        &passcode,
+        &t.recipient,
+    ) {
+        Ok(r) => r,
+        Err(e) => return refused(e).await,
+    };
+    let has_passcode = request.passcode.is_some();
+    match state
+        .consent
+        .create_share_link(&acting.actor, request, rid.get())
+        .await
+    {
+        Ok(made) => {
+            let zone = match crate::records::zone_of(&state, &acting.signed_in.account).await {
+                Ok(z) => z,
+                Err(r) => return r,
+            };
+            let recipient = match &made.grant.grantee {
+                Grantee::ShareLink { recipient, .. } => {
+                    recipient.as_ref().map(|r| r.as_str().to_owned())
+                }
+                Grantee::Proxy { .. } | Grantee::Guardian { .. } => None,
+            };
+            render(&LinkMadePage {
+                url: made.url,
+                recipient,
+                until: when::moment(made.grant.scope.valid_until, zone),
+                has_passcode,
+            })
+        }
+        Err(ConsentError::Input(e)) => refused(e).await,
+        Err(ConsentError::Busy { .. }) => error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Busy",
+            "Too busy right now. Nothing was made. Please try again in a few seconds.",
+        ),
+        Err(ConsentError::Repo(e)) => crate::unavailable("share link failed", &e),
+        Err(_) => error_page(
+            StatusCode::FORBIDDEN,
+            "Not available",
+            "Only a patient shares their own records.",
         ),
     }
 }

@@ -63,6 +63,8 @@ struct TeamPage<'a> {
     members: Vec<MemberRow>,
     roles: Vec<RoleOption>,
     draft: InviteDraft,
+    /// The guardian policy's labels, ticked when hidden from guardians of 12–17-year-olds.
+    hidden: Vec<crate::sharing::Choice>,
 }
 
 async fn team_page(
@@ -85,7 +87,22 @@ async fn team_page(
         }
         Err(e) => return crate::unavailable("team page failed", &e),
     };
+    let policy = match state.consent.guardian_policy(actor).await {
+        Ok(p) => p,
+        Err(salus_domain::consent::GuardianError::Repo(e)) => {
+            return crate::unavailable("guardian policy failed", &e);
+        }
+        Err(_) => salus_domain::organization::GuardianPolicy::default(),
+    };
     let page = TeamPage {
+        hidden: salus_domain::record::SensitivityLabel::ALL
+            .iter()
+            .map(|l| crate::sharing::Choice {
+                code: l.code(),
+                label: crate::sharing::explain(*l),
+                checked: policy.hidden_from_teens.contains(*l),
+            })
+            .collect(),
         csrf: &csrf.0,
         notice,
         message,
@@ -322,5 +339,59 @@ pub(crate) async fn setup(
         }
         Err(StaffSetupError::Busy(HashError::Busy { .. })) => busy(),
         Err(e) => crate::unavailable("staff setup failed", &e),
+    }
+}
+
+/// Administrator: what guardians of the organisation's 12–17-year-olds do not see.
+#[handler]
+pub(crate) async fn guardian_policy(
+    rid: crate::RequestId,
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    StaffMember(me): StaffMember,
+    CheckedForm(fields): CheckedForm<Vec<(String, String)>>,
+) -> Response {
+    use salus_domain::record::{SensitivityLabel, SensitivityLabels};
+    let hidden = fields
+        .iter()
+        .filter(|(name, _)| name == "hidden")
+        .try_fold(SensitivityLabels::empty(), |acc, (_, code)| {
+            SensitivityLabel::from_code(code).map(|l| acc.with(l))
+        });
+    let Some(hidden) = hidden else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Not saved",
+            "Choose from the kinds of information listed on the page.",
+        );
+    };
+    let policy = salus_domain::organization::GuardianPolicy {
+        hidden_from_teens: hidden,
+    };
+    match state
+        .consent
+        .set_guardian_policy(&me.actor, policy, rid.get())
+        .await
+    {
+        Ok(()) => {
+            team_page(
+                &state,
+                csrf,
+                &me.actor,
+                Some("Guardian policy saved. It counts from each guardian's next page.".into()),
+                None,
+                InviteDraft::default(),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(salus_domain::consent::GuardianError::Repo(e)) => {
+            crate::unavailable("guardian policy failed", &e)
+        }
+        Err(_) => error_page(
+            StatusCode::FORBIDDEN,
+            "Not available",
+            "Only the organisation's administrators change this.",
+        ),
     }
 }

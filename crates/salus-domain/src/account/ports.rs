@@ -417,6 +417,11 @@ pub enum AuthEventKind {
     ConsentAccepted,
     ConsentChanged,
     ConsentRevoked,
+    GuardianRecorded,
+    GuardianPolicyChanged,
+    ShareLinkCreated,
+    ShareLinkPasscodeFailed,
+    ShareLinkLocked,
     StaffInvited,
     StaffSetupCompleted,
     EmailChangeRequested,
@@ -456,6 +461,11 @@ impl AuthEventKind {
             Self::ConsentAccepted => "consent.accepted",
             Self::ConsentChanged => "consent.changed",
             Self::ConsentRevoked => "consent.revoked",
+            Self::GuardianRecorded => "consent.guardian_recorded",
+            Self::GuardianPolicyChanged => "consent.guardian_policy_changed",
+            Self::ShareLinkCreated => "consent.share_link_created",
+            Self::ShareLinkPasscodeFailed => "consent.share_link_passcode_failed",
+            Self::ShareLinkLocked => "consent.share_link_locked",
             Self::StaffInvited => "auth.staff_invited",
             Self::StaffSetupCompleted => "auth.staff_setup_completed",
             Self::EmailChangeRequested => "auth.email_change_requested",
@@ -476,6 +486,8 @@ impl AuthEventKind {
                 | Self::AccountLocked
                 | Self::SecondFactorFailed
                 | Self::ActivationCodeRejected
+                | Self::ShareLinkPasscodeFailed
+                | Self::ShareLinkLocked
         )
     }
 }

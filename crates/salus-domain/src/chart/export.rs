@@ -34,7 +34,8 @@ impl From<ReadError> for ExportError {
 
 impl RecordsService {
     /// Starts an export of a chart (the actor's own when `req.patient` is `None`): checks
-    /// that the person proved who they are within [`crate::account::REAUTH_WINDOW_MINUTES`], that the actor
+    /// that the person proved who they are within [`crate::account::REAUTH_WINDOW_MINUTES`]
+    /// (a share link proves itself at every request), that the actor
     /// may export the chart, and writes the audit entry naming the format. The answer reads
     /// the records out batch by batch under the same rules as viewing.
     ///
@@ -47,7 +48,10 @@ impl RecordsService {
         request_id: Option<&str>,
     ) -> Result<ChartExport, ExportError> {
         let now = self.now();
-        if !crate::account::proved_recently(req.authenticated_at, now) {
+        // A session re-confirms the person before a download; a share link proves itself
+        // (its token, its passcode) at every request and has no session.
+        let link = matches!(actor, Actor::ShareLink { .. });
+        if !link && !crate::account::proved_recently(req.authenticated_at, now) {
             return Err(ExportError::ReauthenticationRequired);
         }
         let mut a = Audit {

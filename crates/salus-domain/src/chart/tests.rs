@@ -340,6 +340,7 @@ fn exporting(records: Vec<ClinicalRecord>) -> (RecordsService, Arc<Mutex<Vec<Acc
             release_policy: crate::organization::ReleasePolicy::default(),
             phone: None,
             time_zone: chrono_tz::Tz::UTC,
+            guardian_policy: crate::organization::GuardianPolicy::default(),
         }))
     });
     let kept = Arc::new(Mutex::new(Vec::new()));

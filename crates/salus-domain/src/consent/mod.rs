@@ -10,8 +10,12 @@
 //! its scope only while it is active and in force; every read then asks
 //! [`crate::access::decide`] like any other. Nothing else checks a grant.
 
+mod guardian;
+mod link;
 mod service;
 
+pub use guardian::{GuardianError, GuardianRequest};
+pub use link::{LinkCreated, LinkError, LinkRequest, MAX_LINK_DAYS, OpenError};
 pub use service::{
     AcceptError, ConsentError, ConsentPorts, ConsentService, DEFAULT_GRANT_DAYS, GRANTABLE_ACTIONS,
     GrantView, INVITATION_DAYS, MAX_GRANT_YEARS, ProxyChoice, ProxyInvitation, ScopeChoice,
@@ -54,11 +58,46 @@ pub enum Grantee {
         email: Email,
         relationship: Option<GrantText>,
     },
+    /// A parent or legal guardian of a minor, established by the front desk after checking
+    /// documents; the account at `email` had to exist. Ends by itself at the patient's 18th
+    /// birthday; the organisation's [`crate::organization::GuardianPolicy`] hides some labels
+    /// from the guardian of a 12–17-year-old.
+    Guardian {
+        account: AccountId,
+        email: Email,
+        relationship: Option<GrantText>,
+    },
     /// Whoever holds the link (and its passcode, when it has one: stored as an argon2id hash).
     ShareLink {
         recipient: Option<GrantText>,
         passcode: Option<crate::account::PasswordHash>,
+        attempts: PasscodeAttempts,
     },
+}
+
+/// Wrong passcodes typed for a share link: after [`LOCK_AFTER`] the link is locked for good.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PasscodeAttempts {
+    pub failed: u32,
+    pub last_failed: Option<DateTime<Utc>>,
+    pub locked_at: Option<DateTime<Utc>>,
+}
+
+/// Wrong passcodes after which a share link is locked.
+pub const LOCK_AFTER: u32 = 10;
+/// Wrong passcodes allowed without waiting; each one after that waits twice as long as the one
+/// before, from [`FIRST_WAIT_SECS`].
+pub const FREE_ATTEMPTS: u32 = 3;
+pub const FIRST_WAIT_SECS: i64 = 30;
+
+impl PasscodeAttempts {
+    /// When the next passcode may be tried (`None`: now), while the link is not locked.
+    pub fn next_try_at(&self) -> Option<DateTime<Utc>> {
+        let extra = self.failed.checked_sub(FREE_ATTEMPTS)?;
+        let last = self.last_failed?;
+        let wait = FIRST_WAIT_SECS.saturating_mul(1_i64 << extra.min(16));
+        Some(last + chrono::Duration::seconds(wait))
+    }
 }
 
 /// Who made a grant: the patient, or staff recording it with the patient present.
@@ -98,7 +137,8 @@ pub trait GrantRepository: Send + Sync {
     /// `Unavailable` when the store fails; `Corrupt` when a stored row does not parse.
     async fn find(&self, id: GrantId) -> Result<Option<Grant>, RepoError>;
 
-    /// The grant whose invitation or link token has this digest, if it is still unused.
+    /// The grant whose token has this digest: a pending invitation's (until it is used), or
+    /// a share link's (for as long as the link is not revoked).
     ///
     /// # Errors
     /// As [`GrantRepository::find`].
@@ -145,6 +185,37 @@ pub trait GrantRepository: Send + Sync {
         by: AccountId,
         at: DateTime<Utc>,
     ) -> Result<bool, RepoError>;
+
+    /// Guardianships that ended by `now` (the patient came of age) whose patient was not told
+    /// yet, oldest first, at most `limit`.
+    ///
+    /// # Errors
+    /// As [`GrantRepository::find`].
+    async fn guardianships_ended(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Grant>, RepoError>;
+
+    /// Marks the end of a guardianship as told to the patient; false when it already was
+    /// (another node was first).
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn mark_end_notified(&self, id: GrantId, at: DateTime<Utc>) -> Result<bool, RepoError>;
+
+    /// Counts one wrong passcode for a share link at `at`, in one step (two wrong passcodes at
+    /// once count twice), and locks the link when the count reaches `lock_after`. Answers the
+    /// attempts after this one.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn passcode_failed(
+        &self,
+        id: GrantId,
+        at: DateTime<Utc>,
+        lock_after: u32,
+    ) -> Result<PasscodeAttempts, RepoError>;
 }
 
 impl Grant {
@@ -178,11 +249,21 @@ impl Grant {
                 patient: self.patient,
                 scope: self.scope.clone(),
             }),
-            (Grantee::ShareLink { .. }, _) => Some(Actor::ShareLink {
-                grant: self.id,
-                patient: self.patient,
-                scope: self.scope.clone(),
-            }),
+            (Grantee::Guardian { account: mine, .. }, Some(asking)) if *mine == asking => {
+                Some(Actor::Proxy {
+                    account: asking,
+                    grant: self.id,
+                    patient: self.patient,
+                    scope: self.scope.clone(),
+                })
+            }
+            (Grantee::ShareLink { attempts, .. }, _) if attempts.locked_at.is_none() => {
+                Some(Actor::ShareLink {
+                    grant: self.id,
+                    patient: self.patient,
+                    scope: self.scope.clone(),
+                })
+            }
             _ => None,
         }
     }
@@ -219,6 +300,8 @@ pub fn consent_without_expectations() -> ConsentService {
         log: std::sync::Arc::new(crate::audit::MockAccessLog::new()),
         patients: std::sync::Arc::new(crate::patient::MockPatientRepository::new()),
         organizations: std::sync::Arc::new(crate::organization::MockOrganizationRepository::new()),
+        accounts: std::sync::Arc::new(crate::account::MockAccountRepository::new()),
+        hasher: std::sync::Arc::new(crate::account::MockPasswordHasher::new()),
         clock: std::sync::Arc::new(crate::clock::SystemClock),
         ids: std::sync::Arc::new(NilIds),
         public_url: String::new(),

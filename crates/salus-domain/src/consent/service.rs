@@ -52,6 +52,10 @@ pub enum ScopeError {
     Email,
     #[error("Keep the relationship and the note to 200 characters each.")]
     Text,
+    #[error("Choose how long the link works: from 1 hour to 30 days.")]
+    Hours,
+    #[error("A passcode has 6 to 64 characters. Leave it empty for none.")]
+    Passcode,
 }
 
 impl ScopeError {
@@ -64,6 +68,8 @@ impl ScopeError {
             Self::Until => "invalid_until",
             Self::Email => "invalid_email",
             Self::Text => "text_too_long",
+            Self::Hours => "invalid_hours",
+            Self::Passcode => "invalid_passcode",
         }
     }
 }
@@ -124,7 +130,6 @@ impl ScopeChoice {
     /// which must lie after today and at most five years ahead — days as the clinic's zone
     /// `tz` counts them (a grant "until 10 December" in Boston lasts until midnight there).
     fn scope(&self, now: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<GrantScope, ScopeError> {
-        use chrono::TimeZone as _;
         let today = now.with_timezone(&tz).date_naive();
         let last = self
             .last_day
@@ -135,19 +140,7 @@ impl ScopeChoice {
         if last <= today || last > latest {
             return Err(ScopeError::Until);
         }
-        let midnight = (last + Duration::days(1))
-            .and_hms_opt(0, 0, 0)
-            .ok_or(ScopeError::Until)?;
-        // The first instant of the next day there (the earlier one when clocks go back).
-        let until = tz
-            .from_local_datetime(&midnight)
-            .earliest()
-            .or_else(|| {
-                tz.from_local_datetime(&(midnight + Duration::hours(1)))
-                    .earliest()
-            })
-            .ok_or(ScopeError::Until)?
-            .with_timezone(&Utc);
+        let until = midnight_after(last, tz).ok_or(ScopeError::Until)?;
         Ok(GrantScope {
             kinds: self.kinds.clone(),
             actions: self.actions.clone(),
@@ -155,6 +148,28 @@ impl ScopeChoice {
             valid_from: now,
             valid_until: until,
         })
+    }
+}
+
+/// The first instant of the day after `last` in zone `tz` (the earlier one when clocks go
+/// back; an hour later when midnight does not exist there).
+pub(super) fn midnight_after(last: NaiveDate, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
+    use chrono::TimeZone as _;
+    let midnight = (last + Duration::days(1)).and_hms_opt(0, 0, 0)?;
+    tz.from_local_datetime(&midnight)
+        .earliest()
+        .or_else(|| {
+            tz.from_local_datetime(&(midnight + Duration::hours(1)))
+                .earliest()
+        })
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// An optional text field: empty means none.
+pub(super) fn optional_text(t: &str) -> Result<Option<GrantText>, ScopeError> {
+    match t.trim() {
+        "" => Ok(None),
+        t => GrantText::parse(t).map(Some).map_err(|_| ScopeError::Text),
     }
 }
 
@@ -191,15 +206,11 @@ impl ProxyInvitation {
         note: &str,
     ) -> Result<Self, ScopeError> {
         let email = Email::parse(email).map_err(|_| ScopeError::Email)?;
-        let text = |t: &str| match t.trim() {
-            "" => Ok(None),
-            t => GrantText::parse(t).map(Some).map_err(|_| ScopeError::Text),
-        };
         Ok(Self {
             email,
             scope,
-            relationship: text(relationship)?,
-            note: text(note)?,
+            relationship: optional_text(relationship)?,
+            note: optional_text(note)?,
         })
     }
 }
@@ -218,6 +229,12 @@ pub enum ConsentError {
     /// A revoked grant cannot be changed.
     #[error("This grant has ended.")]
     Ended,
+    /// A guardianship is the clinic's to change, not the (minor) patient's.
+    #[error("Your clinic recorded this guardian. Ask the clinic to change it.")]
+    ClinicOnly,
+    /// Password hashing is saturated; try again shortly.
+    #[error("Too busy right now. Please try again in a few seconds.")]
+    Busy { retry_after_secs: u32 },
     #[error(transparent)]
     Repo(#[from] RepoError),
 }
@@ -248,6 +265,10 @@ pub struct ConsentPorts {
     /// for the clinic whose days a grant counts in.
     pub patients: Arc<dyn crate::patient::PatientRepository>,
     pub organizations: Arc<dyn crate::organization::OrganizationRepository>,
+    /// Accounts: a guardian's, found by address; a patient's own, told they came of age.
+    pub accounts: Arc<dyn crate::account::AccountRepository>,
+    /// argon2id, for share-link passcodes.
+    pub hasher: Arc<dyn crate::account::PasswordHasher>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
     /// The portal's public address, for the invitation link (no trailing slash).
@@ -263,7 +284,7 @@ impl std::fmt::Debug for ConsentPorts {
 /// The consent use cases.
 #[derive(Clone)]
 pub struct ConsentService {
-    p: ConsentPorts,
+    pub(super) p: ConsentPorts,
 }
 
 impl std::fmt::Debug for ConsentService {
@@ -292,7 +313,10 @@ impl ConsentService {
     }
 
     /// The time zone of the clinic whose chart `patient` is (UTC when unknown).
-    async fn zone_of(&self, patient: crate::ids::PatientId) -> Result<chrono_tz::Tz, RepoError> {
+    pub(super) async fn zone_of(
+        &self,
+        patient: crate::ids::PatientId,
+    ) -> Result<chrono_tz::Tz, RepoError> {
         let Some(chart) = self.p.patients.find(patient).await? else {
             return Ok(chrono_tz::Tz::UTC);
         };
@@ -304,7 +328,7 @@ impl ConsentService {
             .map_or(chrono_tz::Tz::UTC, |o| o.time_zone))
     }
 
-    async fn audit(
+    pub(super) async fn audit(
         &self,
         kind: AuthEventKind,
         account: Option<crate::ids::AccountId>,
@@ -587,10 +611,18 @@ impl ConsentService {
             return Ok(None);
         };
         if let Some(actor) = grant.actor(Some(account), now) {
-            return Ok(Some(actor));
+            // A guardian sees what the organisation's policy leaves for the patient's age.
+            if let Some(actor) = self.with_guardian_policy(&grant, actor).await? {
+                return Ok(Some(actor));
+            }
         }
-        let was_theirs =
-            matches!(grant.grantee, Grantee::Proxy { account: Some(a), .. } if a == account);
+        let was_theirs = match grant.grantee {
+            Grantee::Proxy {
+                account: Some(a), ..
+            }
+            | Grantee::Guardian { account: a, .. } => a == account,
+            Grantee::Proxy { account: None, .. } | Grantee::ShareLink { .. } => false,
+        };
         if was_theirs {
             self.p
                 .log
@@ -683,6 +715,9 @@ impl ConsentService {
             .ok_or(ConsentError::NotFound)?;
         if matches!(grant.state, GrantState::Revoked { .. }) {
             return Err(ConsentError::Ended);
+        }
+        if matches!(grant.grantee, Grantee::Guardian { .. }) {
+            return Err(ConsentError::ClinicOnly);
         }
         Ok((*account, grant))
     }

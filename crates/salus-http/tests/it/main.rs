@@ -33,6 +33,7 @@ fn org(slug: &str, features: &[PortalFeature]) -> Organization {
         release_policy: ReleasePolicy::default(),
         phone: None,
         time_zone: salus_domain::chrono_tz::Tz::UTC,
+        guardian_policy: salus_domain::organization::GuardianPolicy::default(),
     }
 }
 

@@ -28,6 +28,10 @@ pub struct Model {
     pub made_by: Uuid,
     pub made_by_staff: bool,
     pub made_at: DateTimeUtc,
+    pub end_notified_at: Option<DateTimeUtc>,
+    pub failed_passcodes: i32,
+    pub last_failed_at: Option<DateTimeUtc>,
+    pub locked_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,6 +10,7 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub phone: Option<String>,
     pub time_zone: String,
+    pub guardian_hidden_labels: i16,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

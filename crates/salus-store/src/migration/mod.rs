@@ -13,6 +13,7 @@ mod m20261204_000008_failures_by_address;
 mod m20261204_000009_release_notices;
 mod m20261204_000010_clinic_requests;
 mod m20261204_000011_grants;
+mod m20261204_000012_guardians_and_links;
 
 /// Applies every migration in order.
 #[derive(Debug)]
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000009_release_notices::Migration),
             Box::new(m20261204_000010_clinic_requests::Migration),
             Box::new(m20261204_000011_grants::Migration),
+            Box::new(m20261204_000012_guardians_and_links::Migration),
         ]
     }
 }

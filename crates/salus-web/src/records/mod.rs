@@ -512,13 +512,42 @@ pub(crate) async fn history(
     {
         Ok(entries) => {
             let me = actor.account();
+            // The patient's grants, to name who used them: a share link by whom it was for,
+            // a guardian as such.
+            let grants: std::collections::BTreeMap<_, _> = match state.consent.grants(&actor).await
+            {
+                Ok(grants) => grants
+                    .into_iter()
+                    .map(|v| (v.grant.id, v.grant.grantee))
+                    .collect(),
+                Err(salus_domain::consent::ConsentError::Repo(e)) => {
+                    return crate::unavailable("grants failed", &e);
+                }
+                Err(_) => std::collections::BTreeMap::new(),
+            };
             render(&HistoryPage {
                 older: (entries.len() == 50)
                     .then(|| entries.last().map(|e| e.seq))
                     .flatten(),
                 entries: entries
                     .iter()
-                    .map(|e| history_row(me, e, &viewer))
+                    .map(|e| {
+                        use salus_domain::consent::Grantee;
+                        let mut row = history_row(me, e, &viewer);
+                        match e.accessor.grant.and_then(|g| grants.get(&g)) {
+                            Some(Grantee::ShareLink {
+                                recipient: Some(r), ..
+                            }) => {
+                                row.who =
+                                    format!("Someone with your share link for {}", r.as_str());
+                            }
+                            Some(Grantee::Guardian { .. }) => {
+                                row.who = row.who.replace("(your proxy)", "(your guardian)");
+                            }
+                            _ => {}
+                        }
+                        row
+                    })
                     .collect(),
             })
         }

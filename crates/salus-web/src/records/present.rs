@@ -229,7 +229,7 @@ pub(super) fn history_row(
 ) -> HistoryRow {
     let who = match e.who(me) {
         Who::You => "You".to_owned(),
-        Who::ShareLink => "Someone with a share link".to_owned(),
+        Who::ShareLink => "Someone with your share link".to_owned(),
         Who::Named(name) => match (e.accessor.kind.as_str(), e.accessor.role) {
             ("staff", Some(role)) => format!("{name} ({})", role.code().replace('_', " ")),
             ("proxy", _) => format!("{name} (your proxy)"),
