@@ -516,3 +516,113 @@ async fn the_front_desk_records_a_proxy_for_a_patient_of_its_organisation_marked
     assert_eq!(listed["grants"][0]["made_by_staff"], true, "{listed}");
     assert_eq!(listed["grants"][0]["status"], "active");
 }
+
+#[tokio::test]
+async fn a_share_link_or_an_ended_grant_opens_no_operation_of_the_api() {
+    let app = spawn_app(1).await;
+    let (ann, _) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let (carer, gone) =
+        crate::records::proxy_of(&app, &ann, "gone@example.org", &["observation"], &["read"]).await;
+    let (status, _) = call_with(
+        &app,
+        "DELETE",
+        &format!("/api/v1/grants/{gone}"),
+        &ann,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, link) = call(
+        &app,
+        "POST",
+        "/api/v1/share-links",
+        &ann,
+        Some(json!({"kinds": ["observation"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{link}");
+    let link_token = link["url"]
+        .as_str()
+        .unwrap()
+        .split("/share/")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    crate::logcheck::remember(&link_token);
+    let link_grant = link["grant"]["id"].as_str().unwrap().to_owned();
+
+    // Every operation of the spec that takes a session, old and new.
+    let spec: Value = serde_json::from_str(
+        &app.client
+            .get("/api/openapi.json")
+            .send()
+            .await
+            .0
+            .into_body()
+            .into_string()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let mut checked = 0;
+    for (path, ops) in spec["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            if op["security"].as_array().is_none_or(Vec::is_empty) {
+                continue;
+            }
+            // Any id will do: the session is refused before anything is looked up.
+            let concrete = path
+                .split('/')
+                .map(|s| {
+                    if s.starts_with('{') {
+                        "0190a5f0-0000-7000-8000-000000000000"
+                    } else {
+                        s
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            let url = format!("/api{concrete}");
+            let send = |bearer: &str, acting: Option<&str>| {
+                let mut req = match method.as_str() {
+                    "get" => app.client.get(&url),
+                    "post" => app.client.post(&url),
+                    "put" => app.client.put(&url),
+                    "patch" => app.client.patch(&url),
+                    "delete" => app.client.delete(&url),
+                    other => panic!("a method the matrix does not know: {other}"),
+                }
+                .header("authorization", format!("Bearer {bearer}"));
+                if let Some(g) = acting {
+                    req = req.header("x-acting-for", g);
+                }
+                async move {
+                    if matches!(method.as_str(), "post" | "put" | "patch") {
+                        req.body_json(&json!({})).send().await
+                    } else {
+                        req.send().await
+                    }
+                }
+            };
+            let (status, b) = crate::auth::body(send(&link_token, None).await).await;
+            assert_eq!(
+                (status, b["code"].as_str()),
+                (StatusCode::UNAUTHORIZED, Some("unauthorized")),
+                "{method} {path} with a share link's token as a session"
+            );
+            for (who, grant) in [
+                ("an ended grant", gone.as_str()),
+                ("a share link's grant", link_grant.as_str()),
+            ] {
+                let (status, b) = crate::auth::body(send(&carer, Some(grant)).await).await;
+                assert_eq!(
+                    (status, b["code"].as_str()),
+                    (StatusCode::FORBIDDEN, Some("grant_not_in_force")),
+                    "{method} {path} acting under {who}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 30, "only {checked} operations checked");
+}

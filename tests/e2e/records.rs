@@ -1131,7 +1131,7 @@ async fn clinicians_see_every_held_record_of_their_organisation_until_it_is_rele
 
 /// An account that Ann invited (to `kinds`, with `actions`) and that accepted: its token and
 /// the grant's id.
-async fn proxy_of(
+pub(crate) async fn proxy_of(
     app: &TestApp,
     ann: &str,
     email: &str,

@@ -283,13 +283,21 @@ proptest! {
             made_at: base(),
         };
         let asking = if same_account { holder } else { AccountId::from_uuid(uuid(51)) };
-        let actor = grant.actor(Some(asking), at(now));
+        // A share link is held without a session; a proxy or guardian grant by its account.
+        let session = if link && !same_account { None } else { Some(asking) };
+        let actor = grant.actor(session, at(now));
         let active = matches!(state, GrantState::Active { until, .. } if at(now) < until);
         if actor.is_some() {
             prop_assert!(active, "{state:?} at {now} acted");
-            prop_assert!(link || same_account, "someone else's proxy grant acted");
+            prop_assert!(
+                (link && session.is_none()) || (!link && same_account),
+                "someone else's grant acted"
+            );
         } else {
-            prop_assert!(!active || (!link && !same_account) || (link && locked));
+            prop_assert!(!active || (!link && !same_account) || (link && (locked || session.is_some())));
+        }
+        if link {
+            prop_assert!(grant.actor(Some(asking), at(now)).is_none(), "a session used a share link");
         }
         if matches!(state, GrantState::Revoked { .. }) {
             prop_assert!(actor.is_none(), "a revoked grant acted");

@@ -230,8 +230,8 @@ impl Grant {
     }
 
     /// The actor this grant lets `account` be at `now`: only an active grant, in force, for
-    /// this very account (a share link for anyone holding it, `account` `None`). Everything
-    /// that actor may then see is for `decide` to say.
+    /// this very account (a share link for anyone holding it without a session, `account`
+    /// `None`, unless locked). Everything that actor may then see is for `decide` to say.
     pub fn actor(&self, account: Option<AccountId>, now: DateTime<Utc>) -> Option<Actor> {
         if !matches!(self.state_at(now), GrantState::Active { .. }) {
             return None;
@@ -257,7 +257,8 @@ impl Grant {
                     scope: self.scope.clone(),
                 })
             }
-            (Grantee::ShareLink { attempts, .. }, _) if attempts.locked_at.is_none() => {
+            // A share link is for whoever holds it without signing in: never a session's.
+            (Grantee::ShareLink { attempts, .. }, None) if attempts.locked_at.is_none() => {
                 Some(Actor::ShareLink {
                     grant: self.id,
                     patient: self.patient,
