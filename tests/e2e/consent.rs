@@ -626,3 +626,144 @@ async fn a_share_link_or_an_ended_grant_opens_no_operation_of_the_api() {
     }
     assert!(checked > 30, "only {checked} operations checked");
 }
+
+#[tokio::test]
+async fn the_patients_own_fhir_export_carries_each_grant_in_force_as_a_consent_the_validator_accepts()
+ {
+    let app = spawn_app(1).await;
+    let (ann, _) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let carer = cara(&app).await;
+    let before = app.emails().len();
+    let (status, b) = call(
+        &app,
+        "POST",
+        "/api/v1/grants",
+        &ann,
+        Some(
+            json!({"email": "carer@example.org", "relationship": "my daughter",
+            "scope": {"kinds": ["observation", "medication"], "actions": ["read", "export"],
+                      "labels": ["hiv"]}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{b}");
+    let token = app.emails()[before..]
+        .join("\n")
+        .split("/grants/accept?token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let (status, accepted) = call(
+        &app,
+        "POST",
+        "/api/v1/grants/accept",
+        &carer,
+        Some(json!({"token": token})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // Pending (not in force yet) and a share link (in force).
+    invite_only(&app, &ann, "later@example.org").await;
+    let (status, link) = call(
+        &app,
+        "POST",
+        "/api/v1/share-links",
+        &ann,
+        Some(json!({"kinds": ["immunization"], "recipient": "School nurse"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    crate::logcheck::remember(
+        link["url"]
+            .as_str()
+            .unwrap()
+            .split("/share/")
+            .nth(1)
+            .unwrap(),
+    );
+
+    let fhir = |bearer: String, acting: Option<String>| {
+        let app = &app;
+        async move {
+            let mut req = app
+                .client
+                .get("/api/v1/export/fhir")
+                .header("authorization", format!("Bearer {bearer}"));
+            if let Some(g) = acting {
+                req = req.header("x-acting-for", g);
+            }
+            let resp = req.send().await.0;
+            assert_eq!(resp.status(), StatusCode::OK);
+            resp.into_body().into_vec().await.unwrap()
+        }
+    };
+    let own = fhir(ann.clone(), None).await;
+    let bundle: Value = serde_json::from_slice(&own).unwrap();
+    let consents: Vec<&Value> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .filter(|r| r["resourceType"] == "Consent")
+        .collect();
+    assert_eq!(
+        consents.len(),
+        2,
+        "the proxy and the share link, not the pending invitation"
+    );
+    let proxy = consents
+        .iter()
+        .find(|c| c["id"] == accepted["id"])
+        .expect("the proxy's grant");
+    assert_eq!(proxy["scope"]["coding"][0]["code"], "patient-privacy");
+    assert_eq!(proxy["status"], "active");
+    let provision = &proxy["provision"];
+    assert_eq!(
+        provision["actor"][0]["reference"]["display"],
+        "carer@example.org (my daughter)"
+    );
+    let classes: Vec<&str> = provision["class"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["code"].as_str())
+        .collect();
+    assert_eq!(classes, ["Observation", "MedicationRequest"]);
+    assert_eq!(provision["securityLabel"][0]["code"], "HIV");
+    assert!(provision["period"]["start"].is_string() && provision["period"]["end"].is_string());
+    assert!(
+        provision["action"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["coding"][0]["code"] == "disclose"),
+        "the grant allows downloading"
+    );
+
+    // The proxy's export of Ann's record carries nobody's consents.
+    let theirs = fhir(carer, accepted["id"].as_str().map(str::to_owned)).await;
+    assert!(!String::from_utf8(theirs).unwrap().contains("\"Consent\""));
+
+    if let Some(python) = salus_tests::fhir_validator() {
+        match salus_tests::validate_fhir(&python, &[&own]) {
+            Ok(report) => eprintln!("{report}"),
+            Err(report) => panic!("the FHIR validator refused the export:\n{report}"),
+        }
+    }
+}
+
+/// Ann invites `email` (who does not accept).
+async fn invite_only(app: &crate::TestApp, ann: &str, email: &str) {
+    let (status, b) = call(
+        app,
+        "POST",
+        "/api/v1/grants",
+        ann,
+        Some(invitation(email, &["observation"])),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{b}");
+}

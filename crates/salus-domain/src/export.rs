@@ -100,6 +100,8 @@ pub struct ChartExport {
     query: RecordQuery,
     kinds: VecDeque<RecordKind>,
     cursor: Option<Cursor>,
+    /// The patient's grants in force, in their own export only.
+    consents: Vec<crate::consent::Grant>,
 }
 
 impl std::fmt::Debug for ChartExport {
@@ -130,7 +132,21 @@ impl ChartExport {
             query,
             kinds: kinds.into(),
             cursor: None,
+            consents: Vec::new(),
         }
+    }
+
+    /// The export with the patient's grants in force (for their own export).
+    #[must_use]
+    pub(crate) fn with_consents(mut self, consents: Vec<crate::consent::Grant>) -> Self {
+        self.consents = consents;
+        self
+    }
+
+    /// Who else may see the chart now, and how (the patient's own export only; empty
+    /// otherwise): the grants in force, for the FHIR `Consent` resources.
+    pub fn consents(&self) -> &[crate::consent::Grant] {
+        &self.consents
     }
 
     /// Whose chart this is.

@@ -10,6 +10,7 @@
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use salus_domain::RepoError;
+use salus_domain::consent::{Grant, Grantee};
 use salus_domain::export::ChartExport;
 use salus_domain::patient::Patient;
 use salus_domain::record::{
@@ -547,6 +548,105 @@ pub fn resource_type(kind: RecordKind) -> &'static str {
     }
 }
 
+/// The v3 `ActCode` of a sensitivity label (the information-sensitivity codes FHIR uses as
+/// security labels).
+fn label_code(l: SensitivityLabel) -> (&'static str, &'static str) {
+    match l {
+        SensitivityLabel::MentalHealth => ("PSY", "psychiatry disorder information sensitivity"),
+        SensitivityLabel::SubstanceUse => ("ETH", "substance abuse information sensitivity"),
+        SensitivityLabel::SexualReproductive => (
+            "SEX",
+            "sexuality and reproductive health information sensitivity",
+        ),
+        SensitivityLabel::Hiv => ("HIV", "HIV/AIDS information sensitivity"),
+        SensitivityLabel::Genetic => ("GDIS", "genetic disease information sensitivity"),
+    }
+}
+
+/// A patient's grant as an R4 `Consent`: a privacy consent of the patient that permits the
+/// grantee to access (and, with a download grant, to disclose) the record classes it covers,
+/// for its period, with the security labels granted one by one.
+pub fn consent_resource(g: &Grant, patient: PatientId) -> Value {
+    let v3 = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
+    let (role, role_display, who) = match &g.grantee {
+        Grantee::Proxy {
+            email,
+            relationship,
+            ..
+        } => (
+            "IRCP",
+            "information recipient",
+            match relationship {
+                Some(r) => format!("{} ({})", email.as_str(), r.as_str()),
+                None => email.as_str().to_owned(),
+            },
+        ),
+        Grantee::Guardian { email, .. } => (
+            "IRCP",
+            "information recipient",
+            format!("{} (parent or guardian)", email.as_str()),
+        ),
+        Grantee::ShareLink { recipient, .. } => (
+            "IRCP",
+            "information recipient",
+            recipient.as_ref().map_or_else(
+                || "Whoever holds a share link".to_owned(),
+                |r| format!("{} (through a share link)", r.as_str()),
+            ),
+        ),
+    };
+    let mut actions = vec![json!({"coding": [{
+        "system": "http://terminology.hl7.org/CodeSystem/consentaction",
+        "code": "access", "display": "Access"}]})];
+    if g.scope
+        .actions
+        .contains(&salus_domain::access::Action::Export)
+    {
+        actions.push(json!({"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/consentaction",
+            "code": "disclose", "display": "Disclose"}]}));
+    }
+    let mut provision = json!({
+        "type": "permit",
+        "period": {"start": instant(g.scope.valid_from), "end": instant(g.scope.valid_until)},
+        "actor": [{
+            "role": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                "code": role, "display": role_display}]},
+            "reference": {"display": who},
+        }],
+        "action": actions,
+        "class": g.scope.kinds.iter().map(|k| json!({
+            "system": "http://hl7.org/fhir/resource-types", "code": resource_type(*k)})).collect::<Vec<_>>(),
+    });
+    if !g.scope.labels.is_empty() {
+        provision["securityLabel"] = g
+            .scope
+            .labels
+            .iter()
+            .map(|l| {
+                let (code, display) = label_code(l);
+                json!({"system": v3, "code": code, "display": display})
+            })
+            .collect();
+    }
+    json!({
+        "resourceType": "Consent",
+        "id": g.id.to_string(),
+        "status": "active",
+        "scope": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+            "code": "patient-privacy", "display": "Privacy Consent"}]},
+        "category": [{"coding": [{
+            "system": "http://loinc.org", "code": "59284-0", "display": "Patient Consent"}]}],
+        "patient": {"reference": patient_url(patient)},
+        "dateTime": instant(g.made_at),
+        "performer": [{"reference": patient_url(patient)}],
+        "policyRule": {"coding": [{"system": v3, "code": "OPTIN", "display": "opt-in"}]},
+        "provision": provision,
+    })
+}
+
 /// Writes a `collection` Bundle a piece at a time: [`BundleWriter::start`] (the opening and
 /// the Patient entry), [`BundleWriter::records`] for each batch, [`BundleWriter::finish`].
 /// Remembers only the ids written, so that later entries reference earlier ones.
@@ -597,6 +697,20 @@ impl BundleWriter {
         out
     }
 
+    /// The entries of the patient's grants in force, as `Consent` resources.
+    pub fn consents(&mut self, grants: &[Grant], patient: PatientId) -> Vec<u8> {
+        let mut out = Vec::new();
+        for g in grants {
+            out.push(b',');
+            let entry = json!({
+                "fullUrl": format!("urn:uuid:{}", g.id),
+                "resource": consent_resource(g, patient),
+            });
+            out.extend_from_slice(entry.to_string().as_bytes());
+        }
+        out
+    }
+
     /// The closing of the bundle.
     pub fn finish(self) -> Vec<u8> {
         b"]}".to_vec()
@@ -642,7 +756,11 @@ pub fn bundle_stream(
                     let chunk = writer.records(&batch);
                     Some((Ok(chunk), State::Records(export, writer)))
                 }
-                Ok(None) => Some((Ok(writer.finish()), State::Done)),
+                Ok(None) => {
+                    let mut last = writer.consents(export.consents(), export.patient().id);
+                    last.extend(writer.finish());
+                    Some((Ok(last), State::Done))
+                }
                 Err(e) => Some((Err(e), State::Done)),
             },
             State::Done => None,

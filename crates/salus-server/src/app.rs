@@ -58,6 +58,7 @@ pub fn api_state(
         accounts: shared.clone(),
         log: shared.clone(),
         mailer: mailer.clone(),
+        grants: shared.clone(),
         clock: clock.clone(),
         ids: Arc::new(UuidV7Ids),
         public_url: cfg.public_url(),

@@ -91,6 +91,19 @@ impl RecordsService {
                 .is_allowed()
             })
             .collect();
+        // The patient's own FHIR export says who else may see the chart: each grant in
+        // force, as a `Consent` resource. Nobody else's export carries them.
+        let consents = match (actor, req.format) {
+            (Actor::Patient { patient: own, .. }, ExportFormat::Fhir) if *own == chart.id => self
+                .p
+                .grants
+                .for_patient(chart.id)
+                .await?
+                .into_iter()
+                .filter(|g| matches!(g.state_at(now), crate::consent::GrantState::Active { .. }))
+                .collect(),
+            _ => Vec::new(),
+        };
         self.audit(&a, Outcome::Allowed).await?;
         Ok(ChartExport::new(
             self.p.records.clone(),
@@ -103,6 +116,7 @@ impl RecordsService {
                 ..RecordQuery::default()
             },
             kinds,
-        ))
+        )
+        .with_consents(consents))
     }
 }

@@ -78,6 +78,8 @@ pub struct RecordsPorts {
     pub accounts: Arc<dyn AccountRepository>,
     pub log: Arc<dyn AccessLog>,
     pub mailer: Arc<dyn Mailer>,
+    /// A patient's grants, written into their own export as FHIR `Consent` resources.
+    pub grants: Arc<dyn crate::consent::GrantRepository>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
     /// The portal's public address, for links in emails (no trailing slash).
@@ -415,6 +417,7 @@ pub fn records_without_expectations() -> RecordsService {
         accounts: Arc::new(crate::account::MockAccountRepository::new()),
         log: Arc::new(crate::audit::MockAccessLog::new()),
         mailer: Arc::new(crate::account::MockMailer::new()),
+        grants: Arc::new(crate::consent::MockGrantRepository::new()),
         clock: Arc::new(crate::clock::FixedClock::new(DateTime::<Utc>::UNIX_EPOCH)),
         ids: Arc::new(NilIds),
         public_url: String::new(),
