@@ -413,6 +413,25 @@ async fn a_proxy_sees_only_what_the_grant_allows_and_a_change_or_revocation_coun
         (status, b["code"].as_str()),
         (StatusCode::FORBIDDEN, Some("grant_not_in_force"))
     );
+    // The carer's own history lists what they did for Ann, the refused try included.
+    let (status, mine) = call(&app, "GET", "/api/v1/me/acting-history", &carer, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let entries = mine["entries"].as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["outcome"] == "allowed" && e["action"] == "view_chart"),
+        "{mine}"
+    );
+    assert_eq!(
+        entries[0]["outcome"], "denied",
+        "newest first: the refused try"
+    );
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["grant_id"] == grant.as_str() && e["patient_name"].is_string())
+    );
     let (status, b) = as_proxy(&app, "/api/v1/records?kind=medication", &ann, &grant).await;
     assert_eq!(
         (status, b["code"].as_str()),

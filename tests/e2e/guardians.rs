@@ -92,7 +92,7 @@ async fn results_seen(
 async fn a_guardian_of_a_fifteen_year_old_sees_what_the_policy_allows_until_the_eighteenth_birthday()
  {
     let app = spawn_app(1).await;
-    let now = chrono::Utc::now().date_naive();
+    let now = salus_domain::Clock::now(app.clock.as_ref()).date_naive();
     // Fifteen, and eighteen in ten days' time.
     let born = now.with_year(now.year() - 18).unwrap() + chrono::Duration::days(10);
     let teen = chart_born(&app, "TEEN00001", born).await;

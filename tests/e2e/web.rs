@@ -2553,7 +2553,7 @@ async fn a_share_link_shows_and_downloads_only_what_it_covers_until_revoked_and_
 async fn the_front_desk_records_and_ends_a_guardian_and_records_a_proxy_on_a_charts_page() {
     use salus_domain::account::StaffRole;
     let app = spawn_app(1).await;
-    let now = chrono::Utc::now().date_naive();
+    let now = salus_domain::Clock::now(app.clock.as_ref()).date_naive();
     let teen =
         crate::guardians::chart_born(&app, "TEEN00002", now - chrono::Duration::days(15 * 366))
             .await;

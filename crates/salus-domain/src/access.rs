@@ -150,10 +150,18 @@ pub enum Action {
     ProofIdentity,
     /// Invite and list the organisation's staff.
     ManageTeam,
+    /// Write to the care team about a chart (a patient's own; a proxy's with that grant).
+    Message,
+    /// Book, move or cancel appointments for a chart.
+    Book,
+    /// Ask for a refill of a medication of a chart.
+    RequestRefill,
+    /// See and pay a chart's bills.
+    PayBills,
 }
 
 impl Action {
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 13] = [
         Self::ViewChart,
         Self::Read,
         Self::Export,
@@ -163,7 +171,19 @@ impl Action {
         Self::ViewDemographics,
         Self::ProofIdentity,
         Self::ManageTeam,
+        Self::Message,
+        Self::Book,
+        Self::RequestRefill,
+        Self::PayBills,
     ];
+
+    /// What a patient does for themselves and may let a proxy do for them, beyond reading.
+    pub fn acts_for_patient(self) -> bool {
+        matches!(
+            self,
+            Self::Message | Self::Book | Self::RequestRefill | Self::PayBills
+        )
+    }
 
     /// The action of a stored code.
     pub fn from_code(code: &str) -> Option<Self> {
@@ -182,6 +202,10 @@ impl Action {
             Self::ViewDemographics => "view_demographics",
             Self::ProofIdentity => "proof_identity",
             Self::ManageTeam => "manage_team",
+            Self::Message => "message",
+            Self::Book => "book",
+            Self::RequestRefill => "request_refill",
+            Self::PayBills => "pay_bills",
         }
     }
 }
@@ -277,6 +301,10 @@ pub fn decide(actor: &Actor, action: Action, target: Target<'_>, now: DateTime<U
                         | Action::Export
                         | Action::ViewAccessHistory
                         | Action::ViewDemographics
+                        | Action::Message
+                        | Action::Book
+                        | Action::RequestRefill
+                        | Action::PayBills
                 )
             {
                 return Decision::Deny;
@@ -308,7 +336,14 @@ pub fn decide(actor: &Actor, action: Action, target: Target<'_>, now: DateTime<U
                     }
                     Action::ProofIdentity => !about_chart && proofs_identity(*role),
                     Action::ManageTeam => !about_chart && *role == StaffRole::OrganizationAdmin,
-                    Action::Export | Action::ViewAccessHistory => false,
+                    // Staff's part in messages, bookings, refills and bills is decided with
+                    // those capabilities; until then none.
+                    Action::Export
+                    | Action::ViewAccessHistory
+                    | Action::Message
+                    | Action::Book
+                    | Action::RequestRefill
+                    | Action::PayBills => false,
                 };
             if allowed {
                 Decision::Allow
@@ -330,6 +365,10 @@ pub fn decide(actor: &Actor, action: Action, target: Target<'_>, now: DateTime<U
                 Action::ViewChart | Action::Read => !scope.actions.is_empty(),
                 // A share link downloads exactly what it shows, when its grant says so.
                 Action::Export => scope.actions.contains(&Action::Export),
+                // Acting for the patient: a proxy with that grant; a share link never.
+                Action::Message | Action::Book | Action::RequestRefill | Action::PayBills => {
+                    !matches!(actor, Actor::ShareLink { .. }) && scope.actions.contains(&action)
+                }
                 Action::Create
                 | Action::Release
                 | Action::ViewAccessHistory
@@ -639,6 +678,49 @@ mod tests {
             ),
             Decision::Allow
         );
+    }
+
+    #[test]
+    fn acting_for_a_patient_is_theirs_and_a_proxys_with_that_grant_never_a_links() {
+        let chart = Target::Chart {
+            patient: ANN,
+            organization: ORG,
+        };
+        let mut with_booking = scope(SensitivityLabels::empty());
+        with_booking.actions.insert(Action::Book);
+        let proxy = |s: GrantScope| Actor::Proxy {
+            account: AccountId::from_uuid(Uuid::from_u128(40)),
+            grant: GrantId::from_uuid(Uuid::from_u128(50)),
+            patient: ANN,
+            scope: s,
+        };
+        let link = Actor::ShareLink {
+            grant: GrantId::from_uuid(Uuid::from_u128(51)),
+            patient: ANN,
+            scope: with_booking.clone(),
+        };
+        for action in [
+            Action::Message,
+            Action::Book,
+            Action::RequestRefill,
+            Action::PayBills,
+        ] {
+            assert!(decide(&patient(ANN), action, chart, now()).is_allowed());
+            assert!(!decide(&patient(BO), action, chart, now()).is_allowed());
+            assert!(
+                !decide(&link, action, chart, now()).is_allowed(),
+                "links only read"
+            );
+            assert!(
+                !decide(&staff(StaffRole::FrontDesk, ORG), action, chart, now()).is_allowed(),
+                "decided with each capability"
+            );
+            assert_eq!(
+                decide(&proxy(with_booking.clone()), action, chart, now()).is_allowed(),
+                action == Action::Book,
+                "{action:?}: only what was granted"
+            );
+        }
     }
 
     #[test]

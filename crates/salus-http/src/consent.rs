@@ -27,7 +27,9 @@ enum ApiTags {
 pub struct ScopeDto {
     /// Record kind codes (`observation`, `medication`, …); at least one.
     pub kinds: Vec<String>,
-    /// `read` (view) and/or `export` (download; viewing comes with it).
+    /// `read` (view), `export` (download), and acting for the patient: `message`, `book`,
+    /// `request_refill`, `pay_bills` (each counts once that capability is offered). Viewing
+    /// comes with any of them.
     pub actions: Vec<String>,
     /// Sensitivity labels granted one by one (`mental_health`, `hiv`, …); none by default,
     /// and a record with a label not granted stays hidden.
@@ -553,6 +555,30 @@ impl ConsentApi {
         }
     }
 
+    /// Proxy: what you opened or downloaded on other people's behalf, newest first (at most
+    /// 200) — the same entries their access histories show with your name.
+    #[oai(
+        path = "/v1/me/acting-history",
+        method = "get",
+        operation_id = "actingHistory"
+    )]
+    async fn acting_history(&self, token: SessionToken) -> Result<Json<OnBehalfList>, ApiError> {
+        let entries = self.consent.on_behalf(token.account().id, 200).await?;
+        Ok(Json(OnBehalfList {
+            entries: entries
+                .into_iter()
+                .map(|(e, name)| OnBehalfDto {
+                    at: e.at,
+                    grant_id: e.accessor.grant.map(|g| g.to_string()),
+                    patient_name: name.map(|n| n.full()),
+                    action: e.action,
+                    record_kind: e.record_kind.map(|k| k.code().to_owned()),
+                    outcome: e.outcome.code().to_owned(),
+                })
+                .collect(),
+        }))
+    }
+
     /// Proxy: whose records you may open now, under which grant.
     #[oai(path = "/v1/me/acting-for", method = "get", operation_id = "actingFor")]
     async fn acting_for(&self, token: SessionToken) -> Result<Json<GrantList>, ApiError> {
@@ -569,4 +595,33 @@ impl ConsentApi {
     }
 }
 
-crate::redacted_debug!(ScopeDto, InvitationDto, AcceptDto, GrantDto, GrantList);
+/// One thing a proxy did on someone's behalf.
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct OnBehalfDto {
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// The grant it was done under.
+    pub grant_id: Option<String>,
+    /// Whose record it was.
+    pub patient_name: Option<String>,
+    /// `view_chart`, `read`, `export_fhir`, …
+    pub action: String,
+    pub record_kind: Option<String>,
+    /// `allowed`, `denied` or `not_found`.
+    pub outcome: String,
+}
+
+#[derive(Object)]
+pub struct OnBehalfList {
+    pub entries: Vec<OnBehalfDto>,
+}
+
+crate::redacted_debug!(
+    ScopeDto,
+    InvitationDto,
+    AcceptDto,
+    GrantDto,
+    GrantList,
+    OnBehalfDto,
+    OnBehalfList
+);

@@ -6,7 +6,7 @@
 use crate::account::with_status;
 use crate::form::Problems;
 use crate::session::{CheckedForm, NoFields, Refill, StaffMember, see_other};
-use crate::sharing::{Choice, Typed, choices, field};
+use crate::sharing::{Choice, Typed, act_choices, choices, field};
 use crate::{WebState, error_page, render};
 use askama::Template;
 use poem::http::StatusCode;
@@ -53,6 +53,7 @@ struct AccessPage<'a> {
     typed: Typed,
     kinds: Vec<Choice>,
     labels: Vec<Choice>,
+    acts: Vec<Choice>,
 }
 
 fn missing() -> Response {
@@ -135,6 +136,7 @@ async fn page(
         })
         .collect();
     let (kinds, labels) = choices(&said.typed);
+    let acts = act_choices(&said.typed);
     with_status(
         render(&AccessPage {
             csrf: &csrf.0,
@@ -149,6 +151,7 @@ async fn page(
             typed: said.typed,
             kinds,
             labels,
+            acts,
         }),
         status,
     )

@@ -34,6 +34,8 @@ struct GrantRow {
     changeable: bool,
     kinds: String,
     may_download: bool,
+    /// What they may do for the patient beyond viewing, in words.
+    acts: String,
     labels: String,
     until: String,
     /// Recorded at the front desk rather than by the patient online.
@@ -57,6 +59,8 @@ pub(crate) struct Typed {
     pub(crate) kinds: Vec<String>,
     pub(crate) download: bool,
     pub(crate) labels: Vec<String>,
+    /// What they may do for the patient beyond viewing (`message`, `book`, …).
+    pub(crate) acts: Vec<String>,
 }
 
 #[derive(Template)]
@@ -69,6 +73,7 @@ struct SharingPage<'a> {
     typed: Typed,
     kinds: Vec<Choice>,
     labels: Vec<Choice>,
+    acts: Vec<Choice>,
 }
 
 /// The plain explanation of each sensitivity label, for the form.
@@ -170,6 +175,14 @@ async fn page(
                     .collect::<Vec<_>>()
                     .join(", "),
                 may_download: g.scope.actions.contains(&Action::Export),
+                acts: g
+                    .scope
+                    .actions
+                    .iter()
+                    .filter(|a| a.acts_for_patient())
+                    .map(|a| act_label(*a).to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 labels: g
                     .scope
                     .labels
@@ -187,6 +200,7 @@ async fn page(
         })
         .collect();
     let (kinds, labels) = choices(&typed);
+    let acts = act_choices(&typed);
     with_status(
         render(&SharingPage {
             csrf: &csrf.0,
@@ -196,12 +210,37 @@ async fn page(
             typed,
             kinds,
             labels,
+            acts,
         }),
         code,
     )
 }
 
 /// The form's checkboxes, ticked as typed.
+/// What a patient may let someone do for them beyond viewing, in words.
+pub(crate) fn act_label(a: Action) -> &'static str {
+    match a {
+        Action::Message => "Message your care team",
+        Action::Book => "Book appointments",
+        Action::RequestRefill => "Request medication refills",
+        Action::PayBills => "Pay your bills",
+        _ => "",
+    }
+}
+
+/// The checkboxes of what they may do for the patient, ticked as typed.
+pub(crate) fn act_choices(typed: &Typed) -> Vec<Choice> {
+    salus_domain::consent::GRANTABLE_ACTIONS
+        .iter()
+        .filter(|a| a.acts_for_patient())
+        .map(|a| Choice {
+            code: a.code(),
+            label: act_label(*a),
+            checked: typed.acts.iter().any(|c| c == a.code()),
+        })
+        .collect()
+}
+
 pub(crate) fn choices(typed: &Typed) -> (Vec<Choice>, Vec<Choice>) {
     let kinds = RecordKind::ALL
         .iter()
@@ -235,6 +274,7 @@ impl Typed {
                 "kind" => t.kinds.push(v),
                 "label" => t.labels.push(v),
                 "download" => t.download = v == "yes",
+                "act" => t.acts.push(v),
                 _ => {}
             }
         }
@@ -243,14 +283,18 @@ impl Typed {
 
     /// The scope the form asks for.
     pub(crate) fn scope(&self) -> Result<ScopeChoice, ScopeError> {
-        let actions: &[&str] = if self.download {
+        let download: &[&str] = if self.download {
             &["read", "export"]
         } else {
             &["read"]
         };
+        let actions = download
+            .iter()
+            .copied()
+            .chain(self.acts.iter().map(String::as_str));
         ScopeChoice::from_codes(
             self.kinds.iter().map(String::as_str),
-            actions.iter().copied(),
+            actions,
             self.labels.iter().map(String::as_str),
             Some(self.until.as_str()),
         )
@@ -440,6 +484,7 @@ struct EditPage<'a> {
     typed: Typed,
     kinds: Vec<Choice>,
     labels: Vec<Choice>,
+    acts: Vec<Choice>,
 }
 
 /// The patient's live grant `id` with the words for who it is for.
@@ -509,6 +554,13 @@ pub(crate) async fn edit_form(
             .map(|l| l.code().to_owned())
             .collect(),
         download: grant.scope.actions.contains(&Action::Export),
+        acts: grant
+            .scope
+            .actions
+            .iter()
+            .filter(|a| a.acts_for_patient())
+            .map(|a| a.code().to_owned())
+            .collect(),
         until: (grant.scope.valid_until - chrono::Duration::seconds(1))
             .with_timezone(&zone)
             .date_naive()
@@ -516,6 +568,7 @@ pub(crate) async fn edit_form(
         ..Typed::default()
     };
     let (kinds, labels) = choices(&typed);
+    let acts = act_choices(&typed);
     render(&EditPage {
         csrf: &csrf.0,
         id: grant.id.to_string(),
@@ -524,6 +577,7 @@ pub(crate) async fn edit_form(
         typed,
         kinds,
         labels,
+        acts,
     })
 }
 
@@ -544,6 +598,7 @@ pub(crate) async fn edit(
     let typed = Typed::from_fields(fields);
     let refused = |e: ScopeError, typed: Typed| {
         let (kinds, labels) = choices(&typed);
+        let acts = act_choices(&typed);
         with_status(
             render(&EditPage {
                 csrf: &csrf.0,
@@ -553,6 +608,7 @@ pub(crate) async fn edit(
                 typed,
                 kinds,
                 labels,
+                acts,
             }),
             StatusCode::BAD_REQUEST,
         )

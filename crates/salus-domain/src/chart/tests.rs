@@ -352,6 +352,9 @@ fn exporting(records: Vec<ClinicalRecord>) -> (RecordsService, Arc<Mutex<Vec<Acc
         k.lock().unwrap().push(e);
         Ok(())
     });
+    // A patient's own FHIR export reads their grants (none here).
+    let mut grants = crate::consent::MockGrantRepository::new();
+    grants.expect_for_patient().returning(|_| Ok(Vec::new()));
     let s = RecordsService::new(RecordsPorts {
         records: Arc::new(repo),
         patients: Arc::new(patients),
@@ -359,7 +362,7 @@ fn exporting(records: Vec<ClinicalRecord>) -> (RecordsService, Arc<Mutex<Vec<Acc
         accounts: Arc::new(MockAccountRepository::new()),
         log: Arc::new(log),
         mailer: Arc::new(MockMailer::new()),
-        grants: Arc::new(crate::consent::MockGrantRepository::new()),
+        grants: Arc::new(grants),
         clock: Arc::new(FixedClock::new(now())),
         ids: Arc::new(NoIds),
         public_url: String::new(),

@@ -3,7 +3,6 @@
 //! 256-bit token (stored only as its digest) and, if the patient wants, a passcode (stored as
 //! an argon2id hash; wrong ones are throttled and lock the link after [`LOCK_AFTER`]).
 
-use super::service::GRANTABLE_ACTIONS;
 use super::{
     ConsentError, ConsentService, Grant, GrantMaker, GrantState, Grantee, LOCK_AFTER,
     PasscodeAttempts, ScopeError,
@@ -152,7 +151,8 @@ impl ConsentService {
             },
             scope: GrantScope {
                 kinds: req.kinds,
-                actions: GRANTABLE_ACTIONS.iter().copied().collect(),
+                // Read-only: it views, and downloads what it views.
+                actions: [Action::Read, Action::Export].into(),
                 labels: SensitivityLabels::empty(),
                 valid_from: now,
                 valid_until: until,

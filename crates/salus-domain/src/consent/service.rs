@@ -21,8 +21,17 @@ pub const INVITATION_DAYS: i64 = 7;
 pub const DEFAULT_GRANT_DAYS: i64 = 365;
 pub const MAX_GRANT_YEARS: i32 = 5;
 
-/// The actions a patient may grant today: view (`read`) and download (`export`).
-pub const GRANTABLE_ACTIONS: [Action; 2] = [Action::Read, Action::Export];
+/// The actions a patient may grant: view (`read`), download (`export`), and acting for them —
+/// message the care team, book appointments, request refills, pay bills (each counts once
+/// that capability exists; `decide` already knows them).
+pub const GRANTABLE_ACTIONS: [Action; 6] = [
+    Action::Read,
+    Action::Export,
+    Action::Message,
+    Action::Book,
+    Action::RequestRefill,
+    Action::PayBills,
+];
 
 /// What a grant allows, as a patient chose it: kinds, actions, labels ticked one by one,
 /// and the last day.
@@ -42,7 +51,9 @@ pub enum ScopeError {
     NoKinds,
     #[error("Unknown kind of record.")]
     Kind,
-    #[error("Choose what they may do: view, or view and download.")]
+    #[error(
+        "Choose what they may do: view, download, message the care team, book appointments, request refills or pay bills."
+    )]
     Action,
     #[error("Unknown kind of sensitive information.")]
     Label,
@@ -773,7 +784,14 @@ mod tests {
         assert_eq!(
             refused(&["observation"], &["release"], &[]),
             ScopeError::Action,
-            "only view and download are a patient's to give"
+            "releasing is not a patient's to give"
+        );
+        let acting =
+            ScopeChoice::from_codes(["observation"], ["book", "pay_bills"], [], None).unwrap();
+        assert_eq!(
+            acting.actions,
+            [Action::Read, Action::Book, Action::PayBills].into(),
+            "acting for the patient, and viewing with it"
         );
         assert_eq!(
             refused(&["observation"], &["read"], &["x"]),
