@@ -392,6 +392,7 @@ async fn check_page(
                  page: document.documentElement.scrollWidth,
                  window: window.innerWidth,
                  header: !!document.querySelector('header.site .brand'),
+                 links: [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href')).filter(h => !h.startsWith('#')).length,
                  menu: nav ? nav.querySelectorAll('a').length : 0,
                  signOut: !!document.querySelector('header.site form[action="/logout"] button'),
                  h1: document.querySelectorAll('main h1').length,
@@ -406,11 +407,21 @@ async fn check_page(
             shape["page"], shape["window"]
         ));
     }
-    if shape["header"] != true || shape["menu"].as_u64().unwrap_or(0) == 0 {
-        wrong.push("no header with the account menu".into());
+    if who == "share-link" {
+        // Someone without an account: a header, and no way into the portal.
+        if shape["header"] != true || shape["menu"].as_u64().unwrap_or(0) != 0 {
+            wrong.push("a share link's page has no header, or the portal's menu".into());
+        }
+    } else {
+        if shape["header"] != true || shape["menu"].as_u64().unwrap_or(0) == 0 {
+            wrong.push("no header with the account menu".into());
+        }
+        if who != "anonymous" && shape["signOut"] != true {
+            wrong.push("no Sign out in the header".into());
+        }
     }
-    if who != "anonymous" && shape["signOut"] != true {
-        wrong.push("no Sign out in the header".into());
+    if who == "share-link" && shape["links"].as_u64() != Some(0) {
+        wrong.push(format!("{} links on a share link's page", shape["links"]));
     }
     if shape["h1"] != 1 {
         wrong.push(format!("{} main headings", shape["h1"]));
@@ -434,6 +445,12 @@ async fn check_page(
     }
     let shots = salus_tests::workspace_root().join("target/screenshots");
     let _ = std::fs::create_dir_all(&shots);
+    // A share link's token is a credential: not in a file name.
+    let path = if path.starts_with("/share/") {
+        "/share"
+    } else {
+        path
+    };
     let name = path.trim_matches('/').replace(['/', '?', '=', '&'], "_");
     let name = if name.is_empty() {
         "start".into()
@@ -536,6 +553,28 @@ async fn every_page_keeps_its_shape_and_passes_axe_on_a_phone_and_a_desktop() {
             patient.push(link.attr("href").await?.unwrap_or_default());
         }
         visit("patient", &patient).await?;
+        // A share link, made on the sharing page, for the anonymous pages below.
+        c.goto(&url("/account/sharing")).await?;
+        c.find(Locator::Css("input[name=link_kind][value=observation]"))
+            .await?
+            .click()
+            .await?;
+        c.find(Locator::XPath("//button[text()='Make the link']"))
+            .await?
+            .click()
+            .await?;
+        let shared = c
+            .wait()
+            .for_element(Locator::Css("input.copy"))
+            .await?
+            .prop("value")
+            .await?
+            .unwrap_or_default();
+        let share_path = format!(
+            "/share/{}",
+            shared.split("/share/").nth(1).unwrap_or_default()
+        );
+        visit("patient", &["/account/sharing".to_owned()]).await?;
         c.goto(&url("/account")).await?;
         c.find(Locator::Css("form[action='/logout'] button"))
             .await?
@@ -545,7 +584,12 @@ async fn every_page_keeps_its_shape_and_passes_axe_on_a_phone_and_a_desktop() {
             .for_url(&url::Url::parse(&url("/login?signed_out=1")).unwrap())
             .await?;
 
-        // Staff: a clinician (a chart and its search) and the front desk.
+        // The share link's page, for someone without an account.
+        visit("share-link", &[share_path]).await?;
+
+        // Staff: a clinician (a chart and its search), the front desk (with that chart's
+        // guardians and proxies) and an administrator (the team and the guardian policy).
+        let mut chart_id = String::new();
         for (email, role, pages) in [
             (
                 "doc@browser.test",
@@ -556,6 +600,11 @@ async fn every_page_keeps_its_shape_and_passes_axe_on_a_phone_and_a_desktop() {
                 "desk@browser.test",
                 StaffRole::FrontDesk,
                 vec!["/account".to_owned(), "/staff".to_owned()],
+            ),
+            (
+                "admin@browser.test",
+                StaffRole::OrganizationAdmin,
+                vec!["/staff/team".to_owned()],
             ),
         ] {
             let creds = auth
@@ -601,13 +650,18 @@ async fn every_page_keeps_its_shape_and_passes_axe_on_a_phone_and_a_desktop() {
             if role == StaffRole::Clinician {
                 c.goto(&url("/staff/charts?mrn=SYN0000000")).await?;
                 c.wait().for_element(Locator::Css("main h1")).await?;
-                pages.push(c.current_url().await?.path().to_owned());
+                let chart = c.current_url().await?.path().to_owned();
+                chart_id = chart.rsplit('/').next().unwrap_or_default().to_owned();
+                pages.push(chart);
+            }
+            if role == StaffRole::FrontDesk {
+                pages.push(format!("/staff/patients/{chart_id}/access"));
             }
             visit(
-                if role == StaffRole::Clinician {
-                    "clinician"
-                } else {
-                    "front-desk"
+                match role {
+                    StaffRole::Clinician => "clinician",
+                    StaffRole::FrontDesk => "front-desk",
+                    _ => "admin",
                 },
                 &pages,
             )

@@ -644,6 +644,51 @@ async fn a_share_link_or_an_ended_grant_opens_no_operation_of_the_api() {
         }
     }
     assert!(checked > 30, "only {checked} operations checked");
+
+    // A proxy in scope acts on Ann's records only: never on her grants.
+    let (inside, grant) = crate::records::proxy_of(
+        &app,
+        &ann,
+        "in@example.org",
+        &["observation"],
+        &["read", "export"],
+    )
+    .await;
+    let scope = json!({"kinds": ["observation"], "actions": ["read"]});
+    for (method, path, body) in [
+        ("GET", "/api/v1/grants".to_owned(), None),
+        (
+            "POST",
+            "/api/v1/grants".to_owned(),
+            Some(invitation("x@example.org", &["observation"])),
+        ),
+        (
+            "POST",
+            "/api/v1/share-links".to_owned(),
+            Some(json!({"kinds": ["observation"]})),
+        ),
+        ("PATCH", format!("/api/v1/grants/{grant}"), Some(scope)),
+        ("DELETE", format!("/api/v1/grants/{grant}"), None),
+    ] {
+        let req = match method {
+            "GET" => app.client.get(&path),
+            "POST" => app.client.post(&path),
+            "PATCH" => app.client.patch(&path),
+            _ => app.client.delete(&path),
+        }
+        .header("authorization", format!("Bearer {inside}"))
+        .header("x-acting-for", grant.as_str());
+        let resp = match body {
+            Some(b) => req.body_json(&b).send().await,
+            None => req.send().await,
+        };
+        let (status, b) = crate::auth::body(resp).await;
+        assert_eq!(
+            (status, b["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("forbidden")),
+            "{method} {path} as Ann's proxy"
+        );
+    }
 }
 
 #[tokio::test]

@@ -2569,6 +2569,12 @@ async fn the_front_desk_records_and_ends_a_guardian_and_records_a_proxy_on_a_cha
     let mut desk = Browser::new(&app);
     staff_signs_in(&mut desk, "desk@example.org", StaffRole::FrontDesk).await;
     let path = format!("/staff/patients/{teen}/access");
+    let adult =
+        crate::guardians::chart_born(&app, "ADULT0002", now - chrono::Duration::days(40 * 366))
+            .await;
+    let grown = desk.get(&format!("/staff/patients/{adult}/access")).await;
+    assert!(grown.html.contains("is 18 or older"), "{}", grown.html);
+    assert!(!grown.html.contains("Record the guardian"));
     let page = desk.get(&path).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.html);
     assert!(page.html.contains("Tess Young, born"));

@@ -254,8 +254,8 @@ impl GuardianApi {
             return Ok(forbidden());
         };
         match self.consent.guardians_of(&actor, patient).await {
-            Ok((_, v)) => Ok(GuardiansResponse::Ok(Json(GrantList {
-                grants: v.iter().map(|g| dto(g, true)).collect(),
+            Ok(g) => Ok(GuardiansResponse::Ok(Json(GrantList {
+                grants: g.grants.iter().map(|v| dto(v, true)).collect(),
             }))),
             Err(GuardianError::Forbidden) => Ok(forbidden()),
             Err(GuardianError::NotFound) => Ok(not_found()),

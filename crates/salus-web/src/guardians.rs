@@ -45,6 +45,8 @@ struct AccessPage<'a> {
     name: String,
     birth_date: String,
     mrn: String,
+    /// Under 18: a guardian may be recorded.
+    minor: bool,
     notice: Option<&'a str>,
     problems: Problems,
     guardians: Vec<GuardianRow>,
@@ -97,7 +99,11 @@ async fn page(
     said: Said<'_>,
     status: StatusCode,
 ) -> Response {
-    let (chart, grants) = match state.consent.guardians_of(&me.actor, patient).await {
+    let salus_domain::consent::Guardians {
+        chart,
+        grants,
+        minor,
+    } = match state.consent.guardians_of(&me.actor, patient).await {
         Ok(v) => v,
         Err(e) => return failed(e),
     };
@@ -144,6 +150,7 @@ async fn page(
             name: chart.name.full(),
             birth_date: when::day(chart.birth_date),
             mrn: chart.mrn.as_str().to_owned(),
+            minor,
             notice: said.notice,
             problems: said.problems,
             guardians,

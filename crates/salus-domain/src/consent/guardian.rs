@@ -39,6 +39,15 @@ impl GuardianRequest {
     }
 }
 
+/// A chart's guardianships, as the front desk sees them.
+#[derive(Debug, Clone)]
+pub struct Guardians {
+    pub chart: Patient,
+    pub grants: Vec<GrantView>,
+    /// Under 18 today, in the clinic's zone: a guardian may be recorded.
+    pub minor: bool,
+}
+
 /// Why a guardian use case changed nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum GuardianError {
@@ -187,7 +196,8 @@ impl ConsentService {
         Ok(grant)
     }
 
-    /// Front desk: the guardianships of a chart of their organisation, newest first.
+    /// Front desk: the guardianships of a chart of their organisation, newest first, and
+    /// whether the patient is a minor today (a guardian may be recorded).
     ///
     /// # Errors
     /// See [`GuardianError`].
@@ -195,7 +205,7 @@ impl ConsentService {
         &self,
         actor: &Actor,
         patient: PatientId,
-    ) -> Result<(Patient, Vec<GrantView>), GuardianError> {
+    ) -> Result<Guardians, GuardianError> {
         let chart = self.desk_chart(actor, patient).await?;
         let now = self.p.clock.now();
         // The desk sees who the chart is: a look at it, in the patient's access history.
@@ -225,7 +235,14 @@ impl ConsentService {
                 grant,
             })
             .collect();
-        Ok((chart, grants))
+        let tz = self.zone_of(chart.id).await?;
+        let today = now.with_timezone(&tz).date_naive();
+        let minor = coming_of_age(chart.birth_date).is_some_and(|adult| adult > today);
+        Ok(Guardians {
+            chart,
+            grants,
+            minor,
+        })
     }
 
     /// Front desk: ends a guardianship of a chart of their organisation at once (custody

@@ -14,7 +14,7 @@ mod guardian;
 mod link;
 mod service;
 
-pub use guardian::{GuardianError, GuardianRequest};
+pub use guardian::{GuardianError, GuardianRequest, Guardians};
 pub use link::{LinkCreated, LinkError, LinkRequest, MAX_LINK_DAYS, OpenError};
 pub use service::{
     AcceptError, ConsentError, ConsentPorts, ConsentService, DEFAULT_GRANT_DAYS, GRANTABLE_ACTIONS,
