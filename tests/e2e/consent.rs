@@ -20,6 +20,17 @@ async fn cara(app: &crate::TestApp) -> String {
     .await
 }
 
+/// The token of the invitation link in `mail`.
+pub(crate) fn invitation_token(mail: &str) -> String {
+    mail.split("/grants/accept?token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
 /// Ann invites carer@example.org to see `kinds`; answers the token of the emailed link.
 async fn invite(app: &crate::TestApp, ann: &str, kinds: &[&str]) -> String {
     let before = app.emails().len();
@@ -33,13 +44,7 @@ async fn invite(app: &crate::TestApp, ann: &str, kinds: &[&str]) -> String {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{b}");
     let mail = app.emails()[before..].join("\n");
-    mail.split("/grants/accept?token=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned()
+    invitation_token(&mail)
 }
 
 fn invitation(email: &str, kinds: &[&str]) -> Value {
@@ -116,14 +121,7 @@ async fn a_patient_invites_a_proxy_who_accepts_once_then_narrows_and_revokes_the
         !mail.contains(chart_name.family()) && !mail.contains(chart_name.given()),
         "the invitation names no patient"
     );
-    let token = mail
-        .split("/grants/accept?token=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let token = invitation_token(&mail);
 
     // Only the invited address may accept, and not the patient herself.
     for who in [&bob, &ann] {
@@ -513,14 +511,7 @@ async fn the_front_desk_records_a_proxy_for_a_patient_of_its_organisation_marked
     assert_eq!(status, StatusCode::CREATED, "{grant}");
     assert_eq!(grant["made_by_staff"], true);
     let mail = app.emails()[before..].join("\n");
-    let token = mail
-        .split("/grants/accept?token=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let token = invitation_token(&mail);
     let (status, _) = call(
         &app,
         "POST",
@@ -571,18 +562,7 @@ async fn a_share_link_or_an_ended_grant_opens_no_operation_of_the_api() {
     let link_grant = link["grant"]["id"].as_str().unwrap().to_owned();
 
     // Every operation of the spec that takes a session, old and new.
-    let spec: Value = serde_json::from_str(
-        &app.client
-            .get("/api/openapi.json")
-            .send()
-            .await
-            .0
-            .into_body()
-            .into_string()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let spec: Value = crate::openapi_spec(&app).await;
     let mut checked = 0;
     for (path, ops) in spec["paths"].as_object().unwrap() {
         for (method, op) in ops.as_object().unwrap() {
@@ -711,15 +691,7 @@ async fn the_patients_own_fhir_export_carries_each_grant_in_force_as_a_consent_t
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{b}");
-    let token = app.emails()[before..]
-        .join("\n")
-        .split("/grants/accept?token=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let token = invitation_token(&app.emails()[before..].join("\n"));
     let (status, accepted) = call(
         &app,
         "POST",

@@ -232,6 +232,12 @@ async fn health_directory_landing_page_and_spec() {
         .await;
 }
 
+/// The app's OpenAPI document.
+async fn openapi_spec(app: &TestApp) -> serde_json::Value {
+    let resp = app.client.get("/api/openapi.json").send().await;
+    serde_json::from_str(&text(resp).await).unwrap()
+}
+
 #[tokio::test]
 async fn healthz_reports_an_unreachable_database() {
     let app = spawn_app(0).await;

@@ -704,18 +704,7 @@ async fn authorisation_matrix_covers_every_records_endpoint_of_the_spec() {
     ];
 
     // Every operation the spec lists under Records has a row, and every row is in the spec.
-    let spec: Value = serde_json::from_str(
-        &app.client
-            .get("/api/openapi.json")
-            .send()
-            .await
-            .0
-            .into_body()
-            .into_string()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let spec: Value = crate::openapi_spec(&app).await;
     let mut in_spec = std::collections::BTreeSet::new();
     for (path, ops) in spec["paths"].as_object().unwrap() {
         for (method, op) in ops.as_object().unwrap() {
@@ -1150,14 +1139,7 @@ pub(crate) async fn proxy_of(
     .await;
     assert_eq!(status, StatusCode::CREATED, "{b}");
     let mail = app.emails()[before..].join("\n");
-    let invitation = mail
-        .split("/grants/accept?token=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let invitation = crate::consent::invitation_token(&mail);
     let (status, grant) = call(
         app,
         "POST",

@@ -410,9 +410,7 @@ async fn answers_and_the_document_agree() {
     }
     assert!(list.get("next_cursor").is_none(), "{list}");
 
-    let doc: Value =
-        serde_json::from_str(&crate::text(app.client.get("/api/openapi.json").send().await).await)
-            .unwrap();
+    let doc: Value = crate::openapi_spec(&app).await;
     let content = |path: &str| -> Vec<String> {
         doc["paths"][path]["get"]["responses"]["200"]["content"]
             .as_object()

@@ -54,7 +54,8 @@ struct StaffPage<'a> {
     search: Option<SearchView>,
 }
 
-fn not_for_you() -> Response {
+/// The page for anyone who is not front desk (or an administrator).
+pub(crate) fn not_for_you() -> Response {
     error_page(
         StatusCode::FORBIDDEN,
         "Not available",

@@ -5,6 +5,7 @@
 
 use crate::account::with_status;
 use crate::form::Problems;
+use crate::front_desk::not_for_you;
 use crate::session::{CheckedForm, NoFields, Refill, StaffMember, see_other};
 use crate::sharing::{Choice, Typed, act_choices, choices, field};
 use crate::{WebState, error_page, render};
@@ -63,14 +64,6 @@ fn missing() -> Response {
         StatusCode::NOT_FOUND,
         "Not found",
         "There is no such patient in your organisation.",
-    )
-}
-
-fn not_for_you() -> Response {
-    error_page(
-        StatusCode::FORBIDDEN,
-        "Not available",
-        "This page is for front-desk staff.",
     )
 }
 
