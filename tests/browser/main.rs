@@ -53,13 +53,14 @@ fn free_port() -> u16 {
 const DEMO_PASSWORD: &str = "quartz lantern meadow";
 
 /// Starts Salus on a free loopback port over a fresh SQLite file; answers its base URL, the
-/// account use cases over the same store (to make staff) and the demo clinic's id.
+/// account use cases over the same store (to make staff), the demo clinic's id and the store.
 async fn start_salus(
     dir: &std::path::Path,
 ) -> (
     String,
     salus_domain::account::AuthService,
     salus_domain::OrganizationId,
+    salus_store::Store,
 ) {
     let cfg = salus_server::Config {
         database_url: format!("sqlite://{}/browser.db", dir.display()),
@@ -100,11 +101,11 @@ async fn start_salus(
         .await
         .unwrap()
         .id;
-    let app = salus_server::app(store, &cfg, clock).unwrap();
+    let app = salus_server::app(store.clone(), &cfg, clock).unwrap();
     tokio::spawn(async move {
         let _ = poem::Server::new_with_acceptor(acceptor).run(app).await;
     });
-    (format!("http://{addr}"), auth, clinic)
+    (format!("http://{addr}"), auth, clinic, store)
 }
 
 /// Starts chromedriver and a headless Chromium with a fresh profile under `dir`.
@@ -172,7 +173,7 @@ async fn register_sign_in_and_out_then_read_results_a_trend_and_the_access_histo
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (base, _, _) = start_salus(dir.path()).await;
+    let (base, _, _, _) = start_salus(dir.path()).await;
 
     let (_driver, c) = open_chromium(&driver, &chromium, dir.path()).await;
 
@@ -473,7 +474,7 @@ async fn every_page_keeps_its_shape_and_passes_axe_on_a_phone_and_a_desktop() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (base, auth, clinic) = start_salus(dir.path()).await;
+    let (base, auth, clinic, store) = start_salus(dir.path()).await;
     let (_driver, c) = open_chromium(&driver, &chromium, dir.path()).await;
 
     let result = async {
@@ -604,7 +605,7 @@ async fn every_page_keeps_its_shape_and_passes_axe_on_a_phone_and_a_desktop() {
             (
                 "admin@browser.test",
                 StaffRole::OrganizationAdmin,
-                vec!["/staff/team".to_owned()],
+                vec!["/staff/team".to_owned(), "/staff/pools".to_owned()],
             ),
         ] {
             let creds = auth
@@ -648,6 +649,9 @@ async fn every_page_keeps_its_shape_and_passes_axe_on_a_phone_and_a_desktop() {
                 .await?;
             let mut pages = pages;
             if role == StaffRole::Clinician {
+                // A care team the clinician answers, for the inbox (and a patient's compose page).
+                care_team(&store, clinic, creds.account).await;
+                pages.push("/staff/inbox".to_owned());
                 c.goto(&url("/staff/charts?mrn=SYN0000000")).await?;
                 c.wait().for_element(Locator::Css("main h1")).await?;
                 let chart = c.current_url().await?.path().to_owned();
@@ -689,7 +693,7 @@ async fn a_proxy_granted_lab_results_sees_only_them_and_is_refused_once_revoked_
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (base, _, _) = start_salus(dir.path()).await;
+    let (base, _, _, _) = start_salus(dir.path()).await;
     // The carer's own account (no record of their own), made through the API.
     let http = reqwest::Client::new();
     let carer = serde_json::json!({"given_name": "Cara", "family_name": "Carer",
@@ -892,6 +896,221 @@ async fn a_proxy_granted_lab_results_sees_only_them_and_is_refused_once_revoked_
                 .await?
                 .is_empty()
         );
+        Ok::<(), fantoccini::error::CmdError>(())
+    }
+    .await;
+    let _ = c.close().await;
+    result.unwrap();
+}
+
+/// A "Primary care" team of `clinic` answered by `member`.
+async fn care_team(
+    store: &salus_store::Store,
+    clinic: salus_domain::OrganizationId,
+    member: salus_domain::AccountId,
+) {
+    salus_domain::messaging::MessageRepository::create_pool(
+        store,
+        &salus_domain::messaging::CarePool {
+            id: salus_domain::PoolId::generate(&salus_store::UuidV7Ids),
+            organization: clinic,
+            name: salus_domain::text::PoolName::parse("Primary care").unwrap(),
+            answer_days: 2,
+            staff: [member].into(),
+            active: true,
+        },
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_patient_writes_a_clinician_answers_from_the_inbox_and_the_patient_sees_the_answer_and_the_receipt_in_chromium()
+ {
+    use salus_domain::account::{NewStaff, SecretText, StaffRole};
+    let Some((driver, chromium)) = tools() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (base, auth, clinic, store) = start_salus(dir.path()).await;
+    let creds = auth
+        .create_staff(
+            NewStaff {
+                email: salus_domain::text::Email::parse("doc@browser.test").unwrap(),
+                name: salus_domain::patient::PersonName::new("Mira", "Osei").unwrap(),
+                role: StaffRole::Clinician,
+                organization: clinic,
+                password: SecretText::new("tulip kettle orbit"),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    care_team(&store, clinic, creds.account).await;
+    let (_driver, c) = open_chromium(&driver, &chromium, dir.path()).await;
+    let result = async {
+        let url = |path: &str| url::Url::parse(&format!("{base}{path}")).unwrap();
+        let fill = |css: &'static str, text: &'static str| {
+            let c = c.clone();
+            async move { c.find(Locator::Css(css)).await?.send_keys(text).await }
+        };
+        let sign_in = |email: &'static str| {
+            let c = c.clone();
+            let login = url("/login");
+            async move {
+                c.goto(login.as_str()).await?;
+                c.find(Locator::Css("#email"))
+                    .await?
+                    .send_keys(email)
+                    .await?;
+                let password = if email.starts_with("patient") {
+                    DEMO_PASSWORD
+                } else {
+                    "tulip kettle orbit"
+                };
+                c.find(Locator::Css("#password"))
+                    .await?
+                    .send_keys(password)
+                    .await?;
+                c.find(Locator::Css("main button[type=submit]"))
+                    .await?
+                    .click()
+                    .await?;
+                c.wait().for_element(Locator::Css("main h1")).await?;
+                Ok::<(), fantoccini::error::CmdError>(())
+            }
+        };
+        let sign_out = || {
+            let c = c.clone();
+            let home = url("/account");
+            async move {
+                c.goto(home.as_str()).await?;
+                c.find(Locator::Css("form[action='/logout'] button"))
+                    .await?
+                    .click()
+                    .await?;
+                c.wait().for_element(Locator::Css("main h1")).await?;
+                Ok::<(), fantoccini::error::CmdError>(())
+            }
+        };
+
+        // The patient writes from the menu's Messages.
+        sign_in("patient@demo.salus.test").await?;
+        c.find(Locator::LinkText("Messages")).await?.click().await?;
+        c.wait().for_url(&url("/messages")).await?;
+        c.find(Locator::LinkText("Write a new message"))
+            .await?
+            .click()
+            .await?;
+        c.wait()
+            .for_element(Locator::XPath("//strong[text()='Not for emergencies.']"))
+            .await?;
+        c.find(Locator::Css("input[name=pool]"))
+            .await?
+            .click()
+            .await?;
+        fill("#subject", "Dizzy since the new tablets").await?;
+        fill(
+            "#body",
+            "I feel dizzy in the mornings.\nIs that the tablets?",
+        )
+        .await?;
+        c.find(Locator::XPath("//button[text()='Send']"))
+            .await?
+            .click()
+            .await?;
+        c.wait()
+            .for_element(Locator::XPath("//div[@class='notice'][text()='Sent.']"))
+            .await?;
+        let thread = c.current_url().await?.path().to_owned();
+        assert!(
+            c.find(Locator::XPath("//p[@class='help'][text()='Not read yet']"))
+                .await
+                .is_ok()
+        );
+        sign_out().await?;
+
+        // The clinician answers from the inbox.
+        c.goto(url("/login").as_str()).await?;
+        c.find(Locator::Css("#email"))
+            .await?
+            .send_keys("doc@browser.test")
+            .await?;
+        c.find(Locator::Css("#password"))
+            .await?
+            .send_keys("tulip kettle orbit")
+            .await?;
+        c.find(Locator::Css("main button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        c.wait().for_element(Locator::Css("#code")).await?;
+        let code = totp_now(&creds.totp.secret_base32);
+        c.find(Locator::Css("#code"))
+            .await?
+            .send_keys(&code)
+            .await?;
+        c.find(Locator::Css("main button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        c.wait().for_url(&url("/account")).await?;
+        c.find(Locator::LinkText("Inbox")).await?.click().await?;
+        c.wait()
+            .for_element(Locator::XPath("//span[@class='new'][text()='1 unread']"))
+            .await?;
+        c.find(Locator::LinkText("Dizzy since the new tablets"))
+            .await?
+            .click()
+            .await?;
+        c.wait().for_element(Locator::Css("ol.messages")).await?;
+        let text = c.find(Locator::Css(".message-text")).await?.text().await?;
+        assert_eq!(
+            text, "I feel dizzy in the mornings.\nIs that the tablets?",
+            "line breaks kept"
+        );
+        fill("#body", "Take them in the evening instead.").await?;
+        c.find(Locator::XPath("//button[text()='Send']"))
+            .await?
+            .click()
+            .await?;
+        c.wait()
+            .for_element(Locator::XPath("//div[@class='notice'][text()='Sent.']"))
+            .await?;
+        sign_out().await?;
+
+        // The patient reads the answer and sees that the clinician read her message.
+        sign_in("patient@demo.salus.test").await?;
+        c.goto(url("/messages").as_str()).await?;
+        c.wait()
+            .for_element(Locator::XPath("//span[@class='new'][text()='1 new']"))
+            .await?;
+        c.goto(url(&thread).as_str()).await?;
+        c.wait()
+            .for_element(Locator::XPath(
+                "//div[@class='message-text'][text()='Take them in the evening instead.']",
+            ))
+            .await?;
+        let receipt = c
+            .find(Locator::Css(".message.mine .help"))
+            .await?
+            .text()
+            .await?;
+        assert!(receipt.starts_with("Read "), "the read receipt: {receipt}");
+        if let Some(axe) = salus_tests::axe_core() {
+            let mut failures = Vec::new();
+            for width in [390_u32, 1280] {
+                c.set_window_size(width, 900).await?;
+                for path in ["/messages", "/messages/new", thread.as_str()] {
+                    c.goto(url(path).as_str()).await?;
+                    c.wait().for_element(Locator::Css("main")).await?;
+                    for w in check_page(&c, &axe, "patient", path, width).await? {
+                        failures.push(format!("patient {path} at {width} px: {w}"));
+                    }
+                }
+            }
+            assert!(failures.is_empty(), "{}", failures.join("\n"));
+        }
         Ok::<(), fantoccini::error::CmdError>(())
     }
     .await;

@@ -23,6 +23,7 @@ mod export;
 mod guardians;
 mod identity;
 mod logcheck;
+mod messaging;
 mod records;
 mod security;
 mod staff;

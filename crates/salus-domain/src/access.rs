@@ -158,10 +158,13 @@ pub enum Action {
     RequestRefill,
     /// See and pay a chart's bills.
     PayBills,
+    /// Read a chart's message threads (the patient's side), or a thread of a care pool the
+    /// staff member answers.
+    ReadMessages,
 }
 
 impl Action {
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 14] = [
         Self::ViewChart,
         Self::Read,
         Self::Export,
@@ -175,6 +178,7 @@ impl Action {
         Self::Book,
         Self::RequestRefill,
         Self::PayBills,
+        Self::ReadMessages,
     ];
 
     /// What a patient does for themselves and may let a proxy do for them, beyond reading.
@@ -206,6 +210,7 @@ impl Action {
             Self::Book => "book",
             Self::RequestRefill => "request_refill",
             Self::PayBills => "pay_bills",
+            Self::ReadMessages => "read_messages",
         }
     }
 }
@@ -240,6 +245,12 @@ pub enum Target<'a> {
     },
     /// An organisation's own business (its identity queue, its team): no chart.
     Organization { organization: OrganizationId },
+    /// A message thread of a chart, with a care pool (answered by `pool_staff`).
+    Thread {
+        patient: PatientId,
+        organization: OrganizationId,
+        pool_staff: &'a BTreeSet<AccountId>,
+    },
 }
 
 impl Target<'_> {
@@ -257,12 +268,17 @@ impl Target<'_> {
             } => (Some(*patient), *organization),
             Self::Record { meta, .. } => (Some(meta.patient_id), meta.organization_id),
             Self::Organization { organization } => (None, *organization),
+            Self::Thread {
+                patient,
+                organization,
+                ..
+            } => (Some(*patient), *organization),
         }
     }
     fn kind(&self) -> Option<RecordKind> {
         match self {
             Self::Kind { kind, .. } | Self::Record { kind, .. } => Some(*kind),
-            Self::Chart { .. } | Self::Organization { .. } => None,
+            Self::Chart { .. } | Self::Organization { .. } | Self::Thread { .. } => None,
         }
     }
 }
@@ -289,7 +305,15 @@ pub fn decide(actor: &Actor, action: Action, target: Target<'_>, now: DateTime<U
     let kind = target.kind();
     let record = match target {
         Target::Record { meta, .. } => Some(meta),
-        Target::Chart { .. } | Target::Kind { .. } | Target::Organization { .. } => None,
+        Target::Chart { .. }
+        | Target::Kind { .. }
+        | Target::Organization { .. }
+        | Target::Thread { .. } => None,
+    };
+    // The staff who answer a thread's care pool, when the target is a thread.
+    let pool_staff = match target {
+        Target::Thread { pool_staff, .. } => Some(pool_staff),
+        _ => None,
     };
     match actor {
         Actor::Patient { patient: mine, .. } => {
@@ -305,6 +329,7 @@ pub fn decide(actor: &Actor, action: Action, target: Target<'_>, now: DateTime<U
                         | Action::Book
                         | Action::RequestRefill
                         | Action::PayBills
+                        | Action::ReadMessages
                 )
             {
                 return Decision::Deny;
@@ -318,9 +343,9 @@ pub fn decide(actor: &Actor, action: Action, target: Target<'_>, now: DateTime<U
             }
         }
         Actor::Staff {
+            account,
             role,
             organization: theirs,
-            ..
         } => {
             // Chart actions need a chart; an organisation's business needs none.
             let about_chart = patient.is_some();
@@ -336,11 +361,14 @@ pub fn decide(actor: &Actor, action: Action, target: Target<'_>, now: DateTime<U
                     }
                     Action::ProofIdentity => !about_chart && proofs_identity(*role),
                     Action::ManageTeam => !about_chart && *role == StaffRole::OrganizationAdmin,
-                    // Staff's part in messages, bookings, refills and bills is decided with
-                    // those capabilities; until then none.
+                    // A thread is answered by the staff of its care pool, whatever their role.
+                    Action::Message | Action::ReadMessages => {
+                        pool_staff.is_some_and(|staff| staff.contains(account))
+                    }
+                    // Staff's part in bookings, refills and bills is decided with those
+                    // capabilities; until then none.
                     Action::Export
                     | Action::ViewAccessHistory
-                    | Action::Message
                     | Action::Book
                     | Action::RequestRefill
                     | Action::PayBills => false,
@@ -368,6 +396,11 @@ pub fn decide(actor: &Actor, action: Action, target: Target<'_>, now: DateTime<U
                 // Acting for the patient: a proxy with that grant; a share link never.
                 Action::Message | Action::Book | Action::RequestRefill | Action::PayBills => {
                     !matches!(actor, Actor::ShareLink { .. }) && scope.actions.contains(&action)
+                }
+                // The patient's threads: a proxy who may message for them.
+                Action::ReadMessages => {
+                    !matches!(actor, Actor::ShareLink { .. })
+                        && scope.actions.contains(&Action::Message)
                 }
                 Action::Create
                 | Action::Release

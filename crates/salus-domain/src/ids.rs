@@ -89,6 +89,18 @@ id_type!(
     /// One entry of the audit log.
     AuditEventId
 );
+id_type!(
+    /// One of an organisation's care pools (a team that answers messages).
+    PoolId
+);
+id_type!(
+    /// A conversation between a patient and a care pool.
+    ThreadId
+);
+id_type!(
+    /// One message of a thread.
+    MessageId
+);
 
 #[cfg(test)]
 mod tests {

@@ -6,7 +6,7 @@
 //! Modules follow bounded contexts: [`organization`] (tenants, features, release policy,
 //! the public directory of organisations), [`patient`] (the chart), [`record`] (clinical
 //! records), [`providers`] (practitioners and the organisations records come from),
-//! [`import`] (bringing outside data in), [`account`] (registration, sign-in, sessions,
+//! [`import`] (bringing outside data in), [`messaging`] (care pools, threads and messages), [`account`] (registration, sign-in, sessions,
 //! second factor, recovery, staff accounts, identity proofing), [`access`] (the one access
 //! decision: actors, actions, targets), [`chart`] (the records use cases: summary, lists,
 //! one record, filing, release, access history, export), [`export`] (what a download holds), [`words`] (the words patients read for codes)
@@ -22,6 +22,7 @@ pub mod consent;
 pub mod export;
 pub mod ids;
 pub mod import;
+pub mod messaging;
 pub mod organization;
 pub mod patient;
 pub mod providers;
@@ -35,7 +36,7 @@ pub mod words;
 pub use chrono_tz;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use ids::{
-    AccountId, AuditEventId, GrantId, IdGenerator, OrganizationId, PatientId, PractitionerId,
-    ProviderOrgId, RecordId, SessionId,
+    AccountId, AuditEventId, GrantId, IdGenerator, MessageId, OrganizationId, PatientId, PoolId,
+    PractitionerId, ProviderOrgId, RecordId, SessionId, ThreadId,
 };
 pub use repo::RepoError;

@@ -115,6 +115,57 @@ bounded_text!(
     GrantText, max = 200, redact = true
 );
 bounded_text!(
+    /// The name of a care pool ("Primary care", "Billing").
+    PoolName, max = 80, redact = false
+);
+bounded_text!(
+    /// A message thread's subject: written by a patient, may say anything about their health.
+    Subject, max = 200, redact = true
+);
+
+/// The text of a message: plain text of at most [`MessageText::MAX_CHARS`] characters, line
+/// breaks kept (as `\n`), no other control characters. May say anything about a person's
+/// health, so redacted in `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MessageText(String);
+
+impl MessageText {
+    pub const MAX_CHARS: usize = 10_000;
+
+    /// Trims the ends, keeps line breaks and tabs, refuses empty, over-long or other
+    /// control characters.
+    pub fn parse(s: &str) -> Result<Self, TextError> {
+        let text = s.replace("\r\n", "\n").replace('\r', "\n");
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(TextError::Empty);
+        }
+        if text.chars().count() > Self::MAX_CHARS {
+            return Err(TextError::TooLong {
+                max: Self::MAX_CHARS,
+            });
+        }
+        if text
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
+            return Err(TextError::BadCharacters);
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for MessageText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MessageText(<redacted>)")
+    }
+}
+
+bounded_text!(
     /// Where a record came from in the source system ("Observation/abc", a full URL, ...).
     /// The key that makes imports idempotent.
     SourceIdentifier, max = 300, redact = false

@@ -13,7 +13,7 @@ use salus_domain::record::{
 use salus_domain::text::Email;
 use std::collections::BTreeSet;
 
-const ACTIONS: [Action; 13] = Action::ALL;
+const ACTIONS: [Action; 14] = Action::ALL;
 
 fn base() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap()
@@ -220,6 +220,10 @@ proptest! {
             match c.action {
                 Action::ViewChart | Action::Read => prop_assert!(!s.actions.is_empty()),
                 Action::Export => prop_assert!(s.actions.contains(&Action::Export)),
+                Action::ReadMessages => {
+                    prop_assert!(!c.link, "a share link reads no messages");
+                    prop_assert!(s.actions.contains(&Action::Message), "messaging not granted");
+                }
                 a if a.acts_for_patient() => {
                     prop_assert!(!c.link, "a share link only reads");
                     prop_assert!(s.actions.contains(&a), "{a:?} not granted");

@@ -596,6 +596,7 @@ pub(crate) mod tests {
             auth: salus_domain::account::service_without_expectations(),
             records: salus_domain::chart::records_without_expectations(),
             consent: salus_domain::consent::consent_without_expectations(),
+            messaging: salus_domain::messaging::messaging_without_expectations(),
         }))
         .unwrap_or_default();
         let detail = &doc["components"]["schemas"]["RecordDetail"];

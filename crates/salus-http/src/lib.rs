@@ -25,6 +25,7 @@ mod error;
 mod export;
 mod guardians;
 mod identity;
+mod messaging;
 mod organizations;
 mod payload;
 pub mod records;
@@ -68,6 +69,7 @@ pub struct ApiState {
     pub auth: AuthService,
     pub records: salus_domain::chart::RecordsService,
     pub consent: salus_domain::consent::ConsentService,
+    pub messaging: salus_domain::messaging::MessagingService,
 }
 
 type Apis = (
@@ -83,6 +85,7 @@ type Apis = (
     export::ExportApi,
     consent::ConsentApi,
     guardians::GuardianApi,
+    messaging::MessagingApi,
 );
 
 fn service(state: ApiState) -> OpenApiService<Apis, ()> {
@@ -123,6 +126,9 @@ fn service(state: ApiState) -> OpenApiService<Apis, ()> {
             },
             guardians::GuardianApi {
                 consent: state.consent,
+            },
+            messaging::MessagingApi {
+                messaging: state.messaging,
             },
         ),
         "Salus patient portal API",

@@ -81,6 +81,8 @@ pub struct Config {
     /// Password of the demo patient account `serve --demo` creates. Empty: a random one,
     /// printed once.
     pub demo_password: String,
+    /// New message threads a patient may start in 24 hours.
+    pub threads_per_day: u32,
     /// Key of the forms' CSRF tokens: 32 bytes, base64. Empty: a random key per start (one
     /// node only; several nodes behind a balancer must share a key).
     pub csrf_key: String,
@@ -118,6 +120,7 @@ impl Default for Config {
             hash_queue: 0,
             csrf_key: String::new(),
             demo_password: String::new(),
+            threads_per_day: salus_domain::messaging::THREADS_PER_DAY,
         }
     }
 }

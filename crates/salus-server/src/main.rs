@@ -344,7 +344,7 @@ async fn demo_accounts(
         cfg.demo_password.clone()
     };
     let staff = salus_domain::account::NewStaff {
-        email,
+        email: email.clone(),
         name: salus_domain::patient::PersonName::new("Mira", "Osei").expect("constant name"),
         role: salus_domain::account::StaffRole::Clinician,
         organization: org.id,
@@ -354,6 +354,23 @@ async fn demo_accounts(
         .create_staff(staff, None)
         .await
         .context("cannot create the demo clinician")?;
+    // A care team the demo patient can write to, answered by the demo clinician.
+    let clinician = salus_domain::account::AccountRepository::find_by_email(store, &email)
+        .await?
+        .context("the demo clinician was just created")?;
+    salus_domain::messaging::MessageRepository::create_pool(
+        store,
+        &salus_domain::messaging::CarePool {
+            id: salus_domain::PoolId::generate(&salus_store::UuidV7Ids),
+            organization: org.id,
+            name: salus_domain::text::PoolName::parse("Primary care").expect("constant name"),
+            answer_days: 2,
+            staff: [clinician.id].into(),
+            active: true,
+        },
+    )
+    .await
+    .context("cannot create the demo care team")?;
     secrets.push_str(&staff_lines(
         demo::DEMO_CLINICIAN_EMAIL,
         if cfg.demo_password.is_empty() {

@@ -12,6 +12,7 @@ mod entity;
 mod grants;
 mod identity;
 mod import;
+mod messages;
 pub mod migration;
 mod organizations;
 mod patients;

@@ -607,7 +607,7 @@ pub(crate) async fn account(
                     }
                 }
             }
-            let links = crate::layout::links(account, false, false);
+            let links = crate::layout::links(account, false, None);
             page.staff_links = links
                 .into_iter()
                 .filter(|(href, _)| href.starts_with("/staff"))

@@ -29,15 +29,16 @@ struct AccountNav<'a> {
 }
 
 /// The pages an account's role has, as (address, label); `proxy` when it may open other
-/// people's records, `for_someone` while it has one of them open.
+/// people's records, `for_someone` while it has one of them open (`Some(true)` when that
+/// grant lets it message for them).
 pub(crate) fn links(
     account: &Account,
     proxy: bool,
-    for_someone: bool,
+    for_someone: Option<bool>,
 ) -> Vec<(&'static str, &'static str)> {
     let mut links = vec![("/account", "Home")];
     match account.role {
-        Role::Patient if for_someone => {
+        Role::Patient if for_someone.is_some() => {
             // Someone else's record: what a grant can show; their history and their
             // sharing are theirs alone.
             links.extend([
@@ -47,6 +48,9 @@ pub(crate) fn links(
                 ("/records/visits", "Visits"),
                 ("/records/download", "Download"),
             ]);
+            if for_someone == Some(true) {
+                links.push(("/messages", "Messages"));
+            }
         }
         Role::Patient => {
             if matches!(account.chart, ChartLink::Linked { .. }) {
@@ -57,20 +61,28 @@ pub(crate) fn links(
                     ("/records/visits", "Visits"),
                     ("/records/download", "Download"),
                     ("/records/history", "Who has looked"),
+                    ("/messages", "Messages"),
                     ("/account/sharing", "Sharing"),
                 ]);
             } else {
                 links.push(("/account/activate", "Connect my record"));
             }
         }
-        Role::Staff { role, .. } => match role {
-            StaffRole::Clinician => links.push(("/staff/charts", "Charts")),
-            StaffRole::FrontDesk => links.push(("/staff", "Front desk")),
-            StaffRole::OrganizationAdmin => {
-                links.extend([("/staff", "Front desk"), ("/staff/team", "Team")]);
+        Role::Staff { role, .. } => {
+            match role {
+                StaffRole::Clinician => links.push(("/staff/charts", "Charts")),
+                StaffRole::FrontDesk => links.push(("/staff", "Front desk")),
+                StaffRole::OrganizationAdmin => {
+                    links.extend([
+                        ("/staff", "Front desk"),
+                        ("/staff/team", "Team"),
+                        ("/staff/pools", "Care teams"),
+                    ]);
+                }
+                StaffRole::Billing => {}
             }
-            StaffRole::Billing => {}
-        },
+            links.push(("/staff/inbox", "Inbox"));
+        }
     }
     if proxy {
         links.push(("/account/acting-for", "Shared with me"));
@@ -87,7 +99,13 @@ fn nav(visitor: &Visitor, csrf: &str) -> Option<String> {
             links: links(
                 &me.account,
                 !me.proxy.choices.is_empty(),
-                me.proxy.open_for().is_some(),
+                me.proxy.open_for().map(|c| {
+                    c.grant
+                        .grant
+                        .scope
+                        .actions
+                        .contains(&salus_domain::access::Action::Message)
+                }),
             ),
         }),
         Visitor::Anonymous | Visitor::SessionEnded | Visitor::Unknown => None,
@@ -223,7 +241,7 @@ mod tests {
         let org = salus_domain::OrganizationId::from_uuid(uuid::Uuid::from_u128(2));
         let patient = salus_domain::PatientId::from_uuid(uuid::Uuid::from_u128(3));
         let addresses = |a: &Account| {
-            links(a, false, false)
+            links(a, false, None)
                 .iter()
                 .map(|(href, _)| *href)
                 .collect::<Vec<_>>()
@@ -238,6 +256,7 @@ mod tests {
                 "/records/visits",
                 "/records/download",
                 "/records/history",
+                "/messages",
                 "/account/sharing",
                 "/account/security"
             ]

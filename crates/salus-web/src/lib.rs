@@ -12,6 +12,7 @@ mod front_desk;
 mod guardians;
 mod layout;
 mod link;
+mod messages;
 mod proxy;
 mod records;
 mod recovery;
@@ -36,6 +37,7 @@ pub struct WebState {
     pub auth: AuthService,
     pub records: salus_domain::chart::RecordsService,
     pub consent: salus_domain::consent::ConsentService,
+    pub messaging: salus_domain::messaging::MessagingService,
     /// Served over TLS: cookies get `Secure` and the `__Host-` prefix.
     pub secure_cookies: bool,
     /// Key of the CSRF tokens; every node of a deployment must share it.
@@ -260,6 +262,25 @@ pub fn routes(state: WebState) -> impl Endpoint {
         .at("/share/:token", get(share::show).post(share::unlock))
         .at("/share/:token/fhir", poem::post(share::fhir))
         .at("/share/:token/pdf", poem::post(share::pdf))
+        .at("/messages", get(messages::list))
+        .at(
+            "/messages/new",
+            get(messages::compose).post(messages::start),
+        )
+        .at("/messages/:id", get(messages::show).post(messages::reply))
+        .at("/staff/inbox", get(messages::inbox))
+        .at(
+            "/staff/inbox/:id",
+            get(messages::show).post(messages::reply),
+        )
+        .at("/staff/inbox/:id/claim", poem::post(messages::claim))
+        .at("/staff/inbox/:id/close", poem::post(messages::close))
+        .at("/staff/inbox/:id/reopen", poem::post(messages::reopen))
+        .at(
+            "/staff/pools",
+            get(messages::teams).post(messages::add_team),
+        )
+        .at("/staff/pools/:id", poem::post(messages::save_team))
         .at("/records", get(records::home))
         .at("/records/history", get(records::history))
         .at(

@@ -20,6 +20,7 @@ fn client(repo: MockOrganizationRepository) -> TestClient<impl poem::Endpoint> {
         auth: salus_domain::account::service_without_expectations(),
         records: salus_domain::chart::records_without_expectations(),
         consent: salus_domain::consent::consent_without_expectations(),
+        messaging: salus_domain::messaging::messaging_without_expectations(),
     };
     TestClient::new(poem::Route::new().nest("/api", routes(state)))
 }

@@ -14,6 +14,7 @@ mod m20261204_000009_release_notices;
 mod m20261204_000010_clinic_requests;
 mod m20261204_000011_grants;
 mod m20261204_000012_guardians_and_links;
+mod m20261204_000013_messaging;
 
 /// Applies every migration in order.
 #[derive(Debug)]
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000010_clinic_requests::Migration),
             Box::new(m20261204_000011_grants::Migration),
             Box::new(m20261204_000012_guardians_and_links::Migration),
+            Box::new(m20261204_000013_messaging::Migration),
         ]
     }
 }

@@ -218,6 +218,8 @@ pub(crate) fn action_words(e: &AccessEntry, whose: &str) -> String {
         "view_demographics" => {
             format!("Looked at {whose} name and date of birth (identity check)")
         }
+        "read_messages" => format!("Read {whose} messages"),
+        "message" => format!("Wrote in {whose} messages"),
         other => other.replace('_', " "),
     }
 }

@@ -21,6 +21,7 @@ fn client(repo: MockOrganizationRepository) -> TestClient<impl poem::Endpoint> {
         auth: salus_domain::account::service_without_expectations(),
         records: salus_domain::chart::records_without_expectations(),
         consent: salus_domain::consent::consent_without_expectations(),
+        messaging: salus_domain::messaging::messaging_without_expectations(),
         secure_cookies: true,
         csrf_key: [7; 32],
     };

@@ -1,0 +1,620 @@
+//! Messages through the API: pools set up by the administrator, a patient's conversation
+//! answered from the pool's inbox, read receipts, claims, closing, idempotent sends, the
+//! daily limit, proxies with and without the messaging grant, and the audit trail.
+
+use crate::identity::{call, staff};
+use crate::records::linked_patient;
+use crate::spawn_app_with;
+use poem::http::StatusCode;
+use salus_domain::account::StaffRole;
+use serde_json::{Value, json};
+
+/// The account id of a signed-in session.
+async fn id_of(app: &crate::TestApp, bearer: &str) -> String {
+    let (_, me) = call(app, "GET", "/api/v1/me", bearer, None).await;
+    me["id"].as_str().unwrap().to_owned()
+}
+
+/// A send with an `Idempotency-Key`.
+async fn send_keyed(
+    app: &crate::TestApp,
+    path: &str,
+    bearer: &str,
+    key: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    let resp = app
+        .client
+        .post(path)
+        .header("authorization", format!("Bearer {bearer}"))
+        .header("idempotency-key", key)
+        .body_json(&body)
+        .send()
+        .await;
+    crate::auth::body(resp).await
+}
+
+#[tokio::test]
+async fn a_patient_writes_to_a_care_pool_whose_staff_answer_with_receipts_claims_and_closing() {
+    let app = spawn_app_with(2, |c| c.threads_per_day = 3).await;
+    let (ann, _) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let (bo, _) = linked_patient(&app, "SYN0000001", "bo@example.org").await;
+    let admin = staff(
+        &app,
+        "demo-clinic",
+        "admin@example.org",
+        StaffRole::OrganizationAdmin,
+    )
+    .await;
+    let doc = staff(&app, "demo-clinic", "doc@example.org", StaffRole::Clinician).await;
+    let billing = staff(&app, "demo-clinic", "bill@example.org", StaffRole::Billing).await;
+    let elsewhere = staff(
+        &app,
+        "riverside-family",
+        "doc@riverside.example",
+        StaffRole::Clinician,
+    )
+    .await;
+    let (doc_id, billing_id) = (id_of(&app, &doc).await, id_of(&app, &billing).await);
+
+    // The administrator sets up two teams; nobody else may.
+    let primary = json!({"name": "Primary care", "answer_days": 2, "staff_ids": [doc_id]});
+    let (status, b) = call(
+        &app,
+        "POST",
+        "/api/v1/staff/pools",
+        &doc,
+        Some(primary.clone()),
+    )
+    .await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+    let (status, pool) = call(
+        &app,
+        "POST",
+        "/api/v1/staff/pools",
+        &admin,
+        Some(primary.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{pool}");
+    let (status, b) = call(&app, "POST", "/api/v1/staff/pools", &admin, Some(primary)).await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("pool_name_taken"))
+    );
+    let elsewhere_id = id_of(&app, &elsewhere).await;
+    let (status, b) = call(
+        &app,
+        "POST",
+        "/api/v1/staff/pools",
+        &admin,
+        Some(json!({"name": "Other", "answer_days": 1, "staff_ids": [elsewhere_id]})),
+    )
+    .await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("not_in_pool")),
+        "staff of another clinic"
+    );
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/api/v1/staff/pools",
+        &admin,
+        Some(json!({"name": "Billing", "answer_days": 5, "staff_ids": [billing_id]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let pool_id = pool["id"].as_str().unwrap().to_owned();
+
+    // Ann sees the teams and writes; a retry with the same key stores nothing new.
+    let (status, pools) = call(&app, "GET", "/api/v1/pools", &ann, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(pools["pools"].as_array().unwrap().len(), 2, "{pools}");
+    let first = json!({"pool_id": pool_id, "subject": "Dizzy since the new tablets",
+                       "body": "Hello,\nI feel dizzy in the mornings.\n\nAnn"});
+    let (status, sent) = send_keyed(&app, "/api/v1/threads", &ann, "key-1", first.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+    let thread = sent["thread"]["id"].as_str().unwrap().to_owned();
+    let (status, again) = send_keyed(&app, "/api/v1/threads", &ann, "key-1", first.clone()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        again["thread"]["id"], sent["thread"]["id"],
+        "the first answer"
+    );
+    assert_eq!(again["message"]["id"], sent["message"]["id"]);
+    let other = json!({"pool_id": pool_id, "subject": "Something else", "body": "Other text"});
+    let (status, b) = send_keyed(&app, "/api/v1/threads", &ann, "key-1", other).await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::CONFLICT, Some("idempotency_key_reused"))
+    );
+    let (_, mine) = call(&app, "GET", "/api/v1/threads", &ann, None).await;
+    assert_eq!(
+        mine["threads"].as_array().unwrap().len(),
+        1,
+        "stored once: {mine}"
+    );
+    for (body, code) in [
+        (
+            json!({"pool_id": pool_id, "subject": "", "body": "x"}),
+            "invalid_subject",
+        ),
+        (
+            json!({"pool_id": pool_id, "subject": "x", "body": " "}),
+            "invalid_body",
+        ),
+        (
+            json!({"pool_id": pool_id, "subject": "x", "body": "a".repeat(10_001)}),
+            "invalid_body",
+        ),
+        (
+            json!({"pool_id": thread, "subject": "x", "body": "x"}),
+            "invalid_pool",
+        ),
+    ] {
+        let (status, b) = call(&app, "POST", "/api/v1/threads", &ann, Some(body)).await;
+        assert_eq!(
+            (status, b["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code))
+        );
+    }
+
+    // Not Bo's, not another team's, not another clinic's.
+    let path = format!("/api/v1/threads/{thread}");
+    for who in [&bo, &billing, &elsewhere] {
+        let (status, _) = call(&app, "GET", &path, who, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    let (_, inbox) = call(&app, "GET", "/api/v1/staff/inbox?state=new", &billing, None).await;
+    assert_eq!(inbox["threads"], json!([]), "the billing team's inbox");
+
+    // The doctor's inbox: new, unread; opening it is Ann's read receipt.
+    let (status, inbox) = call(&app, "GET", "/api/v1/staff/inbox?state=new", &doc, None).await;
+    assert_eq!(status, StatusCode::OK, "{inbox}");
+    assert_eq!(inbox["threads"][0]["id"], thread.as_str());
+    assert_eq!(inbox["threads"][0]["unread"], 1);
+    assert_eq!(
+        (inbox["new"].as_u64(), inbox["unread"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!(inbox["threads"][0]["patient_name"].is_string());
+    let (_, view) = call(&app, "GET", &path, &doc, None).await;
+    assert_eq!(
+        view["messages"][0]["body"], "Hello,\nI feel dizzy in the mornings.\n\nAnn",
+        "line breaks kept"
+    );
+    let (_, view) = call(&app, "GET", &path, &ann, None).await;
+    assert!(
+        view["messages"][0]["read_at"].is_string(),
+        "Ann sees the doctor read it: {view}"
+    );
+
+    // Claimed, answered (Ann is emailed that there is a message, nothing more).
+    let (status, _) = call(
+        &app,
+        "POST",
+        &format!("{path}/claim"),
+        &doc,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, inbox) = call(&app, "GET", "/api/v1/staff/inbox?state=mine", &doc, None).await;
+    assert_eq!(inbox["threads"][0]["id"], thread.as_str());
+    let (status, b) = call(
+        &app,
+        "POST",
+        &format!("{path}/claim"),
+        &doc,
+        Some(json!({"assignee_id": billing_id})),
+    )
+    .await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("not_in_pool"))
+    );
+    let before = app.emails().len();
+    let (status, _) = send_keyed(
+        &app,
+        &format!("{path}/messages"),
+        &doc,
+        "r-1",
+        json!({"body": "Please halve the dose and call us on Monday."}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mail = app.emails()[before..].join("\n");
+    assert!(
+        mail.contains("ann@example.org") && mail.contains("You have a new message"),
+        "{mail}"
+    );
+    assert!(!mail.contains("Dizzy") && !mail.contains("dose") && !mail.contains("Primary care"));
+    let (_, mine) = call(&app, "GET", "/api/v1/threads", &ann, None).await;
+    assert_eq!(mine["threads"][0]["unread"], 1, "{mine}");
+    assert_eq!(mine["threads"][0]["last_from"], "staff");
+    let (_, view) = call(&app, "GET", &path, &ann, None).await;
+    assert_eq!(view["messages"].as_array().unwrap().len(), 2);
+    let (_, mine) = call(&app, "GET", "/api/v1/threads", &ann, None).await;
+    assert_eq!(mine["threads"][0]["unread"], 0, "read now");
+    let (_, inbox) = call(&app, "GET", "/api/v1/staff/inbox?state=waiting", &doc, None).await;
+    assert_eq!(
+        inbox["threads"][0]["id"],
+        thread.as_str(),
+        "waiting for the patient"
+    );
+
+    // Closed: Ann starts a new one to write again; the doctor may reopen.
+    let (status, _) = call(&app, "POST", &format!("{path}/close"), &ann, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "patients do not close");
+    let (status, _) = call(&app, "POST", &format!("{path}/close"), &doc, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, b) = call(
+        &app,
+        "POST",
+        &format!("{path}/messages"),
+        &ann,
+        Some(json!({"body": "Thanks"})),
+    )
+    .await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::CONFLICT, Some("thread_closed"))
+    );
+    let (status, _) = call(&app, "POST", &format!("{path}/reopen"), &doc, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = call(
+        &app,
+        "POST",
+        &format!("{path}/messages"),
+        &ann,
+        Some(json!({"body": "Thanks"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // At most three new conversations a day here; the fourth is refused with the reason.
+    for n in 0..2 {
+        let body = json!({"pool_id": pool_id, "subject": format!("Question {n}"), "body": "?"});
+        let (status, _) = call(&app, "POST", "/api/v1/threads", &ann, Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let body = json!({"pool_id": pool_id, "subject": "One more", "body": "?"});
+    let (status, b) = call(&app, "POST", "/api/v1/threads", &ann, Some(body.clone())).await;
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("too_many_threads"))
+    );
+    app.advance_minutes(24 * 60 + 1);
+    let (_, again) = crate::auth::post(
+        &app,
+        "/api/v1/auth/login",
+        &json!({"email": "ann@example.org", "password": crate::auth::PASSWORD}),
+    )
+    .await;
+    let ann = again["token"].as_str().unwrap().to_owned();
+    let (status, _) = call(&app, "POST", "/api/v1/threads", &ann, Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "a new day");
+
+    // Ann's access history: the doctor read her messages and wrote.
+    let (_, history) = call(&app, "GET", "/api/v1/me/access-history", &ann, None).await;
+    let actions: Vec<(&str, &str)> = history["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor_kind"] == "staff")
+        .filter_map(|e| Some((e["action"].as_str()?, e["outcome"].as_str()?)))
+        .collect();
+    assert!(actions.contains(&("read_messages", "allowed")), "{history}");
+    assert!(actions.contains(&("message", "allowed")), "{history}");
+    assert!(
+        actions.contains(&("read_messages", "denied")),
+        "the billing team's try: {history}"
+    );
+}
+
+#[tokio::test]
+async fn a_proxy_reads_and_writes_only_with_the_messaging_grant() {
+    let app = spawn_app_with(1, |_| {}).await;
+    let (ann, _) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let admin = staff(
+        &app,
+        "demo-clinic",
+        "admin@example.org",
+        StaffRole::OrganizationAdmin,
+    )
+    .await;
+    let doc = staff(&app, "demo-clinic", "doc@example.org", StaffRole::Clinician).await;
+    let doc_id = id_of(&app, &doc).await;
+    let (_, pool) = call(
+        &app,
+        "POST",
+        "/api/v1/staff/pools",
+        &admin,
+        Some(json!({"name": "Primary care", "answer_days": 2, "staff_ids": [doc_id]})),
+    )
+    .await;
+    let (reader, reading) = crate::records::proxy_of(
+        &app,
+        &ann,
+        "reader@example.org",
+        &["observation"],
+        &["read"],
+    )
+    .await;
+    let (writer, writing) = crate::records::proxy_of(
+        &app,
+        &ann,
+        "writer@example.org",
+        &["observation"],
+        &["read", "message"],
+    )
+    .await;
+    let as_proxy =
+        |bearer: String, grant: String, method: &'static str, path: String, body: Option<Value>| {
+            let app = &app;
+            async move {
+                let req = match method {
+                    "GET" => app.client.get(&path),
+                    _ => app.client.post(&path),
+                }
+                .header("authorization", format!("Bearer {bearer}"))
+                .header("x-acting-for", grant);
+                let resp = match body {
+                    Some(b) => req.body_json(&b).send().await,
+                    None => req.send().await,
+                };
+                crate::auth::body(resp).await
+            }
+        };
+    let start = json!({"pool_id": pool["id"], "subject": "For my mother", "body": "She asks about her results."});
+    let (status, _) = as_proxy(
+        reader.clone(),
+        reading.clone(),
+        "POST",
+        "/api/v1/threads".into(),
+        Some(start.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no messaging grant");
+    let (status, _) = as_proxy(reader, reading, "GET", "/api/v1/threads".into(), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, sent) = as_proxy(
+        writer.clone(),
+        writing.clone(),
+        "POST",
+        "/api/v1/threads".into(),
+        Some(start),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+    let (_, listed) = as_proxy(writer, writing, "GET", "/api/v1/threads".into(), None).await;
+    assert_eq!(listed["threads"].as_array().unwrap().len(), 1);
+    // Ann sees it too, written by her proxy.
+    let thread = sent["thread"]["id"].as_str().unwrap();
+    let (_, view) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/threads/{thread}"),
+        &ann,
+        None,
+    )
+    .await;
+    assert_eq!(view["messages"][0]["author_name"], "Pat Proxy", "{view}");
+}
+
+/// Method, path in the spec, path requested, body, expected status per actor.
+type Row = (&'static str, &'static str, String, Option<Value>, [u16; 9]);
+
+#[tokio::test]
+async fn authorisation_matrix_covers_every_messages_operation_of_the_spec() {
+    let app = spawn_app_with(2, |_| {}).await;
+    let (ann, _) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let (bo, _) = linked_patient(&app, "SYN0000001", "bo@example.org").await;
+    let admin = staff(
+        &app,
+        "demo-clinic",
+        "admin@example.org",
+        StaffRole::OrganizationAdmin,
+    )
+    .await;
+    let doc = staff(&app, "demo-clinic", "doc@example.org", StaffRole::Clinician).await;
+    let clerk = staff(
+        &app,
+        "demo-clinic",
+        "clerk@example.org",
+        StaffRole::FrontDesk,
+    )
+    .await;
+    let other_org = staff(
+        &app,
+        "riverside-family",
+        "doc@riverside.example",
+        StaffRole::Clinician,
+    )
+    .await;
+    let doc_id = id_of(&app, &doc).await;
+    let (_, pool) = call(
+        &app,
+        "POST",
+        "/api/v1/staff/pools",
+        &admin,
+        Some(json!({"name": "Primary care", "answer_days": 2, "staff_ids": [doc_id]})),
+    )
+    .await;
+    let pool = pool["id"].as_str().unwrap().to_owned();
+    let (_, sent) = call(
+        &app,
+        "POST",
+        "/api/v1/threads",
+        &ann,
+        Some(json!({"pool_id": pool, "subject": "Question", "body": "Text"})),
+    )
+    .await;
+    let thread = sent["thread"]["id"].as_str().unwrap().to_owned();
+    let with = crate::records::proxy_of(
+        &app,
+        &ann,
+        "with@example.org",
+        &["observation"],
+        &["read", "message"],
+    )
+    .await;
+    let without = crate::records::proxy_of(
+        &app,
+        &ann,
+        "without@example.org",
+        &["observation"],
+        &["read"],
+    )
+    .await;
+
+    // Who asks: (name, bearer, grant to act under).
+    let actors: Vec<(&str, Option<String>, Option<String>)> = vec![
+        ("owner", Some(ann.clone()), None),
+        ("other patient", Some(bo), None),
+        ("proxy with the grant", Some(with.0), Some(with.1)),
+        ("proxy without it", Some(without.0), Some(without.1)),
+        ("staff of the pool", Some(doc), None),
+        ("staff of another pool", Some(clerk), None),
+        ("another organisation", Some(other_org), None),
+        ("administrator", Some(admin), None),
+        ("anonymous", None, None),
+    ];
+    let new_thread = json!({"pool_id": pool, "subject": "Another", "body": "Text"});
+    let new_pool = |n: &str| json!({"name": n, "answer_days": 3, "staff_ids": []});
+    // (method, spec path, request path, body, expected per actor in the order above).
+    let rows: Vec<Row> = vec![
+        (
+            "get",
+            "/v1/pools",
+            "/api/v1/pools".into(),
+            None,
+            [200, 200, 200, 404, 403, 403, 403, 403, 401],
+        ),
+        (
+            "get",
+            "/v1/threads",
+            "/api/v1/threads".into(),
+            None,
+            [200, 200, 200, 404, 403, 403, 403, 403, 401],
+        ),
+        (
+            "post",
+            "/v1/threads",
+            "/api/v1/threads".into(),
+            Some(new_thread),
+            [201, 201, 201, 404, 403, 403, 403, 403, 401],
+        ),
+        (
+            "get",
+            "/v1/threads/{id}",
+            format!("/api/v1/threads/{thread}"),
+            None,
+            [200, 404, 200, 404, 200, 404, 404, 404, 401],
+        ),
+        (
+            "post",
+            "/v1/threads/{id}/messages",
+            format!("/api/v1/threads/{thread}/messages"),
+            Some(json!({"body": "More"})),
+            [201, 404, 201, 404, 201, 404, 404, 404, 401],
+        ),
+        (
+            "get",
+            "/v1/staff/inbox",
+            "/api/v1/staff/inbox".into(),
+            None,
+            [403, 403, 403, 403, 200, 200, 200, 200, 401],
+        ),
+        (
+            "post",
+            "/v1/threads/{id}/claim",
+            format!("/api/v1/threads/{thread}/claim"),
+            Some(json!({})),
+            [403, 404, 403, 404, 204, 404, 404, 404, 401],
+        ),
+        (
+            "post",
+            "/v1/threads/{id}/close",
+            format!("/api/v1/threads/{thread}/close"),
+            None,
+            [403, 404, 403, 404, 204, 404, 404, 404, 401],
+        ),
+        (
+            "post",
+            "/v1/threads/{id}/reopen",
+            format!("/api/v1/threads/{thread}/reopen"),
+            None,
+            [403, 404, 403, 404, 204, 404, 404, 404, 401],
+        ),
+        (
+            "get",
+            "/v1/staff/pools",
+            "/api/v1/staff/pools".into(),
+            None,
+            [403, 403, 403, 403, 403, 403, 403, 200, 401],
+        ),
+        (
+            "post",
+            "/v1/staff/pools",
+            "/api/v1/staff/pools".into(),
+            Some(new_pool("Billing")),
+            [403, 403, 403, 403, 403, 403, 403, 201, 401],
+        ),
+        (
+            "put",
+            "/v1/staff/pools/{id}",
+            format!("/api/v1/staff/pools/{pool}"),
+            Some(new_pool("Primary care")),
+            [403, 403, 403, 403, 403, 403, 403, 200, 401],
+        ),
+    ];
+    let spec = crate::openapi_spec(&app).await;
+    let mut in_spec = std::collections::BTreeSet::new();
+    for (path, ops) in spec["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            if op["tags"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t == "Messages"))
+            {
+                in_spec.insert((method.clone(), path.clone()));
+            }
+        }
+    }
+    let in_table: std::collections::BTreeSet<(String, String)> = rows
+        .iter()
+        .map(|r| (r.0.to_owned(), r.1.to_owned()))
+        .collect();
+    assert_eq!(
+        in_spec, in_table,
+        "a messages operation without a row (or a stale row)"
+    );
+    for (method, _, path, body, expected) in &rows {
+        for ((who, bearer, grant), status) in actors.iter().zip(expected) {
+            let mut req = match *method {
+                "get" => app.client.get(path),
+                "put" => app.client.put(path),
+                _ => app.client.post(path),
+            };
+            if let Some(b) = bearer {
+                req = req.header("authorization", format!("Bearer {b}"));
+            }
+            if let Some(g) = grant {
+                req = req.header("x-acting-for", g.as_str());
+            }
+            let resp = match body {
+                Some(b) => req.body_json(b).send().await,
+                None => req.send().await,
+            };
+            assert_eq!(
+                resp.0.status().as_u16(),
+                *status,
+                "{method} {path} as {who}"
+            );
+        }
+    }
+}
