@@ -621,32 +621,7 @@ async fn every_page_keeps_its_shape_and_passes_axe_on_a_phone_and_a_desktop() {
                 )
                 .await
                 .unwrap();
-            c.goto(&url("/login")).await?;
-            c.find(Locator::Css("#email"))
-                .await?
-                .send_keys(email)
-                .await?;
-            c.find(Locator::Css("#password"))
-                .await?
-                .send_keys("tulip kettle orbit")
-                .await?;
-            c.find(Locator::Css("main button[type=submit]"))
-                .await?
-                .click()
-                .await?;
-            c.wait().for_element(Locator::Css("#code")).await?;
-            let code = totp_now(&creds.totp.secret_base32);
-            c.find(Locator::Css("#code"))
-                .await?
-                .send_keys(&code)
-                .await?;
-            c.find(Locator::Css("main button[type=submit]"))
-                .await?
-                .click()
-                .await?;
-            c.wait()
-                .for_url(&url::Url::parse(&url("/account")).unwrap())
-                .await?;
+            staff_signs_in(&c, &base, email, &creds.totp.secret_base32).await?;
             let mut pages = pages;
             if role == StaffRole::Clinician {
                 // A care team the clinician answers, for the inbox (and a patient's compose page).
@@ -1031,30 +1006,7 @@ async fn a_patient_writes_a_clinician_answers_from_the_inbox_and_the_patient_see
         sign_out().await?;
 
         // The clinician answers from the inbox.
-        c.goto(url("/login").as_str()).await?;
-        c.find(Locator::Css("#email"))
-            .await?
-            .send_keys("doc@browser.test")
-            .await?;
-        c.find(Locator::Css("#password"))
-            .await?
-            .send_keys("tulip kettle orbit")
-            .await?;
-        c.find(Locator::Css("main button[type=submit]"))
-            .await?
-            .click()
-            .await?;
-        c.wait().for_element(Locator::Css("#code")).await?;
-        let code = totp_now(&creds.totp.secret_base32);
-        c.find(Locator::Css("#code"))
-            .await?
-            .send_keys(&code)
-            .await?;
-        c.find(Locator::Css("main button[type=submit]"))
-            .await?
-            .click()
-            .await?;
-        c.wait().for_url(&url("/account")).await?;
+        staff_signs_in(&c, &base, "doc@browser.test", &creds.totp.secret_base32).await?;
         c.find(Locator::LinkText("Inbox")).await?.click().await?;
         c.wait()
             .for_element(Locator::XPath("//span[@class='new'][text()='1 unread']"))
@@ -1116,6 +1068,42 @@ async fn a_patient_writes_a_clinician_answers_from_the_inbox_and_the_patient_see
     .await;
     let _ = c.close().await;
     result.unwrap();
+}
+
+/// Signs a member of staff in with the shared test password and their authenticator's code;
+/// waits for the home page.
+async fn staff_signs_in(
+    c: &fantoccini::Client,
+    base: &str,
+    email: &str,
+    secret_base32: &str,
+) -> Result<(), fantoccini::error::CmdError> {
+    c.goto(&format!("{base}/login")).await?;
+    c.find(Locator::Css("#email"))
+        .await?
+        .send_keys(email)
+        .await?;
+    c.find(Locator::Css("#password"))
+        .await?
+        .send_keys("tulip kettle orbit")
+        .await?;
+    c.find(Locator::Css("main button[type=submit]"))
+        .await?
+        .click()
+        .await?;
+    c.wait().for_element(Locator::Css("#code")).await?;
+    let code = totp_now(secret_base32);
+    c.find(Locator::Css("#code"))
+        .await?
+        .send_keys(&code)
+        .await?;
+    c.find(Locator::Css("main button[type=submit]"))
+        .await?
+        .click()
+        .await?;
+    c.wait()
+        .for_url(&url::Url::parse(&format!("{base}/account")).unwrap())
+        .await
 }
 
 /// The current code of an authenticator with this secret.

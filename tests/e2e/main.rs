@@ -233,6 +233,25 @@ async fn health_directory_landing_page_and_spec() {
         .await;
 }
 
+/// The (method, path) of every operation of the spec with this tag.
+fn operations_tagged(
+    spec: &serde_json::Value,
+    tag: &str,
+) -> std::collections::BTreeSet<(String, String)> {
+    let mut out = std::collections::BTreeSet::new();
+    for (path, ops) in spec["paths"].as_object().into_iter().flatten() {
+        for (method, op) in ops.as_object().into_iter().flatten() {
+            if op["tags"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t == tag))
+            {
+                out.insert((method.clone(), path.clone()));
+            }
+        }
+    }
+    out
+}
+
 /// The app's OpenAPI document.
 async fn openapi_spec(app: &TestApp) -> serde_json::Value {
     let resp = app.client.get("/api/openapi.json").send().await;

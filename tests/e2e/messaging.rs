@@ -574,17 +574,7 @@ async fn authorisation_matrix_covers_every_messages_operation_of_the_spec() {
         ),
     ];
     let spec = crate::openapi_spec(&app).await;
-    let mut in_spec = std::collections::BTreeSet::new();
-    for (path, ops) in spec["paths"].as_object().unwrap() {
-        for (method, op) in ops.as_object().unwrap() {
-            if op["tags"]
-                .as_array()
-                .is_some_and(|t| t.iter().any(|t| t == "Messages"))
-            {
-                in_spec.insert((method.clone(), path.clone()));
-            }
-        }
-    }
+    let in_spec = crate::operations_tagged(&spec, "Messages");
     let in_table: std::collections::BTreeSet<(String, String)> = rows
         .iter()
         .map(|r| (r.0.to_owned(), r.1.to_owned()))

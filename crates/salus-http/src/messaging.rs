@@ -275,6 +275,33 @@ macro_rules! actor_or {
     };
 }
 
+impl MessagingApi {
+    /// Staff of the team: closes a conversation (`reopen` false) or reopens it.
+    async fn open_or_close(
+        &self,
+        req: &Request,
+        token: &SessionToken,
+        id: &str,
+        reopen: bool,
+    ) -> Result<Answer<ThreadDto>, ApiError> {
+        let actor = actor_or!(token);
+        let id = match thread_id(id) {
+            Ok(id) => id,
+            Err(e) => return refused(e),
+        };
+        let rid = request_id(req);
+        let done = if reopen {
+            self.messaging.reopen(&actor, id, rid.as_deref()).await
+        } else {
+            self.messaging.close(&actor, id, rid.as_deref()).await
+        };
+        match done {
+            Ok(()) => Ok(Answer::Done),
+            Err(e) => refused(e),
+        }
+    }
+}
+
 #[OpenApi(tag = "ApiTags::Messages")]
 impl MessagingApi {
     /// Patient (or a proxy who may message): the teams you may write to, with when to expect
@@ -474,19 +501,7 @@ impl MessagingApi {
         token: SessionToken,
         id: Path<String>,
     ) -> Result<Answer<ThreadDto>, ApiError> {
-        let actor = actor_or!(token);
-        let id = match thread_id(&id.0) {
-            Ok(id) => id,
-            Err(e) => return refused(e),
-        };
-        match self
-            .messaging
-            .close(&actor, id, request_id(req).as_deref())
-            .await
-        {
-            Ok(()) => Ok(Answer::Done),
-            Err(e) => refused(e),
-        }
+        self.open_or_close(req, &token, &id.0, false).await
     }
 
     /// Staff of the team: reopen a closed conversation.
@@ -501,19 +516,7 @@ impl MessagingApi {
         token: SessionToken,
         id: Path<String>,
     ) -> Result<Answer<ThreadDto>, ApiError> {
-        let actor = actor_or!(token);
-        let id = match thread_id(&id.0) {
-            Ok(id) => id,
-            Err(e) => return refused(e),
-        };
-        match self
-            .messaging
-            .reopen(&actor, id, request_id(req).as_deref())
-            .await
-        {
-            Ok(()) => Ok(Answer::Done),
-            Err(e) => refused(e),
-        }
+        self.open_or_close(req, &token, &id.0, true).await
     }
 
     /// Administrator: the organisation's teams, with their staff.

@@ -560,6 +560,35 @@ pub(crate) async fn claim(
     }
 }
 
+/// Staff: close a conversation (`opening` false) or reopen it.
+async fn open_or_close(
+    rid: &crate::RequestId,
+    state: &WebState,
+    me: &Acting,
+    id: &str,
+    opening: bool,
+) -> Response {
+    let id = match thread_id(id) {
+        Ok(id) => id,
+        Err(r) => return *r,
+    };
+    let (done, said) = if opening {
+        (
+            state.messaging.reopen(&me.actor, id, rid.get()).await,
+            "reopened",
+        )
+    } else {
+        (
+            state.messaging.close(&me.actor, id, rid.get()).await,
+            "closed",
+        )
+    };
+    match done {
+        Ok(()) => see_other(&format!("/staff/inbox/{id}?done={said}")),
+        Err(e) => failed(e),
+    }
+}
+
 /// Staff: close a conversation.
 #[handler]
 pub(crate) async fn close(
@@ -569,14 +598,7 @@ pub(crate) async fn close(
     Path(id): Path<String>,
     _form: CheckedForm<NoFields>,
 ) -> Response {
-    let id = match thread_id(&id) {
-        Ok(id) => id,
-        Err(r) => return *r,
-    };
-    match state.messaging.close(&me.actor, id, rid.get()).await {
-        Ok(()) => see_other(&format!("/staff/inbox/{id}?done=closed")),
-        Err(e) => failed(e),
-    }
+    open_or_close(&rid, &state, &me, &id, false).await
 }
 
 /// Staff: reopen a conversation.
@@ -588,14 +610,7 @@ pub(crate) async fn reopen(
     Path(id): Path<String>,
     _form: CheckedForm<NoFields>,
 ) -> Response {
-    let id = match thread_id(&id) {
-        Ok(id) => id,
-        Err(r) => return *r,
-    };
-    match state.messaging.reopen(&me.actor, id, rid.get()).await {
-        Ok(()) => see_other(&format!("/staff/inbox/{id}?done=reopened")),
-        Err(e) => failed(e),
-    }
+    open_or_close(&rid, &state, &me, &id, true).await
 }
 
 struct PoolRow {
