@@ -457,37 +457,29 @@ impl MessageRepository for Store {
 
     async fn mark_read(
         &self,
-        thread: ThreadId,
-        from: Side,
+        messages: Vec<MessageId>,
         reader: AccountId,
         at: DateTime<Utc>,
     ) -> Result<u64, RepoError> {
-        let unread: Vec<uuid::Uuid> = self
-            .messages(thread)
-            .await?
-            .into_iter()
-            .filter(|(m, r)| m.author.side == from && r.is_none())
-            .map(|(m, _)| m.id.as_uuid())
-            .collect();
-        let mut marked = 0;
-        for id in unread {
-            // A receipt is written once: the first reader's, whoever else reads it at once.
-            let done = message_receipt::Entity::insert(message_receipt::ActiveModel {
-                message_id: Set(id),
+        if messages.is_empty() {
+            return Ok(0);
+        }
+        // A receipt is written once: the first reader's, whoever else reads it at once.
+        message_receipt::Entity::insert_many(messages.iter().map(|id| {
+            message_receipt::ActiveModel {
+                message_id: Set(id.as_uuid()),
                 read_at: Set(at),
                 read_by: Set(reader.as_uuid()),
-            })
-            .on_conflict(
-                sea_orm::sea_query::OnConflict::column(message_receipt::Column::MessageId)
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(&self.db)
-            .await
-            .map_err(repo_err)?;
-            marked += done;
-        }
-        Ok(marked)
+            }
+        }))
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::column(message_receipt::Column::MessageId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await
+        .map_err(repo_err)
     }
 
     async fn threads_of(&self, patient: PatientId) -> Result<Vec<ThreadSummary>, RepoError> {

@@ -244,14 +244,14 @@ pub trait MessageRepository: Send + Sync {
         thread: ThreadId,
     ) -> Result<Vec<(Message, Option<Receipt>)>, RepoError>;
 
-    /// Marks every unread message `from` one side of a thread as read by `reader` at `at`.
+    /// Writes the receipts of these messages: read by `reader` at `at` (a message that has a
+    /// receipt keeps its first). Answers how many were new.
     ///
     /// # Errors
     /// `Unavailable` when the store fails.
     async fn mark_read(
         &self,
-        thread: ThreadId,
-        from: Side,
+        messages: Vec<MessageId>,
         reader: AccountId,
         at: DateTime<Utc>,
     ) -> Result<u64, RepoError>;

@@ -135,31 +135,24 @@ impl NewPool {
     }
 }
 
-/// A subject and a text, as typed.
-///
-/// # Errors
-/// `Input` naming the field.
-pub fn written(
-    subject: Option<&str>,
-    body: &str,
-) -> Result<(Option<Subject>, MessageText), MessagingError> {
-    let subject = subject
-        .map(|s| {
-            Subject::parse(s).map_err(|_| {
-                input(
-                    "invalid_subject",
-                    "Give the conversation a subject of 1 to 200 characters.",
-                )
-            })
-        })
-        .transpose()?;
-    let body = MessageText::parse(body).map_err(|_| {
+/// A subject as typed.
+fn subject_of(subject: &str) -> Result<Subject, MessagingError> {
+    Subject::parse(subject).map_err(|_| {
+        input(
+            "invalid_subject",
+            "Give the conversation a subject of 1 to 200 characters.",
+        )
+    })
+}
+
+/// A message's text as typed.
+fn text_of(body: &str) -> Result<MessageText, MessagingError> {
+    MessageText::parse(body).map_err(|_| {
         input(
             "invalid_body",
             "Write your message: 1 to 10,000 characters of text.",
         )
-    })?;
-    Ok((subject, body))
+    })
 }
 
 /// A send: its idempotency key, as the request gave it.
@@ -478,8 +471,7 @@ impl MessagingService {
         request_id: Option<&str>,
     ) -> Result<Written<SentMessage>, MessagingError> {
         let key = key_of(key)?;
-        let (subject, body) = written(Some(subject), body)?;
-        let subject = subject.ok_or(MessagingError::NotFound)?;
+        let (subject, body) = (subject_of(subject)?, text_of(body)?);
         let author = author_of(actor).ok_or(MessagingError::Forbidden)?;
         if author.side != Side::Patient {
             return Err(MessagingError::Forbidden);
@@ -717,11 +709,19 @@ impl MessagingService {
             .thread_for(actor, id, Action::ReadMessages, request_id)
             .await?;
         let reader = author_of(actor).ok_or(MessagingError::NotFound)?;
-        let now = self.p.clock.now();
-        self.p
-            .messages
-            .mark_read(thread.id, reader.side.other(), reader.account, now)
-            .await?;
+        let messages = self.p.messages.messages(thread.id).await?;
+        // The other side's messages without a receipt are read now, by this reader.
+        let unread: Vec<MessageId> = messages
+            .iter()
+            .filter(|(m, r)| m.author.side != reader.side && r.is_none())
+            .map(|(m, _)| m.id)
+            .collect();
+        if !unread.is_empty() {
+            self.p
+                .messages
+                .mark_read(unread, reader.account, self.p.clock.now())
+                .await?;
+        }
         self.audit(
             actor,
             Action::ReadMessages,
@@ -730,7 +730,6 @@ impl MessagingService {
             request_id,
         )
         .await?;
-        let messages = self.p.messages.messages(thread.id).await?;
         let mut names: BTreeMap<AccountId, String> = BTreeMap::new();
         for (m, _) in &messages {
             if let std::collections::btree_map::Entry::Vacant(slot) = names.entry(m.author.account)
@@ -791,7 +790,7 @@ impl MessagingService {
         request_id: Option<&str>,
     ) -> Result<Written<SentMessage>, MessagingError> {
         let key = key_of(key)?;
-        let (_, body) = written(None, body)?;
+        let body = text_of(body)?;
         let author = author_of(actor).ok_or(MessagingError::NotFound)?;
         let (thread, _) = self
             .thread_for(actor, id, Action::Message, request_id)
