@@ -25,6 +25,7 @@ mod identity;
 mod logcheck;
 mod messaging;
 mod records;
+mod refills;
 mod security;
 mod staff;
 mod web;

@@ -455,6 +455,19 @@ async fn authorisation_matrix_covers_every_messages_operation_of_the_spec() {
     )
     .await;
     let thread = sent["thread"]["id"].as_str().unwrap().to_owned();
+    let (_, with_file) = send_files(
+        &app,
+        &format!("/api/v1/threads/{thread}/messages"),
+        &ann,
+        None,
+        &[("body", "A file")],
+        &[("scan.pdf", &pdf_of(100), "application/pdf")],
+    )
+    .await;
+    let file = with_file["attachments"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let with = crate::records::proxy_of(
         &app,
         &ann,
@@ -522,6 +535,13 @@ async fn authorisation_matrix_covers_every_messages_operation_of_the_spec() {
             format!("/api/v1/threads/{thread}/messages"),
             Some(json!({"body": "More"})),
             [201, 404, 201, 404, 201, 404, 404, 404, 401],
+        ),
+        (
+            "get",
+            "/v1/attachments/{id}",
+            format!("/api/v1/attachments/{file}"),
+            None,
+            [200, 404, 200, 404, 200, 404, 404, 404, 401],
         ),
         (
             "get",
@@ -607,4 +627,269 @@ async fn authorisation_matrix_covers_every_messages_operation_of_the_spec() {
             );
         }
     }
+}
+
+/// A minimal PDF of about `size` bytes (the signature, then filler).
+pub(crate) fn pdf_of(size: usize) -> Vec<u8> {
+    let mut bytes = b"%PDF-1.7\n".to_vec();
+    bytes.extend((0..size.saturating_sub(9)).map(|i| b'a' + (i % 26) as u8));
+    bytes
+}
+
+/// The signature and header chunk of a PNG, enough for its content to say what it is.
+pub(crate) const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0";
+
+/// A multipart send: text fields, then files (each with the declared type `declared`).
+pub(crate) async fn send_files(
+    app: &crate::TestApp,
+    path: &str,
+    bearer: &str,
+    key: Option<&str>,
+    fields: &[(&str, &str)],
+    files: &[(&str, &[u8], &str)],
+) -> (StatusCode, Value) {
+    use poem::test::{TestForm, TestFormField};
+    let mut form = TestForm::new();
+    for (k, v) in fields {
+        form = form.text(*k, *v);
+    }
+    for (name, bytes, declared) in files {
+        form = form.field(
+            TestFormField::bytes(bytes.to_vec())
+                .name("files")
+                .filename(*name)
+                .content_type(*declared),
+        );
+    }
+    let mut req = app
+        .client
+        .post(path)
+        .header("authorization", format!("Bearer {bearer}"));
+    if let Some(k) = key {
+        req = req.header("idempotency-key", k);
+    }
+    crate::auth::body(req.multipart(form).send().await).await
+}
+
+/// A download: status, headers that matter, bytes.
+pub(crate) async fn download(
+    app: &crate::TestApp,
+    path: &str,
+    bearer: Option<&str>,
+) -> (StatusCode, poem::http::HeaderMap, Vec<u8>) {
+    let mut req = app.client.get(path);
+    if let Some(b) = bearer {
+        req = req.header("authorization", format!("Bearer {b}"));
+    }
+    let resp = req.send().await;
+    let status = resp.0.status();
+    let headers = resp.0.headers().clone();
+    let bytes = resp.0.into_body().into_vec().await.unwrap();
+    (status, headers, bytes)
+}
+
+#[tokio::test]
+async fn files_are_accepted_by_content_stored_with_their_message_and_downloaded_only_by_its_readers()
+ {
+    let app = spawn_app_with(2, |c| c.attachment_max_mb = 1).await;
+    let (ann, _) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let (bo, _) = linked_patient(&app, "SYN0000001", "bo@example.org").await;
+    let admin = staff(
+        &app,
+        "demo-clinic",
+        "admin@example.org",
+        StaffRole::OrganizationAdmin,
+    )
+    .await;
+    let doc = staff(&app, "demo-clinic", "doc@example.org", StaffRole::Clinician).await;
+    let clerk = staff(
+        &app,
+        "demo-clinic",
+        "clerk@example.org",
+        StaffRole::FrontDesk,
+    )
+    .await;
+    let doc_id = id_of(&app, &doc).await;
+    let (_, pool) = call(
+        &app,
+        "POST",
+        "/api/v1/staff/pools",
+        &admin,
+        Some(json!({"name": "Primary care", "answer_days": 2, "staff_ids": [doc_id]})),
+    )
+    .await;
+    let pool = pool["id"].as_str().unwrap().to_owned();
+
+    // A new conversation with a PDF (several chunks long) and a PNG declared as a PDF: the
+    // content decides.
+    let scan = pdf_of(600 * 1024);
+    let (status, sent) = send_files(
+        &app,
+        "/api/v1/threads",
+        &ann,
+        Some("start-1"),
+        &[
+            ("pool_id", &pool),
+            ("subject", "My scan"),
+            ("body", "See attached"),
+        ],
+        &[
+            ("C:\\scans\\knee scan.pdf", &scan, "application/pdf"),
+            ("photo", PNG, "application/pdf"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+    let thread = sent["thread"]["id"].as_str().unwrap().to_owned();
+    let files = sent["message"]["attachments"].as_array().unwrap().clone();
+    assert_eq!(files.len(), 2);
+    assert_eq!(files[0]["name"], "knee scan.pdf");
+    assert_eq!(files[0]["media_type"], "application/pdf");
+    assert_eq!(files[0]["size"], 600 * 1024);
+    assert_eq!(files[1]["name"], "photo.png");
+    assert_eq!(files[1]["media_type"], "image/png");
+    let pdf_path = format!("/api/v1/attachments/{}", files[0]["id"].as_str().unwrap());
+
+    // The same key and files: the first answer, nothing stored twice; other files: refused.
+    let (again, replay) = send_files(
+        &app,
+        "/api/v1/threads",
+        &ann,
+        Some("start-1"),
+        &[
+            ("pool_id", &pool),
+            ("subject", "My scan"),
+            ("body", "See attached"),
+        ],
+        &[
+            ("C:\\scans\\knee scan.pdf", &scan, "application/pdf"),
+            ("photo", PNG, "application/pdf"),
+        ],
+    )
+    .await;
+    assert_eq!(again, StatusCode::CREATED);
+    assert_eq!(replay["message"]["id"], sent["message"]["id"]);
+    let (reused, body) = send_files(
+        &app,
+        "/api/v1/threads",
+        &ann,
+        Some("start-1"),
+        &[
+            ("pool_id", &pool),
+            ("subject", "My scan"),
+            ("body", "See attached"),
+        ],
+        &[("knee scan.pdf", &pdf_of(1000), "application/pdf")],
+    )
+    .await;
+    assert_eq!(reused, StatusCode::CONFLICT);
+    assert_eq!(body["code"], "idempotency_key_reused");
+
+    // Refused by content, count and size, each with its code; nothing is stored.
+    let reply = format!("/api/v1/threads/{thread}/messages");
+    let html = b"<html><script>alert(1)</script></html>".as_slice();
+    let one = pdf_of(100);
+    for (files, status, code) in [
+        (
+            vec![("results.pdf", html, "application/pdf")],
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_file_type",
+        ),
+        (
+            vec![("a.pdf", one.as_slice(), "application/pdf"); 6],
+            StatusCode::BAD_REQUEST,
+            "too_many_files",
+        ),
+        (
+            vec![("big.pdf", &pdf_of(1024 * 1024 + 1)[..], "application/pdf")],
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "file_too_large",
+        ),
+        (
+            vec![("empty.pdf", &b""[..], "application/pdf")],
+            StatusCode::BAD_REQUEST,
+            "empty_file",
+        ),
+    ] {
+        let (got, body) = send_files(&app, &reply, &ann, None, &[("body", "More")], &files).await;
+        assert_eq!(
+            (got, body["code"].as_str().unwrap()),
+            (status, code),
+            "{body}"
+        );
+    }
+    // A body larger than five files at the limit is refused before it is read.
+    let huge = pdf_of(7 * 1024 * 1024);
+    let (got, body) = send_files(
+        &app,
+        &reply,
+        &ann,
+        None,
+        &[("body", "More")],
+        &[("huge.pdf", &huge, "application/pdf")],
+    )
+    .await;
+    assert_eq!(got, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    let (_, view) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/threads/{thread}"),
+        &ann,
+        None,
+    )
+    .await;
+    assert_eq!(
+        view["messages"].as_array().unwrap().len(),
+        1,
+        "nothing stored"
+    );
+
+    // The patient and the pool's staff download it, byte for byte, as an attachment.
+    for reader in [&ann, &doc] {
+        let (status, headers, bytes) = download(&app, &pdf_path, Some(reader)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["content-type"], "application/pdf");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        let disposition = headers["content-disposition"].to_str().unwrap();
+        assert!(
+            disposition.starts_with("attachment; filename=\"knee scan.pdf\""),
+            "{disposition}"
+        );
+        assert!(bytes == scan, "the same bytes ({} read)", bytes.len());
+    }
+    // Anyone else learns nothing.
+    for outsider in [&bo, &clerk] {
+        let (status, _, _) = download(&app, &pdf_path, Some(outsider)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    assert_eq!(
+        download(&app, &pdf_path, None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let missing = format!("/api/v1/attachments/{}", uuid::Uuid::now_v7());
+    assert_eq!(
+        download(&app, &missing, Some(&ann)).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        download(&app, "/api/v1/attachments/nope", Some(&ann))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+
+    // The clinician's download is in the patient's access history; the outsiders' are refused.
+    let (_, history) = call(&app, "GET", "/api/v1/me/access-history", &ann, None).await;
+    let staff: Vec<(&str, &str)> = history["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor_kind"] == "staff")
+        .filter_map(|e| Some((e["action"].as_str()?, e["outcome"].as_str()?)))
+        .collect();
+    assert!(staff.contains(&("read_messages", "allowed")), "{history}");
+    assert!(
+        staff.contains(&("read_messages", "denied")),
+        "the front desk's try: {history}"
+    );
 }

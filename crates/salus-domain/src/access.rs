@@ -161,10 +161,12 @@ pub enum Action {
     /// Read a chart's message threads (the patient's side), or a thread of a care pool the
     /// staff member answers.
     ReadMessages,
+    /// Approve or deny a chart's refill requests (the organisation's clinicians).
+    DecideRefill,
 }
 
 impl Action {
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 15] = [
         Self::ViewChart,
         Self::Read,
         Self::Export,
@@ -179,6 +181,7 @@ impl Action {
         Self::RequestRefill,
         Self::PayBills,
         Self::ReadMessages,
+        Self::DecideRefill,
     ];
 
     /// What a patient does for themselves and may let a proxy do for them, beyond reading.
@@ -211,6 +214,7 @@ impl Action {
             Self::RequestRefill => "request_refill",
             Self::PayBills => "pay_bills",
             Self::ReadMessages => "read_messages",
+            Self::DecideRefill => "decide_refill",
         }
     }
 }
@@ -354,6 +358,8 @@ pub fn decide(actor: &Actor, action: Action, target: Target<'_>, now: DateTime<U
                     Action::ViewChart | Action::Read | Action::Create | Action::Release => {
                         about_chart && *role == StaffRole::Clinician
                     }
+                    // A chart's refill requests, and the organisation's queue of them.
+                    Action::DecideRefill => *role == StaffRole::Clinician,
                     // Who a chart is: the front desk proving identities, and clinicians
                     // finding a chart to open (they see it when they open it anyway).
                     Action::ViewDemographics => {
@@ -365,8 +371,8 @@ pub fn decide(actor: &Actor, action: Action, target: Target<'_>, now: DateTime<U
                     Action::Message | Action::ReadMessages => {
                         pool_staff.is_some_and(|staff| staff.contains(account))
                     }
-                    // Staff's part in bookings, refills and bills is decided with those
-                    // capabilities; until then none.
+                    // Staff's part in bookings and bills is decided with those capabilities;
+                    // until then none. A refill is asked for by the patient's side only.
                     Action::Export
                     | Action::ViewAccessHistory
                     | Action::Book
@@ -407,7 +413,8 @@ pub fn decide(actor: &Actor, action: Action, target: Target<'_>, now: DateTime<U
                 | Action::ViewAccessHistory
                 | Action::ViewDemographics
                 | Action::ProofIdentity
-                | Action::ManageTeam => false,
+                | Action::ManageTeam
+                | Action::DecideRefill => false,
             };
             let kind_ok = kind.is_none_or(|k| scope.kinds.contains(&k));
             let record_ok = record.is_none_or(|meta| {

@@ -101,6 +101,18 @@ id_type!(
     /// One message of a thread.
     MessageId
 );
+id_type!(
+    /// A file attached to a message.
+    AttachmentId
+);
+id_type!(
+    /// A pharmacy a patient saved for refills.
+    PharmacyId
+);
+id_type!(
+    /// A request to refill a medication.
+    RefillId
+);
 
 #[cfg(test)]
 mod tests {

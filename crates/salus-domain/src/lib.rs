@@ -36,7 +36,8 @@ pub mod words;
 pub use chrono_tz;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use ids::{
-    AccountId, AuditEventId, GrantId, IdGenerator, MessageId, OrganizationId, PatientId, PoolId,
-    PractitionerId, ProviderOrgId, RecordId, SessionId, ThreadId,
+    AccountId, AttachmentId, AuditEventId, GrantId, IdGenerator, MessageId, OrganizationId,
+    PatientId, PharmacyId, PoolId, PractitionerId, ProviderOrgId, RecordId, RefillId, SessionId,
+    ThreadId,
 };
 pub use repo::RepoError;

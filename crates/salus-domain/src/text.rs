@@ -119,6 +119,10 @@ bounded_text!(
     PoolName, max = 80, redact = false
 );
 bounded_text!(
+    /// A pharmacy's name as the patient gave it.
+    PharmacyName, max = 120, redact = false
+);
+bounded_text!(
     /// A message thread's subject: written by a patient, may say anything about their health.
     Subject, max = 200, redact = true
 );

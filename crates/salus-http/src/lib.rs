@@ -29,12 +29,13 @@ mod messaging;
 mod organizations;
 mod payload;
 pub mod records;
+mod refills;
 mod session;
 mod spec;
 mod team;
 
 pub use error::{ApiError, ErrorBody, error_as_json, json_error};
-pub use spec::is_rate_limited;
+pub use spec::{carries_files, is_rate_limited};
 
 use poem::http::{HeaderValue, header};
 use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Route};
@@ -86,6 +87,7 @@ type Apis = (
     consent::ConsentApi,
     guardians::GuardianApi,
     messaging::MessagingApi,
+    refills::RefillsApi,
 );
 
 fn service(state: ApiState) -> OpenApiService<Apis, ()> {
@@ -128,6 +130,9 @@ fn service(state: ApiState) -> OpenApiService<Apis, ()> {
                 consent: state.consent,
             },
             messaging::MessagingApi {
+                messaging: state.messaging.clone(),
+            },
+            refills::RefillsApi {
                 messaging: state.messaging,
             },
         ),

@@ -9,12 +9,14 @@ use crate::session::SessionToken;
 use poem::Request;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use poem_openapi::types::multipart::Upload as UploadField;
+use poem_openapi::{ApiRequest, ApiResponse, Multipart, Object, OpenApi, Tags};
 use salus_domain::messaging::{
-    CarePool, InboxCounts, InboxFilter, Message, MessagingError, MessagingService, NewPool,
-    Receipt, SentMessage, Thread, ThreadState, ThreadSummary, ThreadView,
+    Attachment, CarePool, Draft, FileKind, FileProblem, InboxCounts, InboxFilter, IncomingFile,
+    Message, MessagingError, MessagingService, NewPool, Receipt, SentMessage, Thread, ThreadState,
+    ThreadSummary, ThreadView,
 };
-use salus_domain::{AccountId, PoolId, ThreadId};
+use salus_domain::{AccountId, AttachmentId, PoolId, ThreadId};
 
 #[derive(Tags)]
 enum ApiTags {
@@ -75,6 +77,122 @@ pub struct ReplyDto {
     pub body: String,
 }
 
+/// A new conversation with files: the fields of `NewThreadDto` and up to 5 files (PDF, PNG
+/// or JPEG, decided by their content; 10 MB each unless the deployment says otherwise).
+#[derive(Multipart)]
+pub struct NewThreadForm {
+    pub pool_id: String,
+    pub subject: String,
+    pub body: String,
+    pub files: Vec<UploadField>,
+}
+
+/// A message with files: its text and up to 5 files (PDF, PNG or JPEG, decided by their
+/// content; 10 MB each unless the deployment says otherwise).
+#[derive(Multipart)]
+pub struct ReplyForm {
+    pub body: String,
+    pub files: Vec<UploadField>,
+}
+
+/// A new conversation: JSON for text only, a multipart form with files.
+#[derive(ApiRequest)]
+pub enum NewThreadRequest {
+    Json(Json<NewThreadDto>),
+    Form(NewThreadForm),
+}
+
+/// A message: JSON for text only, a multipart form with files.
+#[derive(ApiRequest)]
+pub enum ReplyRequest {
+    Json(Json<ReplyDto>),
+    Form(ReplyForm),
+}
+
+/// The files of a multipart form, read whole (the request's size is bounded before it is
+/// read). A file that cannot be read from the form counts as refused, nothing sent.
+async fn files_of(uploads: Vec<UploadField>) -> Result<Vec<IncomingFile>, MessagingError> {
+    let mut files = Vec::with_capacity(uploads.len());
+    for u in uploads {
+        let name = u.file_name().unwrap_or_default().to_owned();
+        let content = u
+            .into_vec()
+            .await
+            .map_err(|_| MessagingError::File(salus_domain::messaging::FileProblem::Empty))?;
+        files.push(IncomingFile { name, content });
+    }
+    Ok(files)
+}
+
+/// A file of a message, as lists show it.
+#[derive(Object)]
+pub struct AttachmentDto {
+    pub id: String,
+    /// The name it downloads as.
+    pub name: String,
+    /// `application/pdf`, `image/png` or `image/jpeg`, decided from its content.
+    pub media_type: String,
+    pub size: u64,
+}
+
+fn attachment_dto(a: &Attachment) -> AttachmentDto {
+    AttachmentDto {
+        id: a.id.to_string(),
+        name: a.name.clone(),
+        media_type: a.kind.media_type().to_owned(),
+        size: a.size,
+    }
+}
+
+/// A file's bytes, served as what its content is.
+pub struct FileBytes {
+    kind: FileKind,
+    body: poem::Body,
+}
+
+impl poem::IntoResponse for FileBytes {
+    fn into_response(self) -> poem::Response {
+        poem::Response::builder()
+            .content_type(self.kind.media_type())
+            .body(self.body)
+    }
+}
+
+impl poem_openapi::ResponseContent for FileBytes {
+    fn media_types() -> Vec<poem_openapi::registry::MetaMediaType> {
+        [FileKind::Pdf, FileKind::Png, FileKind::Jpeg]
+            .into_iter()
+            .map(|k| poem_openapi::registry::MetaMediaType {
+                content_type: k.media_type(),
+                schema: poem_openapi::registry::MetaSchemaRef::Inline(Box::new(
+                    poem_openapi::registry::MetaSchema {
+                        format: Some("binary"),
+                        ..poem_openapi::registry::MetaSchema::new("string")
+                    },
+                )),
+            })
+            .collect()
+    }
+}
+
+/// A file's download, or why not.
+#[derive(ApiResponse)]
+enum FileAnswer {
+    /// The file, to save (never shown in the browser).
+    #[oai(status = 200)]
+    File(
+        FileBytes,
+        #[oai(header = "Content-Disposition")] String,
+        #[oai(header = "X-Content-Type-Options")] String,
+    ),
+    /// `forbidden`: not for this role.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// `not_found`: no such file, or not yours.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+}
+
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct ClaimDto {
@@ -115,6 +233,8 @@ pub struct MessageDto {
     pub sent_at: chrono::DateTime<chrono::Utc>,
     /// When the other side first opened it.
     pub read_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Its files, in the order sent.
+    pub attachments: Vec<AttachmentDto>,
 }
 
 #[derive(Object)]
@@ -192,6 +312,7 @@ fn message_dto(m: &Message, receipt: Option<Receipt>, author: Option<String>) ->
         body: m.body.as_str().to_owned(),
         sent_at: m.sent_at,
         read_at: receipt.map(|r| r.read_at),
+        attachments: m.attachments.iter().map(attachment_dto).collect(),
     }
 }
 
@@ -208,7 +329,7 @@ fn sent_dto(s: &SentMessage) -> SentDto {
     clippy::large_enum_variant,
     reason = "one value per response, moved once"
 )]
-enum Answer<T: poem_openapi::types::ToJSON + Send + Sync> {
+pub(crate) enum Answer<T: poem_openapi::types::ToJSON + Send + Sync> {
     #[oai(status = 200)]
     Ok(Json<T>),
     /// Stored (or, for a retry with the same `Idempotency-Key`, the first answer).
@@ -226,15 +347,23 @@ enum Answer<T: poem_openapi::types::ToJSON + Send + Sync> {
     /// `not_found`: no such conversation or team, or not yours.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
-    /// `thread_closed` (start a new conversation), `thread_open`, `idempotency_key_reused`.
+    /// `thread_closed` (start a new conversation), `thread_open`, `idempotency_key_reused`;
+    /// for refills `refill_already_requested`, `medication_not_active`, `refill_not_pending`,
+    /// `not_requester`.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
+    /// `file_too_large`: a file over the size a message may carry.
+    #[oai(status = 413)]
+    TooLarge(Json<ErrorBody>),
+    /// `unsupported_file_type`: a file that is not a PDF, PNG or JPEG by its content.
+    #[oai(status = 415)]
+    Unsupported(Json<ErrorBody>),
     /// `too_many_threads`: the most new conversations a day.
     #[oai(status = 429)]
     TooMany(Json<ErrorBody>),
 }
 
-fn refused<T: poem_openapi::types::ToJSON + Send + Sync>(
+pub(crate) fn refused<T: poem_openapi::types::ToJSON + Send + Sync>(
     e: MessagingError,
 ) -> Result<Answer<T>, ApiError> {
     let b = body(e.code(), &e.to_string());
@@ -242,7 +371,14 @@ fn refused<T: poem_openapi::types::ToJSON + Send + Sync>(
         MessagingError::NotFound => Answer::NotFound(b),
         MessagingError::Forbidden => Answer::Forbidden(b),
         MessagingError::Input { .. } | MessagingError::NotInPool => Answer::Invalid(b),
-        MessagingError::Closed | MessagingError::KeyReused => Answer::Conflict(b),
+        MessagingError::File(FileProblem::TooLarge { .. }) => Answer::TooLarge(b),
+        MessagingError::File(FileProblem::NotAllowed) => Answer::Unsupported(b),
+        MessagingError::File(_) => Answer::Invalid(b),
+        MessagingError::Closed
+        | MessagingError::KeyReused
+        | MessagingError::Refill(_)
+        | MessagingError::RefillPending
+        | MessagingError::NotRefillable => Answer::Conflict(b),
         MessagingError::TooManyThreads { .. } => Answer::TooMany(b),
         MessagingError::Repo(r) => return Err(r.into()),
     })
@@ -266,6 +402,8 @@ pub(crate) struct MessagingApi {
 }
 
 /// The actor of a session, or the answer for an account with no chart yet.
+#[macro_export]
+#[doc(hidden)]
 macro_rules! actor_or {
     ($token:expr) => {
         match $token.actor() {
@@ -325,25 +463,30 @@ impl MessagingApi {
         req: &Request,
         token: SessionToken,
         #[oai(name = "Idempotency-Key")] key: Header<Option<String>>,
-        b: Json<NewThreadDto>,
+        b: NewThreadRequest,
     ) -> Result<Answer<SentDto>, ApiError> {
         let actor = actor_or!(token);
-        let Ok(pool) = PoolId::parse(&b.0.pool_id) else {
+        let (pool, subject, body, files) = match b {
+            NewThreadRequest::Json(j) => (j.0.pool_id, j.0.subject, j.0.body, Vec::new()),
+            NewThreadRequest::Form(f) => match files_of(f.files).await {
+                Ok(files) => (f.pool_id, f.subject, f.body, files),
+                Err(e) => return refused(e),
+            },
+        };
+        let Ok(pool) = PoolId::parse(&pool) else {
             return refused(MessagingError::Input {
                 code: "invalid_pool",
                 message: "Choose one of the teams listed.",
             });
         };
+        let draft = Draft {
+            body: &body,
+            files,
+            key: key.0.as_deref(),
+        };
         match self
             .messaging
-            .start_thread(
-                &actor,
-                pool,
-                &b.0.subject,
-                &b.0.body,
-                key.0.as_deref(),
-                request_id(req).as_deref(),
-            )
+            .start_thread(&actor, pool, &subject, draft, request_id(req).as_deref())
             .await
         {
             Ok(w) => Ok(Answer::Created(Json(sent_dto(&w.value)))),
@@ -408,22 +551,28 @@ impl MessagingApi {
         token: SessionToken,
         id: Path<String>,
         #[oai(name = "Idempotency-Key")] key: Header<Option<String>>,
-        b: Json<ReplyDto>,
+        b: ReplyRequest,
     ) -> Result<Answer<MessageDto>, ApiError> {
         let actor = actor_or!(token);
         let id = match thread_id(&id.0) {
             Ok(id) => id,
             Err(e) => return refused(e),
         };
+        let (body, files) = match b {
+            ReplyRequest::Json(j) => (j.0.body, Vec::new()),
+            ReplyRequest::Form(f) => match files_of(f.files).await {
+                Ok(files) => (f.body, files),
+                Err(e) => return refused(e),
+            },
+        };
+        let draft = Draft {
+            body: &body,
+            files,
+            key: key.0.as_deref(),
+        };
         match self
             .messaging
-            .reply(
-                &actor,
-                id,
-                &b.0.body,
-                key.0.as_deref(),
-                request_id(req).as_deref(),
-            )
+            .reply(&actor, id, draft, request_id(req).as_deref())
             .await
         {
             Ok(w) => Ok(Answer::Created(Json(message_dto(
@@ -432,6 +581,52 @@ impl MessagingApi {
                 None,
             )))),
             Err(e) => refused(e),
+        }
+    }
+
+    /// Either side of the conversation: download one of its files. Served as an attachment
+    /// of the type its content is, never to be shown in the browser.
+    #[oai(
+        path = "/v1/attachments/:id",
+        method = "get",
+        operation_id = "downloadAttachment"
+    )]
+    async fn download(
+        &self,
+        req: &Request,
+        token: SessionToken,
+        id: Path<String>,
+    ) -> Result<FileAnswer, ApiError> {
+        let not_found = |e: MessagingError| FileAnswer::NotFound(body(e.code(), &e.to_string()));
+        let Ok(actor) = token.actor() else {
+            let e = MessagingError::Forbidden;
+            return Ok(FileAnswer::Forbidden(body(e.code(), &e.to_string())));
+        };
+        let Ok(id) = AttachmentId::parse(&id.0) else {
+            return Ok(not_found(MessagingError::NotFound));
+        };
+        match self
+            .messaging
+            .download(&actor, id, request_id(req).as_deref())
+            .await
+        {
+            Ok(d) => {
+                use futures_util::TryStreamExt;
+                let (kind, name) = (d.attachment.kind, d.attachment.disposition());
+                let stream = d
+                    .stream()
+                    .map_err(|_| std::io::Error::other("the file could not be read"));
+                Ok(FileAnswer::File(
+                    FileBytes {
+                        kind,
+                        body: poem::Body::from_bytes_stream(stream),
+                    },
+                    name,
+                    "nosniff".to_owned(),
+                ))
+            }
+            Err(MessagingError::Repo(r)) => Err(r.into()),
+            Err(e) => Ok(not_found(e)),
         }
     }
 
@@ -611,6 +806,11 @@ fn inbox_dto(threads: &[(ThreadSummary, String, String)], c: InboxCounts) -> Inb
 }
 
 crate::redacted_debug!(
+    AttachmentDto,
+    NewThreadForm,
+    ReplyForm,
+    NewThreadRequest,
+    ReplyRequest,
     PoolDto,
     PoolList,
     PoolInput,

@@ -34,6 +34,17 @@ pub fn is_rate_limited(method: &str, path: &str) -> bool {
             || path == "/v1/me/email/confirm")
 }
 
+/// Whether a request of this API path (below `/api`) may carry a message's files, and so a
+/// body larger than the usual limit: starting a conversation and writing in one.
+pub fn carries_files(method: &str, path: &str) -> bool {
+    method.eq_ignore_ascii_case("post")
+        && (path == "/v1/threads"
+            || path
+                .strip_prefix("/v1/threads/")
+                .and_then(|rest| rest.strip_suffix("/messages"))
+                .is_some_and(|id| !id.is_empty() && !id.contains('/')))
+}
+
 /// The document with the answers of the surrounding layers added to every operation they
 /// can come from, request bodies marked as refusing unknown fields (every input type has
 /// `deny_unknown_fields`), and a `kind` query parameter documented as the record kinds it

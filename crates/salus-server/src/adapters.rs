@@ -275,7 +275,11 @@ impl SecretSource for OsSecrets {
     }
 
     fn digest(&self, token: &SecretText) -> TokenDigest {
-        TokenDigest(sha2::Sha256::digest(token.expose().as_bytes()).into())
+        self.digest_bytes(token.expose().as_bytes())
+    }
+
+    fn digest_bytes(&self, bytes: &[u8]) -> TokenDigest {
+        TokenDigest(sha2::Sha256::digest(bytes).into())
     }
 
     fn recovery_code(&self) -> SecretText {

@@ -102,6 +102,8 @@ pub fn api_state(
         messaging: salus_domain::messaging::MessagingService::new(
             salus_domain::messaging::MessagingPorts {
                 messages: shared.clone(),
+                refills: shared.clone(),
+                records: shared.clone(),
                 patients: shared.clone(),
                 accounts: shared.clone(),
                 log: shared.clone(),
@@ -111,6 +113,7 @@ pub fn api_state(
                 ids: Arc::new(UuidV7Ids),
                 public_url: cfg.public_url(),
                 threads_per_day: cfg.threads_per_day,
+                max_file_bytes: cfg.attachment_max_bytes(),
             },
         ),
         directory: DirectoryService::new(shared),
@@ -194,19 +197,25 @@ pub fn app(
         req_is_api,
     );
     Ok(crate::telemetry::request_log(salus_web::security_headers(
-        body_limit(limited, limit),
+        body_limit(limited, limit, cfg.file_body_limit()),
         https,
     )))
 }
 
-/// Refuses request bodies over `limit` bytes with `413 payload_too_large` before they are
-/// read into memory: by the declared `Content-Length`, or, for a body without one (chunked,
-/// or HTTP/2), by reading at most `limit` bytes of it. The answer has the shape of the part
-/// asked (API JSON or a page). Reads that carry no body are passed through untouched.
-pub fn body_limit<E: Endpoint + 'static>(ep: E, limit: usize) -> impl Endpoint {
+/// Refuses request bodies over `limit` bytes (`file_limit` for the sends that may carry
+/// files) with `413 payload_too_large` before they are read into memory: by the declared
+/// `Content-Length`, or, for a body without one (chunked, or HTTP/2), by reading at most the
+/// limit of it. The answer has the shape of the part asked (API JSON or a page). Reads that
+/// carry no body are passed through untouched.
+pub fn body_limit<E: Endpoint + 'static>(ep: E, limit: usize, file_limit: usize) -> impl Endpoint {
     use futures_util::TryStreamExt;
     ep.around(move |ep, mut req| async move {
         let api = req_is_api(req.uri().path());
+        let limit = if carries_files(req.method().as_str(), req.uri().path()) {
+            file_limit.max(limit)
+        } else {
+            limit
+        };
         let too_large = || Ok(payload_too_large(api));
         let declared = req
             .headers()
@@ -249,6 +258,14 @@ fn takes_secrets_without_session(method: &str, path: &str) -> bool {
     match path.strip_prefix("/api") {
         Some(api) => salus_http::is_rate_limited(method, api),
         None => salus_web::is_rate_limited(method, path),
+    }
+}
+
+/// The requests that may carry a message's files: the API's and the pages'.
+fn carries_files(method: &str, path: &str) -> bool {
+    match path.strip_prefix("/api") {
+        Some(api) => salus_http::carries_files(method, api),
+        None => salus_web::carries_files(method, path),
     }
 }
 

@@ -83,6 +83,9 @@ pub struct Config {
     pub demo_password: String,
     /// New message threads a patient may start in 24 hours.
     pub threads_per_day: u32,
+    /// Largest file a message may carry, in MB (at most five per message). The requests that
+    /// carry files may be up to five such files larger than `max_body_kib`.
+    pub attachment_max_mb: u32,
     /// Key of the forms' CSRF tokens: 32 bytes, base64. Empty: a random key per start (one
     /// node only; several nodes behind a balancer must share a key).
     pub csrf_key: String,
@@ -121,6 +124,7 @@ impl Default for Config {
             csrf_key: String::new(),
             demo_password: String::new(),
             threads_per_day: salus_domain::messaging::THREADS_PER_DAY,
+            attachment_max_mb: 10,
         }
     }
 }
@@ -152,7 +156,22 @@ impl Config {
         cfg.listen_addr()?;
         cfg.csrf_key()?;
         cfg.mailer()?;
+        if !(1..=100).contains(&cfg.attachment_max_mb) {
+            bail!("SALUS_ATTACHMENT_MAX_MB / attachment_max_mb must be 1 to 100");
+        }
         Ok(cfg)
+    }
+
+    /// The largest file a message may carry, in bytes.
+    pub fn attachment_max_bytes(&self) -> u64 {
+        u64::from(self.attachment_max_mb) * 1024 * 1024
+    }
+
+    /// The largest body of a request that carries files: the usual limit, plus the most
+    /// files a message may carry at their largest.
+    pub fn file_body_limit(&self) -> usize {
+        let files = self.attachment_max_bytes() * salus_domain::messaging::MAX_FILES as u64;
+        usize::try_from(u64::from(self.max_body_kib) * 1024 + files).unwrap_or(usize::MAX)
     }
 
     /// The parsed listen address.

@@ -17,6 +17,7 @@ pub mod migration;
 mod organizations;
 mod patients;
 mod records;
+mod refills;
 mod session_cache;
 mod totp;
 

@@ -3,18 +3,20 @@
 //! message they answer for.
 
 use crate::entity::{
-    care_pool, care_pool_staff, message, message_key, message_receipt, message_thread,
+    care_pool, care_pool_staff, message, message_attachment, message_key, message_receipt,
+    message_thread,
 };
 use crate::{Store, repo_err};
 use chrono::{DateTime, Utc};
 use salus_domain::account::StaffRole;
 use salus_domain::messaging::{
-    Author, CarePool, IdempotencyKey, InboxCounts, InboxState, Message, MessageRepository, Receipt,
-    Side, Stored, Thread, ThreadState, ThreadSummary,
+    Attachment, Author, CarePool, FileKind, IdempotencyKey, InboxCounts, InboxState, Message,
+    MessageRepository, Receipt, Side, Stored, Thread, ThreadState, ThreadSummary, Upload,
 };
 use salus_domain::text::{MessageText, PoolName, Subject};
 use salus_domain::{
-    AccountId, GrantId, MessageId, OrganizationId, PatientId, PoolId, RepoError, ThreadId,
+    AccountId, AttachmentId, GrantId, MessageId, OrganizationId, PatientId, PoolId, RepoError,
+    ThreadId,
 };
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
@@ -97,7 +99,7 @@ fn message_row(m: &Message) -> message::ActiveModel {
     }
 }
 
-fn message_from(r: message::Model) -> Result<Message, RepoError> {
+fn message_from(r: message::Model, attachments: Vec<Attachment>) -> Result<Message, RepoError> {
     Ok(Message {
         id: MessageId::from_uuid(r.id),
         thread: ThreadId::from_uuid(r.thread_id),
@@ -109,6 +111,44 @@ fn message_from(r: message::Model) -> Result<Message, RepoError> {
         },
         body: MessageText::parse(&r.body).map_err(|_| RepoError::Corrupt("messages.body"))?,
         sent_at: r.sent_at,
+        attachments,
+    })
+}
+
+/// Stores a message's files in the transaction of the message, in the order sent.
+async fn insert_files(
+    txn: &DatabaseTransaction,
+    message: MessageId,
+    files: &[Upload],
+) -> Result<(), RepoError> {
+    for (position, f) in files.iter().enumerate() {
+        let row = message_attachment::ActiveModel {
+            id: Set(f.attachment.id.as_uuid()),
+            message_id: Set(message.as_uuid()),
+            position: Set(i16::try_from(position).map_err(|_| RepoError::Corrupt("position"))?),
+            name: Set(f.attachment.name.clone()),
+            media_type: Set(f.attachment.kind.media_type().to_owned()),
+            size: Set(i64::try_from(f.attachment.size).map_err(|_| RepoError::Corrupt("size"))?),
+            content: Set(f.content.clone()),
+        };
+        message_attachment::Entity::insert(row)
+            .exec_without_returning(txn)
+            .await
+            .map_err(repo_err)?;
+    }
+    Ok(())
+}
+
+/// A file's description from its columns (never its content).
+fn attachment_from(
+    (id, name, media_type, size): (uuid::Uuid, String, String, i64),
+) -> Result<Attachment, RepoError> {
+    Ok(Attachment {
+        id: AttachmentId::from_uuid(id),
+        name,
+        kind: FileKind::from_media_type(&media_type)
+            .ok_or(RepoError::Corrupt("message_attachments.media_type"))?,
+        size: u64::try_from(size).map_err(|_| RepoError::Corrupt("message_attachments.size"))?,
     })
 }
 
@@ -270,6 +310,35 @@ impl Store {
             .collect()
     }
 
+    /// The files of these messages, in the order sent, without their content.
+    async fn attachments_of(
+        &self,
+        messages: Vec<uuid::Uuid>,
+    ) -> Result<BTreeMap<uuid::Uuid, Vec<Attachment>>, RepoError> {
+        let mut out: BTreeMap<uuid::Uuid, Vec<Attachment>> = BTreeMap::new();
+        if messages.is_empty() {
+            return Ok(out);
+        }
+        use message_attachment::Column as C;
+        let rows: Vec<(uuid::Uuid, uuid::Uuid, String, String, i64)> =
+            message_attachment::Entity::find()
+                .select_only()
+                .columns([C::MessageId, C::Id, C::Name, C::MediaType, C::Size])
+                .filter(C::MessageId.is_in(messages))
+                .order_by_asc(C::MessageId)
+                .order_by_asc(C::Position)
+                .into_tuple()
+                .all(&self.db)
+                .await
+                .map_err(repo_err)?;
+        for (message, id, name, media_type, size) in rows {
+            out.entry(message)
+                .or_default()
+                .push(attachment_from((id, name, media_type, size))?);
+        }
+        Ok(out)
+    }
+
     async fn replayed(
         &self,
         txn: DatabaseTransaction,
@@ -315,6 +384,7 @@ impl MessageRepository for Store {
         &self,
         thread: &Thread,
         first: &Message,
+        files: &[Upload],
         key: Option<IdempotencyKey>,
     ) -> Result<Stored<(Thread, Message)>, RepoError> {
         let txn = self.db.begin().await.map_err(repo_err)?;
@@ -326,6 +396,7 @@ impl MessageRepository for Store {
             .exec_without_returning(&txn)
             .await
             .map_err(repo_err)?;
+        insert_files(&txn, first.id, files).await?;
         if let Some(k) = &key
             && !insert_key(&txn, k, thread.id, first.id).await?
         {
@@ -342,6 +413,7 @@ impl MessageRepository for Store {
     async fn send(
         &self,
         m: &Message,
+        files: &[Upload],
         key: Option<IdempotencyKey>,
     ) -> Result<Option<Stored<Message>>, RepoError> {
         let txn = self.db.begin().await.map_err(repo_err)?;
@@ -365,6 +437,7 @@ impl MessageRepository for Store {
             .exec_without_returning(&txn)
             .await
             .map_err(repo_err)?;
+        insert_files(&txn, m.id, files).await?;
         if let Some(k) = &key
             && !insert_key(&txn, k, m.thread, m.id).await?
         {
@@ -403,7 +476,67 @@ impl MessageRepository for Store {
             .await
             .map_err(repo_err)?
             .ok_or(RepoError::Corrupt("message_keys.message_id"))?;
-        Ok(Some((fingerprint, thread, message_from(message)?)))
+        let files = self
+            .attachments_of(vec![message.id])
+            .await?
+            .remove(&message.id)
+            .unwrap_or_default();
+        Ok(Some((fingerprint, thread, message_from(message, files)?)))
+    }
+
+    async fn attachment(
+        &self,
+        id: AttachmentId,
+    ) -> Result<Option<(Attachment, ThreadId)>, RepoError> {
+        use message_attachment::Column as C;
+        let row: Option<(uuid::Uuid, String, String, i64, uuid::Uuid)> =
+            message_attachment::Entity::find_by_id(id.as_uuid())
+                .select_only()
+                .columns([C::Id, C::Name, C::MediaType, C::Size])
+                .column(message::Column::ThreadId)
+                .join(
+                    sea_orm::JoinType::InnerJoin,
+                    message_attachment::Entity::belongs_to(message::Entity)
+                        .from(C::MessageId)
+                        .to(message::Column::Id)
+                        .into(),
+                )
+                .into_tuple()
+                .one(&self.db)
+                .await
+                .map_err(repo_err)?;
+        row.map(|(id, name, media_type, size, thread)| {
+            Ok((
+                attachment_from((id, name, media_type, size))?,
+                ThreadId::from_uuid(thread),
+            ))
+        })
+        .transpose()
+    }
+
+    async fn attachment_bytes(
+        &self,
+        id: AttachmentId,
+        offset: u64,
+        len: u32,
+    ) -> Result<Vec<u8>, RepoError> {
+        // `substr` counts from 1 and takes the same arguments on SQLite (blob) and PostgreSQL
+        // (bytea): one chunk read, never the whole file.
+        let from = i32::try_from(offset.saturating_add(1))
+            .map_err(|_| RepoError::Corrupt("attachment offset"))?;
+        let len = i32::try_from(len).map_err(|_| RepoError::Corrupt("attachment chunk"))?;
+        let chunk = sea_orm::sea_query::Func::cust(sea_orm::sea_query::Alias::new("substr"))
+            .arg(Expr::col(message_attachment::Column::Content))
+            .arg(from)
+            .arg(len);
+        let bytes: Option<Vec<u8>> = message_attachment::Entity::find_by_id(id.as_uuid())
+            .select_only()
+            .column_as(Expr::expr(chunk), "chunk")
+            .into_tuple()
+            .one(&self.db)
+            .await
+            .map_err(repo_err)?;
+        Ok(bytes.unwrap_or_default())
     }
 
     async fn thread(&self, id: ThreadId) -> Result<Option<Thread>, RepoError> {
@@ -427,6 +560,7 @@ impl MessageRepository for Store {
             .await
             .map_err(repo_err)?;
         let ids: Vec<uuid::Uuid> = rows.iter().map(|m| m.id).collect();
+        let ids_again = ids.clone();
         let receipts: BTreeMap<uuid::Uuid, Receipt> = if ids.is_empty() {
             BTreeMap::new()
         } else {
@@ -447,10 +581,12 @@ impl MessageRepository for Store {
                 })
                 .collect()
         };
+        let mut files = self.attachments_of(ids_again).await?;
         rows.into_iter()
             .map(|r| {
                 let receipt = receipts.get(&r.id).copied();
-                Ok((message_from(r)?, receipt))
+                let attached = files.remove(&r.id).unwrap_or_default();
+                Ok((message_from(r, attached)?, receipt))
             })
             .collect()
     }

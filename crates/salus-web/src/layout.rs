@@ -70,7 +70,9 @@ pub(crate) fn links(
         }
         Role::Staff { role, .. } => {
             match role {
-                StaffRole::Clinician => links.push(("/staff/charts", "Charts")),
+                StaffRole::Clinician => {
+                    links.extend([("/staff/charts", "Charts"), ("/staff/refills", "Refills")]);
+                }
                 StaffRole::FrontDesk => links.push(("/staff", "Front desk")),
                 StaffRole::OrganizationAdmin => {
                     links.extend([

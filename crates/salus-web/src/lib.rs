@@ -16,6 +16,7 @@ mod messages;
 mod proxy;
 mod records;
 mod recovery;
+mod refills;
 mod security;
 mod session;
 mod share;
@@ -268,6 +269,17 @@ pub fn routes(state: WebState) -> impl Endpoint {
             get(messages::compose).post(messages::start),
         )
         .at("/messages/:id", get(messages::show).post(messages::reply))
+        .at("/attachments/:id", get(messages::download))
+        .at("/refills", get(refills::list))
+        .at("/refills/new", get(refills::new).post(refills::ask))
+        .at("/refills/:id/cancel", poem::post(refills::cancel))
+        .at("/staff/refills", get(refills::queue))
+        .at("/staff/refills/:id", get(refills::show))
+        .at(
+            "/staff/refills/:id/approve",
+            poem::post(refills::approve_form),
+        )
+        .at("/staff/refills/:id/deny", poem::post(refills::deny_form))
         .at("/staff/inbox", get(messages::inbox))
         .at(
             "/staff/inbox/:id",
@@ -400,6 +412,16 @@ pub const RATE_LIMITED_FORMS: &[&str] = &[
 pub fn is_rate_limited(method: &str, path: &str) -> bool {
     method.eq_ignore_ascii_case("post")
         && (RATE_LIMITED_FORMS.contains(&path) || path.starts_with("/share/"))
+}
+
+/// Whether a page's form may carry a message's files (and so a larger body): a new
+/// conversation, and a reply from either side.
+pub fn carries_files(method: &str, path: &str) -> bool {
+    let one_segment = |rest: &str| !rest.is_empty() && !rest.contains('/');
+    method.eq_ignore_ascii_case("post")
+        && (path == "/messages/new"
+            || path.strip_prefix("/messages/").is_some_and(one_segment)
+            || path.strip_prefix("/staff/inbox/").is_some_and(one_segment))
 }
 
 /// The request's id (`x-request-id`, set for every request by the application's outermost

@@ -6,14 +6,15 @@
 
 use crate::account::with_status;
 use crate::form::Problems;
-use crate::session::{Acting, CheckedForm, NoFields, Refill, StaffMember, see_other};
+use crate::session::{Acting, CheckedFiles, CheckedForm, NoFields, Refill, StaffMember, see_other};
 use crate::{WebState, error_page, render};
 use askama::Template;
 use poem::http::StatusCode;
 use poem::web::{CsrfToken, Data, Path, Query};
 use poem::{Response, handler};
 use salus_domain::messaging::{
-    CarePool, InboxFilter, MessagingError, NewPool, Side, ThreadState, ThreadView,
+    Attachment, CarePool, Draft, FileProblem, InboxFilter, MessagingError, NewPool, Side,
+    ThreadState, ThreadView,
 };
 use salus_domain::{AccountId, PoolId, ThreadId, when};
 use serde::Deserialize;
@@ -131,6 +132,7 @@ struct PoolOption {
 struct ComposePage<'a> {
     csrf: &'a str,
     key: String,
+    max_mb: u64,
     pools: Vec<PoolOption>,
     subject: String,
     body: String,
@@ -163,6 +165,7 @@ pub(crate) async fn compose(
     render(&ComposePage {
         csrf: &csrf.0,
         key: form_key(),
+        max_mb: state.messaging.max_file_mb(),
         pools: pool_options(&pools, ""),
         subject: String::new(),
         body: String::new(),
@@ -184,6 +187,15 @@ pub(crate) struct ComposeForm {
 
 impl Refill for ComposeForm {}
 
+/// The status a refused message answers: what was wrong with its files, or its fields.
+fn refusal_status(e: &MessagingError) -> StatusCode {
+    match e {
+        MessagingError::File(FileProblem::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+        MessagingError::File(FileProblem::NotAllowed) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
 /// Starts a conversation.
 #[handler]
 pub(crate) async fn start(
@@ -191,20 +203,21 @@ pub(crate) async fn start(
     state: Data<&Arc<WebState>>,
     csrf: &CsrfToken,
     acting: Acting,
-    CheckedForm(f): CheckedForm<ComposeForm>,
+    CheckedFiles { form: f, files }: CheckedFiles<ComposeForm>,
 ) -> Response {
-    let refused = |field: &'static str, message: String, pools: &[CarePool]| {
+    let refused = |field: &'static str, e: &MessagingError, pools: &[CarePool]| {
         with_status(
             render(&ComposePage {
                 csrf: &csrf.0,
                 // The same key: what was stored under it (nothing) stays the answer.
                 key: f.key.clone(),
+                max_mb: state.messaging.max_file_mb(),
                 pools: pool_options(pools, &f.pool),
                 subject: f.subject.clone(),
                 body: f.body.clone(),
-                problems: Problems::one(field, message),
+                problems: Problems::one(field, e.to_string()),
             }),
-            StatusCode::BAD_REQUEST,
+            refusal_status(e),
         )
     };
     let pools = match state.messaging.pools_to_write(&acting.actor).await {
@@ -212,28 +225,31 @@ pub(crate) async fn start(
         Err(e) => return failed(e),
     };
     let Ok(pool) = PoolId::parse(&f.pool) else {
-        return refused("pool", "Choose the team to write to.".into(), &pools);
+        let e = MessagingError::Input {
+            code: "invalid_pool",
+            message: "Choose the team to write to.",
+        };
+        return refused("pool", &e, &pools);
+    };
+    let draft = Draft {
+        body: &f.body,
+        files,
+        key: Some(&f.key),
     };
     match state
         .messaging
-        .start_thread(
-            &acting.actor,
-            pool,
-            &f.subject,
-            &f.body,
-            Some(&f.key),
-            rid.get(),
-        )
+        .start_thread(&acting.actor, pool, &f.subject, draft, rid.get())
         .await
     {
         Ok(w) => see_other(&format!("/messages/{}?done=sent", w.value.thread.id)),
-        Err(e @ MessagingError::Input { code, .. }) => {
-            let field = match code {
+        Err(e @ (MessagingError::Input { .. } | MessagingError::File(_))) => {
+            let field = match e.code() {
                 "invalid_subject" => "subject",
                 "invalid_body" => "body",
-                _ => "pool",
+                "invalid_pool" => "pool",
+                _ => "files",
             };
-            refused(field, e.to_string(), &pools)
+            refused(field, &e, &pools)
         }
         Err(e) => failed(e),
     }
@@ -245,6 +261,26 @@ struct MessageRow {
     when: String,
     body: String,
     read: Option<String>,
+    files: Vec<FileRow>,
+}
+
+struct FileRow {
+    id: String,
+    name: String,
+    size: String,
+}
+
+fn file_row(a: &Attachment) -> FileRow {
+    let size = if a.size >= 1024 * 1024 {
+        format!("{:.1} MB", a.size as f64 / (1024.0 * 1024.0))
+    } else {
+        format!("{} KB", a.size.div_ceil(1024))
+    };
+    FileRow {
+        id: a.id.to_string(),
+        name: a.name.clone(),
+        size: format!("{} · {size}", a.kind.extension().to_uppercase()),
+    }
 }
 
 #[derive(Template)]
@@ -268,6 +304,7 @@ struct ThreadPage<'a> {
     problems: Problems,
     draft: String,
     base: &'static str,
+    max_mb: u64,
 }
 
 fn thread_page<'a>(
@@ -276,8 +313,8 @@ fn thread_page<'a>(
     tz: salus_domain::chrono_tz::Tz,
     clinician: bool,
     notice: Option<&'static str>,
-    problems: Problems,
-    draft: String,
+    (problems, draft): (Problems, String),
+    max_mb: u64,
 ) -> ThreadPage<'a> {
     let staff = v.side == Side::Staff;
     let name_of = |id: AccountId| {
@@ -316,12 +353,14 @@ fn thread_page<'a>(
                 when: when::moment(m.sent_at, tz),
                 body: m.body.as_str().to_owned(),
                 read: r.map(|r| when::moment(r.read_at, tz)),
+                files: m.attachments.iter().map(file_row).collect(),
             })
             .collect(),
         notice,
         problems,
         draft,
         base: if staff { "/staff/inbox" } else { "/messages" },
+        max_mb,
     }
 }
 
@@ -366,8 +405,8 @@ pub(crate) async fn show(
         tz,
         is_clinician(&acting),
         notice,
-        Problems::default(),
-        String::new(),
+        (Problems::default(), String::new()),
+        state.messaging.max_file_mb(),
     ))
 }
 
@@ -399,15 +438,20 @@ pub(crate) async fn reply(
     csrf: &CsrfToken,
     acting: Acting,
     Path(id): Path<String>,
-    CheckedForm(f): CheckedForm<ReplyForm>,
+    CheckedFiles { form: f, files }: CheckedFiles<ReplyForm>,
 ) -> Response {
     let id = match thread_id(&id) {
         Ok(id) => id,
         Err(r) => return *r,
     };
+    let draft = Draft {
+        body: &f.body,
+        files,
+        key: Some(&f.key),
+    };
     match state
         .messaging
-        .reply(&acting.actor, id, &f.body, Some(&f.key), rid.get())
+        .reply(&acting.actor, id, draft, rid.get())
         .await
     {
         Ok(w) => {
@@ -418,7 +462,7 @@ pub(crate) async fn reply(
             };
             see_other(&format!("{base}/{id}?done=sent"))
         }
-        Err(e @ MessagingError::Input { .. }) => {
+        Err(e @ (MessagingError::Input { .. } | MessagingError::File(_))) => {
             let view = match state
                 .messaging
                 .open_thread(&acting.actor, id, rid.get())
@@ -428,19 +472,61 @@ pub(crate) async fn reply(
                 Err(e) => return failed(e),
             };
             let tz = zone(&state, &acting).await;
+            let field = if matches!(e, MessagingError::File(_)) {
+                "files"
+            } else {
+                "body"
+            };
             let mut page = thread_page(
                 &csrf.0,
                 &view,
                 tz,
                 is_clinician(&acting),
                 None,
-                Problems::one("body", e.to_string()),
-                f.body.clone(),
+                (Problems::one(field, e.to_string()), f.body.clone()),
+                state.messaging.max_file_mb(),
             );
             page.key = f.key.clone();
-            with_status(render(&page), StatusCode::BAD_REQUEST)
+            with_status(render(&page), refusal_status(&e))
         }
         Err(e) => failed(e),
+    }
+}
+
+/// A file of a message, for either side of its conversation: saved, never shown inline.
+#[handler]
+pub(crate) async fn download(
+    rid: crate::RequestId,
+    state: Data<&Arc<WebState>>,
+    acting: Acting,
+    Path(id): Path<String>,
+) -> Response {
+    let not_found = || {
+        error_page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is no such file, or it is not yours to see.",
+        )
+    };
+    let Ok(id) = salus_domain::AttachmentId::parse(&id) else {
+        return not_found();
+    };
+    match state.messaging.download(&acting.actor, id, rid.get()).await {
+        Ok(d) => {
+            use futures_util::TryStreamExt;
+            let (kind, disposition) = (d.attachment.kind, d.attachment.disposition());
+            let stream = d
+                .stream()
+                .map_err(|_| std::io::Error::other("the file could not be read"));
+            Response::builder()
+                .content_type(kind.media_type())
+                .header(poem::http::header::CONTENT_DISPOSITION, disposition)
+                .header("X-Content-Type-Options", "nosniff")
+                .header(poem::http::header::CACHE_CONTROL, "no-store")
+                .body(poem::Body::from_bytes_stream(stream))
+        }
+        Err(MessagingError::Repo(r)) => crate::unavailable("download failed", &r),
+        Err(_) => not_found(),
     }
 }
 

@@ -377,12 +377,44 @@ fn form_refused(status: StatusCode, title: &str, message: &str) -> poem::Error {
     answered(error_page(status, title, message))
 }
 
+fn refused_form() -> poem::Error {
+    form_refused(
+        StatusCode::BAD_REQUEST,
+        "Form incomplete",
+        "The form arrived incomplete. Nothing was saved. Open the page again and send the form once more.",
+    )
+}
+
+/// The form `T` from its urlencoded fields, when their `csrf` field is valid for this browser;
+/// else the answer: the form's page again with what was typed (see [`Refill`]) or a page
+/// saying it expired.
+async fn verified<T: DeserializeOwned + Refill>(req: &Request, fields: &[u8]) -> poem::Result<T> {
+    let verifier = <&CsrfVerifier>::from_request_without_body(req).await?;
+    let fresh = <&CsrfToken>::from_request_without_body(req).await?;
+    let form = serde_urlencoded::from_bytes::<T>(fields);
+    let valid = serde_urlencoded::from_bytes::<CsrfField>(fields)
+        .is_ok_and(|field| verifier.is_valid(&field.csrf));
+    if !valid {
+        let again = form.ok().and_then(|f| f.refill(&fresh.0, req.uri().path()));
+        return Err(match again {
+            Some(mut page) => {
+                page.set_status(StatusCode::FORBIDDEN);
+                answered(page)
+            }
+            None => form_refused(StatusCode::FORBIDDEN, "Form expired", FORM_EXPIRED),
+        });
+    }
+    form.map_err(|_| refused_form())
+}
+
+fn is_urlencoded(req: &Request) -> bool {
+    req.content_type()
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"))
+}
+
 impl<'a, T: DeserializeOwned + Refill> FromRequest<'a> for CheckedForm<T> {
     async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let urlencoded = req
-            .content_type()
-            .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
-        if !urlencoded {
+        if !is_urlencoded(req) {
             return Err(form_refused(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "Not a form",
@@ -390,28 +422,60 @@ impl<'a, T: DeserializeOwned + Refill> FromRequest<'a> for CheckedForm<T> {
             ));
         }
         let bytes = body.take()?.into_bytes().await?;
-        let refused_form = || {
-            form_refused(
-                StatusCode::BAD_REQUEST,
-                "Form incomplete",
-                "The form arrived incomplete. Nothing was saved. Open the page again and send the form once more.",
-            )
-        };
-        let verifier = <&CsrfVerifier>::from_request_without_body(req).await?;
-        let fresh = <&CsrfToken>::from_request_without_body(req).await?;
-        let form = serde_urlencoded::from_bytes::<T>(&bytes);
-        let valid = serde_urlencoded::from_bytes::<CsrfField>(&bytes)
-            .is_ok_and(|field| verifier.is_valid(&field.csrf));
-        if !valid {
-            let again = form.ok().and_then(|f| f.refill(&fresh.0, req.uri().path()));
-            return Err(match again {
-                Some(mut page) => {
-                    page.set_status(StatusCode::FORBIDDEN);
-                    answered(page)
-                }
-                None => form_refused(StatusCode::FORBIDDEN, "Form expired", FORM_EXPIRED),
+        verified(req, &bytes).await.map(Self)
+    }
+}
+
+/// A posted form that may carry files (`multipart/form-data`; a plain urlencoded form is
+/// taken too, with no files), whose `csrf` field is valid for this browser. Its text fields
+/// are `T`'s; its files are read whole (the request's size was bounded before). A file
+/// input left empty sends a nameless empty part, which is no file.
+pub(crate) struct CheckedFiles<T> {
+    pub(crate) form: T,
+    pub(crate) files: Vec<salus_domain::messaging::IncomingFile>,
+}
+
+impl<'a, T: DeserializeOwned + Refill> FromRequest<'a> for CheckedFiles<T> {
+    async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
+        if is_urlencoded(req) {
+            let CheckedForm(form) = CheckedForm::from_request(req, body).await?;
+            return Ok(Self {
+                form,
+                files: Vec::new(),
             });
         }
-        form.map(Self).map_err(|_| refused_form())
+        let multipart = req
+            .content_type()
+            .is_some_and(|t| t.starts_with("multipart/form-data"));
+        if !multipart {
+            return Err(form_refused(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Not a form",
+                "This address takes a form sent from its page.",
+            ));
+        }
+        let mut parts = poem::web::Multipart::from_request(req, body)
+            .await
+            .map_err(|_| refused_form())?;
+        let mut fields: Vec<(String, String)> = Vec::new();
+        let mut files = Vec::new();
+        while let Some(part) = parts.next_field().await.map_err(|_| refused_form())? {
+            let name = part.name().unwrap_or_default().to_owned();
+            match part.file_name().map(str::to_owned) {
+                Some(file_name) => {
+                    let content = part.bytes().await.map_err(|_| refused_form())?;
+                    if !(file_name.is_empty() && content.is_empty()) {
+                        files.push(salus_domain::messaging::IncomingFile {
+                            name: file_name,
+                            content,
+                        });
+                    }
+                }
+                None => fields.push((name, part.text().await.map_err(|_| refused_form())?)),
+            }
+        }
+        let encoded = serde_urlencoded::to_string(&fields).map_err(|_| refused_form())?;
+        let form = verified(req, encoded.as_bytes()).await?;
+        Ok(Self { form, files })
     }
 }

@@ -102,6 +102,8 @@ pub trait SecretSource: Send + Sync {
     fn new_token(&self) -> SecretText;
     /// The digest stored in place of a token.
     fn digest(&self, token: &SecretText) -> TokenDigest;
+    /// The digest of any bytes (what a send carried, for its idempotency fingerprint).
+    fn digest_bytes(&self, bytes: &[u8]) -> TokenDigest;
     /// A recovery code people can type: 80 random bits as 16 base32 characters.
     fn recovery_code(&self) -> SecretText;
 }

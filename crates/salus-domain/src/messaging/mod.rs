@@ -9,17 +9,30 @@
 //! **Invariant:** a send with an idempotency key is stored at most once: a retry with the same
 //! key returns the first answer; the same key with another body is refused.
 
+pub mod attachment;
+pub mod refill;
+mod refills;
 mod service;
 #[cfg(test)]
 mod tests;
 
+pub use attachment::{
+    Attachment, FileKind, FileProblem, IncomingFile, MAX_FILE_BYTES, MAX_FILES, Upload,
+};
+pub use refill::{
+    Approval, DenyReason, IllegalMove, Pharmacy, RefillMove, RefillRepository, RefillRequest,
+    RefillState,
+};
+pub use refills::{NewPharmacy, PharmacyChoice};
 pub use service::{
-    InboxFilter, MessagingError, MessagingPorts, MessagingService, NewPool, SentMessage,
-    THREADS_PER_DAY, ThreadView, Written,
+    Download, Draft, InboxFilter, MessagingError, MessagingPorts, MessagingService, NewPool,
+    SentMessage, THREADS_PER_DAY, ThreadView, Written,
 };
 
 use crate::account::StaffRole;
-use crate::ids::{AccountId, GrantId, MessageId, OrganizationId, PatientId, PoolId, ThreadId};
+use crate::ids::{
+    AccountId, AttachmentId, GrantId, MessageId, OrganizationId, PatientId, PoolId, ThreadId,
+};
 use crate::repo::RepoError;
 use crate::text::{MessageText, PoolName, Subject};
 use chrono::{DateTime, Utc};
@@ -91,6 +104,8 @@ pub struct Message {
     pub author: Author,
     pub body: MessageText,
     pub sent_at: DateTime<Utc>,
+    /// Its files, in the order sent.
+    pub attachments: Vec<Attachment>,
 }
 
 /// That the other side opened a message, and who.
@@ -195,8 +210,9 @@ pub trait MessageRepository: Send + Sync {
     /// As [`MessageRepository::pool`].
     async fn pools_of(&self, organization: OrganizationId) -> Result<Vec<CarePool>, RepoError>;
 
-    /// Stores a new thread with its first message, in one transaction (and the key, when
-    /// given: see [`Stored`]).
+    /// Stores a new thread with its first message and that message's files (`files`, whose
+    /// descriptions are `first.attachments`), in one transaction (and the key, when given:
+    /// see [`Stored`]).
     ///
     /// # Errors
     /// `Unavailable` when the store fails.
@@ -204,19 +220,41 @@ pub trait MessageRepository: Send + Sync {
         &self,
         thread: &Thread,
         first: &Message,
+        files: &[Upload],
         key: Option<IdempotencyKey>,
     ) -> Result<Stored<(Thread, Message)>, RepoError>;
 
-    /// Stores a message of an open thread and makes it the thread's last, in one transaction
-    /// (and the key, when given). `None` when the thread is not open.
+    /// Stores a message of an open thread with its files and makes it the thread's last, in
+    /// one transaction (and the key, when given). `None` when the thread is not open.
     ///
     /// # Errors
     /// `Unavailable` when the store fails.
     async fn send(
         &self,
         message: &Message,
+        files: &[Upload],
         key: Option<IdempotencyKey>,
     ) -> Result<Option<Stored<Message>>, RepoError>;
+
+    /// A stored file's description and the thread it was sent in.
+    ///
+    /// # Errors
+    /// As [`MessageRepository::pool`].
+    async fn attachment(
+        &self,
+        id: AttachmentId,
+    ) -> Result<Option<(Attachment, ThreadId)>, RepoError>;
+
+    /// Up to `len` bytes of a stored file from byte `offset` (fewer at its end).
+    ///
+    /// # Errors
+    /// As [`MessageRepository::pool`].
+    async fn attachment_bytes(
+        &self,
+        id: AttachmentId,
+        offset: u64,
+        len: u32,
+    ) -> Result<Vec<u8>, RepoError>;
 
     /// What an account sent with an idempotency key before: the fingerprint of what it
     /// carried, and the thread and message it made.
@@ -328,6 +366,8 @@ pub fn messaging_without_expectations() -> MessagingService {
     }
     MessagingService::new(MessagingPorts {
         messages: std::sync::Arc::new(MockMessageRepository::new()),
+        refills: std::sync::Arc::new(refill::MockRefillRepository::new()),
+        records: std::sync::Arc::new(crate::record::MockRecordRepository::new()),
         patients: std::sync::Arc::new(crate::patient::MockPatientRepository::new()),
         accounts: std::sync::Arc::new(crate::account::MockAccountRepository::new()),
         log: std::sync::Arc::new(crate::audit::MockAccessLog::new()),
@@ -337,5 +377,6 @@ pub fn messaging_without_expectations() -> MessagingService {
         ids: std::sync::Arc::new(NilIds),
         public_url: String::new(),
         threads_per_day: THREADS_PER_DAY,
+        max_file_bytes: MAX_FILE_BYTES,
     })
 }

@@ -1,6 +1,8 @@
 //! The messaging use cases: pools (administrators), threads and messages (patients, proxies
 //! who may message, and the pools' staff), read receipts, claims, closing and reopening.
 
+use super::attachment::{self, Attachment, FileProblem, IncomingFile, Upload};
+use super::refill::{IllegalMove, RefillRepository};
 use super::{
     Author, CarePool, IdempotencyKey, InboxCounts, InboxState, Message, MessageRepository, Receipt,
     Side, Stored, Thread, ThreadState, ThreadSummary,
@@ -9,7 +11,7 @@ use crate::access::{Action, Actor, Target, decide};
 use crate::account::{AccountRepository, Mailer, OutgoingEmail, SecretSource, SecretText};
 use crate::audit::{AccessEvent, AccessLog, Outcome};
 use crate::clock::Clock;
-use crate::ids::{AccountId, IdGenerator, MessageId, PoolId, ThreadId};
+use crate::ids::{AccountId, AttachmentId, IdGenerator, MessageId, PoolId, ThreadId};
 use crate::patient::PatientRepository;
 use crate::repo::RepoError;
 use crate::text::{MessageText, PoolName, Subject};
@@ -24,6 +26,9 @@ pub const THREADS_PER_DAY: u32 = 10;
 #[derive(Clone)]
 pub struct MessagingPorts {
     pub messages: Arc<dyn MessageRepository>,
+    pub refills: Arc<dyn RefillRepository>,
+    /// The medications refills are asked for.
+    pub records: Arc<dyn crate::record::RecordRepository>,
     pub patients: Arc<dyn PatientRepository>,
     /// Names of authors, the staff a pool may hold, the accounts told of a reply.
     pub accounts: Arc<dyn AccountRepository>,
@@ -37,6 +42,8 @@ pub struct MessagingPorts {
     pub public_url: String,
     /// New threads a patient may open in 24 hours.
     pub threads_per_day: u32,
+    /// The largest file a message may carry, in bytes.
+    pub max_file_bytes: u64,
 }
 
 impl std::fmt::Debug for MessagingPorts {
@@ -69,6 +76,20 @@ pub enum MessagingError {
     KeyReused,
     #[error("Choose a member of this team.")]
     NotInPool,
+    /// The files of a message were refused.
+    #[error(transparent)]
+    File(#[from] FileProblem),
+    /// A refill request cannot make that move.
+    #[error(transparent)]
+    Refill(#[from] IllegalMove),
+    #[error(
+        "You already asked for a refill of this medication; it is waiting for an answer. You can cancel it and ask again."
+    )]
+    RefillPending,
+    #[error(
+        "Only a medication you take now can be refilled. For one that was stopped or completed, write to your care team."
+    )]
+    NotRefillable,
     #[error(transparent)]
     Repo(#[from] RepoError),
 }
@@ -84,12 +105,16 @@ impl MessagingError {
             Self::TooManyThreads { .. } => "too_many_threads",
             Self::KeyReused => "idempotency_key_reused",
             Self::NotInPool => "not_in_pool",
+            Self::File(p) => p.code(),
+            Self::Refill(m) => m.code(),
+            Self::RefillPending => "refill_already_requested",
+            Self::NotRefillable => "medication_not_active",
             Self::Repo(_) => "unavailable",
         }
     }
 }
 
-fn input(code: &'static str, message: &'static str) -> MessagingError {
+pub(super) fn input(code: &'static str, message: &'static str) -> MessagingError {
     MessagingError::Input { code, message }
 }
 
@@ -175,6 +200,66 @@ pub struct Written<T> {
     pub replayed: bool,
 }
 
+/// What a message carries as the sender wrote it: its text, its files, and the key that makes
+/// the send safe to retry.
+#[derive(Debug, Clone, Default)]
+pub struct Draft<'a> {
+    pub body: &'a str,
+    pub files: Vec<IncomingFile>,
+    pub key: Option<&'a str>,
+}
+
+/// A file the reader may download: its description, and its bytes read a chunk at a time.
+#[derive(Clone)]
+pub struct Download {
+    pub attachment: Attachment,
+    messages: Arc<dyn MessageRepository>,
+}
+
+impl std::fmt::Debug for Download {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.attachment.fmt(f)
+    }
+}
+
+impl Download {
+    /// The bytes of the file from `offset` on, at most `len` (none past its end).
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn chunk(&self, offset: u64, len: u32) -> Result<Vec<u8>, RepoError> {
+        if offset >= self.attachment.size {
+            return Ok(Vec::new());
+        }
+        self.messages
+            .attachment_bytes(self.attachment.id, offset, len)
+            .await
+    }
+
+    /// The whole file as a stream of chunks of [`Download::CHUNK`] bytes, each read when the
+    /// one before has been sent: a large file never sits whole in memory.
+    pub fn stream(self) -> impl futures_util::Stream<Item = Result<Vec<u8>, RepoError>> + Send {
+        futures_util::stream::try_unfold((self, 0u64), |(d, offset)| async move {
+            let chunk = d.chunk(offset, Self::CHUNK).await?;
+            if chunk.is_empty() {
+                return Ok(None);
+            }
+            let next = offset + chunk.len() as u64;
+            Ok(Some((chunk, (d, next))))
+        })
+    }
+
+    /// Bytes read from the store at a time.
+    pub const CHUNK: u32 = 256 * 1024;
+}
+
+/// What an email tells the patient, and nothing more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Notice {
+    NewMessage,
+    RefillChanged,
+}
+
 /// A sent message with its thread.
 #[derive(Debug, Clone)]
 pub struct SentMessage {
@@ -229,7 +314,7 @@ impl InboxFilter {
 /// The messaging use cases.
 #[derive(Clone)]
 pub struct MessagingService {
-    p: MessagingPorts,
+    pub(super) p: MessagingPorts,
 }
 
 impl std::fmt::Debug for MessagingService {
@@ -239,7 +324,7 @@ impl std::fmt::Debug for MessagingService {
 }
 
 /// Who writes, as a message records it: the patient's side (themselves or a proxy) or staff.
-fn author_of(actor: &Actor) -> Option<Author> {
+pub(super) fn author_of(actor: &Actor) -> Option<Author> {
     match actor {
         Actor::Patient { account, .. } => Some(Author {
             account: *account,
@@ -268,7 +353,12 @@ impl MessagingService {
         Self { p }
     }
 
-    async fn audit(
+    /// The largest file a message may carry, in whole MB (for the forms' help text).
+    pub fn max_file_mb(&self) -> u64 {
+        self.p.max_file_bytes.div_ceil(1024 * 1024)
+    }
+
+    pub(super) async fn audit(
         &self,
         actor: &Actor,
         action: Action,
@@ -292,11 +382,17 @@ impl MessagingService {
             .await
     }
 
-    fn fingerprint(&self, parts: &[&str]) -> [u8; 32] {
-        self.p
-            .secrets
-            .digest(&SecretText::new(parts.join("\u{1f}")))
-            .0
+    /// The fingerprint of a send: its text parts and the digest of each file's bytes.
+    fn fingerprint(&self, parts: &[&str], files: &[Upload]) -> [u8; 32] {
+        let mut all = parts.join("\u{1f}");
+        for f in files {
+            use std::fmt::Write as _;
+            all.push('\u{1e}');
+            for b in self.p.secrets.digest_bytes(&f.content).0 {
+                let _ = write!(all, "{b:02x}");
+            }
+        }
+        self.p.secrets.digest(&SecretText::new(all)).0
     }
 
     /// The staff of `organization`, for checking a pool's members.
@@ -412,7 +508,7 @@ impl MessagingService {
     }
 
     /// The patient's side: the chart the actor writes for, if it may message for it.
-    async fn writing_for(
+    pub(super) async fn writing_for(
         &self,
         actor: &Actor,
         action: Action,
@@ -466,12 +562,11 @@ impl MessagingService {
         actor: &Actor,
         pool: PoolId,
         subject: &str,
-        body: &str,
-        key: Option<&str>,
+        draft: Draft<'_>,
         request_id: Option<&str>,
     ) -> Result<Written<SentMessage>, MessagingError> {
-        let key = key_of(key)?;
-        let (subject, body) = (subject_of(subject)?, text_of(body)?);
+        let key = key_of(draft.key)?;
+        let (subject, body) = (subject_of(subject)?, text_of(draft.body)?);
         let author = author_of(actor).ok_or(MessagingError::Forbidden)?;
         if author.side != Side::Patient {
             return Err(MessagingError::Forbidden);
@@ -484,16 +579,20 @@ impl MessagingService {
             .await?
             .filter(|p| p.organization == chart.organization_id && p.active)
             .ok_or(input("invalid_pool", "Choose one of the teams listed."))?;
+        let files = self.accept_files(draft.files)?;
         let now = self.p.clock.now();
         let key = key.map(|k| IdempotencyKey {
             account: author.account,
             key: k.to_owned(),
-            fingerprint: self.fingerprint(&[
-                "start",
-                &pool.id.to_string(),
-                subject.as_str(),
-                body.as_str(),
-            ]),
+            fingerprint: self.fingerprint(
+                &[
+                    "start",
+                    &pool.id.to_string(),
+                    subject.as_str(),
+                    body.as_str(),
+                ],
+                &files,
+            ),
         });
         // A retry is answered with the first answer before the daily limit counts.
         if let Some(k) = &key
@@ -530,11 +629,12 @@ impl MessagingService {
             author,
             body,
             sent_at: now,
+            attachments: files.iter().map(|f| f.attachment.clone()).collect(),
         };
         match self
             .p
             .messages
-            .start(&thread, &message, key.clone())
+            .start(&thread, &message, &files, key.clone())
             .await?
         {
             Stored::New((thread, message)) => {
@@ -785,20 +885,21 @@ impl MessagingService {
         &self,
         actor: &Actor,
         id: ThreadId,
-        body: &str,
-        key: Option<&str>,
+        draft: Draft<'_>,
         request_id: Option<&str>,
     ) -> Result<Written<SentMessage>, MessagingError> {
-        let key = key_of(key)?;
-        let body = text_of(body)?;
+        let key = key_of(draft.key)?;
+        let body = text_of(draft.body)?;
         let author = author_of(actor).ok_or(MessagingError::NotFound)?;
         let (thread, _) = self
             .thread_for(actor, id, Action::Message, request_id)
             .await?;
+        let files = self.accept_files(draft.files)?;
         let key = key.map(|k| IdempotencyKey {
             account: author.account,
             key: k.to_owned(),
-            fingerprint: self.fingerprint(&["reply", &thread.id.to_string(), body.as_str()]),
+            fingerprint: self
+                .fingerprint(&["reply", &thread.id.to_string(), body.as_str()], &files),
         });
         if let Some(k) = &key
             && let Some(first) = self.replay(k).await?
@@ -814,11 +915,12 @@ impl MessagingService {
             author,
             body,
             sent_at: self.p.clock.now(),
+            attachments: files.iter().map(|f| f.attachment.clone()).collect(),
         };
         let stored = self
             .p
             .messages
-            .send(&message, key.clone())
+            .send(&message, &files, key.clone())
             .await?
             .ok_or(MessagingError::Closed)?;
         let (message, replayed) = match stored {
@@ -836,7 +938,8 @@ impl MessagingService {
             )
             .await?;
             if author.side == Side::Staff {
-                self.tell_patient(thread.patient).await?;
+                self.tell_patient(thread.patient, Notice::NewMessage)
+                    .await?;
             }
         }
         let thread = self
@@ -851,20 +954,77 @@ impl MessagingService {
         })
     }
 
-    /// Emails the accounts connected to a chart that a message waits: no subject, no team,
-    /// no content.
-    async fn tell_patient(&self, patient: crate::ids::PatientId) -> Result<(), RepoError> {
+    fn accept_files(&self, files: Vec<IncomingFile>) -> Result<Vec<Upload>, MessagingError> {
+        Ok(attachment::accept(
+            files,
+            self.p.max_file_bytes,
+            self.p.ids.as_ref(),
+        )?)
+    }
+
+    /// A file of a message, for a reader of its thread (the patient's side, the pool's staff):
+    /// its description and a reader of its bytes. Audited as reading the patient's messages.
+    ///
+    /// # Errors
+    /// `NotFound` for no such file or not the actor's thread.
+    pub async fn download(
+        &self,
+        actor: &Actor,
+        id: AttachmentId,
+        request_id: Option<&str>,
+    ) -> Result<Download, MessagingError> {
+        let (attachment, thread) = self
+            .p
+            .messages
+            .attachment(id)
+            .await?
+            .ok_or(MessagingError::NotFound)?;
+        let (thread, _) = self
+            .thread_for(actor, thread, Action::ReadMessages, request_id)
+            .await?;
+        self.audit(
+            actor,
+            Action::ReadMessages,
+            thread.patient,
+            Outcome::Allowed,
+            request_id,
+        )
+        .await?;
+        Ok(Download {
+            attachment,
+            messages: self.p.messages.clone(),
+        })
+    }
+
+    /// Emails the accounts connected to a chart that something waits in the portal: no
+    /// subject, no team, no medication, no content.
+    pub(super) async fn tell_patient(
+        &self,
+        patient: crate::ids::PatientId,
+        notice: Notice,
+    ) -> Result<(), RepoError> {
+        let (subject, what, page) = match notice {
+            Notice::NewMessage => (
+                "You have a new message",
+                "You have a new message in your patient portal.",
+                "messages",
+            ),
+            Notice::RefillChanged => (
+                "A refill request changed",
+                "A refill request changed in your patient portal.",
+                "refills",
+            ),
+        };
         for account in self.p.accounts.linked_to(patient).await? {
-            // A mail that cannot be handed over is logged by the adapter; the message stands.
+            // A mail that cannot be handed over is logged by the adapter; the change stands.
             let _ = self
                 .p
                 .mailer
                 .send(OutgoingEmail {
                     to: account.email,
-                    subject: "You have a new message".into(),
+                    subject: subject.into(),
                     body: format!(
-                        "Hello,\n\nYou have a new message in your patient portal.\n\
-                         Sign in to read it: {}/messages\n",
+                        "Hello,\n\n{what}\nSign in to see it: {}/{page}\n",
                         self.p.public_url
                     ),
                 })

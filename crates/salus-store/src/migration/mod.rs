@@ -15,6 +15,7 @@ mod m20261204_000010_clinic_requests;
 mod m20261204_000011_grants;
 mod m20261204_000012_guardians_and_links;
 mod m20261204_000013_messaging;
+mod m20261204_000014_attachments_and_refills;
 
 /// Applies every migration in order.
 #[derive(Debug)]
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000011_grants::Migration),
             Box::new(m20261204_000012_guardians_and_links::Migration),
             Box::new(m20261204_000013_messaging::Migration),
+            Box::new(m20261204_000014_attachments_and_refills::Migration),
         ]
     }
 }

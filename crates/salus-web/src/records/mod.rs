@@ -396,6 +396,10 @@ struct RecordPage {
     visit: Option<String>,
     /// For staff: the chart to go back to.
     staff_chart: Option<String>,
+    /// A medication's refill requests, for whoever may ask for refills of the chart.
+    refills: Option<Vec<crate::refills::RefillRow>>,
+    /// An active medication with no request waiting: the form's link.
+    can_ask_refill: bool,
 }
 
 #[handler]
@@ -462,7 +466,29 @@ pub(crate) async fn record(
             }
         })
         .collect::<Vec<_>>();
+    let refills = match &r.body {
+        RecordBody::Medication(_) => match state.messaging.refills_of(&actor, r.meta.id).await {
+            Ok(refills) => refills,
+            Err(salus_domain::messaging::MessagingError::Repo(e)) => {
+                return crate::unavailable("refills failed", &e);
+            }
+            Err(_) => None,
+        },
+        _ => None,
+    };
+    let can_ask_refill = matches!(&r.body, RecordBody::Medication(m)
+        if m.status == salus_domain::record::MedicationStatus::Active)
+        && refills.as_ref().is_some_and(|all| {
+            all.iter()
+                .all(|q| q.state != salus_domain::messaging::RefillState::Requested)
+        });
     render(&RecordPage {
+        refills: refills.map(|all| {
+            all.iter()
+                .map(|q| crate::refills::refill_row(q, viewer.tz, String::new()))
+                .collect()
+        }),
+        can_ask_refill,
         record: row(&view.record, &viewer),
         slug: slug_of(r.kind()),
         details,
