@@ -899,6 +899,53 @@ async fn care_team(
     .unwrap();
 }
 
+/// Files an active medication in the demo patient's chart; answers its id.
+async fn active_medication(
+    store: &salus_store::Store,
+    clinic: salus_domain::OrganizationId,
+) -> String {
+    use salus_domain::record::{
+        ClinicalRecord, Medication, MedicationStatus, Period, RecordBody, RecordMeta, RecordSource,
+        ReleaseState, SensitivityLabels,
+    };
+    let email = salus_domain::text::Email::parse(demo::DEMO_PATIENT_EMAIL).unwrap();
+    let account = salus_domain::account::AccountRepository::find_by_email(store, &email)
+        .await
+        .unwrap()
+        .unwrap();
+    let salus_domain::account::ChartLink::Linked { patient } = account.chart else {
+        panic!("the demo patient has a chart");
+    };
+    let now = salus_domain::Clock::now(&salus_domain::SystemClock);
+    let record = ClinicalRecord {
+        meta: RecordMeta {
+            id: salus_domain::RecordId::generate(&salus_store::UuidV7Ids),
+            patient_id: patient,
+            organization_id: clinic,
+            encounter_id: None,
+            source: RecordSource::default(),
+            source_identifier: None,
+            sensitivity: SensitivityLabels::empty(),
+            release: ReleaseState::Released {
+                at: now - chrono::Duration::days(1),
+            },
+            filed_at: now - chrono::Duration::days(1),
+        },
+        body: RecordBody::Medication(Medication {
+            medication: salus_domain::text::Code::new(None, None, "Lisinopril 10 mg tablet")
+                .unwrap(),
+            dosage: Some("One tablet every morning".into()),
+            status: MedicationStatus::Active,
+            authored_on: Some(now - chrono::Duration::days(30)),
+            period: Period::default(),
+        }),
+    };
+    salus_domain::record::RecordRepository::insert(store, &record, None)
+        .await
+        .unwrap();
+    record.meta.id.to_string()
+}
+
 #[tokio::test]
 async fn a_patient_writes_a_clinician_answers_from_the_inbox_and_the_patient_sees_the_answer_and_the_receipt_in_chromium()
  {
@@ -922,6 +969,14 @@ async fn a_patient_writes_a_clinician_answers_from_the_inbox_and_the_patient_see
         .await
         .unwrap();
     care_team(&store, clinic, creds.account).await;
+    let medication = active_medication(&store, clinic).await;
+    // A letter to attach: a PDF by its content.
+    let letter = dir.path().join("lab letter.pdf");
+    std::fs::write(
+        &letter,
+        b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n",
+    )
+    .unwrap();
     let (_driver, c) = open_chromium(&driver, &chromium, dir.path()).await;
     let result = async {
         let url = |path: &str| url::Url::parse(&format!("{base}{path}")).unwrap();
@@ -990,6 +1045,10 @@ async fn a_patient_writes_a_clinician_answers_from_the_inbox_and_the_patient_see
             "I feel dizzy in the mornings.\nIs that the tablets?",
         )
         .await?;
+        c.find(Locator::Css("#files"))
+            .await?
+            .send_keys(&letter.display().to_string())
+            .await?;
         c.find(Locator::XPath("//button[text()='Send']"))
             .await?
             .click()
@@ -999,10 +1058,36 @@ async fn a_patient_writes_a_clinician_answers_from_the_inbox_and_the_patient_see
             .await?;
         let thread = c.current_url().await?.path().to_owned();
         assert!(
-            c.find(Locator::XPath("//p[@class='help'][text()='Not read yet']"))
-                .await
-                .is_ok()
+            c.find(Locator::XPath(
+                "//p[@class='help receipt'][text()='Not read yet']"
+            ))
+            .await
+            .is_ok()
         );
+
+        // A refill from the medication's page, to a new pharmacy.
+        let med_page = format!("/records/item/{medication}");
+        c.goto(url(&med_page).as_str()).await?;
+        c.find(Locator::LinkText("Ask for a refill"))
+            .await?
+            .click()
+            .await?;
+        c.wait().for_element(Locator::Css("#quantity")).await?;
+        fill("#name", "Main Street Pharmacy").await?;
+        fill("#address", "1 Main Street, Springfield").await?;
+        fill("#phone", "555-0100").await?;
+        fill("#quantity", "30").await?;
+        fill("#note", "Running low by Friday").await?;
+        c.find(Locator::XPath("//button[text()='Send the request']"))
+            .await?
+            .click()
+            .await?;
+        c.wait()
+            .for_element(Locator::XPath(
+                "//div[@class='notice'][starts-with(text(),'Sent.')]",
+            ))
+            .await?;
+
         sign_out().await?;
 
         // The clinician answers from the inbox.
@@ -1021,6 +1106,15 @@ async fn a_patient_writes_a_clinician_answers_from_the_inbox_and_the_patient_see
             text, "I feel dizzy in the mornings.\nIs that the tablets?",
             "line breaks kept"
         );
+        // The letter came with it, to download.
+        let file = c.find(Locator::Css("ul.files a[download]")).await?;
+        assert_eq!(file.text().await?, "lab letter.pdf");
+        assert!(
+            file.attr("href")
+                .await?
+                .is_some_and(|h| h.starts_with("/attachments/")),
+            "a link to the file"
+        );
         fill("#body", "Take them in the evening instead.").await?;
         c.find(Locator::XPath("//button[text()='Send']"))
             .await?
@@ -1029,6 +1123,28 @@ async fn a_patient_writes_a_clinician_answers_from_the_inbox_and_the_patient_see
         c.wait()
             .for_element(Locator::XPath("//div[@class='notice'][text()='Sent.']"))
             .await?;
+
+        // The clinician approves it from the queue.
+        c.find(Locator::LinkText("Refills")).await?.click().await?;
+        c.find(Locator::LinkText("Lisinopril 10 mg tablet"))
+            .await?
+            .click()
+            .await?;
+        c.wait().for_element(Locator::Css("#refills")).await?;
+        let refills = c.find(Locator::Css("#refills")).await?;
+        refills.clear().await?;
+        refills.send_keys("2").await?;
+        fill("#instructions", "Keep taking one every morning.").await?;
+        c.find(Locator::XPath("//button[text()='Approve']"))
+            .await?
+            .click()
+            .await?;
+        c.wait()
+            .for_element(Locator::XPath(
+                "//div[@class='notice'][starts-with(text(),'Approved.')]",
+            ))
+            .await?;
+
         sign_out().await?;
 
         // The patient reads the answer and sees that the clinician read her message.
@@ -1044,16 +1160,39 @@ async fn a_patient_writes_a_clinician_answers_from_the_inbox_and_the_patient_see
             ))
             .await?;
         let receipt = c
-            .find(Locator::Css(".message.mine .help"))
+            .find(Locator::Css(".message.mine .receipt"))
             .await?
             .text()
             .await?;
         assert!(receipt.starts_with("Read "), "the read receipt: {receipt}");
+
+        // The patient sees the answer on the medication's page.
+        sign_in("patient@demo.salus.test").await?;
+        c.goto(url(&med_page).as_str()).await?;
+        c.wait()
+            .for_element(Locator::XPath("//strong[text()='Approved']"))
+            .await?;
+        assert!(
+            c.find(Locator::XPath(
+                "//p[text()='Approved: 30 to the pharmacy, 2 refills.']"
+            ))
+            .await
+            .is_ok(),
+            "the answer in words"
+        );
         if let Some(axe) = salus_tests::axe_core() {
             let mut failures = Vec::new();
             for width in [390_u32, 1280] {
                 c.set_window_size(width, 900).await?;
-                for path in ["/messages", "/messages/new", thread.as_str()] {
+                let new_refill = format!("/refills/new?medication={medication}");
+                for path in [
+                    "/messages",
+                    "/messages/new",
+                    thread.as_str(),
+                    med_page.as_str(),
+                    "/refills",
+                    new_refill.as_str(),
+                ] {
                     c.goto(url(path).as_str()).await?;
                     c.wait().for_element(Locator::Css("main")).await?;
                     for w in check_page(&c, &axe, "patient", path, width).await? {
@@ -1066,6 +1205,13 @@ async fn a_patient_writes_a_clinician_answers_from_the_inbox_and_the_patient_see
         Ok::<(), fantoccini::error::CmdError>(())
     }
     .await;
+    if result.is_err() {
+        // Where it stopped, for people to look at.
+        let shots = salus_tests::workspace_root().join("target/screenshots");
+        if let (Ok(png), Ok(())) = (c.screenshot().await, std::fs::create_dir_all(&shots)) {
+            let _ = std::fs::write(shots.join("failed-messaging.png"), png);
+        }
+    }
     let _ = c.close().await;
     result.unwrap();
 }

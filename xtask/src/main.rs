@@ -187,6 +187,10 @@ async fn main() -> anyhow::Result<()> {
             // Scales in patients: BENCH_RECORDS_SCALES (default 1000,10000,100000).
             "records" => run(cargo().args(["bench", "-p", "salus-server", "--bench", "records"]))?,
             "export" => run(cargo().args(["bench", "-p", "salus-server", "--bench", "export"]))?,
+            // Patients: BENCH_MESSAGING_PATIENTS (default 10000).
+            "messaging" => {
+                run(cargo().args(["bench", "-p", "salus-server", "--bench", "messaging"]))?
+            }
             other => bail!("unknown bench suite {other}"),
         },
     }
@@ -298,7 +302,16 @@ fn test(skip_postgres: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     // The same feature set as the SQLite run, so nothing is rebuilt: only these suites run.
-    let suites = ["test", "--workspace", "--test", "store", "--test", "e2e"];
+    let suites = [
+        "test",
+        "--workspace",
+        "--test",
+        "store",
+        "--test",
+        "e2e",
+        "--test",
+        "durability",
+    ];
     if let Ok(url) = std::env::var("SALUS_TEST_POSTGRES_URL") {
         eprintln!("\n==> using the PostgreSQL cluster at SALUS_TEST_POSTGRES_URL");
         return run(cargo().args(suites).env("SALUS_TEST_POSTGRES_URL", url));

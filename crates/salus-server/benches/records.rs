@@ -28,174 +28,19 @@
 mod support;
 
 use rand::{Rng as _, SeedableRng as _};
-use salus_domain::account::{
-    Account, AccountRepository, AccountState, ChartLink, PasswordHasher as _, Role, SecretText,
-};
-use salus_domain::patient::PatientRepository as _;
-use salus_domain::{OrganizationId, PatientId};
-use salus_server::adapters::Argon2Hasher;
-use salus_store::{PoolSettings, Store, UuidV7Ids};
+use salus_store::{PoolSettings, Store};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{PASSWORD, Server, data_dir};
+use support::{ACCOUNTS, Hit, PASSWORD, Server, accounts, load, median, ms, seeded};
 
-const ACCOUNTS: usize = 200;
 const PHASE: Duration = Duration::from_secs(5);
 /// App/raw phase pairs per workload; figures are medians over them.
 const ROUNDS: usize = 5;
 const CONNECTIONS: [usize; 2] = [16, 64];
 
-/// The database for `patients` synthetic charts, seeded once with the release binary.
-fn seeded(patients: u32) -> PathBuf {
-    let dir = data_dir();
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join(format!("records-{patients}.db"));
-    let done = dir.join(format!("records-{patients}.seeded"));
-    if done.exists() && db.exists() {
-        return db;
-    }
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
-    eprintln!(
-        "seeding {patients} patients into {} (once) ...",
-        db.display()
-    );
-    let started = Instant::now();
-    let status = Command::new(env!("CARGO_BIN_EXE_salus"))
-        .args(["seed", "--patients", &patients.to_string()])
-        .env("SALUS_DATABASE_URL", format!("sqlite://{}", db.display()))
-        .env("SALUS_FIXTURES", dir.join("no-fixtures"))
-        .env("SALUS_LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "salus seed failed");
-    eprintln!("  seeded in {:.0} s", started.elapsed().as_secs_f64());
-    std::fs::write(&done, b"ok").unwrap();
-    db
-}
-
-/// `ACCOUNTS` active patient accounts linked to random charts; their charts.
-async fn accounts(store: &Store, patients: u32) -> Vec<PatientId> {
-    let org: OrganizationId = salus_server::importer::target_org(store, Some("demo-clinic"))
-        .await
-        .unwrap()
-        .id;
-    let hash = Argon2Hasher::new(1, 1)
-        .hash(SecretText::new(PASSWORD))
-        .await
-        .unwrap();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    let mut charts = Vec::new();
-    for n in 0..ACCOUNTS {
-        let email = salus_domain::text::Email::parse(&format!("bench{n}@bench.test")).unwrap();
-        if let Some(a) = store.find_by_email(&email).await.unwrap() {
-            if let ChartLink::Linked { patient } = a.chart {
-                charts.push(patient);
-            }
-            continue;
-        }
-        let mrn =
-            salus_domain::text::Mrn::parse(&format!("SYN{:07}", rng.random_range(0..patients)))
-                .unwrap();
-        let chart = store.find_by_mrn(org, &mrn).await.unwrap().unwrap();
-        let now = salus_domain::Clock::now(&salus_domain::SystemClock);
-        AccountRepository::create(
-            store,
-            &Account {
-                id: salus_domain::AccountId::generate(&UuidV7Ids),
-                email,
-                name: chart.name.clone(),
-                birth_date: Some(chart.birth_date),
-                role: Role::Patient,
-                state: AccountState::Active { verified_at: now },
-                chart: ChartLink::Linked { patient: chart.id },
-                password: hash.clone(),
-                created_at: now,
-            },
-        )
-        .await
-        .unwrap();
-        charts.push(chart.id);
-    }
-    charts
-}
-
 /// Picks the next raw SQL statements (what the server runs for the same page).
 type MakeQuery = Arc<dyn Fn(&mut rand::rngs::StdRng) -> Vec<Statement> + Send + Sync>;
-
-struct Figures {
-    rps: f64,
-    p50: Duration,
-    p99: Duration,
-}
-
-/// A wrk duration ("7.26ms", "850.00us", "1.02s") in our units.
-fn wrk_duration(v: &str) -> Duration {
-    let (number, scale) = if let Some(n) = v.strip_suffix("us") {
-        (n, 1e-6)
-    } else if let Some(n) = v.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = v.strip_suffix('s') {
-        (n, 1.0)
-    } else {
-        (v, 1.0)
-    };
-    Duration::from_secs_f64(number.parse::<f64>().unwrap() * scale)
-}
-
-/// `conns` connections sending requests back to back for `PHASE`, driven by `wrk` (a C load
-/// generator: it takes far less of the two cores than a client written here would, so the
-/// server gets what a real client machine would leave it). Each request is one of
-/// `requests` (path, bearer token), picked at random by wrk's Lua hook.
-fn load(base: &str, conns: usize, requests: &[(String, String)]) -> Figures {
-    let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("requests.lua");
-    let mut lua = String::from("local reqs = {\n");
-    for (path, token) in requests {
-        lua.push_str(&format!("  {{\"{path}\", \"Bearer {token}\"}},\n"));
-    }
-    lua.push_str(
-        "}\nmath.randomseed(7)\nrequest = function()\n  local r = reqs[math.random(#reqs)]\n  \
-         return wrk.format(\"GET\", r[1], {[\"Authorization\"] = r[2]})\nend\n",
-    );
-    std::fs::write(&script, lua).unwrap();
-    let out = Command::new("wrk")
-        .args([
-            "-t2",
-            &format!("-c{conns}"),
-            &format!("-d{}s", PHASE.as_secs()),
-        ])
-        .arg("--latency")
-        .arg("-s")
-        .arg(&script)
-        .arg(base)
-        .output()
-        .expect("the records benchmark drives the server with wrk: apt-get install wrk");
-    let report = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "wrk failed: {report}");
-    assert!(
-        !report.contains("Non-2xx"),
-        "the server refused requests under load: {report}"
-    );
-    let field = |prefix: &str| -> &str {
-        report
-            .lines()
-            .map(str::trim)
-            .find_map(|l| l.strip_prefix(prefix))
-            .map(str::trim)
-            .unwrap_or_else(|| panic!("no {prefix:?} in wrk's report: {report}"))
-    };
-    Figures {
-        rps: field("Requests/sec:").parse().unwrap(),
-        p50: wrk_duration(field("50%")),
-        p99: wrk_duration(field("99%")),
-    }
-}
 
 /// The same SQL as the page (or detail) query, straight on the database: requests/s.
 async fn raw(store: &Store, conns: usize, make: MakeQuery) -> f64 {
@@ -232,16 +77,6 @@ async fn checkpoint(store: &Store) {
         .execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
         .await
         .unwrap();
-}
-
-fn median(values: impl Iterator<Item = f64>) -> f64 {
-    let mut v: Vec<f64> = values.collect();
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 fn main() {
@@ -312,13 +147,13 @@ fn main() {
             }
             let charts = Arc::new(charts);
             let base = server.base.clone();
-            let page_req: Vec<(String, String)> = tokens
+            let page_req: Vec<Hit> = tokens
                 .iter()
-                .map(|t| ("/api/v1/records?kind=observation&limit=25".to_owned(), t.clone()))
+                .map(|t| Hit::get("/api/v1/records?kind=observation&limit=25", t))
                 .collect();
-            let detail_req: Vec<(String, String)> = details
+            let detail_req: Vec<Hit> = details
                 .iter()
-                .map(|(id, t)| (format!("/api/v1/records/{id}"), t.clone()))
+                .map(|(id, t)| Hit::get(&format!("/api/v1/records/{id}"), t))
                 .collect();
             let raw_page: MakeQuery = {
                 let charts = charts.clone();
@@ -394,7 +229,7 @@ fn main() {
                         // Each phase starts from the same file: the write-ahead log folded
                         // back into the database (the audit entries of the last phase).
                         checkpoint(&store).await;
-                        let f = load(&base, conns, app_req);
+                        let f = load(&base, conns, app_req, PHASE);
                         checkpoint(&store).await;
                         let ceiling = raw(&store, conns, raw_req.clone()).await;
                         rounds.push((f, ceiling));

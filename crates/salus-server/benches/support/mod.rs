@@ -2,8 +2,17 @@
 //! process they measure.
 #![allow(dead_code, reason = "each benchmark uses part of it")]
 
+use rand::{Rng as _, SeedableRng as _};
+use salus_domain::account::{
+    Account, AccountRepository, AccountState, ChartLink, PasswordHasher as _, Role, SecretText,
+};
+use salus_domain::patient::PatientRepository as _;
+use salus_domain::{OrganizationId, PatientId};
+use salus_server::adapters::Argon2Hasher;
+use salus_store::{Store, UuidV7Ids};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// The password of every benchmark account.
 pub const PASSWORD: &str = "tulip kettle orbit";
@@ -69,4 +78,201 @@ impl Drop for Server {
             .status();
         let _ = self.child.wait();
     }
+}
+
+/// The database for `patients` synthetic charts, seeded once with the release binary.
+pub fn seeded(patients: u32) -> PathBuf {
+    let dir = data_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join(format!("records-{patients}.db"));
+    let done = dir.join(format!("records-{patients}.seeded"));
+    if done.exists() && db.exists() {
+        return db;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    eprintln!(
+        "seeding {patients} patients into {} (once) ...",
+        db.display()
+    );
+    let started = Instant::now();
+    let status = Command::new(env!("CARGO_BIN_EXE_salus"))
+        .args(["seed", "--patients", &patients.to_string()])
+        .env("SALUS_DATABASE_URL", format!("sqlite://{}", db.display()))
+        .env("SALUS_FIXTURES", dir.join("no-fixtures"))
+        .env("SALUS_LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "salus seed failed");
+    eprintln!("  seeded in {:.0} s", started.elapsed().as_secs_f64());
+    std::fs::write(&done, b"ok").unwrap();
+    db
+}
+
+/// Patient accounts the benchmarks sign in as (`bench{n}@bench.test`).
+pub const ACCOUNTS: usize = 200;
+
+/// `ACCOUNTS` active patient accounts linked to random charts; their charts.
+pub async fn accounts(store: &Store, patients: u32) -> Vec<PatientId> {
+    let org: OrganizationId = salus_server::importer::target_org(store, Some("demo-clinic"))
+        .await
+        .unwrap()
+        .id;
+    let hash = Argon2Hasher::new(1, 1)
+        .hash(SecretText::new(PASSWORD))
+        .await
+        .unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut charts = Vec::new();
+    for n in 0..ACCOUNTS {
+        let email = salus_domain::text::Email::parse(&format!("bench{n}@bench.test")).unwrap();
+        if let Some(a) = store.find_by_email(&email).await.unwrap() {
+            if let ChartLink::Linked { patient } = a.chart {
+                charts.push(patient);
+            }
+            continue;
+        }
+        let mrn =
+            salus_domain::text::Mrn::parse(&format!("SYN{:07}", rng.random_range(0..patients)))
+                .unwrap();
+        let chart = store.find_by_mrn(org, &mrn).await.unwrap().unwrap();
+        let now = salus_domain::Clock::now(&salus_domain::SystemClock);
+        AccountRepository::create(
+            store,
+            &Account {
+                id: salus_domain::AccountId::generate(&UuidV7Ids),
+                email,
+                name: chart.name.clone(),
+                birth_date: Some(chart.birth_date),
+                role: Role::Patient,
+                state: AccountState::Active { verified_at: now },
+                chart: ChartLink::Linked { patient: chart.id },
+                password: hash.clone(),
+                created_at: now,
+            },
+        )
+        .await
+        .unwrap();
+        charts.push(chart.id);
+    }
+    charts
+}
+
+pub struct Figures {
+    pub rps: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+}
+
+/// One request wrk sends: method, path, bearer token and JSON body.
+pub struct Hit {
+    pub method: &'static str,
+    pub path: String,
+    pub token: String,
+    pub body: Option<String>,
+}
+
+impl Hit {
+    pub fn get(path: &str, token: &str) -> Self {
+        Self {
+            method: "GET",
+            path: path.to_owned(),
+            token: token.to_owned(),
+            body: None,
+        }
+    }
+
+    pub fn post(path: &str, token: &str, body: &serde_json::Value) -> Self {
+        Self {
+            method: "POST",
+            path: path.to_owned(),
+            token: token.to_owned(),
+            body: Some(body.to_string()),
+        }
+    }
+}
+
+/// A wrk duration ("7.26ms", "850.00us", "1.02s") in our units.
+pub fn wrk_duration(v: &str) -> Duration {
+    let (number, scale) = if let Some(n) = v.strip_suffix("us") {
+        (n, 1e-6)
+    } else if let Some(n) = v.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = v.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        (v, 1.0)
+    };
+    Duration::from_secs_f64(number.parse::<f64>().unwrap() * scale)
+}
+
+/// `conns` connections sending requests back to back for `phase`, driven by `wrk` (a C load
+/// generator: it takes far less of the two cores than a client written here would, so the
+/// server gets what a real client machine would leave it). Each request is one of
+/// `requests`, picked at random by wrk's Lua hook.
+pub fn load(base: &str, conns: usize, requests: &[Hit], phase: Duration) -> Figures {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("requests.lua");
+    let mut lua = String::from("local reqs = {\n");
+    for h in requests {
+        // Bodies are JSON: a Lua long string takes them as they are.
+        let body = h
+            .body
+            .as_deref()
+            .map_or("nil".to_owned(), |b| format!("[==[{b}]==]"));
+        lua.push_str(&format!(
+            "  {{\"{}\", \"{}\", \"Bearer {}\", {body}}},\n",
+            h.method, h.path, h.token
+        ));
+    }
+    lua.push_str(
+        "}\nmath.randomseed(7)\nrequest = function()\n  local r = reqs[math.random(#reqs)]\n  \
+         local headers = {[\"Authorization\"] = r[3]}\n  \
+         if r[4] then headers[\"Content-Type\"] = \"application/json\" end\n  \
+         return wrk.format(r[1], r[2], headers, r[4])\nend\n",
+    );
+    std::fs::write(&script, lua).unwrap();
+    let out = Command::new("wrk")
+        .args([
+            "-t2",
+            &format!("-c{conns}"),
+            &format!("-d{}s", phase.as_secs()),
+        ])
+        .arg("--latency")
+        .arg("-s")
+        .arg(&script)
+        .arg(base)
+        .output()
+        .expect("the records benchmark drives the server with wrk: apt-get install wrk");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "wrk failed: {report}");
+    assert!(
+        !report.contains("Non-2xx"),
+        "the server refused requests under load: {report}"
+    );
+    let field = |prefix: &str| -> &str {
+        report
+            .lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix(prefix))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("no {prefix:?} in wrk's report: {report}"))
+    };
+    Figures {
+        rps: field("Requests/sec:").parse().unwrap(),
+        p50: wrk_duration(field("50%")),
+        p99: wrk_duration(field("99%")),
+    }
+}
+
+pub fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.collect();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
 }
