@@ -151,7 +151,12 @@ impl Config {
             }
             fig = fig.merge(Toml::file(f));
         }
-        fig = fig.merge(Env::prefixed("SALUS_").filter(|k| !NOT_SETTINGS.contains(&k.as_str())));
+        // Variables arrive as written (`SALUS_TEST_POSTGRES_URL`): compared without case.
+        fig = fig.merge(Env::prefixed("SALUS_").filter(|k| {
+            !NOT_SETTINGS
+                .iter()
+                .any(|n| k.as_str().eq_ignore_ascii_case(n))
+        }));
         let cfg: Config = fig.extract().context("invalid configuration")?;
         cfg.listen_addr()?;
         cfg.csrf_key()?;
@@ -324,6 +329,9 @@ mod tests {
             )?;
             jail.set_env("SALUS_LISTEN", "127.0.0.1:9100");
             jail.set_env("SALUS_DATABASE_URL", "sqlite::memory:");
+            // The test suites' own variables sit beside the settings without being one.
+            jail.set_env("SALUS_TEST_POSTGRES_URL", "postgres://elsewhere/x");
+            jail.set_env("SALUS_FIXTURES_DIR", "/elsewhere");
             let cfg = Config::load(None).map_err(|e| e.to_string())?;
             assert_eq!(
                 cfg.listen, "127.0.0.1:9100",
@@ -343,6 +351,9 @@ mod tests {
             jail.set_env("SALUS_LISTEN", "not an address");
             assert!(Config::load(None).is_err());
             jail.set_env("SALUS_LISTEN", "127.0.0.1:1");
+            jail.set_env("SALUS_ATTACHMENT_MAX_MB", "0");
+            assert!(Config::load(None).is_err(), "files of at most 0 MB");
+            jail.set_env("SALUS_ATTACHMENT_MAX_MB", "10");
             jail.create_file("salus.toml", "lisen = \"typo\"")?;
             let err = Config::load(None).unwrap_err();
             assert!(format!("{err:#}").contains("lisen"), "{err:#}");

@@ -41,7 +41,7 @@ async fn start(dir: &std::path::Path, database_url: &str, port: u16) -> Child {
         .env("SALUS_LOG_LEVEL", "warn")
         .env_remove("SALUS_CONFIG")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("salus.log")).unwrap())
         .spawn()
         .unwrap();
     let http = reqwest::Client::new();
@@ -58,7 +58,8 @@ async fn start(dir: &std::path::Path, database_url: &str, port: u16) -> Child {
     }
     let _ = child.kill();
     let _ = child.wait();
-    panic!("salus did not start");
+    let log = std::fs::read_to_string(dir.join("salus.log")).unwrap_or_default();
+    panic!("salus did not start: {log}");
 }
 
 async fn sign_in(http: &reqwest::Client, base: &str) -> String {
