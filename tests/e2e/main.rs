@@ -254,6 +254,65 @@ fn operations_tagged(
 }
 
 /// The app's OpenAPI document.
+/// Who asks in an authorisation matrix: a name, a bearer token, a grant to act under.
+type MatrixActor<'a> = (&'a str, Option<String>, Option<String>);
+
+/// A row of an authorisation matrix: method, spec path, request path, body, the status each
+/// actor gets.
+type MatrixRow<const N: usize> = (
+    &'static str,
+    &'static str,
+    String,
+    Option<serde_json::Value>,
+    [u16; N],
+);
+
+/// An authorisation matrix: every operation of the spec's `tag` has a row (method, spec path,
+/// request path, body, the status each actor gets), and each row's request, sent as each
+/// actor in order, answers that status.
+async fn check_matrix<const N: usize>(
+    app: &TestApp,
+    tag: &str,
+    actors: &[MatrixActor<'_>; N],
+    rows: &[MatrixRow<N>],
+) {
+    let spec = openapi_spec(app).await;
+    let in_table: std::collections::BTreeSet<(String, String)> = rows
+        .iter()
+        .map(|r| (r.0.to_owned(), r.1.to_owned()))
+        .collect();
+    assert_eq!(
+        operations_tagged(&spec, tag),
+        in_table,
+        "a {tag} operation without a row (or a stale row)"
+    );
+    for (method, _, path, body, expected) in rows {
+        for ((who, bearer, grant), status) in actors.iter().zip(expected) {
+            let mut req = match *method {
+                "get" => app.client.get(path),
+                "put" => app.client.put(path),
+                "delete" => app.client.delete(path),
+                _ => app.client.post(path),
+            };
+            if let Some(b) = bearer {
+                req = req.header("authorization", format!("Bearer {b}"));
+            }
+            if let Some(g) = grant {
+                req = req.header("x-acting-for", g.as_str());
+            }
+            let resp = match body {
+                Some(b) => req.body_json(b).send().await,
+                None => req.send().await,
+            };
+            assert_eq!(
+                resp.0.status().as_u16(),
+                *status,
+                "{method} {path} as {who}"
+            );
+        }
+    }
+}
+
 async fn openapi_spec(app: &TestApp) -> serde_json::Value {
     let resp = app.client.get("/api/openapi.json").send().await;
     serde_json::from_str(&text(resp).await).unwrap()

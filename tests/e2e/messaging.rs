@@ -406,9 +406,6 @@ async fn a_proxy_reads_and_writes_only_with_the_messaging_grant() {
     assert_eq!(view["messages"][0]["author_name"], "Pat Proxy", "{view}");
 }
 
-/// Method, path in the spec, path requested, body, expected status per actor.
-type Row = (&'static str, &'static str, String, Option<Value>, [u16; 9]);
-
 #[tokio::test]
 async fn authorisation_matrix_covers_every_messages_operation_of_the_spec() {
     let app = spawn_app_with(2, |_| {}).await;
@@ -486,7 +483,7 @@ async fn authorisation_matrix_covers_every_messages_operation_of_the_spec() {
     .await;
 
     // Who asks: (name, bearer, grant to act under).
-    let actors: Vec<(&str, Option<String>, Option<String>)> = vec![
+    let actors: [crate::MatrixActor; 9] = [
         ("owner", Some(ann.clone()), None),
         ("other patient", Some(bo), None),
         ("proxy with the grant", Some(with.0), Some(with.1)),
@@ -500,7 +497,7 @@ async fn authorisation_matrix_covers_every_messages_operation_of_the_spec() {
     let new_thread = json!({"pool_id": pool, "subject": "Another", "body": "Text"});
     let new_pool = |n: &str| json!({"name": n, "answer_days": 3, "staff_ids": []});
     // (method, spec path, request path, body, expected per actor in the order above).
-    let rows: Vec<Row> = vec![
+    let rows: Vec<crate::MatrixRow<9>> = vec![
         (
             "get",
             "/v1/pools",
@@ -593,40 +590,7 @@ async fn authorisation_matrix_covers_every_messages_operation_of_the_spec() {
             [403, 403, 403, 403, 403, 403, 403, 200, 401],
         ),
     ];
-    let spec = crate::openapi_spec(&app).await;
-    let in_spec = crate::operations_tagged(&spec, "Messages");
-    let in_table: std::collections::BTreeSet<(String, String)> = rows
-        .iter()
-        .map(|r| (r.0.to_owned(), r.1.to_owned()))
-        .collect();
-    assert_eq!(
-        in_spec, in_table,
-        "a messages operation without a row (or a stale row)"
-    );
-    for (method, _, path, body, expected) in &rows {
-        for ((who, bearer, grant), status) in actors.iter().zip(expected) {
-            let mut req = match *method {
-                "get" => app.client.get(path),
-                "put" => app.client.put(path),
-                _ => app.client.post(path),
-            };
-            if let Some(b) = bearer {
-                req = req.header("authorization", format!("Bearer {b}"));
-            }
-            if let Some(g) = grant {
-                req = req.header("x-acting-for", g.as_str());
-            }
-            let resp = match body {
-                Some(b) => req.body_json(b).send().await,
-                None => req.send().await,
-            };
-            assert_eq!(
-                resp.0.status().as_u16(),
-                *status,
-                "{method} {path} as {who}"
-            );
-        }
-    }
+    crate::check_matrix(&app, "Messages", &actors, &rows).await;
 }
 
 /// A minimal PDF of about `size` bytes (the signature, then filler).

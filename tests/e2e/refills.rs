@@ -293,9 +293,6 @@ async fn one_request_waits_per_medication_and_one_answer_wins_under_a_race() {
     );
 }
 
-/// Method, spec path, request path, body, expected status per actor.
-type Row = (&'static str, &'static str, String, Option<Value>, [u16; 8]);
-
 #[tokio::test]
 async fn authorisation_matrix_covers_every_refills_operation_of_the_spec() {
     let app = spawn_app_with(2, |_| {}).await;
@@ -336,7 +333,7 @@ async fn authorisation_matrix_covers_every_refills_operation_of_the_spec() {
         &["read"],
     )
     .await;
-    let actors: Vec<(&str, Option<String>, Option<String>)> = vec![
+    let actors: [crate::MatrixActor; 8] = [
         ("owner", Some(ann), None),
         ("other patient", Some(bo), None),
         ("proxy with the grant", Some(with.0), Some(with.1)),
@@ -346,7 +343,7 @@ async fn authorisation_matrix_covers_every_refills_operation_of_the_spec() {
         ("another organisation", Some(other_org), None),
         ("anonymous", None, None),
     ];
-    let rows: Vec<Row> = vec![
+    let rows: Vec<crate::MatrixRow<8>> = vec![
         (
             "get",
             "/v1/pharmacies",
@@ -406,37 +403,5 @@ async fn authorisation_matrix_covers_every_refills_operation_of_the_spec() {
             [403, 403, 403, 403, 200, 403, 200, 401],
         ),
     ];
-    let spec = crate::openapi_spec(&app).await;
-    let in_spec = crate::operations_tagged(&spec, "Refills");
-    let in_table: std::collections::BTreeSet<(String, String)> = rows
-        .iter()
-        .map(|r| (r.0.to_owned(), r.1.to_owned()))
-        .collect();
-    assert_eq!(
-        in_spec, in_table,
-        "a refills operation without a row (or a stale row)"
-    );
-    for (method, _, path, body, expected) in &rows {
-        for ((who, bearer, grant), status) in actors.iter().zip(expected) {
-            let mut req = match *method {
-                "get" => app.client.get(path),
-                _ => app.client.post(path),
-            };
-            if let Some(b) = bearer {
-                req = req.header("authorization", format!("Bearer {b}"));
-            }
-            if let Some(g) = grant {
-                req = req.header("x-acting-for", g.as_str());
-            }
-            let resp = match body {
-                Some(b) => req.body_json(b).send().await,
-                None => req.send().await,
-            };
-            assert_eq!(
-                resp.0.status().as_u16(),
-                *status,
-                "{method} {path} as {who}"
-            );
-        }
-    }
+    crate::check_matrix(&app, "Refills", &actors, &rows).await;
 }

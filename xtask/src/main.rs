@@ -75,8 +75,10 @@ enum Cmd {
     /// `login`: sign-ins/s against raw argon2id verifies/s, and read latency during a flood.
     /// `records`: audited record reads against raw SQL at 1k/10k/100k patients, and memory.
     /// `export`: FHIR export resources/s (1,000-record chart) and memory (50,000 records).
+    /// `messaging`: conversations, the staff inbox and sending at 10k patients, next to the
+    /// lab results page, and memory.
     Bench {
-        #[arg(value_parser = ["import", "login", "records", "export"])]
+        #[arg(value_parser = ["import", "login", "records", "export", "messaging"])]
         suite: String,
         /// Synthetic patients seeded for the seeding figure.
         #[arg(long, default_value_t = 10_000)]

@@ -1,5 +1,6 @@
-//! Durability: a message acknowledged to the client survives a crash. Senders write in a
-//! loop through the real `salus` process, which is killed with SIGKILL mid-stream and started
+//! Durability: a message or a refill request acknowledged to the client survives a crash.
+//! Senders write in a loop through the real `salus` process (and one more asks for refills and
+//! cancels them), which is killed with SIGKILL mid-stream and started
 //! again on the same database; then every acknowledged message is there exactly once (and
 //! a retry of every send, acknowledged or not, with its idempotency key stores nothing twice),
 //! and the audit log's hash chain verifies. On SQLite, and on PostgreSQL when
@@ -33,7 +34,8 @@ async fn start(dir: &std::path::Path, database_url: &str, port: u16) -> Child {
         .current_dir(dir)
         .env("SALUS_DATABASE_URL", database_url)
         .env("SALUS_LISTEN", format!("127.0.0.1:{port}"))
-        .env("SALUS_DEMO_PATIENTS", "1")
+        // The demo patient is the fullest of three charts: it takes a medication now.
+        .env("SALUS_DEMO_PATIENTS", "3")
         .env("SALUS_DEMO_PASSWORD", PASSWORD)
         .env("SALUS_FIXTURES", dir.join("no-fixtures-here"))
         .env("SALUS_AUTH_REQUESTS_PER_MINUTE", "100000")
@@ -75,6 +77,50 @@ async fn sign_in(http: &reqwest::Client, base: &str) -> String {
     r["token"].as_str().unwrap().to_owned()
 }
 
+async fn get(http: &reqwest::Client, url: &str, token: &str) -> Value {
+    http.get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// One refill request for `medication`: its id when acknowledged.
+async fn refill(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    medication: &str,
+) -> Option<String> {
+    let resp = http
+        .post(format!("{base}/api/v1/refills"))
+        .bearer_auth(token)
+        .json(&json!({"medication_id": medication, "quantity": 30,
+            "pharmacy": {"name": "Main St Pharmacy", "address": "1 Main St", "phone": "555-0100"}}))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .ok()?;
+    if resp.status() != reqwest::StatusCode::CREATED {
+        return None;
+    }
+    let body: Value = resp.json().await.ok()?;
+    Some(body["id"].as_str()?.to_owned())
+}
+
+/// Cancels a refill request: whether the server acknowledged it.
+async fn cancel(http: &reqwest::Client, base: &str, token: &str, id: &str) -> bool {
+    http.post(format!("{base}/api/v1/refills/{id}/cancel"))
+        .bearer_auth(token)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == reqwest::StatusCode::OK)
+}
+
 /// One send with its key: the message id when the server acknowledged it.
 async fn send(
     http: &reqwest::Client,
@@ -106,15 +152,7 @@ async fn crash_and_recover(database_url: &str) {
     let mut server = start(dir.path(), database_url, port).await;
     let http = reqwest::Client::new();
     let token = sign_in(&http, &base).await;
-    let pools: Value = http
-        .get(format!("{base}/api/v1/pools"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pools = get(&http, &format!("{base}/api/v1/pools"), &token).await;
     let pool = pools["pools"][0]["id"].as_str().unwrap().to_owned();
     let started: Value = http
         .post(format!("{base}/api/v1/threads"))
@@ -147,6 +185,38 @@ async fn crash_and_recover(database_url: &str) {
             })
         })
         .collect();
+    // Beside them, refill requests of an active medication: asked, then cancelled (one may
+    // wait at a time), each answer kept.
+    let medication = get(
+        &http,
+        &format!("{base}/api/v1/records?kind=medication&status=active&limit=1"),
+        &token,
+    )
+    .await["records"][0]["id"]
+        .as_str()
+        .expect("the demo patient takes a medication")
+        .to_owned();
+    let refills: Arc<Mutex<Vec<(String, &'static str)>>> = Arc::default();
+    let refiller = {
+        let (http, base, token, refills, stop) = (
+            http.clone(),
+            base.clone(),
+            token.clone(),
+            refills.clone(),
+            stop.clone(),
+        );
+        tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let Some(id) = refill(&http, &base, &token, &medication).await else {
+                    continue;
+                };
+                refills.lock().unwrap().push((id.clone(), "requested"));
+                if cancel(&http, &base, &token, &id).await {
+                    refills.lock().unwrap().push((id, "cancelled"));
+                }
+            }
+        })
+    };
     // Let a few hundred sends land, then kill the server mid-stream.
     while acknowledged.lock().unwrap().len() < 150 {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -159,6 +229,7 @@ async fn crash_and_recover(database_url: &str) {
     for s in senders {
         s.await.unwrap();
     }
+    refiller.await.unwrap();
     let acknowledged = acknowledged.lock().unwrap().clone();
     let attempted = next.load(std::sync::atomic::Ordering::Relaxed);
     assert!(acknowledged.len() >= 150);
@@ -166,15 +237,7 @@ async fn crash_and_recover(database_url: &str) {
     // The same database, a new process.
     let mut server = start(dir.path(), database_url, port).await;
     let token = sign_in(&http, &base).await;
-    let view: Value = http
-        .get(format!("{base}/api/v1/threads/{thread}"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let view = get(&http, &format!("{base}/api/v1/threads/{thread}"), &token).await;
     let mut stored: BTreeMap<String, usize> = BTreeMap::new();
     for m in view["messages"].as_array().unwrap() {
         *stored
@@ -201,6 +264,23 @@ async fn crash_and_recover(database_url: &str) {
         "nothing twice: {stored:?}"
     );
 
+    // Every acknowledged refill request is there once, at least as far as it was
+    // acknowledged (a request whose cancel was in flight may be either).
+    let asked = refills.lock().unwrap().clone();
+    assert!(!asked.is_empty(), "refill requests were made");
+    let listed = get(&http, &format!("{base}/api/v1/refills"), &token).await;
+    let listed = listed["refills"].as_array().unwrap();
+    for (id, state) in &asked {
+        let found: Vec<&Value> = listed.iter().filter(|r| r["id"] == id.as_str()).collect();
+        assert_eq!(found.len(), 1, "acknowledged refill {id} is there once");
+        if *state == "cancelled" {
+            assert_eq!(
+                found[0]["state"], "cancelled",
+                "its acknowledged cancel too"
+            );
+        }
+    }
+
     // Every send retried with its key, acknowledged before or not: the acknowledged ones
     // answer their first message, the rest are stored now, each once.
     for n in 0..attempted {
@@ -209,15 +289,7 @@ async fn crash_and_recover(database_url: &str) {
             assert_eq!(&id, first, "a retry of {n} answers the first message");
         }
     }
-    let view: Value = http
-        .get(format!("{base}/api/v1/threads/{thread}"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let view = get(&http, &format!("{base}/api/v1/threads/{thread}"), &token).await;
     assert_eq!(
         view["messages"].as_array().unwrap().len(),
         attempted + 1,
@@ -242,10 +314,12 @@ async fn crash_and_recover(database_url: &str) {
         String::from_utf8_lossy(&verified.stderr)
     );
     eprintln!(
-        "durability ({}): {} sends attempted, {} acknowledged before SIGKILL, all there once",
+        "durability ({}): {} sends attempted, {} acknowledged before SIGKILL, all there once; \
+         {} refill requests and cancels acknowledged, all there",
         database_url.split(':').next().unwrap_or_default(),
         attempted,
-        acknowledged.len()
+        acknowledged.len(),
+        asked.len()
     );
 }
 

@@ -19,7 +19,7 @@ use salus_domain::{
     ThreadId,
 };
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
     ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, TransactionTrait,
@@ -57,6 +57,17 @@ fn thread_row(t: &Thread) -> message_thread::ActiveModel {
         closed_by: Set(closed_by),
         last_from: Set(t.last_from.code().to_owned()),
         last_at: Set(t.last_at),
+        // A new thread holds its first message, unread by the other side.
+        unread_by_staff: Set(i32::from(t.last_from == Side::Patient)),
+        unread_by_patient: Set(i32::from(t.last_from == Side::Staff)),
+    }
+}
+
+/// The column counting what `reader` has not read of the other side's messages.
+fn unread_column(reader: Side) -> message_thread::Column {
+    match reader {
+        Side::Staff => message_thread::Column::UnreadByStaff,
+        Side::Patient => message_thread::Column::UnreadByPatient,
     }
 }
 
@@ -256,55 +267,19 @@ impl Store {
     }
 
     /// How many messages of `side` in each of these threads have no receipt.
-    async fn unread(
-        &self,
-        threads: &[uuid::Uuid],
-        side: Side,
-    ) -> Result<BTreeMap<uuid::Uuid, u32>, RepoError> {
-        if threads.is_empty() {
-            return Ok(BTreeMap::new());
-        }
-        let written = message::Entity::find()
-            .filter(message::Column::ThreadId.is_in(threads.to_vec()))
-            .filter(message::Column::Side.eq(side.code()))
-            .all(&self.db)
-            .await
-            .map_err(repo_err)?;
-        let ids: Vec<uuid::Uuid> = written.iter().map(|m| m.id).collect();
-        let read: BTreeSet<uuid::Uuid> = if ids.is_empty() {
-            BTreeSet::new()
-        } else {
-            message_receipt::Entity::find()
-                .filter(message_receipt::Column::MessageId.is_in(ids))
-                .all(&self.db)
-                .await
-                .map_err(repo_err)?
-                .into_iter()
-                .map(|r| r.message_id)
-                .collect()
-        };
-        let mut out = BTreeMap::new();
-        for m in written {
-            if !read.contains(&m.id) {
-                *out.entry(m.thread_id).or_insert(0) += 1;
-            }
-        }
-        Ok(out)
-    }
-
-    async fn summaries(
-        &self,
+    fn summaries(
         rows: Vec<message_thread::Model>,
-        unread_from: Side,
+        reader: Side,
     ) -> Result<Vec<ThreadSummary>, RepoError> {
-        let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.id).collect();
-        let unread = self.unread(&ids, unread_from).await?;
         rows.into_iter()
             .map(|r| {
-                let n = unread.get(&r.id).copied().unwrap_or(0);
+                let n = match reader {
+                    Side::Staff => r.unread_by_staff,
+                    Side::Patient => r.unread_by_patient,
+                };
                 Ok(ThreadSummary {
+                    unread: u32::try_from(n).unwrap_or(0),
                     thread: thread_from(r)?,
-                    unread: n,
                 })
             })
             .collect()
@@ -424,6 +399,10 @@ impl MessageRepository for Store {
                 Expr::value(m.author.side.code()),
             )
             .col_expr(message_thread::Column::LastAt, Expr::value(m.sent_at))
+            .col_expr(
+                unread_column(m.author.side.other()),
+                Expr::col(unread_column(m.author.side.other())).add(1),
+            )
             .filter(message_thread::Column::Id.eq(m.thread.as_uuid()))
             .filter(message_thread::Column::State.eq("open"))
             .exec(&txn)
@@ -593,6 +572,8 @@ impl MessageRepository for Store {
 
     async fn mark_read(
         &self,
+        thread: ThreadId,
+        reader_side: Side,
         messages: Vec<MessageId>,
         reader: AccountId,
         at: DateTime<Utc>,
@@ -600,8 +581,9 @@ impl MessageRepository for Store {
         if messages.is_empty() {
             return Ok(0);
         }
+        let txn = self.db.begin().await.map_err(repo_err)?;
         // A receipt is written once: the first reader's, whoever else reads it at once.
-        message_receipt::Entity::insert_many(messages.iter().map(|id| {
+        let new = message_receipt::Entity::insert_many(messages.iter().map(|id| {
             message_receipt::ActiveModel {
                 message_id: Set(id.as_uuid()),
                 read_at: Set(at),
@@ -613,9 +595,60 @@ impl MessageRepository for Store {
                 .do_nothing()
                 .to_owned(),
         )
-        .exec_without_returning(&self.db)
+        .exec_without_returning(&txn)
         .await
-        .map_err(repo_err)
+        .map_err(repo_err)?;
+        if new > 0 {
+            let column = unread_column(reader_side);
+            let lowered = i32::try_from(new).unwrap_or(i32::MAX);
+            // Never below zero (the same expression on both databases).
+            message_thread::Entity::update_many()
+                .col_expr(
+                    column,
+                    Expr::case(
+                        Expr::col(column).gt(lowered),
+                        Expr::col(column).sub(lowered),
+                    )
+                    .finally(0)
+                    .into(),
+                )
+                .filter(message_thread::Column::Id.eq(thread.as_uuid()))
+                .exec(&txn)
+                .await
+                .map_err(repo_err)?;
+        }
+        txn.commit().await.map_err(repo_err)?;
+        Ok(new)
+    }
+
+    async fn patient_names(
+        &self,
+        patients: Vec<PatientId>,
+    ) -> Result<BTreeMap<PatientId, String>, RepoError> {
+        if patients.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        use crate::entity::patient::Column as C;
+        let ids: BTreeSet<uuid::Uuid> = patients.iter().map(PatientId::as_uuid).collect();
+        let rows: Vec<(uuid::Uuid, String, String)> = crate::entity::patient::Entity::find()
+            .select_only()
+            .columns([C::Id, C::GivenName, C::FamilyName])
+            .filter(C::Id.is_in(ids))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, given, family)| {
+                let name = match (given.is_empty(), family.is_empty()) {
+                    (false, false) => format!("{given} {family}"),
+                    (true, _) => family,
+                    (_, true) => given,
+                };
+                (PatientId::from_uuid(id), name)
+            })
+            .collect())
     }
 
     async fn threads_of(&self, patient: PatientId) -> Result<Vec<ThreadSummary>, RepoError> {
@@ -626,7 +659,7 @@ impl MessageRepository for Store {
             .all(&self.db)
             .await
             .map_err(repo_err)?;
-        self.summaries(rows, Side::Staff).await
+        Self::summaries(rows, Side::Patient)
     }
 
     async fn inbox(
@@ -656,7 +689,7 @@ impl MessageRepository for Store {
             .all(&self.db)
             .await
             .map_err(repo_err)?;
-        self.summaries(rows, Side::Patient).await
+        Self::summaries(rows, Side::Staff)
     }
 
     async fn inbox_counts(&self, pools: &[PoolId]) -> Result<InboxCounts, RepoError> {
@@ -682,22 +715,18 @@ impl MessageRepository for Store {
             .count(&self.db)
             .await
             .map_err(repo_err)?;
-        // Open threads whose last word is the patient's and not read yet.
-        let open: Vec<uuid::Uuid> = base()
+        // Open threads with a patient message no member of staff has read.
+        let unread = base()
             .filter(message_thread::Column::State.eq("open"))
-            .filter(message_thread::Column::LastFrom.eq(Side::Patient.code()))
-            .select_only()
-            .column(message_thread::Column::Id)
-            .into_tuple()
-            .all(&self.db)
+            .filter(message_thread::Column::UnreadByStaff.gt(0))
+            .count(&self.db)
             .await
             .map_err(repo_err)?;
-        let unread = self.unread(&open, Side::Patient).await?;
         Ok(InboxCounts {
             new: count(new),
             waiting_for_patient: count(waiting),
             closed: count(closed),
-            unread: count(unread.len() as u64),
+            unread: count(unread),
         })
     }
 

@@ -282,17 +282,30 @@ pub trait MessageRepository: Send + Sync {
         thread: ThreadId,
     ) -> Result<Vec<(Message, Option<Receipt>)>, RepoError>;
 
-    /// Writes the receipts of these messages: read by `reader` at `at` (a message that has a
-    /// receipt keeps its first). Answers how many were new.
+    /// Writes the receipts of these messages of `thread`, written by the side other than
+    /// `reader_side`: read by `reader` at `at` (a message that has a receipt keeps its first),
+    /// and lowers the thread's count of what that side has not read by the receipts that were
+    /// new, in one transaction. Answers how many were new.
     ///
     /// # Errors
     /// `Unavailable` when the store fails.
     async fn mark_read(
         &self,
+        thread: ThreadId,
+        reader_side: Side,
         messages: Vec<MessageId>,
         reader: AccountId,
         at: DateTime<Utc>,
     ) -> Result<u64, RepoError>;
+
+    /// The names of these charts' patients ("Given Family"), for lists of threads.
+    ///
+    /// # Errors
+    /// As [`MessageRepository::pool`].
+    async fn patient_names(
+        &self,
+        patients: Vec<PatientId>,
+    ) -> Result<std::collections::BTreeMap<PatientId, String>, RepoError>;
 
     /// A chart's threads, most recent first, with the staff messages its side has not read.
     ///

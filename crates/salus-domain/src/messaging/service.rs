@@ -774,14 +774,16 @@ impl MessagingService {
         };
         let listed = self.p.messages.inbox(&ids, state, 100).await?;
         let counts = self.p.messages.inbox_counts(&ids).await?;
+        let names = self
+            .p
+            .messages
+            .patient_names(listed.iter().map(|s| s.thread.patient).collect())
+            .await?;
         let mut out = Vec::with_capacity(listed.len());
         for summary in listed {
-            let name = self
-                .p
-                .patients
-                .find(summary.thread.patient)
-                .await?
-                .map(|c| c.name.full())
+            let name = names
+                .get(&summary.thread.patient)
+                .cloned()
                 .unwrap_or_default();
             let pool = pools
                 .iter()
@@ -819,7 +821,13 @@ impl MessagingService {
         if !unread.is_empty() {
             self.p
                 .messages
-                .mark_read(unread, reader.account, self.p.clock.now())
+                .mark_read(
+                    thread.id,
+                    reader.side,
+                    unread,
+                    reader.account,
+                    self.p.clock.now(),
+                )
                 .await?;
         }
         self.audit(

@@ -17,6 +17,10 @@ pub struct Model {
     pub closed_by: Option<Uuid>,
     pub last_from: String,
     pub last_at: DateTimeUtc,
+    /// Patient messages no member of staff has read.
+    pub unread_by_staff: i32,
+    /// Staff messages nobody on the patient's side has read.
+    pub unread_by_patient: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -16,6 +16,7 @@ mod m20261204_000011_grants;
 mod m20261204_000012_guardians_and_links;
 mod m20261204_000013_messaging;
 mod m20261204_000014_attachments_and_refills;
+mod m20261204_000015_unread_counts;
 
 /// Applies every migration in order.
 #[derive(Debug)]
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000012_guardians_and_links::Migration),
             Box::new(m20261204_000013_messaging::Migration),
             Box::new(m20261204_000014_attachments_and_refills::Migration),
+            Box::new(m20261204_000015_unread_counts::Migration),
         ]
     }
 }

@@ -220,6 +220,10 @@ pub(crate) fn action_words(e: &AccessEntry, whose: &str) -> String {
         }
         "read_messages" => format!("Read {whose} messages"),
         "message" => format!("Wrote in {whose} messages"),
+        "request_refill" => {
+            format!("Asked for a refill of one of {whose} medications, or cancelled one")
+        }
+        "decide_refill" => format!("Answered a refill request for one of {whose} medications"),
         other => other.replace('_', " "),
     }
 }
