@@ -857,3 +857,68 @@ async fn files_are_accepted_by_content_stored_with_their_message_and_downloaded_
         "the front desk's try: {history}"
     );
 }
+
+#[tokio::test]
+async fn the_staff_inbox_pages_fifty_at_a_time_newest_first_without_gaps_or_repeats() {
+    let app = spawn_app_with(1, |c| c.threads_per_day = 100).await;
+    let (ann, _) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let admin = staff(
+        &app,
+        "demo-clinic",
+        "admin@example.org",
+        StaffRole::OrganizationAdmin,
+    )
+    .await;
+    let doc = staff(&app, "demo-clinic", "doc@example.org", StaffRole::Clinician).await;
+    let doc_id = id_of(&app, &doc).await;
+    let (_, pool) = call(
+        &app,
+        "POST",
+        "/api/v1/staff/pools",
+        &admin,
+        Some(json!({"name": "Primary care", "answer_days": 2, "staff_ids": [doc_id]})),
+    )
+    .await;
+    let pool = pool["id"].as_str().unwrap().to_owned();
+    let mut started = Vec::new();
+    for n in 0..55 {
+        // Each a second after the last, so "newest first" is one order.
+        app.clock.advance(chrono::Duration::seconds(1));
+        let (status, sent) = call(
+            &app,
+            "POST",
+            "/api/v1/threads",
+            &ann,
+            Some(json!({"pool_id": pool, "subject": format!("Question {n}"), "body": "Text"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{sent}");
+        started.push(sent["thread"]["id"].as_str().unwrap().to_owned());
+    }
+    let ids = |page: &Value| -> Vec<String> {
+        page["threads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, first) = call(&app, "GET", "/api/v1/staff/inbox?state=new", &doc, None).await;
+    assert_eq!(first["new"], 55, "the count is of all of them");
+    assert_eq!(first["unread"], 55);
+    let older = first["older"].as_str().unwrap().to_owned();
+    let (_, second) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/staff/inbox?state=new&before={older}"),
+        &doc,
+        None,
+    )
+    .await;
+    assert!(second.get("older").is_none(), "the last page: {second}");
+    let mut listed = ids(&first);
+    assert_eq!(listed.len(), 50);
+    listed.extend(ids(&second));
+    started.reverse();
+    assert_eq!(listed, started, "newest first, each once");
+}

@@ -12,8 +12,8 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::multipart::Upload as UploadField;
 use poem_openapi::{ApiRequest, ApiResponse, Multipart, Object, OpenApi, Tags};
 use salus_domain::messaging::{
-    Attachment, CarePool, Draft, FileKind, FileProblem, InboxCounts, InboxFilter, IncomingFile,
-    Message, MessagingError, MessagingService, NewPool, Receipt, SentMessage, Thread, ThreadState,
+    Attachment, CarePool, Draft, FileKind, FileProblem, Inbox, InboxFilter, IncomingFile, Message,
+    MessagingError, MessagingService, NewPool, Receipt, SentMessage, Thread, ThreadState,
     ThreadSummary, ThreadView,
 };
 use salus_domain::{AccountId, AttachmentId, PoolId, ThreadId};
@@ -249,8 +249,11 @@ pub struct ThreadList {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct InboxDto {
     pub threads: Vec<ThreadDto>,
+    /// More, older conversations follow: ask again with `before` set to this.
+    pub older: Option<String>,
     pub new: u32,
     pub waiting_for_patient: u32,
     pub closed: u32,
@@ -631,12 +634,14 @@ impl MessagingApi {
     }
 
     /// Staff: the conversations of the teams you answer, in one state (`new`, `mine`,
-    /// `waiting` for the patient, `closed`), with every state's count.
+    /// `waiting` for the patient, `closed`), most recent first, 50 a page (the next page:
+    /// `before` = the answer's `older`), with every state's count.
     #[oai(path = "/v1/staff/inbox", method = "get", operation_id = "staffInbox")]
     async fn inbox(
         &self,
         token: SessionToken,
         state: Query<Option<String>>,
+        before: Query<Option<String>>,
     ) -> Result<Answer<InboxDto>, ApiError> {
         let actor = actor_or!(token);
         let Some(filter) = InboxFilter::from_code(state.0.as_deref().unwrap_or("new")) else {
@@ -645,8 +650,10 @@ impl MessagingApi {
                 message: "Choose new, mine, waiting or closed.",
             });
         };
-        match self.messaging.inbox(&actor, filter).await {
-            Ok((threads, counts)) => Ok(Answer::Ok(Json(inbox_dto(&threads, counts)))),
+        // A `before` that names no thread of these teams starts at the newest.
+        let before = before.0.as_deref().and_then(|b| ThreadId::parse(b).ok());
+        match self.messaging.inbox(&actor, filter, before).await {
+            Ok(inbox) => Ok(Answer::Ok(Json(inbox_dto(&inbox)))),
             Err(e) => refused(e),
         }
     }
@@ -788,9 +795,12 @@ fn view_dto(v: &ThreadView) -> ThreadViewDto {
     }
 }
 
-fn inbox_dto(threads: &[(ThreadSummary, String, String)], c: InboxCounts) -> InboxDto {
+fn inbox_dto(inbox: &Inbox) -> InboxDto {
+    let c = inbox.counts;
     InboxDto {
-        threads: threads
+        older: inbox.older.map(|t| t.to_string()),
+        threads: inbox
+            .threads
             .iter()
             .map(|(s, patient, pool)| ThreadDto {
                 patient_name: Some(patient.clone()),

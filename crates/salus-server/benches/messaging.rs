@@ -207,7 +207,11 @@ fn main() {
             .iter()
             .map(|(id, t)| Hit::post(&format!("/api/v1/threads/{id}/messages"), t, &body))
             .collect();
-        println!("\n{patients} patients, {} conversations", threads.len());
+        println!(
+            "\n{patients} patients, {} conversations; server peak before load {:.0} MB",
+            threads.len(),
+            server.peak_mb()
+        );
         // Reads at both loads first, then sends (which lengthen the conversations).
         let mut lab_p50 = BTreeMap::new();
         let phases = [
@@ -233,7 +237,8 @@ fn main() {
                 format!(" | p50 {:.2}x the lab page", p50 / lab_p50[&conns])
             };
             println!(
-                "  {name} {conns:>2} conns: {rps:>7.0} req/s  p50 {p50:>6.2} ms  p99 {p99:>6.2} ms{vs_lab}"
+                "  {name} {conns:>2} conns: {rps:>7.0} req/s  p50 {p50:>6.2} ms  p99 {p99:>6.2} ms{vs_lab} | peak so far {:.0} MB",
+                server.peak_mb()
             );
         }
         println!("  peak server memory {:.1} MB (target <= 100)", server.peak_mb());

@@ -666,11 +666,20 @@ impl MessageRepository for Store {
         &self,
         pools: &[PoolId],
         state: InboxState,
+        after: Option<(DateTime<Utc>, ThreadId)>,
         limit: u32,
     ) -> Result<Vec<ThreadSummary>, RepoError> {
+        use message_thread::Column as C;
         let ids: Vec<uuid::Uuid> = pools.iter().map(PoolId::as_uuid).collect();
-        let mut q =
-            message_thread::Entity::find().filter(message_thread::Column::PoolId.is_in(ids));
+        let mut q = message_thread::Entity::find().filter(C::PoolId.is_in(ids));
+        if let Some((at, id)) = after {
+            // Keyset paging on (last message, id), newest first.
+            q = q.filter(
+                sea_orm::Condition::any()
+                    .add(C::LastAt.lt(at))
+                    .add(C::LastAt.eq(at).and(C::Id.lt(id.as_uuid()))),
+            );
+        }
         q = match state {
             InboxState::New => q
                 .filter(message_thread::Column::State.eq("open"))
@@ -684,7 +693,8 @@ impl MessageRepository for Store {
             InboxState::Closed => q.filter(message_thread::Column::State.eq("closed")),
         };
         let rows = q
-            .order_by_desc(message_thread::Column::LastAt)
+            .order_by_desc(C::LastAt)
+            .order_by_desc(C::Id)
             .limit(u64::from(limit.clamp(1, 500)))
             .all(&self.db)
             .await
@@ -694,34 +704,25 @@ impl MessageRepository for Store {
 
     async fn inbox_counts(&self, pools: &[PoolId]) -> Result<InboxCounts, RepoError> {
         let ids: Vec<uuid::Uuid> = pools.iter().map(PoolId::as_uuid).collect();
-        let base = || {
-            message_thread::Entity::find().filter(message_thread::Column::PoolId.is_in(ids.clone()))
+        // Every count in one pass over the pools' threads.
+        let sum = |condition: &str| {
+            Expr::cust(format!(
+                "COALESCE(SUM(CASE WHEN {condition} THEN 1 ELSE 0 END), 0)"
+            ))
         };
-        let count = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
-        let new = base()
-            .filter(message_thread::Column::State.eq("open"))
-            .filter(message_thread::Column::ClaimedBy.is_null())
-            .count(&self.db)
+        let (new, waiting, closed, unread): (i64, i64, i64, i64) = message_thread::Entity::find()
+            .select_only()
+            .column_as(sum("state = 'open' AND claimed_by IS NULL"), "new")
+            .column_as(sum("state = 'open' AND last_from = 'staff'"), "waiting")
+            .column_as(sum("state = 'closed'"), "closed")
+            .column_as(sum("state = 'open' AND unread_by_staff > 0"), "unread")
+            .filter(message_thread::Column::PoolId.is_in(ids))
+            .into_tuple()
+            .one(&self.db)
             .await
-            .map_err(repo_err)?;
-        let waiting = base()
-            .filter(message_thread::Column::State.eq("open"))
-            .filter(message_thread::Column::LastFrom.eq(Side::Staff.code()))
-            .count(&self.db)
-            .await
-            .map_err(repo_err)?;
-        let closed = base()
-            .filter(message_thread::Column::State.eq("closed"))
-            .count(&self.db)
-            .await
-            .map_err(repo_err)?;
-        // Open threads with a patient message no member of staff has read.
-        let unread = base()
-            .filter(message_thread::Column::State.eq("open"))
-            .filter(message_thread::Column::UnreadByStaff.gt(0))
-            .count(&self.db)
-            .await
-            .map_err(repo_err)?;
+            .map_err(repo_err)?
+            .unwrap_or_default();
+        let count = |n: i64| u32::try_from(n).unwrap_or(0);
         Ok(InboxCounts {
             new: count(new),
             waiting_for_patient: count(waiting),

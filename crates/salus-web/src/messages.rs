@@ -541,6 +541,8 @@ struct Tab {
 #[template(path = "inbox.html")]
 struct InboxPage {
     tabs: Vec<Tab>,
+    /// The next page's link, when older conversations follow.
+    older: Option<String>,
     threads: Vec<ThreadRow>,
     unread: u32,
     empty: &'static str,
@@ -549,6 +551,7 @@ struct InboxPage {
 #[derive(Deserialize)]
 pub(crate) struct InboxQuery {
     state: Option<String>,
+    before: Option<String>,
 }
 
 /// Staff: the inbox of the teams they answer.
@@ -560,10 +563,12 @@ pub(crate) async fn inbox(
 ) -> Response {
     let filter =
         InboxFilter::from_code(q.state.as_deref().unwrap_or("new")).unwrap_or(InboxFilter::New);
-    let (threads, counts) = match state.messaging.inbox(&me.actor, filter).await {
+    let before = q.before.as_deref().and_then(|b| ThreadId::parse(b).ok());
+    let inbox = match state.messaging.inbox(&me.actor, filter, before).await {
         Ok(v) => v,
         Err(e) => return failed(e),
     };
+    let (threads, counts) = (inbox.threads, inbox.counts);
     let tz = zone(&state, &me).await;
     let tabs = [
         (InboxFilter::New, "New", Some(counts.new)),
@@ -584,6 +589,9 @@ pub(crate) async fn inbox(
     })
     .collect();
     render(&InboxPage {
+        older: inbox
+            .older
+            .map(|t| format!("/staff/inbox?state={}&before={t}", filter.code())),
         tabs,
         unread: counts.unread,
         empty: match filter {

@@ -25,8 +25,8 @@ pub use refill::{
 };
 pub use refills::{NewPharmacy, PharmacyChoice};
 pub use service::{
-    Download, Draft, InboxFilter, MessagingError, MessagingPorts, MessagingService, NewPool,
-    SentMessage, THREADS_PER_DAY, ThreadView, Written,
+    Download, Draft, INBOX_PAGE, Inbox, InboxFilter, MessagingError, MessagingPorts,
+    MessagingService, NewPool, SentMessage, THREADS_PER_DAY, ThreadView, Written,
 };
 
 use crate::account::StaffRole;
@@ -313,8 +313,9 @@ pub trait MessageRepository: Send + Sync {
     /// As [`MessageRepository::pool`].
     async fn threads_of(&self, patient: PatientId) -> Result<Vec<ThreadSummary>, RepoError>;
 
-    /// The threads of these pools in one state, most recent first (at most `limit`), with the
-    /// patient messages staff have not read.
+    /// The threads of these pools in one state, most recent first (at most `limit`, and only
+    /// those after the thread whose last message and id `after` gives), with the patient
+    /// messages staff have not read.
     ///
     /// # Errors
     /// As [`MessageRepository::pool`].
@@ -322,6 +323,7 @@ pub trait MessageRepository: Send + Sync {
         &self,
         pools: &[PoolId],
         state: InboxState,
+        after: Option<(DateTime<Utc>, ThreadId)>,
         limit: u32,
     ) -> Result<Vec<ThreadSummary>, RepoError>;
 

@@ -19,6 +19,19 @@ use chrono::Duration;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+/// Threads one page of a staff inbox lists.
+pub const INBOX_PAGE: u32 = 50;
+
+/// One page of a staff inbox: its threads (each with the patient's and the team's name),
+/// every state's count, and where the next page starts.
+#[derive(Debug, Clone)]
+pub struct Inbox {
+    pub threads: Vec<(ThreadSummary, String, String)>,
+    pub counts: InboxCounts,
+    /// The last thread listed, when older ones follow: the next page's `before`.
+    pub older: Option<ThreadId>,
+}
+
 /// New threads a patient may open in 24 hours unless the deployment says otherwise.
 pub const THREADS_PER_DAY: u32 = 10;
 
@@ -745,7 +758,8 @@ impl MessagingService {
         &self,
         actor: &Actor,
         filter: InboxFilter,
-    ) -> Result<(Vec<(ThreadSummary, String, String)>, InboxCounts), MessagingError> {
+        before: Option<ThreadId>,
+    ) -> Result<Inbox, MessagingError> {
         let Actor::Staff {
             account,
             organization,
@@ -764,7 +778,11 @@ impl MessagingService {
             .collect();
         let ids: Vec<PoolId> = pools.iter().map(|p| p.id).collect();
         if ids.is_empty() {
-            return Ok((Vec::new(), InboxCounts::default()));
+            return Ok(Inbox {
+                threads: Vec::new(),
+                counts: InboxCounts::default(),
+                older: None,
+            });
         }
         let state = match filter {
             InboxFilter::New => InboxState::New,
@@ -772,7 +790,25 @@ impl MessagingService {
             InboxFilter::WaitingForPatient => InboxState::WaitingForPatient,
             InboxFilter::Closed => InboxState::Closed,
         };
-        let listed = self.p.messages.inbox(&ids, state, 100).await?;
+        // A page starts after the thread named (one of these pools'), else at the newest.
+        let after = match before {
+            Some(id) => self
+                .p
+                .messages
+                .thread(id)
+                .await?
+                .filter(|t| ids.contains(&t.pool))
+                .map(|t| (t.last_at, t.id)),
+            None => None,
+        };
+        let mut listed = self
+            .p
+            .messages
+            .inbox(&ids, state, after, INBOX_PAGE + 1)
+            .await?;
+        let more = listed.len() > INBOX_PAGE as usize;
+        listed.truncate(INBOX_PAGE as usize);
+        let older = more.then(|| listed.last().map(|s| s.thread.id)).flatten();
         let counts = self.p.messages.inbox_counts(&ids).await?;
         let names = self
             .p
@@ -792,7 +828,11 @@ impl MessagingService {
                 .unwrap_or_default();
             out.push((summary, name, pool));
         }
-        Ok((out, counts))
+        Ok(Inbox {
+            threads: out,
+            counts,
+            older,
+        })
     }
 
     /// Opens a thread: its messages with receipts and authors' names. The reader's side marks
