@@ -45,6 +45,8 @@ impl Server {
             .env("SALUS_LISTEN", format!("127.0.0.1:{port}"))
             .env("SALUS_AUTH_REQUESTS_PER_MINUTE", "1000000")
             .env("SALUS_LOG_LEVEL", "warn")
+            // As the README recommends for Linux deployments (glibc's per-thread arenas).
+            .env("MALLOC_ARENA_MAX", "2")
             .env("SALUS_OUTBOX_DIR", outbox)
             .env("SALUS_FIXTURES", outbox.join("none"))
             .env_remove("SALUS_CONFIG")
