@@ -113,6 +113,10 @@ id_type!(
     /// A request to refill a medication.
     RefillId
 );
+id_type!(
+    /// A booked visit.
+    AppointmentId
+);
 
 #[cfg(test)]
 mod tests {

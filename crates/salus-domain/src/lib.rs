@@ -28,6 +28,7 @@ pub mod patient;
 pub mod providers;
 pub mod record;
 pub mod repo;
+pub mod scheduling;
 pub mod text;
 pub mod when;
 pub mod words;
@@ -36,8 +37,8 @@ pub mod words;
 pub use chrono_tz;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use ids::{
-    AccountId, AttachmentId, AuditEventId, GrantId, IdGenerator, MessageId, OrganizationId,
-    PatientId, PharmacyId, PoolId, PractitionerId, ProviderOrgId, RecordId, RefillId, SessionId,
-    ThreadId,
+    AccountId, AppointmentId, AttachmentId, AuditEventId, GrantId, IdGenerator, MessageId,
+    OrganizationId, PatientId, PharmacyId, PoolId, PractitionerId, ProviderOrgId, RecordId,
+    RefillId, SessionId, ThreadId,
 };
 pub use repo::RepoError;

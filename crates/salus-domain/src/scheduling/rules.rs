@@ -1,0 +1,153 @@
+//! The rules of booking: the patient's limit per visit type, no overlap, the cut-off for
+//! cancelling online.
+
+use super::{Booked, VisitType};
+use chrono::{DateTime, Duration, Utc};
+
+/// Why a booking is refused (before the database decides who gets the slot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BookingProblem {
+    #[error("This time has passed. Choose a later one.")]
+    InThePast,
+    #[error("You already have {max} upcoming visits of this kind, the most at once.")]
+    TooMany { max: u8 },
+    #[error("You have another visit at that time.")]
+    Overlaps,
+}
+
+impl BookingProblem {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::InThePast => "slot_in_past",
+            Self::TooMany { .. } => "too_many_appointments",
+            Self::Overlaps => "appointment_overlaps",
+        }
+    }
+}
+
+/// Whether a patient holding `held` (their appointments, any kind) may book `start..end` of
+/// `visit_type` at `now`: not in the past, at most `max_per_patient` future ones of that kind,
+/// and no overlap with any future one. `replacing` is left out of the count (a reschedule).
+///
+/// # Errors
+/// The first [`BookingProblem`].
+pub fn check_booking(
+    held: &[Booked],
+    visit_type: &VisitType,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    now: DateTime<Utc>,
+    replacing: Option<crate::ids::AppointmentId>,
+) -> Result<(), BookingProblem> {
+    if start <= now {
+        return Err(BookingProblem::InThePast);
+    }
+    let future: Vec<&Booked> = held
+        .iter()
+        .filter(|b| b.end > now && Some(b.id) != replacing)
+        .collect();
+    let same_kind = future
+        .iter()
+        .filter(|b| b.visit_type == visit_type.name)
+        .count();
+    if same_kind >= usize::from(visit_type.max_per_patient) {
+        return Err(BookingProblem::TooMany {
+            max: visit_type.max_per_patient,
+        });
+    }
+    if future.iter().any(|b| b.start < end && start < b.end) {
+        return Err(BookingProblem::Overlaps);
+    }
+    Ok(())
+}
+
+/// Whether an appointment starting at `start` may still be cancelled online at `now`, with
+/// the organisation's cut-off in hours (later, the page says to call).
+pub fn cancellable(start: DateTime<Utc>, now: DateTime<Utc>, cutoff_hours: u32) -> bool {
+    now + Duration::hours(i64::from(cutoff_hours)) <= start
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{OnlineBooking, VisitMode};
+    use super::*;
+    use crate::ids::{AppointmentId, OrganizationId, PatientId};
+    use chrono::TimeZone;
+    use uuid::Uuid;
+
+    fn at(day: u32, hour: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, day, hour, 0, 0).unwrap()
+    }
+    fn kind(name: &str, max: u8) -> VisitType {
+        VisitType {
+            organization: OrganizationId::from_uuid(Uuid::from_u128(1)),
+            name: name.into(),
+            minutes: 20,
+            mode: VisitMode::InPerson,
+            online: OnlineBooking::Everyone,
+            max_per_patient: max,
+        }
+    }
+    fn booked(n: u128, name: &str, start: DateTime<Utc>) -> Booked {
+        Booked {
+            id: AppointmentId::from_uuid(Uuid::from_u128(n)),
+            patient: PatientId::from_uuid(Uuid::from_u128(9)),
+            visit_type: name.into(),
+            start,
+            end: start + Duration::minutes(20),
+        }
+    }
+
+    #[test]
+    fn a_patient_holds_at_most_the_limit_of_one_kind_and_never_two_at_once() {
+        let now = at(4, 12);
+        let held = [
+            booked(1, "Check-up", at(10, 9)),
+            booked(2, "Check-up", at(11, 9)),
+        ];
+        let check_up = kind("Check-up", 2);
+        assert_eq!(
+            check_booking(&held, &check_up, at(12, 9), at(12, 10), now, None),
+            Err(BookingProblem::TooMany { max: 2 })
+        );
+        // Moving one of them is not a third.
+        assert_eq!(
+            check_booking(
+                &held,
+                &check_up,
+                at(12, 9),
+                at(12, 10),
+                now,
+                Some(held[0].id)
+            ),
+            Ok(())
+        );
+        let other = kind("Vaccination", 1);
+        assert_eq!(
+            check_booking(&held, &other, at(10, 9), at(10, 10), now, None),
+            Err(BookingProblem::Overlaps)
+        );
+        assert_eq!(
+            check_booking(&held, &other, at(10, 10), at(10, 11), now, None),
+            Ok(())
+        );
+        assert_eq!(
+            check_booking(&[], &other, at(4, 11), at(4, 12), now, None),
+            Err(BookingProblem::InThePast)
+        );
+        // Past visits count for nothing.
+        let past = [booked(3, "Vaccination", at(1, 9))];
+        assert_eq!(
+            check_booking(&past, &other, at(10, 9), at(10, 10), now, None),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn cancelling_online_ends_at_the_cut_off() {
+        let start = at(10, 9);
+        assert!(cancellable(start, at(9, 9), 24), "exactly 24 hours before");
+        assert!(!cancellable(start, at(9, 10), 24), "23 hours before: call");
+        assert!(cancellable(start, at(10, 8), 0));
+    }
+}
