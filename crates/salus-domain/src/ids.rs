@@ -117,6 +117,26 @@ id_type!(
     /// A booked visit.
     AppointmentId
 );
+id_type!(
+    /// A place an organisation sees patients.
+    LocationId
+);
+id_type!(
+    /// A clinician patients can book (linked to the practitioner directory when known).
+    ProviderId
+);
+id_type!(
+    /// A kind of visit an organisation offers.
+    VisitTypeId
+);
+id_type!(
+    /// A weekly availability template.
+    TemplateId
+);
+id_type!(
+    /// One bookable time of one provider.
+    SlotId
+);
 
 #[cfg(test)]
 mod tests {

@@ -37,8 +37,8 @@ pub mod words;
 pub use chrono_tz;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use ids::{
-    AccountId, AppointmentId, AttachmentId, AuditEventId, GrantId, IdGenerator, MessageId,
-    OrganizationId, PatientId, PharmacyId, PoolId, PractitionerId, ProviderOrgId, RecordId,
-    RefillId, SessionId, ThreadId,
+    AccountId, AppointmentId, AttachmentId, AuditEventId, GrantId, IdGenerator, LocationId,
+    MessageId, OrganizationId, PatientId, PharmacyId, PoolId, PractitionerId, ProviderId,
+    ProviderOrgId, RecordId, RefillId, SessionId, SlotId, TemplateId, ThreadId, VisitTypeId,
 };
 pub use repo::RepoError;

@@ -18,6 +18,7 @@ mod organizations;
 mod patients;
 mod records;
 mod refills;
+mod scheduling;
 mod session_cache;
 mod totp;
 

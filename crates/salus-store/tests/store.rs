@@ -1233,3 +1233,161 @@ async fn guardianships_are_told_once_and_wrong_passcodes_count_then_lock_a_link(
         "a locked link gives no actor"
     );
 }
+
+/// A store several connections use at once: the PostgreSQL test database, or a SQLite file
+/// (an in-memory SQLite database has one connection, which races nothing).
+async fn racing_store() -> (Store, Option<tempfile::TempDir>) {
+    if std::env::var("SALUS_TEST_POSTGRES_URL").is_ok() {
+        return (store().await, None);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/race.db", dir.path().display());
+    let store = Store::connect(
+        &url,
+        PoolSettings {
+            max_connections: 8,
+            ..PoolSettings::default()
+        },
+    )
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    (store, Some(dir))
+}
+
+#[tokio::test]
+async fn fifty_concurrent_bookings_of_one_slot_give_one_appointment_and_a_reschedule_is_atomic() {
+    use salus_domain::scheduling::{
+        Appointment, AppointmentState, Location, OnlineBooking, Provider, SchedulingRepository,
+        Slot, SlotState, SlotTime, VisitMode, VisitType,
+    };
+    use salus_domain::{AccountId, AppointmentId, LocationId, ProviderId, SlotId, VisitTypeId};
+    let (store, _dir) = racing_store().await;
+    let clinic = org("race-clinic", ReleasePolicy::default());
+    store.create(&clinic).await.unwrap();
+    // One patient, imported from a small bundle.
+    let bundle = serde_json::json!({"resourceType": "Bundle", "type": "collection", "entry": [{
+        "fullUrl": "urn:uuid:7f1c2a10-0000-4000-8000-000000000001",
+        "resource": {"resourceType": "Patient", "id": "race-1",
+            "identifier": [{"type": {"coding": [{"code": "MR"}]}, "value": "RACE0001"}],
+            "name": [{"given": ["Rosa"], "family": "Diaz"}], "gender": "female",
+            "birthDate": "1961-03-14"}}]});
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("patient.json");
+    std::fs::write(&path, bundle.to_string()).unwrap();
+    import_file(&store, clinic.id, &path).await;
+    let patient = first_patient(&store, clinic.id).await;
+
+    let location = Location {
+        id: LocationId::generate(&UuidV7Ids),
+        organization: clinic.id,
+        name: "Main Street".into(),
+        address: "1 Main Street".into(),
+        time_zone: "Europe/Berlin".parse().unwrap(),
+    };
+    store.create_location(&location).await.unwrap();
+    let provider = Provider {
+        id: ProviderId::generate(&UuidV7Ids),
+        organization: clinic.id,
+        practitioner: None,
+        name: "Dr Mira Osei".into(),
+        active: true,
+    };
+    store.create_provider(&provider).await.unwrap();
+    let kind = VisitType {
+        id: VisitTypeId::generate(&UuidV7Ids),
+        organization: clinic.id,
+        name: "Check-up".into(),
+        minutes: 20,
+        mode: VisitMode::InPerson,
+        online: OnlineBooking::Everyone,
+        max_per_patient: 2,
+        bring: None,
+    };
+    store.create_visit_type(&kind).await.unwrap();
+    let at = |hour| Utc.with_ymd_and_hms(2027, 1, 11, hour, 0, 0).unwrap();
+    let slot = |hour| Slot {
+        id: SlotId::generate(&UuidV7Ids),
+        organization: clinic.id,
+        provider: provider.id,
+        location: location.id,
+        visit_type: kind.id,
+        time: SlotTime {
+            start: at(hour),
+            end: at(hour) + chrono::Duration::minutes(20),
+        },
+        state: SlotState::Open,
+    };
+    let slots = [slot(9), slot(10), slot(11)];
+    assert_eq!(store.add_slots(&slots).await.unwrap(), 3);
+    // Generating the same times again adds nothing.
+    assert_eq!(store.add_slots(&[slot(9), slot(10)]).await.unwrap(), 0);
+
+    let appointment = |s: &Slot| Appointment {
+        id: AppointmentId::generate(&UuidV7Ids),
+        organization: clinic.id,
+        patient,
+        slot: s.id,
+        provider: s.provider,
+        location: s.location,
+        visit_type: s.visit_type,
+        time: s.time,
+        reason: "A check-up".into(),
+        booked_by: AccountId::generate(&UuidV7Ids),
+        booked_at: at(8),
+        state: AppointmentState::Booked,
+    };
+    // Fifty at once for the nine o'clock slot: the database lets one through.
+    let tries: Vec<_> = (0..50)
+        .map(|_| {
+            let (store, a) = (store.clone(), appointment(&slots[0]));
+            tokio::spawn(async move { (store.book(&a).await.unwrap(), a.id) })
+        })
+        .collect();
+    let mut won = Vec::new();
+    for t in tries {
+        let (booked, id) = t.await.unwrap();
+        if booked {
+            won.push(id);
+        }
+    }
+    assert_eq!(won.len(), 1, "exactly one booking of the slot");
+    let mine = won[0];
+    assert_eq!(
+        store.slot(slots[0].id).await.unwrap().unwrap().state,
+        SlotState::Booked(mine)
+    );
+    assert_eq!(store.appointments_of(patient).await.unwrap().len(), 1);
+
+    // Someone else has eleven o'clock: moving there changes nothing.
+    assert!(store.book(&appointment(&slots[2])).await.unwrap());
+    assert!(!store.reschedule(mine, &slots[2]).await.unwrap());
+    assert_eq!(
+        store.slot(slots[0].id).await.unwrap().unwrap().state,
+        SlotState::Booked(mine),
+        "the old slot is still held"
+    );
+    // Ten o'clock is free: taken, then nine freed.
+    assert!(store.reschedule(mine, &slots[1]).await.unwrap());
+    assert_eq!(
+        store.slot(slots[0].id).await.unwrap().unwrap().state,
+        SlotState::Open
+    );
+    assert_eq!(
+        store.slot(slots[1].id).await.unwrap().unwrap().state,
+        SlotState::Booked(mine)
+    );
+    let moved = store.appointments_of(patient).await.unwrap();
+    let moved = moved.iter().find(|a| a.id == mine).unwrap();
+    assert_eq!((moved.slot, moved.time.start), (slots[1].id, at(10)));
+
+    // Cancelled once; the slot opens for the next patient.
+    let by = AccountId::generate(&UuidV7Ids);
+    assert!(store.cancel(mine, by, at(8), None).await.unwrap());
+    assert!(!store.cancel(mine, by, at(8), None).await.unwrap());
+    assert_eq!(
+        store.slot(slots[1].id).await.unwrap().unwrap().state,
+        SlotState::Open
+    );
+    assert!(store.book(&appointment(&slots[1])).await.unwrap());
+}

@@ -16,7 +16,11 @@ pub mod rules;
 pub use availability::{Exception, SlotTime, WeeklyTemplate, slot_times};
 pub use rules::{BookingProblem, cancellable, check_booking};
 
-use crate::ids::{AppointmentId, OrganizationId, PatientId};
+use crate::ids::{
+    AccountId, AppointmentId, LocationId, OrganizationId, PatientId, PractitionerId, ProviderId,
+    SlotId, VisitTypeId,
+};
+use crate::repo::RepoError;
 use chrono::{DateTime, Utc};
 
 /// In person at the location, or a video call.
@@ -37,6 +41,7 @@ pub enum OnlineBooking {
 /// A kind of visit an organisation offers ("20-minute new-patient visit").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VisitType {
+    pub id: VisitTypeId,
     pub organization: OrganizationId,
     pub name: String,
     /// Length in minutes (5 to 240).
@@ -45,6 +50,8 @@ pub struct VisitType {
     pub online: OnlineBooking,
     /// Future appointments of this type one patient may hold at once.
     pub max_per_patient: u8,
+    /// What to bring, shown with the confirmation.
+    pub bring: Option<String>,
 }
 
 /// A booked visit, as the rules need it.
@@ -56,4 +63,150 @@ pub struct Booked {
     pub visit_type: String,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
+}
+
+/// A place an organisation sees patients, with the zone its times are shown in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub id: LocationId,
+    pub organization: OrganizationId,
+    pub name: String,
+    pub address: String,
+    pub time_zone: chrono_tz::Tz,
+}
+
+/// A clinician patients can book.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provider {
+    pub id: ProviderId,
+    pub organization: OrganizationId,
+    /// Their entry in the practitioner directory, when known.
+    pub practitioner: Option<PractitionerId>,
+    pub name: String,
+    pub active: bool,
+}
+
+/// Whether a slot can be booked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotState {
+    Open,
+    /// Taken out by staff (a meeting, a late start).
+    Blocked,
+    Booked(AppointmentId),
+}
+
+/// One bookable time of one provider at one location, for one visit type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    pub id: SlotId,
+    pub organization: OrganizationId,
+    pub provider: ProviderId,
+    pub location: LocationId,
+    pub visit_type: VisitTypeId,
+    pub time: SlotTime,
+    pub state: SlotState,
+}
+
+/// Where an appointment stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppointmentState {
+    Booked,
+    Cancelled {
+        at: DateTime<Utc>,
+        by: AccountId,
+        /// What the patient reads (a reason staff gave), if any.
+        reason: Option<String>,
+    },
+}
+
+/// A visit booked in a slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appointment {
+    pub id: AppointmentId,
+    pub organization: OrganizationId,
+    pub patient: PatientId,
+    pub slot: SlotId,
+    pub provider: ProviderId,
+    pub location: LocationId,
+    pub visit_type: VisitTypeId,
+    pub time: SlotTime,
+    /// Why the patient comes, in their words (≤ 500 characters).
+    pub reason: String,
+    pub booked_by: AccountId,
+    pub booked_at: DateTime<Utc>,
+    pub state: AppointmentState,
+}
+
+/// Storage of locations, providers, visit types, slots and appointments.
+///
+/// **Contract:** `book` and `reschedule` take a slot with one conditional update of that
+/// slot (`… WHERE state = 'open'`) in the transaction that writes the appointment, so of any
+/// number of concurrent bookings of one slot exactly one succeeds, whatever the number of
+/// processes; `reschedule` takes the new slot before it frees the old one and changes nothing
+/// when the new one is gone.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait::async_trait]
+pub trait SchedulingRepository: Send + Sync {
+    /// Stores a new location.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn create_location(&self, location: &Location) -> Result<(), RepoError>;
+
+    /// Stores a new bookable provider.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn create_provider(&self, provider: &Provider) -> Result<(), RepoError>;
+
+    /// Stores a new visit type.
+    ///
+    /// # Errors
+    /// `Conflict` when the organisation has one of that name.
+    async fn create_visit_type(&self, visit_type: &VisitType) -> Result<(), RepoError>;
+
+    /// Stores slots; one a provider already has at that start is left as it is. Answers how
+    /// many were new.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn add_slots(&self, slots: &[Slot]) -> Result<u64, RepoError>;
+
+    /// The slot with this id.
+    ///
+    /// # Errors
+    /// `Unavailable`; `Corrupt` when a row does not parse.
+    async fn slot(&self, id: SlotId) -> Result<Option<Slot>, RepoError>;
+
+    /// Books `appointment` into its slot if the slot is still open (see the contract):
+    /// false when it is not.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn book(&self, appointment: &Appointment) -> Result<bool, RepoError>;
+
+    /// Moves a booked appointment to `to` (an open slot): false, and nothing changed, when
+    /// `to` is no longer open or the appointment no longer booked.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn reschedule(&self, appointment: AppointmentId, to: &Slot) -> Result<bool, RepoError>;
+
+    /// Cancels a booked appointment and opens its slot again: false when it was not booked.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn cancel(
+        &self,
+        appointment: AppointmentId,
+        by: AccountId,
+        at: DateTime<Utc>,
+        reason: Option<String>,
+    ) -> Result<bool, RepoError>;
+
+    /// A patient's appointments, by start.
+    ///
+    /// # Errors
+    /// As [`SchedulingRepository::slot`].
+    async fn appointments_of(&self, patient: PatientId) -> Result<Vec<Appointment>, RepoError>;
 }

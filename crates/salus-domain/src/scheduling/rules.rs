@@ -80,12 +80,14 @@ mod tests {
     }
     fn kind(name: &str, max: u8) -> VisitType {
         VisitType {
+            id: crate::ids::VisitTypeId::from_uuid(Uuid::from_u128(2)),
             organization: OrganizationId::from_uuid(Uuid::from_u128(1)),
             name: name.into(),
             minutes: 20,
             mode: VisitMode::InPerson,
             online: OnlineBooking::Everyone,
             max_per_patient: max,
+            bring: None,
         }
     }
     fn booked(n: u128, name: &str, start: DateTime<Utc>) -> Booked {

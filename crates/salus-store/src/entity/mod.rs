@@ -2,7 +2,9 @@
 
 pub(crate) mod account;
 pub(crate) mod activation_code;
+pub(crate) mod appointment;
 pub(crate) mod audit_log;
+pub(crate) mod bookable_provider;
 pub(crate) mod care_pool;
 pub(crate) mod care_pool_staff;
 pub(crate) mod clinical_record;
@@ -10,6 +12,7 @@ pub(crate) mod email_token;
 pub(crate) mod grant;
 pub(crate) mod identity_request;
 pub(crate) mod identity_review;
+pub(crate) mod location;
 pub(crate) mod login_failure;
 pub(crate) mod message;
 pub(crate) mod message_attachment;
@@ -27,4 +30,6 @@ pub(crate) mod refill_request;
 pub(crate) mod release_notice;
 pub(crate) mod release_rule;
 pub(crate) mod session;
+pub(crate) mod slot;
 pub(crate) mod totp_factor;
+pub(crate) mod visit_type;

@@ -17,6 +17,7 @@ mod m20261204_000012_guardians_and_links;
 mod m20261204_000013_messaging;
 mod m20261204_000014_attachments_and_refills;
 mod m20261204_000015_unread_counts;
+mod m20261204_000016_scheduling;
 
 /// Applies every migration in order.
 #[derive(Debug)]
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000013_messaging::Migration),
             Box::new(m20261204_000014_attachments_and_refills::Migration),
             Box::new(m20261204_000015_unread_counts::Migration),
+            Box::new(m20261204_000016_scheduling::Migration),
         ]
     }
 }

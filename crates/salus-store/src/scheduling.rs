@@ -1,0 +1,327 @@
+//! [`SchedulingRepository`] on sea-orm. A booking takes its slot with one conditional update
+//! (`… WHERE state = 'open'`) in the transaction that writes the appointment: of any number of
+//! concurrent bookings of a slot, on one process or several, the database lets one through.
+
+use crate::entity::{appointment, bookable_provider, location, slot, visit_type};
+use crate::{Store, repo_err};
+use chrono::{DateTime, Utc};
+use salus_domain::scheduling::{
+    Appointment, AppointmentState, Location, OnlineBooking, Provider, SchedulingRepository, Slot,
+    SlotState, SlotTime, VisitMode, VisitType,
+};
+use salus_domain::{
+    AccountId, AppointmentId, LocationId, OrganizationId, PatientId, ProviderId, RepoError, SlotId,
+    VisitTypeId,
+};
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+};
+
+fn mode_code(m: VisitMode) -> &'static str {
+    match m {
+        VisitMode::InPerson => "in_person",
+        VisitMode::Video => "video",
+    }
+}
+
+fn online_code(o: OnlineBooking) -> &'static str {
+    match o {
+        OnlineBooking::Everyone => "everyone",
+        OnlineBooking::ExistingPatients => "existing_patients",
+        OnlineBooking::StaffOnly => "staff_only",
+    }
+}
+
+fn slot_from(r: slot::Model) -> Result<Slot, RepoError> {
+    let state = match (r.state.as_str(), r.appointment_id) {
+        ("open", None) => SlotState::Open,
+        ("blocked", None) => SlotState::Blocked,
+        ("booked", Some(a)) => SlotState::Booked(AppointmentId::from_uuid(a)),
+        _ => return Err(RepoError::Corrupt("slots.state")),
+    };
+    Ok(Slot {
+        id: SlotId::from_uuid(r.id),
+        organization: OrganizationId::from_uuid(r.organization_id),
+        provider: ProviderId::from_uuid(r.provider_id),
+        location: LocationId::from_uuid(r.location_id),
+        visit_type: VisitTypeId::from_uuid(r.visit_type_id),
+        time: SlotTime {
+            start: r.start_at,
+            end: r.end_at,
+        },
+        state,
+    })
+}
+
+fn appointment_from(r: appointment::Model) -> Result<Appointment, RepoError> {
+    let state = match (r.state.as_str(), r.cancelled_at, r.cancelled_by) {
+        ("booked", _, _) => AppointmentState::Booked,
+        ("cancelled", Some(at), Some(by)) => AppointmentState::Cancelled {
+            at,
+            by: AccountId::from_uuid(by),
+            reason: r.cancel_reason.clone(),
+        },
+        _ => return Err(RepoError::Corrupt("appointments.state")),
+    };
+    Ok(Appointment {
+        id: AppointmentId::from_uuid(r.id),
+        organization: OrganizationId::from_uuid(r.organization_id),
+        patient: PatientId::from_uuid(r.patient_id),
+        slot: SlotId::from_uuid(r.slot_id),
+        provider: ProviderId::from_uuid(r.provider_id),
+        location: LocationId::from_uuid(r.location_id),
+        visit_type: VisitTypeId::from_uuid(r.visit_type_id),
+        time: SlotTime {
+            start: r.start_at,
+            end: r.end_at,
+        },
+        reason: r.reason,
+        booked_by: AccountId::from_uuid(r.booked_by),
+        booked_at: r.booked_at,
+        state,
+    })
+}
+
+/// Takes an open slot for `appointment` in `txn`: false when it is not open any more.
+async fn take(
+    txn: &DatabaseTransaction,
+    slot: SlotId,
+    appointment: AppointmentId,
+) -> Result<bool, RepoError> {
+    let taken = slot::Entity::update_many()
+        .col_expr(slot::Column::State, Expr::value("booked"))
+        .col_expr(
+            slot::Column::AppointmentId,
+            Expr::value(appointment.as_uuid()),
+        )
+        .filter(slot::Column::Id.eq(slot.as_uuid()))
+        .filter(slot::Column::State.eq("open"))
+        .exec(txn)
+        .await
+        .map_err(repo_err)?;
+    Ok(taken.rows_affected == 1)
+}
+
+/// Opens the slot `appointment` held, in `txn`.
+async fn free(
+    txn: &DatabaseTransaction,
+    slot: uuid::Uuid,
+    appointment: AppointmentId,
+) -> Result<(), RepoError> {
+    slot::Entity::update_many()
+        .col_expr(slot::Column::State, Expr::value("open"))
+        .col_expr(
+            slot::Column::AppointmentId,
+            Expr::value(Option::<uuid::Uuid>::None),
+        )
+        .filter(slot::Column::Id.eq(slot))
+        .filter(slot::Column::AppointmentId.eq(appointment.as_uuid()))
+        .exec(txn)
+        .await
+        .map_err(repo_err)?;
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl SchedulingRepository for Store {
+    async fn create_location(&self, l: &Location) -> Result<(), RepoError> {
+        location::Entity::insert(location::ActiveModel {
+            id: Set(l.id.as_uuid()),
+            organization_id: Set(l.organization.as_uuid()),
+            name: Set(l.name.clone()),
+            address: Set(l.address.clone()),
+            time_zone: Set(l.time_zone.name().to_owned()),
+        })
+        .exec_without_returning(&self.db)
+        .await
+        .map_err(repo_err)?;
+        Ok(())
+    }
+
+    async fn create_provider(&self, p: &Provider) -> Result<(), RepoError> {
+        bookable_provider::Entity::insert(bookable_provider::ActiveModel {
+            id: Set(p.id.as_uuid()),
+            organization_id: Set(p.organization.as_uuid()),
+            practitioner_id: Set(p.practitioner.map(|x| x.as_uuid())),
+            name: Set(p.name.clone()),
+            active: Set(p.active),
+        })
+        .exec_without_returning(&self.db)
+        .await
+        .map_err(repo_err)?;
+        Ok(())
+    }
+
+    async fn create_visit_type(&self, v: &VisitType) -> Result<(), RepoError> {
+        visit_type::Entity::insert(visit_type::ActiveModel {
+            id: Set(v.id.as_uuid()),
+            organization_id: Set(v.organization.as_uuid()),
+            name: Set(v.name.clone()),
+            minutes: Set(i16::try_from(v.minutes).map_err(|_| RepoError::Corrupt("minutes"))?),
+            mode: Set(mode_code(v.mode).to_owned()),
+            online: Set(online_code(v.online).to_owned()),
+            max_per_patient: Set(i16::from(v.max_per_patient)),
+            bring: Set(v.bring.clone()),
+        })
+        .exec_without_returning(&self.db)
+        .await
+        .map_err(repo_err)?;
+        Ok(())
+    }
+
+    async fn add_slots(&self, slots: &[Slot]) -> Result<u64, RepoError> {
+        if slots.is_empty() {
+            return Ok(0);
+        }
+        let rows = slots.iter().map(|s| slot::ActiveModel {
+            id: Set(s.id.as_uuid()),
+            organization_id: Set(s.organization.as_uuid()),
+            provider_id: Set(s.provider.as_uuid()),
+            location_id: Set(s.location.as_uuid()),
+            visit_type_id: Set(s.visit_type.as_uuid()),
+            start_at: Set(s.time.start),
+            end_at: Set(s.time.end),
+            state: Set(match s.state {
+                SlotState::Blocked => "blocked",
+                _ => "open",
+            }
+            .to_owned()),
+            appointment_id: Set(None),
+        });
+        slot::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([slot::Column::ProviderId, slot::Column::StartAt])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(repo_err)
+    }
+
+    async fn slot(&self, id: SlotId) -> Result<Option<Slot>, RepoError> {
+        slot::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(repo_err)?
+            .map(slot_from)
+            .transpose()
+    }
+
+    async fn book(&self, a: &Appointment) -> Result<bool, RepoError> {
+        let txn = self.db.begin().await.map_err(repo_err)?;
+        if !take(&txn, a.slot, a.id).await? {
+            txn.rollback().await.map_err(repo_err)?;
+            return Ok(false);
+        }
+        appointment::Entity::insert(appointment::ActiveModel {
+            id: Set(a.id.as_uuid()),
+            organization_id: Set(a.organization.as_uuid()),
+            patient_id: Set(a.patient.as_uuid()),
+            slot_id: Set(a.slot.as_uuid()),
+            provider_id: Set(a.provider.as_uuid()),
+            location_id: Set(a.location.as_uuid()),
+            visit_type_id: Set(a.visit_type.as_uuid()),
+            start_at: Set(a.time.start),
+            end_at: Set(a.time.end),
+            reason: Set(a.reason.clone()),
+            booked_by: Set(a.booked_by.as_uuid()),
+            booked_at: Set(a.booked_at),
+            state: Set("booked".to_owned()),
+            cancelled_at: Set(None),
+            cancelled_by: Set(None),
+            cancel_reason: Set(None),
+        })
+        .exec_without_returning(&txn)
+        .await
+        .map_err(repo_err)?;
+        txn.commit().await.map_err(repo_err)?;
+        Ok(true)
+    }
+
+    async fn reschedule(&self, id: AppointmentId, to: &Slot) -> Result<bool, RepoError> {
+        let txn = self.db.begin().await.map_err(repo_err)?;
+        let Some(current) = appointment::Entity::find_by_id(id.as_uuid())
+            .filter(appointment::Column::State.eq("booked"))
+            .one(&txn)
+            .await
+            .map_err(repo_err)?
+        else {
+            txn.rollback().await.map_err(repo_err)?;
+            return Ok(false);
+        };
+        // The new slot first: if it is gone, nothing has changed.
+        if !take(&txn, to.id, id).await? {
+            txn.rollback().await.map_err(repo_err)?;
+            return Ok(false);
+        }
+        free(&txn, current.slot_id, id).await?;
+        appointment::Entity::update_many()
+            .col_expr(appointment::Column::SlotId, Expr::value(to.id.as_uuid()))
+            .col_expr(
+                appointment::Column::ProviderId,
+                Expr::value(to.provider.as_uuid()),
+            )
+            .col_expr(
+                appointment::Column::LocationId,
+                Expr::value(to.location.as_uuid()),
+            )
+            .col_expr(appointment::Column::StartAt, Expr::value(to.time.start))
+            .col_expr(appointment::Column::EndAt, Expr::value(to.time.end))
+            .filter(appointment::Column::Id.eq(id.as_uuid()))
+            .exec(&txn)
+            .await
+            .map_err(repo_err)?;
+        txn.commit().await.map_err(repo_err)?;
+        Ok(true)
+    }
+
+    async fn cancel(
+        &self,
+        id: AppointmentId,
+        by: AccountId,
+        at: DateTime<Utc>,
+        reason: Option<String>,
+    ) -> Result<bool, RepoError> {
+        let txn = self.db.begin().await.map_err(repo_err)?;
+        let Some(current) = appointment::Entity::find_by_id(id.as_uuid())
+            .one(&txn)
+            .await
+            .map_err(repo_err)?
+        else {
+            txn.rollback().await.map_err(repo_err)?;
+            return Ok(false);
+        };
+        let done = appointment::Entity::update_many()
+            .col_expr(appointment::Column::State, Expr::value("cancelled"))
+            .col_expr(appointment::Column::CancelledAt, Expr::value(at))
+            .col_expr(appointment::Column::CancelledBy, Expr::value(by.as_uuid()))
+            .col_expr(appointment::Column::CancelReason, Expr::value(reason))
+            .filter(appointment::Column::Id.eq(id.as_uuid()))
+            .filter(appointment::Column::State.eq("booked"))
+            .exec(&txn)
+            .await
+            .map_err(repo_err)?;
+        if done.rows_affected != 1 {
+            txn.rollback().await.map_err(repo_err)?;
+            return Ok(false);
+        }
+        free(&txn, current.slot_id, id).await?;
+        txn.commit().await.map_err(repo_err)?;
+        Ok(true)
+    }
+
+    async fn appointments_of(&self, patient: PatientId) -> Result<Vec<Appointment>, RepoError> {
+        appointment::Entity::find()
+            .filter(appointment::Column::PatientId.eq(patient.as_uuid()))
+            .order_by_asc(appointment::Column::StartAt)
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?
+            .into_iter()
+            .map(appointment_from)
+            .collect()
+    }
+}
