@@ -371,11 +371,13 @@ pub fn decide(actor: &Actor, action: Action, target: Target<'_>, now: DateTime<U
                     Action::Message | Action::ReadMessages => {
                         pool_staff.is_some_and(|staff| staff.contains(account))
                     }
-                    // Staff's part in bookings and bills is decided with those capabilities;
-                    // until then none. A refill is asked for by the patient's side only.
+                    // The front desk (and administrators) book for the organisation's
+                    // patients.
+                    Action::Book => about_chart && proofs_identity(*role),
+                    // Staff's part in bills is decided with that capability; until then
+                    // none. A refill is asked for by the patient's side only.
                     Action::Export
                     | Action::ViewAccessHistory
-                    | Action::Book
                     | Action::RequestRefill
                     | Action::PayBills => false,
                 };
@@ -751,9 +753,23 @@ mod tests {
                 !decide(&link, action, chart, now()).is_allowed(),
                 "links only read"
             );
+            assert_eq!(
+                decide(&staff(StaffRole::FrontDesk, ORG), action, chart, now()).is_allowed(),
+                action == Action::Book,
+                "{action:?}: the front desk books for the organisation's patients"
+            );
             assert!(
-                !decide(&staff(StaffRole::FrontDesk, ORG), action, chart, now()).is_allowed(),
-                "decided with each capability"
+                !decide(
+                    &staff(StaffRole::FrontDesk, OTHER_ORG),
+                    action,
+                    chart,
+                    now()
+                )
+                .is_allowed()
+            );
+            assert!(
+                !decide(&staff(StaffRole::Clinician, ORG), action, chart, now()).is_allowed(),
+                "{action:?}: not a clinician's"
             );
             assert_eq!(
                 decide(&proxy(with_booking.clone()), action, chart, now()).is_allowed(),

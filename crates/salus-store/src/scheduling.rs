@@ -171,6 +171,45 @@ impl SchedulingRepository for Store {
         Ok(())
     }
 
+    async fn visit_type(&self, id: VisitTypeId) -> Result<Option<VisitType>, RepoError> {
+        let Some(r) = visit_type::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(repo_err)?
+        else {
+            return Ok(None);
+        };
+        let corrupt = || RepoError::Corrupt("visit_types");
+        Ok(Some(VisitType {
+            id,
+            organization: OrganizationId::from_uuid(r.organization_id),
+            name: r.name,
+            minutes: u16::try_from(r.minutes).map_err(|_| corrupt())?,
+            mode: match r.mode.as_str() {
+                "in_person" => VisitMode::InPerson,
+                "video" => VisitMode::Video,
+                _ => return Err(corrupt()),
+            },
+            online: match r.online.as_str() {
+                "everyone" => OnlineBooking::Everyone,
+                "existing_patients" => OnlineBooking::ExistingPatients,
+                "staff_only" => OnlineBooking::StaffOnly,
+                _ => return Err(corrupt()),
+            },
+            max_per_patient: u8::try_from(r.max_per_patient).map_err(|_| corrupt())?,
+            bring: r.bring,
+        }))
+    }
+
+    async fn appointment(&self, id: AppointmentId) -> Result<Option<Appointment>, RepoError> {
+        appointment::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(repo_err)?
+            .map(appointment_from)
+            .transpose()
+    }
+
     async fn add_slots(&self, slots: &[Slot]) -> Result<u64, RepoError> {
         if slots.is_empty() {
             return Ok(0);

@@ -1305,6 +1305,7 @@ async fn fifty_concurrent_bookings_of_one_slot_give_one_appointment_and_a_resche
         bring: None,
     };
     store.create_visit_type(&kind).await.unwrap();
+    assert_eq!(store.visit_type(kind.id).await.unwrap(), Some(kind.clone()));
     let at = |hour| Utc.with_ymd_and_hms(2027, 1, 11, hour, 0, 0).unwrap();
     let slot = |hour| Slot {
         id: SlotId::generate(&UuidV7Ids),
@@ -1377,8 +1378,7 @@ async fn fifty_concurrent_bookings_of_one_slot_give_one_appointment_and_a_resche
         store.slot(slots[1].id).await.unwrap().unwrap().state,
         SlotState::Booked(mine)
     );
-    let moved = store.appointments_of(patient).await.unwrap();
-    let moved = moved.iter().find(|a| a.id == mine).unwrap();
+    let moved = store.appointment(mine).await.unwrap().unwrap();
     assert_eq!((moved.slot, moved.time.start), (slots[1].id, at(10)));
 
     // Cancelled once; the slot opens for the next patient.

@@ -12,9 +12,13 @@
 
 pub mod availability;
 pub mod rules;
+mod service;
+#[cfg(test)]
+mod tests;
 
 pub use availability::{Exception, SlotTime, WeeklyTemplate, slot_times};
 pub use rules::{BookingProblem, cancellable, check_booking};
+pub use service::{CANCEL_CUTOFF_HOURS, SchedulingError, SchedulingPorts, SchedulingService};
 
 use crate::ids::{
     AccountId, AppointmentId, LocationId, OrganizationId, PatientId, PractitionerId, ProviderId,
@@ -52,17 +56,6 @@ pub struct VisitType {
     pub max_per_patient: u8,
     /// What to bring, shown with the confirmation.
     pub bring: Option<String>,
-}
-
-/// A booked visit, as the rules need it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Booked {
-    pub id: AppointmentId,
-    pub patient: PatientId,
-    /// The visit type's name: one patient's limit is counted per type.
-    pub visit_type: String,
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
 }
 
 /// A place an organisation sees patients, with the zone its times are shown in.
@@ -164,6 +157,18 @@ pub trait SchedulingRepository: Send + Sync {
     /// # Errors
     /// `Conflict` when the organisation has one of that name.
     async fn create_visit_type(&self, visit_type: &VisitType) -> Result<(), RepoError>;
+
+    /// The visit type with this id.
+    ///
+    /// # Errors
+    /// `Unavailable`; `Corrupt` when a row does not parse.
+    async fn visit_type(&self, id: VisitTypeId) -> Result<Option<VisitType>, RepoError>;
+
+    /// The appointment with this id.
+    ///
+    /// # Errors
+    /// `Unavailable`; `Corrupt` when a row does not parse.
+    async fn appointment(&self, id: AppointmentId) -> Result<Option<Appointment>, RepoError>;
 
     /// Stores slots; one a provider already has at that start is left as it is. Answers how
     /// many were new.

@@ -1,7 +1,7 @@
 //! The rules of booking: the patient's limit per visit type, no overlap, the cut-off for
 //! cancelling online.
 
-use super::{Booked, VisitType};
+use super::{Appointment, AppointmentState, VisitType};
 use chrono::{DateTime, Duration, Utc};
 
 /// Why a booking is refused (before the database decides who gets the slot).
@@ -25,14 +25,14 @@ impl BookingProblem {
     }
 }
 
-/// Whether a patient holding `held` (their appointments, any kind) may book `start..end` of
+/// Whether a patient holding `held` (their appointments, any kind and state) may book `start..end` of
 /// `visit_type` at `now`: not in the past, at most `max_per_patient` future ones of that kind,
 /// and no overlap with any future one. `replacing` is left out of the count (a reschedule).
 ///
 /// # Errors
 /// The first [`BookingProblem`].
 pub fn check_booking(
-    held: &[Booked],
+    held: &[Appointment],
     visit_type: &VisitType,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
@@ -42,20 +42,25 @@ pub fn check_booking(
     if start <= now {
         return Err(BookingProblem::InThePast);
     }
-    let future: Vec<&Booked> = held
+    let future: Vec<&Appointment> = held
         .iter()
-        .filter(|b| b.end > now && Some(b.id) != replacing)
+        .filter(|b| {
+            b.state == AppointmentState::Booked && b.time.end > now && Some(b.id) != replacing
+        })
         .collect();
     let same_kind = future
         .iter()
-        .filter(|b| b.visit_type == visit_type.name)
+        .filter(|b| b.visit_type == visit_type.id)
         .count();
     if same_kind >= usize::from(visit_type.max_per_patient) {
         return Err(BookingProblem::TooMany {
             max: visit_type.max_per_patient,
         });
     }
-    if future.iter().any(|b| b.start < end && start < b.end) {
+    if future
+        .iter()
+        .any(|b| b.time.start < end && start < b.time.end)
+    {
         return Err(BookingProblem::Overlaps);
     }
     Ok(())
@@ -69,20 +74,23 @@ pub fn cancellable(start: DateTime<Utc>, now: DateTime<Utc>, cutoff_hours: u32) 
 
 #[cfg(test)]
 mod tests {
-    use super::super::{OnlineBooking, VisitMode};
+    use super::super::{OnlineBooking, SlotTime, VisitMode};
     use super::*;
-    use crate::ids::{AppointmentId, OrganizationId, PatientId};
+    use crate::ids::{
+        AccountId, AppointmentId, LocationId, OrganizationId, PatientId, ProviderId, SlotId,
+        VisitTypeId,
+    };
     use chrono::TimeZone;
     use uuid::Uuid;
 
     fn at(day: u32, hour: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 12, day, hour, 0, 0).unwrap()
     }
-    fn kind(name: &str, max: u8) -> VisitType {
+    fn kind(n: u128, max: u8) -> VisitType {
         VisitType {
-            id: crate::ids::VisitTypeId::from_uuid(Uuid::from_u128(2)),
+            id: VisitTypeId::from_uuid(Uuid::from_u128(n)),
             organization: OrganizationId::from_uuid(Uuid::from_u128(1)),
-            name: name.into(),
+            name: format!("Kind {n}"),
             minutes: 20,
             mode: VisitMode::InPerson,
             online: OnlineBooking::Everyone,
@@ -90,24 +98,32 @@ mod tests {
             bring: None,
         }
     }
-    fn booked(n: u128, name: &str, start: DateTime<Utc>) -> Booked {
-        Booked {
-            id: AppointmentId::from_uuid(Uuid::from_u128(n)),
-            patient: PatientId::from_uuid(Uuid::from_u128(9)),
-            visit_type: name.into(),
-            start,
-            end: start + Duration::minutes(20),
+    fn booked(n: u128, kind: u128, start: DateTime<Utc>) -> Appointment {
+        let id = |x| Uuid::from_u128(x);
+        Appointment {
+            id: AppointmentId::from_uuid(id(n)),
+            organization: OrganizationId::from_uuid(id(1)),
+            patient: PatientId::from_uuid(id(9)),
+            slot: SlotId::from_uuid(id(100 + n)),
+            provider: ProviderId::from_uuid(id(7)),
+            location: LocationId::from_uuid(id(8)),
+            visit_type: VisitTypeId::from_uuid(id(kind)),
+            time: SlotTime {
+                start,
+                end: start + Duration::minutes(20),
+            },
+            reason: String::new(),
+            booked_by: AccountId::from_uuid(id(6)),
+            booked_at: start - Duration::days(3),
+            state: AppointmentState::Booked,
         }
     }
 
     #[test]
     fn a_patient_holds_at_most_the_limit_of_one_kind_and_never_two_at_once() {
         let now = at(4, 12);
-        let held = [
-            booked(1, "Check-up", at(10, 9)),
-            booked(2, "Check-up", at(11, 9)),
-        ];
-        let check_up = kind("Check-up", 2);
+        let held = [booked(1, 2, at(10, 9)), booked(2, 2, at(11, 9))];
+        let check_up = kind(2, 2);
         assert_eq!(
             check_booking(&held, &check_up, at(12, 9), at(12, 10), now, None),
             Err(BookingProblem::TooMany { max: 2 })
@@ -124,7 +140,7 @@ mod tests {
             ),
             Ok(())
         );
-        let other = kind("Vaccination", 1);
+        let other = kind(3, 1);
         assert_eq!(
             check_booking(&held, &other, at(10, 9), at(10, 10), now, None),
             Err(BookingProblem::Overlaps)
@@ -138,7 +154,18 @@ mod tests {
             Err(BookingProblem::InThePast)
         );
         // Past visits count for nothing.
-        let past = [booked(3, "Vaccination", at(1, 9))];
+        let past = [booked(3, 3, at(1, 9))];
+        let mut cancelled = booked(4, 3, at(10, 9));
+        cancelled.state = AppointmentState::Cancelled {
+            at: at(3, 9),
+            by: AccountId::from_uuid(Uuid::from_u128(6)),
+            reason: None,
+        };
+        assert_eq!(
+            check_booking(&[cancelled], &other, at(10, 9), at(10, 10), now, None),
+            Ok(()),
+            "a cancelled visit holds nothing"
+        );
         assert_eq!(
             check_booking(&past, &other, at(10, 9), at(10, 10), now, None),
             Ok(())
