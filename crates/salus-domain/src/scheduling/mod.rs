@@ -11,6 +11,7 @@
 //! conditional update of the slot), never by a read before the write.
 
 pub mod availability;
+pub mod ics;
 pub mod rules;
 mod service;
 #[cfg(test)]
