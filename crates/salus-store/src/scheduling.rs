@@ -2,21 +2,25 @@
 //! (`… WHERE state = 'open'`) in the transaction that writes the appointment: of any number of
 //! concurrent bookings of a slot, on one process or several, the database lets one through.
 
-use crate::entity::{appointment, bookable_provider, location, slot, visit_type};
+use crate::entity::{
+    appointment, availability_exception, availability_template, bookable_provider, location, slot,
+    visit_type,
+};
 use crate::{Store, repo_err};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc, Weekday};
 use salus_domain::scheduling::{
-    Appointment, AppointmentState, Location, OnlineBooking, Provider, SchedulingRepository, Slot,
-    SlotState, SlotTime, VisitMode, VisitType,
+    Appointment, AppointmentState, DayOff, Location, OnlineBooking, Provider, SchedulingRepository,
+    Slot, SlotState, SlotTime, Template, VisitMode, VisitType, WeeklyTemplate,
 };
 use salus_domain::{
     AccountId, AppointmentId, LocationId, OrganizationId, PatientId, ProviderId, RepoError, SlotId,
-    VisitTypeId,
+    TemplateId, VisitTypeId,
 };
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 
 fn mode_code(m: VisitMode) -> &'static str {
@@ -169,6 +173,159 @@ impl SchedulingRepository for Store {
         .await
         .map_err(repo_err)?;
         Ok(())
+    }
+
+    async fn location(&self, id: LocationId) -> Result<Option<Location>, RepoError> {
+        let Some(r) = location::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(repo_err)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Location {
+            id,
+            organization: OrganizationId::from_uuid(r.organization_id),
+            time_zone: r
+                .time_zone
+                .parse()
+                .map_err(|_| RepoError::Corrupt("locations.time_zone"))?,
+            name: r.name,
+            address: r.address,
+        }))
+    }
+
+    async fn create_template(&self, t: &Template) -> Result<(), RepoError> {
+        let minute = |time: NaiveTime| {
+            use chrono::Timelike;
+            i16::try_from(time.hour() * 60 + time.minute()).unwrap_or(0)
+        };
+        availability_template::Entity::insert(availability_template::ActiveModel {
+            id: Set(t.id.as_uuid()),
+            provider_id: Set(t.provider.as_uuid()),
+            location_id: Set(t.location.as_uuid()),
+            visit_type_id: Set(t.visit_type.as_uuid()),
+            weekday: Set(i16::try_from(t.weekly.weekday.num_days_from_monday()).unwrap_or(0)),
+            start_minute: Set(minute(t.weekly.start)),
+            end_minute: Set(minute(t.weekly.end)),
+            valid_from: Set(t.weekly.valid_from),
+            valid_until: Set(t.weekly.valid_until),
+        })
+        .exec_without_returning(&self.db)
+        .await
+        .map_err(repo_err)?;
+        Ok(())
+    }
+
+    async fn templates_of(&self, organization: OrganizationId) -> Result<Vec<Template>, RepoError> {
+        // A template's organisation is its visit type's.
+        let kinds: Vec<(uuid::Uuid, i16)> = visit_type::Entity::find()
+            .select_only()
+            .column(visit_type::Column::Id)
+            .column(visit_type::Column::Minutes)
+            .filter(visit_type::Column::OrganizationId.eq(organization.as_uuid()))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?;
+        if kinds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let minutes: std::collections::BTreeMap<uuid::Uuid, i16> = kinds.into_iter().collect();
+        let rows = availability_template::Entity::find()
+            .filter(
+                availability_template::Column::VisitTypeId
+                    .is_in(minutes.keys().copied().collect::<Vec<_>>()),
+            )
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?;
+        let corrupt = || RepoError::Corrupt("availability_templates");
+        let time = |m: i16| {
+            let m = u32::try_from(m).map_err(|_| corrupt())?;
+            NaiveTime::from_hms_opt(m / 60, m % 60, 0).ok_or_else(corrupt)
+        };
+        rows.into_iter()
+            .map(|r| {
+                let weekday = usize::try_from(r.weekday)
+                    .ok()
+                    .and_then(|d| {
+                        [
+                            Weekday::Mon,
+                            Weekday::Tue,
+                            Weekday::Wed,
+                            Weekday::Thu,
+                            Weekday::Fri,
+                            Weekday::Sat,
+                            Weekday::Sun,
+                        ]
+                        .get(d)
+                        .copied()
+                    })
+                    .ok_or_else(corrupt)?;
+                Ok(Template {
+                    id: TemplateId::from_uuid(r.id),
+                    organization,
+                    provider: ProviderId::from_uuid(r.provider_id),
+                    location: LocationId::from_uuid(r.location_id),
+                    visit_type: VisitTypeId::from_uuid(r.visit_type_id),
+                    weekly: WeeklyTemplate {
+                        weekday,
+                        start: time(r.start_minute)?,
+                        end: time(r.end_minute)?,
+                        minutes: minutes
+                            .get(&r.visit_type_id)
+                            .and_then(|m| u16::try_from(*m).ok())
+                            .ok_or_else(corrupt)?,
+                        valid_from: r.valid_from,
+                        valid_until: r.valid_until,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn add_day_off(&self, d: &DayOff) -> Result<(), RepoError> {
+        availability_exception::Entity::insert(availability_exception::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            provider_id: Set(d.provider.as_uuid()),
+            day: Set(d.date),
+            reason: Set(d.reason.clone()),
+        })
+        .on_conflict(
+            OnConflict::columns([
+                availability_exception::Column::ProviderId,
+                availability_exception::Column::Day,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await
+        .map_err(repo_err)?;
+        Ok(())
+    }
+
+    async fn days_off(
+        &self,
+        provider: ProviderId,
+        from: NaiveDate,
+        until: NaiveDate,
+    ) -> Result<Vec<DayOff>, RepoError> {
+        Ok(availability_exception::Entity::find()
+            .filter(availability_exception::Column::ProviderId.eq(provider.as_uuid()))
+            .filter(availability_exception::Column::Day.between(from, until))
+            .order_by_asc(availability_exception::Column::Day)
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?
+            .into_iter()
+            .map(|r| DayOff {
+                provider,
+                date: r.day,
+                reason: r.reason,
+            })
+            .collect())
     }
 
     async fn visit_type(&self, id: VisitTypeId) -> Result<Option<VisitType>, RepoError> {

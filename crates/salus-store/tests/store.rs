@@ -1390,4 +1390,67 @@ async fn fifty_concurrent_bookings_of_one_slot_give_one_appointment_and_a_resche
         SlotState::Open
     );
     assert!(store.book(&appointment(&slots[1])).await.unwrap());
+
+    // Templates generate the rolling horizon's slots; a second run adds nothing, days off
+    // stay empty, and the slots booked above stay booked.
+    use chrono::{NaiveDate, NaiveTime, Weekday};
+    use salus_domain::scheduling::{
+        DayOff, SchedulingPorts, SchedulingService, Template, WeeklyTemplate,
+    };
+    let template = Template {
+        id: salus_domain::TemplateId::generate(&UuidV7Ids),
+        organization: clinic.id,
+        provider: provider.id,
+        location: location.id,
+        visit_type: kind.id,
+        weekly: WeeklyTemplate {
+            weekday: Weekday::Mon,
+            start: NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+            end: NaiveTime::from_hms_opt(12, 0, 0).unwrap(),
+            minutes: 20,
+            valid_from: NaiveDate::from_ymd_opt(2027, 1, 1).unwrap(),
+            valid_until: None,
+        },
+    };
+    store.create_template(&template).await.unwrap();
+    assert_eq!(store.templates_of(clinic.id).await.unwrap(), vec![template]);
+    let off = DayOff {
+        provider: provider.id,
+        date: NaiveDate::from_ymd_opt(2027, 1, 18).unwrap(),
+        reason: Some("Training".into()),
+    };
+    store.add_day_off(&off).await.unwrap();
+    store.add_day_off(&off).await.unwrap();
+    let from = NaiveDate::from_ymd_opt(2027, 1, 1).unwrap();
+    let until = NaiveDate::from_ymd_opt(2027, 1, 31).unwrap();
+    assert_eq!(
+        store.days_off(provider.id, from, until).await.unwrap(),
+        vec![off]
+    );
+    let service = SchedulingService::new(SchedulingPorts {
+        schedule: Arc::new(store.clone()),
+        patients: Arc::new(store.clone()),
+        log: Arc::new(store.clone()),
+        clock: clock(),
+        ids: Arc::new(UuidV7Ids),
+        cancel_cutoff_hours: 24,
+    });
+    // Mondays of January 2027 from the 4th: 4, 11, 18 (off), 25; nine slots each.
+    let added = service.generate_slots(clinic.id, from, 30).await.unwrap();
+    assert_eq!(
+        added,
+        9 * 3 - 2,
+        "the 11th's 10:00 and 11:00 Berlin time (09:00, 10:00 UTC) were there already"
+    );
+    assert_eq!(
+        service.generate_slots(clinic.id, from, 30).await.unwrap(),
+        0
+    );
+    assert!(
+        matches!(
+            store.slot(slots[2].id).await.unwrap().unwrap().state,
+            SlotState::Booked(_)
+        ),
+        "a booked slot stays booked"
+    );
 }

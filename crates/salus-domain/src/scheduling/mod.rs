@@ -23,7 +23,7 @@ pub use service::{CANCEL_CUTOFF_HOURS, SchedulingError, SchedulingPorts, Schedul
 
 use crate::ids::{
     AccountId, AppointmentId, LocationId, OrganizationId, PatientId, PractitionerId, ProviderId,
-    SlotId, VisitTypeId,
+    SlotId, TemplateId, VisitTypeId,
 };
 use crate::repo::RepoError;
 use chrono::{DateTime, Utc};
@@ -67,6 +67,25 @@ pub struct Location {
     pub name: String,
     pub address: String,
     pub time_zone: chrono_tz::Tz,
+}
+
+/// A weekly template of one provider at one location for one visit type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pub id: TemplateId,
+    pub organization: OrganizationId,
+    pub provider: ProviderId,
+    pub location: LocationId,
+    pub visit_type: VisitTypeId,
+    pub weekly: WeeklyTemplate,
+}
+
+/// A day a provider is not available (a holiday, a day off).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayOff {
+    pub provider: ProviderId,
+    pub date: chrono::NaiveDate,
+    pub reason: Option<String>,
 }
 
 /// A clinician patients can book.
@@ -158,6 +177,41 @@ pub trait SchedulingRepository: Send + Sync {
     /// # Errors
     /// `Conflict` when the organisation has one of that name.
     async fn create_visit_type(&self, visit_type: &VisitType) -> Result<(), RepoError>;
+
+    /// The location with this id.
+    ///
+    /// # Errors
+    /// `Unavailable`; `Corrupt` when a row does not parse (an unknown zone included).
+    async fn location(&self, id: LocationId) -> Result<Option<Location>, RepoError>;
+
+    /// Stores a weekly template.
+    ///
+    /// # Errors
+    /// `Conflict` when its provider, location or visit type does not exist.
+    async fn create_template(&self, template: &Template) -> Result<(), RepoError>;
+
+    /// An organisation's templates.
+    ///
+    /// # Errors
+    /// As [`SchedulingRepository::location`].
+    async fn templates_of(&self, organization: OrganizationId) -> Result<Vec<Template>, RepoError>;
+
+    /// Records a provider's day off (once per provider and day).
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn add_day_off(&self, day: &DayOff) -> Result<(), RepoError>;
+
+    /// A provider's days off from `from` to `until`.
+    ///
+    /// # Errors
+    /// As [`SchedulingRepository::location`].
+    async fn days_off(
+        &self,
+        provider: ProviderId,
+        from: chrono::NaiveDate,
+        until: chrono::NaiveDate,
+    ) -> Result<Vec<DayOff>, RepoError>;
 
     /// The visit type with this id.
     ///

@@ -137,6 +137,55 @@ impl SchedulingService {
         Ok(chart)
     }
 
+    /// Generates every template's slots of the organisation for `horizon_days` from `today`
+    /// (in each location's calendar), leaving days off out; slots that exist stay as they are
+    /// (booked or blocked ones included). Answers how many were new. Run daily, so the horizon
+    /// rolls.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn generate_slots(
+        &self,
+        organization: crate::ids::OrganizationId,
+        today: chrono::NaiveDate,
+        horizon_days: u32,
+    ) -> Result<u64, SchedulingError> {
+        let until = today + chrono::Duration::days(i64::from(horizon_days));
+        let mut added = 0;
+        for template in self.p.schedule.templates_of(organization).await? {
+            let Some(location) = self.p.schedule.location(template.location).await? else {
+                continue;
+            };
+            let off: Vec<super::Exception> = self
+                .p
+                .schedule
+                .days_off(template.provider, today, until)
+                .await?
+                .into_iter()
+                .map(|d| super::Exception { date: d.date })
+                .collect();
+            let now = self.p.clock.now();
+            let slots: Vec<Slot> =
+                super::slot_times(&template.weekly, location.time_zone, today, until, &off)
+                    .into_iter()
+                    .filter(|t| t.start > now)
+                    .map(|time| Slot {
+                        id: SlotId::generate(self.p.ids.as_ref()),
+                        organization,
+                        provider: template.provider,
+                        location: template.location,
+                        visit_type: template.visit_type,
+                        time,
+                        state: SlotState::Open,
+                    })
+                    .collect();
+            for chunk in slots.chunks(200) {
+                added += self.p.schedule.add_slots(chunk).await?;
+            }
+        }
+        Ok(added)
+    }
+
     /// Books `slot` for `patient` (the actor's own chart when `None`; the front desk names
     /// the patient) with the patient's reason: the slot must be open and of the chart's
     /// organisation, the visit type bookable by the actor, the rules met; the store decides

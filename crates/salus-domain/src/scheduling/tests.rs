@@ -255,3 +255,66 @@ fn a_reschedule_onto_a_slot_just_taken_changes_nothing_and_says_so() {
         "nothing happened, nothing audited"
     );
 }
+
+#[test]
+fn slots_are_generated_for_the_horizon_in_the_locations_zone_without_days_off_or_the_past() {
+    use chrono::{NaiveTime, Weekday};
+    let provider = ProviderId::from_uuid(Uuid::from_u128(31));
+    let location = LocationId::from_uuid(Uuid::from_u128(32));
+    let mut r = MockSchedulingRepository::new();
+    r.expect_templates_of().returning(move |_| {
+        Ok(vec![Template {
+            id: crate::ids::TemplateId::from_uuid(Uuid::from_u128(33)),
+            organization: ORG,
+            provider,
+            location,
+            visit_type: KIND,
+            weekly: WeeklyTemplate {
+                weekday: Weekday::Mon,
+                start: NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+                end: NaiveTime::from_hms_opt(12, 0, 0).unwrap(),
+                minutes: 20,
+                valid_from: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+                valid_until: None,
+            },
+        }])
+    });
+    r.expect_location().returning(move |_| {
+        Ok(Some(Location {
+            id: location,
+            organization: ORG,
+            name: "Main Street".into(),
+            address: "1 Main Street".into(),
+            time_zone: "Europe/Berlin".parse().unwrap(),
+        }))
+    });
+    // The Monday of 14 December is a day off.
+    r.expect_days_off().returning(move |_, _, _| {
+        Ok(vec![DayOff {
+            provider,
+            date: NaiveDate::from_ymd_opt(2026, 12, 14).unwrap(),
+            reason: None,
+        }])
+    });
+    let added = Arc::new(Mutex::new(Vec::new()));
+    let a = added.clone();
+    r.expect_add_slots().returning(move |slots| {
+        a.lock().unwrap().extend(slots.iter().map(|s| s.time.start));
+        Ok(slots.len() as u64)
+    });
+    let (s, _) = service(r);
+    // From Friday 4 December for 17 days: Mondays 7, 14 (off) and 21 December.
+    let today = NaiveDate::from_ymd_opt(2026, 12, 4).unwrap();
+    assert_eq!(block_on(s.generate_slots(ORG, today, 17)).unwrap(), 18);
+    let starts = added.lock().unwrap().clone();
+    assert_eq!(
+        starts[0],
+        Utc.with_ymd_and_hms(2026, 12, 7, 8, 0, 0).unwrap(),
+        "09:00 Berlin"
+    );
+    assert!(
+        starts
+            .iter()
+            .all(|t| t.date_naive() != NaiveDate::from_ymd_opt(2026, 12, 14).unwrap())
+    );
+}

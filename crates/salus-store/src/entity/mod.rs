@@ -4,6 +4,8 @@ pub(crate) mod account;
 pub(crate) mod activation_code;
 pub(crate) mod appointment;
 pub(crate) mod audit_log;
+pub(crate) mod availability_exception;
+pub(crate) mod availability_template;
 pub(crate) mod bookable_provider;
 pub(crate) mod care_pool;
 pub(crate) mod care_pool_staff;
