@@ -34,6 +34,55 @@ async fn send_keyed(
     crate::auth::body(resp).await
 }
 
+/// The cast of the messaging tests: two patients with charts (Ann, Bo), an administrator, a
+/// clinician who answers the "Primary care" pool and a front desk clerk who does not.
+pub(crate) struct Cast {
+    pub(crate) ann: String,
+    pub(crate) bo: String,
+    pub(crate) admin: String,
+    pub(crate) doc: String,
+    pub(crate) clerk: String,
+    pub(crate) pool: String,
+}
+
+pub(crate) async fn cast(app: &crate::TestApp) -> Cast {
+    let (ann, _) = linked_patient(app, "SYN0000000", "ann@example.org").await;
+    let (bo, _) = linked_patient(app, "SYN0000001", "bo@example.org").await;
+    let admin = staff(
+        app,
+        "demo-clinic",
+        "admin@example.org",
+        StaffRole::OrganizationAdmin,
+    )
+    .await;
+    let doc = staff(app, "demo-clinic", "doc@example.org", StaffRole::Clinician).await;
+    let clerk = staff(
+        app,
+        "demo-clinic",
+        "clerk@example.org",
+        StaffRole::FrontDesk,
+    )
+    .await;
+    let doc_id = id_of(app, &doc).await;
+    let (_, pool) = call(
+        app,
+        "POST",
+        "/api/v1/staff/pools",
+        &admin,
+        Some(json!({"name": "Primary care", "answer_days": 2, "staff_ids": [doc_id]})),
+    )
+    .await;
+    let pool = pool["id"].as_str().unwrap().to_owned();
+    Cast {
+        ann,
+        bo,
+        admin,
+        doc,
+        clerk,
+        pool,
+    }
+}
+
 #[tokio::test]
 async fn a_patient_writes_to_a_care_pool_whose_staff_answer_with_receipts_claims_and_closing() {
     let app = spawn_app_with(2, |c| c.threads_per_day = 3).await;
@@ -409,23 +458,14 @@ async fn a_proxy_reads_and_writes_only_with_the_messaging_grant() {
 #[tokio::test]
 async fn authorisation_matrix_covers_every_messages_operation_of_the_spec() {
     let app = spawn_app_with(2, |_| {}).await;
-    let (ann, _) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
-    let (bo, _) = linked_patient(&app, "SYN0000001", "bo@example.org").await;
-    let admin = staff(
-        &app,
-        "demo-clinic",
-        "admin@example.org",
-        StaffRole::OrganizationAdmin,
-    )
-    .await;
-    let doc = staff(&app, "demo-clinic", "doc@example.org", StaffRole::Clinician).await;
-    let clerk = staff(
-        &app,
-        "demo-clinic",
-        "clerk@example.org",
-        StaffRole::FrontDesk,
-    )
-    .await;
+    let Cast {
+        ann,
+        bo,
+        admin,
+        doc,
+        clerk,
+        pool,
+    } = cast(&app).await;
     let other_org = staff(
         &app,
         "riverside-family",
@@ -433,16 +473,6 @@ async fn authorisation_matrix_covers_every_messages_operation_of_the_spec() {
         StaffRole::Clinician,
     )
     .await;
-    let doc_id = id_of(&app, &doc).await;
-    let (_, pool) = call(
-        &app,
-        "POST",
-        "/api/v1/staff/pools",
-        &admin,
-        Some(json!({"name": "Primary care", "answer_days": 2, "staff_ids": [doc_id]})),
-    )
-    .await;
-    let pool = pool["id"].as_str().unwrap().to_owned();
     let (_, sent) = call(
         &app,
         "POST",
@@ -656,33 +686,14 @@ pub(crate) async fn download(
 async fn files_are_accepted_by_content_stored_with_their_message_and_downloaded_only_by_its_readers()
  {
     let app = spawn_app_with(2, |c| c.attachment_max_mb = 1).await;
-    let (ann, _) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
-    let (bo, _) = linked_patient(&app, "SYN0000001", "bo@example.org").await;
-    let admin = staff(
-        &app,
-        "demo-clinic",
-        "admin@example.org",
-        StaffRole::OrganizationAdmin,
-    )
-    .await;
-    let doc = staff(&app, "demo-clinic", "doc@example.org", StaffRole::Clinician).await;
-    let clerk = staff(
-        &app,
-        "demo-clinic",
-        "clerk@example.org",
-        StaffRole::FrontDesk,
-    )
-    .await;
-    let doc_id = id_of(&app, &doc).await;
-    let (_, pool) = call(
-        &app,
-        "POST",
-        "/api/v1/staff/pools",
-        &admin,
-        Some(json!({"name": "Primary care", "answer_days": 2, "staff_ids": [doc_id]})),
-    )
-    .await;
-    let pool = pool["id"].as_str().unwrap().to_owned();
+    let Cast {
+        ann,
+        bo,
+        doc,
+        clerk,
+        pool,
+        ..
+    } = cast(&app).await;
 
     // A new conversation with a PDF (several chunks long) and a PNG declared as a PDF: the
     // content decides.
