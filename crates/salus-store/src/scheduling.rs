@@ -10,7 +10,7 @@ use crate::{Store, repo_err};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc, Weekday};
 use salus_domain::scheduling::{
     Appointment, AppointmentState, DayOff, Location, OnlineBooking, Provider, SchedulingRepository,
-    Slot, SlotState, SlotTime, Template, VisitMode, VisitType, WeeklyTemplate,
+    Slot, SlotQuery, SlotState, SlotTime, Template, VisitMode, VisitType, WeeklyTemplate,
 };
 use salus_domain::{
     AccountId, AppointmentId, LocationId, OrganizationId, PatientId, ProviderId, RepoError, SlotId,
@@ -395,6 +395,37 @@ impl SchedulingRepository for Store {
             .exec_without_returning(&self.db)
             .await
             .map_err(repo_err)
+    }
+
+    async fn open_slots(
+        &self,
+        organization: OrganizationId,
+        q: &SlotQuery,
+    ) -> Result<Vec<Slot>, RepoError> {
+        use slot::Column as C;
+        let mut find = slot::Entity::find()
+            .filter(C::OrganizationId.eq(organization.as_uuid()))
+            .filter(C::VisitTypeId.eq(q.visit_type.as_uuid()))
+            .filter(C::State.eq("open"))
+            .filter(C::StartAt.gte(q.from));
+        if let Some(until) = q.until {
+            find = find.filter(C::StartAt.lt(until));
+        }
+        if let Some(p) = q.provider {
+            find = find.filter(C::ProviderId.eq(p.as_uuid()));
+        }
+        if let Some(l) = q.location {
+            find = find.filter(C::LocationId.eq(l.as_uuid()));
+        }
+        find.order_by_asc(C::StartAt)
+            .order_by_asc(C::Id)
+            .limit(u64::from(q.limit))
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?
+            .into_iter()
+            .map(slot_from)
+            .collect()
     }
 
     async fn slot(&self, id: SlotId) -> Result<Option<Slot>, RepoError> {

@@ -1453,4 +1453,36 @@ async fn fifty_concurrent_bookings_of_one_slot_give_one_appointment_and_a_resche
         ),
         "a booked slot stays booked"
     );
+
+    // "The next available": the earliest open slot however many empty days come first,
+    // booked ones skipped, a provider filter that matches nothing answers nothing.
+    use salus_domain::scheduling::SlotQuery;
+    let query = |provider| SlotQuery {
+        visit_type: kind.id,
+        provider,
+        location: None,
+        from: Utc.with_ymd_and_hms(2027, 1, 11, 9, 0, 0).unwrap(),
+        until: None,
+        limit: 4,
+    };
+    let next = store.open_slots(clinic.id, &query(None)).await.unwrap();
+    let starts: Vec<_> = next.iter().map(|s| s.time.start).collect();
+    assert_eq!(
+        starts,
+        [
+            Utc.with_ymd_and_hms(2027, 1, 11, 9, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2027, 1, 11, 9, 20, 0).unwrap(),
+            Utc.with_ymd_and_hms(2027, 1, 11, 9, 40, 0).unwrap(),
+            Utc.with_ymd_and_hms(2027, 1, 11, 10, 20, 0).unwrap(),
+        ],
+        "09:00 UTC was freed by the move; 10:00 is booked"
+    );
+    let nobody = Some(salus_domain::ProviderId::generate(&UuidV7Ids));
+    assert!(
+        store
+            .open_slots(clinic.id, &query(nobody))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

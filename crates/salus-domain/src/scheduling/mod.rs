@@ -150,6 +150,18 @@ pub struct Appointment {
     pub state: AppointmentState,
 }
 
+/// What a search for open slots asks: one visit type, optionally one provider or location,
+/// from a time on (until one, when given), the first `limit` by start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotQuery {
+    pub visit_type: VisitTypeId,
+    pub provider: Option<ProviderId>,
+    pub location: Option<LocationId>,
+    pub from: DateTime<Utc>,
+    pub until: Option<DateTime<Utc>>,
+    pub limit: u32,
+}
+
 /// Storage of locations, providers, visit types, slots and appointments.
 ///
 /// **Contract:** `book` and `reschedule` take a slot with one conditional update of that
@@ -231,6 +243,18 @@ pub trait SchedulingRepository: Send + Sync {
     /// # Errors
     /// `Unavailable` when the store fails.
     async fn add_slots(&self, slots: &[Slot]) -> Result<u64, RepoError>;
+
+    /// An organisation's open slots that answer `query`, earliest first: the first page is
+    /// "the next available", however many empty days lie before it (an index range scan on
+    /// organisation, visit type, state and start).
+    ///
+    /// # Errors
+    /// As [`SchedulingRepository::slot`].
+    async fn open_slots(
+        &self,
+        organization: OrganizationId,
+        query: &SlotQuery,
+    ) -> Result<Vec<Slot>, RepoError>;
 
     /// The slot with this id.
     ///

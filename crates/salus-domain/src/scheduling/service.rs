@@ -137,6 +137,39 @@ impl SchedulingService {
         Ok(chart)
     }
 
+    /// Open slots of a visit type for the chart `patient` (the actor's own when `None`): from
+    /// now at the earliest, at most 100, earliest first. Patients do not see staff-only visit
+    /// types.
+    ///
+    /// # Errors
+    /// `NotFound` for a chart or visit type that is not the actor's to book; `StaffOnly`.
+    pub async fn search(
+        &self,
+        actor: &Actor,
+        patient: Option<PatientId>,
+        mut query: super::SlotQuery,
+        request_id: Option<&str>,
+    ) -> Result<Vec<Slot>, SchedulingError> {
+        let chart = self.chart_for(actor, patient, request_id).await?;
+        let kind = self
+            .p
+            .schedule
+            .visit_type(query.visit_type)
+            .await?
+            .filter(|k| k.organization == chart.organization_id)
+            .ok_or(SchedulingError::NotFound)?;
+        if kind.online == OnlineBooking::StaffOnly && !matches!(actor, Actor::Staff { .. }) {
+            return Err(SchedulingError::StaffOnly);
+        }
+        query.from = query.from.max(self.p.clock.now());
+        query.limit = query.limit.clamp(1, 100);
+        Ok(self
+            .p
+            .schedule
+            .open_slots(chart.organization_id, &query)
+            .await?)
+    }
+
     /// Generates every template's slots of the organisation for `horizon_days` from `today`
     /// (in each location's calendar), leaving days off out; slots that exist stay as they are
     /// (booked or blocked ones included). Answers how many were new. Run daily, so the horizon

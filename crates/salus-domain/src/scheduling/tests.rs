@@ -318,3 +318,42 @@ fn slots_are_generated_for_the_horizon_in_the_locations_zone_without_days_off_or
             .all(|t| t.date_naive() != NaiveDate::from_ymd_opt(2026, 12, 14).unwrap())
     );
 }
+
+#[test]
+fn a_search_starts_now_at_the_earliest_and_hides_staff_only_visits_from_patients() {
+    for (online, who, expected) in [
+        (OnlineBooking::Everyone, ann(), Ok(1)),
+        (OnlineBooking::StaffOnly, ann(), Err("staff_only")),
+        (
+            OnlineBooking::StaffOnly,
+            staff(StaffRole::FrontDesk, ORG),
+            Ok(1),
+        ),
+        (
+            OnlineBooking::Everyone,
+            staff(StaffRole::Clinician, ORG),
+            Err("not_found"),
+        ),
+    ] {
+        let mut r = MockSchedulingRepository::new();
+        r.expect_visit_type()
+            .returning(move |_| Ok(Some(kind(online))));
+        r.expect_open_slots()
+            .withf(|org, q| *org == ORG && q.from == now() && q.limit == 100)
+            .returning(|_, _| Ok(vec![slot(now() + Duration::days(9))]));
+        let (s, _) = service(r);
+        let query = SlotQuery {
+            visit_type: KIND,
+            provider: None,
+            location: None,
+            from: now() - Duration::days(30),
+            until: None,
+            limit: 1_000,
+        };
+        let patient = matches!(who, Actor::Staff { .. }).then_some(ANN);
+        let found = block_on(s.search(&who, patient, query, None))
+            .map(|v| v.len())
+            .map_err(|e| e.code());
+        assert_eq!(found, expected, "{who:?} {online:?}");
+    }
+}
