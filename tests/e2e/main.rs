@@ -26,6 +26,7 @@ mod logcheck;
 mod messaging;
 mod records;
 mod refills;
+mod scheduling;
 mod security;
 mod staff;
 mod web;

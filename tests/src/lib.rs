@@ -143,6 +143,27 @@ pub fn pdf_text(python: &std::path::Path, pdf: &[u8]) -> Result<String, String> 
     }
 }
 
+/// What an independent iCalendar reader (`icalendar`, in the validator's environment) reads
+/// in an `.ics` file: each event's start and end with their offsets, zone, summary, location.
+///
+/// # Errors
+/// The reader's message when the file does not parse or names a zone it does not define.
+pub fn ics_events(python: &std::path::Path, ics: &[u8]) -> Result<String, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let f = dir.path().join("appointment.ics");
+    std::fs::write(&f, ics).map_err(|e| e.to_string())?;
+    let out = std::process::Command::new(python)
+        .arg(workspace_root().join("tests/tools/ics_events.py"))
+        .arg(&f)
+        .output()
+        .map_err(|e| format!("cannot run the iCalendar reader: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
 static NEXT_DB: AtomicU32 = AtomicU32::new(0);
 
 /// Which backend the store and end-to-end suites run on in this process.

@@ -204,12 +204,12 @@ async fn main() -> anyhow::Result<()> {
 /// PDF reader `pypdf`.
 fn fhir_validator() -> anyhow::Result<()> {
     let venv = root().join("target/fhir-validator");
-    let marker = venv.join("installed-fhir.resources-6.4.0-pypdf-5.1.0");
+    let marker = venv.join("installed-fhir.resources-6.4.0-pypdf-5.1.0-icalendar-7.3.2");
     if marker.is_file() {
         return Ok(());
     }
     eprintln!(
-        "==> installing the FHIR validator (fhir.resources 6.4.0) and PDF reader (pypdf 5.1.0) into {}",
+        "==> installing the FHIR validator (fhir.resources 6.4.0), PDF reader (pypdf 5.1.0) and iCalendar reader (icalendar 7.3.2) into {}",
         venv.display()
     );
     run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
@@ -220,8 +220,12 @@ fn fhir_validator() -> anyhow::Result<()> {
         "fhir.resources==6.4.0",
         "pydantic[email]>=1.10,<2",
         "pypdf==5.1.0",
+        "icalendar==7.3.2",
     ]))?;
-    std::fs::write(marker, "fhir.resources 6.4.0, pypdf 5.1.0\n")?;
+    std::fs::write(
+        marker,
+        "fhir.resources 6.4.0, pypdf 5.1.0, icalendar 7.3.2\n",
+    )?;
     Ok(())
 }
 
