@@ -234,6 +234,8 @@ impl SchedulingService {
         reason: &str,
         request_id: Option<&str>,
     ) -> Result<Appointment, SchedulingError> {
+        // Forms send line breaks as CRLF: kept as line breaks; other control characters refused.
+        let reason = reason.replace("\r\n", "\n");
         let reason = reason.trim();
         if reason.chars().count() > 500 || reason.chars().any(|c| c.is_control() && c != '\n') {
             return Err(SchedulingError::InvalidReason);

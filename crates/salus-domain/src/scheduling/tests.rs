@@ -207,6 +207,19 @@ fn a_slot_gone_to_someone_else_a_staff_only_visit_and_the_rules_are_refused() {
     assert_eq!(refused.code(), "too_many_appointments");
 
     let (s, _) = service(bookable(OnlineBooking::Everyone, vec![], true));
+    let typed = block_on(s.book(&ann(), None, SLOT, " Knee pain\r\nsince Monday ", None));
+    assert_eq!(
+        typed.unwrap().reason,
+        "Knee pain\nsince Monday",
+        "a form's line breaks kept"
+    );
+    let (s, _) = service(bookable(OnlineBooking::Everyone, vec![], true));
+    assert_eq!(
+        block_on(s.book(&ann(), None, SLOT, "bell\u{7}", None))
+            .unwrap_err()
+            .code(),
+        "invalid_reason"
+    );
     let long = "x".repeat(501);
     assert_eq!(
         block_on(s.book(&ann(), None, SLOT, &long, None))
