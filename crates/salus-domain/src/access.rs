@@ -152,7 +152,8 @@ pub enum Action {
     ManageTeam,
     /// Write to the care team about a chart (a patient's own; a proxy's with that grant).
     Message,
-    /// Book, move or cancel appointments for a chart.
+    /// Book, move or cancel appointments for a chart; for staff, on the organisation, keep
+    /// its schedule (locations, visit types, availability, day views).
     Book,
     /// Ask for a refill of a medication of a chart.
     RequestRefill,
@@ -372,8 +373,8 @@ pub fn decide(actor: &Actor, action: Action, target: Target<'_>, now: DateTime<U
                         pool_staff.is_some_and(|staff| staff.contains(account))
                     }
                     // The front desk (and administrators) book for the organisation's
-                    // patients.
-                    Action::Book => about_chart && proofs_identity(*role),
+                    // patients and, without a chart, keep its schedule.
+                    Action::Book => proofs_identity(*role),
                     // Staff's part in bills is decided with that capability; until then
                     // none. A refill is asked for by the patient's side only.
                     Action::Export

@@ -73,6 +73,8 @@ pub struct AccessEvent {
     pub action: Action,
     /// For an export, which form it took ("downloaded FHIR export").
     pub export: Option<ExportFormat>,
+    /// For a booking, which step it was (looked, booked, moved, cancelled, waitlisted).
+    pub booking: Option<BookingStep>,
     pub record_kind: Option<RecordKind>,
     pub record: Option<RecordId>,
     pub outcome: Outcome,
@@ -82,9 +84,35 @@ pub struct AccessEvent {
 impl AccessEvent {
     /// The action code stored in the log: the action's, or the export format's.
     pub fn action_code(&self) -> &'static str {
-        match (self.action, self.export) {
-            (Action::Export, Some(format)) => format.audit_code(),
-            (action, _) => action.code(),
+        match (self.action, self.export, self.booking) {
+            (Action::Export, Some(format), _) => format.audit_code(),
+            (Action::Book, _, Some(step)) => step.audit_code(),
+            (action, _, _) => action.code(),
+        }
+    }
+}
+
+/// The steps of booking a visit, told apart in the access history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BookingStep {
+    /// Looked at appointments (a list, one, its calendar file) or searched for a time.
+    Viewed,
+    Booked,
+    Rescheduled,
+    Cancelled,
+    /// Asked to be told of an earlier time.
+    Waitlisted,
+}
+
+impl BookingStep {
+    /// The action code stored in the log.
+    pub fn audit_code(self) -> &'static str {
+        match self {
+            Self::Viewed => "view_appointments",
+            Self::Booked => "book",
+            Self::Rescheduled => "reschedule",
+            Self::Cancelled => "cancel_appointment",
+            Self::Waitlisted => "join_waitlist",
         }
     }
 }

@@ -3,14 +3,15 @@
 //! concurrent bookings of a slot, on one process or several, the database lets one through.
 
 use crate::entity::{
-    appointment, availability_exception, availability_template, bookable_provider, location, slot,
-    visit_type,
+    appointment, availability_exception, availability_template, bookable_provider, location,
+    scheduling_setting, slot, visit_type, waitlist,
 };
 use crate::{Store, repo_err};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc, Weekday};
 use salus_domain::scheduling::{
     Appointment, AppointmentState, DayOff, Location, OnlineBooking, Provider, SchedulingRepository,
-    Slot, SlotQuery, SlotState, SlotTime, Template, VisitMode, VisitType, WeeklyTemplate,
+    Slot, SlotQuery, SlotState, SlotTime, Template, VisitMode, VisitType, WaitlistEntry,
+    WeeklyTemplate,
 };
 use salus_domain::{
     AccountId, AppointmentId, LocationId, OrganizationId, PatientId, ProviderId, RepoError, SlotId,
@@ -88,6 +89,66 @@ fn appointment_from(r: appointment::Model) -> Result<Appointment, RepoError> {
     })
 }
 
+fn visit_type_from(r: visit_type::Model) -> Result<VisitType, RepoError> {
+    let corrupt = || RepoError::Corrupt("visit_types");
+    Ok(VisitType {
+        id: VisitTypeId::from_uuid(r.id),
+        organization: OrganizationId::from_uuid(r.organization_id),
+        name: r.name,
+        minutes: u16::try_from(r.minutes).map_err(|_| corrupt())?,
+        mode: match r.mode.as_str() {
+            "in_person" => VisitMode::InPerson,
+            "video" => VisitMode::Video,
+            _ => return Err(corrupt()),
+        },
+        online: match r.online.as_str() {
+            "everyone" => OnlineBooking::Everyone,
+            "existing_patients" => OnlineBooking::ExistingPatients,
+            "staff_only" => OnlineBooking::StaffOnly,
+            _ => return Err(corrupt()),
+        },
+        max_per_patient: u8::try_from(r.max_per_patient).map_err(|_| corrupt())?,
+        bring: r.bring,
+    })
+}
+
+fn location_from(r: location::Model) -> Result<Location, RepoError> {
+    Ok(Location {
+        id: LocationId::from_uuid(r.id),
+        organization: OrganizationId::from_uuid(r.organization_id),
+        time_zone: r
+            .time_zone
+            .parse()
+            .map_err(|_| RepoError::Corrupt("locations.time_zone"))?,
+        name: r.name,
+        address: r.address,
+    })
+}
+
+fn provider_from(r: bookable_provider::Model) -> Provider {
+    Provider {
+        id: ProviderId::from_uuid(r.id),
+        organization: OrganizationId::from_uuid(r.organization_id),
+        practitioner: r
+            .practitioner_id
+            .map(salus_domain::PractitionerId::from_uuid),
+        name: r.name,
+        active: r.active,
+        video_url: r.video_url,
+    }
+}
+
+fn waitlist_from(r: waitlist::Model) -> WaitlistEntry {
+    WaitlistEntry {
+        appointment: AppointmentId::from_uuid(r.appointment_id),
+        organization: OrganizationId::from_uuid(r.organization_id),
+        patient: PatientId::from_uuid(r.patient_id),
+        visit_type: VisitTypeId::from_uuid(r.visit_type_id),
+        created_at: r.created_at,
+        notified_at: r.notified_at,
+    }
+}
+
 /// Takes an open slot for `appointment` in `txn`: false when it is not open any more.
 async fn take(
     txn: &DatabaseTransaction,
@@ -151,6 +212,7 @@ impl SchedulingRepository for Store {
             practitioner_id: Set(p.practitioner.map(|x| x.as_uuid())),
             name: Set(p.name.clone()),
             active: Set(p.active),
+            video_url: Set(p.video_url.clone()),
         })
         .exec_without_returning(&self.db)
         .await
@@ -176,23 +238,12 @@ impl SchedulingRepository for Store {
     }
 
     async fn location(&self, id: LocationId) -> Result<Option<Location>, RepoError> {
-        let Some(r) = location::Entity::find_by_id(id.as_uuid())
+        location::Entity::find_by_id(id.as_uuid())
             .one(&self.db)
             .await
             .map_err(repo_err)?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(Location {
-            id,
-            organization: OrganizationId::from_uuid(r.organization_id),
-            time_zone: r
-                .time_zone
-                .parse()
-                .map_err(|_| RepoError::Corrupt("locations.time_zone"))?,
-            name: r.name,
-            address: r.address,
-        }))
+            .map(location_from)
+            .transpose()
     }
 
     async fn create_template(&self, t: &Template) -> Result<(), RepoError> {
@@ -329,33 +380,12 @@ impl SchedulingRepository for Store {
     }
 
     async fn visit_type(&self, id: VisitTypeId) -> Result<Option<VisitType>, RepoError> {
-        let Some(r) = visit_type::Entity::find_by_id(id.as_uuid())
+        visit_type::Entity::find_by_id(id.as_uuid())
             .one(&self.db)
             .await
             .map_err(repo_err)?
-        else {
-            return Ok(None);
-        };
-        let corrupt = || RepoError::Corrupt("visit_types");
-        Ok(Some(VisitType {
-            id,
-            organization: OrganizationId::from_uuid(r.organization_id),
-            name: r.name,
-            minutes: u16::try_from(r.minutes).map_err(|_| corrupt())?,
-            mode: match r.mode.as_str() {
-                "in_person" => VisitMode::InPerson,
-                "video" => VisitMode::Video,
-                _ => return Err(corrupt()),
-            },
-            online: match r.online.as_str() {
-                "everyone" => OnlineBooking::Everyone,
-                "existing_patients" => OnlineBooking::ExistingPatients,
-                "staff_only" => OnlineBooking::StaffOnly,
-                _ => return Err(corrupt()),
-            },
-            max_per_patient: u8::try_from(r.max_per_patient).map_err(|_| corrupt())?,
-            bring: r.bring,
-        }))
+            .map(visit_type_from)
+            .transpose()
     }
 
     async fn appointment(&self, id: AppointmentId) -> Result<Option<Appointment>, RepoError> {
@@ -460,6 +490,7 @@ impl SchedulingRepository for Store {
             cancelled_at: Set(None),
             cancelled_by: Set(None),
             cancel_reason: Set(None),
+            reminded_at: Set(None),
         })
         .exec_without_returning(&txn)
         .await
@@ -497,6 +528,11 @@ impl SchedulingRepository for Store {
             )
             .col_expr(appointment::Column::StartAt, Expr::value(to.time.start))
             .col_expr(appointment::Column::EndAt, Expr::value(to.time.end))
+            // A new time gets its own reminder.
+            .col_expr(
+                appointment::Column::RemindedAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
             .filter(appointment::Column::Id.eq(id.as_uuid()))
             .exec(&txn)
             .await
@@ -550,5 +586,322 @@ impl SchedulingRepository for Store {
             .into_iter()
             .map(appointment_from)
             .collect()
+    }
+
+    async fn locations_of(&self, organization: OrganizationId) -> Result<Vec<Location>, RepoError> {
+        location::Entity::find()
+            .filter(location::Column::OrganizationId.eq(organization.as_uuid()))
+            .order_by_asc(location::Column::Name)
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?
+            .into_iter()
+            .map(location_from)
+            .collect()
+    }
+
+    async fn providers_of(&self, organization: OrganizationId) -> Result<Vec<Provider>, RepoError> {
+        Ok(bookable_provider::Entity::find()
+            .filter(bookable_provider::Column::OrganizationId.eq(organization.as_uuid()))
+            .order_by_asc(bookable_provider::Column::Name)
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?
+            .into_iter()
+            .map(provider_from)
+            .collect())
+    }
+
+    async fn visit_types_of(
+        &self,
+        organization: OrganizationId,
+    ) -> Result<Vec<VisitType>, RepoError> {
+        visit_type::Entity::find()
+            .filter(visit_type::Column::OrganizationId.eq(organization.as_uuid()))
+            .order_by_asc(visit_type::Column::Name)
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?
+            .into_iter()
+            .map(visit_type_from)
+            .collect()
+    }
+
+    async fn set_blocked(&self, id: SlotId, blocked: bool) -> Result<bool, RepoError> {
+        let (from, to) = if blocked {
+            ("open", "blocked")
+        } else {
+            ("blocked", "open")
+        };
+        let done = slot::Entity::update_many()
+            .col_expr(slot::Column::State, Expr::value(to))
+            .filter(slot::Column::Id.eq(id.as_uuid()))
+            .filter(slot::Column::State.eq(from))
+            .exec(&self.db)
+            .await
+            .map_err(repo_err)?;
+        Ok(done.rows_affected == 1)
+    }
+
+    async fn remove_open_slots(
+        &self,
+        provider: ProviderId,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<u64, RepoError> {
+        Ok(slot::Entity::delete_many()
+            .filter(slot::Column::ProviderId.eq(provider.as_uuid()))
+            .filter(slot::Column::State.eq("open"))
+            .filter(slot::Column::StartAt.gte(from))
+            .filter(slot::Column::StartAt.lt(until))
+            .exec(&self.db)
+            .await
+            .map_err(repo_err)?
+            .rows_affected)
+    }
+
+    async fn slots_between(
+        &self,
+        organization: OrganizationId,
+        provider: Option<ProviderId>,
+        location: Option<LocationId>,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<Slot>, RepoError> {
+        use slot::Column as C;
+        let mut find = slot::Entity::find()
+            .filter(C::OrganizationId.eq(organization.as_uuid()))
+            .filter(C::StartAt.gte(from))
+            .filter(C::StartAt.lt(until));
+        if let Some(p) = provider {
+            find = find.filter(C::ProviderId.eq(p.as_uuid()));
+        }
+        if let Some(l) = location {
+            find = find.filter(C::LocationId.eq(l.as_uuid()));
+        }
+        find.order_by_asc(C::StartAt)
+            .order_by_asc(C::ProviderId)
+            // A week of a busy organisation fits; a runaway one does not fill the memory.
+            .limit(5_000)
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?
+            .into_iter()
+            .map(slot_from)
+            .collect()
+    }
+
+    async fn appointments_by_id(
+        &self,
+        ids: &[AppointmentId],
+    ) -> Result<Vec<Appointment>, RepoError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let rows = appointment::Entity::find()
+                .filter(
+                    appointment::Column::Id
+                        .is_in(chunk.iter().map(|a| a.as_uuid()).collect::<Vec<_>>()),
+                )
+                .all(&self.db)
+                .await
+                .map_err(repo_err)?;
+            for r in rows {
+                out.push(appointment_from(r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn cancel_cutoff(&self, organization: OrganizationId) -> Result<Option<u32>, RepoError> {
+        scheduling_setting::Entity::find_by_id(organization.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(repo_err)?
+            .map(|r| {
+                u32::try_from(r.cancel_cutoff_hours)
+                    .map_err(|_| RepoError::Corrupt("scheduling_settings"))
+            })
+            .transpose()
+    }
+
+    async fn set_cancel_cutoff(
+        &self,
+        organization: OrganizationId,
+        hours: u32,
+    ) -> Result<(), RepoError> {
+        let hours = i32::try_from(hours).map_err(|_| RepoError::Corrupt("cancel_cutoff_hours"))?;
+        scheduling_setting::Entity::insert(scheduling_setting::ActiveModel {
+            organization_id: Set(organization.as_uuid()),
+            cancel_cutoff_hours: Set(hours),
+        })
+        .on_conflict(
+            OnConflict::column(scheduling_setting::Column::OrganizationId)
+                .update_column(scheduling_setting::Column::CancelCutoffHours)
+                .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await
+        .map_err(repo_err)?;
+        Ok(())
+    }
+
+    async fn scheduling_organizations(&self) -> Result<Vec<OrganizationId>, RepoError> {
+        let kinds: Vec<uuid::Uuid> = availability_template::Entity::find()
+            .select_only()
+            .column(availability_template::Column::VisitTypeId)
+            .distinct()
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?;
+        if kinds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut orgs: Vec<uuid::Uuid> = visit_type::Entity::find()
+            .select_only()
+            .column(visit_type::Column::OrganizationId)
+            .filter(visit_type::Column::Id.is_in(kinds))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?;
+        orgs.sort_unstable();
+        orgs.dedup();
+        Ok(orgs.into_iter().map(OrganizationId::from_uuid).collect())
+    }
+
+    async fn join_waitlist(&self, e: &WaitlistEntry) -> Result<bool, RepoError> {
+        let done = waitlist::Entity::insert(waitlist::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            organization_id: Set(e.organization.as_uuid()),
+            patient_id: Set(e.patient.as_uuid()),
+            appointment_id: Set(e.appointment.as_uuid()),
+            visit_type_id: Set(e.visit_type.as_uuid()),
+            created_at: Set(e.created_at),
+            notified_at: Set(None),
+        })
+        .on_conflict(
+            OnConflict::column(waitlist::Column::AppointmentId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await
+        .map_err(repo_err)?;
+        Ok(done == 1)
+    }
+
+    async fn leave_waitlist(&self, appointment: AppointmentId) -> Result<bool, RepoError> {
+        Ok(waitlist::Entity::delete_many()
+            .filter(waitlist::Column::AppointmentId.eq(appointment.as_uuid()))
+            .exec(&self.db)
+            .await
+            .map_err(repo_err)?
+            .rows_affected
+            == 1)
+    }
+
+    async fn waitlist_entry(
+        &self,
+        appointment: AppointmentId,
+    ) -> Result<Option<WaitlistEntry>, RepoError> {
+        Ok(waitlist::Entity::find()
+            .filter(waitlist::Column::AppointmentId.eq(appointment.as_uuid()))
+            .one(&self.db)
+            .await
+            .map_err(repo_err)?
+            .map(waitlist_from))
+    }
+
+    async fn waiting_for(
+        &self,
+        organization: OrganizationId,
+        visit_type: VisitTypeId,
+        after: DateTime<Utc>,
+    ) -> Result<Vec<WaitlistEntry>, RepoError> {
+        let entries = waitlist::Entity::find()
+            .filter(waitlist::Column::OrganizationId.eq(organization.as_uuid()))
+            .filter(waitlist::Column::VisitTypeId.eq(visit_type.as_uuid()))
+            .order_by_asc(waitlist::Column::CreatedAt)
+            .order_by_asc(waitlist::Column::Id)
+            .limit(200)
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?;
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Only those still holding a booked appointment later than the freed time.
+        let later: std::collections::BTreeSet<uuid::Uuid> = appointment::Entity::find()
+            .select_only()
+            .column(appointment::Column::Id)
+            .filter(
+                appointment::Column::Id
+                    .is_in(entries.iter().map(|e| e.appointment_id).collect::<Vec<_>>()),
+            )
+            .filter(appointment::Column::State.eq("booked"))
+            .filter(appointment::Column::StartAt.gt(after))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?
+            .into_iter()
+            .collect();
+        Ok(entries
+            .into_iter()
+            .filter(|e| later.contains(&e.appointment_id))
+            .map(waitlist_from)
+            .collect())
+    }
+
+    async fn mark_notified(
+        &self,
+        appointments: &[AppointmentId],
+        at: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        if appointments.is_empty() {
+            return Ok(());
+        }
+        waitlist::Entity::update_many()
+            .col_expr(waitlist::Column::NotifiedAt, Expr::value(at))
+            .filter(
+                waitlist::Column::AppointmentId
+                    .is_in(appointments.iter().map(|a| a.as_uuid()).collect::<Vec<_>>()),
+            )
+            .exec(&self.db)
+            .await
+            .map_err(repo_err)?;
+        Ok(())
+    }
+
+    async fn due_reminders(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<Appointment>, RepoError> {
+        appointment::Entity::find()
+            .filter(appointment::Column::State.eq("booked"))
+            .filter(appointment::Column::StartAt.gt(from))
+            .filter(appointment::Column::StartAt.lte(until))
+            .filter(appointment::Column::RemindedAt.is_null())
+            .order_by_asc(appointment::Column::StartAt)
+            .limit(500)
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?
+            .into_iter()
+            .map(appointment_from)
+            .collect()
+    }
+
+    async fn take_reminder(&self, id: AppointmentId, at: DateTime<Utc>) -> Result<bool, RepoError> {
+        let done = appointment::Entity::update_many()
+            .col_expr(appointment::Column::RemindedAt, Expr::value(at))
+            .filter(appointment::Column::Id.eq(id.as_uuid()))
+            .filter(appointment::Column::RemindedAt.is_null())
+            .exec(&self.db)
+            .await
+            .map_err(repo_err)?;
+        Ok(done.rows_affected == 1)
     }
 }

@@ -703,6 +703,20 @@ async fn totp_steps_and_recovery_codes_are_single_use() {
     );
 }
 
+/// A mailer that hands every message over to nobody.
+#[derive(Debug)]
+struct NoMail;
+
+#[async_trait::async_trait]
+impl salus_domain::account::Mailer for NoMail {
+    async fn send(
+        &self,
+        _: salus_domain::account::OutgoingEmail,
+    ) -> Result<(), salus_domain::account::MailError> {
+        Ok(())
+    }
+}
+
 fn access_event(n: u128) -> salus_domain::audit::AccessEvent {
     use salus_domain::access::Action;
     use salus_domain::audit::{AccessEvent, ActorRef, Outcome};
@@ -716,6 +730,7 @@ fn access_event(n: u128) -> salus_domain::audit::AccessEvent {
         },
         patient: Some(salus_domain::PatientId::from_uuid(uuid::Uuid::from_u128(2))),
         action: Action::Read,
+        booking: None,
         export: None,
         record_kind: Some(RecordKind::Observation),
         record: Some(salus_domain::RecordId::from_uuid(uuid::Uuid::from_u128(n))),
@@ -1292,6 +1307,7 @@ async fn fifty_concurrent_bookings_of_one_slot_give_one_appointment_and_a_resche
         practitioner: None,
         name: "Dr Mira Osei".into(),
         active: true,
+        video_url: Some("https://video.example.test/osei".into()),
     };
     store.create_provider(&provider).await.unwrap();
     let kind = VisitType {
@@ -1433,7 +1449,11 @@ async fn fifty_concurrent_bookings_of_one_slot_give_one_appointment_and_a_resche
         log: Arc::new(store.clone()),
         clock: clock(),
         ids: Arc::new(UuidV7Ids),
+        accounts: Arc::new(store.clone()),
+        mailer: Arc::new(NoMail),
+        public_url: "http://localhost".into(),
         cancel_cutoff_hours: 24,
+        horizon_days: 90,
     });
     // Mondays of January 2027 from the 4th: 4, 11, 18 (off), 25; nine slots each.
     let added = service.generate_slots(clinic.id, from, 30).await.unwrap();
@@ -1481,6 +1501,134 @@ async fn fifty_concurrent_bookings_of_one_slot_give_one_appointment_and_a_resche
     assert!(
         store
             .open_slots(clinic.id, &query(nobody))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The set-up lists, the organisation's cut-off, and which organisations have templates.
+    assert_eq!(
+        store.locations_of(clinic.id).await.unwrap(),
+        vec![location.clone()]
+    );
+    assert_eq!(
+        store.providers_of(clinic.id).await.unwrap(),
+        vec![provider.clone()]
+    );
+    assert_eq!(
+        store.visit_types_of(clinic.id).await.unwrap(),
+        vec![kind.clone()]
+    );
+    assert_eq!(store.cancel_cutoff(clinic.id).await.unwrap(), None);
+    store.set_cancel_cutoff(clinic.id, 48).await.unwrap();
+    store.set_cancel_cutoff(clinic.id, 12).await.unwrap();
+    assert_eq!(store.cancel_cutoff(clinic.id).await.unwrap(), Some(12));
+    assert_eq!(
+        store.scheduling_organizations().await.unwrap(),
+        vec![clinic.id]
+    );
+
+    // Blocking takes an open slot out and back; a booked one is neither.
+    let open = next[0].id;
+    assert!(store.set_blocked(open, true).await.unwrap());
+    assert!(!store.set_blocked(open, true).await.unwrap());
+    assert_eq!(
+        store.slot(open).await.unwrap().unwrap().state,
+        SlotState::Blocked
+    );
+    assert!(store.set_blocked(open, false).await.unwrap());
+    assert!(
+        !store.set_blocked(slots[2].id, true).await.unwrap(),
+        "booked"
+    );
+
+    // A day's view holds every state; a day off removes only the open ones.
+    let day = |h| Utc.with_ymd_and_hms(2027, 1, 25, h, 0, 0).unwrap();
+    let monday = store
+        .slots_between(clinic.id, Some(provider.id), None, day(0), day(23))
+        .await
+        .unwrap();
+    assert_eq!(monday.len(), 9);
+    let held = appointment(&monday[0]);
+    assert!(store.book(&held).await.unwrap());
+    assert!(store.set_blocked(monday[1].id, true).await.unwrap());
+    assert_eq!(
+        store
+            .remove_open_slots(provider.id, day(0), day(23))
+            .await
+            .unwrap(),
+        7
+    );
+    let left = store
+        .slots_between(clinic.id, None, Some(location.id), day(0), day(23))
+        .await
+        .unwrap();
+    assert_eq!(
+        left.iter().map(|s| s.state).collect::<Vec<_>>(),
+        vec![SlotState::Booked(held.id), SlotState::Blocked]
+    );
+    assert_eq!(
+        store.appointments_by_id(&[held.id]).await.unwrap(),
+        vec![held.clone()]
+    );
+
+    // The waitlist: once per appointment; only those with a later booked visit wait for a
+    // freed time, first come first.
+    use salus_domain::scheduling::WaitlistEntry;
+    let entry = |a: &Appointment, minutes| WaitlistEntry {
+        appointment: a.id,
+        organization: clinic.id,
+        patient,
+        visit_type: kind.id,
+        created_at: at(8) + chrono::Duration::minutes(minutes),
+        notified_at: None,
+    };
+    let later = appointment(&slot(12));
+    store.add_slots(&[slot(12)]).await.unwrap_or_default();
+    let twelve = store
+        .slots_between(clinic.id, None, None, at(12), at(13))
+        .await
+        .unwrap();
+    let later = Appointment {
+        slot: twelve[0].id,
+        ..later
+    };
+    assert!(store.book(&later).await.unwrap());
+    assert!(store.join_waitlist(&entry(&held, 1)).await.unwrap());
+    assert!(store.join_waitlist(&entry(&later, 2)).await.unwrap());
+    assert!(
+        !store.join_waitlist(&entry(&later, 3)).await.unwrap(),
+        "once"
+    );
+    let waiting = store.waiting_for(clinic.id, kind.id, at(11)).await.unwrap();
+    assert_eq!(
+        waiting.iter().map(|w| w.appointment).collect::<Vec<_>>(),
+        vec![held.id, later.id],
+        "both hold a visit after 11:00 on the 11th, first come first"
+    );
+    let waiting = store.waiting_for(clinic.id, kind.id, day(1)).await.unwrap();
+    assert_eq!(waiting.len(), 1, "only the 25th's is later than its 01:00");
+    store.mark_notified(&[held.id], at(9)).await.unwrap();
+    assert_eq!(
+        store
+            .waitlist_entry(held.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .notified_at,
+        Some(at(9))
+    );
+    assert!(store.leave_waitlist(held.id).await.unwrap());
+    assert!(!store.leave_waitlist(held.id).await.unwrap());
+
+    // Reminders: due ones by start; each taken once; a move makes a new one due.
+    let due = store.due_reminders(at(11), at(13)).await.unwrap();
+    assert_eq!(due.iter().map(|a| a.id).collect::<Vec<_>>(), vec![later.id]);
+    assert!(store.take_reminder(later.id, at(9)).await.unwrap());
+    assert!(!store.take_reminder(later.id, at(9)).await.unwrap());
+    assert!(
+        store
+            .due_reminders(at(11), at(13))
             .await
             .unwrap()
             .is_empty()

@@ -526,6 +526,7 @@ impl AuthService {
                 actor: actor.into(),
                 patient: Some(patient),
                 action: Action::ViewDemographics,
+                booking: None,
                 export: None,
                 record_kind: None,
                 record: None,

@@ -166,6 +166,7 @@ impl RecordsService {
                 actor: ActorRef::from(a.actor),
                 patient: a.patient,
                 action: a.action,
+                booking: None,
                 export: a.export,
                 record_kind: a.kind,
                 record: a.record,

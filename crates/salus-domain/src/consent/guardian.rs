@@ -216,6 +216,7 @@ impl ConsentService {
                 actor: actor.into(),
                 patient: Some(chart.id),
                 action: Action::ViewDemographics,
+                booking: None,
                 export: None,
                 record_kind: None,
                 record: None,

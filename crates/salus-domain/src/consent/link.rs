@@ -259,6 +259,7 @@ impl ConsentService {
                 },
                 patient: Some(grant.patient),
                 action: Action::ViewChart,
+                booking: None,
                 export: None,
                 record_kind: None,
                 record: None,

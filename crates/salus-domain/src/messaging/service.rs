@@ -386,6 +386,7 @@ impl MessagingService {
                 actor: actor.into(),
                 patient: Some(patient),
                 action,
+                booking: None,
                 export: None,
                 record_kind: None,
                 record: None,

@@ -12,14 +12,19 @@
 
 pub mod availability;
 pub mod ics;
+mod notices;
 pub mod rules;
 mod service;
+mod setup;
 #[cfg(test)]
 mod tests;
 
 pub use availability::{Exception, SlotTime, WeeklyTemplate, slot_times};
 pub use rules::{BookingProblem, cancellable, check_booking};
-pub use service::{CANCEL_CUTOFF_HOURS, SchedulingError, SchedulingPorts, SchedulingService};
+pub use service::{
+    AppointmentView, CANCEL_CUTOFF_HOURS, SchedulingError, SchedulingPorts, SchedulingService,
+};
+pub use setup::{DayEntry, NewLocation, NewProvider, NewTemplate, NewVisitType, weekday_code};
 
 use crate::ids::{
     AccountId, AppointmentId, LocationId, OrganizationId, PatientId, PractitionerId, ProviderId,
@@ -97,6 +102,8 @@ pub struct Provider {
     pub practitioner: Option<PractitionerId>,
     pub name: String,
     pub active: bool,
+    /// The provider's video room, where their video visits take place.
+    pub video_url: Option<String>,
 }
 
 /// Whether a slot can be booked.
@@ -148,6 +155,43 @@ pub struct Appointment {
     pub booked_by: AccountId,
     pub booked_at: DateTime<Utc>,
     pub state: AppointmentState,
+}
+
+/// A patient waiting to be told when an earlier time of the visit type of the appointment
+/// they hold opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitlistEntry {
+    /// The later appointment the patient holds (one entry each).
+    pub appointment: AppointmentId,
+    pub organization: OrganizationId,
+    pub patient: PatientId,
+    pub visit_type: VisitTypeId,
+    pub created_at: DateTime<Utc>,
+    /// When they were last told of an earlier time.
+    pub notified_at: Option<DateTime<Utc>>,
+}
+
+/// An organisation's scheduling set-up: what staff manage and patients choose from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Setup {
+    pub locations: Vec<Location>,
+    pub providers: Vec<Provider>,
+    pub visit_types: Vec<VisitType>,
+    pub templates: Vec<Template>,
+    /// Hours before a visit when cancelling online ends.
+    pub cancel_cutoff_hours: u32,
+}
+
+impl Setup {
+    pub fn location(&self, id: LocationId) -> Option<&Location> {
+        self.locations.iter().find(|l| l.id == id)
+    }
+    pub fn provider(&self, id: ProviderId) -> Option<&Provider> {
+        self.providers.iter().find(|p| p.id == id)
+    }
+    pub fn visit_type(&self, id: VisitTypeId) -> Option<&VisitType> {
+        self.visit_types.iter().find(|v| v.id == id)
+    }
 }
 
 /// What a search for open slots asks: one visit type, optionally one provider or location,
@@ -293,4 +337,153 @@ pub trait SchedulingRepository: Send + Sync {
     /// # Errors
     /// As [`SchedulingRepository::slot`].
     async fn appointments_of(&self, patient: PatientId) -> Result<Vec<Appointment>, RepoError>;
+
+    /// An organisation's locations, by name.
+    ///
+    /// # Errors
+    /// As [`SchedulingRepository::location`].
+    async fn locations_of(&self, organization: OrganizationId) -> Result<Vec<Location>, RepoError>;
+
+    /// An organisation's bookable providers, by name.
+    ///
+    /// # Errors
+    /// As [`SchedulingRepository::location`].
+    async fn providers_of(&self, organization: OrganizationId) -> Result<Vec<Provider>, RepoError>;
+
+    /// An organisation's visit types, by name.
+    ///
+    /// # Errors
+    /// As [`SchedulingRepository::location`].
+    async fn visit_types_of(
+        &self,
+        organization: OrganizationId,
+    ) -> Result<Vec<VisitType>, RepoError>;
+
+    /// Blocks an open slot (`blocked` true) or opens a blocked one: false when the slot was
+    /// not in the state that allows it (a booked slot is neither).
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn set_blocked(&self, slot: SlotId, blocked: bool) -> Result<bool, RepoError>;
+
+    /// Removes a provider's open slots that start in `from..until` (a day off); booked and
+    /// blocked ones stay. Answers how many went.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn remove_open_slots(
+        &self,
+        provider: ProviderId,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<u64, RepoError>;
+
+    /// An organisation's slots in every state that start in `from..until`, optionally of one
+    /// provider or location, by start.
+    ///
+    /// # Errors
+    /// As [`SchedulingRepository::slot`].
+    async fn slots_between(
+        &self,
+        organization: OrganizationId,
+        provider: Option<ProviderId>,
+        location: Option<LocationId>,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<Slot>, RepoError>;
+
+    /// The appointments with these ids.
+    ///
+    /// # Errors
+    /// As [`SchedulingRepository::slot`].
+    async fn appointments_by_id(
+        &self,
+        ids: &[AppointmentId],
+    ) -> Result<Vec<Appointment>, RepoError>;
+
+    /// The organisation's own cancellation cut-off in hours, when it set one.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn cancel_cutoff(&self, organization: OrganizationId) -> Result<Option<u32>, RepoError>;
+
+    /// Sets the organisation's cancellation cut-off.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn set_cancel_cutoff(
+        &self,
+        organization: OrganizationId,
+        hours: u32,
+    ) -> Result<(), RepoError>;
+
+    /// The organisations that have availability templates (whose slots are generated).
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn scheduling_organizations(&self) -> Result<Vec<OrganizationId>, RepoError>;
+
+    /// Puts an appointment on the waitlist: false when it is on it already.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn join_waitlist(&self, entry: &WaitlistEntry) -> Result<bool, RepoError>;
+
+    /// Takes an appointment off the waitlist: false when it was not on it.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn leave_waitlist(&self, appointment: AppointmentId) -> Result<bool, RepoError>;
+
+    /// The waitlist entry of an appointment.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn waitlist_entry(
+        &self,
+        appointment: AppointmentId,
+    ) -> Result<Option<WaitlistEntry>, RepoError>;
+
+    /// Who waits for a visit type of the organisation holding a booked appointment that
+    /// starts after `after`, first come first.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn waiting_for(
+        &self,
+        organization: OrganizationId,
+        visit_type: VisitTypeId,
+        after: DateTime<Utc>,
+    ) -> Result<Vec<WaitlistEntry>, RepoError>;
+
+    /// Notes when these waiting appointments were told of an earlier time.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn mark_notified(
+        &self,
+        appointments: &[AppointmentId],
+        at: DateTime<Utc>,
+    ) -> Result<(), RepoError>;
+
+    /// Booked appointments starting in `from..until` whose reminder is not sent, by start.
+    ///
+    /// # Errors
+    /// As [`SchedulingRepository::slot`].
+    async fn due_reminders(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<Appointment>, RepoError>;
+
+    /// Takes an appointment's reminder to send (a conditional update, so of several nodes
+    /// one sends it): false when it was taken already.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn take_reminder(
+        &self,
+        appointment: AppointmentId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, RepoError>;
 }

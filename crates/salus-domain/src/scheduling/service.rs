@@ -8,7 +8,8 @@ use super::{
     SlotState, cancellable, check_booking,
 };
 use crate::access::{Action, Actor, Target, decide};
-use crate::audit::{AccessEvent, AccessLog, Outcome};
+use crate::account::{AccountRepository, Mailer};
+use crate::audit::{AccessEvent, AccessLog, BookingStep, Outcome};
 use crate::clock::Clock;
 use crate::ids::{AppointmentId, IdGenerator, PatientId, SlotId};
 use crate::patient::{Patient, PatientRepository};
@@ -26,8 +27,15 @@ pub struct SchedulingPorts {
     pub log: Arc<dyn AccessLog>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
-    /// Hours before a visit when cancelling online ends.
+    /// Who is told of an earlier time or reminded of a visit.
+    pub accounts: Arc<dyn AccountRepository>,
+    pub mailer: Arc<dyn Mailer>,
+    /// The portal's address, for the links in emails.
+    pub public_url: String,
+    /// Hours before a visit when cancelling online ends, unless the organisation set its own.
     pub cancel_cutoff_hours: u32,
+    /// Days ahead for which slots are generated from templates.
+    pub horizon_days: u32,
 }
 
 impl std::fmt::Debug for SchedulingPorts {
@@ -52,6 +60,15 @@ pub enum SchedulingError {
     NotBooked,
     #[error("Say why you are coming in at most 500 characters.")]
     InvalidReason,
+    /// A set-up field, a search or a staff reason that is not valid; the message says which.
+    #[error("{message}")]
+    Input {
+        code: &'static str,
+        message: &'static str,
+    },
+    /// Not for the actor's role (a patient at the staff set-up, say).
+    #[error("This is not available to your role.")]
+    Forbidden,
     #[error(transparent)]
     Rule(#[from] BookingProblem),
     #[error(transparent)]
@@ -68,6 +85,8 @@ impl SchedulingError {
             Self::PastCutoff => "past_cutoff",
             Self::NotBooked => "not_booked",
             Self::InvalidReason => "invalid_reason",
+            Self::Input { code, .. } => code,
+            Self::Forbidden => "forbidden",
             Self::Rule(r) => r.code(),
             Self::Repo(_) => "unavailable",
         }
@@ -85,10 +104,15 @@ impl SchedulingService {
         Self { p }
     }
 
-    async fn audit(
+    pub(super) fn ports(&self) -> &SchedulingPorts {
+        &self.p
+    }
+
+    pub(super) async fn audit(
         &self,
         actor: &Actor,
         patient: PatientId,
+        step: BookingStep,
         outcome: Outcome,
         request_id: Option<&str>,
     ) -> Result<(), RepoError> {
@@ -100,6 +124,7 @@ impl SchedulingService {
                 patient: Some(patient),
                 action: Action::Book,
                 export: None,
+                booking: Some(step),
                 record_kind: None,
                 record: None,
                 outcome,
@@ -110,7 +135,7 @@ impl SchedulingService {
 
     /// The chart `patient` (the actor's own when `None`), when the actor may book for it;
     /// else `NotFound`, written to the chart's history as refused.
-    async fn chart_for(
+    pub(super) async fn chart_for(
         &self,
         actor: &Actor,
         patient: Option<PatientId>,
@@ -130,8 +155,14 @@ impl SchedulingService {
             organization: chart.organization_id,
         };
         if !decide(actor, Action::Book, target, self.p.clock.now()).is_allowed() {
-            self.audit(actor, chart.id, Outcome::Denied, request_id)
-                .await?;
+            self.audit(
+                actor,
+                chart.id,
+                BookingStep::Viewed,
+                Outcome::Denied,
+                request_id,
+            )
+            .await?;
             return Err(SchedulingError::NotFound);
         }
         Ok(chart)
@@ -233,7 +264,7 @@ impl SchedulingService {
         slot: SlotId,
         reason: &str,
         request_id: Option<&str>,
-    ) -> Result<Appointment, SchedulingError> {
+    ) -> Result<AppointmentView, SchedulingError> {
         // Forms send line breaks as CRLF: kept as line breaks; other control characters refused.
         let reason = reason.replace("\r\n", "\n");
         let reason = reason.trim();
@@ -268,9 +299,15 @@ impl SchedulingService {
         if !self.p.schedule.book(&appointment).await? {
             return Err(SchedulingError::SlotTaken);
         }
-        self.audit(actor, chart.id, Outcome::Allowed, request_id)
-            .await?;
-        Ok(appointment)
+        self.audit(
+            actor,
+            chart.id,
+            BookingStep::Booked,
+            Outcome::Allowed,
+            request_id,
+        )
+        .await?;
+        self.view_of(appointment, Some(kind)).await
     }
 
     /// The slot when it is open and the chart's organisation's, with its visit type.
@@ -298,9 +335,21 @@ impl SchedulingService {
         Ok((slot, kind))
     }
 
-    /// A booked appointment the actor may book for, not yet past the cut-off (staff are not
-    /// held to it).
-    async fn movable(
+    /// The organisation's cancellation cut-off in hours: its own, else the deployment's.
+    pub(super) async fn cutoff(
+        &self,
+        organization: crate::ids::OrganizationId,
+    ) -> Result<u32, RepoError> {
+        Ok(self
+            .p
+            .schedule
+            .cancel_cutoff(organization)
+            .await?
+            .unwrap_or(self.p.cancel_cutoff_hours))
+    }
+
+    /// An appointment the actor may book for, with its chart.
+    async fn appointment_for(
         &self,
         actor: &Actor,
         id: AppointmentId,
@@ -315,6 +364,18 @@ impl SchedulingService {
         let chart = self
             .chart_for(actor, Some(appointment.patient), request_id)
             .await?;
+        Ok((appointment, chart))
+    }
+
+    /// A booked appointment the actor may book for, not yet past the cut-off (staff are not
+    /// held to it).
+    async fn movable(
+        &self,
+        actor: &Actor,
+        id: AppointmentId,
+        request_id: Option<&str>,
+    ) -> Result<(Appointment, Patient), SchedulingError> {
+        let (appointment, chart) = self.appointment_for(actor, id, request_id).await?;
         if appointment.state != AppointmentState::Booked {
             return Err(SchedulingError::NotBooked);
         }
@@ -323,7 +384,7 @@ impl SchedulingService {
             && !cancellable(
                 appointment.time.start,
                 self.p.clock.now(),
-                self.p.cancel_cutoff_hours,
+                self.cutoff(appointment.organization).await?,
             )
         {
             return Err(SchedulingError::PastCutoff);
@@ -332,7 +393,8 @@ impl SchedulingService {
     }
 
     /// Cancels a booked appointment (online up to the cut-off; staff any time, with a reason
-    /// the patient sees). The slot opens again.
+    /// the patient sees, ≤ 500 characters). The slot opens again, and those waiting for an
+    /// earlier time of that kind are told.
     ///
     /// # Errors
     /// See [`SchedulingError`].
@@ -340,28 +402,51 @@ impl SchedulingService {
         &self,
         actor: &Actor,
         id: AppointmentId,
-        reason: Option<String>,
+        reason: Option<&str>,
         request_id: Option<&str>,
-    ) -> Result<(), SchedulingError> {
+    ) -> Result<AppointmentView, SchedulingError> {
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+        if reason.is_some_and(|r| r.chars().count() > 500 || r.chars().any(char::is_control)) {
+            return Err(SchedulingError::Input {
+                code: "invalid_cancel_reason",
+                message: "Give the reason in one line of at most 500 characters.",
+            });
+        }
         let (appointment, chart) = self.movable(actor, id, request_id).await?;
         let Some(account) = actor.account() else {
             return Err(SchedulingError::NotFound);
         };
+        let now = self.p.clock.now();
         if !self
             .p
             .schedule
-            .cancel(appointment.id, account, self.p.clock.now(), reason)
+            .cancel(appointment.id, account, now, reason.map(str::to_owned))
             .await?
         {
             return Err(SchedulingError::NotBooked);
         }
-        self.audit(actor, chart.id, Outcome::Allowed, request_id)
-            .await?;
-        Ok(())
+        self.audit(
+            actor,
+            chart.id,
+            BookingStep::Cancelled,
+            Outcome::Allowed,
+            request_id,
+        )
+        .await?;
+        self.p.schedule.leave_waitlist(appointment.id).await?;
+        self.tell_waiting(&appointment).await?;
+        let cancelled = self
+            .p
+            .schedule
+            .appointment(appointment.id)
+            .await?
+            .ok_or(SchedulingError::NotFound)?;
+        self.view_of(cancelled, None).await
     }
 
-    /// Moves a booked appointment to another open slot of its organisation: the new one is
-    /// taken before the old one is freed; if the new one is gone, nothing changes.
+    /// Moves a booked appointment to another open slot of its organisation and visit type:
+    /// the new one is taken before the old one is freed; if the new one is gone, nothing
+    /// changes. The freed time goes to those waiting for an earlier one.
     ///
     /// # Errors
     /// See [`SchedulingError`].
@@ -371,9 +456,15 @@ impl SchedulingService {
         id: AppointmentId,
         to: SlotId,
         request_id: Option<&str>,
-    ) -> Result<(), SchedulingError> {
+    ) -> Result<AppointmentView, SchedulingError> {
         let (appointment, chart) = self.movable(actor, id, request_id).await?;
         let (slot, kind) = self.open_slot(&chart, to).await?;
+        if slot.visit_type != appointment.visit_type {
+            return Err(SchedulingError::Input {
+                code: "other_visit_type",
+                message: "Choose a time of the same kind of visit.",
+            });
+        }
         let held = self.p.schedule.appointments_of(chart.id).await?;
         check_booking(
             &held,
@@ -386,8 +477,271 @@ impl SchedulingService {
         if !self.p.schedule.reschedule(appointment.id, &slot).await? {
             return Err(SchedulingError::SlotTaken);
         }
-        self.audit(actor, chart.id, Outcome::Allowed, request_id)
+        self.audit(
+            actor,
+            chart.id,
+            BookingStep::Rescheduled,
+            Outcome::Allowed,
+            request_id,
+        )
+        .await?;
+        if slot.time.start < appointment.time.start {
+            self.p.schedule.leave_waitlist(appointment.id).await?;
+        }
+        self.tell_waiting(&appointment).await?;
+        let moved = self
+            .p
+            .schedule
+            .appointment(appointment.id)
+            .await?
+            .ok_or(SchedulingError::NotFound)?;
+        self.view_of(moved, Some(kind)).await
+    }
+
+    /// An appointment with what the pages show of it.
+    pub(super) async fn view_of(
+        &self,
+        appointment: Appointment,
+        kind: Option<super::VisitType>,
+    ) -> Result<AppointmentView, SchedulingError> {
+        let kind = match kind {
+            Some(k) => k,
+            None => self
+                .p
+                .schedule
+                .visit_type(appointment.visit_type)
+                .await?
+                .ok_or(RepoError::Corrupt("appointments.visit_type_id"))?,
+        };
+        let location = self
+            .p
+            .schedule
+            .location(appointment.location)
+            .await?
+            .ok_or(RepoError::Corrupt("appointments.location_id"))?;
+        let provider = self
+            .p
+            .schedule
+            .providers_of(appointment.organization)
+            .await?
+            .into_iter()
+            .find(|p| p.id == appointment.provider)
+            .ok_or(RepoError::Corrupt("appointments.provider_id"))?;
+        let now = self.p.clock.now();
+        let booked = appointment.state == AppointmentState::Booked;
+        let cutoff = self.cutoff(appointment.organization).await?;
+        let waiting = booked
+            && self
+                .p
+                .schedule
+                .waitlist_entry(appointment.id)
+                .await?
+                .is_some();
+        Ok(AppointmentView {
+            upcoming: booked && appointment.time.end > now,
+            changeable: booked && cancellable(appointment.time.start, now, cutoff),
+            cutoff_hours: cutoff,
+            waiting,
+            appointment,
+            visit_type: kind,
+            location,
+            provider,
+        })
+    }
+
+    /// The actor's (or the named chart's) appointments, earliest first, audited as a look.
+    ///
+    /// # Errors
+    /// `NotFound` for a chart the actor may not book for.
+    pub async fn appointments(
+        &self,
+        actor: &Actor,
+        patient: Option<PatientId>,
+        request_id: Option<&str>,
+    ) -> Result<Vec<AppointmentView>, SchedulingError> {
+        let chart = self.chart_for(actor, patient, request_id).await?;
+        let all = self.p.schedule.appointments_of(chart.id).await?;
+        self.audit(
+            actor,
+            chart.id,
+            BookingStep::Viewed,
+            Outcome::Allowed,
+            request_id,
+        )
+        .await?;
+        let mut out = Vec::with_capacity(all.len());
+        for a in all {
+            out.push(self.view_of(a, None).await?);
+        }
+        Ok(out)
+    }
+
+    /// One appointment, audited as a look.
+    ///
+    /// # Errors
+    /// `NotFound` when there is none or it is not the actor's to see.
+    pub async fn appointment(
+        &self,
+        actor: &Actor,
+        id: AppointmentId,
+        request_id: Option<&str>,
+    ) -> Result<AppointmentView, SchedulingError> {
+        let (appointment, chart) = self.appointment_for(actor, id, request_id).await?;
+        self.audit(
+            actor,
+            chart.id,
+            BookingStep::Viewed,
+            Outcome::Allowed,
+            request_id,
+        )
+        .await?;
+        self.view_of(appointment, None).await
+    }
+
+    /// A booked appointment as an iCalendar file: when (in the location's zone), where (or
+    /// the video link), with whom and what to bring — not the reason or the kind of visit.
+    ///
+    /// # Errors
+    /// `NotFound`; `NotBooked` for a cancelled one.
+    pub async fn calendar(
+        &self,
+        actor: &Actor,
+        id: AppointmentId,
+        request_id: Option<&str>,
+    ) -> Result<String, SchedulingError> {
+        let view = self.appointment(actor, id, request_id).await?;
+        if view.appointment.state != AppointmentState::Booked {
+            return Err(SchedulingError::NotBooked);
+        }
+        let uid = format!("{}@salus", view.appointment.id);
+        let summary = format!("Appointment at {}", view.location.name);
+        let place = view.place();
+        let mut description = format!("With {}.", view.provider.name);
+        if let Some(bring) = &view.visit_type.bring {
+            description.push_str("\nPlease bring: ");
+            description.push_str(bring);
+        }
+        Ok(super::ics::calendar(&super::ics::CalendarEntry {
+            uid: &uid,
+            start: view.appointment.time.start,
+            end: view.appointment.time.end,
+            zone: view.location.time_zone,
+            summary: &summary,
+            location: &place,
+            description: &description,
+            stamp: self.p.clock.now(),
+        }))
+    }
+
+    /// The visit types the actor may book for the chart (the actor's own when `None`), with
+    /// the organisation's locations and providers: staff-only types are left out for the
+    /// patient's side.
+    ///
+    /// # Errors
+    /// `NotFound` for a chart the actor may not book for.
+    pub async fn bookable(
+        &self,
+        actor: &Actor,
+        patient: Option<PatientId>,
+        request_id: Option<&str>,
+    ) -> Result<super::Setup, SchedulingError> {
+        let chart = self.chart_for(actor, patient, request_id).await?;
+        let mut setup = self.setup_of(chart.organization_id).await?;
+        if !matches!(actor, Actor::Staff { .. }) {
+            setup
+                .visit_types
+                .retain(|k| k.online != OnlineBooking::StaffOnly);
+        }
+        setup.providers.retain(|p| p.active);
+        setup.templates.clear();
+        Ok(setup)
+    }
+
+    /// Asks to be told when an earlier time of the appointment's kind opens (the appointment
+    /// stays as it is until the patient books the earlier one).
+    ///
+    /// # Errors
+    /// `NotFound`; `NotBooked` for a cancelled or past one.
+    pub async fn join_waitlist(
+        &self,
+        actor: &Actor,
+        id: AppointmentId,
+        request_id: Option<&str>,
+    ) -> Result<AppointmentView, SchedulingError> {
+        let (appointment, chart) = self.appointment_for(actor, id, request_id).await?;
+        let now = self.p.clock.now();
+        if appointment.state != AppointmentState::Booked || appointment.time.start <= now {
+            return Err(SchedulingError::NotBooked);
+        }
+        self.p
+            .schedule
+            .join_waitlist(&super::WaitlistEntry {
+                appointment: appointment.id,
+                organization: appointment.organization,
+                patient: chart.id,
+                visit_type: appointment.visit_type,
+                created_at: now,
+                notified_at: None,
+            })
             .await?;
-        Ok(())
+        self.audit(
+            actor,
+            chart.id,
+            BookingStep::Waitlisted,
+            Outcome::Allowed,
+            request_id,
+        )
+        .await?;
+        self.view_of(appointment, None).await
+    }
+
+    /// Stops waiting for an earlier time.
+    ///
+    /// # Errors
+    /// `NotFound`.
+    pub async fn leave_waitlist(
+        &self,
+        actor: &Actor,
+        id: AppointmentId,
+        request_id: Option<&str>,
+    ) -> Result<AppointmentView, SchedulingError> {
+        let (appointment, chart) = self.appointment_for(actor, id, request_id).await?;
+        self.p.schedule.leave_waitlist(appointment.id).await?;
+        self.audit(
+            actor,
+            chart.id,
+            BookingStep::Waitlisted,
+            Outcome::Allowed,
+            request_id,
+        )
+        .await?;
+        self.view_of(appointment, None).await
+    }
+}
+
+/// An appointment with its visit type, place and provider, and what may be done with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppointmentView {
+    pub appointment: Appointment,
+    pub visit_type: super::VisitType,
+    pub location: super::Location,
+    pub provider: super::Provider,
+    /// Booked and not yet over.
+    pub upcoming: bool,
+    /// Booked and before the cut-off: the patient's side may still cancel or move it.
+    pub changeable: bool,
+    /// The organisation's cut-off, for the sentence that says when changing online ends.
+    pub cutoff_hours: u32,
+    /// On the waitlist for an earlier time.
+    pub waiting: bool,
+}
+
+impl AppointmentView {
+    /// Where the visit is: the location's name and address, or the video link.
+    pub fn place(&self) -> String {
+        match (self.visit_type.mode, &self.provider.video_url) {
+            (super::VisitMode::Video, Some(url)) => format!("Video visit: {url}"),
+            _ => format!("{}, {}", self.location.name, self.location.address),
+        }
     }
 }

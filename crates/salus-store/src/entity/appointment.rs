@@ -20,6 +20,7 @@ pub struct Model {
     pub cancelled_at: Option<DateTimeUtc>,
     pub cancelled_by: Option<Uuid>,
     pub cancel_reason: Option<String>,
+    pub reminded_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

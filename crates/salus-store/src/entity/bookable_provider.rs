@@ -9,6 +9,7 @@ pub struct Model {
     pub practitioner_id: Option<Uuid>,
     pub name: String,
     pub active: bool,
+    pub video_url: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

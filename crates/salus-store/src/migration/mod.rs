@@ -18,6 +18,7 @@ mod m20261204_000013_messaging;
 mod m20261204_000014_attachments_and_refills;
 mod m20261204_000015_unread_counts;
 mod m20261204_000016_scheduling;
+mod m20261204_000017_scheduling_notices;
 
 /// Applies every migration in order.
 #[derive(Debug)]
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000014_attachments_and_refills::Migration),
             Box::new(m20261204_000015_unread_counts::Migration),
             Box::new(m20261204_000016_scheduling::Migration),
+            Box::new(m20261204_000017_scheduling_notices::Migration),
         ]
     }
 }
