@@ -19,6 +19,7 @@ pub(crate) async fn call(
     let req = match method {
         "GET" => app.client.get(path),
         "PUT" => app.client.put(path),
+        "DELETE" => app.client.delete(path),
         _ => app.client.post(path),
     }
     .header("authorization", format!("Bearer {bearer}"));

@@ -71,6 +71,14 @@ impl TestApp {
             .consent
     }
 
+    /// The scheduling use cases over the app's store and clock (for what the server runs on
+    /// a timer: generating slots, sending reminders).
+    fn scheduling(&self) -> salus_domain::scheduling::SchedulingService {
+        salus_server::app::api_state(&self.store, &self.cfg, self.clock.clone())
+            .unwrap()
+            .scheduling
+    }
+
     /// The actions of the audit log so far, oldest first.
     async fn auth_events(&self) -> Vec<String> {
         use sea_orm::ConnectionTrait as _;

@@ -597,6 +597,7 @@ pub(crate) mod tests {
             records: salus_domain::chart::records_without_expectations(),
             consent: salus_domain::consent::consent_without_expectations(),
             messaging: salus_domain::messaging::messaging_without_expectations(),
+            scheduling: salus_domain::scheduling::scheduling_without_expectations(),
         }))
         .unwrap_or_default();
         let detail = &doc["components"]["schemas"]["RecordDetail"];

@@ -30,6 +30,7 @@ mod organizations;
 mod payload;
 pub mod records;
 mod refills;
+mod scheduling;
 mod session;
 mod spec;
 mod team;
@@ -71,6 +72,7 @@ pub struct ApiState {
     pub records: salus_domain::chart::RecordsService,
     pub consent: salus_domain::consent::ConsentService,
     pub messaging: salus_domain::messaging::MessagingService,
+    pub scheduling: salus_domain::scheduling::SchedulingService,
 }
 
 type Apis = (
@@ -88,6 +90,7 @@ type Apis = (
     guardians::GuardianApi,
     messaging::MessagingApi,
     refills::RefillsApi,
+    scheduling::SchedulingApi,
 );
 
 fn service(state: ApiState) -> OpenApiService<Apis, ()> {
@@ -134,6 +137,9 @@ fn service(state: ApiState) -> OpenApiService<Apis, ()> {
             },
             refills::RefillsApi {
                 messaging: state.messaging,
+            },
+            scheduling::SchedulingApi {
+                scheduling: state.scheduling,
             },
         ),
         "Salus patient portal API",

@@ -107,13 +107,27 @@ pub fn api_state(
                 patients: shared.clone(),
                 accounts: shared.clone(),
                 log: shared.clone(),
-                mailer,
+                mailer: mailer.clone(),
                 secrets: Arc::new(OsSecrets),
-                clock,
+                clock: clock.clone(),
                 ids: Arc::new(UuidV7Ids),
                 public_url: cfg.public_url(),
                 threads_per_day: cfg.threads_per_day,
                 max_file_bytes: cfg.attachment_max_bytes(),
+            },
+        ),
+        scheduling: salus_domain::scheduling::SchedulingService::new(
+            salus_domain::scheduling::SchedulingPorts {
+                schedule: shared.clone(),
+                patients: shared.clone(),
+                log: shared.clone(),
+                clock,
+                ids: Arc::new(UuidV7Ids),
+                accounts: shared.clone(),
+                mailer: mailer.clone(),
+                public_url: cfg.public_url(),
+                cancel_cutoff_hours: cfg.cancel_cutoff_hours,
+                horizon_days: cfg.slot_horizon_days,
             },
         ),
         directory: DirectoryService::new(shared),
@@ -125,8 +139,12 @@ pub fn api_state(
 /// How often the server looks for delayed releases whose notice is due.
 pub const NOTICE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Sends the "something new" notices of delayed releases as their time comes, and tells
-/// patients who came of age that their guardian's access ended, every [`NOTICE_INTERVAL`],
+/// How often the server generates the slots of the rolling horizon.
+pub const SLOT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
+/// Sends the "something new" notices of delayed releases as their time comes, tells
+/// patients who came of age that their guardian's access ended and sends appointment
+/// reminders, every [`NOTICE_INTERVAL`]; generates appointment slots at start and daily,
 /// for as long as it runs (the server spawns it). Every node may run it: each notice is taken
 /// by one.
 ///
@@ -138,12 +156,31 @@ pub fn notice_sender(
     clock: Arc<dyn salus_domain::Clock>,
 ) -> anyhow::Result<impl std::future::Future<Output = ()> + Send + use<>> {
     let state = api_state(store, cfg, clock)?;
-    let (records, consent) = (state.records, state.consent);
+    let (records, consent, scheduling) = (state.records, state.consent, state.scheduling);
+    let reminder_hours = cfg.reminder_hours;
     Ok(async move {
         let mut tick = tokio::time::interval(NOTICE_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Slots are generated at start and then once a day, so the horizon rolls.
+        let mut generated: Option<std::time::Instant> = None;
         loop {
             tick.tick().await;
+            if generated.is_none_or(|at| at.elapsed() >= SLOT_INTERVAL) {
+                match scheduling.generate_all().await {
+                    Ok(slots) => {
+                        generated = Some(std::time::Instant::now());
+                        tracing::info!(slots, "generated appointment slots");
+                    }
+                    Err(e) => tracing::warn!(error = %e, "slots not generated; will retry"),
+                }
+            }
+            if reminder_hours > 0 {
+                match scheduling.send_reminders(reminder_hours).await {
+                    Ok(0) => {}
+                    Ok(sent) => tracing::info!(sent, "sent appointment reminders"),
+                    Err(e) => tracing::warn!(error = %e, "reminders not sent; will retry"),
+                }
+            }
             match records.send_due_notices().await {
                 Ok(0) => {}
                 Ok(charts) => tracing::info!(charts, "sent the notices of delayed releases"),
@@ -179,6 +216,7 @@ pub fn app(
         records: state.records.clone(),
         consent: state.consent.clone(),
         messaging: state.messaging.clone(),
+        scheduling: state.scheduling.clone(),
         secure_cookies: https,
         csrf_key: cfg.csrf_key()?,
     };

@@ -86,6 +86,13 @@ pub struct Config {
     /// Largest file a message may carry, in MB (at most five per message). The requests that
     /// carry files may be up to five such files larger than `max_body_kib`.
     pub attachment_max_mb: u32,
+    /// Hours before a visit when patients can no longer cancel or move it online, for
+    /// organisations that did not set their own.
+    pub cancel_cutoff_hours: u32,
+    /// Days ahead for which appointment slots are generated from the weekly templates.
+    pub slot_horizon_days: u32,
+    /// Hours before a visit when its reminder email goes out; 0: no reminders.
+    pub reminder_hours: u32,
     /// Key of the forms' CSRF tokens: 32 bytes, base64. Empty: a random key per start (one
     /// node only; several nodes behind a balancer must share a key).
     pub csrf_key: String,
@@ -125,6 +132,9 @@ impl Default for Config {
             demo_password: String::new(),
             threads_per_day: salus_domain::messaging::THREADS_PER_DAY,
             attachment_max_mb: 10,
+            cancel_cutoff_hours: salus_domain::scheduling::CANCEL_CUTOFF_HOURS,
+            slot_horizon_days: 90,
+            reminder_hours: 24,
         }
     }
 }
@@ -163,6 +173,15 @@ impl Config {
         cfg.mailer()?;
         if !(1..=100).contains(&cfg.attachment_max_mb) {
             bail!("SALUS_ATTACHMENT_MAX_MB / attachment_max_mb must be 1 to 100");
+        }
+        if cfg.cancel_cutoff_hours > 168 {
+            bail!("SALUS_CANCEL_CUTOFF_HOURS / cancel_cutoff_hours must be 0 to 168");
+        }
+        if !(1..=366).contains(&cfg.slot_horizon_days) {
+            bail!("SALUS_SLOT_HORIZON_DAYS / slot_horizon_days must be 1 to 366");
+        }
+        if cfg.reminder_hours > 168 {
+            bail!("SALUS_REMINDER_HOURS / reminder_hours must be 0 to 168");
         }
         Ok(cfg)
     }

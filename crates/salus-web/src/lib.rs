@@ -17,6 +17,7 @@ mod proxy;
 mod records;
 mod recovery;
 mod refills;
+mod scheduling;
 mod security;
 mod session;
 mod share;
@@ -39,6 +40,7 @@ pub struct WebState {
     pub records: salus_domain::chart::RecordsService,
     pub consent: salus_domain::consent::ConsentService,
     pub messaging: salus_domain::messaging::MessagingService,
+    pub scheduling: salus_domain::scheduling::SchedulingService,
     /// Served over TLS: cookies get `Secure` and the `__Host-` prefix.
     pub secure_cookies: bool,
     /// Key of the CSRF tokens; every node of a deployment must share it.
@@ -280,6 +282,35 @@ pub fn routes(state: WebState) -> impl Endpoint {
             poem::post(refills::approve_form),
         )
         .at("/staff/refills/:id/deny", poem::post(refills::deny_form))
+        .at("/appointments", get(scheduling::list))
+        .at("/appointments/new", get(scheduling::find_new))
+        .at(
+            "/appointments/new/:slot",
+            get(scheduling::book_form).post(scheduling::book),
+        )
+        .at("/appointments/:id", get(scheduling::show))
+        .at("/appointments/:id/calendar.ics", get(scheduling::calendar))
+        .at("/appointments/:id/cancel", poem::post(scheduling::cancel))
+        .at(
+            "/appointments/:id/move",
+            get(scheduling::find_move).post(scheduling::reschedule),
+        )
+        .at(
+            "/appointments/:id/waitlist",
+            poem::post(scheduling::join_waitlist),
+        )
+        .at(
+            "/appointments/:id/waitlist/leave",
+            poem::post(scheduling::leave_waitlist),
+        )
+        .at("/staff/schedule", get(scheduling::schedule))
+        .at("/staff/schedule/find", get(scheduling::staff_find))
+        .at(
+            "/staff/schedule/setup",
+            get(scheduling::setup_form).post(scheduling::save_setup),
+        )
+        .at("/staff/slots/:id/block", poem::post(scheduling::block))
+        .at("/staff/slots/:id/unblock", poem::post(scheduling::unblock))
         .at("/staff/inbox", get(messages::inbox))
         .at(
             "/staff/inbox/:id",

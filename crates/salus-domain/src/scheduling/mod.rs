@@ -487,3 +487,28 @@ pub trait SchedulingRepository: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<bool, RepoError>;
 }
+
+/// A scheduling service whose ports are mocks with no expectations: any use fails the test.
+/// For adapter tests that never reach scheduling.
+#[cfg(any(test, feature = "mocks"))]
+pub fn scheduling_without_expectations() -> SchedulingService {
+    #[derive(Debug)]
+    struct NilIds;
+    impl crate::ids::IdGenerator for NilIds {
+        fn next_uuid(&self) -> uuid::Uuid {
+            uuid::Uuid::nil()
+        }
+    }
+    SchedulingService::new(SchedulingPorts {
+        schedule: std::sync::Arc::new(MockSchedulingRepository::new()),
+        patients: std::sync::Arc::new(crate::patient::MockPatientRepository::new()),
+        log: std::sync::Arc::new(crate::audit::MockAccessLog::new()),
+        clock: std::sync::Arc::new(crate::clock::SystemClock),
+        ids: std::sync::Arc::new(NilIds),
+        accounts: std::sync::Arc::new(crate::account::MockAccountRepository::new()),
+        mailer: std::sync::Arc::new(crate::account::MockMailer::new()),
+        public_url: String::new(),
+        cancel_cutoff_hours: CANCEL_CUTOFF_HOURS,
+        horizon_days: 90,
+    })
+}

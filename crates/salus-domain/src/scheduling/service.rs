@@ -108,6 +108,34 @@ impl SchedulingService {
         &self.p
     }
 
+    /// The time now, by the service's clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.p.clock.now()
+    }
+
+    /// An open time of the actor's organisation (the chart's, for the patient's side) and
+    /// not past, to show on a booking form.
+    ///
+    /// # Errors
+    /// `NotFound` for a time of another organisation; `SlotTaken` for one that is not open.
+    pub async fn open_time(&self, actor: &Actor, id: SlotId) -> Result<Slot, SchedulingError> {
+        let organization = match actor {
+            Actor::Staff { organization, .. } => *organization,
+            _ => self.chart_for(actor, None, None).await?.organization_id,
+        };
+        let slot = self
+            .p
+            .schedule
+            .slot(id)
+            .await?
+            .filter(|s| s.organization == organization)
+            .ok_or(SchedulingError::NotFound)?;
+        if slot.state != SlotState::Open || slot.time.start <= self.p.clock.now() {
+            return Err(SchedulingError::SlotTaken);
+        }
+        Ok(slot)
+    }
+
     pub(super) async fn audit(
         &self,
         actor: &Actor,

@@ -587,6 +587,36 @@ impl SchedulingService {
             .collect())
     }
 
+    /// Front desk: the organisation's chart with this medical record number, to book for —
+    /// its id and name. The lookup is audited on the chart like any look at its visits.
+    ///
+    /// # Errors
+    /// `Forbidden` for other roles; `NotFound` for an unknown number.
+    pub async fn chart_by_mrn(
+        &self,
+        actor: &Actor,
+        mrn: &str,
+        request_id: Option<&str>,
+    ) -> Result<(PatientId, String), SchedulingError> {
+        let organization = self.keeper(actor)?;
+        let mrn = crate::text::Mrn::parse(mrn.trim()).map_err(|_| SchedulingError::NotFound)?;
+        let chart = self
+            .ports()
+            .patients
+            .find_by_mrn(organization, &mrn)
+            .await?
+            .ok_or(SchedulingError::NotFound)?;
+        self.audit(
+            actor,
+            chart.id,
+            BookingStep::Viewed,
+            Outcome::Allowed,
+            request_id,
+        )
+        .await?;
+        Ok((chart.id, chart.name.full()))
+    }
+
     /// Generates the slots of every organisation that has templates, for `horizon_days`
     /// from today in each location's calendar. Answers how many were new.
     ///

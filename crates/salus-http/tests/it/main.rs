@@ -21,6 +21,7 @@ fn client(repo: MockOrganizationRepository) -> TestClient<impl poem::Endpoint> {
         records: salus_domain::chart::records_without_expectations(),
         consent: salus_domain::consent::consent_without_expectations(),
         messaging: salus_domain::messaging::messaging_without_expectations(),
+        scheduling: salus_domain::scheduling::scheduling_without_expectations(),
     };
     TestClient::new(poem::Route::new().nest("/api", routes(state)))
 }
