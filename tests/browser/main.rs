@@ -1224,6 +1224,17 @@ async fn staff_signs_in(
     email: &str,
     secret_base32: &str,
 ) -> Result<(), fantoccini::error::CmdError> {
+    staff_signs_in_with(c, base, email, &totp_now(secret_base32)).await
+}
+
+/// Signs a member of staff in with the shared test password and `code` (an authenticator's
+/// code, or a recovery code when the current one was just used); waits for the home page.
+async fn staff_signs_in_with(
+    c: &fantoccini::Client,
+    base: &str,
+    email: &str,
+    code: &str,
+) -> Result<(), fantoccini::error::CmdError> {
     c.goto(&format!("{base}/login")).await?;
     c.find(Locator::Css("#email"))
         .await?
@@ -1238,11 +1249,7 @@ async fn staff_signs_in(
         .click()
         .await?;
     c.wait().for_element(Locator::Css("#code")).await?;
-    let code = totp_now(secret_base32);
-    c.find(Locator::Css("#code"))
-        .await?
-        .send_keys(&code)
-        .await?;
+    c.find(Locator::Css("#code")).await?.send_keys(code).await?;
     c.find(Locator::Css("main button[type=submit]"))
         .await?
         .click()
@@ -1261,4 +1268,258 @@ fn totp_now(secret_base32: &str) -> String {
         .unwrap()
         .generate_current()
         .unwrap()
+}
+
+/// Signs the demo patient in; waits for the home page.
+async fn patient_signs_in(
+    c: &fantoccini::Client,
+    base: &str,
+) -> Result<(), fantoccini::error::CmdError> {
+    c.goto(&format!("{base}/login")).await?;
+    c.find(Locator::Css("#email"))
+        .await?
+        .send_keys("patient@demo.salus.test")
+        .await?;
+    c.find(Locator::Css("#password"))
+        .await?
+        .send_keys(DEMO_PASSWORD)
+        .await?;
+    c.find(Locator::Css("main button[type=submit]"))
+        .await?
+        .click()
+        .await?;
+    c.wait()
+        .for_url(&url::Url::parse(&format!("{base}/account")).unwrap())
+        .await
+}
+
+/// Signs whoever is signed in out.
+async fn signs_out(c: &fantoccini::Client, base: &str) -> Result<(), fantoccini::error::CmdError> {
+    c.goto(&format!("{base}/account")).await?;
+    c.find(Locator::Css("form[action='/logout'] button"))
+        .await?
+        .click()
+        .await?;
+    c.wait().for_element(Locator::Css("main h1")).await?;
+    Ok(())
+}
+
+/// The booked rows of the front desk's week from `day`: (time, patient) of each.
+async fn booked_rows(
+    c: &fantoccini::Client,
+    base: &str,
+    day: &str,
+) -> Result<Vec<(String, String)>, fantoccini::error::CmdError> {
+    c.goto(&format!("{base}/staff/schedule?date={day}&days=7"))
+        .await?;
+    c.wait().for_element(Locator::Css("main h1")).await?;
+    let rows = c
+        .execute(
+            "return [...document.querySelectorAll('table.schedule tr.booked')].map(r => [r.cells[0].innerText, r.cells[5].innerText.split('\\n')[0]]);",
+            vec![],
+        )
+        .await?;
+    Ok(serde_json::from_value(rows).unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_patient_books_the_next_time_downloads_the_calendar_moves_and_cancels_and_the_front_desk_sees_each_change_in_chromium()
+ {
+    use salus_domain::account::{NewStaff, SecretText, StaffRole};
+    let Some((driver, chromium)) = tools() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (base, auth, clinic, store) = start_salus(dir.path()).await;
+    let desk = auth
+        .create_staff(
+            NewStaff {
+                email: salus_domain::text::Email::parse("desk@browser.test").unwrap(),
+                name: salus_domain::patient::PersonName::new("Sam", "Rivera").unwrap(),
+                role: StaffRole::FrontDesk,
+                organization: clinic,
+                password: SecretText::new("tulip kettle orbit"),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    // The demo clinic's hours, set up by its front desk.
+    let scheduling = salus_server::app::api_state(
+        &store,
+        &salus_server::Config::default(),
+        Arc::new(salus_domain::SystemClock),
+    )
+    .unwrap()
+    .scheduling;
+    demo::seed_demo_schedule(
+        &scheduling,
+        &salus_domain::access::Actor::Staff {
+            account: desk.account,
+            role: StaffRole::FrontDesk,
+            organization: clinic,
+        },
+        "America/New_York",
+    )
+    .await
+    .unwrap();
+    let zone: salus_domain::chrono_tz::Tz = "America/New_York".parse().unwrap();
+    let from = (salus_domain::Clock::now(&salus_domain::SystemClock) + chrono::Duration::days(3))
+        .with_timezone(&zone)
+        .date_naive()
+        .to_string();
+    let (_driver, c) = open_chromium(&driver, &chromium, dir.path()).await;
+    let result = async {
+        let url = |path: &str| url::Url::parse(&format!("{base}{path}")).unwrap();
+        patient_signs_in(&c, &base).await?;
+        // From the menu to the first open follow-up time three days ahead.
+        c.find(Locator::LinkText("Appointments")).await?.click().await?;
+        c.wait().for_url(&url("/appointments")).await?;
+        c.find(Locator::LinkText("Book a visit")).await?.click().await?;
+        c.wait().for_element(Locator::Css("#visit_type")).await?;
+        c.find(Locator::Css("#visit_type"))
+            .await?
+            .select_by_label("Follow-up visit (20 minutes, in person)")
+            .await?;
+        c.execute(
+            "document.querySelector('#from').value = arguments[0];",
+            vec![serde_json::json!(from)],
+        )
+        .await?;
+        c.find(Locator::XPath("//button[text()='Find times']"))
+            .await?
+            .click()
+            .await?;
+        c.wait().for_element(Locator::Css("a.slot")).await?;
+        let find_page = {
+            let u = c.current_url().await?;
+            format!("{}?{}", u.path(), u.query().unwrap_or_default())
+        };
+        let first = c.find(Locator::Css("a.slot")).await?;
+        let first_time = first.text().await?;
+        first.click().await?;
+        c.wait().for_element(Locator::Css("#reason")).await?;
+        let book_page = c.current_url().await?.path().to_owned();
+        c.find(Locator::Css("#reason"))
+            .await?
+            .send_keys("Blood pressure follow-up")
+            .await?;
+        c.find(Locator::XPath("//button[text()='Book']"))
+            .await?
+            .click()
+            .await?;
+        c.wait()
+            .for_element(Locator::XPath("//div[@class='notice'][starts-with(text(),'Booked.')]"))
+            .await?;
+        let appointment = c.current_url().await?.path().to_owned();
+        let heading = c.find(Locator::Css("main h1")).await?.text().await?;
+        let booked_time = first_time.lines().next().unwrap_or_default().to_owned();
+        assert!(heading.ends_with(&booked_time), "{heading} / {booked_time}");
+
+        // The calendar file, fetched as the browser would download it.
+        let link = c
+            .find(Locator::Css("a[href$='/calendar.ics']"))
+            .await?
+            .attr("href")
+            .await?
+            .unwrap_or_default();
+        let ics = c
+            .execute_async(
+                "const done = arguments[arguments.length - 1]; fetch(arguments[0]).then(r => r.text()).then(done);",
+                vec![serde_json::json!(link)],
+            )
+            .await?;
+        let ics = ics.as_str().unwrap_or_default().to_owned();
+        assert!(ics.starts_with("BEGIN:VCALENDAR"), "{ics}");
+        assert!(ics.contains("TZID=America/New_York"), "{ics}");
+        assert!(!ics.contains("Blood pressure"), "no reason in the file");
+
+        // Move it to the second time offered.
+        c.find(Locator::LinkText("Change the time")).await?.click().await?;
+        c.wait().for_element(Locator::Css("button.slot")).await?;
+        let second = c.find_all(Locator::Css("button.slot")).await?;
+        let moved_time = second[1].text().await?.lines().next().unwrap_or_default().to_owned();
+        second[1].click().await?;
+        c.wait()
+            .for_element(Locator::XPath("//div[@class='notice'][text()='Moved to the new time.']"))
+            .await?;
+        let heading = c.find(Locator::Css("main h1")).await?.text().await?;
+        assert!(heading.ends_with(&moved_time), "{heading} / {moved_time}");
+        signs_out(&c, &base).await?;
+
+        // The front desk sees the moved visit, with the patient.
+        staff_signs_in(&c, &base, "desk@browser.test", &desk.totp.secret_base32).await?;
+        c.find(Locator::LinkText("Schedule")).await?.click().await?;
+        c.wait().for_element(Locator::Css("main h1")).await?;
+        let rows = booked_rows(&c, &base, &from).await?;
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].0, moved_time);
+        assert!(!rows[0].1.is_empty(), "the patient's name");
+        signs_out(&c, &base).await?;
+
+        // The patient cancels; the front desk's week is empty of bookings.
+        patient_signs_in(&c, &base).await?;
+        c.goto(url(&appointment).as_str()).await?;
+        c.find(Locator::XPath("//button[text()='Cancel this appointment']"))
+            .await?
+            .click()
+            .await?;
+        c.wait()
+            .for_element(Locator::XPath("//div[@class='notice'][starts-with(text(),'Cancelled.')]"))
+            .await?;
+        if let Some(axe) = salus_tests::axe_core() {
+            let mut failures = Vec::new();
+            for width in [390_u32, 1280] {
+                c.set_window_size(width, 900).await?;
+                for path in [
+                    "/appointments",
+                    find_page.as_str(),
+                    book_page.as_str(),
+                    appointment.as_str(),
+                ] {
+                    c.goto(url(path).as_str()).await?;
+                    c.wait().for_element(Locator::Css("main")).await?;
+                    for w in check_page(&c, &axe, "patient", path, width).await? {
+                        failures.push(format!("patient {path} at {width} px: {w}"));
+                    }
+                }
+            }
+            assert!(failures.is_empty(), "{}", failures.join("\n"));
+        }
+        signs_out(&c, &base).await?;
+        // The authenticator's code of a minute ago is spent: a recovery code instead.
+        staff_signs_in_with(
+            &c,
+            &base,
+            "desk@browser.test",
+            desk.recovery_codes[0].expose(),
+        )
+        .await?;
+        assert!(booked_rows(&c, &base, &from).await?.is_empty(), "the cancellation shows");
+        if let Some(axe) = salus_tests::axe_core() {
+            let mut failures = Vec::new();
+            let week = format!("/staff/schedule?date={from}&days=7");
+            for width in [390_u32, 1280] {
+                c.set_window_size(width, 900).await?;
+                for path in [week.as_str(), "/staff/schedule/setup"] {
+                    c.goto(url(path).as_str()).await?;
+                    c.wait().for_element(Locator::Css("main")).await?;
+                    for w in check_page(&c, &axe, "front desk", path, width).await? {
+                        failures.push(format!("front desk {path} at {width} px: {w}"));
+                    }
+                }
+            }
+            assert!(failures.is_empty(), "{}", failures.join("\n"));
+        }
+        Ok::<(), fantoccini::error::CmdError>(())
+    }
+    .await;
+    if result.is_err() {
+        let shots = salus_tests::workspace_root().join("target/screenshots");
+        if let (Ok(png), Ok(())) = (c.screenshot().await, std::fs::create_dir_all(&shots)) {
+            let _ = std::fs::write(shots.join("failed-scheduling.png"), png);
+        }
+    }
+    let _ = c.close().await;
+    result.unwrap();
 }

@@ -274,3 +274,108 @@ pub async fn seed_demo_patient_account(
         generated_password: generated,
     }))
 }
+
+/// The demo front desk's sign-in address.
+pub const DEMO_FRONT_DESK_EMAIL: &str = "frontdesk@demo.salus.test";
+
+/// The demo clinic's scheduling, set up by its front desk (`desk`) through the same use cases
+/// staff use: one location in the organisation's zone, the demo clinician as a bookable
+/// provider with a video room, three visit types and weekday hours; slots follow for the
+/// horizon.
+///
+/// # Errors
+/// When a use case refuses (a constant is wrong) or storage fails.
+pub async fn seed_demo_schedule(
+    scheduling: &salus_domain::scheduling::SchedulingService,
+    desk: &salus_domain::access::Actor,
+    zone: &str,
+) -> anyhow::Result<()> {
+    use salus_domain::scheduling::{NewLocation, NewProvider, NewTemplate, NewVisitType};
+    let fail = |e: salus_domain::scheduling::SchedulingError| anyhow::anyhow!("demo schedule: {e}");
+    let location = scheduling
+        .add_location(
+            desk,
+            NewLocation {
+                name: "Main Street Clinic",
+                address: "100 Main Street, Springfield",
+                time_zone: zone,
+            },
+        )
+        .await
+        .map_err(fail)?;
+    let provider = scheduling
+        .add_provider(
+            desk,
+            NewProvider {
+                name: "Dr Mira Osei",
+                video_url: "https://video.demo.salus.test/osei",
+            },
+        )
+        .await
+        .map_err(fail)?;
+    let kinds = [
+        (
+            "Follow-up visit",
+            "20",
+            "in_person",
+            "everyone",
+            "Your medication list",
+        ),
+        ("Video check-in", "15", "video", "everyone", ""),
+        (
+            "Annual physical",
+            "40",
+            "in_person",
+            "existing_patients",
+            "Your insurance card and medication list",
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (name, minutes, mode, online, bring) in kinds {
+        let kind = scheduling
+            .add_visit_type(
+                desk,
+                NewVisitType {
+                    name,
+                    minutes,
+                    mode,
+                    online,
+                    max_per_patient: "1",
+                    bring,
+                },
+            )
+            .await
+            .map_err(fail)?;
+        ids.push(kind.id.to_string());
+    }
+    let (provider, location) = (provider.id.to_string(), location.id.to_string());
+    let hours = [
+        (0, "monday", "09:00", "12:00"),
+        (0, "tuesday", "09:00", "12:00"),
+        (0, "wednesday", "09:00", "12:00"),
+        (0, "thursday", "09:00", "12:00"),
+        (0, "friday", "09:00", "12:00"),
+        (1, "tuesday", "13:00", "15:00"),
+        (1, "thursday", "13:00", "15:00"),
+        (2, "wednesday", "14:00", "16:00"),
+    ];
+    for (kind, weekday, start, end) in hours {
+        scheduling
+            .add_template(
+                desk,
+                NewTemplate {
+                    provider: &provider,
+                    location: &location,
+                    visit_type: &ids[kind],
+                    weekday,
+                    start,
+                    end,
+                    valid_from: "",
+                    valid_until: "",
+                },
+            )
+            .await
+            .map_err(fail)?;
+    }
+    Ok(())
+}

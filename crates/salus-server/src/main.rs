@@ -371,14 +371,47 @@ async fn demo_accounts(
     )
     .await
     .context("cannot create the demo care team")?;
+    let shown_password = if cfg.demo_password.is_empty() {
+        password.as_str()
+    } else {
+        "(SALUS_DEMO_PASSWORD)"
+    };
     secrets.push_str(&staff_lines(
         demo::DEMO_CLINICIAN_EMAIL,
-        if cfg.demo_password.is_empty() {
-            &password
-        } else {
-            "(SALUS_DEMO_PASSWORD)"
-        },
+        shown_password,
         &creds,
+    ));
+    // A front desk that keeps the demo clinic's schedule (and set it up).
+    let desk = auth
+        .create_staff(
+            salus_domain::account::NewStaff {
+                email: salus_domain::text::Email::parse(demo::DEMO_FRONT_DESK_EMAIL)
+                    .expect("constant email"),
+                name: salus_domain::patient::PersonName::new("Sam", "Rivera")
+                    .expect("constant name"),
+                role: salus_domain::account::StaffRole::FrontDesk,
+                organization: org.id,
+                password: salus_domain::account::SecretText::new(password.clone()),
+            },
+            None,
+        )
+        .await
+        .context("cannot create the demo front desk")?;
+    let scheduling = salus_server::app::api_state(store, cfg, Arc::new(SystemClock))?.scheduling;
+    demo::seed_demo_schedule(
+        &scheduling,
+        &salus_domain::access::Actor::Staff {
+            account: desk.account,
+            role: salus_domain::account::StaffRole::FrontDesk,
+            organization: org.id,
+        },
+        org.time_zone.name(),
+    )
+    .await?;
+    secrets.push_str(&staff_lines(
+        demo::DEMO_FRONT_DESK_EMAIL,
+        shown_password,
+        &desk,
     ));
     hand_over_demo_secrets(cfg, &secrets)
 }

@@ -62,6 +62,7 @@ pub(crate) fn links(
                     ("/records/download", "Download"),
                     ("/records/history", "Who has looked"),
                     ("/messages", "Messages"),
+                    ("/appointments", "Appointments"),
                     ("/account/sharing", "Sharing"),
                 ]);
             } else {
@@ -73,10 +74,13 @@ pub(crate) fn links(
                 StaffRole::Clinician => {
                     links.extend([("/staff/charts", "Charts"), ("/staff/refills", "Refills")]);
                 }
-                StaffRole::FrontDesk => links.push(("/staff", "Front desk")),
+                StaffRole::FrontDesk => {
+                    links.extend([("/staff", "Front desk"), ("/staff/schedule", "Schedule")]);
+                }
                 StaffRole::OrganizationAdmin => {
                     links.extend([
                         ("/staff", "Front desk"),
+                        ("/staff/schedule", "Schedule"),
                         ("/staff/team", "Team"),
                         ("/staff/pools", "Care teams"),
                     ]);

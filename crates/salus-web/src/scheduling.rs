@@ -850,7 +850,8 @@ struct SchedulePage<'a> {
     locations: Vec<(String, String, bool)>,
     provider: String,
     location: String,
-    rows: Vec<ScheduleRow>,
+    /// The rows by day.
+    days_shown: Vec<(String, Vec<ScheduleRow>)>,
     counts: (usize, usize, usize),
     notice: Option<&'static str>,
 }
@@ -932,6 +933,13 @@ pub(crate) async fn schedule(
     let count = |s: &str| rows.iter().filter(|r| r.state == s).count();
     let counts = (count("open"), count("booked"), count("blocked"));
     let step = Duration::days(i64::from(days));
+    let mut days_shown: Vec<(String, Vec<ScheduleRow>)> = Vec::new();
+    for row in rows {
+        match days_shown.last_mut() {
+            Some((day, rows)) if *day == row.day => rows.push(row),
+            _ => days_shown.push((row.day.clone(), vec![row])),
+        }
+    }
     render(&SchedulePage {
         csrf: &csrf.0,
         date: date.to_string(),
@@ -952,7 +960,7 @@ pub(crate) async fn schedule(
         ),
         provider: q.provider.clone(),
         location: q.location.clone(),
-        rows,
+        days_shown,
         counts,
         notice: match q.done.as_deref() {
             Some("booked") => Some("Booked."),
@@ -1021,6 +1029,19 @@ pub(crate) async fn unblock(
     set_blocked(&state, &acting, &id, &f.date, false).await
 }
 
+/// A weekday as the pages name it.
+fn weekday_label(day: chrono::Weekday) -> &'static str {
+    match day {
+        chrono::Weekday::Mon => "Monday",
+        chrono::Weekday::Tue => "Tuesday",
+        chrono::Weekday::Wed => "Wednesday",
+        chrono::Weekday::Thu => "Thursday",
+        chrono::Weekday::Fri => "Friday",
+        chrono::Weekday::Sat => "Saturday",
+        chrono::Weekday::Sun => "Sunday",
+    }
+}
+
 struct TemplateRow {
     weekday: &'static str,
     hours: String,
@@ -1041,6 +1062,9 @@ struct SetupPage<'a> {
     part: &'a str,
     problems: Problems,
     notice: Option<String>,
+    horizon_days: u32,
+    /// (value, label) of each day of the week.
+    weekdays: Vec<(&'static str, &'static str)>,
 }
 
 impl SetupPage<'_> {
@@ -1148,7 +1172,7 @@ async fn setup_page(
         .templates
         .iter()
         .map(|t| TemplateRow {
-            weekday: weekday_code(t.weekly.weekday),
+            weekday: weekday_label(t.weekly.weekday),
             hours: format!(
                 "{}–{}",
                 t.weekly.start.format("%H:%M"),
@@ -1182,6 +1206,19 @@ async fn setup_page(
         part: &part,
         problems,
         notice,
+        horizon_days: state.scheduling.horizon_days(),
+        weekdays: [
+            chrono::Weekday::Mon,
+            chrono::Weekday::Tue,
+            chrono::Weekday::Wed,
+            chrono::Weekday::Thu,
+            chrono::Weekday::Fri,
+            chrono::Weekday::Sat,
+            chrono::Weekday::Sun,
+        ]
+        .into_iter()
+        .map(|d| (weekday_code(d), weekday_label(d)))
+        .collect(),
     });
     if bad {
         with_status(page, StatusCode::BAD_REQUEST)

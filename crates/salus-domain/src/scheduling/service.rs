@@ -108,6 +108,11 @@ impl SchedulingService {
         &self.p
     }
 
+    /// Days ahead for which slots are generated.
+    pub fn horizon_days(&self) -> u32 {
+        self.p.horizon_days
+    }
+
     /// The time now, by the service's clock.
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.p.clock.now()
