@@ -317,6 +317,8 @@ fn test(skip_postgres: bool) -> anyhow::Result<()> {
         "e2e",
         "--test",
         "durability",
+        "--test",
+        "two_nodes",
     ];
     if let Ok(url) = std::env::var("SALUS_TEST_POSTGRES_URL") {
         eprintln!("\n==> using the PostgreSQL cluster at SALUS_TEST_POSTGRES_URL");
