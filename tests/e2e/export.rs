@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// GET with a bearer token: status, headers of interest, body bytes.
-async fn download(
+pub(crate) async fn download(
     app: &TestApp,
     path: &str,
     bearer: &str,

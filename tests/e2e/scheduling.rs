@@ -1027,3 +1027,115 @@ async fn every_scheduling_operation_answers_each_kind_of_actor_as_the_table_says
     ];
     crate::check_matrix(&app, "Scheduling", &actors, &rows).await;
 }
+
+#[tokio::test]
+async fn the_patients_fhir_export_carries_their_appointments_and_the_validator_accepts_them() {
+    let app = spawn_app_with(2, |_| {}).await;
+    let desk = staff(
+        &app,
+        "demo-clinic",
+        "desk@example.org",
+        StaffRole::FrontDesk,
+    )
+    .await;
+    let (ann, _) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let clinic = set_up(&app, &desk, 2).await;
+    let times = open_times(&app, &ann, &clinic.kind, 4, None, 3).await;
+    let mut ids = Vec::new();
+    for (n, reason) in [(0, "Knee pain"), (2, "")] {
+        let (status, b) = call(
+            &app,
+            "POST",
+            "/api/v1/appointments",
+            &ann,
+            Some(json!({"slot_id": times[n]["id"], "reason": reason})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{b}");
+        ids.push(b["id"].as_str().unwrap().to_owned());
+    }
+    let (status, _) = call(
+        &app,
+        "POST",
+        &format!("/api/v1/appointments/{}/cancel", ids[1]),
+        &desk,
+        Some(json!({"reason": "The clinic is closed that day"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, _, _, body) = crate::export::download(&app, "/api/v1/export/fhir", &ann).await;
+    assert_eq!(status, StatusCode::OK);
+    let bundle: Value = serde_json::from_slice(&body).unwrap();
+    let appointments: Vec<&Value> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .filter(|r| r["resourceType"] == "Appointment")
+        .collect();
+    assert_eq!(appointments.len(), 2, "both, booked and cancelled");
+    let booked = appointments
+        .iter()
+        .find(|a| a["id"] == ids[0].as_str())
+        .unwrap();
+    assert_eq!(booked["status"], "booked");
+    let instant = |v: &Value| {
+        v.as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<Utc>>()
+            .unwrap()
+    };
+    assert_eq!(instant(&booked["start"]), instant(&times[0]["start"]));
+    assert_eq!(booked["minutesDuration"], 20);
+    assert_eq!(booked["reasonCode"][0]["text"], "Knee pain");
+    assert_eq!(booked["appointmentType"]["text"], "Follow-up visit");
+    let patient_ref = bundle["entry"][0]["fullUrl"].clone();
+    assert!(
+        booked["participant"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["actor"]["reference"] == patient_ref),
+        "{booked}"
+    );
+    let cancelled = appointments
+        .iter()
+        .find(|a| a["id"] == ids[1].as_str())
+        .unwrap();
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(
+        cancelled["cancelationReason"]["text"],
+        "The clinic is closed that day"
+    );
+    if let Some(python) = salus_tests::fhir_validator() {
+        salus_tests::validate_fhir(&python, &[&body])
+            .unwrap_or_else(|report| panic!("the validator refused the export: {report}"));
+    }
+
+    // A proxy without the booking grant gets no appointments in their download.
+    let reader = crate::records::proxy_of(
+        &app,
+        &ann,
+        "reader@example.org",
+        &["encounter"],
+        &["read", "export"],
+    )
+    .await;
+    let resp = app
+        .client
+        .get("/api/v1/export/fhir")
+        .header("authorization", format!("Bearer {}", reader.0))
+        .header("x-acting-for", reader.1.as_str())
+        .send()
+        .await;
+    resp.assert_status_is_ok();
+    let theirs: Value = serde_json::from_str(&crate::text(resp).await).unwrap();
+    assert!(
+        !theirs["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["resource"]["resourceType"] == "Appointment")
+    );
+}

@@ -102,6 +102,18 @@ pub struct ChartExport {
     cursor: Option<Cursor>,
     /// The patient's grants in force, in their own export only.
     consents: Vec<crate::consent::Grant>,
+    /// The chart's appointments, in an export by someone who may book for it.
+    appointments: Vec<ExportedAppointment>,
+}
+
+/// An appointment as an export writes it: with its visit type's name, where, and with whom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportedAppointment {
+    pub appointment: crate::scheduling::Appointment,
+    pub visit_type: String,
+    pub minutes: u16,
+    pub location: Option<crate::scheduling::Location>,
+    pub provider: Option<String>,
 }
 
 impl std::fmt::Debug for ChartExport {
@@ -133,7 +145,21 @@ impl ChartExport {
             kinds: kinds.into(),
             cursor: None,
             consents: Vec::new(),
+            appointments: Vec::new(),
         }
+    }
+
+    /// The export with the chart's appointments.
+    #[must_use]
+    pub(crate) fn with_appointments(mut self, appointments: Vec<ExportedAppointment>) -> Self {
+        self.appointments = appointments;
+        self
+    }
+
+    /// The chart's appointments, for the FHIR `Appointment` resources (empty when the actor
+    /// may not book for the chart).
+    pub fn appointments(&self) -> &[ExportedAppointment] {
+        &self.appointments
     }
 
     /// The export with the patient's grants in force (for their own export).

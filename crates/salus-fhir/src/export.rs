@@ -11,12 +11,13 @@ use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use salus_domain::RepoError;
 use salus_domain::consent::{Grant, Grantee};
-use salus_domain::export::ChartExport;
+use salus_domain::export::{ChartExport, ExportedAppointment};
 use salus_domain::patient::Patient;
 use salus_domain::record::{
     AbnormalFlag, ClinicalRecord, EncounterClass, NoteType, ObservationCategory, ObservationValue,
     Period, RecordBody, RecordKind, ReferenceRange, ResultStatus, SensitivityLabel,
 };
+use salus_domain::scheduling::AppointmentState;
 use salus_domain::text::{Code, DisplayName};
 use salus_domain::{PatientId, RecordId};
 use serde_json::{Map, Value, json};
@@ -647,6 +648,64 @@ pub fn consent_resource(g: &Grant, patient: PatientId) -> Value {
     })
 }
 
+/// An appointment as an R4 `Appointment`: booked or cancelled (with the reason staff gave),
+/// when, how long, the kind of visit, the patient's reason, and who takes part (the patient
+/// by reference; the provider and the place by name).
+pub fn appointment_resource(e: &ExportedAppointment, patient: PatientId) -> Value {
+    let a = &e.appointment;
+    let mut participants = vec![json!({
+        "actor": {"reference": patient_url(patient)},
+        "required": "required",
+        "status": "accepted",
+    })];
+    if let Some(provider) = &e.provider {
+        participants.push(json!({
+            "type": [{"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                "code": "PPRF", "display": "primary performer"}]}],
+            "actor": {"display": provider},
+            "required": "required",
+            "status": "accepted",
+        }));
+    }
+    if let Some(place) = &e.location {
+        participants.push(json!({
+            "actor": {"display": format!("{}, {}", place.name, place.address)},
+            "required": "required",
+            "status": "accepted",
+        }));
+    }
+    let mut resource = json!({
+        "resourceType": "Appointment",
+        "id": a.id.to_string(),
+        "status": match a.state {
+            AppointmentState::Booked => "booked",
+            AppointmentState::Cancelled { .. } => "cancelled",
+        },
+        "start": instant(a.time.start),
+        "end": instant(a.time.end),
+        "created": instant(a.booked_at),
+        "participant": participants,
+    });
+    if !e.visit_type.is_empty() {
+        resource["appointmentType"] = json!({"text": e.visit_type});
+        resource["description"] = json!(e.visit_type);
+    }
+    if e.minutes > 0 {
+        resource["minutesDuration"] = json!(e.minutes);
+    }
+    if !a.reason.is_empty() {
+        resource["reasonCode"] = json!([{"text": a.reason}]);
+    }
+    if let AppointmentState::Cancelled {
+        reason: Some(why), ..
+    } = &a.state
+    {
+        resource["cancelationReason"] = json!({"text": why});
+    }
+    resource
+}
+
 /// Writes a `collection` Bundle a piece at a time: [`BundleWriter::start`] (the opening and
 /// the Patient entry), [`BundleWriter::records`] for each batch, [`BundleWriter::finish`].
 /// Remembers only the ids written, so that later entries reference earlier ones.
@@ -711,6 +770,20 @@ impl BundleWriter {
         out
     }
 
+    /// The entries of the chart's appointments, as `Appointment` resources.
+    pub fn appointments(&mut self, list: &[ExportedAppointment], patient: PatientId) -> Vec<u8> {
+        let mut out = Vec::new();
+        for e in list {
+            out.push(b',');
+            let entry = json!({
+                "fullUrl": format!("urn:uuid:{}", e.appointment.id),
+                "resource": appointment_resource(e, patient),
+            });
+            out.extend_from_slice(entry.to_string().as_bytes());
+        }
+        out
+    }
+
     /// The closing of the bundle.
     pub fn finish(self) -> Vec<u8> {
         b"]}".to_vec()
@@ -758,6 +831,7 @@ pub fn bundle_stream(
                 }
                 Ok(None) => {
                     let mut last = writer.consents(export.consents(), export.patient().id);
+                    last.extend(writer.appointments(export.appointments(), export.patient().id));
                     last.extend(writer.finish());
                     Some((Ok(last), State::Done))
                 }

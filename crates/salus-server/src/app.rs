@@ -52,6 +52,7 @@ pub fn api_state(
             Argon2Hasher::new(workers, queue)
         });
     let records = RecordsService::new(RecordsPorts {
+        appointments: shared.clone(),
         records: shared.clone(),
         patients: shared.clone(),
         organizations: shared.clone(),

@@ -104,6 +104,26 @@ impl RecordsService {
                 .collect(),
             _ => Vec::new(),
         };
+        // Appointments go with a FHIR export by whoever may book for the chart (the patient,
+        // a proxy with that grant); share links and staff exports carry none.
+        let appointments = match req.format {
+            ExportFormat::Fhir
+                if decide(
+                    actor,
+                    Action::Book,
+                    Target::Chart {
+                        patient: chart.id,
+                        organization: chart.organization_id,
+                    },
+                    now,
+                )
+                .is_allowed()
+                    && !matches!(actor, Actor::Staff { .. }) =>
+            {
+                self.appointments_of(&patient).await?
+            }
+            _ => Vec::new(),
+        };
         self.audit(&a, Outcome::Allowed).await?;
         Ok(ChartExport::new(
             self.p.records.clone(),
@@ -117,6 +137,38 @@ impl RecordsService {
             },
             kinds,
         )
-        .with_consents(consents))
+        .with_consents(consents)
+        .with_appointments(appointments))
+    }
+
+    /// A chart's appointments with their visit types', places' and providers' names.
+    async fn appointments_of(
+        &self,
+        chart: &crate::patient::Patient,
+    ) -> Result<Vec<crate::export::ExportedAppointment>, crate::repo::RepoError> {
+        let s = &self.p.appointments;
+        let all = s.appointments_of(chart.id).await?;
+        if all.is_empty() {
+            return Ok(Vec::new());
+        }
+        let kinds = s.visit_types_of(chart.organization_id).await?;
+        let places = s.locations_of(chart.organization_id).await?;
+        let providers = s.providers_of(chart.organization_id).await?;
+        Ok(all
+            .into_iter()
+            .map(|a| {
+                let kind = kinds.iter().find(|k| k.id == a.visit_type);
+                crate::export::ExportedAppointment {
+                    visit_type: kind.map(|k| k.name.clone()).unwrap_or_default(),
+                    minutes: kind.map_or(0, |k| k.minutes),
+                    location: places.iter().find(|l| l.id == a.location).cloned(),
+                    provider: providers
+                        .iter()
+                        .find(|p| p.id == a.provider)
+                        .map(|p| p.name.clone()),
+                    appointment: a,
+                }
+            })
+            .collect())
     }
 }

@@ -80,6 +80,9 @@ pub struct RecordsPorts {
     pub mailer: Arc<dyn Mailer>,
     /// A patient's grants, written into their own export as FHIR `Consent` resources.
     pub grants: Arc<dyn crate::consent::GrantRepository>,
+    /// A patient's appointments, written into exports that may see them as FHIR
+    /// `Appointment` resources.
+    pub appointments: Arc<dyn crate::scheduling::SchedulingRepository>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
     /// The portal's public address, for links in emails (no trailing slash).
@@ -412,6 +415,7 @@ pub fn records_without_expectations() -> RecordsService {
         }
     }
     RecordsService::new(RecordsPorts {
+        appointments: Arc::new(crate::scheduling::MockSchedulingRepository::new()),
         records: Arc::new(crate::record::MockRecordRepository::new()),
         patients: Arc::new(crate::patient::MockPatientRepository::new()),
         organizations: Arc::new(crate::organization::MockOrganizationRepository::new()),

@@ -133,6 +133,7 @@ fn service(
         }
     });
     let s = RecordsService::new(RecordsPorts {
+        appointments: Arc::new(crate::scheduling::MockSchedulingRepository::new()),
         records: Arc::new(records),
         patients: Arc::new(patients),
         organizations: Arc::new(MockOrganizationRepository::new()),
@@ -288,6 +289,7 @@ fn a_delayed_release_appears_when_its_time_comes() {
     let mut log = MockAccessLog::new();
     log.expect_record().returning(|_| Ok(()));
     let s = RecordsService::new(RecordsPorts {
+        appointments: Arc::new(crate::scheduling::MockSchedulingRepository::new()),
         records: Arc::new(finding(Some(result(ANN, later)))),
         patients: Arc::new(MockPatientRepository::new()),
         organizations: Arc::new(MockOrganizationRepository::new()),
@@ -356,6 +358,7 @@ fn exporting(records: Vec<ClinicalRecord>) -> (RecordsService, Arc<Mutex<Vec<Acc
     let mut grants = crate::consent::MockGrantRepository::new();
     grants.expect_for_patient().returning(|_| Ok(Vec::new()));
     let s = RecordsService::new(RecordsPorts {
+        appointments: Arc::new(crate::scheduling::MockSchedulingRepository::new()),
         records: Arc::new(repo),
         patients: Arc::new(patients),
         organizations: Arc::new(orgs),
