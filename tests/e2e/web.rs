@@ -1397,6 +1397,53 @@ const SIGNED_IN_ROUTES: &[(&str, &str)] = &[
     ),
     ("GET", "/staff/team"),
     ("POST", "/staff/invitations"),
+    ("GET", "/appointments"),
+    ("GET", "/appointments/new"),
+    (
+        "GET",
+        "/appointments/new/01890000-0000-7000-8000-000000000001",
+    ),
+    (
+        "POST",
+        "/appointments/new/01890000-0000-7000-8000-000000000001",
+    ),
+    ("GET", "/appointments/01890000-0000-7000-8000-000000000001"),
+    (
+        "GET",
+        "/appointments/01890000-0000-7000-8000-000000000001/calendar.ics",
+    ),
+    (
+        "POST",
+        "/appointments/01890000-0000-7000-8000-000000000001/cancel",
+    ),
+    (
+        "GET",
+        "/appointments/01890000-0000-7000-8000-000000000001/move",
+    ),
+    (
+        "POST",
+        "/appointments/01890000-0000-7000-8000-000000000001/move",
+    ),
+    (
+        "POST",
+        "/appointments/01890000-0000-7000-8000-000000000001/waitlist",
+    ),
+    (
+        "POST",
+        "/appointments/01890000-0000-7000-8000-000000000001/waitlist/leave",
+    ),
+    ("GET", "/staff/schedule"),
+    ("GET", "/staff/schedule/find"),
+    ("GET", "/staff/schedule/setup"),
+    ("POST", "/staff/schedule/setup"),
+    (
+        "POST",
+        "/staff/slots/01890000-0000-7000-8000-000000000001/block",
+    ),
+    (
+        "POST",
+        "/staff/slots/01890000-0000-7000-8000-000000000001/unblock",
+    ),
 ];
 
 /// Every form, signed in or not: each checks its CSRF token through the form extractor.
@@ -2673,4 +2720,272 @@ async fn the_front_desk_records_and_ends_a_guardian_and_records_a_proxy_on_a_cha
     assert!(saved.html.contains("Guardian policy saved"));
     assert!(saved.html.contains("value=\"mental_health\" checked"));
     assert!(!saved.html.contains("value=\"hiv\" checked"));
+}
+
+/// A chart imported with one visit (`Encounter`) from `start` for half an hour.
+async fn chart_with_a_visit(app: &TestApp, mrn: &str, start: chrono::DateTime<chrono::Utc>) {
+    use serde_json::json;
+    let patient = format!("urn:uuid:{}", uuid::Uuid::now_v7());
+    let at =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let bundle = json!({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": patient, "resource": {"resourceType": "Patient", "id": mrn.to_lowercase(),
+            "identifier": [{"type": {"coding": [{"code": "MR"}]}, "value": mrn}],
+            "name": [{"use": "official", "given": ["Rosa"], "family": "Diaz"}],
+            "gender": "female", "birthDate": "1961-03-14"}},
+        {"fullUrl": format!("urn:uuid:{}", uuid::Uuid::now_v7()), "resource": {
+            "resourceType": "Encounter", "id": uuid::Uuid::now_v7().to_string(), "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+            "type": [{"text": "Follow-up"}],
+            "subject": {"reference": patient},
+            "period": {"start": at(start), "end": at(start + chrono::Duration::minutes(30))}}},
+    ]});
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("visit.json");
+    std::fs::write(&path, bundle.to_string()).unwrap();
+    let org = salus_server::importer::target_org(&app.store, Some("demo-clinic"))
+        .await
+        .unwrap();
+    salus_server::importer::import_file(&app.store, &org, &path, false, app.clock.clone())
+        .await
+        .unwrap();
+}
+
+/// The `href`s in `html` that start with `prefix`, in order.
+fn links_starting(html: &str, prefix: &str) -> Vec<String> {
+    html.split("href=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .filter(|h| h.starts_with(prefix))
+        .map(|h| h.replace("&amp;", "&"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_patient_books_moves_and_cancels_through_the_pages_and_the_visit_links_to_its_appointment()
+ {
+    use salus_domain::account::StaffRole;
+    let app = spawn_app(1).await;
+    let desk_api = crate::identity::staff(
+        &app,
+        "demo-clinic",
+        "desk@example.org",
+        StaffRole::FrontDesk,
+    )
+    .await;
+    let clinic = crate::scheduling::set_up(&app, &desk_api, 1).await;
+    // The first open time three days ahead is 09:00 in New York; the visit record of that
+    // day begins ten minutes late.
+    let day =
+        (salus_domain::Clock::now(app.clock.as_ref()) + chrono::Duration::days(3)).date_naive();
+    let zone: salus_domain::chrono_tz::Tz = "America/New_York".parse().unwrap();
+    let nine = chrono::TimeZone::from_local_datetime(&zone, &day.and_hms_opt(9, 0, 0).unwrap())
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    chart_with_a_visit(&app, "VISIT0001", nine + chrono::Duration::minutes(10)).await;
+    let (rosa_api, _) = crate::records::linked_patient(&app, "VISIT0001", "rosa@example.org").await;
+    let mut rosa = Browser::new(&app);
+    patient_signs_in(&mut rosa, "rosa@example.org").await;
+
+    // Find the times of the day, choose the first, book it with a reason.
+    let found = rosa
+        .get(&format!(
+            "/appointments/new?visit_type={}&from={day}",
+            clinic.kind
+        ))
+        .await;
+    assert_eq!(found.status, StatusCode::OK);
+    let times = links_starting(&found.html, "/appointments/new/");
+    assert!(times.len() >= 2, "{}", found.html);
+    let form = rosa.get(&times[0]).await;
+    assert!(form.html.contains("Follow-up visit"), "{}", form.html);
+    let too_long = "x".repeat(501);
+    let refused = rosa
+        .post(
+            &times[0],
+            &[("csrf", &csrf_of(&form.html)), ("reason", &too_long)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.html.contains("id=\"reason-error\""));
+    let booked = rosa
+        .post(
+            &times[0],
+            &[
+                ("csrf", &csrf_of(&form.html)),
+                ("reason", "Blood pressure check"),
+            ],
+        )
+        .await;
+    let to = booked.location.clone().unwrap();
+    assert!(to.ends_with("?done=booked"), "{to}");
+    let appointment = to.split('?').next().unwrap().to_owned();
+    let page = rosa.get(&to).await;
+    assert!(page.html.contains("09:00"), "{}", page.html);
+    assert!(page.html.contains("Your medication list"));
+    assert!(page.html.contains(&format!("{appointment}/calendar.ics")));
+
+    // The home page lists it; the visit record of that day links to it.
+    let home = rosa.get("/account").await;
+    assert!(home.html.contains("Your visits") && home.html.contains(&appointment));
+    let (_, visits) = crate::identity::call(
+        &app,
+        "GET",
+        "/api/v1/records?kind=encounter",
+        &rosa_api,
+        None,
+    )
+    .await;
+    let visit = visits["records"][0]["id"].as_str().unwrap().to_owned();
+    let record = rosa.get(&format!("/records/item/{visit}")).await;
+    assert!(
+        record.html.contains(&format!("href=\"{appointment}\"")),
+        "the visit links to its appointment"
+    );
+
+    // The calendar file.
+    let ics = rosa.get(&format!("{appointment}/calendar.ics")).await;
+    assert_eq!(
+        ics.headers.get("content-type").unwrap(),
+        "text/calendar; charset=utf-8"
+    );
+    assert!(ics.html.contains("TZID=America/New_York"));
+
+    // Move to the next time of the list.
+    let move_page = rosa.get(&format!("{appointment}/move?from={day}")).await;
+    let slots: Vec<&str> = move_page
+        .html
+        .split("name=\"slot\" value=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .collect();
+    let moved = rosa
+        .post(
+            &format!("{appointment}/move"),
+            &[("csrf", &csrf_of(&move_page.html)), ("slot", slots[0])],
+        )
+        .await;
+    assert_eq!(
+        moved.location.as_deref(),
+        Some(format!("{appointment}?done=moved").as_str())
+    );
+    assert!(rosa.get(&appointment).await.html.contains("09:20"));
+
+    // The waitlist, on and off.
+    let page = rosa.get(&appointment).await;
+    let waiting = rosa
+        .post(
+            &format!("{appointment}/waitlist"),
+            &[("csrf", &csrf_of(&page.html))],
+        )
+        .await;
+    assert_eq!(
+        waiting.location.as_deref(),
+        Some(format!("{appointment}?done=waiting").as_str())
+    );
+    let page = rosa.get(&appointment).await;
+    assert!(page.html.contains("Stop telling me"));
+    rosa.post(
+        &format!("{appointment}/waitlist/leave"),
+        &[("csrf", &csrf_of(&page.html))],
+    )
+    .await;
+    assert!(
+        rosa.get(&appointment)
+            .await
+            .html
+            .contains("Tell me of earlier times")
+    );
+
+    // Cancelled from its page.
+    let page = rosa.get(&appointment).await;
+    let cancelled = rosa
+        .post(
+            &format!("{appointment}/cancel"),
+            &[("csrf", &csrf_of(&page.html))],
+        )
+        .await;
+    assert_eq!(
+        cancelled.location.as_deref(),
+        Some(format!("{appointment}?done=cancelled").as_str())
+    );
+    assert!(rosa.get(&appointment).await.html.contains("Cancelled:"));
+
+    // The front desk: a set-up field refused beside the field, what was typed kept; then
+    // books for Rosa by her record number and blocks a time, from the day's page.
+    let mut desk = Browser::new(&app);
+    staff_signs_in(&mut desk, "desk2@example.org", StaffRole::FrontDesk).await;
+    let setup = desk.get("/staff/schedule/setup").await;
+    assert_eq!(setup.status, StatusCode::OK);
+    let bad = desk
+        .post(
+            "/staff/schedule/setup",
+            &[
+                ("csrf", &csrf_of(&setup.html)),
+                ("part", "location"),
+                ("name", "Annex"),
+                ("address", "2 Main Street"),
+                ("time_zone", "Mars/Olympus"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.html.contains("href=\"#loc-time_zone\""), "{}", bad.html);
+    assert!(bad.html.contains("value=\"Annex\""));
+    let schedule = desk.get(&format!("/staff/schedule?date={day}")).await;
+    let open = links_starting(&schedule.html, "/appointments/new/");
+    let form = desk.get(&open[0]).await;
+    assert!(form.html.contains("id=\"mrn\""));
+    let unknown = desk
+        .post(
+            &open[0],
+            &[
+                ("csrf", &csrf_of(&form.html)),
+                ("mrn", "NOSUCH1"),
+                ("reason", ""),
+            ],
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    let done = desk
+        .post(
+            &open[0],
+            &[
+                ("csrf", &csrf_of(&form.html)),
+                ("mrn", "VISIT0001"),
+                ("reason", "Called in"),
+            ],
+        )
+        .await;
+    let back = done.location.unwrap();
+    assert!(back.ends_with("&done=booked"), "{back}");
+    let schedule = desk.get(&back).await;
+    assert!(schedule.html.contains("Rosa Diaz") && schedule.html.contains("Called in"));
+    let blocks: Vec<String> = schedule
+        .html
+        .split("action=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .filter(|a| a.ends_with("/block"))
+        .map(str::to_owned)
+        .collect();
+    let blocked = desk
+        .post(
+            &blocks[0],
+            &[
+                ("csrf", &csrf_of(&schedule.html)),
+                ("date", &day.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(
+        blocked.location.as_deref(),
+        Some(format!("/staff/schedule?date={day}&done=blocked").as_str())
+    );
+    assert!(
+        desk.get(&format!("/staff/schedule?date={day}"))
+            .await
+            .html
+            .contains("1 blocked")
+    );
 }

@@ -126,6 +126,11 @@ struct HomePage<'a> {
     staff_links: Vec<Link>,
     /// The people who share their records with this person.
     shared_with_me: Vec<String>,
+    /// A patient with a record: their next visits and their last ones (three each at most).
+    visits: Option<(
+        Vec<crate::scheduling::AppointmentRow>,
+        Vec<crate::scheduling::AppointmentRow>,
+    )>,
 }
 
 pub(crate) fn with_status(mut r: Response, status: StatusCode) -> Response {
@@ -555,6 +560,7 @@ pub(crate) async fn account(
         finds_charts: false,
         staff_links: Vec::new(),
         shared_with_me: me.proxy.choices.iter().map(|c| c.name.full()).collect(),
+        visits: None,
     };
     let role = |r: StaffRole| matches!(account.role, Role::Staff { role, .. } if role == r);
     let actor = salus_domain::access::Actor::for_account(account);
@@ -578,6 +584,10 @@ pub(crate) async fn account(
             let news = match state.records.new_since(actor, since, rid.get()).await {
                 Ok(n) => n,
                 Err(e) => return crate::records::failure(e),
+            };
+            page.visits = match crate::scheduling::home_visits(&state, actor, rid.get()).await {
+                Ok(v) => Some(v),
+                Err(r) => return r,
             };
             page.news = Some(
                 news.into_iter()

@@ -126,6 +126,34 @@ async fn clinic_phone(state: &WebState, organization: salus_domain::Organization
         .unwrap_or_default()
 }
 
+/// A patient's next three visits and their last three, for the home page.
+pub(crate) async fn home_visits(
+    state: &WebState,
+    actor: &Actor,
+    rid: Option<&str>,
+) -> Result<(Vec<AppointmentRow>, Vec<AppointmentRow>), Response> {
+    let all = state
+        .scheduling
+        .appointments(actor, None, rid)
+        .await
+        .map_err(failed)?;
+    let now = state.scheduling.now();
+    let upcoming = all
+        .iter()
+        .filter(|v| v.upcoming)
+        .take(3)
+        .map(appointment_row);
+    let past = all
+        .iter()
+        .rev()
+        .filter(|v| {
+            v.appointment.state == AppointmentState::Booked && v.appointment.time.end <= now
+        })
+        .take(3)
+        .map(appointment_row);
+    Ok((upcoming.collect(), past.collect()))
+}
+
 #[derive(Template)]
 #[template(path = "appointments.html")]
 struct ListPage {

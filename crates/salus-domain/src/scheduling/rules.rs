@@ -72,6 +72,27 @@ pub fn cancellable(start: DateTime<Utc>, now: DateTime<Utc>, cutoff_hours: u32) 
     now + Duration::hours(i64::from(cutoff_hours)) <= start
 }
 
+/// How far a visit's record may lie from its appointment and still be that appointment:
+/// patients come early, clinics run late.
+pub const VISIT_LEEWAY_MINUTES: i64 = 60;
+
+/// The booked appointment a visit that began at `start` (and ended at `end`, when known) was:
+/// one whose time overlaps the visit's, widened by [`VISIT_LEEWAY_MINUTES`] on each side; of
+/// several, the one whose start is closest.
+pub fn matching_visit(
+    appointments: &[Appointment],
+    start: DateTime<Utc>,
+    end: Option<DateTime<Utc>>,
+) -> Option<&Appointment> {
+    let leeway = Duration::minutes(VISIT_LEEWAY_MINUTES);
+    let end = end.filter(|e| *e >= start).unwrap_or(start);
+    appointments
+        .iter()
+        .filter(|a| a.state == AppointmentState::Booked)
+        .filter(|a| a.time.start - leeway <= end && start <= a.time.end + leeway)
+        .min_by_key(|a| (a.time.start - start).num_seconds().abs())
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{OnlineBooking, SlotTime, VisitMode};
@@ -178,5 +199,34 @@ mod tests {
         assert!(cancellable(start, at(9, 9), 24), "exactly 24 hours before");
         assert!(!cancellable(start, at(9, 10), 24), "23 hours before: call");
         assert!(cancellable(start, at(10, 8), 0));
+    }
+
+    #[test]
+    fn a_visit_record_is_the_booked_appointment_it_overlaps_within_an_hour() {
+        let nine = booked(1, 2, at(10, 9));
+        let mut cancelled = booked(2, 2, at(10, 9));
+        cancelled.state = AppointmentState::Cancelled {
+            at: at(9, 9),
+            by: AccountId::from_uuid(Uuid::from_u128(6)),
+            reason: None,
+        };
+        let afternoon = booked(3, 2, at(10, 14));
+        let all = [cancelled, nine.clone(), afternoon.clone()];
+        // Recorded at 09:35 to 10:05: the nine o'clock visit (09:00-09:20), running late.
+        let seen = matching_visit(
+            &all,
+            at(10, 9) + Duration::minutes(35),
+            Some(at(10, 10) + Duration::minutes(5)),
+        );
+        assert_eq!(seen.map(|a| a.id), Some(nine.id));
+        // Started at 13:10 with no end: the two o'clock one, arrived early.
+        let early = matching_visit(&all, at(10, 13) + Duration::minutes(10), None);
+        assert_eq!(early.map(|a| a.id), Some(afternoon.id));
+        // At 11:30, two hours from either: none; a cancelled one never.
+        assert_eq!(
+            matching_visit(&all, at(10, 11) + Duration::minutes(30), None),
+            None
+        );
+        assert_eq!(matching_visit(&all[..1], at(10, 9), None), None);
     }
 }

@@ -690,6 +690,46 @@ impl SchedulingService {
         Ok(setup)
     }
 
+    /// The booked appointment a visit record of `patient`'s chart was (see
+    /// [`super::rules::matching_visit`]), for whoever may book for the chart; `None` for
+    /// anyone else, without a trace (they were reading the visit, not the appointments). A
+    /// match shown is audited as a look.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn appointment_at(
+        &self,
+        actor: &Actor,
+        patient: PatientId,
+        start: chrono::DateTime<chrono::Utc>,
+        end: Option<chrono::DateTime<chrono::Utc>>,
+        request_id: Option<&str>,
+    ) -> Result<Option<Appointment>, SchedulingError> {
+        let Some(chart) = self.p.patients.find(patient).await? else {
+            return Ok(None);
+        };
+        let target = Target::Chart {
+            patient: chart.id,
+            organization: chart.organization_id,
+        };
+        if !decide(actor, Action::Book, target, self.p.clock.now()).is_allowed() {
+            return Ok(None);
+        }
+        let all = self.p.schedule.appointments_of(chart.id).await?;
+        let Some(found) = super::rules::matching_visit(&all, start, end).cloned() else {
+            return Ok(None);
+        };
+        self.audit(
+            actor,
+            chart.id,
+            BookingStep::Viewed,
+            Outcome::Allowed,
+            request_id,
+        )
+        .await?;
+        Ok(Some(found))
+    }
+
     /// Asks to be told when an earlier time of the appointment's kind opens (the appointment
     /// stays as it is until the patient books the earlier one).
     ///

@@ -400,6 +400,8 @@ struct RecordPage {
     refills: Option<Vec<crate::refills::RefillRow>>,
     /// An active medication with no request waiting: the form's link.
     can_ask_refill: bool,
+    /// A visit's appointment, when it was booked: (id, when).
+    appointment: Option<(String, String)>,
 }
 
 #[handler]
@@ -476,6 +478,28 @@ pub(crate) async fn record(
         },
         _ => None,
     };
+    let appointment = match &r.body {
+        RecordBody::Encounter(e) => match e.period.start {
+            Some(start) => match state
+                .scheduling
+                .appointment_at(&actor, r.meta.patient_id, start, e.period.end, rid.get())
+                .await
+            {
+                Ok(found) => found.map(|a| {
+                    (
+                        a.id.to_string(),
+                        salus_domain::when::moment(a.time.start, viewer.tz),
+                    )
+                }),
+                Err(salus_domain::scheduling::SchedulingError::Repo(e)) => {
+                    return crate::unavailable("appointment lookup failed", &e);
+                }
+                Err(_) => None,
+            },
+            None => None,
+        },
+        _ => None,
+    };
     let can_ask_refill = matches!(&r.body, RecordBody::Medication(m)
         if m.status == salus_domain::record::MedicationStatus::Active)
         && refills.as_ref().is_some_and(|all| {
@@ -489,6 +513,7 @@ pub(crate) async fn record(
                 .collect()
         }),
         can_ask_refill,
+        appointment,
         record: row(&view.record, &viewer),
         slug: slug_of(r.kind()),
         details,
