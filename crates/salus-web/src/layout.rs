@@ -28,13 +28,20 @@ struct AccountNav<'a> {
     csrf: &'a str,
 }
 
+/// What a grant lets a proxy do besides reading: message, book.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ProxyMay {
+    pub(crate) message: bool,
+    pub(crate) book: bool,
+}
+
 /// The pages an account's role has, as (address, label); `proxy` when it may open other
-/// people's records, `for_someone` while it has one of them open (`Some(true)` when that
-/// grant lets it message for them).
+/// people's records, `for_someone` while it has one of them open (with what that grant lets
+/// it do for them).
 pub(crate) fn links(
     account: &Account,
     proxy: bool,
-    for_someone: Option<bool>,
+    for_someone: Option<ProxyMay>,
 ) -> Vec<(&'static str, &'static str)> {
     let mut links = vec![("/account", "Home")];
     match account.role {
@@ -48,8 +55,12 @@ pub(crate) fn links(
                 ("/records/visits", "Visits"),
                 ("/records/download", "Download"),
             ]);
-            if for_someone == Some(true) {
+            let may = for_someone.unwrap_or_default();
+            if may.message {
                 links.push(("/messages", "Messages"));
+            }
+            if may.book {
+                links.push(("/appointments", "Appointments"));
             }
         }
         Role::Patient => {
@@ -106,11 +117,11 @@ fn nav(visitor: &Visitor, csrf: &str) -> Option<String> {
                 &me.account,
                 !me.proxy.choices.is_empty(),
                 me.proxy.open_for().map(|c| {
-                    c.grant
-                        .grant
-                        .scope
-                        .actions
-                        .contains(&salus_domain::access::Action::Message)
+                    let actions = &c.grant.grant.scope.actions;
+                    ProxyMay {
+                        message: actions.contains(&salus_domain::access::Action::Message),
+                        book: actions.contains(&salus_domain::access::Action::Book),
+                    }
                 }),
             ),
         }),

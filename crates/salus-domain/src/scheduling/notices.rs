@@ -87,14 +87,24 @@ impl SchedulingService {
                 continue;
             };
             let local = a.time.start.with_timezone(&location.time_zone);
+            // A video visit's place is the link on the appointment's page, not the address.
+            let video = self
+                .ports()
+                .schedule
+                .visit_type(a.visit_type)
+                .await?
+                .is_some_and(|k| k.mode == super::VisitMode::Video);
+            let place = if video {
+                "a video call (the link is on your appointment's page)".to_owned()
+            } else {
+                format!("{}, {}", location.name, location.address)
+            };
             let body = format!(
                 "Hello,\n\nThis is a reminder of your appointment on {} at {} ({}).\n\
-                 Place: {}, {}\n\nTo see, move or cancel it, sign in: {}/appointments\n",
+                 Place: {place}\n\nTo see, move or cancel it, sign in: {}/appointments\n",
                 local.format("%A %-d %B %Y"),
                 local.format("%H:%M"),
                 location.time_zone.name(),
-                location.name,
-                location.address,
                 self.ports().public_url
             );
             self.email_chart(a.patient, "Appointment reminder", &body)

@@ -529,6 +529,8 @@ fn a_reminder_says_when_and_where_only_and_is_sent_once() {
             .returning(move |_, _| Ok(vec![a.clone()]));
         r.expect_take_reminder().returning(move |_, _| Ok(taken));
         r.expect_location().returning(|_| Ok(Some(location())));
+        r.expect_visit_type()
+            .returning(|_| Ok(Some(kind(OnlineBooking::Everyone))));
         let (s, _, mails) = service_with_mail(r);
         assert_eq!(block_on(s.send_reminders(24)).unwrap(), expected);
         let mails = mails.lock().unwrap();
@@ -783,4 +785,24 @@ fn a_reschedule_stays_within_the_visit_type() {
     let answer = block_on(s.reschedule(&ann(), BOOKED, SLOT, None)).unwrap_err();
     assert_eq!(answer.code(), "other_visit_type");
     assert!(kept.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_video_visits_reminder_points_to_the_link_not_the_address() {
+    let mut r = MockSchedulingRepository::new();
+    r.expect_due_reminders()
+        .returning(|_, _| Ok(vec![booked(now() + Duration::hours(20))]));
+    r.expect_take_reminder().returning(|_, _| Ok(true));
+    r.expect_location().returning(|_| Ok(Some(location())));
+    r.expect_visit_type().returning(|_| {
+        Ok(Some(VisitType {
+            mode: VisitMode::Video,
+            ..kind(OnlineBooking::Everyone)
+        }))
+    });
+    let (s, _, mails) = service_with_mail(r);
+    assert_eq!(block_on(s.send_reminders(24)).unwrap(), 1);
+    let body = &mails.lock().unwrap()[0].body;
+    assert!(body.contains("a video call"), "{body}");
+    assert!(!body.contains("1 Main Street"), "{body}");
 }
