@@ -77,8 +77,10 @@ enum Cmd {
     /// `export`: FHIR export resources/s (1,000-record chart) and memory (50,000 records).
     /// `messaging`: conversations, the staff inbox and sending at 10k patients, next to the
     /// lab results page, and memory.
+    /// `scheduling`: the next open times and booking at 10k patients and 200 providers, next
+    /// to the lab results page and the store's own booking rate, and memory.
     Bench {
-        #[arg(value_parser = ["import", "login", "records", "export", "messaging"])]
+        #[arg(value_parser = ["import", "login", "records", "export", "messaging", "scheduling"])]
         suite: String,
         /// Synthetic patients seeded for the seeding figure.
         #[arg(long, default_value_t = 10_000)]
@@ -192,6 +194,10 @@ async fn main() -> anyhow::Result<()> {
             // Patients: BENCH_MESSAGING_PATIENTS (default 10000).
             "messaging" => {
                 run(cargo().args(["bench", "-p", "salus-server", "--bench", "messaging"]))?
+            }
+            // Patients: BENCH_SCHEDULING_PATIENTS (default 10000).
+            "scheduling" => {
+                run(cargo().args(["bench", "-p", "salus-server", "--bench", "scheduling"]))?
             }
             other => bail!("unknown bench suite {other}"),
         },

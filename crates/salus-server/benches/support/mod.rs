@@ -216,9 +216,36 @@ pub fn wrk_duration(v: &str) -> Duration {
 /// server gets what a real client machine would leave it). Each request is one of
 /// `requests`, picked at random by wrk's Lua hook.
 pub fn load(base: &str, conns: usize, requests: &[Hit], phase: Duration) -> Figures {
-    let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("requests.lua");
-    let mut lua = String::from("local reqs = {\n");
+    let mut lua = lua_requests(requests);
+    lua.push_str(
+        "math.randomseed(7)\nrequest = function()\n  local r = reqs[math.random(#reqs)]\n  \
+         local headers = {[\"Authorization\"] = r[3]}\n  \
+         if r[4] then headers[\"Content-Type\"] = \"application/json\" end\n  \
+         return wrk.format(r[1], r[2], headers, r[4])\nend\n",
+    );
+    run_wrk(base, conns, &lua, phase)
+}
+
+/// As [`load`], but each request of `requests` is sent at most once, in order, the two wrk
+/// threads taking turns (for writes that may not be repeated, such as booking a time).
+/// `requests` must hold more than the phase can send: a repeat would be refused and fail the
+/// run.
+pub fn load_once_each(base: &str, conns: usize, requests: &[Hit], phase: Duration) -> Figures {
+    let mut lua = lua_requests(requests);
+    lua.push_str(
+        "local made = 0\nfunction setup(thread)\n  thread:set(\"tid\", made)\n  made = made + 1\nend\n\
+         local turn = nil\nrequest = function()\n  if turn == nil then turn = tid end\n  \
+         local r = reqs[turn + 1]\n  turn = turn + 2\n  \
+         local headers = {[\"Authorization\"] = r[3]}\n  \
+         if r[4] then headers[\"Content-Type\"] = \"application/json\" end\n  \
+         return wrk.format(r[1], r[2], headers, r[4])\nend\n",
+    );
+    run_wrk(base, conns, &lua, phase)
+}
+
+/// The requests as a Lua table `reqs` of {method, path, authorization, body}.
+fn lua_requests(requests: &[Hit]) -> String {
+    let mut lua = String::from("reqs = {\n");
     for h in requests {
         // Bodies are JSON: a Lua long string takes them as they are.
         let body = h
@@ -230,13 +257,17 @@ pub fn load(base: &str, conns: usize, requests: &[Hit], phase: Duration) -> Figu
             h.method, h.path, h.token
         ));
     }
-    lua.push_str(
-        "}\nmath.randomseed(7)\nrequest = function()\n  local r = reqs[math.random(#reqs)]\n  \
-         local headers = {[\"Authorization\"] = r[3]}\n  \
-         if r[4] then headers[\"Content-Type\"] = \"application/json\" end\n  \
-         return wrk.format(r[1], r[2], headers, r[4])\nend\n",
-    );
-    std::fs::write(&script, lua).unwrap();
+    lua.push_str("}\n");
+    lua
+}
+
+/// `conns` connections running the Lua `script` against `base` for `phase`, driven by `wrk`
+/// (a C load generator: it takes far less of the two cores than a client written here
+/// would, so the server gets what a real client machine would leave it).
+fn run_wrk(base: &str, conns: usize, script: &str, phase: Duration) -> Figures {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("requests.lua");
+    std::fs::write(&path, script).unwrap();
     let out = Command::new("wrk")
         .args([
             "-t2",
@@ -245,10 +276,10 @@ pub fn load(base: &str, conns: usize, requests: &[Hit], phase: Duration) -> Figu
         ])
         .arg("--latency")
         .arg("-s")
-        .arg(&script)
+        .arg(&path)
         .arg(base)
         .output()
-        .expect("the records benchmark drives the server with wrk: apt-get install wrk");
+        .expect("the server benchmarks drive the server with wrk: apt-get install wrk");
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "wrk failed: {report}");
     assert!(
