@@ -654,22 +654,12 @@ impl SchedulingApi {
             Ok(q) => q,
             Err(e) => return refused(e),
         };
-        let rid = request_id(req);
-        let slots = match self
+        let (slots, places) = match self
             .scheduling
-            .search(&actor, patient, query, rid.as_deref())
+            .search(&actor, patient, query, request_id(req).as_deref())
             .await
         {
-            Ok(s) => s,
-            Err(e) => return refused(e),
-        };
-        // Each slot's local time, in its location's zone.
-        let places = match self
-            .scheduling
-            .bookable(&actor, patient, rid.as_deref())
-            .await
-        {
-            Ok(s) => s,
+            Ok(found) => found,
             Err(e) => return refused(e),
         };
         Ok(Answer::Ok(Json(SlotList {
@@ -677,7 +667,8 @@ impl SchedulingApi {
                 .iter()
                 .map(|s| {
                     let zone = places
-                        .location(s.location)
+                        .iter()
+                        .find(|l| l.id == s.location)
                         .map_or(salus_domain::chrono_tz::UTC, |l| l.time_zone);
                     slot_dto(s, zone)
                 })

@@ -50,7 +50,7 @@ async fn json(resp: reqwest::Response) -> serde_json::Value {
 
 /// Creates the organisation's schedule on the store and generates its slots. Answers the
 /// visit type.
-async fn schedule(store: &Store, org: salus_domain::OrganizationId) -> VisitType {
+async fn schedule(store: &Store, org: salus_domain::OrganizationId, patients: u32) -> VisitType {
     for table in [
         "waitlist",
         "appointments",
@@ -84,7 +84,8 @@ async fn schedule(store: &Store, org: salus_domain::OrganizationId) -> VisitType
         minutes: 20,
         mode: VisitMode::InPerson,
         online: OnlineBooking::Everyone,
-        max_per_patient: 10,
+        // Enough for every patient to share out the ~117,000 slots (distinct times each).
+        max_per_patient: u8::try_from((120_000 / patients.max(1)).clamp(1, 200)).unwrap(),
         bring: None,
     };
     store.create_visit_type(&kind).await.unwrap();
@@ -252,7 +253,7 @@ fn main() {
             .await
             .unwrap();
         let started = Instant::now();
-        let kind = schedule(&store, org.id).await;
+        let kind = schedule(&store, org.id, patients).await;
         let cfg = salus_server::Config {
             cheap_password_hashing_for_tests: true,
             slot_horizon_days: HORIZON_DAYS,

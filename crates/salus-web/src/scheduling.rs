@@ -330,7 +330,7 @@ async fn find(
             limit: 20,
         };
         match state.scheduling.search(actor, patient, query, rid).await {
-            Ok(s) => slots = s,
+            Ok((s, _)) => slots = s,
             Err(e) => return failed(e),
         }
     } else if !q.visit_type.is_empty() {

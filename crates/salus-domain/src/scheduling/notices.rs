@@ -31,6 +31,21 @@ impl SchedulingService {
         Ok(())
     }
 
+    /// The clinic changed a patient's appointment (moved or cancelled it): their accounts are
+    /// told that something changed, and where to see it — not what or why.
+    pub(super) async fn tell_changed(
+        &self,
+        patient: crate::ids::PatientId,
+    ) -> Result<(), RepoError> {
+        let body = format!(
+            "Hello,\n\nYour clinic changed one of your appointments. Sign in to see it: \
+             {}/appointments\n",
+            self.ports().public_url
+        );
+        self.email_chart(patient, "An appointment changed", &body)
+            .await
+    }
+
     /// A time of `freed`'s kind opened (a cancellation, a move): everyone waiting with a later
     /// appointment of that kind is told, first come first, and marked as told. The time is
     /// theirs only if they book it.

@@ -202,12 +202,32 @@ impl SchedulingService {
     }
 
     /// Open slots of a visit type for the chart `patient` (the actor's own when `None`): from
-    /// now at the earliest, at most 100, earliest first. Patients do not see staff-only visit
-    /// types.
+    /// now at the earliest, at most 100, earliest first, with the locations they are at (for
+    /// their zones). Patients do not see staff-only visit types.
     ///
     /// # Errors
     /// `NotFound` for a chart or visit type that is not the actor's to book; `StaffOnly`.
     pub async fn search(
+        &self,
+        actor: &Actor,
+        patient: Option<PatientId>,
+        query: super::SlotQuery,
+        request_id: Option<&str>,
+    ) -> Result<(Vec<Slot>, Vec<super::Location>), SchedulingError> {
+        let slots = self.open_slots(actor, patient, query, request_id).await?;
+        let mut places: Vec<super::Location> = Vec::new();
+        for s in &slots {
+            if places.iter().any(|l| l.id == s.location) {
+                continue;
+            }
+            if let Some(l) = self.p.schedule.location(s.location).await? {
+                places.push(l);
+            }
+        }
+        Ok((slots, places))
+    }
+
+    async fn open_slots(
         &self,
         actor: &Actor,
         patient: Option<PatientId>,
@@ -467,6 +487,9 @@ impl SchedulingService {
         )
         .await?;
         self.p.schedule.leave_waitlist(appointment.id).await?;
+        if matches!(actor, Actor::Staff { .. }) {
+            self.tell_changed(chart.id).await?;
+        }
         self.tell_waiting(&appointment).await?;
         let cancelled = self
             .p
@@ -520,6 +543,9 @@ impl SchedulingService {
         .await?;
         if slot.time.start < appointment.time.start {
             self.p.schedule.leave_waitlist(appointment.id).await?;
+        }
+        if matches!(actor, Actor::Staff { .. }) {
+            self.tell_changed(chart.id).await?;
         }
         self.tell_waiting(&appointment).await?;
         let moved = self
@@ -679,14 +705,13 @@ impl SchedulingService {
         request_id: Option<&str>,
     ) -> Result<super::Setup, SchedulingError> {
         let chart = self.chart_for(actor, patient, request_id).await?;
-        let mut setup = self.setup_of(chart.organization_id).await?;
+        let mut setup = self.setup_of(chart.organization_id, false).await?;
         if !matches!(actor, Actor::Staff { .. }) {
             setup
                 .visit_types
                 .retain(|k| k.online != OnlineBooking::StaffOnly);
         }
         setup.providers.retain(|p| p.active);
-        setup.templates.clear();
         Ok(setup)
     }
 

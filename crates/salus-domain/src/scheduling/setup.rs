@@ -130,17 +130,23 @@ impl SchedulingService {
         }
     }
 
-    /// An organisation's whole set-up.
+    /// An organisation's set-up: with its weekly templates (staff's), or without (what
+    /// booking needs).
     pub(super) async fn setup_of(
         &self,
         organization: OrganizationId,
+        templates: bool,
     ) -> Result<Setup, SchedulingError> {
         let s = &self.ports().schedule;
         Ok(Setup {
             locations: s.locations_of(organization).await?,
             providers: s.providers_of(organization).await?,
             visit_types: s.visit_types_of(organization).await?,
-            templates: s.templates_of(organization).await?,
+            templates: if templates {
+                s.templates_of(organization).await?
+            } else {
+                Vec::new()
+            },
             cancel_cutoff_hours: self.cutoff(organization).await?,
         })
     }
@@ -151,7 +157,7 @@ impl SchedulingService {
     /// `Forbidden` for anyone else.
     pub async fn setup(&self, actor: &Actor) -> Result<Setup, SchedulingError> {
         let organization = self.keeper(actor)?;
-        self.setup_of(organization).await
+        self.setup_of(organization, true).await
     }
 
     /// Adds a location.
@@ -310,7 +316,7 @@ impl SchedulingService {
         new: NewTemplate<'_>,
     ) -> Result<Template, SchedulingError> {
         let organization = self.keeper(actor)?;
-        let setup = self.setup_of(organization).await?;
+        let setup = self.setup_of(organization, false).await?;
         let pick = |text: &str| uuid::Uuid::parse_str(text.trim()).ok();
         let provider = pick(new.provider)
             .map(ProviderId::from_uuid)
@@ -400,7 +406,7 @@ impl SchedulingService {
         reason: &str,
     ) -> Result<u64, SchedulingError> {
         let organization = self.keeper(actor)?;
-        let setup = self.setup_of(organization).await?;
+        let setup = self.setup_of(organization, true).await?;
         let provider = uuid::Uuid::parse_str(provider.trim())
             .ok()
             .map(ProviderId::from_uuid)

@@ -429,6 +429,10 @@ fn a_search_starts_now_at_the_earliest_and_hides_staff_only_visits_from_patients
         r.expect_open_slots()
             .withf(|org, q| *org == ORG && q.from == now() && q.limit == 100)
             .returning(|_, _| Ok(vec![slot(now() + Duration::days(9))]));
+        // Each location of the slots found is read once, for its zone.
+        r.expect_location()
+            .times(0..=1)
+            .returning(|_| Ok(Some(location())));
         let (s, _) = service(r);
         let query = SlotQuery {
             visit_type: KIND,
@@ -440,7 +444,7 @@ fn a_search_starts_now_at_the_earliest_and_hides_staff_only_visits_from_patients
         };
         let patient = matches!(who, Actor::Staff { .. }).then_some(ANN);
         let found = block_on(s.search(&who, patient, query, None))
-            .map(|v| v.len())
+            .map(|(v, _)| v.len())
             .map_err(|e| e.code());
         assert_eq!(found, expected, "{who:?} {online:?}");
     }

@@ -281,7 +281,11 @@ fn run_wrk(base: &str, conns: usize, script: &str, phase: Duration) -> Figures {
         .output()
         .expect("the server benchmarks drive the server with wrk: apt-get install wrk");
     let report = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "wrk failed: {report}");
+    assert!(
+        out.status.success(),
+        "wrk failed: {report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         !report.contains("Non-2xx") && !report.contains("Socket errors"),
         "the server refused or dropped requests under load: {report}"

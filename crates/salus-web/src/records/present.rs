@@ -224,6 +224,13 @@ pub(crate) fn action_words(e: &AccessEntry, whose: &str) -> String {
             format!("Asked for a refill of one of {whose} medications, or cancelled one")
         }
         "decide_refill" => format!("Answered a refill request for one of {whose} medications"),
+        "view_appointments" => format!("Looked at {whose} appointments"),
+        "book" => format!("Booked one of {whose} appointments"),
+        "reschedule" => format!("Moved one of {whose} appointments"),
+        "cancel_appointment" => format!("Cancelled one of {whose} appointments"),
+        "join_waitlist" => format!(
+            "Asked to be told of an earlier time for one of {whose} appointments, or stopped"
+        ),
         other => other.replace('_', " "),
     }
 }
