@@ -588,6 +588,32 @@ impl SchedulingRepository for Store {
             .collect()
     }
 
+    async fn provider(&self, id: ProviderId) -> Result<Option<Provider>, RepoError> {
+        Ok(bookable_provider::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(repo_err)?
+            .map(provider_from))
+    }
+
+    async fn upcoming_of(
+        &self,
+        patient: PatientId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Appointment>, RepoError> {
+        appointment::Entity::find()
+            .filter(appointment::Column::PatientId.eq(patient.as_uuid()))
+            .filter(appointment::Column::State.eq("booked"))
+            .filter(appointment::Column::EndAt.gt(now))
+            .order_by_asc(appointment::Column::StartAt)
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?
+            .into_iter()
+            .map(appointment_from)
+            .collect()
+    }
+
     async fn locations_of(&self, organization: OrganizationId) -> Result<Vec<Location>, RepoError> {
         location::Entity::find()
             .filter(location::Column::OrganizationId.eq(organization.as_uuid()))

@@ -1516,6 +1516,17 @@ async fn fifty_concurrent_bookings_of_one_slot_give_one_appointment_and_a_resche
         vec![provider.clone()]
     );
     assert_eq!(
+        store.provider(provider.id).await.unwrap(),
+        Some(provider.clone())
+    );
+    // What the rules count: booked and not over at the time asked.
+    let upcoming = store.upcoming_of(patient, at(11)).await.unwrap();
+    assert_eq!(
+        upcoming.iter().map(|a| a.time.start).collect::<Vec<_>>(),
+        vec![at(11)],
+        "ten o'clock is over by eleven; the cancelled one never counts"
+    );
+    assert_eq!(
         store.visit_types_of(clinic.id).await.unwrap(),
         vec![kind.clone()]
     );

@@ -338,6 +338,23 @@ pub trait SchedulingRepository: Send + Sync {
     /// As [`SchedulingRepository::slot`].
     async fn appointments_of(&self, patient: PatientId) -> Result<Vec<Appointment>, RepoError>;
 
+    /// The bookable provider with this id.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn provider(&self, id: ProviderId) -> Result<Option<Provider>, RepoError>;
+
+    /// A patient's booked appointments that end after `now`, by start (what the booking
+    /// rules count).
+    ///
+    /// # Errors
+    /// As [`SchedulingRepository::slot`].
+    async fn upcoming_of(
+        &self,
+        patient: PatientId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Appointment>, RepoError>;
+
     /// An organisation's locations, by name.
     ///
     /// # Errors

@@ -330,7 +330,11 @@ impl SchedulingService {
             return Err(SchedulingError::StaffOnly);
         }
         let now = self.p.clock.now();
-        let held = self.p.schedule.appointments_of(chart.id).await?;
+        let held = self
+            .p
+            .schedule
+            .upcoming_of(chart.id, self.p.clock.now())
+            .await?;
         check_booking(&held, &kind, slot.time.start, slot.time.end, now, None)?;
         let Some(account) = actor.account() else {
             return Err(SchedulingError::NotFound);
@@ -521,7 +525,11 @@ impl SchedulingService {
                 message: "Choose a time of the same kind of visit.",
             });
         }
-        let held = self.p.schedule.appointments_of(chart.id).await?;
+        let held = self
+            .p
+            .schedule
+            .upcoming_of(chart.id, self.p.clock.now())
+            .await?;
         check_booking(
             &held,
             &kind,
@@ -581,10 +589,8 @@ impl SchedulingService {
         let provider = self
             .p
             .schedule
-            .providers_of(appointment.organization)
+            .provider(appointment.provider)
             .await?
-            .into_iter()
-            .find(|p| p.id == appointment.provider)
             .ok_or(RepoError::Corrupt("appointments.provider_id"))?;
         let now = self.p.clock.now();
         let booked = appointment.state == AppointmentState::Booked;

@@ -195,15 +195,15 @@ fn location() -> Location {
 /// What showing an appointment reads: its place, provider, the cut-off and the waitlist.
 fn with_places(r: &mut MockSchedulingRepository, cutoff: Option<u32>) {
     r.expect_location().returning(|_| Ok(Some(location())));
-    r.expect_providers_of().returning(|_| {
-        Ok(vec![Provider {
+    r.expect_provider().returning(|_| {
+        Ok(Some(Provider {
             id: ProviderId::from_uuid(Uuid::from_u128(31)),
             organization: ORG,
             practitioner: None,
             name: "Dr Rui Costa".into(),
             active: true,
             video_url: None,
-        }])
+        }))
     });
     r.expect_cancel_cutoff().returning(move |_| Ok(cutoff));
     r.expect_waitlist_entry().returning(|_| Ok(None));
@@ -220,8 +220,8 @@ fn bookable(
         .returning(|_| Ok(Some(slot(now() + Duration::days(3)))));
     r.expect_visit_type()
         .returning(move |_| Ok(Some(kind(online))));
-    r.expect_appointments_of()
-        .returning(move |_| Ok(held.clone()));
+    r.expect_upcoming_of()
+        .returning(move |_, _| Ok(held.clone()));
     r.expect_book().returning(move |_| Ok(store_says));
     with_places(&mut r, None);
     r
@@ -331,8 +331,8 @@ fn a_reschedule_onto_a_slot_just_taken_changes_nothing_and_says_so() {
     r.expect_visit_type()
         .returning(|_| Ok(Some(kind(OnlineBooking::Everyone))));
     // The one held is the one being moved: it does not count against the limit of one.
-    r.expect_appointments_of()
-        .returning(|_| Ok(vec![booked(now() + Duration::days(5))]));
+    r.expect_upcoming_of()
+        .returning(|_, _| Ok(vec![booked(now() + Duration::days(5))]));
     r.expect_reschedule().returning(|_, _| Ok(false));
     r.expect_cancel_cutoff().returning(|_| Ok(None));
     let (s, kept) = service(r);
