@@ -127,6 +127,8 @@ pub struct LocationDto {
 pub struct ProviderDto {
     pub id: String,
     pub name: String,
+    /// Staff only: their entry in the practitioner directory.
+    pub practitioner_id: Option<String>,
     pub active: bool,
     /// Staff only: the provider's video room.
     pub video_url: Option<String>,
@@ -170,8 +172,16 @@ pub struct SetupDto {
     pub visit_types: Vec<VisitTypeDto>,
     /// Staff only.
     pub templates: Option<Vec<TemplateDto>>,
+    /// Staff only: the practitioner directory a provider links to.
+    pub directory: Option<Vec<DirectoryEntryDto>>,
     /// Hours before a visit when cancelling or moving it online ends.
     pub cancel_cutoff_hours: u32,
+}
+
+#[derive(Object)]
+pub struct DirectoryEntryDto {
+    pub practitioner_id: String,
+    pub name: String,
 }
 
 #[derive(Object)]
@@ -286,6 +296,10 @@ pub struct LocationInput {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct ProviderInput {
+    /// Their entry in the practitioner directory (`directory` of the set-up).
+    pub practitioner_id: Option<String>,
+    /// The name patients see; the directory's name when left empty and one is linked.
+    #[oai(default)]
     pub name: String,
     /// The provider's video room (`https://…`), needed for video visits.
     #[oai(default)]
@@ -366,6 +380,7 @@ fn provider_dto(p: &Provider, staff: bool) -> ProviderDto {
         name: p.name.clone(),
         active: p.active,
         video_url: p.video_url.clone().filter(|_| staff),
+        practitioner_id: p.practitioner.filter(|_| staff).map(|id| id.to_string()),
     }
 }
 
@@ -416,6 +431,15 @@ fn setup_dto(s: &Setup, staff: bool) -> SetupDto {
         providers: s.providers.iter().map(|p| provider_dto(p, staff)).collect(),
         visit_types: s.visit_types.iter().map(visit_type_dto).collect(),
         templates: staff.then(|| s.templates.iter().map(template_dto).collect()),
+        directory: staff.then(|| {
+            s.directory
+                .iter()
+                .map(|(id, name)| DirectoryEntryDto {
+                    practitioner_id: id.to_string(),
+                    name: name.clone(),
+                })
+                .collect()
+        }),
         cancel_cutoff_hours: s.cancel_cutoff_hours,
     }
 }
@@ -955,6 +979,7 @@ impl SchedulingApi {
             .add_provider(
                 &actor,
                 NewProvider {
+                    practitioner: b.0.practitioner_id.as_deref().unwrap_or_default(),
                     name: &b.0.name,
                     video_url: &b.0.video_url,
                 },

@@ -307,6 +307,7 @@ pub async fn seed_demo_schedule(
         .add_provider(
             desk,
             NewProvider {
+                practitioner: "",
                 name: "Dr Mira Osei",
                 video_url: "https://video.demo.salus.test/osei",
             },

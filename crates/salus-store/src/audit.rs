@@ -215,7 +215,10 @@ impl Store {
                 continue;
             }
             let entries: Vec<Entry> = batch.iter().map(|w| w.entry.clone()).collect();
-            let outcome = self.write_with_retry(&mut tail, &entries).await;
+            let outcome = {
+                let _turn = self.write_turn().await;
+                self.write_with_retry(&mut tail, &entries).await
+            };
             for w in batch {
                 let _ = w.done.send(outcome.clone());
             }

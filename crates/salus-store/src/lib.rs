@@ -62,6 +62,10 @@ pub struct Store {
     db: DatabaseConnection,
     audit: std::sync::Arc<audit::AuditChain>,
     sessions: std::sync::Arc<session_cache::SessionCache>,
+    /// SQLite takes one writer at a time: the busiest writes (bookings, the audit log's
+    /// appends) queue here for their turn instead of sleeping in SQLite's busy handler while
+    /// holding a pooled connection. Who gets a slot is still the database's decision.
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Time-ordered UUIDv7 identifiers for new entities.
@@ -110,7 +114,17 @@ impl Store {
             db,
             audit: std::sync::Arc::default(),
             sessions: std::sync::Arc::default(),
+            writer: std::sync::Arc::default(),
         })
+    }
+
+    /// This process's turn to write, on SQLite (see `writer`); nothing to wait for on
+    /// PostgreSQL, which takes concurrent writers.
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.db.get_database_backend() {
+            DbBackend::Sqlite => Some(self.writer.lock().await),
+            _ => None,
+        }
     }
 
     /// Applies every pending migration.

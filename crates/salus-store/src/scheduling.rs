@@ -149,6 +149,15 @@ fn waitlist_from(r: waitlist::Model) -> WaitlistEntry {
     }
 }
 
+/// A patient's booked appointments not over at `now` (see `upcoming_of`).
+fn upcoming_query(patient: PatientId, now: DateTime<Utc>) -> sea_orm::Select<appointment::Entity> {
+    appointment::Entity::find()
+        .filter(appointment::Column::PatientId.eq(patient.as_uuid()))
+        .filter(appointment::Column::State.eq("booked"))
+        .filter(appointment::Column::EndAt.gt(now))
+        .order_by_asc(appointment::Column::StartAt)
+}
+
 /// Takes an open slot for `appointment` in `txn`: false when it is not open any more.
 async fn take(
     txn: &DatabaseTransaction,
@@ -468,6 +477,7 @@ impl SchedulingRepository for Store {
     }
 
     async fn book(&self, a: &Appointment) -> Result<bool, RepoError> {
+        let _turn = self.write_turn().await;
         let txn = self.db.begin().await.map_err(repo_err)?;
         if !take(&txn, a.slot, a.id).await? {
             txn.rollback().await.map_err(repo_err)?;
@@ -500,6 +510,7 @@ impl SchedulingRepository for Store {
     }
 
     async fn reschedule(&self, id: AppointmentId, to: &Slot) -> Result<bool, RepoError> {
+        let _turn = self.write_turn().await;
         let txn = self.db.begin().await.map_err(repo_err)?;
         let Some(current) = appointment::Entity::find_by_id(id.as_uuid())
             .filter(appointment::Column::State.eq("booked"))
@@ -548,6 +559,7 @@ impl SchedulingRepository for Store {
         at: DateTime<Utc>,
         reason: Option<String>,
     ) -> Result<bool, RepoError> {
+        let _turn = self.write_turn().await;
         let txn = self.db.begin().await.map_err(repo_err)?;
         let Some(current) = appointment::Entity::find_by_id(id.as_uuid())
             .one(&txn)
@@ -588,6 +600,28 @@ impl SchedulingRepository for Store {
             .collect()
     }
 
+    async fn practitioners_of(
+        &self,
+        organization: OrganizationId,
+    ) -> Result<Vec<(salus_domain::PractitionerId, String)>, RepoError> {
+        use crate::entity::practitioner;
+        let rows: Vec<(uuid::Uuid, String)> = practitioner::Entity::find()
+            .select_only()
+            .column(practitioner::Column::Id)
+            .column(practitioner::Column::Name)
+            .filter(practitioner::Column::OrganizationId.eq(organization.as_uuid()))
+            .order_by_asc(practitioner::Column::Name)
+            .limit(1_000)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name)| (salus_domain::PractitionerId::from_uuid(id), name))
+            .collect())
+    }
+
     async fn provider(&self, id: ProviderId) -> Result<Option<Provider>, RepoError> {
         Ok(bookable_provider::Entity::find_by_id(id.as_uuid())
             .one(&self.db)
@@ -601,11 +635,7 @@ impl SchedulingRepository for Store {
         patient: PatientId,
         now: DateTime<Utc>,
     ) -> Result<Vec<Appointment>, RepoError> {
-        appointment::Entity::find()
-            .filter(appointment::Column::PatientId.eq(patient.as_uuid()))
-            .filter(appointment::Column::State.eq("booked"))
-            .filter(appointment::Column::EndAt.gt(now))
-            .order_by_asc(appointment::Column::StartAt)
+        upcoming_query(patient, now)
             .all(&self.db)
             .await
             .map_err(repo_err)?
@@ -929,5 +959,43 @@ impl SchedulingRepository for Store {
             .await
             .map_err(repo_err)?;
         Ok(done.rows_affected == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{ConnectionTrait as _, QueryTrait as _};
+
+    /// Every booking reads the patient's upcoming appointments: by the patient's index, never
+    /// by a scan of every booked appointment (which grew slower with each booking).
+    #[tokio::test]
+    async fn a_patients_upcoming_appointments_are_read_by_the_patients_index() {
+        let store = Store::connect("sqlite::memory:", crate::PoolSettings::default())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let query = upcoming_query(
+            PatientId::from_uuid(uuid::Uuid::nil()),
+            chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 12, 4, 12, 0, 0).unwrap(),
+        )
+        .build(sea_orm::DbBackend::Sqlite);
+        let plan = store
+            .db
+            .query_all_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Sqlite,
+                format!("EXPLAIN QUERY PLAN {}", query.sql),
+                query.values.map(|v| v.0).unwrap_or_default(),
+            ))
+            .await
+            .unwrap();
+        let steps: Vec<String> = plan
+            .iter()
+            .map(|r| r.try_get::<String>("", "detail").unwrap())
+            .collect();
+        assert!(
+            steps.iter().any(|s| s.contains("ix_appointments_patient")),
+            "{steps:?}"
+        );
     }
 }

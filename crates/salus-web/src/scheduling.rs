@@ -1141,6 +1141,8 @@ pub(crate) struct SetupForm {
     #[serde(default)]
     part: String,
     #[serde(default)]
+    practitioner: String,
+    #[serde(default)]
     name: String,
     #[serde(default)]
     address: String,
@@ -1280,6 +1282,7 @@ fn setup_field(part: &str, code: &str) -> &'static str {
         ("location", "invalid_time_zone") => "loc-time_zone",
         ("location", _) => "loc-name",
         ("provider", "invalid_video_url") => "prov-video_url",
+        ("provider", "invalid_practitioner") => "prov-practitioner",
         ("provider", _) => "prov-name",
         ("visit_type", "invalid_minutes") => "kind-minutes",
         ("visit_type", "invalid_mode") => "kind-mode",
@@ -1328,6 +1331,7 @@ pub(crate) async fn save_setup(
             .add_provider(
                 a,
                 NewProvider {
+                    practitioner: &f.practitioner,
                     name: &f.name,
                     video_url: &f.video_url,
                 },

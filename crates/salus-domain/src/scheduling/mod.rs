@@ -180,6 +180,8 @@ pub struct Setup {
     pub templates: Vec<Template>,
     /// Hours before a visit when cancelling online ends.
     pub cancel_cutoff_hours: u32,
+    /// The practitioner directory providers link to (staff's set-up only).
+    pub directory: Vec<(PractitionerId, String)>,
 }
 
 impl Setup {
@@ -337,6 +339,16 @@ pub trait SchedulingRepository: Send + Sync {
     /// # Errors
     /// As [`SchedulingRepository::slot`].
     async fn appointments_of(&self, patient: PatientId) -> Result<Vec<Appointment>, RepoError>;
+
+    /// The organisation's practitioner directory (clinicians known from its records), by
+    /// name, at most 1,000: what a bookable provider links to.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store fails.
+    async fn practitioners_of(
+        &self,
+        organization: OrganizationId,
+    ) -> Result<Vec<(PractitionerId, String)>, RepoError>;
 
     /// The bookable provider with this id.
     ///

@@ -29,6 +29,9 @@ pub struct NewLocation<'a> {
 /// A new bookable provider.
 #[derive(Debug, Clone, Copy)]
 pub struct NewProvider<'a> {
+    /// Their entry in the practitioner directory (an id), or empty.
+    pub practitioner: &'a str,
+    /// The name patients see; the directory's name when empty and one is linked.
     pub name: &'a str,
     /// Their video room (`https://…`), needed for video visits.
     pub video_url: &'a str,
@@ -148,6 +151,7 @@ impl SchedulingService {
                 Vec::new()
             },
             cancel_cutoff_hours: self.cutoff(organization).await?,
+            directory: Vec::new(),
         })
     }
 
@@ -157,7 +161,9 @@ impl SchedulingService {
     /// `Forbidden` for anyone else.
     pub async fn setup(&self, actor: &Actor) -> Result<Setup, SchedulingError> {
         let organization = self.keeper(actor)?;
-        self.setup_of(organization, true).await
+        let mut setup = self.setup_of(organization, true).await?;
+        setup.directory = self.ports().schedule.practitioners_of(organization).await?;
+        Ok(setup)
     }
 
     /// Adds a location.

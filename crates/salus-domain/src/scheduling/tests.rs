@@ -601,6 +601,7 @@ fn set_up_fields_are_checked_with_a_code_each() {
     let room = block_on(s.add_provider(
         &desk,
         NewProvider {
+            practitioner: "",
             name: "Dr Costa",
             video_url: "http://insecure.example",
         },
@@ -809,4 +810,39 @@ fn a_video_visits_reminder_points_to_the_link_not_the_address() {
     let body = &mails.lock().unwrap()[0].body;
     assert!(body.contains("a video call"), "{body}");
     assert!(!body.contains("1 Main Street"), "{body}");
+}
+
+#[test]
+fn a_provider_links_to_the_practitioner_directory_of_the_organisation_only() {
+    let known = crate::ids::PractitionerId::from_uuid(Uuid::from_u128(60));
+    let mut r = MockSchedulingRepository::new();
+    r.expect_practitioners_of()
+        .returning(move |_| Ok(vec![(known, "Dr. Rui Costa".to_owned())]));
+    r.expect_create_provider().returning(|_| Ok(()));
+    let (s, _) = service(r);
+    let desk = staff(StaffRole::FrontDesk, ORG);
+    let linked = block_on(s.add_provider(
+        &desk,
+        NewProvider {
+            practitioner: &known.to_string(),
+            name: "",
+            video_url: "",
+        },
+    ))
+    .unwrap();
+    assert_eq!(
+        (linked.practitioner, linked.name.as_str()),
+        (Some(known), "Dr. Rui Costa"),
+        "the directory's name when none is given"
+    );
+    let elsewhere = crate::ids::PractitionerId::from_uuid(Uuid::from_u128(61));
+    let refused = block_on(s.add_provider(
+        &desk,
+        NewProvider {
+            practitioner: &elsewhere.to_string(),
+            name: "Dr Who",
+            video_url: "",
+        },
+    ));
+    assert_eq!(refused.unwrap_err().code(), "invalid_practitioner");
 }

@@ -19,6 +19,7 @@ mod m20261204_000014_attachments_and_refills;
 mod m20261204_000015_unread_counts;
 mod m20261204_000016_scheduling;
 mod m20261204_000017_scheduling_notices;
+mod m20261204_000018_appointment_indexes;
 
 /// Applies every migration in order.
 #[derive(Debug)]
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000015_unread_counts::Migration),
             Box::new(m20261204_000016_scheduling::Migration),
             Box::new(m20261204_000017_scheduling_notices::Migration),
+            Box::new(m20261204_000018_appointment_indexes::Migration),
         ]
     }
 }
