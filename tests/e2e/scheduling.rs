@@ -446,6 +446,14 @@ async fn the_front_desk_sets_up_hours_and_a_patient_books_the_next_time_moves_an
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{b}");
+    // Ann is told that the clinic changed an appointment: not which, not why.
+    let changed = app
+        .emails()
+        .into_iter()
+        .filter(|m| m.contains("An appointment changed") && m.contains("ann@example.org"))
+        .collect::<Vec<_>>();
+    assert_eq!(changed.len(), 1);
+    assert!(!changed[0].contains("ill today") && !changed[0].contains("Follow-up"));
     let (_, mine) = call(&app, "GET", "/api/v1/appointments", &ann, None).await;
     let cancelled: Vec<&Value> = mine["appointments"]
         .as_array()

@@ -2726,6 +2726,7 @@ async fn the_front_desk_records_and_ends_a_guardian_and_records_a_proxy_on_a_cha
 async fn chart_with_a_visit(app: &TestApp, mrn: &str, start: chrono::DateTime<chrono::Utc>) {
     use serde_json::json;
     let patient = format!("urn:uuid:{}", uuid::Uuid::now_v7());
+    let practitioner = format!("urn:uuid:{}", uuid::Uuid::now_v7());
     let at =
         |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let bundle = json!({"resourceType": "Bundle", "type": "collection", "entry": [
@@ -2738,7 +2739,10 @@ async fn chart_with_a_visit(app: &TestApp, mrn: &str, start: chrono::DateTime<ch
             "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
             "type": [{"text": "Follow-up"}],
             "subject": {"reference": patient},
+            "participant": [{"individual": {"reference": practitioner, "display": "Dr. Ana Silva"}}],
             "period": {"start": at(start), "end": at(start + chrono::Duration::minutes(30))}}},
+        {"fullUrl": practitioner, "resource": {"resourceType": "Practitioner", "id": "ana-silva",
+            "name": [{"given": ["Ana"], "family": "Silva", "prefix": ["Dr."]}]}},
     ]});
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("visit.json");
@@ -2784,6 +2788,45 @@ async fn a_patient_books_moves_and_cancels_through_the_pages_and_the_visit_links
         .with_timezone(&chrono::Utc);
     chart_with_a_visit(&app, "VISIT0001", nine + chrono::Duration::minutes(10)).await;
     let (rosa_api, _) = crate::records::linked_patient(&app, "VISIT0001", "rosa@example.org").await;
+    // The visit's clinician is in the practitioner directory: a bookable provider links to
+    // them (named as there when no name is given); a clinician not in it is refused.
+    let (_, setup) =
+        crate::identity::call(&app, "GET", "/api/v1/staff/schedule/setup", &desk_api, None).await;
+    let entry = setup["directory"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"].as_str().is_some_and(|n| n.contains("Silva")))
+        .unwrap_or_else(|| panic!("{setup}"))
+        .clone();
+    let (status, linked) = crate::identity::call(
+        &app,
+        "POST",
+        "/api/v1/staff/schedule/providers",
+        &desk_api,
+        Some(serde_json::json!({"practitioner_id": entry["practitioner_id"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{linked}");
+    let provider = linked["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["practitioner_id"] == entry["practitioner_id"])
+        .unwrap();
+    assert_eq!(provider["name"], entry["name"]);
+    let (status, refused) = crate::identity::call(
+        &app,
+        "POST",
+        "/api/v1/staff/schedule/providers",
+        &desk_api,
+        Some(serde_json::json!({"practitioner_id": uuid::Uuid::now_v7().to_string(), "name": "Dr Who"})),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_practitioner"))
+    );
     let mut rosa = Browser::new(&app);
     patient_signs_in(&mut rosa, "rosa@example.org").await;
 

@@ -133,7 +133,7 @@ fn service(
         }
     });
     let s = RecordsService::new(RecordsPorts {
-        appointments: Arc::new(crate::scheduling::MockSchedulingRepository::new()),
+        appointments: Arc::new(no_appointments()),
         records: Arc::new(records),
         patients: Arc::new(patients),
         organizations: Arc::new(MockOrganizationRepository::new()),
@@ -289,7 +289,7 @@ fn a_delayed_release_appears_when_its_time_comes() {
     let mut log = MockAccessLog::new();
     log.expect_record().returning(|_| Ok(()));
     let s = RecordsService::new(RecordsPorts {
-        appointments: Arc::new(crate::scheduling::MockSchedulingRepository::new()),
+        appointments: Arc::new(no_appointments()),
         records: Arc::new(finding(Some(result(ANN, later)))),
         patients: Arc::new(MockPatientRepository::new()),
         organizations: Arc::new(MockOrganizationRepository::new()),
@@ -358,7 +358,7 @@ fn exporting(records: Vec<ClinicalRecord>) -> (RecordsService, Arc<Mutex<Vec<Acc
     let mut grants = crate::consent::MockGrantRepository::new();
     grants.expect_for_patient().returning(|_| Ok(Vec::new()));
     let s = RecordsService::new(RecordsPorts {
-        appointments: Arc::new(crate::scheduling::MockSchedulingRepository::new()),
+        appointments: Arc::new(no_appointments()),
         records: Arc::new(repo),
         patients: Arc::new(patients),
         organizations: Arc::new(orgs),
@@ -475,4 +475,11 @@ fn an_export_needs_the_password_within_five_minutes_and_then_reads_nothing() {
         before,
         "a refused export is not an access"
     );
+}
+
+/// A schedule in which the chart has no appointments (what exports read).
+fn no_appointments() -> crate::scheduling::MockSchedulingRepository {
+    let mut s = crate::scheduling::MockSchedulingRepository::new();
+    s.expect_appointments_of().returning(|_| Ok(Vec::new()));
+    s
 }

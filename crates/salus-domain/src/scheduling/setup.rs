@@ -222,11 +222,28 @@ impl SchedulingService {
                 "Give the video room as an https:// address.",
             ));
         };
+        let linked = if new.practitioner.trim().is_empty() {
+            None
+        } else {
+            let id = crate::ids::PractitionerId::parse(new.practitioner.trim()).ok();
+            let directory = self.ports().schedule.practitioners_of(organization).await?;
+            Some(
+                id.and_then(|id| directory.into_iter().find(|(p, _)| *p == id))
+                    .ok_or(input(
+                        "invalid_practitioner",
+                        "Choose a clinician of your practitioner directory, or none.",
+                    ))?,
+            )
+        };
+        let name = match (&linked, new.name.trim()) {
+            (Some((_, directory_name)), "") => directory_name.as_str(),
+            _ => new.name,
+        };
         let provider = Provider {
             id: ProviderId::generate(self.ports().ids.as_ref()),
             organization,
-            practitioner: None,
-            name: line(new.name, 200).ok_or(input(
+            practitioner: linked.as_ref().map(|(id, _)| *id),
+            name: line(name, 200).ok_or(input(
                 "invalid_name",
                 "Give a name of at most 200 characters.",
             ))?,
