@@ -274,10 +274,26 @@ mod tests {
                 "/records/download",
                 "/records/history",
                 "/messages",
+                "/appointments",
                 "/account/sharing",
                 "/account/security"
             ]
         );
+        // For someone else: messages and appointments only when the grant says so.
+        let someone = account(Role::Patient, ChartLink::Linked { patient });
+        let for_them = |may| {
+            links(&someone, true, Some(may))
+                .iter()
+                .map(|(href, _)| *href)
+                .collect::<Vec<_>>()
+        };
+        let reads = for_them(ProxyMay::default());
+        assert!(!reads.contains(&"/messages") && !reads.contains(&"/appointments"));
+        let books = for_them(ProxyMay {
+            message: false,
+            book: true,
+        });
+        assert!(books.contains(&"/appointments") && !books.contains(&"/messages"));
         assert_eq!(
             addresses(&account(Role::Patient, ChartLink::Unlinked)),
             ["/account", "/account/activate", "/account/security"]
@@ -295,5 +311,7 @@ mod tests {
         assert!(!addresses(&staff(StaffRole::Clinician)).contains(&"/staff/team"));
         assert!(addresses(&staff(StaffRole::OrganizationAdmin)).contains(&"/staff/team"));
         assert!(!addresses(&staff(StaffRole::Billing)).contains(&"/staff"));
+        assert!(addresses(&staff(StaffRole::FrontDesk)).contains(&"/staff/schedule"));
+        assert!(!addresses(&staff(StaffRole::Clinician)).contains(&"/staff/schedule"));
     }
 }
