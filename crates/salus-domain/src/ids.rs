@@ -137,6 +137,14 @@ id_type!(
     /// One bookable time of one provider.
     SlotId
 );
+id_type!(
+    /// A statement an organisation sent a patient.
+    StatementId
+);
+id_type!(
+    /// A payment of a patient's balance (or its attempt).
+    PaymentId
+);
 
 #[cfg(test)]
 mod tests {

@@ -16,6 +16,7 @@
 pub mod access;
 pub mod account;
 pub mod audit;
+pub mod billing;
 pub mod chart;
 pub mod clock;
 pub mod consent;
@@ -38,7 +39,8 @@ pub use chrono_tz;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use ids::{
     AccountId, AppointmentId, AttachmentId, AuditEventId, GrantId, IdGenerator, LocationId,
-    MessageId, OrganizationId, PatientId, PharmacyId, PoolId, PractitionerId, ProviderId,
-    ProviderOrgId, RecordId, RefillId, SessionId, SlotId, TemplateId, ThreadId, VisitTypeId,
+    MessageId, OrganizationId, PatientId, PaymentId, PharmacyId, PoolId, PractitionerId,
+    ProviderId, ProviderOrgId, RecordId, RefillId, SessionId, SlotId, StatementId, TemplateId,
+    ThreadId, VisitTypeId,
 };
 pub use repo::RepoError;
