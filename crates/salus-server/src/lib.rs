@@ -11,6 +11,7 @@ pub mod config;
 pub mod demo;
 pub mod importer;
 pub mod limit;
+pub mod sandbox;
 pub mod smtp;
 pub mod synthetic;
 pub mod telemetry;

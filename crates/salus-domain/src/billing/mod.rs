@@ -15,12 +15,14 @@
     clippy::cast_possible_truncation
 )]
 
+pub mod gateway;
 pub mod money;
 pub mod payment;
 pub mod statement;
 #[cfg(test)]
 mod tests;
 
+pub use gateway::{ChargeRequest, PaymentGateway};
 pub use money::{Currency, Money, MoneyError};
 pub use payment::{DeclineReason, PaymentOutcome, PaymentProblem, PaymentState, check_amount};
 pub use statement::{LineItem, Statement, StatementProblem, Totals};
