@@ -104,6 +104,18 @@ async fn open_times(
     b["slots"].as_array().unwrap().clone()
 }
 
+/// The demo clinic's chart with this record number.
+async fn chart(app: &crate::TestApp, mrn: &str) -> salus_domain::patient::Patient {
+    let org = salus_server::importer::target_org(&app.store, Some("demo-clinic"))
+        .await
+        .unwrap();
+    let mrn = salus_domain::text::Mrn::parse(mrn).unwrap();
+    salus_domain::patient::PatientRepository::find_by_mrn(&app.store, org.id, &mrn)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 fn now(app: &crate::TestApp) -> chrono::DateTime<Utc> {
     salus_domain::Clock::now(app.clock.as_ref())
 }
@@ -491,17 +503,7 @@ async fn the_front_desk_sees_the_day_blocks_times_takes_days_off_and_books_for_a
     .await;
     let (ann, _) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
     let clinic = set_up(&app, &desk, 2).await;
-    let org = salus_server::importer::target_org(&app.store, Some("demo-clinic"))
-        .await
-        .unwrap();
-    let chart = salus_domain::patient::PatientRepository::find_by_mrn(
-        &app.store,
-        org.id,
-        &salus_domain::text::Mrn::parse("SYN0000000").unwrap(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let chart = chart(&app, "SYN0000000").await;
     let patient = chart.id.to_string();
 
     // The front desk books for Ann (naming her chart); she sees it as hers.
@@ -698,17 +700,9 @@ async fn fifty_bookings_of_one_time_at_once_give_one_201_and_forty_nine_slot_tak
     )
     .await;
     let clinic = set_up(&app, &desk, 1).await;
-    let org = salus_server::importer::target_org(&app.store, Some("demo-clinic"))
-        .await
-        .unwrap();
     let mut charts = Vec::new();
     for n in 0..50 {
-        let mrn = salus_domain::text::Mrn::parse(&format!("SYN{n:07}")).unwrap();
-        let chart = salus_domain::patient::PatientRepository::find_by_mrn(&app.store, org.id, &mrn)
-            .await
-            .unwrap()
-            .unwrap();
-        charts.push(chart.id.to_string());
+        charts.push(chart(&app, &format!("SYN{n:07}")).await.id.to_string());
     }
     let slot = open_times(&app, &desk, &clinic.kind, 1, Some(&charts[0]), 0).await[0]["id"]
         .as_str()
@@ -842,19 +836,7 @@ async fn every_scheduling_operation_answers_each_kind_of_actor_as_the_table_says
             .await;
     let (_, me) = call(&app, "GET", "/api/v1/appointments", &ann, None).await;
     assert!(me["appointments"].as_array().unwrap().is_empty());
-    let org = salus_server::importer::target_org(&app.store, Some("demo-clinic"))
-        .await
-        .unwrap();
-    let patient = salus_domain::patient::PatientRepository::find_by_mrn(
-        &app.store,
-        org.id,
-        &salus_domain::text::Mrn::parse("SYN0000000").unwrap(),
-    )
-    .await
-    .unwrap()
-    .unwrap()
-    .id
-    .to_string();
+    let patient = chart(&app, "SYN0000000").await.id.to_string();
     let times = open_times(&app, &ann, &clinic.kind, 4, None, 3).await;
     let slot = |n: usize| times[n]["id"].as_str().unwrap().to_owned();
     let (_, a) = call(

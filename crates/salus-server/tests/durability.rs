@@ -12,56 +12,29 @@
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const PASSWORD: &str = "violet harbour compass";
+mod support;
+
+use support::{PASSWORD, free_port};
+
 const SENDERS: usize = 4;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `salus serve --demo` on `database_url`, answering at the returned base once it is up.
+/// `salus serve --demo` on `database_url`: the demo patient is the fullest of three charts
+/// (it takes a medication now), and may start many conversations.
 async fn start(dir: &std::path::Path, database_url: &str, port: u16) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_salus"))
-        .args(["serve", "--demo"])
-        .current_dir(dir)
-        .env("SALUS_DATABASE_URL", database_url)
-        .env("SALUS_LISTEN", format!("127.0.0.1:{port}"))
-        // The demo patient is the fullest of three charts: it takes a medication now.
-        .env("SALUS_DEMO_PATIENTS", "3")
-        .env("SALUS_DEMO_PASSWORD", PASSWORD)
-        .env("SALUS_FIXTURES", dir.join("no-fixtures-here"))
-        .env("SALUS_AUTH_REQUESTS_PER_MINUTE", "100000")
-        .env("SALUS_THREADS_PER_DAY", "1000")
-        .env("SALUS_LOG_LEVEL", "warn")
-        .env_remove("SALUS_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("salus.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let http = reqwest::Client::new();
-    for _ in 0..600 {
-        if http
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    let log = std::fs::read_to_string(dir.join("salus.log")).unwrap_or_default();
-    panic!("salus did not start: {log}");
+    support::start_demo(
+        dir,
+        database_url,
+        port,
+        &[
+            ("SALUS_DEMO_PATIENTS", "3"),
+            ("SALUS_THREADS_PER_DAY", "1000"),
+        ],
+    )
+    .await
 }
 
 async fn sign_in(http: &reqwest::Client, base: &str) -> String {

@@ -9,53 +9,24 @@
 
 use salus_domain::patient::PatientRepository as _;
 use serde_json::{Value, json};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Child;
 
-const PASSWORD: &str = "violet harbour compass";
+mod support;
+
+use support::{PASSWORD, free_port};
+
 const PATIENTS: usize = 50;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A node: `salus serve --demo` on `database_url` in `dir`, once it answers.
+/// A node: `salus serve --demo` on `database_url` with fifty charts.
 async fn start(dir: &std::path::Path, database_url: &str, port: u16) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_salus"))
-        .args(["serve", "--demo"])
-        .current_dir(dir)
-        .env("SALUS_DATABASE_URL", database_url)
-        .env("SALUS_LISTEN", format!("127.0.0.1:{port}"))
-        .env("SALUS_DEMO_PATIENTS", PATIENTS.to_string())
-        .env("SALUS_DEMO_PASSWORD", PASSWORD)
-        .env("SALUS_FIXTURES", dir.join("no-fixtures-here"))
-        .env("SALUS_AUTH_REQUESTS_PER_MINUTE", "100000")
-        .env("SALUS_LOG_LEVEL", "warn")
-        .env_remove("SALUS_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join(format!("salus-{port}.log"))).unwrap())
-        .spawn()
-        .unwrap();
-    let http = reqwest::Client::new();
-    for _ in 0..1200 {
-        if http
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    let log = std::fs::read_to_string(dir.join(format!("salus-{port}.log"))).unwrap_or_default();
-    panic!("salus did not start: {log}");
+    let patients = PATIENTS.to_string();
+    support::start_demo(
+        dir,
+        database_url,
+        port,
+        &[("SALUS_DEMO_PATIENTS", patients.as_str())],
+    )
+    .await
 }
 
 /// The demo front desk's first recovery code, from the file `serve --demo` hands over.

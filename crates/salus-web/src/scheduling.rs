@@ -23,6 +23,18 @@ use salus_domain::{AppointmentId, LocationId, PatientId, ProviderId, SlotId, Vis
 use serde::Deserialize;
 use std::sync::Arc;
 
+/// Where the front desk goes after a change: the schedule of the visit's day (in its
+/// location's zone), with a notice of what was `done`.
+fn after_change(v: &AppointmentView, done: &str) -> Response {
+    let day = v
+        .appointment
+        .time
+        .start
+        .with_timezone(&v.location.time_zone)
+        .date_naive();
+    see_other(&format!("/staff/schedule?date={day}&done={done}"))
+}
+
 /// What a refusal answers when it is not about a field.
 fn failed(e: SchedulingError) -> Response {
     match e {
@@ -611,14 +623,7 @@ pub(crate) async fn book(
         .book(&acting.actor, patient, slot, &f.reason, rid.get())
         .await
     {
-        Ok(v) if staff => see_other(&format!(
-            "/staff/schedule?date={}&done=booked",
-            v.appointment
-                .time
-                .start
-                .with_timezone(&v.location.time_zone)
-                .date_naive()
-        )),
+        Ok(v) if staff => after_change(&v, "booked"),
         Ok(v) => see_other(&format!("/appointments/{}?done=booked", v.appointment.id)),
         Err(e @ SchedulingError::InvalidReason) => {
             let problems = Problems::one("reason", e.to_string());
@@ -751,14 +756,7 @@ pub(crate) async fn cancel(
         .cancel(&acting.actor, id, reason, rid.get())
         .await
     {
-        Ok(v) if staff => see_other(&format!(
-            "/staff/schedule?date={}&done=cancelled",
-            v.appointment
-                .time
-                .start
-                .with_timezone(&v.location.time_zone)
-                .date_naive()
-        )),
+        Ok(v) if staff => after_change(&v, "cancelled"),
         Ok(_) => see_other(&format!("/appointments/{id}?done=cancelled")),
         Err(e) => failed(e),
     }
@@ -789,14 +787,7 @@ pub(crate) async fn reschedule(
         .reschedule(&acting.actor, id, slot, rid.get())
         .await
     {
-        Ok(v) if matches!(acting.actor, Actor::Staff { .. }) => see_other(&format!(
-            "/staff/schedule?date={}&done=moved",
-            v.appointment
-                .time
-                .start
-                .with_timezone(&v.location.time_zone)
-                .date_naive()
-        )),
+        Ok(v) if matches!(acting.actor, Actor::Staff { .. }) => after_change(&v, "moved"),
         Ok(_) => see_other(&format!("/appointments/{id}?done=moved")),
         Err(e) => failed(e),
     }
