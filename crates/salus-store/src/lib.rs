@@ -6,6 +6,7 @@
 
 mod accounts;
 mod audit;
+mod billing;
 mod body;
 mod convert;
 mod entity;

@@ -1645,3 +1645,84 @@ async fn fifty_concurrent_bookings_of_one_slot_give_one_appointment_and_a_resche
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn statements_round_trip_in_minor_units_and_numbers_are_unique_per_organisation() {
+    use salus_domain::billing::{BillingRepository, Currency, LineItem, Money, Statement};
+    let (store, _dir) = racing_store().await;
+    let clinic = org("billing-clinic", ReleasePolicy::default());
+    store.create(&clinic).await.unwrap();
+    let bundle = serde_json::json!({"resourceType": "Bundle", "type": "collection", "entry": [{
+        "fullUrl": "urn:uuid:7f1c2a10-0000-4000-8000-000000000002",
+        "resource": {"resourceType": "Patient", "id": "bill-1",
+            "identifier": [{"type": {"coding": [{"code": "MR"}]}, "value": "BILL0001"}],
+            "name": [{"given": ["Rosa"], "family": "Diaz"}], "gender": "female",
+            "birthDate": "1961-03-14"}}]});
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("patient.json");
+    std::fs::write(&path, bundle.to_string()).unwrap();
+    import_file(&store, clinic.id, &path).await;
+    let patient = first_patient(&store, clinic.id).await;
+    let eur = Currency::parse("EUR").unwrap();
+    let money = |minor| Money::new(minor, eur);
+    let day = |d| chrono::NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+    let statement = |number: &str, issued| Statement {
+        id: salus_domain::StatementId::generate(&UuidV7Ids),
+        organization: clinic.id,
+        patient,
+        number: number.into(),
+        issued,
+        due: issued + chrono::Duration::days(30),
+        currency: eur,
+        items: vec![
+            LineItem {
+                service_date: day(2),
+                description: "Office visit".into(),
+                charge: money(20_000),
+                insurance_paid: money(15_000),
+                adjustments: money(2_000),
+                patient_share: money(3_000),
+            },
+            LineItem {
+                service_date: day(2),
+                description: "Blood panel".into(),
+                charge: money(9_999_999_999),
+                insurance_paid: money(0),
+                adjustments: money(0),
+                patient_share: money(9_999_999_999),
+            },
+        ],
+    };
+    let first = statement("ST-1001", day(5));
+    let second = statement("ST-1002", day(20));
+    store.create_statement(&first).await.unwrap();
+    store.create_statement(&second).await.unwrap();
+    assert_eq!(
+        store.statement(first.id).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        store.statements_of(patient).await.unwrap(),
+        vec![second.clone(), first.clone()],
+        "newest first, lines in order, amounts to the cent"
+    );
+    assert_eq!(
+        store
+            .statement(first.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .totals()
+            .unwrap()
+            .patient_share,
+        money(10_000_002_999)
+    );
+    // The same number again, in the same organisation: refused, nothing half-stored.
+    let again = statement("ST-1001", day(21));
+    assert!(matches!(
+        store.create_statement(&again).await,
+        Err(salus_domain::RepoError::Conflict(_))
+    ));
+    assert_eq!(store.statement(again.id).await.unwrap(), None);
+    assert_eq!(store.statements_of(patient).await.unwrap().len(), 2);
+}

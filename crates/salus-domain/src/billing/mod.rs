@@ -26,3 +26,29 @@ pub use gateway::{ChargeRequest, PaymentGateway};
 pub use money::{Currency, Money, MoneyError};
 pub use payment::{DeclineReason, PaymentOutcome, PaymentProblem, PaymentState, check_amount};
 pub use statement::{LineItem, Statement, StatementProblem, Totals};
+
+use crate::ids::{PatientId, StatementId};
+use crate::repo::RepoError;
+
+/// Storage of statements.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait::async_trait]
+pub trait BillingRepository: Send + Sync {
+    /// Stores a statement with its lines, in one transaction.
+    ///
+    /// # Errors
+    /// `Conflict` when the organisation has a statement of that number.
+    async fn create_statement(&self, statement: &Statement) -> Result<(), RepoError>;
+
+    /// The statement with this id, with its lines in order.
+    ///
+    /// # Errors
+    /// `Unavailable`; `Corrupt` when a row does not parse (an unknown currency included).
+    async fn statement(&self, id: StatementId) -> Result<Option<Statement>, RepoError>;
+
+    /// A patient's statements, newest first, each with its lines.
+    ///
+    /// # Errors
+    /// As [`BillingRepository::statement`].
+    async fn statements_of(&self, patient: PatientId) -> Result<Vec<Statement>, RepoError>;
+}

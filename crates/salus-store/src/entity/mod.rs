@@ -34,6 +34,8 @@ pub(crate) mod release_rule;
 pub(crate) mod scheduling_setting;
 pub(crate) mod session;
 pub(crate) mod slot;
+pub(crate) mod statement;
+pub(crate) mod statement_line;
 pub(crate) mod totp_factor;
 pub(crate) mod visit_type;
 pub(crate) mod waitlist;

@@ -20,6 +20,7 @@ mod m20261204_000015_unread_counts;
 mod m20261204_000016_scheduling;
 mod m20261204_000017_scheduling_notices;
 mod m20261204_000018_appointment_indexes;
+mod m20261204_000019_statements;
 
 /// Applies every migration in order.
 #[derive(Debug)]
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000016_scheduling::Migration),
             Box::new(m20261204_000017_scheduling_notices::Migration),
             Box::new(m20261204_000018_appointment_indexes::Migration),
+            Box::new(m20261204_000019_statements::Migration),
         ]
     }
 }
