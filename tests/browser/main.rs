@@ -984,48 +984,8 @@ async fn a_patient_writes_a_clinician_answers_from_the_inbox_and_the_patient_see
             let c = c.clone();
             async move { c.find(Locator::Css(css)).await?.send_keys(text).await }
         };
-        let sign_in = |email: &'static str| {
-            let c = c.clone();
-            let login = url("/login");
-            async move {
-                c.goto(login.as_str()).await?;
-                c.find(Locator::Css("#email"))
-                    .await?
-                    .send_keys(email)
-                    .await?;
-                let password = if email.starts_with("patient") {
-                    DEMO_PASSWORD
-                } else {
-                    "tulip kettle orbit"
-                };
-                c.find(Locator::Css("#password"))
-                    .await?
-                    .send_keys(password)
-                    .await?;
-                c.find(Locator::Css("main button[type=submit]"))
-                    .await?
-                    .click()
-                    .await?;
-                c.wait().for_element(Locator::Css("main h1")).await?;
-                Ok::<(), fantoccini::error::CmdError>(())
-            }
-        };
-        let sign_out = || {
-            let c = c.clone();
-            let home = url("/account");
-            async move {
-                c.goto(home.as_str()).await?;
-                c.find(Locator::Css("form[action='/logout'] button"))
-                    .await?
-                    .click()
-                    .await?;
-                c.wait().for_element(Locator::Css("main h1")).await?;
-                Ok::<(), fantoccini::error::CmdError>(())
-            }
-        };
-
         // The patient writes from the menu's Messages.
-        sign_in("patient@demo.salus.test").await?;
+        patient_signs_in(&c, &base).await?;
         c.find(Locator::LinkText("Messages")).await?.click().await?;
         c.wait().for_url(&url("/messages")).await?;
         c.find(Locator::LinkText("Write a new message"))
@@ -1088,7 +1048,7 @@ async fn a_patient_writes_a_clinician_answers_from_the_inbox_and_the_patient_see
             ))
             .await?;
 
-        sign_out().await?;
+        signs_out(&c, &base).await?;
 
         // The clinician answers from the inbox.
         staff_signs_in(&c, &base, "doc@browser.test", &creds.totp.secret_base32).await?;
@@ -1145,10 +1105,10 @@ async fn a_patient_writes_a_clinician_answers_from_the_inbox_and_the_patient_see
             ))
             .await?;
 
-        sign_out().await?;
+        signs_out(&c, &base).await?;
 
         // The patient reads the answer and sees that the clinician read her message.
-        sign_in("patient@demo.salus.test").await?;
+        patient_signs_in(&c, &base).await?;
         c.goto(url("/messages").as_str()).await?;
         c.wait()
             .for_element(Locator::XPath("//span[@class='new'][text()='1 new']"))
@@ -1167,7 +1127,7 @@ async fn a_patient_writes_a_clinician_answers_from_the_inbox_and_the_patient_see
         assert!(receipt.starts_with("Read "), "the read receipt: {receipt}");
 
         // The patient sees the answer on the medication's page.
-        sign_in("patient@demo.salus.test").await?;
+        patient_signs_in(&c, &base).await?;
         c.goto(url(&med_page).as_str()).await?;
         c.wait()
             .for_element(Locator::XPath("//strong[text()='Approved']"))

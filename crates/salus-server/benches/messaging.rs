@@ -168,30 +168,8 @@ fn main() {
         }
         eprintln!("{} conversations ready", threads.len());
         // The clinician's session: password, then the authenticator's current code.
-        let challenge = json(
-            http.post(format!("{base}/api/v1/auth/login"))
-                .json(&serde_json::json!({"email": doc_email, "password": support::PASSWORD}))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        let secret = totp_rs::Secret::Encoded(doc.totp.secret_base32.clone())
-            .to_bytes()
-            .unwrap();
-        let code = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 0, 30, secret, None, "x".into())
-            .unwrap()
-            .generate_current()
-            .unwrap();
-        let signed = json(
-            http.post(format!("{base}/api/v1/auth/login/second-factor"))
-                .json(&serde_json::json!({"challenge": challenge["challenge"], "code": code}))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        let doc_token = signed["token"].as_str().unwrap().to_owned();
+        let doc_token =
+            support::staff_token(&http, &base, &doc_email, &doc.totp.secret_base32).await;
         let lab: Vec<Hit> = tokens
             .iter()
             .map(|t| Hit::get("/api/v1/records?kind=observation&limit=25", t))

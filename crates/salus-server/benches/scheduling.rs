@@ -130,39 +130,6 @@ async fn schedule(store: &Store, org: salus_domain::OrganizationId, patients: u3
     kind
 }
 
-/// Staff sign-in: password, then the authenticator's current code.
-async fn staff_token(
-    http: &reqwest::Client,
-    base: &str,
-    email: &str,
-    secret_base32: &str,
-) -> String {
-    let challenge = json(
-        http.post(format!("{base}/api/v1/auth/login"))
-            .json(&serde_json::json!({"email": email, "password": support::PASSWORD}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let secret = totp_rs::Secret::Encoded(secret_base32.to_owned())
-        .to_bytes()
-        .unwrap();
-    let code = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 0, 30, secret, None, "x".into())
-        .unwrap()
-        .generate_current()
-        .unwrap();
-    let signed = json(
-        http.post(format!("{base}/api/v1/auth/login/second-factor"))
-            .json(&serde_json::json!({"challenge": challenge["challenge"], "code": code}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    signed["token"].as_str().unwrap().to_owned()
-}
-
 /// The store's booking ceiling: `conns` tasks booking the given (slot, patient) pairs (each
 /// once) with the same two writes the server makes, for `phase`. Bookings per second.
 async fn store_ceiling(
@@ -339,7 +306,7 @@ fn main() {
             .await;
             tokens.push(r["token"].as_str().unwrap().to_owned());
         }
-        let desk_token = staff_token(&http, &base, &desk_email, &desk.totp.secret_base32).await;
+        let desk_token = support::staff_token(&http, &base, &desk_email, &desk.totp.secret_base32).await;
         let lab: Vec<Hit> = tokens
             .iter()
             .map(|t| Hit::get("/api/v1/records?kind=observation&limit=25", t))

@@ -427,6 +427,17 @@ pub(crate) async fn staff_find(
     find(&state, &csrf.0, &acting.actor, q, None, rid.get()).await
 }
 
+/// The appointment a page's address names, for the actor (a malformed id is not found).
+async fn appointment_of(
+    state: &WebState,
+    actor: &Actor,
+    id: &str,
+    rid: Option<&str>,
+) -> Result<AppointmentView, SchedulingError> {
+    let id = AppointmentId::parse(id).map_err(|_| SchedulingError::NotFound)?;
+    state.scheduling.appointment(actor, id, rid).await
+}
+
 /// Finding a new time for a booked appointment (its visit type).
 #[handler]
 pub(crate) async fn find_move(
@@ -437,14 +448,7 @@ pub(crate) async fn find_move(
     Path(id): Path<String>,
     Query(q): Query<FindQuery>,
 ) -> Response {
-    let Ok(id) = AppointmentId::parse(&id) else {
-        return failed(SchedulingError::NotFound);
-    };
-    let view = match state
-        .scheduling
-        .appointment(&acting.actor, id, rid.get())
-        .await
-    {
+    let view = match appointment_of(&state, &acting.actor, &id, rid.get()).await {
         Ok(v) => v,
         Err(e) => return failed(e),
     };
@@ -675,14 +679,7 @@ pub(crate) async fn show(
     Path(id): Path<String>,
     Query(q): Query<DoneQuery>,
 ) -> Response {
-    let Ok(id) = AppointmentId::parse(&id) else {
-        return failed(SchedulingError::NotFound);
-    };
-    let view = match state
-        .scheduling
-        .appointment(&acting.actor, id, rid.get())
-        .await
-    {
+    let view = match appointment_of(&state, &acting.actor, &id, rid.get()).await {
         Ok(v) => v,
         Err(e) => return failed(e),
     };

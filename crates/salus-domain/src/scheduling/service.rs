@@ -592,10 +592,25 @@ impl SchedulingService {
             .provider(appointment.provider)
             .await?
             .ok_or(RepoError::Corrupt("appointments.provider_id"))?;
+        let cutoff = self.cutoff(appointment.organization).await?;
+        self.assemble(appointment, kind, location, provider, cutoff)
+            .await
+    }
+
+    /// An appointment's view from its parts; whether it waits for an earlier time is read
+    /// for an upcoming one only (a past visit waits for nothing).
+    async fn assemble(
+        &self,
+        appointment: Appointment,
+        visit_type: super::VisitType,
+        location: super::Location,
+        provider: super::Provider,
+        cutoff: u32,
+    ) -> Result<AppointmentView, SchedulingError> {
         let now = self.p.clock.now();
         let booked = appointment.state == AppointmentState::Booked;
-        let cutoff = self.cutoff(appointment.organization).await?;
-        let waiting = booked
+        let upcoming = booked && appointment.time.end > now;
+        let waiting = upcoming
             && self
                 .p
                 .schedule
@@ -603,12 +618,12 @@ impl SchedulingService {
                 .await?
                 .is_some();
         Ok(AppointmentView {
-            upcoming: booked && appointment.time.end > now,
+            upcoming,
             changeable: booked && cancellable(appointment.time.start, now, cutoff),
             cutoff_hours: cutoff,
             waiting,
             appointment,
-            visit_type: kind,
+            visit_type,
             location,
             provider,
         })
@@ -634,9 +649,21 @@ impl SchedulingService {
             request_id,
         )
         .await?;
+        // The organisation's places, providers and visit types once, not once per visit.
+        let setup = self.setup_of(chart.organization_id, false).await?;
         let mut out = Vec::with_capacity(all.len());
         for a in all {
-            out.push(self.view_of(a, None).await?);
+            let (Some(kind), Some(location), Some(provider)) = (
+                setup.visit_type(a.visit_type).cloned(),
+                setup.location(a.location).cloned(),
+                setup.provider(a.provider).cloned(),
+            ) else {
+                return Err(RepoError::Corrupt("appointments").into());
+            };
+            out.push(
+                self.assemble(a, kind, location, provider, setup.cancel_cutoff_hours)
+                    .await?,
+            );
         }
         Ok(out)
     }

@@ -314,3 +314,37 @@ pub fn median(values: impl Iterator<Item = f64>) -> f64 {
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
+
+/// Staff sign-in: password, then the authenticator's current code.
+pub async fn staff_token(
+    http: &reqwest::Client,
+    base: &str,
+    email: &str,
+    secret_base32: &str,
+) -> String {
+    let json = |r: reqwest::Response| async move { r.json::<serde_json::Value>().await.unwrap() };
+    let challenge = json(
+        http.post(format!("{base}/api/v1/auth/login"))
+            .json(&serde_json::json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let secret = totp_rs::Secret::Encoded(secret_base32.to_owned())
+        .to_bytes()
+        .unwrap();
+    let code = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 0, 30, secret, None, "x".into())
+        .unwrap()
+        .generate_current()
+        .unwrap();
+    let signed = json(
+        http.post(format!("{base}/api/v1/auth/login/second-factor"))
+            .json(&serde_json::json!({"challenge": challenge["challenge"], "code": code}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    signed["token"].as_str().unwrap().to_owned()
+}
