@@ -164,10 +164,13 @@ pub enum Action {
     ReadMessages,
     /// Approve or deny a chart's refill requests (the organisation's clinicians).
     DecideRefill,
+    /// Keep a chart's account (post statements, adjust, refund) and, on the organisation,
+    /// its billing (settings, imports): the organisation's billing staff and administrators.
+    ManageBills,
 }
 
 impl Action {
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 16] = [
         Self::ViewChart,
         Self::Read,
         Self::Export,
@@ -183,6 +186,7 @@ impl Action {
         Self::PayBills,
         Self::ReadMessages,
         Self::DecideRefill,
+        Self::ManageBills,
     ];
 
     /// What a patient does for themselves and may let a proxy do for them, beyond reading.
@@ -216,6 +220,7 @@ impl Action {
             Self::PayBills => "pay_bills",
             Self::ReadMessages => "read_messages",
             Self::DecideRefill => "decide_refill",
+            Self::ManageBills => "manage_bills",
         }
     }
 }
@@ -227,6 +232,13 @@ impl Action {
 /// so there is one rule.
 pub fn proofs_identity(role: StaffRole) -> bool {
     matches!(role, StaffRole::FrontDesk | StaffRole::OrganizationAdmin)
+}
+
+/// Who keeps an organisation's patient accounts (statements, adjustments, refunds, billing
+/// settings): its billing staff and administrators. They see a chart's bills and who the
+/// patient is, never the clinical record.
+pub fn keeps_bills(role: StaffRole) -> bool {
+    matches!(role, StaffRole::Billing | StaffRole::OrganizationAdmin)
 }
 
 /// What the action is about.
@@ -375,8 +387,9 @@ pub fn decide(actor: &Actor, action: Action, target: Target<'_>, now: DateTime<U
                     // The front desk (and administrators) book for the organisation's
                     // patients and, without a chart, keep its schedule.
                     Action::Book => proofs_identity(*role),
-                    // Staff's part in bills is decided with that capability; until then
-                    // none. A refill is asked for by the patient's side only.
+                    Action::ManageBills => keeps_bills(*role),
+                    // Bills are paid by the patient's side only (staff keep the account
+                    // with `ManageBills`); a refill is asked for by the patient's side only.
                     Action::Export
                     | Action::ViewAccessHistory
                     | Action::RequestRefill
@@ -417,7 +430,8 @@ pub fn decide(actor: &Actor, action: Action, target: Target<'_>, now: DateTime<U
                 | Action::ViewDemographics
                 | Action::ProofIdentity
                 | Action::ManageTeam
-                | Action::DecideRefill => false,
+                | Action::DecideRefill
+                | Action::ManageBills => false,
             };
             let kind_ok = kind.is_none_or(|k| scope.kinds.contains(&k));
             let record_ok = record.is_none_or(|meta| {

@@ -73,8 +73,8 @@ pub struct AccessEvent {
     pub action: Action,
     /// For an export, which form it took ("downloaded FHIR export").
     pub export: Option<ExportFormat>,
-    /// For a booking, which step it was (looked, booked, moved, cancelled, waitlisted).
-    pub booking: Option<BookingStep>,
+    /// For a booking or a bill, which step it was (booked, moved, paid, refunded...).
+    pub step: Option<Step>,
     pub record_kind: Option<RecordKind>,
     pub record: Option<RecordId>,
     pub outcome: Outcome,
@@ -84,10 +84,58 @@ pub struct AccessEvent {
 impl AccessEvent {
     /// The action code stored in the log: the action's, or the export format's.
     pub fn action_code(&self) -> &'static str {
-        match (self.action, self.export, self.booking) {
+        match (self.action, self.export, self.step) {
             (Action::Export, Some(format), _) => format.audit_code(),
-            (Action::Book, _, Some(step)) => step.audit_code(),
+            (_, _, Some(step)) => step.audit_code(),
             (action, _, _) => action.code(),
+        }
+    }
+}
+
+/// The step of a use case with several, told apart in the access history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Booking(BookingStep),
+    Billing(BillingStep),
+}
+
+impl Step {
+    /// The action code stored in the log.
+    pub fn audit_code(self) -> &'static str {
+        match self {
+            Self::Booking(s) => s.audit_code(),
+            Self::Billing(s) => s.audit_code(),
+        }
+    }
+}
+
+/// The steps of bill pay, each a movement of money or a look at a bill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BillingStep {
+    /// Looked at the balance, a statement, a payment or a receipt.
+    Viewed,
+    /// Paid (or tried to pay) an amount.
+    Paid,
+    /// Staff posted a statement.
+    PostedStatement,
+    /// Staff adjusted the balance (a credit or a charge), with a reason.
+    Adjusted,
+    /// Staff refunded (part of) a payment, with a reason.
+    Refunded,
+    /// The patient set up a payment plan.
+    StartedPlan,
+}
+
+impl BillingStep {
+    /// The action code stored in the log.
+    pub fn audit_code(self) -> &'static str {
+        match self {
+            Self::Viewed => "view_bills",
+            Self::Paid => "pay_bill",
+            Self::PostedStatement => "post_statement",
+            Self::Adjusted => "adjust_balance",
+            Self::Refunded => "refund_payment",
+            Self::StartedPlan => "start_payment_plan",
         }
     }
 }

@@ -145,6 +145,18 @@ id_type!(
     /// A payment of a patient's balance (or its attempt).
     PaymentId
 );
+id_type!(
+    /// A refund of (part of) a payment.
+    RefundId
+);
+id_type!(
+    /// A staff adjustment of a patient's balance.
+    AdjustmentId
+);
+id_type!(
+    /// A patient's payment plan.
+    PlanId
+);
 
 #[cfg(test)]
 mod tests {

@@ -38,9 +38,9 @@ pub mod words;
 pub use chrono_tz;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use ids::{
-    AccountId, AppointmentId, AttachmentId, AuditEventId, GrantId, IdGenerator, LocationId,
-    MessageId, OrganizationId, PatientId, PaymentId, PharmacyId, PoolId, PractitionerId,
-    ProviderId, ProviderOrgId, RecordId, RefillId, SessionId, SlotId, StatementId, TemplateId,
-    ThreadId, VisitTypeId,
+    AccountId, AdjustmentId, AppointmentId, AttachmentId, AuditEventId, GrantId, IdGenerator,
+    LocationId, MessageId, OrganizationId, PatientId, PaymentId, PharmacyId, PlanId, PoolId,
+    PractitionerId, ProviderId, ProviderOrgId, RecordId, RefillId, RefundId, SessionId, SlotId,
+    StatementId, TemplateId, ThreadId, VisitTypeId,
 };
 pub use repo::RepoError;

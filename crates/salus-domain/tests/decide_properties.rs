@@ -13,7 +13,7 @@ use salus_domain::record::{
 use salus_domain::text::Email;
 use std::collections::BTreeSet;
 
-const ACTIONS: [Action; 15] = Action::ALL;
+const ACTIONS: [Action; 16] = Action::ALL;
 
 fn base() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap()

@@ -27,7 +27,7 @@ mod support;
 
 use chrono::{NaiveTime, Weekday};
 use salus_domain::access::{Action, Actor};
-use salus_domain::audit::{AccessEvent, AccessLog as _, ActorRef, BookingStep, Outcome};
+use salus_domain::audit::{AccessEvent, AccessLog as _, ActorRef, BookingStep, Outcome, Step};
 use salus_domain::scheduling::{
     Appointment, AppointmentState, Location, OnlineBooking, Provider, SchedulingRepository as _,
     Slot, SlotState, Template, VisitMode, VisitType, WeeklyTemplate,
@@ -181,7 +181,7 @@ async fn store_ceiling(
                             patient: Some(*patient),
                             action: Action::Book,
                             export: None,
-                            booking: Some(BookingStep::Booked),
+                            step: Some(Step::Booking(BookingStep::Booked)),
                             record_kind: None,
                             record: None,
                             outcome: Outcome::Allowed,

@@ -730,7 +730,7 @@ fn access_event(n: u128) -> salus_domain::audit::AccessEvent {
         },
         patient: Some(salus_domain::PatientId::from_uuid(uuid::Uuid::from_u128(2))),
         action: Action::Read,
-        booking: None,
+        step: None,
         export: None,
         record_kind: Some(RecordKind::Observation),
         record: Some(salus_domain::RecordId::from_uuid(uuid::Uuid::from_u128(n))),
@@ -1725,4 +1725,128 @@ async fn statements_round_trip_in_minor_units_and_numbers_are_unique_per_organis
     ));
     assert_eq!(store.statement(again.id).await.unwrap(), None);
     assert_eq!(store.statements_of(patient).await.unwrap().len(), 2);
+    payments_are_recorded_once_per_key_and_version(&store, clinic.id, patient, eur).await;
+}
+
+/// Payments, refunds and adjustments of an account with two statements (version 2): twenty
+/// records of one key at once give one payment; a stale version or a used key writes nothing;
+/// a payment settles once; the ledger reads back what the balance is computed from.
+async fn payments_are_recorded_once_per_key_and_version(
+    store: &Store,
+    organization: OrganizationId,
+    patient: salus_domain::PatientId,
+    eur: salus_domain::billing::Currency,
+) {
+    use salus_domain::billing::{
+        Adjustment, BillingRepository, Money, Payment, PaymentState, Recorded, Refund,
+    };
+    let at = Utc.with_ymd_and_hms(2026, 12, 4, 12, 0, 0).unwrap();
+    let money = |minor| Money::new(minor, eur);
+    let clerk = salus_domain::AccountId::generate(&UuidV7Ids);
+    let pay = |key: &str, minor| Payment {
+        id: salus_domain::PaymentId::generate(&UuidV7Ids),
+        organization,
+        patient,
+        key: key.into(),
+        amount: money(minor),
+        state: PaymentState::Pending,
+        created_at: at,
+        made_by: None,
+    };
+    assert_eq!(store.ledger(patient).await.unwrap().version, 2);
+    let tries: Vec<_> = (0..20)
+        .map(|_| {
+            let (store, p) = (store.clone(), pay("same-key-1", 1_000));
+            tokio::spawn(async move { store.record_payment(&p, 2).await.unwrap() })
+        })
+        .collect();
+    let mut recorded = 0;
+    for t in tries {
+        if t.await.unwrap() == Recorded::Recorded {
+            recorded += 1;
+        }
+    }
+    assert_eq!(recorded, 1, "one of twenty records of one key");
+    let ledger = store.ledger(patient).await.unwrap();
+    assert_eq!((ledger.version, ledger.payments.len()), (3, 1));
+    assert_eq!(
+        store
+            .record_payment(&pay("other-key-1", 500), 2)
+            .await
+            .unwrap(),
+        Recorded::Stale
+    );
+    assert_eq!(
+        store
+            .record_payment(&pay("same-key-1", 1_000), 3)
+            .await
+            .unwrap(),
+        Recorded::KeyUsed
+    );
+    let id = ledger.payments[0].id;
+    assert_eq!(store.pending_payments(at).await.unwrap(), Vec::new());
+    assert_eq!(
+        store
+            .pending_payments(at + chrono::Duration::seconds(1))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let charged = PaymentState::Succeeded {
+        at,
+        reference: "ch_1".into(),
+    };
+    assert!(store.settle_payment(id, &charged).await.unwrap());
+    assert!(
+        !store
+            .settle_payment(id, &PaymentState::Failed { at })
+            .await
+            .unwrap(),
+        "settled once"
+    );
+    assert_eq!(store.payment(id).await.unwrap().unwrap().state, charged);
+    let refund = Refund {
+        id: salus_domain::RefundId::generate(&UuidV7Ids),
+        payment: id,
+        organization,
+        patient,
+        key: "refund-key-1".into(),
+        amount: money(400),
+        reason: "Charged twice".into(),
+        by: clerk,
+        created_at: at,
+        state: PaymentState::Pending,
+    };
+    assert_eq!(
+        store.record_refund(&refund, 4).await.unwrap(),
+        Recorded::Recorded
+    );
+    let again = Refund {
+        id: salus_domain::RefundId::generate(&UuidV7Ids),
+        ..refund.clone()
+    };
+    assert_eq!(
+        store.record_refund(&again, 5).await.unwrap(),
+        Recorded::KeyUsed
+    );
+    assert!(store.settle_refund(refund.id, &charged).await.unwrap());
+    store
+        .record_adjustment(&Adjustment {
+            id: salus_domain::AdjustmentId::generate(&UuidV7Ids),
+            organization,
+            patient,
+            amount: money(-500),
+            reason: "Courtesy".into(),
+            by: clerk,
+            at,
+        })
+        .await
+        .unwrap();
+    let ledger = store.ledger(patient).await.unwrap();
+    assert_eq!(ledger.version, 7);
+    assert_eq!(ledger.refunds[0].state, charged);
+    let balance = ledger.balance(eur).unwrap();
+    assert_eq!(balance.owed, money(2 * 10_000_002_999 - 1_000 + 400 - 500));
+    assert_eq!(store.statement_count(organization).await.unwrap(), 2);
 }

@@ -526,7 +526,7 @@ impl AuthService {
                 actor: actor.into(),
                 patient: Some(patient),
                 action: Action::ViewDemographics,
-                booking: None,
+                step: None,
                 export: None,
                 record_kind: None,
                 record: None,

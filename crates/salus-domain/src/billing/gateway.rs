@@ -35,9 +35,10 @@ pub trait PaymentGateway: Send + Sync {
     /// time (the charge may or may not have happened: ask `lookup` later).
     async fn charge(&self, request: &ChargeRequest) -> PaymentOutcome;
 
-    /// What became of the charge with this key: its outcome, or `NoAnswer` when the
-    /// processor never received it (then nothing was charged, and it may be sent again).
-    async fn lookup(&self, key: &str) -> PaymentOutcome;
+    /// What became of the charge (or refund) with this key: its outcome; `None` when the
+    /// processor never received it (then nothing was charged); `Some(NoAnswer)` when the
+    /// processor did not answer the question itself (ask again later).
+    async fn lookup(&self, key: &str) -> Option<PaymentOutcome>;
 
     /// Refunds `amount` of the charge `reference`, once per `key`.
     async fn refund(&self, key: &str, reference: &str, amount: Money) -> PaymentOutcome;

@@ -1,7 +1,7 @@
-//! Bill pay: what a patient owes an organisation and how they pay it. So far the model and
-//! its rules — money, statements with their line items and totals, the amount a payment may
-//! take, and the state machine of a payment; storage, the gateway, the API and the pages follow
-//! (issue 17).
+//! Bill pay: what a patient owes an organisation and how they pay it — money, statements with
+//! their line items and totals, the account's ledger and balance, payments through a
+//! [`PaymentGateway`] that never charge twice, refunds and adjustments by billing staff, and
+//! reconciliation of payments left without an answer.
 //!
 //! **Invariant:** money is an integer count of the currency's minor units (cents, pence; yen
 //! have none) with its ISO 4217 currency; no floating point anywhere in this module (the lints
@@ -16,21 +16,42 @@
 )]
 
 pub mod gateway;
+pub mod ledger;
 pub mod money;
 pub mod payment;
+mod service;
+#[cfg(test)]
+mod service_tests;
+mod staff;
 pub mod statement;
 #[cfg(test)]
 mod tests;
 
 pub use gateway::{ChargeRequest, PaymentGateway};
+pub use ledger::{Adjustment, Balance, BillingSettings, Ledger, Payment, Refund};
 pub use money::{Currency, Money, MoneyError};
 pub use payment::{DeclineReason, PaymentOutcome, PaymentProblem, PaymentState, check_amount};
-pub use statement::{LineItem, Statement, StatementProblem, Totals};
+pub use service::{Account, BillingError, BillingPorts, BillingService, Paid, ReconcileReport};
+pub use staff::{AdjustmentDraft, RefundDraft};
+pub use statement::StatementDraft;
+pub use statement::{LineDraft, LineItem, Statement, StatementProblem, Totals};
 
-use crate::ids::{PatientId, StatementId};
+use crate::ids::{OrganizationId, PatientId, PaymentId, RefundId, StatementId};
 use crate::repo::RepoError;
+use chrono::{DateTime, Utc};
 
-/// Storage of statements.
+/// What became of recording a payment or a refund.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    Recorded,
+    /// A payment (refund) with this client key already exists; nothing was written.
+    KeyUsed,
+    /// The account moved since the version the amount was checked on; nothing was written.
+    Stale,
+}
+
+/// Storage of patients' accounts: statements, payments, refunds, adjustments, settings.
+/// Every write that moves money changes the account's version in the same transaction.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait::async_trait]
 pub trait BillingRepository: Send + Sync {
@@ -39,6 +60,12 @@ pub trait BillingRepository: Send + Sync {
     /// # Errors
     /// `Conflict` when the organisation has a statement of that number.
     async fn create_statement(&self, statement: &Statement) -> Result<(), RepoError>;
+
+    /// Stores several statements (an import) in one transaction: all or none.
+    ///
+    /// # Errors
+    /// `Conflict` when a number is taken (nothing is stored).
+    async fn create_statements(&self, statements: &[Statement]) -> Result<(), RepoError>;
 
     /// The statement with this id, with its lines in order.
     ///
@@ -51,4 +78,84 @@ pub trait BillingRepository: Send + Sync {
     /// # Errors
     /// As [`BillingRepository::statement`].
     async fn statements_of(&self, patient: PatientId) -> Result<Vec<Statement>, RepoError>;
+
+    /// Everything of a patient's account, with its version.
+    ///
+    /// # Errors
+    /// As [`BillingRepository::statement`].
+    async fn ledger(&self, patient: PatientId) -> Result<Ledger, RepoError>;
+
+    /// Records a pending payment if the account is still at `version` and the key is new.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn record_payment(&self, payment: &Payment, version: i64) -> Result<Recorded, RepoError>;
+
+    /// Settles a pending payment; `false` when it was not pending (settled already).
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn settle_payment(&self, id: PaymentId, state: &PaymentState) -> Result<bool, RepoError>;
+
+    /// The payment with this id.
+    ///
+    /// # Errors
+    /// As [`BillingRepository::statement`].
+    async fn payment(&self, id: PaymentId) -> Result<Option<Payment>, RepoError>;
+
+    /// Payments still pending that were made before `before`, oldest first, at most 500.
+    ///
+    /// # Errors
+    /// As [`BillingRepository::statement`].
+    async fn pending_payments(&self, before: DateTime<Utc>) -> Result<Vec<Payment>, RepoError>;
+
+    /// Records a pending refund if the account is still at `version` and the key is new for
+    /// the payment.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn record_refund(&self, refund: &Refund, version: i64) -> Result<Recorded, RepoError>;
+
+    /// Settles a pending refund; `false` when it was not pending.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn settle_refund(&self, id: RefundId, state: &PaymentState) -> Result<bool, RepoError>;
+
+    /// Refunds still pending that were made before `before`, oldest first, at most 500.
+    ///
+    /// # Errors
+    /// As [`BillingRepository::statement`].
+    async fn pending_refunds(&self, before: DateTime<Utc>) -> Result<Vec<Refund>, RepoError>;
+
+    /// Records a staff adjustment.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn record_adjustment(&self, adjustment: &Adjustment) -> Result<(), RepoError>;
+
+    /// How many statements the organisation has posted.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn statement_count(&self, organization: OrganizationId) -> Result<u64, RepoError>;
+
+    /// The organisation's billing settings, if it set any.
+    ///
+    /// # Errors
+    /// As [`BillingRepository::statement`].
+    async fn settings(
+        &self,
+        organization: OrganizationId,
+    ) -> Result<Option<BillingSettings>, RepoError>;
+
+    /// Stores the organisation's billing settings.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn set_settings(
+        &self,
+        organization: OrganizationId,
+        settings: &BillingSettings,
+    ) -> Result<(), RepoError>;
 }

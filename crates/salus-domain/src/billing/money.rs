@@ -228,6 +228,27 @@ impl Money {
     }
 }
 
+impl Money {
+    /// The amount as the API writes it: digits and a point, no symbol or grouping — "1234.50",
+    /// "-5.00", "1200" (yen).
+    pub fn plain(self) -> String {
+        let exponent = u32::from(self.currency.exponent);
+        let scale = 10_u64.pow(exponent);
+        let units = self.minor.unsigned_abs();
+        let sign = if self.minor < 0 { "-" } else { "" };
+        if exponent == 0 {
+            format!("{sign}{units}")
+        } else {
+            format!(
+                "{sign}{}.{:0width$}",
+                units / scale,
+                units % scale,
+                width = exponent as usize
+            )
+        }
+    }
+}
+
 impl fmt::Display for Money {
     /// "$1,234.50", "€12.00", "¥1,200", "-$5.00".
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -55,6 +55,22 @@ pub enum DeclineReason {
 }
 
 impl DeclineReason {
+    /// A stable code for storage and the API.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Declined => "card_declined",
+            Self::InsufficientFunds => "insufficient_funds",
+            Self::Expired => "card_expired",
+        }
+    }
+
+    /// The reason of a stored code.
+    pub fn from_code(code: &str) -> Option<Self> {
+        [Self::Declined, Self::InsufficientFunds, Self::Expired]
+            .into_iter()
+            .find(|r| r.code() == code)
+    }
+
     /// The sentence the patient reads.
     pub fn sentence(self) -> &'static str {
         match self {
@@ -116,6 +132,26 @@ impl PaymentState {
             }),
             PaymentOutcome::Failed => Some(Self::Failed { at }),
             PaymentOutcome::NoAnswer => None,
+        }
+    }
+
+    /// A stable code for storage and the API: `pending`, `succeeded`, `declined`, `failed`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Succeeded { .. } => "succeeded",
+            Self::Declined { .. } => "declined",
+            Self::Failed { .. } => "failed",
+        }
+    }
+
+    /// When it was settled, if it was.
+    pub fn settled_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Self::Pending => None,
+            Self::Succeeded { at, .. } | Self::Declined { at, .. } | Self::Failed { at } => {
+                Some(*at)
+            }
         }
     }
 

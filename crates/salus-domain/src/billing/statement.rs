@@ -21,6 +21,14 @@ pub enum StatementProblem {
     Number,
     #[error("The due date is before the statement's date.")]
     DueBeforeIssued,
+    #[error(
+        "Line {line}: the {field} is not an amount such as 12.50 in the organisation's currency."
+    )]
+    Amount {
+        line: usize,
+        field: &'static str,
+        problem: MoneyError,
+    },
     #[error(transparent)]
     Money(#[from] MoneyError),
 }
@@ -35,6 +43,7 @@ impl StatementProblem {
             Self::Empty => "no_lines",
             Self::Number => "invalid_statement_number",
             Self::DueBeforeIssued => "due_before_issued",
+            Self::Amount { problem, .. } => problem.code(),
             Self::Money(m) => m.code(),
         }
     }
@@ -153,5 +162,71 @@ impl Statement {
             adjustments: sum(|i| i.adjustments)?,
             patient_share: sum(|i| i.patient_share)?,
         })
+    }
+}
+
+/// A line as staff (or an import) give it: amounts as typed, in the organisation's currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineDraft {
+    pub service_date: NaiveDate,
+    pub description: String,
+    pub charge: String,
+    pub insurance_paid: String,
+    pub adjustments: String,
+    pub patient_share: String,
+}
+
+/// A statement as staff (or an import) give it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementDraft {
+    pub number: String,
+    pub issued: NaiveDate,
+    pub due: NaiveDate,
+    pub lines: Vec<LineDraft>,
+}
+
+impl StatementDraft {
+    /// The statement of these amounts read in `currency`, checked.
+    ///
+    /// # Errors
+    /// The first [`StatementProblem`] (an amount that does not read names its line and field).
+    pub fn read(
+        &self,
+        id: StatementId,
+        organization: OrganizationId,
+        patient: PatientId,
+        currency: Currency,
+    ) -> Result<Statement, StatementProblem> {
+        let mut items = Vec::with_capacity(self.lines.len());
+        for (i, l) in self.lines.iter().enumerate() {
+            let line = i + 1;
+            let amount = |field: &'static str, text: &str| {
+                Money::parse(text, currency).map_err(|problem| StatementProblem::Amount {
+                    line,
+                    field,
+                    problem,
+                })
+            };
+            items.push(LineItem {
+                service_date: l.service_date,
+                description: l.description.trim().to_owned(),
+                charge: amount("charge", &l.charge)?,
+                insurance_paid: amount("insurance paid", &l.insurance_paid)?,
+                adjustments: amount("adjustments", &l.adjustments)?,
+                patient_share: amount("patient's share", &l.patient_share)?,
+            });
+        }
+        let statement = Statement {
+            id,
+            organization,
+            patient,
+            number: self.number.trim().to_owned(),
+            issued: self.issued,
+            due: self.due,
+            currency,
+            items,
+        };
+        statement.check()?;
+        Ok(statement)
     }
 }

@@ -169,7 +169,7 @@ impl RecordsService {
                 actor: ActorRef::from(a.actor),
                 patient: a.patient,
                 action: a.action,
-                booking: None,
+                step: None,
                 export: a.export,
                 record_kind: a.kind,
                 record: a.record,

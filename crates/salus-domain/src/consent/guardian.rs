@@ -216,7 +216,7 @@ impl ConsentService {
                 actor: actor.into(),
                 patient: Some(chart.id),
                 action: Action::ViewDemographics,
-                booking: None,
+                step: None,
                 export: None,
                 record_kind: None,
                 record: None,

@@ -647,7 +647,7 @@ impl ConsentService {
                     },
                     patient: Some(grant.patient),
                     action: Action::ViewChart,
-                    booking: None,
+                    step: None,
                     export: None,
                     record_kind: None,
                     record: None,

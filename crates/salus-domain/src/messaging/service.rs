@@ -386,7 +386,7 @@ impl MessagingService {
                 actor: actor.into(),
                 patient: Some(patient),
                 action,
-                booking: None,
+                step: None,
                 export: None,
                 record_kind: None,
                 record: None,

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::access::{Action, Actor, Target, decide};
 use crate::account::{AccountRepository, Mailer};
-use crate::audit::{AccessEvent, AccessLog, BookingStep, Outcome};
+use crate::audit::{AccessEvent, AccessLog, BookingStep, Outcome, Step};
 use crate::clock::Clock;
 use crate::ids::{AppointmentId, IdGenerator, PatientId, SlotId};
 use crate::patient::{Patient, PatientRepository};
@@ -157,7 +157,7 @@ impl SchedulingService {
                 patient: Some(patient),
                 action: Action::Book,
                 export: None,
-                booking: Some(step),
+                step: Some(Step::Booking(step)),
                 record_kind: None,
                 record: None,
                 outcome,

@@ -21,6 +21,7 @@ mod m20261204_000016_scheduling;
 mod m20261204_000017_scheduling_notices;
 mod m20261204_000018_appointment_indexes;
 mod m20261204_000019_statements;
+mod m20261204_000020_payments;
 
 /// Applies every migration in order.
 #[derive(Debug)]
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000017_scheduling_notices::Migration),
             Box::new(m20261204_000018_appointment_indexes::Migration),
             Box::new(m20261204_000019_statements::Migration),
+            Box::new(m20261204_000020_payments::Migration),
         ]
     }
 }
