@@ -17,6 +17,7 @@ use salus_store::{PoolSettings, Store};
 use std::sync::Arc;
 
 mod auth;
+mod billing;
 mod consent;
 mod contract;
 mod export;
@@ -77,6 +78,14 @@ impl TestApp {
         salus_server::app::api_state(&self.store, &self.cfg, self.clock.clone())
             .unwrap()
             .scheduling
+    }
+
+    /// The bill-pay use cases over the app's store and clock (for what the server runs on a
+    /// timer: reconciling payments without an answer).
+    fn billing(&self) -> salus_domain::billing::BillingService {
+        salus_server::app::api_state(&self.store, &self.cfg, self.clock.clone())
+            .unwrap()
+            .billing
     }
 
     /// The actions of the audit log so far, oldest first.

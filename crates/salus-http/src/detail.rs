@@ -598,6 +598,7 @@ pub(crate) mod tests {
             consent: salus_domain::consent::consent_without_expectations(),
             messaging: salus_domain::messaging::messaging_without_expectations(),
             scheduling: salus_domain::scheduling::scheduling_without_expectations(),
+            billing: salus_domain::billing::billing_without_expectations(),
         }))
         .unwrap_or_default();
         let detail = &doc["components"]["schemas"]["RecordDetail"];

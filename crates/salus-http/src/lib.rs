@@ -18,6 +18,7 @@ macro_rules! redacted_debug {
 }
 
 mod auth;
+mod billing;
 mod codes;
 mod consent;
 mod detail;
@@ -73,6 +74,7 @@ pub struct ApiState {
     pub consent: salus_domain::consent::ConsentService,
     pub messaging: salus_domain::messaging::MessagingService,
     pub scheduling: salus_domain::scheduling::SchedulingService,
+    pub billing: salus_domain::billing::BillingService,
 }
 
 type Apis = (
@@ -91,6 +93,7 @@ type Apis = (
     messaging::MessagingApi,
     refills::RefillsApi,
     scheduling::SchedulingApi,
+    billing::BillingApi,
 );
 
 fn service(state: ApiState) -> OpenApiService<Apis, ()> {
@@ -140,6 +143,9 @@ fn service(state: ApiState) -> OpenApiService<Apis, ()> {
             },
             scheduling::SchedulingApi {
                 scheduling: state.scheduling,
+            },
+            billing::BillingApi {
+                billing: state.billing,
             },
         ),
         "Salus patient portal API",

@@ -117,6 +117,17 @@ pub fn api_state(
                 max_file_bytes: cfg.attachment_max_bytes(),
             },
         ),
+        billing: salus_domain::billing::BillingService::new(salus_domain::billing::BillingPorts {
+            billing: shared.clone(),
+            patients: shared.clone(),
+            gateway: cfg.gateway()?,
+            log: shared.clone(),
+            clock: clock.clone(),
+            ids: Arc::new(UuidV7Ids),
+            accounts: shared.clone(),
+            mailer: mailer.clone(),
+            public_url: cfg.public_url(),
+        }),
         scheduling: salus_domain::scheduling::SchedulingService::new(
             salus_domain::scheduling::SchedulingPorts {
                 schedule: shared.clone(),
@@ -145,7 +156,8 @@ pub const SLOT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(24
 
 /// Sends the "something new" notices of delayed releases as their time comes, tells
 /// patients who came of age that their guardian's access ended and sends appointment
-/// reminders, every [`NOTICE_INTERVAL`]; generates appointment slots at start and daily,
+/// reminders and settles payments left without the processor's answer for longer than
+/// `reconcile_after_secs`, every [`NOTICE_INTERVAL`]; generates appointment slots at start and daily,
 /// for as long as it runs (the server spawns it). Every node may run it: each notice is taken
 /// by one.
 ///
@@ -158,6 +170,8 @@ pub fn notice_sender(
 ) -> anyhow::Result<impl std::future::Future<Output = ()> + Send + use<>> {
     let state = api_state(store, cfg, clock)?;
     let (records, consent, scheduling) = (state.records, state.consent, state.scheduling);
+    let billing = state.billing;
+    let reconcile_after = chrono::Duration::seconds(i64::from(cfg.reconcile_after_secs));
     let reminder_hours = cfg.reminder_hours;
     Ok(async move {
         let mut tick = tokio::time::interval(NOTICE_INTERVAL);
@@ -181,6 +195,15 @@ pub fn notice_sender(
                     Ok(sent) => tracing::info!(sent, "sent appointment reminders"),
                     Err(e) => tracing::warn!(error = %e, "reminders not sent; will retry"),
                 }
+            }
+            match billing.reconcile(reconcile_after).await {
+                Ok(r) if r.settled == 0 && r.still_pending == 0 => {}
+                Ok(r) => tracing::info!(
+                    settled = r.settled,
+                    still_pending = r.still_pending,
+                    "reconciled payments without an answer"
+                ),
+                Err(e) => tracing::warn!(error = %e, "payments not reconciled; will retry"),
             }
             match records.send_due_notices().await {
                 Ok(0) => {}

@@ -93,6 +93,14 @@ pub struct Config {
     pub slot_horizon_days: u32,
     /// Hours before a visit when its reminder email goes out; 0: no reminders.
     pub reminder_hours: u32,
+    /// Seconds a payment may stay without the processor's answer before reconciliation asks
+    /// the processor what became of it (longer than any charge takes).
+    pub reconcile_after_secs: u32,
+    /// The sandbox processor's delay before it answers, in milliseconds.
+    pub sandbox_delay_ms: u32,
+    /// Where the sandbox processor keeps its ledger (it remembers charges across restarts,
+    /// as a real processor does). Empty: in memory only.
+    pub sandbox_ledger: String,
     /// Key of the forms' CSRF tokens: 32 bytes, base64. Empty: a random key per start (one
     /// node only; several nodes behind a balancer must share a key).
     pub csrf_key: String,
@@ -135,6 +143,9 @@ impl Default for Config {
             cancel_cutoff_hours: salus_domain::scheduling::CANCEL_CUTOFF_HOURS,
             slot_horizon_days: 90,
             reminder_hours: 24,
+            reconcile_after_secs: 120,
+            sandbox_delay_ms: 300,
+            sandbox_ledger: "./salus-data/sandbox-ledger.log".into(),
         }
     }
 }
@@ -183,6 +194,9 @@ impl Config {
         if cfg.reminder_hours > 168 {
             bail!("SALUS_REMINDER_HOURS / reminder_hours must be 0 to 168");
         }
+        if cfg.sandbox_delay_ms > 60_000 {
+            bail!("SALUS_SANDBOX_DELAY_MS / sandbox_delay_ms must be 0 to 60000");
+        }
         Ok(cfg)
     }
 
@@ -228,6 +242,30 @@ impl Config {
             .context("csrf_key is not base64")?;
         <[u8; 32]>::try_from(bytes.as_slice())
             .map_err(|_| anyhow::anyhow!("csrf_key must be 32 bytes"))
+    }
+
+    /// The card processor: the sandbox (the only one so far), one per ledger file in the
+    /// process.
+    ///
+    /// # Errors
+    /// When the sandbox's ledger file cannot be read.
+    pub fn gateway(
+        &self,
+    ) -> anyhow::Result<std::sync::Arc<dyn salus_domain::billing::PaymentGateway>> {
+        let file = Some(Path::new(&self.sandbox_ledger)).filter(|p| !p.as_os_str().is_empty());
+        if let Some(dir) = file
+            .and_then(Path::parent)
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let sandbox = crate::sandbox::SandboxGateway::shared(
+            std::time::Duration::from_millis(u64::from(self.sandbox_delay_ms)),
+            file,
+        )
+        .context("cannot read the sandbox ledger")?;
+        Ok(sandbox)
     }
 
     /// The mailer the settings name: SMTP when `smtp_host` is set, else the outbox folder.

@@ -66,6 +66,22 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Bill pay.
+    #[command(subcommand)]
+    Billing(BillingCommand),
+}
+
+#[derive(Subcommand)]
+enum BillingCommand {
+    /// Settle payments and refunds left without the processor's answer (a timeout, a crash)
+    /// by asking the processor what became of them. The server does this on its own every
+    /// minute for those pending longer than `reconcile_after_secs`.
+    Reconcile {
+        /// Settle those pending for at least this many seconds (0: all; only when no server
+        /// is charging meanwhile).
+        #[arg(long)]
+        older_than_secs: Option<u32>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -148,6 +164,18 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Migrate => {
             println!("migrations applied");
+            Ok(())
+        }
+        Command::Billing(BillingCommand::Reconcile { older_than_secs }) => {
+            let billing = salus_server::app::api_state(&store, &cfg, clock)?.billing;
+            let age = older_than_secs.unwrap_or(cfg.reconcile_after_secs);
+            let report = billing
+                .reconcile(chrono::Duration::seconds(i64::from(age)))
+                .await?;
+            println!(
+                "settled {} payments and refunds; {} still without an answer",
+                report.settled, report.still_pending
+            );
             Ok(())
         }
         Command::Audit(AuditCommand::Verify) => {

@@ -1,12 +1,15 @@
 //! The sandbox card processor: what `PaymentGateway` answers on a machine with no real
 //! processor. Its test cards (documented in `docs/payments.md`) each give one outcome; it
-//! charges once per idempotency key, answers after a configurable delay, and keeps its ledger
-//! in memory (a restart forgets it, as a real processor never would: the durability of
-//! payments across a crash is Salus's side, tested against a processor that remembers).
+//! charges once per idempotency key, records the charge before it answers (after a
+//! configurable delay — so a server killed in between finds the charge by reconciling), and
+//! keeps its ledger in a file when given one (one line per key, synced to disk), so like a
+//! real processor it remembers across restarts.
 
 use salus_domain::billing::{ChargeRequest, DeclineReason, Money, PaymentGateway, PaymentOutcome};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// The sandbox's test cards: number, the token its card form gives, and what a charge does.
@@ -40,23 +43,108 @@ pub fn token_for(card_number: &str) -> Option<&'static str> {
         .map(|(_, token, _)| *token)
 }
 
+/// What a sandbox ledger file keeps: each key and its outcome, in order. A line cut short (a
+/// crash while writing) is skipped.
+///
+/// # Errors
+/// When the file exists but cannot be read.
+pub fn read_ledger(file: &Path) -> std::io::Result<Vec<(String, PaymentOutcome)>> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    Ok(text
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.split('\t');
+            let key = parts.next()?.to_owned();
+            let outcome = match (parts.next()?, parts.next()) {
+                ("succeeded", Some(reference)) => PaymentOutcome::Succeeded {
+                    reference: reference.to_owned(),
+                },
+                ("declined", Some(code)) => {
+                    PaymentOutcome::Declined(DeclineReason::from_code(code)?)
+                }
+                ("failed", None) => PaymentOutcome::Failed,
+                _ => return None,
+            };
+            Some((key, outcome))
+        })
+        .collect())
+}
+
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub struct SandboxGateway {
     delay: Duration,
-    /// Outcome of each charge and refund key, as the processor would keep it.
+    /// Outcome of each charge and refund key, as the processor keeps it.
     ledger: Mutex<HashMap<String, PaymentOutcome>>,
-    /// How many charges actually took money (for tests: never two for one key).
+    /// Where the ledger is kept, if anywhere.
+    file: Option<PathBuf>,
+    /// How many charges actually took money so far (for tests: never two for one key).
     charged: Mutex<u64>,
 }
 
+/// One sandbox per ledger file in a process, so every part of the server asks the same one.
+static SHARED: OnceLock<Mutex<HashMap<PathBuf, Arc<SandboxGateway>>>> = OnceLock::new();
+
 impl SandboxGateway {
-    /// A sandbox that answers after `delay`.
+    /// A sandbox that answers after `delay` and keeps its ledger in memory.
     pub fn new(delay: Duration) -> Self {
         Self {
             delay,
             ..Self::default()
         }
+    }
+
+    /// A sandbox that keeps its ledger in `file` (created when missing), reading what an
+    /// earlier run kept there.
+    ///
+    /// # Errors
+    /// When the file cannot be read.
+    pub fn with_ledger(delay: Duration, file: &Path) -> std::io::Result<Self> {
+        let kept = read_ledger(file)?;
+        // A line cut short by a crash is ended, so the next one starts on its own.
+        if std::fs::read(file).is_ok_and(|b| b.last().is_some_and(|c| *c != b'\n')) {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(file)?
+                .write_all(b"\n")?;
+        }
+        let charged = kept
+            .iter()
+            .filter(|(key, o)| {
+                key.starts_with("pay-") && matches!(o, PaymentOutcome::Succeeded { .. })
+            })
+            .count() as u64;
+        Ok(Self {
+            delay,
+            ledger: Mutex::new(kept.into_iter().collect()),
+            file: Some(file.to_path_buf()),
+            charged: Mutex::new(charged),
+        })
+    }
+
+    /// The process's sandbox of `file` (made on first use), or a fresh in-memory one when
+    /// `file` is `None`.
+    ///
+    /// # Errors
+    /// When the file cannot be read.
+    pub fn shared(delay: Duration, file: Option<&Path>) -> std::io::Result<Arc<Self>> {
+        let Some(file) = file else {
+            return Ok(Arc::new(Self::new(delay)));
+        };
+        let mut all = SHARED
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(one) = all.get(file) {
+            return Ok(one.clone());
+        }
+        let one = Arc::new(Self::with_ledger(delay, file)?);
+        all.insert(file.to_path_buf(), one.clone());
+        Ok(one)
     }
 
     /// How many charges took money so far.
@@ -71,6 +159,36 @@ impl SandboxGateway {
         self.ledger
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Keeps `outcome` for `key`: in memory, and in the file (synced) when there is one.
+    fn keep(
+        &self,
+        ledger: &mut HashMap<String, PaymentOutcome>,
+        key: &str,
+        outcome: PaymentOutcome,
+    ) {
+        if let Some(file) = &self.file {
+            let line = match &outcome {
+                PaymentOutcome::Succeeded { reference } => {
+                    format!("{key}\tsucceeded\t{reference}\n")
+                }
+                PaymentOutcome::Declined(reason) => format!("{key}\tdeclined\t{}\n", reason.code()),
+                PaymentOutcome::Failed | PaymentOutcome::NoAnswer => format!("{key}\tfailed\n"),
+            };
+            let written = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(file)
+                .and_then(|mut f| {
+                    f.write_all(line.as_bytes())?;
+                    f.sync_data()
+                });
+            if let Err(e) = written {
+                tracing::error!(error = %e, "the sandbox could not keep its ledger");
+            }
+        }
+        ledger.insert(key.to_owned(), outcome);
     }
 
     /// What the card of `token` does, and what the processor keeps for it.
@@ -100,21 +218,28 @@ impl SandboxGateway {
 #[async_trait::async_trait]
 impl PaymentGateway for SandboxGateway {
     async fn charge(&self, request: &ChargeRequest) -> PaymentOutcome {
+        let answer = {
+            let mut ledger = self.ledger();
+            if let Some(first) = ledger.get(&request.key) {
+                first.clone()
+            } else {
+                let (answer, kept) = self.decide(&request.key, &request.card_token);
+                if matches!(kept, PaymentOutcome::Succeeded { .. }) && request.amount.is_positive()
+                {
+                    *self
+                        .charged
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
+                }
+                self.keep(&mut ledger, &request.key, kept);
+                answer
+            }
+        };
+        // Charged (or not) first, answered after the delay: a server that dies meanwhile
+        // finds the charge by its key.
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }
-        let mut ledger = self.ledger();
-        if let Some(first) = ledger.get(&request.key) {
-            return first.clone();
-        }
-        let (answer, kept) = self.decide(&request.key, &request.card_token);
-        if matches!(kept, PaymentOutcome::Succeeded { .. }) && request.amount.is_positive() {
-            *self
-                .charged
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
-        }
-        ledger.insert(request.key.clone(), kept);
         answer
     }
 
@@ -123,25 +248,29 @@ impl PaymentGateway for SandboxGateway {
     }
 
     async fn refund(&self, key: &str, reference: &str, amount: Money) -> PaymentOutcome {
+        let answer = {
+            let mut ledger = self.ledger();
+            if let Some(first) = ledger.get(key) {
+                first.clone()
+            } else {
+                let known = ledger.values().any(
+                    |o| matches!(o, PaymentOutcome::Succeeded { reference: r } if r == reference),
+                );
+                let outcome = if known && amount.is_positive() {
+                    PaymentOutcome::Succeeded {
+                        reference: format!("sbx_re_{key}"),
+                    }
+                } else {
+                    PaymentOutcome::Failed
+                };
+                self.keep(&mut ledger, key, outcome.clone());
+                outcome
+            }
+        };
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }
-        let mut ledger = self.ledger();
-        if let Some(first) = ledger.get(key) {
-            return first.clone();
-        }
-        let known = ledger
-            .values()
-            .any(|o| matches!(o, PaymentOutcome::Succeeded { reference: r } if r == reference));
-        let outcome = if known && amount.is_positive() {
-            PaymentOutcome::Succeeded {
-                reference: format!("sbx_re_{key}"),
-            }
-        } else {
-            PaymentOutcome::Failed
-        };
-        ledger.insert(key.to_owned(), outcome.clone());
-        outcome
+        answer
     }
 }
 
@@ -231,6 +360,43 @@ mod tests {
                 .await,
             PaymentOutcome::Failed
         );
+    }
+
+    #[tokio::test]
+    async fn a_ledger_file_outlives_the_sandbox_and_a_torn_line_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ledger.log");
+        let first = SandboxGateway::with_ledger(Duration::ZERO, &file).unwrap();
+        first.charge(&charge("pay-1", "4000 0000 0000 3220")).await;
+        first.charge(&charge("pay-2", "4000 0000 0000 9995")).await;
+        drop(first);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&file)
+            .unwrap()
+            .write_all(b"pay-3\tsucc")
+            .unwrap();
+        let again = SandboxGateway::with_ledger(Duration::ZERO, &file).unwrap();
+        assert_eq!(again.charges_made(), 1);
+        again.charge(&charge("pay-4", "4242 4242 4242 4242")).await;
+        assert_eq!(
+            read_ledger(&file).unwrap().len(),
+            3,
+            "the torn line left pay-4 whole"
+        );
+        assert!(matches!(
+            again.lookup("pay-1").await,
+            Some(PaymentOutcome::Succeeded { .. })
+        ));
+        assert_eq!(
+            again.lookup("pay-2").await,
+            Some(PaymentOutcome::Declined(DeclineReason::InsufficientFunds))
+        );
+        assert_eq!(again.lookup("pay-3").await, None);
+        assert!(Arc::ptr_eq(
+            &SandboxGateway::shared(Duration::ZERO, Some(&file)).unwrap(),
+            &SandboxGateway::shared(Duration::ZERO, Some(&file)).unwrap()
+        ));
     }
 
     /// A lower bound only: the answer never comes before the delay.

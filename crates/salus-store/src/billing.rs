@@ -428,7 +428,7 @@ impl BillingRepository for Store {
     async fn pending_payments(&self, before: DateTime<Utc>) -> Result<Vec<Payment>, RepoError> {
         payment::Entity::find()
             .filter(payment::Column::State.eq("pending"))
-            .filter(payment::Column::CreatedAt.lt(before))
+            .filter(payment::Column::CreatedAt.lte(before))
             .order_by_asc(payment::Column::CreatedAt)
             .limit(500)
             .all(&self.db)
@@ -493,7 +493,7 @@ impl BillingRepository for Store {
     async fn pending_refunds(&self, before: DateTime<Utc>) -> Result<Vec<Refund>, RepoError> {
         refund::Entity::find()
             .filter(refund::Column::State.eq("pending"))
-            .filter(refund::Column::CreatedAt.lt(before))
+            .filter(refund::Column::CreatedAt.lte(before))
             .order_by_asc(refund::Column::CreatedAt)
             .limit(500)
             .all(&self.db)

@@ -1784,15 +1784,14 @@ async fn payments_are_recorded_once_per_key_and_version(
         Recorded::KeyUsed
     );
     let id = ledger.payments[0].id;
-    assert_eq!(store.pending_payments(at).await.unwrap(), Vec::new());
     assert_eq!(
         store
-            .pending_payments(at + chrono::Duration::seconds(1))
+            .pending_payments(at - chrono::Duration::seconds(1))
             .await
-            .unwrap()
-            .len(),
-        1
+            .unwrap(),
+        Vec::new()
     );
+    assert_eq!(store.pending_payments(at).await.unwrap().len(), 1);
     let charged = PaymentState::Succeeded {
         at,
         reference: "ch_1".into(),

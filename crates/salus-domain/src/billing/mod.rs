@@ -103,7 +103,7 @@ pub trait BillingRepository: Send + Sync {
     /// As [`BillingRepository::statement`].
     async fn payment(&self, id: PaymentId) -> Result<Option<Payment>, RepoError>;
 
-    /// Payments still pending that were made before `before`, oldest first, at most 500.
+    /// Payments still pending that were made at or before `before`, oldest first, at most 500.
     ///
     /// # Errors
     /// As [`BillingRepository::statement`].
@@ -122,7 +122,7 @@ pub trait BillingRepository: Send + Sync {
     /// `Unavailable`.
     async fn settle_refund(&self, id: RefundId, state: &PaymentState) -> Result<bool, RepoError>;
 
-    /// Refunds still pending that were made before `before`, oldest first, at most 500.
+    /// Refunds still pending that were made at or before `before`, oldest first, at most 500.
     ///
     /// # Errors
     /// As [`BillingRepository::statement`].
@@ -158,4 +158,28 @@ pub trait BillingRepository: Send + Sync {
         organization: OrganizationId,
         settings: &BillingSettings,
     ) -> Result<(), RepoError>;
+}
+
+/// A billing service whose ports are mocks without expectations: for adapter tests of paths
+/// that never reach the domain (any call to a port panics).
+#[cfg(any(test, feature = "mocks"))]
+pub fn billing_without_expectations() -> BillingService {
+    #[derive(Debug)]
+    struct NilIds;
+    impl crate::ids::IdGenerator for NilIds {
+        fn next_uuid(&self) -> uuid::Uuid {
+            uuid::Uuid::nil()
+        }
+    }
+    BillingService::new(BillingPorts {
+        billing: std::sync::Arc::new(MockBillingRepository::new()),
+        patients: std::sync::Arc::new(crate::patient::MockPatientRepository::new()),
+        gateway: std::sync::Arc::new(gateway::MockPaymentGateway::new()),
+        log: std::sync::Arc::new(crate::audit::MockAccessLog::new()),
+        clock: std::sync::Arc::new(crate::clock::SystemClock),
+        ids: std::sync::Arc::new(NilIds),
+        accounts: std::sync::Arc::new(crate::account::MockAccountRepository::new()),
+        mailer: std::sync::Arc::new(crate::account::MockMailer::new()),
+        public_url: String::new(),
+    })
 }

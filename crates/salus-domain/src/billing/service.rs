@@ -315,7 +315,7 @@ impl BillingService {
         format!("form-{}-{}", account.patient.id, account.ledger.version)
     }
 
-    /// Pays `amount` of the chart's balance (the actor's own when `None`) with the card the
+    /// Pays `amount` (as typed, in the organisation's currency) of the chart's balance (the actor's own when `None`) with the card the
     /// processor's card form turned into `card_token`, once per `key`: a second call with the
     /// key answers the first payment and charges nothing. A payment is recorded (pending)
     /// before the processor is asked; its answer settles it; without an answer it stays
@@ -323,20 +323,22 @@ impl BillingService {
     ///
     /// # Errors
     /// `NotFound`; `InvalidKey`; `KeyReused` (the key paid another amount);
-    /// `InvalidCardToken`; `Amount` (not above zero, above what may be paid, nothing owed);
+    /// `InvalidCardToken`; `Money` (not an amount); `Amount` (not above zero, above what may
+    /// be paid, nothing owed);
     /// `Busy` when the account kept moving.
     pub async fn pay(
         &self,
         actor: &Actor,
         patient: Option<PatientId>,
         key: &str,
-        amount: Money,
+        amount: &str,
         card_token: &str,
         request_id: Option<&str>,
     ) -> Result<Paid, BillingError> {
         if matches!(actor, Actor::Staff { .. }) {
             return Err(BillingError::Forbidden);
         }
+        let chart = self.chart_for(actor, patient, request_id).await?;
         if !check_key(key) {
             return Err(BillingError::InvalidKey);
         }
@@ -344,8 +346,8 @@ impl BillingService {
         if card_token.is_empty() || card_token.len() > 200 {
             return Err(BillingError::InvalidCardToken);
         }
-        let chart = self.chart_for(actor, patient, request_id).await?;
         let settings = self.settings_of(chart.organization_id).await?;
+        let amount = Money::parse(amount, settings.currency)?;
         for _ in 0..STALE_TRIES {
             let ledger = self.p.billing.ledger(chart.id).await?;
             if let Some(first) = ledger.payment_by_key(key) {

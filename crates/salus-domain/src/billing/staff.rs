@@ -181,12 +181,6 @@ impl BillingService {
         request_id: Option<&str>,
     ) -> Result<Refund, BillingError> {
         self.keeper(actor)?;
-        if !check_key(&draft.key) {
-            return Err(BillingError::InvalidKey);
-        }
-        if !check_reason(&draft.reason) {
-            return Err(BAD_REASON);
-        }
         let paid = self
             .ports()
             .billing
@@ -196,6 +190,12 @@ impl BillingService {
         let chart = self
             .chart_for(actor, Some(paid.patient), request_id)
             .await?;
+        if !check_key(&draft.key) {
+            return Err(BillingError::InvalidKey);
+        }
+        if !check_reason(&draft.reason) {
+            return Err(BAD_REASON);
+        }
         let amount = Money::parse(&draft.amount, paid.amount.currency())?;
         for _ in 0..5 {
             let ledger = self.ports().billing.ledger(chart.id).await?;
