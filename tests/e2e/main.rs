@@ -197,6 +197,10 @@ async fn spawn_app_with(patients: u32, tune: impl FnOnce(&mut salus_server::Conf
         // The suite tests behaviour, not argon2 (the production parameters have their own
         // test in salus-server, and the timing test uses them).
         cheap_password_hashing_for_tests: true,
+        // The sandbox processor answers at once and keeps its ledger in memory, unless a
+        // test gives it a file.
+        sandbox_delay_ms: 0,
+        sandbox_ledger: String::new(),
         ..salus_server::Config::default()
     };
     tune(&mut cfg);

@@ -241,11 +241,14 @@ pub fn app(
         consent: state.consent.clone(),
         messaging: state.messaging.clone(),
         scheduling: state.scheduling.clone(),
+        billing: state.billing.clone(),
+        card_form_url: crate::sandbox::CARD_FORM.to_owned(),
         secure_cookies: https,
         csrf_key: cfg.csrf_key()?,
     };
     let routes = Route::new()
         .at("/healthz", get(healthz).data(store))
+        .at(crate::sandbox::CARD_FORM, crate::sandbox::card_form())
         .nest("/api", salus_http::routes(state))
         .nest("/", salus_web::routes(web));
     let limit = usize::try_from(cfg.max_body_kib)

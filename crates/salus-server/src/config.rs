@@ -253,13 +253,6 @@ impl Config {
         &self,
     ) -> anyhow::Result<std::sync::Arc<dyn salus_domain::billing::PaymentGateway>> {
         let file = Some(Path::new(&self.sandbox_ledger)).filter(|p| !p.as_os_str().is_empty());
-        if let Some(dir) = file
-            .and_then(Path::parent)
-            .filter(|d| !d.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-        }
         let sandbox = crate::sandbox::SandboxGateway::shared(
             std::time::Duration::from_millis(u64::from(self.sandbox_delay_ms)),
             file,

@@ -275,6 +275,64 @@ pub async fn seed_demo_patient_account(
     }))
 }
 
+/// The demo billing office's sign-in address.
+pub const DEMO_BILLING_EMAIL: &str = "billing@demo.salus.test";
+
+/// Two statements of the demo patient's account, posted by the demo billing office (`clerk`)
+/// through the same use case staff use: an office visit and a lab panel partly paid by
+/// insurance, and an earlier visit.
+///
+/// # Errors
+/// When a use case refuses (a constant is wrong) or storage fails.
+pub async fn seed_demo_bills(
+    billing: &salus_domain::billing::BillingService,
+    clerk: &salus_domain::access::Actor,
+    patient: salus_domain::PatientId,
+    today: chrono::NaiveDate,
+) -> anyhow::Result<()> {
+    use salus_domain::billing::{LineDraft, StatementDraft};
+    let line = |days_ago: i64, what: &str, amounts: [&str; 4]| LineDraft {
+        service_date: today - chrono::Duration::days(days_ago),
+        description: what.to_owned(),
+        charge: amounts[0].to_owned(),
+        insurance_paid: amounts[1].to_owned(),
+        adjustments: amounts[2].to_owned(),
+        patient_share: amounts[3].to_owned(),
+    };
+    let statements = [
+        StatementDraft {
+            number: "DEMO-1001".into(),
+            issued: today - chrono::Duration::days(40),
+            due: today - chrono::Duration::days(10),
+            lines: vec![line(
+                45,
+                "Office visit, established patient",
+                ["180.00", "130.00", "20.00", "30.00"],
+            )],
+        },
+        StatementDraft {
+            number: "DEMO-1002".into(),
+            issued: today - chrono::Duration::days(5),
+            due: today + chrono::Duration::days(25),
+            lines: vec![
+                line(
+                    9,
+                    "Office visit, established patient",
+                    ["180.00", "130.00", "20.00", "30.00"],
+                ),
+                line(9, "Lipid panel", ["45.10", "0", "0", "45.10"]),
+            ],
+        },
+    ];
+    for draft in &statements {
+        billing
+            .post_statement(clerk, patient, draft, None)
+            .await
+            .map_err(|e| anyhow::anyhow!("demo bills: {e}"))?;
+    }
+    Ok(())
+}
+
 /// The demo front desk's sign-in address.
 pub const DEMO_FRONT_DESK_EMAIL: &str = "frontdesk@demo.salus.test";
 

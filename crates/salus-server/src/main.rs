@@ -441,6 +441,47 @@ async fn demo_accounts(
         shown_password,
         &desk,
     ));
+    // A billing office that posted the demo patient's statements.
+    let clerk = auth
+        .create_staff(
+            salus_domain::account::NewStaff {
+                email: salus_domain::text::Email::parse(demo::DEMO_BILLING_EMAIL)
+                    .expect("constant email"),
+                name: salus_domain::patient::PersonName::new("Lena", "Park")
+                    .expect("constant name"),
+                role: salus_domain::account::StaffRole::Billing,
+                organization: org.id,
+                password: salus_domain::account::SecretText::new(password.clone()),
+            },
+            None,
+        )
+        .await
+        .context("cannot create the demo billing office")?;
+    let patient_email =
+        salus_domain::text::Email::parse(demo::DEMO_PATIENT_EMAIL).expect("constant email");
+    if let Some(salus_domain::account::ChartLink::Linked { patient }) =
+        salus_domain::account::AccountRepository::find_by_email(store, &patient_email)
+            .await?
+            .map(|a| a.chart)
+    {
+        let billing = salus_server::app::api_state(store, cfg, Arc::new(SystemClock))?.billing;
+        demo::seed_demo_bills(
+            &billing,
+            &salus_domain::access::Actor::Staff {
+                account: clerk.account,
+                role: salus_domain::account::StaffRole::Billing,
+                organization: org.id,
+            },
+            patient,
+            SystemClock.now().date_naive(),
+        )
+        .await?;
+    }
+    secrets.push_str(&staff_lines(
+        demo::DEMO_BILLING_EMAIL,
+        shown_password,
+        &clerk,
+    ));
     hand_over_demo_secrets(cfg, &secrets)
 }
 

@@ -176,6 +176,9 @@ impl SandboxGateway {
                 PaymentOutcome::Declined(reason) => format!("{key}\tdeclined\t{}\n", reason.code()),
                 PaymentOutcome::Failed | PaymentOutcome::NoAnswer => format!("{key}\tfailed\n"),
             };
+            if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                let _ = std::fs::create_dir_all(dir);
+            }
             let written = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -272,6 +275,111 @@ impl PaymentGateway for SandboxGateway {
         }
         answer
     }
+}
+
+/// Where the sandbox's card form is served: the processor's own page, where the patient types
+/// a card number and is sent back to the portal with a token (a real processor hosts this
+/// page on its own site).
+pub const CARD_FORM: &str = "/sandbox/card";
+
+/// Where the card form may send the patient back to: a path of the portal, nothing else.
+fn return_path(text: &str) -> Option<&str> {
+    let ok = text.starts_with('/')
+        && !text.starts_with("//")
+        && text.len() <= 100
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-_".contains(&b));
+    ok.then_some(text)
+}
+
+#[derive(serde::Deserialize)]
+struct CardQuery {
+    #[serde(rename = "return", default)]
+    back: String,
+}
+
+#[derive(serde::Deserialize)]
+struct CardFields {
+    #[serde(rename = "return", default)]
+    back: String,
+    #[serde(default)]
+    number: String,
+}
+
+/// The sandbox processor's card page; `problem` is said above the field.
+fn card_page(back: &str, problem: Option<&str>) -> poem::Response {
+    use poem::IntoResponse as _;
+    let rows: String = TEST_CARDS
+        .iter()
+        .map(|(number, _, what)| format!("<tr><td>{number}</td><td>{what}</td></tr>"))
+        .collect();
+    let error = problem.map_or(String::new(), |p| {
+        format!(r#"<p class="field-error" id="number-error">{p}</p>"#)
+    });
+    let invalid = if problem.is_some() {
+        r#" aria-invalid="true" aria-describedby="number-error""#
+    } else {
+        ""
+    };
+    let html = format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sandbox card processor</title><link rel="stylesheet" href="/static/salus.css"></head>
+<body><main id="main" class="sandbox">
+<h1>Sandbox card processor</h1>
+<p class="lead">This page stands in for your clinic's card processor. Card numbers typed here stay with the processor; the portal only receives a token.</p>
+<form method="post" action="{CARD_FORM}" class="stack" novalidate>
+<input type="hidden" name="return" value="{back}">
+<label for="number">Card number</label>
+{error}<input id="number" name="number" inputmode="numeric" autocomplete="cc-number" maxlength="23"{invalid}>
+<button type="submit">Continue</button>
+</form>
+<p><a href="{back}">Back without a card</a></p>
+<table class="records"><caption>Test cards</caption><thead><tr><th scope="col">Number</th><th scope="col">A charge</th></tr></thead><tbody>{rows}</tbody></table>
+</main></body></html>"#
+    );
+    let mut resp = poem::web::Html(html).into_response();
+    if problem.is_some() {
+        resp.set_status(poem::http::StatusCode::BAD_REQUEST);
+    }
+    resp
+}
+
+fn bad_return() -> poem::Response {
+    poem::Response::builder()
+        .status(poem::http::StatusCode::BAD_REQUEST)
+        .body("The card form was opened without a valid page to return to.")
+}
+
+#[poem::handler]
+fn show_card_form(poem::web::Query(q): poem::web::Query<CardQuery>) -> poem::Response {
+    match return_path(&q.back) {
+        Some(back) => card_page(back, None),
+        None => bad_return(),
+    }
+}
+
+#[poem::handler]
+fn take_card(poem::web::Form(f): poem::web::Form<CardFields>) -> poem::Response {
+    let Some(back) = return_path(&f.back) else {
+        return bad_return();
+    };
+    match token_for(&f.number) {
+        Some(token) => poem::Response::builder()
+            .status(poem::http::StatusCode::SEE_OTHER)
+            .header(poem::http::header::LOCATION, format!("{back}?card={token}"))
+            .finish(),
+        None => card_page(
+            back,
+            Some("This is not one of the sandbox's test cards below."),
+        ),
+    }
+}
+
+/// The sandbox's card form, to mount at [`CARD_FORM`].
+pub fn card_form() -> impl poem::Endpoint {
+    poem::get(show_card_form).post(take_card)
 }
 
 #[cfg(test)]

@@ -28,11 +28,12 @@ struct AccountNav<'a> {
     csrf: &'a str,
 }
 
-/// What a grant lets a proxy do besides reading: message, book.
+/// What a grant lets a proxy do besides reading: message, book, pay bills.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct ProxyMay {
     pub(crate) message: bool,
     pub(crate) book: bool,
+    pub(crate) pay: bool,
 }
 
 /// The pages an account's role has, as (address, label); `proxy` when it may open other
@@ -62,6 +63,9 @@ pub(crate) fn links(
             if may.book {
                 links.push(("/appointments", "Appointments"));
             }
+            if may.pay {
+                links.push(("/bills", "Bills"));
+            }
         }
         Role::Patient => {
             if matches!(account.chart, ChartLink::Linked { .. }) {
@@ -74,6 +78,7 @@ pub(crate) fn links(
                     ("/records/history", "Who has looked"),
                     ("/messages", "Messages"),
                     ("/appointments", "Appointments"),
+                    ("/bills", "Bills"),
                     ("/account/sharing", "Sharing"),
                 ]);
             } else {
@@ -94,9 +99,10 @@ pub(crate) fn links(
                         ("/staff/schedule", "Schedule"),
                         ("/staff/team", "Team"),
                         ("/staff/pools", "Care teams"),
+                        ("/staff/billing", "Billing"),
                     ]);
                 }
-                StaffRole::Billing => {}
+                StaffRole::Billing => links.push(("/staff/billing", "Billing")),
             }
             links.push(("/staff/inbox", "Inbox"));
         }
@@ -121,6 +127,7 @@ fn nav(visitor: &Visitor, csrf: &str) -> Option<String> {
                     ProxyMay {
                         message: actions.contains(&salus_domain::access::Action::Message),
                         book: actions.contains(&salus_domain::access::Action::Book),
+                        pay: actions.contains(&salus_domain::access::Action::PayBills),
                     }
                 }),
             ),
@@ -275,6 +282,7 @@ mod tests {
                 "/records/history",
                 "/messages",
                 "/appointments",
+                "/bills",
                 "/account/sharing",
                 "/account/security"
             ]
@@ -292,8 +300,16 @@ mod tests {
         let books = for_them(ProxyMay {
             message: false,
             book: true,
+            pay: false,
         });
         assert!(books.contains(&"/appointments") && !books.contains(&"/messages"));
+        assert!(!books.contains(&"/bills"));
+        let pays = for_them(ProxyMay {
+            message: false,
+            book: false,
+            pay: true,
+        });
+        assert!(pays.contains(&"/bills") && !pays.contains(&"/appointments"));
         assert_eq!(
             addresses(&account(Role::Patient, ChartLink::Unlinked)),
             ["/account", "/account/activate", "/account/security"]

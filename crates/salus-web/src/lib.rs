@@ -5,6 +5,7 @@
 //! **Invariant:** every response carries the security headers of [`security_headers`].
 
 mod account;
+mod billing;
 mod clinician;
 mod download;
 mod form;
@@ -41,6 +42,10 @@ pub struct WebState {
     pub consent: salus_domain::consent::ConsentService,
     pub messaging: salus_domain::messaging::MessagingService,
     pub scheduling: salus_domain::scheduling::SchedulingService,
+    pub billing: salus_domain::billing::BillingService,
+    /// Where patients enter a card: the card processor's own form (the sandbox's in local
+    /// use), which sends them back with a token.
+    pub card_form_url: String,
     /// Served over TLS: cookies get `Secure` and the `__Host-` prefix.
     pub secure_cookies: bool,
     /// Key of the CSRF tokens; every node of a deployment must share it.
@@ -302,6 +307,29 @@ pub fn routes(state: WebState) -> impl Endpoint {
         .at(
             "/appointments/:id/waitlist/leave",
             poem::post(scheduling::leave_waitlist),
+        )
+        .at("/bills", get(billing::bills))
+        .at("/bills/statements/:id", get(billing::statement))
+        .at("/bills/pay", get(billing::pay_form).post(billing::pay))
+        .at("/bills/payments/:id", get(billing::payment))
+        .at("/staff/billing", get(billing::staff_home_page))
+        .at("/staff/billing/find", poem::post(billing::staff_find))
+        .at(
+            "/staff/billing/settings",
+            poem::post(billing::staff_settings),
+        )
+        .at("/staff/billing/patients/:id", get(billing::staff_account))
+        .at(
+            "/staff/billing/patients/:id/statements",
+            poem::post(billing::staff_post_statement),
+        )
+        .at(
+            "/staff/billing/patients/:id/adjustments",
+            poem::post(billing::staff_adjust),
+        )
+        .at(
+            "/staff/billing/payments/:id/refund",
+            poem::post(billing::staff_refund),
         )
         .at("/staff/schedule", get(scheduling::schedule))
         .at("/staff/schedule/find", get(scheduling::staff_find))

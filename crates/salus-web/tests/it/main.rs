@@ -23,6 +23,8 @@ fn client(repo: MockOrganizationRepository) -> TestClient<impl poem::Endpoint> {
         consent: salus_domain::consent::consent_without_expectations(),
         messaging: salus_domain::messaging::messaging_without_expectations(),
         scheduling: salus_domain::scheduling::scheduling_without_expectations(),
+        billing: salus_domain::billing::billing_without_expectations(),
+        card_form_url: "/sandbox/card".into(),
         secure_cookies: true,
         csrf_key: [7; 32],
     };
