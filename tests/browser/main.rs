@@ -65,6 +65,7 @@ async fn start_salus(
     let cfg = salus_server::Config {
         database_url: format!("sqlite://{}/browser.db", dir.display()),
         outbox_dir: dir.join("outbox").display().to_string(),
+        sandbox_ledger: dir.join("sandbox-ledger.log").display().to_string(),
         ..salus_server::Config::default()
     };
     let store = salus_server::config::open_store(&cfg).await.unwrap();
@@ -408,7 +409,9 @@ async fn check_page(
             shape["page"], shape["window"]
         ));
     }
-    if who == "share-link" {
+    if who == "processor" {
+        // The card processor's own page (the sandbox's): not the portal's, no portal menu.
+    } else if who == "share-link" {
         // Someone without an account: a header, and no way into the portal.
         if shape["header"] != true || shape["menu"].as_u64().unwrap_or(0) != 0 {
             wrong.push("a share link's page has no header, or the portal's menu".into());
@@ -1478,6 +1481,229 @@ async fn a_patient_books_the_next_time_downloads_the_calendar_moves_and_cancels_
         let shots = salus_tests::workspace_root().join("target/screenshots");
         if let (Ok(png), Ok(())) = (c.screenshot().await, std::fs::create_dir_all(&shots)) {
             let _ = std::fs::write(shots.join("failed-scheduling.png"), png);
+        }
+    }
+    let _ = c.close().await;
+    result.unwrap();
+}
+
+#[tokio::test]
+async fn a_patient_opens_a_statement_pays_it_with_the_sandbox_card_sees_the_receipt_and_a_zero_balance_in_chromium()
+ {
+    use salus_domain::account::{
+        AccountRepository as _, ChartLink, NewStaff, SecretText, StaffRole,
+    };
+    let Some((driver, chromium)) = tools() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (base, auth, clinic, store) = start_salus(dir.path()).await;
+    let clerk = auth
+        .create_staff(
+            NewStaff {
+                email: salus_domain::text::Email::parse("billing@browser.test").unwrap(),
+                name: salus_domain::patient::PersonName::new("Lena", "Park").unwrap(),
+                role: StaffRole::Billing,
+                organization: clinic,
+                password: SecretText::new("tulip kettle orbit"),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let patient = store
+        .find_by_email(&salus_domain::text::Email::parse(demo::DEMO_PATIENT_EMAIL).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let ChartLink::Linked { patient } = patient.chart else {
+        panic!("the demo patient has a chart");
+    };
+    // Two statements (30.00 and 75.10 to pay), posted by the billing office.
+    let billing = salus_server::app::api_state(
+        &store,
+        &salus_server::Config::default(),
+        Arc::new(salus_domain::SystemClock),
+    )
+    .unwrap()
+    .billing;
+    let today = salus_domain::Clock::now(&salus_domain::SystemClock).date_naive();
+    demo::seed_demo_bills(
+        &billing,
+        &salus_domain::access::Actor::Staff {
+            account: clerk.account,
+            role: StaffRole::Billing,
+            organization: clinic,
+        },
+        patient,
+        today,
+    )
+    .await
+    .unwrap();
+    let (_driver, c) = open_chromium(&driver, &chromium, dir.path()).await;
+    let result = async {
+        let url = |path: &str| url::Url::parse(&format!("{base}{path}")).unwrap();
+        let text_of = |css: &'static str| {
+            let c = c.clone();
+            async move { c.find(Locator::Css(css)).await?.text().await }
+        };
+        patient_signs_in(&c, &base).await?;
+        c.find(Locator::LinkText("Bills")).await?.click().await?;
+        c.wait().for_url(&url("/bills")).await?;
+        assert_eq!(text_of(".balance .amount").await?, "$105.10");
+        // The newest statement, line by line.
+        c.find(Locator::LinkText("DEMO-1002"))
+            .await?
+            .click()
+            .await?;
+        c.wait()
+            .for_element(Locator::Css("table.records tfoot"))
+            .await?;
+        let statement = c.current_url().await?.path().to_owned();
+        let lines = text_of("table.records tbody").await?;
+        assert!(
+            lines.contains("Lipid panel") && lines.contains("$45.10"),
+            "{lines}"
+        );
+        assert!(text_of("table.records tfoot").await?.contains("$75.10"));
+        c.find(Locator::LinkText("Back to the account"))
+            .await?
+            .click()
+            .await?;
+        // Pay: the processor's card form first, then the whole balance.
+        c.find(Locator::LinkText("Pay $105.10 or part of it"))
+            .await?
+            .click()
+            .await?;
+        c.find(Locator::LinkText("Enter card details"))
+            .await?
+            .click()
+            .await?;
+        c.wait().for_element(Locator::Css("#number")).await?;
+        let card_form = {
+            let u = c.current_url().await?;
+            format!("{}?{}", u.path(), u.query().unwrap_or_default())
+        };
+        c.find(Locator::Css("#number"))
+            .await?
+            .send_keys("4242 4242 4242 4242")
+            .await?;
+        c.find(Locator::XPath("//button[text()='Continue']"))
+            .await?
+            .click()
+            .await?;
+        c.wait()
+            .for_element(Locator::XPath("//button[text()='Pay now']"))
+            .await?;
+        let amount_page = {
+            let u = c.current_url().await?;
+            format!("{}?{}", u.path(), u.query().unwrap_or_default())
+        };
+        assert!(
+            amount_page.contains("card=tok_"),
+            "a token came back, not a number"
+        );
+        assert!(!amount_page.contains("4242"));
+        let before = if let Some(axe) = salus_tests::axe_core() {
+            let mut failures = Vec::new();
+            for width in [390_u32, 1280] {
+                c.set_window_size(width, 900).await?;
+                for (who, path) in [
+                    ("patient", amount_page.as_str()),
+                    ("processor", card_form.as_str()),
+                ] {
+                    c.goto(url(path).as_str()).await?;
+                    c.wait().for_element(Locator::Css("main")).await?;
+                    for w in check_page(&c, &axe, who, path, width).await? {
+                        failures.push(format!("{who} {path} at {width} px: {w}"));
+                    }
+                }
+            }
+            failures
+        } else {
+            Vec::new()
+        };
+        assert!(before.is_empty(), "{}", before.join("\n"));
+        c.goto(url(&amount_page).as_str()).await?;
+        c.find(Locator::XPath("//button[text()='Pay now']"))
+            .await?
+            .click()
+            .await?;
+        c.wait()
+            .for_element(Locator::XPath("//h1[text()='Receipt']"))
+            .await?;
+        let receipt = c.current_url().await?.path().to_owned();
+        let shown = text_of("dl.record").await?;
+        assert!(
+            shown.contains("$105.10") && shown.contains("Paid"),
+            "{shown}"
+        );
+        assert!(shown.contains("$0.00"), "nothing owed now: {shown}");
+        c.find(Locator::LinkText("Bills")).await?.click().await?;
+        c.wait().for_url(&url("/bills")).await?;
+        assert_eq!(text_of(".balance .amount").await?, "$0.00");
+        assert!(text_of(".balance").await?.contains("Nothing to pay now"));
+        if let Some(axe) = salus_tests::axe_core() {
+            let mut failures = Vec::new();
+            for width in [390_u32, 1280] {
+                c.set_window_size(width, 900).await?;
+                for path in ["/bills", statement.as_str(), receipt.as_str()] {
+                    c.goto(url(path).as_str()).await?;
+                    c.wait().for_element(Locator::Css("main")).await?;
+                    for w in check_page(&c, &axe, "patient", path, width).await? {
+                        failures.push(format!("patient {path} at {width} px: {w}"));
+                    }
+                }
+            }
+            assert!(failures.is_empty(), "{}", failures.join("\n"));
+        }
+        signs_out(&c, &base).await?;
+
+        // The billing office finds the account by record number and sees the payment.
+        staff_signs_in(&c, &base, "billing@browser.test", &clerk.totp.secret_base32).await?;
+        c.find(Locator::LinkText("Billing")).await?.click().await?;
+        c.wait().for_element(Locator::Css("#mrn")).await?;
+        let mrn = salus_domain::patient::PatientRepository::find(&store, patient)
+            .await
+            .unwrap()
+            .unwrap()
+            .mrn;
+        c.find(Locator::Css("#mrn"))
+            .await?
+            .send_keys(mrn.as_str())
+            .await?;
+        c.find(Locator::XPath("//button[text()='Open the account']"))
+            .await?
+            .click()
+            .await?;
+        c.wait().for_element(Locator::Css("ul.payments")).await?;
+        let account = c.current_url().await?.path().to_owned();
+        let payments = text_of("ul.payments").await?;
+        assert!(
+            payments.contains("$105.10") && payments.contains("Paid"),
+            "{payments}"
+        );
+        if let Some(axe) = salus_tests::axe_core() {
+            let mut failures = Vec::new();
+            for width in [390_u32, 1280] {
+                c.set_window_size(width, 900).await?;
+                for path in ["/staff/billing", account.as_str()] {
+                    c.goto(url(path).as_str()).await?;
+                    c.wait().for_element(Locator::Css("main")).await?;
+                    for w in check_page(&c, &axe, "billing", path, width).await? {
+                        failures.push(format!("billing {path} at {width} px: {w}"));
+                    }
+                }
+            }
+            assert!(failures.is_empty(), "{}", failures.join("\n"));
+        }
+        Ok::<(), fantoccini::error::CmdError>(())
+    }
+    .await;
+    if result.is_err() {
+        let shots = salus_tests::workspace_root().join("target/screenshots");
+        if let (Ok(png), Ok(())) = (c.screenshot().await, std::fs::create_dir_all(&shots)) {
+            let _ = std::fs::write(shots.join("failed-billing.png"), png);
         }
     }
     let _ = c.close().await;

@@ -232,7 +232,7 @@ async fn statements_payments_declines_a_lost_answer_refunds_and_adjustments_add_
     let (s, paid) = pay(&app, &ann, "key-paid-1", "25.10", "tok_sandbox_success").await;
     assert_eq!(s, StatusCode::CREATED, "{paid}");
     assert_eq!(paid["state"], "succeeded");
-    assert!(paid["reference"].as_str().unwrap().starts_with("sbx_ch_"));
+    assert!(paid["reference"].as_str().unwrap().starts_with("SBX-CH-"));
     let (s, again) = pay(&app, &ann, "key-paid-1", "25.10", "tok_sandbox_success").await;
     assert_eq!((s, &again["id"]), (StatusCode::OK, &paid["id"]));
     let (s, b) = pay(&app, &ann, "key-paid-1", "30.00", "tok_sandbox_success").await;

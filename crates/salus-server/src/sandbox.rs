@@ -74,6 +74,13 @@ pub fn read_ledger(file: &Path) -> std::io::Result<Vec<(String, PaymentOutcome)>
         .collect())
 }
 
+/// The sandbox's reference of a charge (`CH`) or refund (`RE`) made under `key`: readable on
+/// a receipt, one per key.
+fn reference_of(kind: &str, key: &str) -> String {
+    let key = key.strip_prefix("pay-").unwrap_or(key);
+    format!("SBX-{kind}-{}", key.to_ascii_uppercase())
+}
+
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub struct SandboxGateway {
@@ -199,7 +206,7 @@ impl SandboxGateway {
         let kept = |o: PaymentOutcome| (o.clone(), o);
         match token {
             "tok_sandbox_success" => kept(PaymentOutcome::Succeeded {
-                reference: format!("sbx_ch_{key}"),
+                reference: reference_of("CH", key),
             }),
             "tok_sandbox_declined" => kept(PaymentOutcome::Declined(DeclineReason::Declined)),
             "tok_sandbox_insufficient_funds" => {
@@ -209,7 +216,7 @@ impl SandboxGateway {
             "tok_sandbox_no_answer" => (
                 PaymentOutcome::NoAnswer,
                 PaymentOutcome::Succeeded {
-                    reference: format!("sbx_ch_{key}"),
+                    reference: reference_of("CH", key),
                 },
             ),
             // A token this processor never issued, or its processor-error card.
@@ -261,7 +268,7 @@ impl PaymentGateway for SandboxGateway {
                 );
                 let outcome = if known && amount.is_positive() {
                     PaymentOutcome::Succeeded {
-                        reference: format!("sbx_re_{key}"),
+                        reference: reference_of("RE", key),
                     }
                 } else {
                     PaymentOutcome::Failed
@@ -402,7 +409,7 @@ mod tests {
         assert_eq!(
             paid,
             PaymentOutcome::Succeeded {
-                reference: "sbx_ch_k1".into()
+                reference: "SBX-CH-K1".into()
             }
         );
         // A retry, a double click, a second tab: the same answer, no second charge.
@@ -445,26 +452,26 @@ mod tests {
         assert_eq!(
             found,
             Some(PaymentOutcome::Succeeded {
-                reference: "sbx_ch_k1".into()
+                reference: "SBX-CH-K1".into()
             }),
             "the charge happened"
         );
         assert_eq!(sandbox.charges_made(), 1);
         assert_eq!(sandbox.lookup("never-sent").await, None);
         let refund = sandbox
-            .refund("r1", "sbx_ch_k1", Money::new(1_000, Currency::USD))
+            .refund("r1", "SBX-CH-K1", Money::new(1_000, Currency::USD))
             .await;
         assert!(matches!(refund, PaymentOutcome::Succeeded { .. }));
         assert_eq!(
             sandbox
-                .refund("r1", "sbx_ch_k1", Money::new(1_000, Currency::USD))
+                .refund("r1", "SBX-CH-K1", Money::new(1_000, Currency::USD))
                 .await,
             refund,
             "the same refund key refunds once"
         );
         assert_eq!(
             sandbox
-                .refund("r2", "sbx_ch_nothing", Money::new(1_000, Currency::USD))
+                .refund("r2", "SBX-CH-NOTHING", Money::new(1_000, Currency::USD))
                 .await,
             PaymentOutcome::Failed
         );
