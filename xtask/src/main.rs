@@ -324,6 +324,8 @@ fn test(skip_postgres: bool) -> anyhow::Result<()> {
         "--test",
         "durability",
         "--test",
+        "payment_durability",
+        "--test",
         "two_nodes",
     ];
     if let Ok(url) = std::env::var("SALUS_TEST_POSTGRES_URL") {
