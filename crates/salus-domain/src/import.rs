@@ -7,6 +7,7 @@
 //! **Invariant:** importing the same data twice stores nothing the second time: every
 //! imported entity is keyed by (organisation, source identifier).
 
+use crate::billing::Statement;
 use crate::clock::Clock;
 use crate::ids::{OrganizationId, PatientId, RecordId};
 use crate::organization::OrganizationRepository;
@@ -39,6 +40,8 @@ pub struct ImportDraft {
     pub practitioners: Vec<Practitioner>,
     pub provider_organizations: Vec<ProviderOrganization>,
     pub records: Vec<RecordDraft>,
+    /// Statements of adjudicated claims (bill pay), keyed by (organisation, number).
+    pub statements: Vec<Statement>,
 }
 
 impl ImportDraft {
@@ -49,6 +52,7 @@ impl ImportDraft {
             practitioners: self.practitioners.len() as u64,
             provider_organizations: self.provider_organizations.len() as u64,
             records: BTreeMap::new(),
+            statements: self.statements.len() as u64,
         };
         for r in &self.records {
             *c.records.entry(r.body.kind()).or_default() += 1;
@@ -65,6 +69,7 @@ pub struct ImportBatch {
     pub practitioners: Vec<Practitioner>,
     pub provider_organizations: Vec<ProviderOrganization>,
     pub records: Vec<ClinicalRecord>,
+    pub statements: Vec<Statement>,
 }
 
 impl ImportBatch {
@@ -92,6 +97,11 @@ impl ImportBatch {
             }
             r.body.remap_records(records);
         }
+        for s in &mut self.statements {
+            if let Some(id) = patients.get(&s.patient) {
+                s.patient = *id;
+            }
+        }
     }
 }
 
@@ -102,6 +112,7 @@ pub struct ImportCounts {
     pub practitioners: u64,
     pub provider_organizations: u64,
     pub records: BTreeMap<RecordKind, u64>,
+    pub statements: u64,
 }
 
 impl ImportCounts {
@@ -110,6 +121,7 @@ impl ImportCounts {
             + self.practitioners
             + self.provider_organizations
             + self.records.values().sum::<u64>()
+            + self.statements
     }
 }
 
@@ -197,7 +209,8 @@ impl ImportService {
             || draft
                 .provider_organizations
                 .iter()
-                .any(|p| p.organization_id != org.id);
+                .any(|p| p.organization_id != org.id)
+            || draft.statements.iter().any(|s| s.organization != org.id);
         if foreign {
             return Err(ImportError::WrongOrganization);
         }
@@ -229,6 +242,7 @@ impl ImportService {
             practitioners: draft.practitioners,
             provider_organizations: draft.provider_organizations,
             records,
+            statements: draft.statements,
         };
         Ok(self.store.import(batch).await?)
     }

@@ -18,7 +18,9 @@ use salus_domain::record::{
     SensitivityLabel, SensitivityLabels,
 };
 use salus_domain::text::{Address, DisplayName, Email, Mrn, Phone, SourceIdentifier};
-use salus_domain::{OrganizationId, PatientId, PractitionerId, ProviderOrgId, RecordId};
+use salus_domain::{
+    OrganizationId, PatientId, PractitionerId, ProviderOrgId, RecordId, StatementId,
+};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 
@@ -289,6 +291,13 @@ pub fn map_bundle(
     let mut draft = ImportDraft::default();
     let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
     let org = options.organization_id;
+    // Claims with an explanation of benefit become statements (through the explanation).
+    let explained: std::collections::HashSet<&str> = index
+        .resources
+        .iter()
+        .filter(|r| str_at(r, "resourceType") == Some("ExplanationOfBenefit"))
+        .filter_map(|r| crate::claims::claim_of(r))
+        .collect();
     for (i, (resource, target)) in index.resources.iter().zip(&index.targets).enumerate() {
         let rtype = str_at(resource, "resourceType").unwrap_or("unknown");
         let source_identifier = || -> Result<SourceIdentifier, BundleError> {
@@ -299,6 +308,25 @@ pub fn map_bundle(
             SourceIdentifier::parse(&key).map_err(|_| fail(i, rtype, Problem::Invalid("id")))
         };
         match *target {
+            Target::Other if rtype == "ExplanationOfBenefit" => {
+                let patient = resource
+                    .get("patient")
+                    .and_then(|p| str_at(p, "reference"))
+                    .and_then(|r| index.resolve(r))
+                    .and_then(|p| match index.targets[p] {
+                        Target::Patient(id) => Some(id),
+                        _ => None,
+                    });
+                match patient.and_then(|p| {
+                    crate::claims::statement_of(resource, StatementId::generate(ids), org, p)
+                }) {
+                    Some(st) => draft.statements.push(st),
+                    None => *skipped.entry(rtype.to_owned()).or_default() += 1,
+                }
+            }
+            Target::Other
+                if rtype == "Claim"
+                    && str_at(resource, "id").is_some_and(|id| explained.contains(id)) => {}
             Target::Other => *skipped.entry(rtype.to_owned()).or_default() += 1,
             Target::Patient(id) => {
                 let p = map_patient(resource, id, org, source_identifier()?)

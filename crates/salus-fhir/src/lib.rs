@@ -8,6 +8,7 @@
 //! **Invariant:** error messages name the entry index, the resource type and the element,
 //! never a value from the bundle (values may be health data).
 
+mod claims;
 pub mod export;
 pub mod import;
 pub mod ips;

@@ -76,11 +76,27 @@ fn every_fixture_maps_with_counts_computed_from_its_json() {
                 );
             }
         }
-        let expected_skipped: BTreeMap<String, usize> = by_type
+        // Claims with an explanation of benefit become statements through it; the claims
+        // without one (not adjudicated) are skipped.
+        let explained = json["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["resource"]["resourceType"] == "ExplanationOfBenefit")
+            .count();
+        assert_eq!(counts.statements, explained as u64, "{path:?}");
+        let mut expected_skipped: BTreeMap<String, usize> = by_type
             .iter()
             .filter(|(t, _)| !MODELLED.iter().any(|(m, _)| m == t))
+            .filter(|(t, _)| *t != "ExplanationOfBenefit")
             .map(|(t, c)| (t.clone(), *c))
             .collect();
+        if let Some(claims) = expected_skipped.get_mut("Claim") {
+            *claims -= explained;
+            if *claims == 0 {
+                expected_skipped.remove("Claim");
+            }
+        }
         assert_eq!(mapped.skipped, expected_skipped, "{path:?}");
         assert_eq!(mapped.resources, json["entry"].as_array().unwrap().len());
     }
@@ -368,4 +384,147 @@ fn conditional_references_find_practitioners_by_identifier() {
     };
     assert_eq!(m.dosage.as_deref(), Some("Twice a day"));
     assert_eq!(mapped.draft.practitioners[0].npi.as_deref(), Some("999"));
+}
+
+/// Cents of a JSON amount, for the test's own sums (independent of the mapper's reading).
+fn cents_of(v: &Value) -> i64 {
+    (v.as_f64().unwrap_or(0.0) * 100.0).round() as i64
+}
+
+#[test]
+fn statements_of_the_fixtures_reconcile_with_their_claims_and_explanations_of_benefit() {
+    let mut statements = 0;
+    for path in salus_tests::synthea_bundles() {
+        let bytes = std::fs::read(&path).unwrap();
+        let json: Value = serde_json::from_slice(&bytes).unwrap();
+        let eobs: Vec<&Value> = json["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["resource"])
+            .filter(|r| r["resourceType"] == "ExplanationOfBenefit")
+            .collect();
+        let adjudicated = |item: &Value, code: &str| -> i64 {
+            item["adjudication"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|a| {
+                    a["category"]["coding"][0]["code"]
+                        .as_str()
+                        .is_some_and(|c| c.ends_with(code))
+                })
+                .map(|a| cents_of(&a["amount"]["value"]))
+                .sum()
+        };
+        let (mut charges, mut insurer, mut patient, mut lines) = (0_i64, 0_i64, 0_i64, 0_i64);
+        for eob in &eobs {
+            let self_pay = eob["insurance"][0]["coverage"]["display"] == "NO_INSURANCE";
+            let total = cents_of(&eob["total"][0]["amount"]["value"]);
+            charges += total;
+            insurer += cents_of(&eob["payment"]["amount"]["value"]);
+            if self_pay {
+                patient += total;
+            }
+            lines += 1;
+            for item in eob["item"].as_array().unwrap() {
+                if item.get("net").is_some() {
+                    charges += cents_of(&item["net"]["value"]);
+                    patient += adjudicated(item, "line_coinsrnc_amt")
+                        + adjudicated(item, "line_bene_ptb_ddctbl_amt");
+                    lines += 1;
+                }
+            }
+        }
+        let mapped = map_bundle(&bytes, opts(), &Seq::default()).unwrap();
+        let st = &mapped.draft.statements;
+        assert_eq!(
+            st.len(),
+            eobs.len(),
+            "one statement per explanation: {path:?}"
+        );
+        let sum = |pick: fn(&salus_domain::billing::LineItem) -> i64| -> i64 {
+            st.iter().flat_map(|s| &s.items).map(pick).sum()
+        };
+        let got_lines = st.iter().map(|s| s.items.len() as i64).sum::<i64>();
+        assert_eq!(got_lines, lines, "one line per billed service: {path:?}");
+        // Each line's amounts are rounded to the cent on their own: a cent per line at most.
+        for (what, got, want) in [
+            ("charges", sum(|l| l.charge.minor()), charges),
+            ("insurance paid", sum(|l| l.insurance_paid.minor()), insurer),
+            ("patient's share", sum(|l| l.patient_share.minor()), patient),
+        ] {
+            assert!(
+                (got - want).abs() <= lines,
+                "{what} of {path:?}: {got} cents, the bundle says {want}"
+            );
+        }
+        for s in st {
+            s.check().unwrap();
+            assert!(s.number.starts_with("C-"));
+        }
+        statements += st.len();
+    }
+    if !salus_tests::synthea_bundles().is_empty() {
+        assert!(statements > 0, "the fixtures carry adjudicated claims");
+    }
+}
+
+#[test]
+fn an_explanation_of_benefit_becomes_a_statement_in_cents_and_an_unexplained_claim_none() {
+    let eob = json!({"fullUrl": "urn:uuid:e1", "resource": {
+        "resourceType": "ExplanationOfBenefit", "id": "e1",
+        "patient": {"reference": "urn:uuid:p1"},
+        "claim": {"reference": "urn:uuid:c1"},
+        "created": "2026-11-02T10:00:00+01:00",
+        "insurance": [{"coverage": {"display": "Aetna"}}],
+        "item": [
+            {"sequence": 1, "productOrService": {"text": "Office visit"},
+             "encounter": [{"reference": "urn:uuid:v1"}]},
+            {"sequence": 2, "productOrService": {"text": "Asthma"}, "diagnosisSequence": [1]},
+            {"sequence": 3, "productOrService": {"text": "Flu shot"},
+             "servicedPeriod": {"start": "2026-11-01T09:00:00+01:00"},
+             "net": {"value": 140.52, "currency": "USD"},
+             "adjudication": [
+                {"category": {"coding": [{"code": "https://bluebutton.cms.gov/resources/variables/line_coinsrnc_amt"}]},
+                 "amount": {"value": 28.104000000000003}},
+                {"category": {"coding": [{"code": "https://bluebutton.cms.gov/resources/variables/line_prvdr_pmt_amt"}]},
+                 "amount": {"value": 112.41600000000001}},
+                {"category": {"coding": [{"code": "https://bluebutton.cms.gov/resources/variables/line_sbmtd_chrg_amt"}]},
+                 "amount": {"value": 140.52}}]}],
+        "total": [{"amount": {"value": 129.16, "currency": "USD"}}],
+        "payment": {"amount": {"value": 112.416}}}});
+    let claim =
+        json!({"fullUrl": "urn:uuid:c1", "resource": {"resourceType": "Claim", "id": "c1"}});
+    let pharmacy =
+        json!({"fullUrl": "urn:uuid:c2", "resource": {"resourceType": "Claim", "id": "c2"}});
+    let mapped = map(&bundle(vec![patient_entry(), claim, pharmacy, eob])).unwrap();
+    assert_eq!(
+        mapped.skipped.get("Claim"),
+        Some(&1),
+        "the claim without an explanation"
+    );
+    assert_eq!(mapped.skipped.get("ExplanationOfBenefit"), None);
+    let st = &mapped.draft.statements[0];
+    assert_eq!(st.number, "C-c1");
+    assert_eq!(st.issued.to_string(), "2026-11-02");
+    assert_eq!(st.due.to_string(), "2026-12-02");
+    let cents: Vec<[i64; 4]> = st
+        .items
+        .iter()
+        .map(|l| {
+            [
+                l.charge.minor(),
+                l.insurance_paid.minor(),
+                l.adjustments.minor(),
+                l.patient_share.minor(),
+            ]
+        })
+        .collect();
+    assert_eq!(
+        cents,
+        vec![[12_916, 0, 12_916, 0], [14_052, 11_242, 0, 2_810]],
+        "the insured visit is not billed to the patient; the diagnosis is no line"
+    );
+    assert_eq!(st.items[1].service_date.to_string(), "2026-11-01");
 }

@@ -136,7 +136,7 @@ pub fn summary(r: &FileReport) -> String {
     };
     let skipped: Vec<String> = r.skipped.iter().map(|(t, n)| format!("{t}={n}")).collect();
     format!(
-        "{}: {} resources; created {} (patients={} practitioners={} organizations={} {}); already present {}; skipped [{}]",
+        "{}: {} resources; created {} (patients={} practitioners={} organizations={} {} statements={}); already present {}; skipped [{}]",
         r.path.display(),
         r.resources,
         r.outcome.created.total(),
@@ -144,6 +144,7 @@ pub fn summary(r: &FileReport) -> String {
         r.outcome.created.practitioners,
         r.outcome.created.provider_organizations,
         records(&r.outcome.created),
+        r.outcome.created.statements,
         r.outcome.already_present.total(),
         skipped.join(" "),
     )

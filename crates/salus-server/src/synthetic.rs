@@ -618,6 +618,7 @@ pub fn patient_draft(
         practitioners: Vec::new(),
         provider_organizations: Vec::new(),
         records: b.records,
+        statements: Vec::new(),
     }
 }
 

@@ -224,7 +224,10 @@ impl Store {
     }
 
     /// Writes a statement and its lines in `txn`, and moves its account's version on.
-    async fn insert_statement(txn: &DatabaseTransaction, s: &Statement) -> Result<(), RepoError> {
+    pub(crate) async fn insert_statement(
+        txn: &DatabaseTransaction,
+        s: &Statement,
+    ) -> Result<(), RepoError> {
         statement::Entity::insert(statement::ActiveModel {
             id: Set(s.id.as_uuid()),
             organization_id: Set(s.organization.as_uuid()),

@@ -202,6 +202,34 @@ impl ImportRepository for Store {
             .collect::<Result<Vec<_>, _>>()?;
         insert_chunks(&txn, rows).await?;
 
+        // Statements of adjudicated claims: those whose number the organisation has are
+        // already present.
+        if !batch.statements.is_empty() {
+            use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+            let numbers: Vec<String> = batch.statements.iter().map(|s| s.number.clone()).collect();
+            let mut known = std::collections::HashSet::new();
+            for chunk in numbers.chunks(500) {
+                let found: Vec<String> = crate::entity::statement::Entity::find()
+                    .select_only()
+                    .column(crate::entity::statement::Column::Number)
+                    .filter(crate::entity::statement::Column::OrganizationId.eq(org))
+                    .filter(crate::entity::statement::Column::Number.is_in(chunk.to_vec()))
+                    .into_tuple()
+                    .all(&txn)
+                    .await
+                    .map_err(repo_err)?;
+                known.extend(found);
+            }
+            for st in &batch.statements {
+                if known.contains(&st.number) {
+                    outcome.already_present.statements += 1;
+                } else {
+                    Self::insert_statement(&txn, st).await?;
+                    outcome.created.statements += 1;
+                }
+            }
+        }
+
         txn.commit().await.map_err(repo_err)?;
         Ok(outcome)
     }

@@ -201,6 +201,19 @@ async fn every_fixture_imports_with_exact_counts_and_reimport_changes_nothing() 
                 "{rtype} stored"
             );
         }
+        // One statement per explanation of benefit, on the chart's account.
+        assert_eq!(
+            first.created.statements,
+            got("ExplanationOfBenefit"),
+            "{path:?}"
+        );
+        let ledger = salus_domain::billing::BillingRepository::ledger(&store, patient.id)
+            .await
+            .unwrap();
+        assert_eq!(ledger.statements.len() as u64, got("ExplanationOfBenefit"));
+        ledger
+            .balance(salus_domain::billing::Currency::USD)
+            .expect("the statements add up in one currency");
 
         let second = import_file(&store, clinic.id, path).await;
         assert_eq!(

@@ -229,6 +229,40 @@ impl Money {
 }
 
 impl Money {
+    /// An amount written with more decimals than the currency has — as another system's
+    /// export may, "28.104000000000003" — rounded to the minor unit, half away from zero,
+    /// digit by digit. Exponent forms are not read.
+    ///
+    /// # Errors
+    /// `NotAnAmount`; `Overflow`.
+    pub fn parse_rounded(text: &str, currency: Currency) -> Result<Self, MoneyError> {
+        let text = text.trim();
+        let exponent = usize::from(currency.exponent);
+        let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+        if fraction.len() <= exponent {
+            return Self::parse(text, currency);
+        }
+        let (kept, dropped) = fraction.split_at(exponent);
+        if !dropped.chars().all(|c| c.is_ascii_digit()) {
+            return Err(MoneyError::NotAnAmount);
+        }
+        let truncated = if exponent == 0 {
+            Self::parse(whole, currency)?
+        } else {
+            Self::parse(&format!("{whole}.{kept}"), currency)?
+        };
+        if dropped.starts_with(['5', '6', '7', '8', '9']) {
+            let unit = if truncated.is_negative() || whole.starts_with('-') {
+                -1
+            } else {
+                1
+            };
+            truncated.plus(Self::new(unit, currency))
+        } else {
+            Ok(truncated)
+        }
+    }
+
     /// The amount as the API writes it: digits and a point, no symbol or grouping — "1234.50",
     /// "-5.00", "1200" (yen).
     pub fn plain(self) -> String {

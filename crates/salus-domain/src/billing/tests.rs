@@ -230,3 +230,28 @@ fn no_floating_point_type_appears_in_the_billing_code() {
         }
     }
 }
+
+#[test]
+fn amounts_of_other_systems_are_rounded_to_the_minor_unit_half_away_from_zero() {
+    let jpy = Currency::parse("JPY").unwrap();
+    for (text, currency, minor) in [
+        ("28.104000000000003", Currency::USD, 2_810),
+        ("112.41600000000001", Currency::USD, 11_242),
+        ("0.005", Currency::USD, 1),
+        ("0.0049", Currency::USD, 0),
+        ("-2.345", Currency::USD, -235),
+        ("129.16", Currency::USD, 12_916),
+        ("0.0", Currency::USD, 0),
+        ("1200.5", jpy, 1_201),
+    ] {
+        assert_eq!(
+            Money::parse_rounded(text, currency).unwrap().minor(),
+            minor,
+            "{text}"
+        );
+    }
+    assert_eq!(
+        Money::parse_rounded("1.5e-3", Currency::USD),
+        Err(MoneyError::NotAnAmount)
+    );
+}
