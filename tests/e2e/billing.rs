@@ -11,6 +11,9 @@ use poem::http::StatusCode;
 use salus_domain::account::StaffRole;
 use serde_json::{Value, json};
 
+/// The columns of a statements import.
+const HEADER: &str = "mrn,statement_number,issued,due,service_date,description,charge,insurance_paid,adjustments,patient_share";
+
 /// An app whose sandbox processor keeps its ledger in `dir` and answers after `delay_ms`.
 async fn app_with_sandbox(dir: &tempfile::TempDir, delay_ms: u32) -> crate::TestApp {
     let ledger = dir.path().join("sandbox-ledger.log").display().to_string();
@@ -537,6 +540,15 @@ async fn every_billing_operation_answers_each_kind_of_actor_as_the_table_says() 
             [403, 403, 403, 403, 403, 403, 400, 404, 401],
         ),
         (
+            "post",
+            "/v1/staff/billing/imports",
+            "/api/v1/staff/billing/imports".into(),
+            Some(Value::String(format!(
+                "{HEADER}\nSYN0000000,IMP-9,2026-11-20,2026-12-20,2026-11-02,Visit,1,0,0,1\n"
+            ))),
+            [403, 403, 403, 403, 403, 403, 201, 400, 401],
+        ),
+        (
             "get",
             "/v1/staff/billing/settings",
             "/api/v1/staff/billing/settings".into(),
@@ -552,4 +564,113 @@ async fn every_billing_operation_answers_each_kind_of_actor_as_the_table_says() 
         ),
     ];
     crate::check_matrix(&app, "Billing", &actors, &rows).await;
+}
+
+async fn import(app: &crate::TestApp, clerk: &str, csv: &str) -> (StatusCode, Value) {
+    let resp = app
+        .client
+        .post("/api/v1/staff/billing/imports")
+        .header("authorization", format!("Bearer {clerk}"))
+        .content_type("text/csv")
+        .body(csv.to_owned())
+        .send()
+        .await;
+    crate::auth::body(resp).await
+}
+
+#[tokio::test]
+async fn a_csv_import_stores_every_statement_or_none_and_names_each_bad_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_with_sandbox(&dir, 0).await;
+    let clerk = staff(
+        &app,
+        "demo-clinic",
+        "billing@example.org",
+        StaffRole::Billing,
+    )
+    .await;
+    let (ann, _) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let (_, posted) = post_statement(
+        &app,
+        &clerk,
+        &crate::scheduling::chart(&app, "SYN0000000")
+            .await
+            .id
+            .to_string(),
+        "ST-OLD",
+    )
+    .await;
+    assert_eq!(posted["number"], "ST-OLD");
+    // Row 2 and 3 are good; every other row has one problem.
+    let bad = format!(
+        "{HEADER}
+SYN0000000,IMP-1,2026-11-20,2026-12-20,2026-11-02,Office visit,200.00,150.00,20.00,30.00
+SYN0000000,IMP-1,2026-11-20,2026-12-20,2026-11-02,Lipid panel,45.10,0,0,45.10
+SYN0000001,IMP-2,2026-11-20,2026-12-20,2026-11-03,Visit,100.00,80.00,0,25.00
+NOBODY,IMP-3,2026-11-20,2026-12-20,2026-11-03,Visit,10,0,0,10
+SYN0000001,IMP-4,2026-11-20,2026-12-20,03/11/2026,Visit,10,0,0,10
+SYN0000001,IMP-5,2026-11-20,2026-12-20,2026-11-03,Visit,ten,0,0,10
+SYN0000001,IMP-1,2026-11-21,2026-12-20,2026-11-03,Visit,10,0,0,10
+SYN0000001,ST-OLD,2026-11-20,2026-12-20,2026-11-03,Visit,10,0,0,10
+"
+    );
+    let (status, b) = import(&app, &clerk, &bad).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{b}");
+    assert_eq!(b["code"], "invalid_rows");
+    let problems: Vec<(u64, &str, &str)> = b["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["row"].as_u64().unwrap(),
+                r["column"].as_str().unwrap(),
+                r["code"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        problems,
+        vec![
+            (4, "charge", "line_does_not_add_up"),
+            (5, "mrn", "unknown_mrn"),
+            (6, "service_date", "invalid_date"),
+            (7, "charge", "invalid_amount"),
+            (8, "statement_number", "statement_disagrees"),
+            (9, "statement_number", "statement_exists"),
+        ]
+    );
+    assert!(
+        !b.to_string().contains("Office visit"),
+        "the report names rows and columns, not their values"
+    );
+    let (_, account) = call(&app, "GET", "/api/v1/billing/account", &ann, None).await;
+    assert_eq!(
+        account["statements"].as_array().unwrap().len(),
+        1,
+        "nothing stored"
+    );
+
+    // A missing column is named; then the good rows alone are stored, once.
+    let (status, b) = import(&app, &clerk, "mrn,statement_number\nSYN0000000,X-1\n").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(b["rows"][0]["code"], "missing_column");
+    let good: String = bad.lines().take(3).map(|l| format!("{l}\n")).collect();
+    let (status, b) = import(&app, &clerk, &good).await;
+    assert_eq!(
+        (status, &b["statements"], &b["lines"]),
+        (StatusCode::CREATED, &json!(1), &json!(2))
+    );
+    let (_, account) = call(&app, "GET", "/api/v1/billing/account", &ann, None).await;
+    assert_eq!(
+        account["balance"]["owed"], "150.20",
+        "75.10 posted, 75.10 imported"
+    );
+    let (status, b) = import(&app, &clerk, &good).await;
+    assert_eq!(
+        (status, &b["rows"][0]["code"]),
+        (StatusCode::BAD_REQUEST, &json!("statement_exists"))
+    );
+    let (status, _) = import(&app, &ann, &good).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }

@@ -322,7 +322,11 @@ async fn check_matrix<const N: usize>(
             if let Some(g) = grant {
                 req = req.header("x-acting-for", g.as_str());
             }
+            // A JSON string stands for a CSV body (the imports'); anything else is JSON.
             let resp = match body {
+                Some(serde_json::Value::String(csv)) => {
+                    req.content_type("text/csv").body(csv.clone()).send().await
+                }
                 Some(b) => req.body_json(b).send().await,
                 None => req.send().await,
             };

@@ -105,7 +105,7 @@ async fn open_times(
 }
 
 /// The demo clinic's chart with this record number.
-async fn chart(app: &crate::TestApp, mrn: &str) -> salus_domain::patient::Patient {
+pub(crate) async fn chart(app: &crate::TestApp, mrn: &str) -> salus_domain::patient::Patient {
     let org = salus_server::importer::target_org(&app.store, Some("demo-clinic"))
         .await
         .unwrap();

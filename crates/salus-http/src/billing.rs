@@ -10,8 +10,8 @@ use crate::session::SessionToken;
 use chrono::{DateTime, NaiveDate, Utc};
 use poem::Request;
 use poem_openapi::param::{Header, Path, Query};
-use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
+use poem_openapi::payload::{Json, PlainText};
+use poem_openapi::{ApiRequest, ApiResponse, Enum, Object, OpenApi, Tags};
 use salus_domain::billing::{
     Account, Adjustment, AdjustmentDraft, BillingError, BillingService, LineDraft, Money, Payment,
     PaymentProblem, PaymentState, Refund, RefundDraft, Statement, StatementDraft,
@@ -80,7 +80,8 @@ pub(crate) fn refused<T: poem_openapi::types::ToJSON + Send + Sync>(
         | BillingError::Statement(_)
         | BillingError::InvalidKey
         | BillingError::InvalidCardToken
-        | BillingError::Input { .. } => Answer::Invalid(b),
+        | BillingError::Input { .. }
+        | BillingError::Rows(_) => Answer::Invalid(b),
         BillingError::Repo(r) => return Err(r.into()),
     })
 }
@@ -426,6 +427,52 @@ pub struct SettingsDto {
     pub min_instalment: String,
 }
 
+/// A practice-management export: one row per line item, the first row naming the columns
+/// `mrn, statement_number, issued, due, service_date, description, charge, insurance_paid,
+/// adjustments, patient_share` (any order). Rows of one statement number make one statement.
+#[derive(ApiRequest)]
+pub enum CsvRequest {
+    #[oai(content_type = "text/csv")]
+    Csv(PlainText<String>),
+}
+
+#[derive(Object, Debug)]
+pub struct ImportDto {
+    pub statements: u64,
+    pub lines: u64,
+}
+
+#[derive(Object, Debug)]
+pub struct RowProblemDto {
+    /// The file's row (the header is row 1).
+    pub row: u64,
+    pub column: String,
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Object, Debug)]
+pub struct RowsErrorBody {
+    /// `invalid_rows`.
+    pub code: String,
+    pub message: String,
+    /// Every problem (at most 200), by row and column.
+    pub rows: Vec<RowProblemDto>,
+}
+
+#[derive(ApiResponse, Debug)]
+pub enum ImportAnswer {
+    /// Stored: every statement of the file.
+    #[oai(status = 201)]
+    Created(Json<ImportDto>),
+    /// `invalid_rows`: nothing was stored; each problem by row and column.
+    #[oai(status = 400)]
+    Invalid(Json<RowsErrorBody>),
+    /// `forbidden`: not for this role.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+}
+
 pub struct BillingApi {
     pub(crate) billing: BillingService,
 }
@@ -663,6 +710,58 @@ impl BillingApi {
             Ok(r) if r.state == PaymentState::Pending => Ok(Answer::Pending(Json(refund_dto(&r)))),
             Ok(r) => Ok(Answer::Created(Json(refund_dto(&r)))),
             Err(e) => refused(e),
+        }
+    }
+
+    /// Billing staff: imports the statements of a practice-management export (CSV). Every row
+    /// is checked; when any is bad nothing is stored and every problem is listed by row and
+    /// column.
+    #[oai(
+        path = "/v1/staff/billing/imports",
+        method = "post",
+        operation_id = "importStatements"
+    )]
+    async fn import(
+        &self,
+        req: &Request,
+        token: SessionToken,
+        b: CsvRequest,
+    ) -> Result<ImportAnswer, ApiError> {
+        let forbidden = || {
+            let e = BillingError::Forbidden;
+            ImportAnswer::Forbidden(body(e.code(), &e.to_string()))
+        };
+        let Ok(actor) = token.actor() else {
+            return Ok(forbidden());
+        };
+        let CsvRequest::Csv(text) = b;
+        match self
+            .billing
+            .import_statements(&actor, &text.0, request_id(req).as_deref())
+            .await
+        {
+            Ok(r) => Ok(ImportAnswer::Created(Json(ImportDto {
+                statements: r.statements as u64,
+                lines: r.lines as u64,
+            }))),
+            Err(BillingError::Rows(rows)) => Ok(ImportAnswer::Invalid(Json(RowsErrorBody {
+                code: "invalid_rows".into(),
+                message: format!(
+                    "Nothing was imported: {} problem(s) in the file.",
+                    rows.len()
+                ),
+                rows: rows
+                    .into_iter()
+                    .map(|p| RowProblemDto {
+                        row: p.row as u64,
+                        column: p.column.to_owned(),
+                        code: p.code.to_owned(),
+                        message: p.message,
+                    })
+                    .collect(),
+            }))),
+            Err(BillingError::Repo(r)) => Err(r.into()),
+            Err(_) => Ok(forbidden()),
         }
     }
 

@@ -527,6 +527,27 @@ impl BillingRepository for Store {
         txn.commit().await.map_err(repo_err)
     }
 
+    async fn existing_numbers(
+        &self,
+        organization: OrganizationId,
+        numbers: &[String],
+    ) -> Result<Vec<String>, RepoError> {
+        let mut found = Vec::new();
+        for chunk in numbers.chunks(500) {
+            let some: Vec<String> = statement::Entity::find()
+                .select_only()
+                .column(statement::Column::Number)
+                .filter(statement::Column::OrganizationId.eq(organization.as_uuid()))
+                .filter(statement::Column::Number.is_in(chunk.to_vec()))
+                .into_tuple()
+                .all(&self.db)
+                .await
+                .map_err(repo_err)?;
+            found.extend(some);
+        }
+        Ok(found)
+    }
+
     async fn statement_count(&self, organization: OrganizationId) -> Result<u64, RepoError> {
         statement::Entity::find()
             .filter(statement::Column::OrganizationId.eq(organization.as_uuid()))

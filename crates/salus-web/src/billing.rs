@@ -6,7 +6,7 @@
 
 use crate::account::with_status;
 use crate::form::Problems;
-use crate::session::{Acting, CheckedForm, Refill, StaffMember, see_other};
+use crate::session::{Acting, CheckedFiles, CheckedForm, Refill, StaffMember, see_other};
 use crate::{WebState, error_page, render};
 use askama::Template;
 use poem::http::StatusCode;
@@ -503,7 +503,9 @@ struct StaffHome<'a> {
     currency: String,
     min_instalment: String,
     problems: Problems,
-    notice: Option<&'static str>,
+    notice: Option<String>,
+    /// An import's problems, by row and column.
+    rows: Vec<salus_domain::billing::RowProblem>,
 }
 
 #[derive(Deserialize, Default)]
@@ -530,7 +532,7 @@ async fn staff_home(
     acting: &Acting,
     mrn: String,
     problems: Problems,
-    notice: Option<&'static str>,
+    (notice, rows): (Option<String>, Vec<salus_domain::billing::RowProblem>),
 ) -> Response {
     match state.billing.settings(&acting.actor).await {
         Ok(s) => render(&StaffHome {
@@ -540,6 +542,7 @@ async fn staff_home(
             min_instalment: s.min_instalment.plain(),
             problems,
             notice,
+            rows,
         }),
         Err(e) => failed(e),
     }
@@ -553,14 +556,14 @@ pub(crate) async fn staff_home_page(
     StaffMember(acting): StaffMember,
     Query(q): Query<DoneQuery>,
 ) -> Response {
-    let notice = (q.done.as_deref() == Some("settings")).then_some("Settings saved.");
+    let notice = (q.done.as_deref() == Some("settings")).then(|| "Settings saved.".to_owned());
     staff_home(
         &state,
         &csrf.0,
         &acting,
         String::new(),
         Problems::default(),
-        notice,
+        (notice, Vec::new()),
     )
     .await
 }
@@ -590,7 +593,7 @@ pub(crate) async fn staff_find(
                     "mrn",
                     "No patient of your organisation has this record number.",
                 ),
-                None,
+                (None, Vec::new()),
             )
             .await,
             StatusCode::NOT_FOUND,
@@ -628,11 +631,93 @@ pub(crate) async fn staff_settings(
                     &acting,
                     String::new(),
                     Problems::one(field, e.to_string()),
-                    None,
+                    (None, Vec::new()),
                 )
                 .await,
                 status_of(&e),
             )
+        }
+        Err(e) => failed(e),
+    }
+}
+
+/// What the billing start page says about a file that could not be imported.
+async fn import_refused(
+    state: &WebState,
+    csrf: &str,
+    acting: &Acting,
+    message: String,
+    rows: Vec<salus_domain::billing::RowProblem>,
+) -> Response {
+    with_status(
+        staff_home(
+            state,
+            csrf,
+            acting,
+            String::new(),
+            Problems::one("file", message),
+            (None, rows),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+    )
+}
+
+/// Imports the statements of a CSV file: all, or none with every problem by row.
+#[handler]
+pub(crate) async fn staff_import(
+    rid: crate::RequestId,
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    StaffMember(acting): StaffMember,
+    CheckedFiles { files, .. }: CheckedFiles<crate::session::NoFields>,
+) -> Response {
+    let Some(file) = files.first() else {
+        return import_refused(
+            &state,
+            &csrf.0,
+            &acting,
+            "Choose the CSV file to import.".into(),
+            Vec::new(),
+        )
+        .await;
+    };
+    let Ok(text) = std::str::from_utf8(&file.content) else {
+        return import_refused(
+            &state,
+            &csrf.0,
+            &acting,
+            "The file is not text (UTF-8 CSV).".into(),
+            Vec::new(),
+        )
+        .await;
+    };
+    match state
+        .billing
+        .import_statements(&acting.actor, text, rid.get())
+        .await
+    {
+        Ok(r) => {
+            let notice = format!(
+                "Imported {} statement(s) with {} line(s).",
+                r.statements, r.lines
+            );
+            staff_home(
+                &state,
+                &csrf.0,
+                &acting,
+                String::new(),
+                Problems::default(),
+                (Some(notice), Vec::new()),
+            )
+            .await
+        }
+        Err(BillingError::Rows(rows)) => {
+            let message = format!(
+                "Nothing was imported: {} problem(s) in the file, listed below.",
+                rows.len()
+            );
+            import_refused(&state, &csrf.0, &acting, message, rows).await
         }
         Err(e) => failed(e),
     }

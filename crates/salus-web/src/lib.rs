@@ -318,6 +318,7 @@ pub fn routes(state: WebState) -> impl Endpoint {
             "/staff/billing/settings",
             poem::post(billing::staff_settings),
         )
+        .at("/staff/billing/import", poem::post(billing::staff_import))
         .at("/staff/billing/patients/:id", get(billing::staff_account))
         .at(
             "/staff/billing/patients/:id/statements",

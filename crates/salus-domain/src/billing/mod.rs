@@ -15,6 +15,7 @@
     clippy::cast_possible_truncation
 )]
 
+mod csv_import;
 pub mod gateway;
 pub mod ledger;
 pub mod money;
@@ -27,6 +28,7 @@ pub mod statement;
 #[cfg(test)]
 mod tests;
 
+pub use csv_import::{COLUMNS as CSV_COLUMNS, ImportReport, MAX_ROWS as CSV_MAX_ROWS, RowProblem};
 pub use gateway::{ChargeRequest, PaymentGateway};
 pub use ledger::{Adjustment, Balance, BillingSettings, Ledger, Payment, Refund};
 pub use money::{Currency, Money, MoneyError};
@@ -133,6 +135,16 @@ pub trait BillingRepository: Send + Sync {
     /// # Errors
     /// `Unavailable`.
     async fn record_adjustment(&self, adjustment: &Adjustment) -> Result<(), RepoError>;
+
+    /// Which of these statement numbers the organisation has used.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn existing_numbers(
+        &self,
+        organization: OrganizationId,
+        numbers: &[String],
+    ) -> Result<Vec<String>, RepoError>;
 
     /// How many statements the organisation has posted.
     ///

@@ -72,6 +72,9 @@ pub enum BillingError {
     },
     #[error("The account changed while paying. Look at the balance and try again.")]
     Busy,
+    /// An import's rows: every problem by row and column; nothing was stored.
+    #[error("Nothing was imported: {} problem(s) in the file.", .0.len())]
+    Rows(Vec<super::RowProblem>),
     #[error(transparent)]
     Repo(#[from] RepoError),
 }
@@ -90,6 +93,7 @@ impl BillingError {
             Self::InvalidCardToken => "invalid_card_token",
             Self::Input { code, .. } => code,
             Self::Busy => "try_again",
+            Self::Rows(_) => "invalid_rows",
             Self::Repo(_) => "unavailable",
         }
     }

@@ -39,7 +39,7 @@ const BAD_REASON: BillingError = BillingError::Input {
 
 impl BillingService {
     /// The organisation whose bills the actor keeps; `Forbidden` for anyone else.
-    fn keeper(&self, actor: &Actor) -> Result<OrganizationId, BillingError> {
+    pub(super) fn keeper(&self, actor: &Actor) -> Result<OrganizationId, BillingError> {
         match actor {
             Actor::Staff { organization, .. }
                 if decide(
