@@ -263,6 +263,44 @@ async fn statements_payments_declines_a_lost_answer_refunds_and_adjustments_add_
     .await;
     assert_eq!((s, &receipt["amount"]), (StatusCode::OK, &json!("25.10")));
 
+    // The statement and the receipt as PDFs, with their text.
+    for (path, text) in [
+        (
+            format!("/api/v1/billing/statements/{id}/pdf"),
+            "Lipid panel",
+        ),
+        (
+            format!("/api/v1/billing/payments/{pid}/receipt"),
+            "Payment received",
+        ),
+    ] {
+        let resp = app
+            .client
+            .get(&path)
+            .header("authorization", format!("Bearer {ann}"))
+            .send()
+            .await;
+        resp.assert_status_is_ok();
+        resp.assert_content_type("application/pdf");
+        let bytes = resp.0.into_body().into_vec().await.unwrap();
+        let pdf = String::from_utf8_lossy(&bytes);
+        assert!(pdf.starts_with("%PDF") && pdf.contains(text), "{path}");
+    }
+    let declined = account_payment(&app, &ann, "declined").await;
+    let (s, _) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/billing/payments/{declined}/receipt"),
+        &ann,
+        None,
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::NOT_FOUND,
+        "a payment that took nothing has no receipt"
+    );
+
     // Charged, but the answer is lost: pending (not payable again), then reconciled.
     let (s, lost) = pay(&app, &ann, "key-lost-1", "20.00", "tok_sandbox_no_answer").await;
     assert_eq!(
@@ -504,6 +542,20 @@ async fn every_billing_operation_answers_each_kind_of_actor_as_the_table_says() 
         ),
         (
             "get",
+            "/v1/billing/payments/{id}/receipt",
+            format!("/api/v1/billing/payments/{paid}/receipt"),
+            None,
+            [200, 404, 200, 404, 404, 404, 200, 404, 401],
+        ),
+        (
+            "get",
+            "/v1/billing/statements/{id}/pdf",
+            format!("/api/v1/billing/statements/{st}/pdf"),
+            None,
+            [200, 404, 200, 404, 404, 404, 200, 404, 401],
+        ),
+        (
+            "get",
             "/v1/staff/billing/accounts",
             "/api/v1/staff/billing/accounts?mrn=SYN0000000".into(),
             None,
@@ -673,4 +725,17 @@ SYN0000001,ST-OLD,2026-11-20,2026-12-20,2026-11-03,Visit,10,0,0,10
     );
     let (status, _) = import(&app, &ann, &good).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+/// The id of the first payment of the bearer's account in `state`.
+async fn account_payment(app: &crate::TestApp, bearer: &str, state: &str) -> String {
+    let (_, account) = call(app, "GET", "/api/v1/billing/account", bearer, None).await;
+    account["payments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["state"] == state)
+        .and_then(|p| p["id"].as_str())
+        .unwrap()
+        .to_owned()
 }

@@ -10,7 +10,7 @@ use crate::session::SessionToken;
 use chrono::{DateTime, NaiveDate, Utc};
 use poem::Request;
 use poem_openapi::param::{Header, Path, Query};
-use poem_openapi::payload::{Json, PlainText};
+use poem_openapi::payload::{Binary, Json, PlainText};
 use poem_openapi::{ApiRequest, ApiResponse, Enum, Object, OpenApi, Tags};
 use salus_domain::billing::{
     Account, Adjustment, AdjustmentDraft, BillingError, BillingService, LineDraft, Money, Payment,
@@ -473,6 +473,31 @@ pub enum ImportAnswer {
     Forbidden(Json<ErrorBody>),
 }
 
+#[derive(ApiResponse)]
+pub(crate) enum PdfAnswer {
+    /// The PDF; `Content-Disposition` names the file.
+    #[oai(status = 200, content_type = "application/pdf")]
+    Pdf(
+        Binary<Vec<u8>>,
+        #[oai(header = "Content-Disposition")] String,
+    ),
+    /// `forbidden`: not for this role.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// `not_found`: no such statement or paid payment, or not yours.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+}
+
+fn pdf_refused(e: BillingError) -> Result<PdfAnswer, ApiError> {
+    let b = body(e.code(), &e.to_string());
+    match e {
+        BillingError::Repo(r) => Err(r.into()),
+        BillingError::Forbidden => Ok(PdfAnswer::Forbidden(b)),
+        _ => Ok(PdfAnswer::NotFound(b)),
+    }
+}
+
 pub struct BillingApi {
     pub(crate) billing: BillingService,
 }
@@ -570,6 +595,89 @@ impl BillingApi {
             Ok(paid) => Ok(payment_answer(&paid.payment, paid.new)),
             Err(e) => refused(e),
         }
+    }
+
+    /// One statement as a PDF.
+    #[oai(
+        path = "/v1/billing/statements/:id/pdf",
+        method = "get",
+        operation_id = "getStatementPdf"
+    )]
+    async fn statement_pdf(
+        &self,
+        req: &Request,
+        token: SessionToken,
+        id: Path<String>,
+    ) -> Result<PdfAnswer, ApiError> {
+        let Ok(actor) = token.actor() else {
+            return pdf_refused(BillingError::Forbidden);
+        };
+        let Ok(id) = StatementId::parse(&id.0) else {
+            return pdf_refused(BillingError::NotFound);
+        };
+        let (chart, s) = match self
+            .billing
+            .statement(&actor, id, request_id(req).as_deref())
+            .await
+        {
+            Ok(v) => v,
+            Err(e) => return pdf_refused(e),
+        };
+        let org = match self.billing.organization_of(&chart).await {
+            Ok(o) => o,
+            Err(e) => return pdf_refused(e),
+        };
+        let cover = salus_pdf::Cover::new(
+            &format!("Statement {}", s.number),
+            &chart,
+            &org,
+            self.billing.now(),
+        );
+        Ok(PdfAnswer::Pdf(
+            Binary(salus_pdf::statement(&cover, &s)),
+            format!("attachment; filename=\"statement-{}.pdf\"", s.number),
+        ))
+    }
+
+    /// The receipt of a payment that succeeded, as a PDF.
+    #[oai(
+        path = "/v1/billing/payments/:id/receipt",
+        method = "get",
+        operation_id = "getReceiptPdf"
+    )]
+    async fn receipt_pdf(
+        &self,
+        req: &Request,
+        token: SessionToken,
+        id: Path<String>,
+    ) -> Result<PdfAnswer, ApiError> {
+        let Ok(actor) = token.actor() else {
+            return pdf_refused(BillingError::Forbidden);
+        };
+        let Ok(id) = PaymentId::parse(&id.0) else {
+            return pdf_refused(BillingError::NotFound);
+        };
+        let (a, p) = match self
+            .billing
+            .payment(&actor, id, request_id(req).as_deref())
+            .await
+        {
+            Ok(v) if v.1.state.charged() => v,
+            Ok(_) => return pdf_refused(BillingError::NotFound),
+            Err(e) => return pdf_refused(e),
+        };
+        let org = match self.billing.organization_of(&a.patient).await {
+            Ok(o) => o,
+            Err(e) => return pdf_refused(e),
+        };
+        let cover = salus_pdf::Cover::new("Receipt", &a.patient, &org, self.billing.now());
+        Ok(PdfAnswer::Pdf(
+            Binary(salus_pdf::receipt(&cover, &p, a.balance.owed)),
+            format!(
+                "attachment; filename=\"receipt-{}.pdf\"",
+                p.created_at.date_naive()
+            ),
+        ))
     }
 
     /// One payment: a receipt when it succeeded, the reason when it took nothing.

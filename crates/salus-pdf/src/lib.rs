@@ -515,3 +515,73 @@ mod tests {
         assert!(!s.contains("/Image"));
     }
 }
+
+/// A statement: its dates and what the patient owes, then each service with what it cost,
+/// what insurance paid, what was adjusted and the patient's share, then the totals.
+pub fn statement(cover: &Cover, s: &salus_domain::billing::Statement) -> Vec<u8> {
+    let summary = Section {
+        heading: format!("Statement {}", s.number),
+        entries: vec![Entry {
+            text: format!("Dated {}, due {}", when::day(s.issued), when::day(s.due)),
+            details: s
+                .totals()
+                .map(|t| {
+                    vec![
+                        format!("Charges {}", t.charges),
+                        format!("Insurance paid {}", t.insurance_paid),
+                        format!("Adjustments {}", t.adjustments),
+                        format!("Your share {}", t.patient_share),
+                    ]
+                })
+                .unwrap_or_default(),
+        }],
+        empty: String::new(),
+    };
+    let services = Section {
+        heading: "Services".into(),
+        entries: s
+            .items
+            .iter()
+            .map(|l| Entry {
+                text: format!("{}: {}", when::day(l.service_date), l.description),
+                details: vec![format!(
+                    "Charge {} \u{b7} insurance paid {} \u{b7} adjustments {} \u{b7} your share {}",
+                    l.charge, l.insurance_paid, l.adjustments, l.patient_share
+                )],
+            })
+            .collect(),
+        empty: "No services.".into(),
+    };
+    render(cover, &[summary, services])
+}
+
+/// A receipt of a payment that succeeded: the amount, when, the processor's reference, and
+/// what was owed after it.
+pub fn receipt(
+    cover: &Cover,
+    payment: &salus_domain::billing::Payment,
+    owed_after: salus_domain::billing::Money,
+) -> Vec<u8> {
+    let (at, reference) = match &payment.state {
+        salus_domain::billing::PaymentState::Succeeded { at, reference } => {
+            (*at, reference.as_str())
+        }
+        _ => (payment.created_at, ""),
+    };
+    let section = Section {
+        heading: "Payment received".into(),
+        entries: vec![Entry {
+            text: format!(
+                "{} paid on {}",
+                payment.amount,
+                when::moment(at, cover.time_zone)
+            ),
+            details: vec![
+                format!("Processor's reference {reference}"),
+                format!("Owed after this payment {owed_after}"),
+            ],
+        }],
+        empty: String::new(),
+    };
+    render(cover, &[section])
+}

@@ -120,6 +120,7 @@ pub fn api_state(
         billing: salus_domain::billing::BillingService::new(salus_domain::billing::BillingPorts {
             billing: shared.clone(),
             patients: shared.clone(),
+            organizations: shared.clone(),
             gateway: cfg.gateway()?,
             log: shared.clone(),
             clock: clock.clone(),

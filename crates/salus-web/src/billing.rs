@@ -493,6 +493,69 @@ pub(crate) async fn payment(
     }
 }
 
+/// A statement as a PDF (to print or keep).
+#[handler]
+pub(crate) async fn statement_pdf(
+    rid: crate::RequestId,
+    state: Data<&Arc<WebState>>,
+    acting: Acting,
+    Path(id): Path<String>,
+) -> Response {
+    let Ok(id) = StatementId::parse(&id) else {
+        return failed(BillingError::NotFound);
+    };
+    let (chart, s) = match state.billing.statement(&acting.actor, id, rid.get()).await {
+        Ok(v) => v,
+        Err(e) => return failed(e),
+    };
+    let org = match state.billing.organization_of(&chart).await {
+        Ok(o) => o,
+        Err(e) => return failed(e),
+    };
+    let cover = salus_pdf::Cover::new(
+        &format!("Statement {}", s.number),
+        &chart,
+        &org,
+        state.billing.now(),
+    );
+    crate::download::download(
+        poem::Body::from_vec(salus_pdf::statement(&cover, &s)),
+        "application/pdf",
+        &format!("statement-{}.pdf", s.number),
+    )
+}
+
+/// A receipt as a PDF; a payment that took nothing has none.
+#[handler]
+pub(crate) async fn receipt_pdf(
+    rid: crate::RequestId,
+    state: Data<&Arc<WebState>>,
+    acting: Acting,
+    Path(id): Path<String>,
+) -> Response {
+    let Ok(id) = PaymentId::parse(&id) else {
+        return failed(BillingError::NotFound);
+    };
+    let (a, p) = match state.billing.payment(&acting.actor, id, rid.get()).await {
+        Ok(v) => v,
+        Err(e) => return failed(e),
+    };
+    if !p.state.charged() {
+        return failed(BillingError::NotFound);
+    }
+    let org = match state.billing.organization_of(&a.patient).await {
+        Ok(o) => o,
+        Err(e) => return failed(e),
+    };
+    let cover = salus_pdf::Cover::new("Receipt", &a.patient, &org, state.billing.now());
+    let day = p.created_at.date_naive();
+    crate::download::download(
+        poem::Body::from_vec(salus_pdf::receipt(&cover, &p, a.balance.owed)),
+        "application/pdf",
+        &format!("receipt-{day}.pdf"),
+    )
+}
+
 // ---- Billing staff ----
 
 #[derive(Template)]

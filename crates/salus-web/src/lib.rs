@@ -310,6 +310,11 @@ pub fn routes(state: WebState) -> impl Endpoint {
         )
         .at("/bills", get(billing::bills))
         .at("/bills/statements/:id", get(billing::statement))
+        .at(
+            "/bills/statements/:id/statement.pdf",
+            get(billing::statement_pdf),
+        )
+        .at("/bills/payments/:id/receipt.pdf", get(billing::receipt_pdf))
         .at("/bills/pay", get(billing::pay_form).post(billing::pay))
         .at("/bills/payments/:id", get(billing::payment))
         .at("/staff/billing", get(billing::staff_home_page))

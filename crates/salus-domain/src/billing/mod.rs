@@ -186,6 +186,7 @@ pub fn billing_without_expectations() -> BillingService {
     BillingService::new(BillingPorts {
         billing: std::sync::Arc::new(MockBillingRepository::new()),
         patients: std::sync::Arc::new(crate::patient::MockPatientRepository::new()),
+        organizations: std::sync::Arc::new(crate::organization::MockOrganizationRepository::new()),
         gateway: std::sync::Arc::new(gateway::MockPaymentGateway::new()),
         log: std::sync::Arc::new(crate::audit::MockAccessLog::new()),
         clock: std::sync::Arc::new(crate::clock::SystemClock),

@@ -26,6 +26,8 @@ const STALE_TRIES: usize = 5;
 pub struct BillingPorts {
     pub billing: Arc<dyn BillingRepository>,
     pub patients: Arc<dyn PatientRepository>,
+    /// The organisation a statement or receipt is of (its name and zone on the PDF).
+    pub organizations: Arc<dyn crate::organization::OrganizationRepository>,
     pub gateway: Arc<dyn PaymentGateway>,
     pub log: Arc<dyn AccessLog>,
     pub clock: Arc<dyn Clock>,
@@ -139,6 +141,11 @@ impl BillingService {
 
     pub(super) fn ports(&self) -> &BillingPorts {
         &self.p
+    }
+
+    /// The time now, by the service's clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.p.clock.now()
     }
 
     pub(super) async fn audit(
@@ -310,6 +317,21 @@ impl BillingService {
             .account(actor, Some(payment.patient), request_id)
             .await?;
         Ok((account, payment))
+    }
+
+    /// The organisation of a chart (for the name and zone of a printed statement).
+    ///
+    /// # Errors
+    /// `NotFound` when it is gone.
+    pub async fn organization_of(
+        &self,
+        chart: &Patient,
+    ) -> Result<crate::organization::Organization, BillingError> {
+        self.p
+            .organizations
+            .find(chart.organization_id)
+            .await?
+            .ok_or(BillingError::NotFound)
     }
 
     /// The key a payment form of this account carries: the same for every form shown on the

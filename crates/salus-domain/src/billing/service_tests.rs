@@ -177,6 +177,7 @@ fn service(
     let s = BillingService::new(BillingPorts {
         billing: Arc::new(billing),
         patients: Arc::new(patients),
+        organizations: Arc::new(crate::organization::MockOrganizationRepository::new()),
         gateway: Arc::new(gateway),
         log: Arc::new(log),
         clock: Arc::new(FixedClock::new(now())),
