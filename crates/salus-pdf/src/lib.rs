@@ -456,66 +456,6 @@ pub async fn export_pdf(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cover() -> Cover {
-        Cover {
-            title: "Health summary".into(),
-            patient_name: "Ana Lúcia (Test)".into(),
-            birth_date: NaiveDate::from_ymd_opt(1980, 2, 29).unwrap(),
-            organization: "Demo Clinic".into(),
-            generated_at: DateTime::from_timestamp(1_795_000_000, 0).unwrap(),
-            time_zone: salus_domain::chrono_tz::America::New_York,
-        }
-    }
-
-    #[test]
-    fn wrapping_keeps_every_word_and_every_line_fits() {
-        let text = "Metoprolol succinate 24 hour extended release oral tablet, take one each morning with food; supercalifragilisticexpialidociouslylongwordthatcannotfitonasinglelineofthepageatall";
-        let lines = wrap(text, 10.0, false, 200.0);
-        assert!(lines.len() > 3);
-        for l in &lines {
-            assert!(metrics::width(l, 10.0, false) <= 200.0, "{l}");
-        }
-        assert_eq!(lines.concat().replace(' ', ""), text.replace(' ', ""));
-    }
-
-    #[test]
-    fn text_outside_win_ansi_becomes_a_question_mark() {
-        assert_eq!(
-            win_ansi("Lúcia – 5 µg ✓"),
-            b"L\xfacia \x96 5 \xb5g ?".to_vec()
-        );
-    }
-
-    #[test]
-    fn long_documents_get_numbered_pages_with_text_not_images() {
-        let entries: Vec<Entry> = (0..200)
-            .map(|i| Entry {
-                text: format!("Glucose: {i}.5 mg/dL"),
-                details: vec!["1 Jan 2020 \u{b7} final".into()],
-            })
-            .collect();
-        let pdf = render(
-            &cover(),
-            &[Section {
-                heading: "Test results".into(),
-                entries,
-                empty: String::new(),
-            }],
-        );
-        assert!(pdf.starts_with(b"%PDF-"));
-        let s = String::from_utf8_lossy(&pdf);
-        let pages = s.matches("/Type /Page\n").count() + s.matches("/Type /Page ").count();
-        assert!(pages >= 4, "{pages} pages");
-        assert!(s.contains(&format!("(Page 1 of {pages})")));
-        assert!(s.contains("(Glucose: 199.5 mg/dL)"));
-        assert!(!s.contains("/Image"));
-    }
-}
-
 /// A statement: its dates and what the patient owes, then each service with what it cost,
 /// what insurance paid, what was adjusted and the patient's share, then the totals.
 pub fn statement(cover: &Cover, s: &salus_domain::billing::Statement) -> Vec<u8> {
@@ -584,4 +524,64 @@ pub fn receipt(
         empty: String::new(),
     };
     render(cover, &[section])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cover() -> Cover {
+        Cover {
+            title: "Health summary".into(),
+            patient_name: "Ana Lúcia (Test)".into(),
+            birth_date: NaiveDate::from_ymd_opt(1980, 2, 29).unwrap(),
+            organization: "Demo Clinic".into(),
+            generated_at: DateTime::from_timestamp(1_795_000_000, 0).unwrap(),
+            time_zone: salus_domain::chrono_tz::America::New_York,
+        }
+    }
+
+    #[test]
+    fn wrapping_keeps_every_word_and_every_line_fits() {
+        let text = "Metoprolol succinate 24 hour extended release oral tablet, take one each morning with food; supercalifragilisticexpialidociouslylongwordthatcannotfitonasinglelineofthepageatall";
+        let lines = wrap(text, 10.0, false, 200.0);
+        assert!(lines.len() > 3);
+        for l in &lines {
+            assert!(metrics::width(l, 10.0, false) <= 200.0, "{l}");
+        }
+        assert_eq!(lines.concat().replace(' ', ""), text.replace(' ', ""));
+    }
+
+    #[test]
+    fn text_outside_win_ansi_becomes_a_question_mark() {
+        assert_eq!(
+            win_ansi("Lúcia – 5 µg ✓"),
+            b"L\xfacia \x96 5 \xb5g ?".to_vec()
+        );
+    }
+
+    #[test]
+    fn long_documents_get_numbered_pages_with_text_not_images() {
+        let entries: Vec<Entry> = (0..200)
+            .map(|i| Entry {
+                text: format!("Glucose: {i}.5 mg/dL"),
+                details: vec!["1 Jan 2020 \u{b7} final".into()],
+            })
+            .collect();
+        let pdf = render(
+            &cover(),
+            &[Section {
+                heading: "Test results".into(),
+                entries,
+                empty: String::new(),
+            }],
+        );
+        assert!(pdf.starts_with(b"%PDF-"));
+        let s = String::from_utf8_lossy(&pdf);
+        let pages = s.matches("/Type /Page\n").count() + s.matches("/Type /Page ").count();
+        assert!(pages >= 4, "{pages} pages");
+        assert!(s.contains(&format!("(Page 1 of {pages})")));
+        assert!(s.contains("(Glucose: 199.5 mg/dL)"));
+        assert!(!s.contains("/Image"));
+    }
 }
