@@ -508,6 +508,7 @@ async fn every_billing_operation_answers_each_kind_of_actor_as_the_table_says() 
         ("anonymous", None, None),
     ];
     let mine = format!("?patient_id={patient}");
+    let nil = uuid::Uuid::nil();
     let rows: Vec<crate::MatrixRow<9>> = vec![
         (
             "get",
@@ -532,6 +533,22 @@ async fn every_billing_operation_answers_each_kind_of_actor_as_the_table_says() 
                 json!({"amount": "1.00", "card_token": "tok_sandbox_success", "patient_id": patient}),
             ),
             [400, 404, 400, 404, 403, 403, 403, 403, 401],
+        ),
+        (
+            "post",
+            "/v1/billing/plans",
+            "/api/v1/billing/plans".into(),
+            Some(
+                json!({"instalments": 3, "card_token": "tok_sandbox_success", "patient_id": patient}),
+            ),
+            [400, 404, 400, 404, 403, 403, 403, 403, 401],
+        ),
+        (
+            "post",
+            "/v1/billing/plans/{id}/cancel",
+            format!("/api/v1/billing/plans/{nil}/cancel"),
+            None,
+            [404, 404, 404, 404, 404, 404, 404, 404, 401],
         ),
         (
             "get",
@@ -738,4 +755,190 @@ async fn account_payment(app: &crate::TestApp, bearer: &str, state: &str) -> Str
         .and_then(|p| p["id"].as_str())
         .unwrap()
         .to_owned()
+}
+
+async fn start_plan(
+    app: &crate::TestApp,
+    bearer: &str,
+    instalments: u8,
+    token: &str,
+) -> (StatusCode, Value) {
+    call(
+        app,
+        "POST",
+        "/api/v1/billing/plans",
+        bearer,
+        Some(json!({"instalments": instalments, "card_token": token})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn payment_plans_charge_each_instalment_once_retry_a_failure_once_and_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_with_sandbox(&dir, 0).await;
+    let clerk = staff(
+        &app,
+        "demo-clinic",
+        "billing@example.org",
+        StaffRole::Billing,
+    )
+    .await;
+    let (ann, ann_chart) = linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let (_, bo_chart) = linked_patient(&app, "SYN0000001", "bo@example.org").await;
+    let (_, cy_chart) = linked_patient(&app, "SYN0000002", "cy@example.org").await;
+    for (chart, number) in [(&ann_chart, "P-1"), (&bo_chart, "P-2"), (&cy_chart, "P-3")] {
+        assert_eq!(
+            post_statement(&app, &clerk, chart, number).await.0,
+            StatusCode::CREATED
+        );
+    }
+    // The organisation's smallest instalment (25.00 by default) and the 3–12 range.
+    for (n, code) in [
+        (12, "instalment_too_small"),
+        (13, "invalid_instalments"),
+        (2, "invalid_instalments"),
+    ] {
+        let (s, b) = start_plan(&app, &ann, n, "tok_sandbox_success").await;
+        assert_eq!(
+            (s, b["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code)),
+            "{n}"
+        );
+    }
+    // Three instalments of 75.10: the first today.
+    let (s, plan) = start_plan(&app, &ann, 3, "tok_sandbox_success").await;
+    assert_eq!(s, StatusCode::CREATED, "{plan}");
+    assert_eq!(plan["amounts"], json!(["25.04", "25.03", "25.03"]));
+    assert_eq!(
+        (plan["paid"].as_u64(), plan["state"].as_str()),
+        (Some(1), Some("active"))
+    );
+    let (s, b) = start_plan(&app, &ann, 3, "tok_sandbox_success").await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::CONFLICT, Some("plan_exists"))
+    );
+    assert_eq!(balance(&app, &ann).await["owed"], "50.06");
+    let billing = app.billing();
+    assert_eq!(
+        billing.charge_due_instalments().await.unwrap(),
+        0,
+        "nothing due yet"
+    );
+    // A month later, the second; the task running twice charges it once.
+    app.advance_minutes(31 * 24 * 60);
+    assert_eq!(billing.charge_due_instalments().await.unwrap(), 1);
+    assert_eq!(billing.charge_due_instalments().await.unwrap(), 0);
+    let ann = again(&app, "ann@example.org").await;
+    assert_eq!(balance(&app, &ann).await["owed"], "25.03");
+    app.advance_minutes(31 * 24 * 60);
+    assert_eq!(billing.charge_due_instalments().await.unwrap(), 1);
+    billing.charge_due_instalments().await.unwrap();
+    let ann = again(&app, "ann@example.org").await;
+    let (_, account) = call(&app, "GET", "/api/v1/billing/account", &ann, None).await;
+    assert_eq!(account["balance"]["owed"], "0.00");
+    assert_eq!(account["plans"][0]["state"], "completed");
+    assert_eq!(charges_taken(&dir), 3);
+
+    // A card that is declined: tried again the next day, then the plan stops, for the patient
+    // and for billing staff to see.
+    let bo = again(&app, "bo@example.org").await;
+    let (s, plan) = start_plan(&app, &bo, 3, "tok_sandbox_declined").await;
+    assert_eq!((s, plan["paid"].as_u64()), (StatusCode::CREATED, Some(0)));
+    assert_eq!(
+        billing.charge_due_instalments().await.unwrap(),
+        0,
+        "not again the same day"
+    );
+    app.advance_minutes(24 * 60);
+    billing.charge_due_instalments().await.unwrap();
+    app.advance_minutes(24 * 60);
+    billing.charge_due_instalments().await.unwrap();
+    let bo = again(&app, "bo@example.org").await;
+    let (_, account) = call(&app, "GET", "/api/v1/billing/account", &bo, None).await;
+    let plan = &account["plans"][0];
+    assert_eq!(
+        (plan["state"].as_str(), plan["failed_instalment"].as_u64()),
+        (Some("failed"), Some(1))
+    );
+    let declined = account["payments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["state"] == "declined")
+        .count();
+    assert_eq!(declined, 2, "the first try and one retry");
+    assert_eq!(account["balance"]["owed"], "75.10");
+    // Billing staff see it too (through the use case: their session ended with the days).
+    let clerk_actor = staff_actor(&app, "billing@example.org").await;
+    let seen = billing
+        .account(
+            &clerk_actor,
+            Some(salus_domain::PatientId::parse(&bo_chart).unwrap()),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        seen.ledger.plans[0].state,
+        salus_domain::billing::PlanState::Failed { instalment: 1, .. }
+    ));
+
+    // The patient stops a plan; a stopped plan cannot be stopped again.
+    let cy = again(&app, "cy@example.org").await;
+    let (_, plan) = start_plan(&app, &cy, 3, "tok_sandbox_success").await;
+    let id = plan["id"].as_str().unwrap();
+    let path = format!("/api/v1/billing/plans/{id}/cancel");
+    let refused = billing
+        .cancel_plan(&clerk_actor, salus_domain::PlanId::parse(id).unwrap(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        "forbidden",
+        "the patient's side stops a plan"
+    );
+    assert_eq!(
+        call(&app, "POST", &path, &cy, None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let (s, b) = call(&app, "POST", &path, &cy, None).await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::CONFLICT, Some("plan_ended"))
+    );
+    app.advance_minutes(31 * 24 * 60);
+    billing.charge_due_instalments().await.unwrap();
+    let cy = again(&app, "cy@example.org").await;
+    let (_, account) = call(&app, "GET", "/api/v1/billing/account", &cy, None).await;
+    assert_eq!(
+        account["payments"].as_array().unwrap().len(),
+        1,
+        "nothing after it stopped"
+    );
+}
+
+/// Signs a patient in again (moving the clock by days ends every session).
+async fn again(app: &crate::TestApp, email: &str) -> String {
+    let (status, b) = crate::auth::post(
+        app,
+        "/api/v1/auth/login",
+        &json!({"email": email, "password": crate::auth::PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{b}");
+    b["token"].as_str().unwrap().to_owned()
+}
+
+/// The actor of a member of staff, for what is checked after their session ended.
+async fn staff_actor(app: &crate::TestApp, email: &str) -> salus_domain::access::Actor {
+    let account = salus_domain::account::AccountRepository::find_by_email(
+        &app.store,
+        &salus_domain::text::Email::parse(email).unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    salus_domain::access::Actor::for_account(&account).unwrap()
 }

@@ -122,8 +122,10 @@ pub enum BillingStep {
     Adjusted,
     /// Staff refunded (part of) a payment, with a reason.
     Refunded,
-    /// The patient set up a payment plan.
+    /// The patient set up (or stopped) a payment plan.
     StartedPlan,
+    /// The server charged an instalment of the plan the patient set up.
+    Instalment,
 }
 
 impl BillingStep {
@@ -136,6 +138,7 @@ impl BillingStep {
             Self::Adjusted => "adjust_balance",
             Self::Refunded => "refund_payment",
             Self::StartedPlan => "start_payment_plan",
+            Self::Instalment => "plan_instalment",
         }
     }
 }

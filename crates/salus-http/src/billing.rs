@@ -14,9 +14,10 @@ use poem_openapi::payload::{Binary, Json, PlainText};
 use poem_openapi::{ApiRequest, ApiResponse, Enum, Object, OpenApi, Tags};
 use salus_domain::billing::{
     Account, Adjustment, AdjustmentDraft, BillingError, BillingService, LineDraft, Money, Payment,
-    PaymentProblem, PaymentState, Refund, RefundDraft, Statement, StatementDraft,
+    PaymentProblem, PaymentState, Plan, PlanProblem, PlanState, Refund, RefundDraft, Statement,
+    StatementDraft,
 };
-use salus_domain::{PatientId, PaymentId, StatementId};
+use salus_domain::{PatientId, PaymentId, PlanId, StatementId};
 
 #[derive(Tags)]
 enum ApiTags {
@@ -33,6 +34,9 @@ pub(crate) enum Answer<T: poem_openapi::types::ToJSON + Send + Sync> {
     /// Paid, posted or refunded.
     #[oai(status = 201)]
     Created(Json<T>),
+    /// Done (a plan stopped).
+    #[oai(status = 204)]
+    Done,
     /// Sent to the processor without an answer yet: the payment is pending until
     /// reconciled (look at it again later; do not pay again).
     #[oai(status = 202)]
@@ -67,6 +71,10 @@ pub(crate) fn refused<T: poem_openapi::types::ToJSON + Send + Sync>(
     Ok(match e {
         BillingError::NotFound => Answer::NotFound(b),
         BillingError::Forbidden => Answer::Forbidden(b),
+        BillingError::Plan(PlanProblem::Exists | PlanProblem::Ended | PlanProblem::NothingOwed) => {
+            Answer::Conflict(b)
+        }
+        BillingError::Plan(_) => Answer::Invalid(b),
         BillingError::Amount(PaymentProblem::AboveBalance | PaymentProblem::NothingOwed)
         | BillingError::Money(salus_domain::billing::MoneyError::CurrencyMismatch)
         | BillingError::KeyReused
@@ -230,6 +238,35 @@ pub struct AccountDto {
     pub payments: Vec<PaymentDto>,
     pub refunds: Vec<RefundDto>,
     pub adjustments: Vec<AdjustmentDto>,
+    /// Payment plans, newest first.
+    pub plans: Vec<PlanDto>,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum PlanStateDto {
+    Active,
+    Completed,
+    /// An instalment failed twice (`failed_instalment`); nothing more is charged.
+    Failed,
+    Cancelled,
+}
+
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct PlanDto {
+    pub id: String,
+    pub state: PlanStateDto,
+    /// What the plan pays off.
+    pub total: String,
+    pub instalments: u8,
+    /// Each instalment's amount, in order.
+    pub amounts: Vec<String>,
+    /// Instalments charged so far.
+    pub paid: u8,
+    /// When the next one is due (an active plan).
+    pub next_due: Option<NaiveDate>,
+    pub failed_instalment: Option<u8>,
 }
 
 fn state_dto(s: &PaymentState) -> PaymentStateDto {
@@ -355,7 +392,45 @@ fn account_dto(a: &Account, staff: bool) -> Result<AccountDto, BillingError> {
         payments: a.ledger.payments.iter().map(payment_dto).collect(),
         refunds: a.ledger.refunds.iter().map(refund_dto).collect(),
         adjustments: a.ledger.adjustments.iter().map(adjustment_dto).collect(),
+        plans: a.ledger.plans.iter().map(|p| plan_dto(a, p)).collect(),
     })
+}
+
+fn plan_dto(a: &Account, p: &Plan) -> PlanDto {
+    let paid = a
+        .ledger
+        .plan_payments(p)
+        .iter()
+        .filter(|(_, _, s)| s.charged())
+        .count();
+    let paid = u8::try_from(paid).unwrap_or(u8::MAX);
+    PlanDto {
+        id: p.id.to_string(),
+        state: match p.state {
+            PlanState::Active => PlanStateDto::Active,
+            PlanState::Completed { .. } => PlanStateDto::Completed,
+            PlanState::Failed { .. } => PlanStateDto::Failed,
+            PlanState::Cancelled { .. } => PlanStateDto::Cancelled,
+        },
+        total: p.total.plain(),
+        instalments: p.instalments,
+        amounts: p.amounts().iter().map(|m| m.plain()).collect(),
+        paid,
+        next_due: (p.state == PlanState::Active && paid < p.instalments).then(|| p.due(paid + 1)),
+        failed_instalment: match p.state {
+            PlanState::Failed { instalment, .. } => Some(instalment),
+            _ => None,
+        },
+    }
+}
+
+#[derive(Object)]
+pub struct PlanInput {
+    /// 3 to 12 monthly instalments of what may be paid now, the first today.
+    pub instalments: u8,
+    /// The processor's reusable reference of the card (see `docs/payments.md`).
+    pub card_token: String,
+    pub patient_id: Option<String>,
 }
 
 #[derive(Object)]
@@ -678,6 +753,74 @@ impl BillingApi {
                 p.created_at.date_naive()
             ),
         ))
+    }
+
+    /// Splits what may be paid now over 3–12 monthly instalments charged to a card, the first
+    /// today; each instalment is charged once, a failed one is tried again the next day, and
+    /// a second failure stops the plan. One plan at a time.
+    #[oai(
+        path = "/v1/billing/plans",
+        method = "post",
+        operation_id = "startPaymentPlan"
+    )]
+    async fn start_plan(
+        &self,
+        req: &Request,
+        token: SessionToken,
+        b: Json<PlanInput>,
+    ) -> Result<Answer<PlanDto>, ApiError> {
+        let actor = actor_or!(token);
+        let patient = match chart(b.0.patient_id.as_deref()) {
+            Ok(p) => p,
+            Err(e) => return refused(e),
+        };
+        let rid = request_id(req);
+        let plan = match self
+            .billing
+            .start_plan(
+                &actor,
+                patient,
+                b.0.instalments,
+                &b.0.card_token,
+                rid.as_deref(),
+            )
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => return refused(e),
+        };
+        match self
+            .billing
+            .account(&actor, Some(plan.patient), rid.as_deref())
+            .await
+        {
+            Ok(a) => Ok(Answer::Created(Json(plan_dto(&a, &plan)))),
+            Err(e) => refused(e),
+        }
+    }
+
+    /// Stops an active payment plan; instalments charged stay paid.
+    #[oai(
+        path = "/v1/billing/plans/:id/cancel",
+        method = "post",
+        operation_id = "cancelPaymentPlan"
+    )]
+    async fn cancel_plan(
+        &self,
+        req: &Request,
+        token: SessionToken,
+        id: Path<String>,
+    ) -> Result<Answer<PlanDto>, ApiError> {
+        let actor = actor_or!(token);
+        let id = id_or!(PlanId, &id.0);
+        match self
+            .billing
+            .cancel_plan(&actor, id, request_id(req).as_deref())
+            .await
+        {
+            Ok(()) => Ok(Answer::Done),
+            Err(e) => refused(e),
+        }
     }
 
     /// One payment: a receipt when it succeeded, the reason when it took nothing.

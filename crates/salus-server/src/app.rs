@@ -157,7 +157,8 @@ pub const SLOT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(24
 
 /// Sends the "something new" notices of delayed releases as their time comes, tells
 /// patients who came of age that their guardian's access ended and sends appointment
-/// reminders and settles payments left without the processor's answer for longer than
+/// reminders, charges the payment plans' instalments that are due, and settles payments left
+/// without the processor's answer for longer than
 /// `reconcile_after_secs`, every [`NOTICE_INTERVAL`]; generates appointment slots at start and daily,
 /// for as long as it runs (the server spawns it). Every node may run it: each notice is taken
 /// by one.
@@ -196,6 +197,11 @@ pub fn notice_sender(
                     Ok(sent) => tracing::info!(sent, "sent appointment reminders"),
                     Err(e) => tracing::warn!(error = %e, "reminders not sent; will retry"),
                 }
+            }
+            match billing.charge_due_instalments().await {
+                Ok(0) => {}
+                Ok(charged) => tracing::info!(charged, "charged payment-plan instalments"),
+                Err(e) => tracing::warn!(error = %e, "plan instalments not charged; will retry"),
             }
             match billing.reconcile(reconcile_after).await {
                 Ok(r) if r.settled == 0 && r.still_pending == 0 => {}

@@ -4,17 +4,18 @@
 //! only against the version its amount was checked on, and a client's key only once.
 
 use crate::entity::{
-    balance_adjustment, billing_account, billing_setting, payment, refund, statement,
+    balance_adjustment, billing_account, billing_setting, payment, payment_plan, refund, statement,
     statement_line,
 };
 use crate::{Store, repo_err};
 use chrono::{DateTime, Utc};
 use salus_domain::billing::{
     Adjustment, BillingRepository, BillingSettings, Currency, DeclineReason, Ledger, LineItem,
-    Money, Payment, PaymentState, Recorded, Refund, Statement,
+    Money, Payment, PaymentState, Plan, PlanState, Recorded, Refund, Statement,
 };
 use salus_domain::{
-    AccountId, AdjustmentId, OrganizationId, PatientId, PaymentId, RefundId, RepoError, StatementId,
+    AccountId, AdjustmentId, OrganizationId, PatientId, PaymentId, PlanId, RefundId, RepoError,
+    StatementId,
 };
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
@@ -106,6 +107,40 @@ fn adjustment_from(r: balance_adjustment::Model) -> Result<Adjustment, RepoError
         reason: r.reason,
         by: AccountId::from_uuid(r.made_by),
         at: r.at,
+    })
+}
+
+fn plan_from(r: payment_plan::Model) -> Result<Plan, RepoError> {
+    let c = currency(&r.currency, "payment_plans.currency")?;
+    let ended = || {
+        r.ended_at
+            .ok_or(RepoError::Corrupt("payment_plans.ended_at"))
+    };
+    let state = match r.state.as_str() {
+        "active" => PlanState::Active,
+        "completed" => PlanState::Completed { at: ended()? },
+        "cancelled" => PlanState::Cancelled { at: ended()? },
+        "failed" => PlanState::Failed {
+            at: ended()?,
+            instalment: r
+                .failed_instalment
+                .and_then(|n| u8::try_from(n).ok())
+                .ok_or(RepoError::Corrupt("payment_plans.failed_instalment"))?,
+        },
+        _ => return Err(RepoError::Corrupt("payment_plans.state")),
+    };
+    Ok(Plan {
+        id: PlanId::from_uuid(r.id),
+        organization: OrganizationId::from_uuid(r.organization_id),
+        patient: PatientId::from_uuid(r.patient_id),
+        total: Money::new(r.total_minor, c),
+        instalments: u8::try_from(r.instalments)
+            .map_err(|_| RepoError::Corrupt("payment_plans.instalments"))?,
+        starts: r.starts,
+        card_token: r.card_token,
+        created_at: r.created_at,
+        made_by: r.made_by.map(AccountId::from_uuid),
+        state,
     })
 }
 
@@ -364,12 +399,22 @@ impl BillingRepository for Store {
             .into_iter()
             .map(adjustment_from)
             .collect::<Result<_, _>>()?;
+        let plans = payment_plan::Entity::find()
+            .filter(payment_plan::Column::PatientId.eq(patient.as_uuid()))
+            .order_by_desc(payment_plan::Column::CreatedAt)
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?
+            .into_iter()
+            .map(plan_from)
+            .collect::<Result<_, _>>()?;
         Ok(Ledger {
             version,
             statements,
             payments,
             refunds,
             adjustments,
+            plans,
         })
     }
 
@@ -525,6 +570,76 @@ impl BillingRepository for Store {
         .map_err(repo_err)?;
         bump(&txn, a.patient).await?;
         txn.commit().await.map_err(repo_err)
+    }
+
+    async fn create_plan(&self, p: &Plan) -> Result<bool, RepoError> {
+        let inserted = payment_plan::Entity::insert(payment_plan::ActiveModel {
+            id: Set(p.id.as_uuid()),
+            organization_id: Set(p.organization.as_uuid()),
+            patient_id: Set(p.patient.as_uuid()),
+            active_patient_id: Set(Some(p.patient.as_uuid())),
+            total_minor: Set(p.total.minor()),
+            currency: Set(p.total.currency().code().to_owned()),
+            instalments: Set(i16::from(p.instalments)),
+            starts: Set(p.starts),
+            card_token: Set(p.card_token.clone()),
+            created_at: Set(p.created_at),
+            made_by: Set(p.made_by.map(|a| a.as_uuid())),
+            state: Set(p.state.code().to_owned()),
+            ended_at: Set(None),
+            failed_instalment: Set(None),
+        })
+        .exec_without_returning(&self.db)
+        .await;
+        match inserted.map_err(repo_err) {
+            Ok(_) => Ok(true),
+            Err(RepoError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn end_plan(&self, id: PlanId, state: &PlanState) -> Result<bool, RepoError> {
+        let (at, failed) = match state {
+            PlanState::Active => return Ok(false),
+            PlanState::Completed { at } | PlanState::Cancelled { at } => (*at, None),
+            PlanState::Failed { at, instalment } => (*at, Some(i16::from(*instalment))),
+        };
+        let done = payment_plan::Entity::update_many()
+            .col_expr(payment_plan::Column::State, Expr::value(state.code()))
+            .col_expr(
+                payment_plan::Column::ActivePatientId,
+                Expr::value(Option::<uuid::Uuid>::None),
+            )
+            .col_expr(payment_plan::Column::EndedAt, Expr::value(at))
+            .col_expr(payment_plan::Column::FailedInstalment, Expr::value(failed))
+            .filter(payment_plan::Column::Id.eq(id.as_uuid()))
+            .filter(payment_plan::Column::State.eq("active"))
+            .exec(&self.db)
+            .await
+            .map_err(repo_err)?;
+        Ok(done.rows_affected == 1)
+    }
+
+    async fn plan(&self, id: PlanId) -> Result<Option<Plan>, RepoError> {
+        payment_plan::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(repo_err)?
+            .map(plan_from)
+            .transpose()
+    }
+
+    async fn active_plans(&self) -> Result<Vec<Plan>, RepoError> {
+        payment_plan::Entity::find()
+            .filter(payment_plan::Column::State.eq("active"))
+            .order_by_asc(payment_plan::Column::CreatedAt)
+            .limit(1000)
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?
+            .into_iter()
+            .map(plan_from)
+            .collect()
     }
 
     async fn existing_numbers(

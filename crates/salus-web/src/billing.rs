@@ -14,9 +14,9 @@ use poem::web::{CsrfToken, Data, Path, Query};
 use poem::{Response, handler};
 use salus_domain::billing::{
     Account, AdjustmentDraft, BillingError, BillingService, LineDraft, Payment, PaymentState,
-    RefundDraft, Statement, StatementDraft,
+    PlanState, RefundDraft, Statement, StatementDraft,
 };
-use salus_domain::{PatientId, PaymentId, StatementId, when};
+use salus_domain::{PatientId, PaymentId, PlanId, StatementId, when};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -45,6 +45,8 @@ fn status_of(e: &BillingError) -> StatusCode {
         | "nothing_owed"
         | "idempotency_key_reused"
         | "try_again"
+        | "plan_exists"
+        | "plan_ended"
         | "statement_exists"
         | "not_refundable"
         | "refund_above_payment"
@@ -155,6 +157,64 @@ struct AccountView {
     statements: Vec<StatementRow>,
     payments: Vec<PaymentRow>,
     moves: Vec<MoveRow>,
+    /// The newest payment plan, in words.
+    plan: Option<PlanView>,
+}
+
+/// A payment plan as the pages say it.
+struct PlanView {
+    id: String,
+    active: bool,
+    failed: bool,
+    /// "6 monthly instalments of $17.52 (the first $17.53)".
+    terms: String,
+    /// "2 of 6 paid; the next, $17.52, on 4 Jan 2027." or why it ended.
+    progress: String,
+}
+
+fn plan_view(a: &Account, tz: salus_domain::chrono_tz::Tz) -> Option<PlanView> {
+    let p = a.ledger.plans.first()?;
+    let amounts = p.amounts();
+    let paid = a
+        .ledger
+        .plan_payments(p)
+        .iter()
+        .filter(|(_, _, s)| s.charged())
+        .count();
+    let first = amounts.first().copied().unwrap_or(p.total);
+    let last = amounts.last().copied().unwrap_or(p.total);
+    let terms = if first == last {
+        format!("{} monthly instalments of {last}", p.instalments)
+    } else {
+        format!(
+            "{} monthly instalments of {last} (the first {first})",
+            p.instalments
+        )
+    };
+    let next = u8::try_from(paid + 1).unwrap_or(u8::MAX);
+    let progress = match p.state {
+        PlanState::Active => format!(
+            "{paid} of {} paid; the next, {}, on {}.",
+            p.instalments,
+            amounts
+                .get(paid)
+                .map_or_else(String::new, ToString::to_string),
+            when::day(p.due(next))
+        ),
+        PlanState::Completed { at } => format!("Paid off on {}.", when::day_of(at, tz)),
+        PlanState::Cancelled { at } => format!("Stopped on {}; {paid} paid.", when::day_of(at, tz)),
+        PlanState::Failed { instalment, at } => format!(
+            "Stopped on {}: instalment {instalment} could not be charged, twice. Pay the balance or set up a new plan.",
+            when::day_of(at, tz)
+        ),
+    };
+    Some(PlanView {
+        id: p.id.to_string(),
+        active: p.state == PlanState::Active,
+        failed: matches!(p.state, PlanState::Failed { .. }),
+        terms,
+        progress,
+    })
 }
 
 fn account_view(a: &Account, tz: salus_domain::chrono_tz::Tz) -> AccountView {
@@ -221,6 +281,7 @@ fn account_view(a: &Account, tz: salus_domain::chrono_tz::Tz) -> AccountView {
             .map(|p| payment_row(p, a, tz))
             .collect(),
         moves: moves.into_iter().map(|(_, m)| m).collect(),
+        plan: plan_view(a, tz),
     }
 }
 
@@ -234,7 +295,8 @@ async fn zone(state: &WebState, acting: &Acting) -> salus_domain::chrono_tz::Tz 
 
 #[derive(Template)]
 #[template(path = "bills.html")]
-struct BillsPage {
+struct BillsPage<'a> {
+    csrf: &'a str,
     a: AccountView,
     notice: Option<&'static str>,
 }
@@ -249,13 +311,93 @@ pub(crate) struct DoneQuery {
 pub(crate) async fn bills(
     rid: crate::RequestId,
     state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
     acting: Acting,
+    Query(q): Query<DoneQuery>,
 ) -> Response {
     match state.billing.account(&acting.actor, None, rid.get()).await {
         Ok(a) => render(&BillsPage {
+            csrf: &csrf.0,
             a: account_view(&a, zone(&state, &acting).await),
-            notice: None,
+            notice: match q.done.as_deref() {
+                Some("plan") => Some("Your payment plan is set up."),
+                Some("plan-stopped") => Some("Your payment plan is stopped."),
+                _ => None,
+            },
         }),
+        Err(e) => failed(e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct PlanForm {
+    #[serde(default)]
+    card: String,
+    #[serde(default)]
+    instalments: String,
+}
+
+impl Refill for PlanForm {}
+
+/// Sets up a payment plan with the card the processor's form gave.
+#[handler]
+pub(crate) async fn start_plan(
+    rid: crate::RequestId,
+    state: Data<&Arc<WebState>>,
+    csrf: &CsrfToken,
+    acting: Acting,
+    CheckedForm(f): CheckedForm<PlanForm>,
+) -> Response {
+    let n = f.instalments.trim().parse::<u8>().unwrap_or(0);
+    match state
+        .billing
+        .start_plan(&acting.actor, None, n, &f.card, rid.get())
+        .await
+    {
+        Ok(_) => see_other("/bills?done=plan"),
+        Err(e @ (BillingError::Plan(_) | BillingError::InvalidCardToken)) => {
+            let a = match state.billing.account(&acting.actor, None, rid.get()).await {
+                Ok(a) => a,
+                Err(e) => return failed(e),
+            };
+            let status = status_of(&e);
+            with_status(
+                render(&pay_page(
+                    &state,
+                    &csrf.0,
+                    &a,
+                    Some(f.card.clone()).filter(|c| !c.is_empty()),
+                    PayForm {
+                        choice: "plan".into(),
+                        ..PayForm::default()
+                    },
+                    Problems::one("instalments", e.to_string()),
+                )),
+                status,
+            )
+        }
+        Err(e) => failed(e),
+    }
+}
+
+/// Stops the patient's payment plan.
+#[handler]
+pub(crate) async fn cancel_plan(
+    rid: crate::RequestId,
+    state: Data<&Arc<WebState>>,
+    acting: Acting,
+    Path(id): Path<String>,
+    CheckedForm(_): CheckedForm<crate::session::NoFields>,
+) -> Response {
+    let Ok(id) = PlanId::parse(&id) else {
+        return failed(BillingError::NotFound);
+    };
+    match state
+        .billing
+        .cancel_plan(&acting.actor, id, rid.get())
+        .await
+    {
+        Ok(()) => see_other("/bills?done=plan-stopped"),
         Err(e) => failed(e),
     }
 }

@@ -317,6 +317,8 @@ pub fn routes(state: WebState) -> impl Endpoint {
         .at("/bills/payments/:id/receipt.pdf", get(billing::receipt_pdf))
         .at("/bills/pay", get(billing::pay_form).post(billing::pay))
         .at("/bills/payments/:id", get(billing::payment))
+        .at("/bills/plans", poem::post(billing::start_plan))
+        .at("/bills/plans/:id/cancel", poem::post(billing::cancel_plan))
         .at("/staff/billing", get(billing::staff_home_page))
         .at("/staff/billing/find", poem::post(billing::staff_find))
         .at(

@@ -87,6 +87,8 @@ pub struct Ledger {
     pub refunds: Vec<Refund>,
     /// Newest first.
     pub adjustments: Vec<Adjustment>,
+    /// Payment plans, newest first.
+    pub plans: Vec<super::plan::Plan>,
 }
 
 /// The balance and what it is made of.
@@ -109,6 +111,24 @@ pub struct Balance {
 }
 
 impl Ledger {
+    /// The plan in force, if any.
+    pub fn active_plan(&self) -> Option<&super::plan::Plan> {
+        self.plans
+            .iter()
+            .find(|p| p.state == super::plan::PlanState::Active)
+    }
+
+    /// The payments of a plan as (instalment, attempt, state).
+    pub fn plan_payments<'a>(
+        &'a self,
+        plan: &super::plan::Plan,
+    ) -> Vec<(u8, u8, &'a super::payment::PaymentState)> {
+        self.payments
+            .iter()
+            .filter_map(|p| plan.instalment_of(&p.key).map(|(n, a)| (n, a, &p.state)))
+            .collect()
+    }
+
     /// The balance in `currency` (the organisation's).
     ///
     /// # Errors

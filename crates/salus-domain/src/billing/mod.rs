@@ -20,6 +20,8 @@ pub mod gateway;
 pub mod ledger;
 pub mod money;
 pub mod payment;
+pub mod plan;
+mod plans;
 mod service;
 #[cfg(test)]
 mod service_tests;
@@ -33,12 +35,13 @@ pub use gateway::{ChargeRequest, PaymentGateway};
 pub use ledger::{Adjustment, Balance, BillingSettings, Ledger, Payment, Refund};
 pub use money::{Currency, Money, MoneyError};
 pub use payment::{DeclineReason, PaymentOutcome, PaymentProblem, PaymentState, check_amount};
+pub use plan::{Plan, PlanProblem, PlanState};
 pub use service::{Account, BillingError, BillingPorts, BillingService, Paid, ReconcileReport};
 pub use staff::{AdjustmentDraft, RefundDraft};
 pub use statement::StatementDraft;
 pub use statement::{LineDraft, LineItem, Statement, StatementProblem, Totals};
 
-use crate::ids::{OrganizationId, PatientId, PaymentId, RefundId, StatementId};
+use crate::ids::{OrganizationId, PatientId, PaymentId, PlanId, RefundId, StatementId};
 use crate::repo::RepoError;
 use chrono::{DateTime, Utc};
 
@@ -151,6 +154,30 @@ pub trait BillingRepository: Send + Sync {
     /// # Errors
     /// `Unavailable`.
     async fn statement_count(&self, organization: OrganizationId) -> Result<u64, RepoError>;
+
+    /// Stores a new plan; `false` when the chart has an active plan already.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn create_plan(&self, plan: &Plan) -> Result<bool, RepoError>;
+
+    /// Ends an active plan; `false` when it was not active.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn end_plan(&self, id: PlanId, state: &PlanState) -> Result<bool, RepoError>;
+
+    /// The plan with this id.
+    ///
+    /// # Errors
+    /// As [`BillingRepository::statement`].
+    async fn plan(&self, id: PlanId) -> Result<Option<Plan>, RepoError>;
+
+    /// Active plans of every organisation, oldest first, at most 1,000.
+    ///
+    /// # Errors
+    /// As [`BillingRepository::statement`].
+    async fn active_plans(&self) -> Result<Vec<Plan>, RepoError>;
 
     /// The organisation's billing settings, if it set any.
     ///

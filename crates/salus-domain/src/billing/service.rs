@@ -59,6 +59,8 @@ pub enum BillingError {
     #[error(transparent)]
     Statement(#[from] StatementProblem),
     #[error(transparent)]
+    Plan(#[from] super::plan::PlanProblem),
+    #[error(transparent)]
     Money(#[from] MoneyError),
     #[error("Send an Idempotency-Key of 8 to 100 visible characters.")]
     InvalidKey,
@@ -89,6 +91,7 @@ impl BillingError {
             Self::Forbidden => "forbidden",
             Self::Amount(p) => p.code(),
             Self::Statement(p) => p.code(),
+            Self::Plan(p) => p.code(),
             Self::Money(m) => m.code(),
             Self::InvalidKey => "invalid_idempotency_key",
             Self::KeyReused => "idempotency_key_reused",
@@ -405,7 +408,7 @@ impl BillingService {
                         request_id,
                     )
                     .await?;
-                    let payment = self.charge(payment, card_token).await?;
+                    let payment = self.charge_recorded(payment, card_token).await?;
                     return Ok(Paid { payment, new: true });
                 }
                 Recorded::KeyUsed => {
@@ -420,7 +423,11 @@ impl BillingService {
     }
 
     /// Asks the processor to charge a recorded pending payment and settles it by the answer.
-    async fn charge(&self, mut payment: Payment, card_token: &str) -> Result<Payment, RepoError> {
+    pub(super) async fn charge_recorded(
+        &self,
+        mut payment: Payment,
+        card_token: &str,
+    ) -> Result<Payment, RepoError> {
         let outcome = self
             .p
             .gateway

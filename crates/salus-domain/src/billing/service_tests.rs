@@ -236,6 +236,7 @@ fn the_balance_counts_payments_refunds_and_adjustments_and_holds_back_pending() 
             by: ANN_ACCOUNT,
             at: now(),
         }],
+        plans: Vec::new(),
     };
     let b = ledger.balance(Currency::USD).unwrap();
     assert_eq!(b.billed, usd(10_000));

@@ -255,3 +255,123 @@ fn amounts_of_other_systems_are_rounded_to_the_minor_unit_half_away_from_zero() 
         Err(MoneyError::NotAnAmount)
     );
 }
+
+mod plans {
+    use super::super::plan::{Plan, PlanState, Step, check_plan, next_step, split};
+    use super::super::*;
+    use super::usd;
+    use chrono::{NaiveDate, TimeZone, Utc};
+
+    fn plan(total: i64, n: u8, starts: NaiveDate) -> Plan {
+        Plan {
+            id: crate::ids::PlanId::from_uuid(uuid::Uuid::from_u128(7)),
+            organization: crate::ids::OrganizationId::from_uuid(uuid::Uuid::from_u128(1)),
+            patient: crate::ids::PatientId::from_uuid(uuid::Uuid::from_u128(2)),
+            total: usd(total),
+            instalments: n,
+            starts,
+            card_token: "tok".into(),
+            created_at: Utc.with_ymd_and_hms(2026, 1, 31, 9, 0, 0).unwrap(),
+            made_by: None,
+            state: PlanState::Active,
+        }
+    }
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn a_balance_splits_into_instalments_that_add_up_and_fall_monthly() {
+        let parts = split(usd(10_000), 3).unwrap();
+        assert_eq!(parts, vec![usd(3_334), usd(3_333), usd(3_333)]);
+        assert_eq!(Money::sum(Currency::USD, parts).unwrap(), usd(10_000));
+        for n in [2, 13, 0] {
+            assert!(split(usd(10_000), n).is_err(), "{n}");
+        }
+        assert_eq!(
+            check_plan(usd(7_000), 3, usd(2_500)).unwrap_err().code(),
+            "instalment_too_small"
+        );
+        assert!(check_plan(usd(7_500), 3, usd(2_500)).is_ok());
+        assert_eq!(
+            check_plan(usd(0), 3, usd(100)).unwrap_err().code(),
+            "nothing_owed"
+        );
+        // The 31st falls on each month's last day when the month is shorter.
+        let p = plan(10_000, 3, day(2026, 1, 31));
+        assert_eq!(
+            (p.due(1), p.due(2), p.due(3)),
+            (day(2026, 1, 31), day(2026, 2, 28), day(2026, 3, 31))
+        );
+        assert_eq!(p.instalment_of(&p.key(2, 1)), Some((2, 1)));
+        assert_eq!(p.instalment_of("form-x-1"), None);
+    }
+
+    #[test]
+    fn an_instalment_is_charged_when_due_retried_the_next_day_once_then_the_plan_stops() {
+        let p = plan(9_000, 3, day(2026, 3, 1));
+        let paid = PaymentState::Succeeded {
+            at: Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap(),
+            reference: "r".into(),
+        };
+        let failed_on = |d: u32| PaymentState::Declined {
+            at: Utc.with_ymd_and_hms(2026, 4, d, 9, 0, 0).unwrap(),
+            reason: DeclineReason::InsufficientFunds,
+        };
+        let pending = PaymentState::Pending;
+        assert_eq!(
+            next_step(&p, &[], day(2026, 3, 1)),
+            Step::Charge {
+                number: 1,
+                attempt: 1
+            }
+        );
+        assert_eq!(
+            next_step(&p, &[(1, 1, &paid)], day(2026, 3, 20)),
+            Step::Wait
+        );
+        assert_eq!(
+            next_step(&p, &[(1, 1, &paid)], day(2026, 4, 1)),
+            Step::Charge {
+                number: 2,
+                attempt: 1
+            }
+        );
+        assert_eq!(
+            next_step(&p, &[(1, 1, &paid), (2, 1, &pending)], day(2026, 4, 2)),
+            Step::Wait,
+            "an attempt waiting for the processor is not tried again"
+        );
+        let first = failed_on(1);
+        assert_eq!(
+            next_step(&p, &[(1, 1, &paid), (2, 1, &first)], day(2026, 4, 1)),
+            Step::Wait,
+            "not again the same day"
+        );
+        assert_eq!(
+            next_step(&p, &[(1, 1, &paid), (2, 1, &first)], day(2026, 4, 2)),
+            Step::Charge {
+                number: 2,
+                attempt: 2
+            }
+        );
+        let second = failed_on(2);
+        assert_eq!(
+            next_step(
+                &p,
+                &[(1, 1, &paid), (2, 1, &first), (2, 2, &second)],
+                day(2026, 4, 3)
+            ),
+            Step::Stop { number: 2 }
+        );
+        assert_eq!(
+            next_step(
+                &p,
+                &[(1, 1, &paid), (2, 1, &paid), (3, 1, &paid)],
+                day(2026, 6, 1)
+            ),
+            Step::Done
+        );
+    }
+}

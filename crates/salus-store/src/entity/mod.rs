@@ -28,6 +28,7 @@ pub(crate) mod organization;
 pub(crate) mod organization_feature;
 pub(crate) mod patient;
 pub(crate) mod payment;
+pub(crate) mod payment_plan;
 pub(crate) mod pharmacy;
 pub(crate) mod practitioner;
 pub(crate) mod provider_organization;

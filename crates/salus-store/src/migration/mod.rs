@@ -22,6 +22,7 @@ mod m20261204_000017_scheduling_notices;
 mod m20261204_000018_appointment_indexes;
 mod m20261204_000019_statements;
 mod m20261204_000020_payments;
+mod m20261204_000021_payment_plans;
 
 /// Applies every migration in order.
 #[derive(Debug)]
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000018_appointment_indexes::Migration),
             Box::new(m20261204_000019_statements::Migration),
             Box::new(m20261204_000020_payments::Migration),
+            Box::new(m20261204_000021_payment_plans::Migration),
         ]
     }
 }

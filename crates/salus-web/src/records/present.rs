@@ -231,6 +231,13 @@ pub(crate) fn action_words(e: &AccessEntry, whose: &str) -> String {
         "join_waitlist" => format!(
             "Asked to be told of an earlier time for one of {whose} appointments, or stopped"
         ),
+        "view_bills" => format!("Looked at {whose} bills"),
+        "pay_bill" => format!("Paid one of {whose} bills, or tried to"),
+        "post_statement" => format!("Posted a statement to {whose} account"),
+        "adjust_balance" => format!("Adjusted {whose} balance"),
+        "refund_payment" => format!("Refunded one of {whose} payments"),
+        "start_payment_plan" => format!("Set up or stopped a payment plan for {whose} balance"),
+        "plan_instalment" => format!("Charged an instalment of {whose} payment plan"),
         other => other.replace('_', " "),
     }
 }
