@@ -1444,6 +1444,50 @@ const SIGNED_IN_ROUTES: &[(&str, &str)] = &[
         "POST",
         "/staff/slots/01890000-0000-7000-8000-000000000001/unblock",
     ),
+    ("GET", "/bills"),
+    (
+        "GET",
+        "/bills/statements/01890000-0000-7000-8000-000000000001",
+    ),
+    (
+        "GET",
+        "/bills/statements/01890000-0000-7000-8000-000000000001/statement.pdf",
+    ),
+    ("GET", "/bills/pay"),
+    ("POST", "/bills/pay"),
+    (
+        "GET",
+        "/bills/payments/01890000-0000-7000-8000-000000000001",
+    ),
+    (
+        "GET",
+        "/bills/payments/01890000-0000-7000-8000-000000000001/receipt.pdf",
+    ),
+    ("POST", "/bills/plans"),
+    (
+        "POST",
+        "/bills/plans/01890000-0000-7000-8000-000000000001/cancel",
+    ),
+    ("GET", "/staff/billing"),
+    ("POST", "/staff/billing/find"),
+    ("POST", "/staff/billing/settings"),
+    ("POST", "/staff/billing/import"),
+    (
+        "GET",
+        "/staff/billing/patients/01890000-0000-7000-8000-000000000001",
+    ),
+    (
+        "POST",
+        "/staff/billing/patients/01890000-0000-7000-8000-000000000001/statements",
+    ),
+    (
+        "POST",
+        "/staff/billing/patients/01890000-0000-7000-8000-000000000001/adjustments",
+    ),
+    (
+        "POST",
+        "/staff/billing/payments/01890000-0000-7000-8000-000000000001/refund",
+    ),
 ];
 
 /// Every form, signed in or not: each checks its CSRF token through the form extractor.
@@ -3031,4 +3075,234 @@ async fn a_patient_books_moves_and_cancels_through_the_pages_and_the_visit_links
             .html
             .contains("1 blocked")
     );
+}
+
+/// The value of the form field `name` in a page (the first one).
+fn field_value(html: &str, name: &str) -> String {
+    let at = html
+        .find(&format!("name=\"{name}\" value=\""))
+        .unwrap_or_else(|| panic!("no field {name}"));
+    let rest = &html[at + name.len() + 15..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn bills_pages_pay_once_per_form_and_billing_staff_post_import_adjust_and_refund() {
+    use salus_domain::account::StaffRole;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.log");
+    let ledger_path = ledger.display().to_string();
+    let app = crate::spawn_app_with(2, |c| c.sandbox_ledger = ledger_path).await;
+    crate::records::linked_patient(&app, "SYN0000000", "ann@example.org").await;
+    let mut clerk = Browser::new(&app);
+    staff_signs_in(&mut clerk, "billing@example.org", StaffRole::Billing).await;
+    let home = clerk.get("/staff/billing").await;
+    assert_eq!(home.status, StatusCode::OK);
+    let csrf = csrf_of(&home.html);
+    let unknown = clerk
+        .post("/staff/billing/find", &[("csrf", &csrf), ("mrn", "NOBODY")])
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert!(
+        unknown
+            .html
+            .contains("No patient of your organisation has this record number.")
+    );
+    let found = clerk
+        .post(
+            "/staff/billing/find",
+            &[("csrf", &csrf), ("mrn", "SYN0000000")],
+        )
+        .await;
+    let account = found.location.clone().unwrap();
+    assert!(account.starts_with("/staff/billing/patients/"), "{account}");
+    assert!(!account.contains("SYN"), "no record number in the address");
+    let page = clerk.get(&account).await;
+    let csrf = csrf_of(&page.html);
+    let line = |charge: &'static str| {
+        vec![
+            ("date", "2026-11-02"),
+            ("description", "Office visit"),
+            ("charge", charge),
+            ("insurance", "150.00"),
+            ("adjusted", "20.00"),
+            ("share", "30.00"),
+        ]
+    };
+    let statement = |charge: &'static str| {
+        let mut f = vec![
+            ("csrf", csrf.as_str()),
+            ("number", "WEB-1"),
+            ("issued", "2026-11-20"),
+            ("due", "2026-12-20"),
+        ];
+        f.extend(line(charge));
+        f.extend([
+            ("date", "2026-11-02"),
+            ("description", "Lipid panel"),
+            ("charge", "45.10"),
+            ("insurance", "0"),
+            ("adjusted", "0"),
+            ("share", "45.10"),
+        ]);
+        f
+    };
+    let refused = clerk
+        .post(&format!("{account}/statements"), &statement("201.00"))
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused
+            .html
+            .contains("Line 1: the charge is not insurance paid")
+    );
+    assert!(
+        refused.html.contains("value=\"Lipid panel\""),
+        "what was typed stays"
+    );
+    let posted = clerk
+        .post(&format!("{account}/statements"), &statement("200.00"))
+        .await;
+    assert_eq!(posted.status, StatusCode::SEE_OTHER);
+
+    // The patient pays through the card form; a double click pays once.
+    let mut ann = Browser::new(&app);
+    patient_signs_in(&mut ann, "ann@example.org").await;
+    let bills = ann.get("/bills").await;
+    assert!(bills.html.contains("$75.10"));
+    let pay = ann.get("/bills/pay").await;
+    assert!(
+        pay.html
+            .contains("href=\"/sandbox/card?return=/bills/pay\"")
+    );
+    let card = ann.get("/sandbox/card?return=/bills/pay").await;
+    assert_eq!(card.status, StatusCode::OK);
+    for (number, back, status) in [
+        ("5555 5555 5555 4444", "/bills/pay", StatusCode::BAD_REQUEST),
+        (
+            "4242 4242 4242 4242",
+            "//evil.example/steal",
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let r = ann
+            .post("/sandbox/card", &[("number", number), ("return", back)])
+            .await;
+        assert_eq!(r.status, status, "{number} {back}");
+    }
+    let token = ann
+        .post(
+            "/sandbox/card",
+            &[("number", "4242 4242 4242 4242"), ("return", "/bills/pay")],
+        )
+        .await;
+    let back = token.location.unwrap();
+    assert_eq!(back, "/bills/pay?card=tok_sandbox_success");
+    let form = ann.get(&back).await;
+    let fields = [
+        ("csrf", csrf_of(&form.html)),
+        ("key", field_value(&form.html, "key")),
+        ("card", field_value(&form.html, "card")),
+        ("choice", "all".to_owned()),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let first = ann.post("/bills/pay", &fields).await;
+    let second = ann.post("/bills/pay", &fields).await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER);
+    assert_eq!(first.location, second.location, "the same payment");
+    let charged = salus_server::sandbox::read_ledger(&ledger).unwrap();
+    assert_eq!(charged.len(), 1, "one charge for two clicks");
+    let receipt = ann.get(first.location.as_deref().unwrap()).await;
+    assert!(receipt.html.contains("Receipt") && receipt.html.contains("$75.10"));
+    let pdf = app
+        .client
+        .get(format!(
+            "{}/receipt.pdf",
+            first.location.as_deref().unwrap()
+        ))
+        .header("cookie", ann.cookie_header())
+        .send()
+        .await;
+    pdf.assert_status_is_ok();
+    pdf.assert_content_type("application/pdf");
+    let payment = first
+        .location
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    // Billing staff refund part of it and credit the balance, each with a reason.
+    let page = clerk.get(&account).await;
+    let csrf = csrf_of(&page.html);
+    let refund_key = field_value(&page.html, "key");
+    let refunded = clerk
+        .post(
+            &format!("/staff/billing/payments/{payment}/refund"),
+            &[
+                ("csrf", &csrf),
+                ("key", &refund_key),
+                ("amount", "5.00"),
+                ("reason", "Lab test not done"),
+            ],
+        )
+        .await;
+    assert_eq!(refunded.status, StatusCode::SEE_OTHER);
+    let adjusted = clerk
+        .post(
+            &format!("{account}/adjustments"),
+            &[
+                ("csrf", &csrf),
+                ("kind", "charge"),
+                ("amount", "2.50"),
+                ("reason", "Copy of records"),
+            ],
+        )
+        .await;
+    assert_eq!(adjusted.status, StatusCode::SEE_OTHER);
+    let bills = ann.get("/bills").await;
+    assert!(bills.html.contains("Lab test not done") && bills.html.contains("Copy of records"));
+    assert!(bills.html.contains("$7.50"), "5.00 refunded + 2.50 charged");
+
+    // A CSV export through the billing page: all rows or none, each problem by row.
+    let import = |csv: &'static str| {
+        let csrf = csrf_of(&home.html);
+        let boundary = "----salus-boundary";
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"export.csv\"\r\n\
+             Content-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
+        );
+        (format!("multipart/form-data; boundary={boundary}"), body)
+    };
+    let home = clerk.get("/staff/billing").await;
+    let _ = &home;
+    for (csv, status, said) in [
+        (
+            "mrn,statement_number,issued,due,service_date,description,charge,insurance_paid,adjustments,patient_share\n\
+             SYN0000001,CSV-1,2026-11-20,2026-12-20,2026-11-02,Visit,10,0,0,9\n",
+            StatusCode::BAD_REQUEST,
+            "Problems in the file",
+        ),
+        (
+            "mrn,statement_number,issued,due,service_date,description,charge,insurance_paid,adjustments,patient_share\n\
+             SYN0000001,CSV-1,2026-11-20,2026-12-20,2026-11-02,Visit,10,0,0,10\n",
+            StatusCode::OK,
+            "Imported 1 statement(s) with 1 line(s).",
+        ),
+    ] {
+        let (content_type, body) = import(csv);
+        let resp = app
+            .client
+            .post("/staff/billing/import")
+            .header("cookie", clerk.cookie_header())
+            .content_type(content_type)
+            .body(body)
+            .send()
+            .await;
+        let page = clerk.finish(resp).await;
+        assert_eq!(page.status, status, "{}", page.html);
+        assert!(page.html.contains(said));
+    }
 }
