@@ -577,6 +577,28 @@ pub struct BillingApi {
     pub(crate) billing: BillingService,
 }
 
+impl BillingApi {
+    /// A billing document of `chart` as a PDF named `file`: `make` lays it out under the cover.
+    async fn pdf(
+        &self,
+        chart: &salus_domain::patient::Patient,
+        title: &str,
+        file: &str,
+        make: impl FnOnce(&salus_pdf::Cover) -> Vec<u8>,
+    ) -> Result<PdfAnswer, ApiError> {
+        match self.billing.organization_of(chart).await {
+            Ok(org) => {
+                let cover = salus_pdf::Cover::new(title, chart, &org, self.billing.now());
+                Ok(PdfAnswer::Pdf(
+                    Binary(make(&cover)),
+                    format!("attachment; filename=\"{file}\""),
+                ))
+            }
+            Err(e) => pdf_refused(e),
+        }
+    }
+}
+
 #[OpenApi(tag = "ApiTags::Billing")]
 impl BillingApi {
     /// Your balance (staff: `patient_id`'s), statements, payments, refunds and adjustments.
@@ -698,20 +720,13 @@ impl BillingApi {
             Ok(v) => v,
             Err(e) => return pdf_refused(e),
         };
-        let org = match self.billing.organization_of(&chart).await {
-            Ok(o) => o,
-            Err(e) => return pdf_refused(e),
-        };
-        let cover = salus_pdf::Cover::new(
-            &format!("Statement {}", s.number),
+        self.pdf(
             &chart,
-            &org,
-            self.billing.now(),
-        );
-        Ok(PdfAnswer::Pdf(
-            Binary(salus_pdf::statement(&cover, &s)),
-            format!("attachment; filename=\"statement-{}.pdf\"", s.number),
-        ))
+            &format!("Statement {}", s.number),
+            &format!("statement-{}.pdf", s.number),
+            |cover| salus_pdf::statement(cover, &s),
+        )
+        .await
     }
 
     /// The receipt of a payment that succeeded, as a PDF.
@@ -741,18 +756,11 @@ impl BillingApi {
             Ok(_) => return pdf_refused(BillingError::NotFound),
             Err(e) => return pdf_refused(e),
         };
-        let org = match self.billing.organization_of(&a.patient).await {
-            Ok(o) => o,
-            Err(e) => return pdf_refused(e),
-        };
-        let cover = salus_pdf::Cover::new("Receipt", &a.patient, &org, self.billing.now());
-        Ok(PdfAnswer::Pdf(
-            Binary(salus_pdf::receipt(&cover, &p, a.balance.owed)),
-            format!(
-                "attachment; filename=\"receipt-{}.pdf\"",
-                p.created_at.date_naive()
-            ),
-        ))
+        let file = format!("receipt-{}.pdf", p.created_at.date_naive());
+        self.pdf(&a.patient, "Receipt", &file, |cover| {
+            salus_pdf::receipt(cover, &p, a.balance.owed)
+        })
+        .await
     }
 
     /// Splits what may be paid now over 3–12 monthly instalments charged to a card, the first

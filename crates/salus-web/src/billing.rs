@@ -421,10 +421,7 @@ pub(crate) async fn statement(
     acting: Acting,
     Path(id): Path<String>,
 ) -> Response {
-    let Ok(id) = StatementId::parse(&id) else {
-        return failed(BillingError::NotFound);
-    };
-    let (chart, s) = match state.billing.statement(&acting.actor, id, rid.get()).await {
+    let (chart, s) = match addressed_statement(&state, &acting, &rid, &id).await {
         Ok(v) => v,
         Err(e) => return failed(e),
     };
@@ -618,10 +615,7 @@ pub(crate) async fn payment(
     acting: Acting,
     Path(id): Path<String>,
 ) -> Response {
-    let Ok(id) = PaymentId::parse(&id) else {
-        return failed(BillingError::NotFound);
-    };
-    match state.billing.payment(&acting.actor, id, rid.get()).await {
+    match addressed_payment(&state, &acting, &rid, &id).await {
         Ok((a, p)) => {
             let view = account_view(&a, zone(&state, &acting).await);
             render(&PaymentPage {
@@ -635,6 +629,45 @@ pub(crate) async fn payment(
     }
 }
 
+/// The statement a page's address names, when the actor may see it.
+async fn addressed_statement(
+    state: &WebState,
+    acting: &Acting,
+    rid: &crate::RequestId,
+    id: &str,
+) -> Result<(salus_domain::patient::Patient, Statement), BillingError> {
+    let id = StatementId::parse(id).map_err(|_| BillingError::NotFound)?;
+    state.billing.statement(&acting.actor, id, rid.get()).await
+}
+
+/// The payment a page's address names, with its account, when the actor may see it.
+async fn addressed_payment(
+    state: &WebState,
+    acting: &Acting,
+    rid: &crate::RequestId,
+    id: &str,
+) -> Result<(Account, Payment), BillingError> {
+    let id = PaymentId::parse(id).map_err(|_| BillingError::NotFound)?;
+    state.billing.payment(&acting.actor, id, rid.get()).await
+}
+
+/// A billing document of `chart` as a PDF download: `make` lays it out under the cover.
+async fn pdf_download(
+    state: &WebState,
+    chart: &salus_domain::patient::Patient,
+    title: &str,
+    file: &str,
+    make: impl FnOnce(&salus_pdf::Cover) -> Vec<u8>,
+) -> Response {
+    match state.billing.organization_of(chart).await {
+        Ok(org) => {
+            let cover = salus_pdf::Cover::new(title, chart, &org, state.billing.now());
+            crate::download::download(poem::Body::from_vec(make(&cover)), "application/pdf", file)
+        }
+        Err(e) => failed(e),
+    }
+}
+
 /// A statement as a PDF (to print or keep).
 #[handler]
 pub(crate) async fn statement_pdf(
@@ -643,28 +676,18 @@ pub(crate) async fn statement_pdf(
     acting: Acting,
     Path(id): Path<String>,
 ) -> Response {
-    let Ok(id) = StatementId::parse(&id) else {
-        return failed(BillingError::NotFound);
-    };
-    let (chart, s) = match state.billing.statement(&acting.actor, id, rid.get()).await {
+    let (chart, s) = match addressed_statement(&state, &acting, &rid, &id).await {
         Ok(v) => v,
         Err(e) => return failed(e),
     };
-    let org = match state.billing.organization_of(&chart).await {
-        Ok(o) => o,
-        Err(e) => return failed(e),
-    };
-    let cover = salus_pdf::Cover::new(
-        &format!("Statement {}", s.number),
+    pdf_download(
+        &state,
         &chart,
-        &org,
-        state.billing.now(),
-    );
-    crate::download::download(
-        poem::Body::from_vec(salus_pdf::statement(&cover, &s)),
-        "application/pdf",
+        &format!("Statement {}", s.number),
         &format!("statement-{}.pdf", s.number),
+        |cover| salus_pdf::statement(cover, &s),
     )
+    .await
 }
 
 /// A receipt as a PDF; a payment that took nothing has none.
@@ -675,27 +698,22 @@ pub(crate) async fn receipt_pdf(
     acting: Acting,
     Path(id): Path<String>,
 ) -> Response {
-    let Ok(id) = PaymentId::parse(&id) else {
-        return failed(BillingError::NotFound);
-    };
-    let (a, p) = match state.billing.payment(&acting.actor, id, rid.get()).await {
+    let (a, p) = match addressed_payment(&state, &acting, &rid, &id).await {
         Ok(v) => v,
         Err(e) => return failed(e),
     };
     if !p.state.charged() {
         return failed(BillingError::NotFound);
     }
-    let org = match state.billing.organization_of(&a.patient).await {
-        Ok(o) => o,
-        Err(e) => return failed(e),
-    };
-    let cover = salus_pdf::Cover::new("Receipt", &a.patient, &org, state.billing.now());
     let day = p.created_at.date_naive();
-    crate::download::download(
-        poem::Body::from_vec(salus_pdf::receipt(&cover, &p, a.balance.owed)),
-        "application/pdf",
+    pdf_download(
+        &state,
+        &a.patient,
+        "Receipt",
         &format!("receipt-{day}.pdf"),
+        |cover| salus_pdf::receipt(cover, &p, a.balance.owed),
     )
+    .await
 }
 
 // ---- Billing staff ----
