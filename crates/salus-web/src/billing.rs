@@ -183,12 +183,14 @@ fn plan_view(a: &Account, tz: salus_domain::chrono_tz::Tz) -> Option<PlanView> {
         .count();
     let first = amounts.first().copied().unwrap_or(p.total);
     let last = amounts.last().copied().unwrap_or(p.total);
+    let more = amounts.iter().filter(|m| **m == first).count();
     let terms = if first == last {
         format!("{} monthly instalments of {last}", p.instalments)
     } else {
         format!(
-            "{} monthly instalments of {last} (the first {first})",
-            p.instalments
+            "{} monthly instalments: {more} of {first}, then {} of {last}",
+            p.instalments,
+            amounts.len() - more
         )
     };
     let next = u8::try_from(paid + 1).unwrap_or(u8::MAX);
@@ -473,6 +475,10 @@ struct PayPage<'a> {
     key: String,
     form: PayForm,
     problems: Problems,
+    /// The numbers of monthly instalments a plan may have now (none: no plan offered).
+    plan_choices: Vec<u8>,
+    /// The smallest instalment, for saying why no plan is offered.
+    min_instalment: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -515,6 +521,18 @@ fn pay_page<'a>(
         },
         form,
         problems,
+        plan_choices: (salus_domain::billing::plan::MIN_INSTALMENTS
+            ..=salus_domain::billing::plan::MAX_INSTALMENTS)
+            .filter(|n| {
+                salus_domain::billing::plan::check_plan(
+                    a.balance.payable,
+                    *n,
+                    a.settings.min_instalment,
+                )
+                .is_ok()
+            })
+            .collect(),
+        min_instalment: a.settings.min_instalment.to_string(),
     }
 }
 
