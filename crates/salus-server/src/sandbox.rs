@@ -133,24 +133,26 @@ impl SandboxGateway {
         })
     }
 
-    /// The process's sandbox of `file` (made on first use), or a fresh in-memory one when
-    /// `file` is `None`.
+    /// The process's sandbox of `file`, or its one in-memory sandbox when `file` is `None`
+    /// (made on first use, with that call's delay): every part of the server — the pages,
+    /// the API, the reconciling task — asks the same processor.
     ///
     /// # Errors
     /// When the file cannot be read.
     pub fn shared(delay: Duration, file: Option<&Path>) -> std::io::Result<Arc<Self>> {
-        let Some(file) = file else {
-            return Ok(Arc::new(Self::new(delay)));
-        };
+        let key = file.map(Path::to_path_buf).unwrap_or_default();
         let mut all = SHARED
             .get_or_init(Mutex::default)
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(one) = all.get(file) {
+        if let Some(one) = all.get(&key) {
             return Ok(one.clone());
         }
-        let one = Arc::new(Self::with_ledger(delay, file)?);
-        all.insert(file.to_path_buf(), one.clone());
+        let one = Arc::new(match file {
+            Some(file) => Self::with_ledger(delay, file)?,
+            None => Self::new(delay),
+        });
+        all.insert(key, one.clone());
         Ok(one)
     }
 
@@ -512,6 +514,13 @@ mod tests {
             &SandboxGateway::shared(Duration::ZERO, Some(&file)).unwrap(),
             &SandboxGateway::shared(Duration::ZERO, Some(&file)).unwrap()
         ));
+        assert!(
+            Arc::ptr_eq(
+                &SandboxGateway::shared(Duration::ZERO, None).unwrap(),
+                &SandboxGateway::shared(Duration::ZERO, None).unwrap()
+            ),
+            "one in-memory processor per process"
+        );
     }
 
     /// A lower bound only: the answer never comes before the delay.
