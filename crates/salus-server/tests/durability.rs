@@ -18,7 +18,7 @@ use std::time::Duration;
 
 mod support;
 
-use support::{PASSWORD, free_port};
+use support::{free_port, sign_in};
 
 const SENDERS: usize = 4;
 
@@ -37,18 +37,6 @@ async fn start(dir: &std::path::Path, database_url: &str, port: u16) -> Child {
     .await
 }
 
-async fn sign_in(http: &reqwest::Client, base: &str) -> String {
-    let r: Value = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"email": "patient@demo.salus.test", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["token"].as_str().unwrap().to_owned()
-}
 
 async fn get(http: &reqwest::Client, url: &str, token: &str) -> Value {
     http.get(url)

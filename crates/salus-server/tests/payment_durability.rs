@@ -21,7 +21,7 @@ use std::time::Duration;
 
 mod support;
 
-use support::{PASSWORD, free_port};
+use support::{free_port, sign_in};
 
 const PAYERS: usize = 3;
 
@@ -38,18 +38,6 @@ async fn start(dir: &std::path::Path, database_url: &str, port: u16) -> Child {
     .await
 }
 
-async fn sign_in(http: &reqwest::Client, base: &str) -> String {
-    let r: Value = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"email": "patient@demo.salus.test", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["token"].as_str().unwrap().to_owned()
-}
 
 /// Pays 0.10 under key `n`; the payment's id when the server answered 201 or 200 (paid).
 async fn pay(http: &reqwest::Client, base: &str, token: &str, n: usize) -> Option<String> {

@@ -63,3 +63,18 @@ pub async fn start_demo(
         std::fs::read_to_string(&log).unwrap_or_default()
     );
 }
+
+/// Signs the demo patient in through the API; answers the bearer token.
+#[allow(dead_code, reason = "the two-node test signs the front desk in instead")]
+pub async fn sign_in(http: &reqwest::Client, base: &str) -> String {
+    let r: serde_json::Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "patient@demo.salus.test", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["token"].as_str().unwrap().to_owned()
+}
