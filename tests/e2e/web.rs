@@ -3306,3 +3306,44 @@ async fn bills_pages_pay_once_per_form_and_billing_staff_post_import_adjust_and_
         assert!(page.html.contains(said));
     }
 }
+
+#[tokio::test]
+async fn a_second_click_on_set_up_the_plan_shows_the_plan_the_first_made() {
+    let app = crate::spawn_app(2).await;
+    let clerk = crate::identity::staff(
+        &app,
+        "demo-clinic",
+        "billing@example.org",
+        salus_domain::account::StaffRole::Billing,
+    )
+    .await;
+    let (_, chart) = crate::records::linked_patient(&app, "SYN0000001", "bo@example.org").await;
+    let (status, _) = crate::billing::post_statement(&app, &clerk, &chart, "PLAN-1").await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut bo = Browser::new(&app);
+    patient_signs_in(&mut bo, "bo@example.org").await;
+    let form = bo.get("/bills/pay?card=tok_sandbox_success").await;
+    assert!(form.html.contains("<option value=\"3\">3 months</option>"));
+    assert!(
+        !form.html.contains("<option value=\"4\">"),
+        "75.10 over 4 would be under the smallest instalment"
+    );
+    let fields = [
+        ("csrf", csrf_of(&form.html)),
+        ("card", "tok_sandbox_success".to_owned()),
+        ("instalments", "3".to_owned()),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let first = bo.post("/bills/plans", &fields).await;
+    let second = bo.post("/bills/plans", &fields).await;
+    assert_eq!(first.location.as_deref(), Some("/bills?done=plan"));
+    assert_eq!(second.location.as_deref(), Some("/bills?done=plan-exists"));
+    let bills = bo.get("/bills?done=plan-exists").await;
+    assert!(bills.html.contains("You have a payment plan already"));
+    assert!(
+        bills
+            .html
+            .contains("3 monthly instalments: 1 of $25.04, then 2 of $25.03")
+    );
+    assert!(bills.html.contains("1 of 3 paid"));
+}

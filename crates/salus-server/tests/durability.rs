@@ -37,7 +37,6 @@ async fn start(dir: &std::path::Path, database_url: &str, port: u16) -> Child {
     .await
 }
 
-
 async fn get(http: &reqwest::Client, url: &str, token: &str) -> Value {
     http.get(url)
         .bearer_auth(token)

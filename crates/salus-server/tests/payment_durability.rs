@@ -38,7 +38,6 @@ async fn start(dir: &std::path::Path, database_url: &str, port: u16) -> Child {
     .await
 }
 
-
 /// Pays 0.10 under key `n`; the payment's id when the server answered 201 or 200 (paid).
 async fn pay(http: &reqwest::Client, base: &str, token: &str, n: usize) -> Option<String> {
     let resp = http

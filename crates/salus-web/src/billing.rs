@@ -324,6 +324,9 @@ pub(crate) async fn bills(
             notice: match q.done.as_deref() {
                 Some("plan") => Some("Your payment plan is set up."),
                 Some("plan-stopped") => Some("Your payment plan is stopped."),
+                Some("plan-exists") => {
+                    Some("You have a payment plan already (below); stop it before making another.")
+                }
                 _ => None,
             },
         }),
@@ -357,6 +360,10 @@ pub(crate) async fn start_plan(
         .await
     {
         Ok(_) => see_other("/bills?done=plan"),
+        // A second click, or a second tab: the plan the first made is the one to show.
+        Err(BillingError::Plan(salus_domain::billing::PlanProblem::Exists)) => {
+            see_other("/bills?done=plan-exists")
+        }
         Err(e @ (BillingError::Plan(_) | BillingError::InvalidCardToken)) => {
             let a = match state.billing.account(&acting.actor, None, rid.get()).await {
                 Ok(a) => a,

@@ -65,7 +65,10 @@ pub async fn start_demo(
 }
 
 /// Signs the demo patient in through the API; answers the bearer token.
-#[allow(dead_code, reason = "the two-node test signs the front desk in instead")]
+#[allow(
+    dead_code,
+    reason = "the two-node test signs the front desk in instead"
+)]
 pub async fn sign_in(http: &reqwest::Client, base: &str) -> String {
     let r: serde_json::Value = http
         .post(format!("{base}/api/v1/auth/login"))
