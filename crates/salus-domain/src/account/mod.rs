@@ -39,6 +39,7 @@ pub use ports::{
     AccountRepository, AuthAudit, AuthEvent, AuthEventKind, CommonPasswords, EmailToken, HashError,
     MailError, Mailer, OutgoingEmail, PasswordHash, PasswordHasher, SecretSource, Session,
     SessionRepository, StrengthEstimate, TokenDigest, TokenPurpose, TokenRepository, Verified,
+    email_chart,
 };
 pub use recovery::{
     ChangePasswordError, RESEND_INTERVAL_SECS, RESET_TTL_MINUTES, ResetError, SessionSummary,

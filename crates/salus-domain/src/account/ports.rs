@@ -386,6 +386,31 @@ pub trait Mailer: Send + Sync {
     async fn send(&self, email: OutgoingEmail) -> Result<(), MailError>;
 }
 
+/// Emails every account linked to `patient`'s chart. The text says that something is
+/// waiting, never what; a mail that cannot be handed over is logged by the adapter and the
+/// change that prompted it stands.
+///
+/// # Errors
+/// When the accounts cannot be read.
+pub async fn email_chart(
+    accounts: &dyn AccountRepository,
+    mailer: &dyn Mailer,
+    patient: crate::ids::PatientId,
+    subject: &str,
+    body: &str,
+) -> Result<(), RepoError> {
+    for account in accounts.linked_to(patient).await? {
+        let _ = mailer
+            .send(OutgoingEmail {
+                to: account.email,
+                subject: subject.to_owned(),
+                body: body.to_owned(),
+            })
+            .await;
+    }
+    Ok(())
+}
+
 /// Authentication events written to the audit log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthEventKind {

@@ -10,7 +10,7 @@ use super::payment::{PaymentOutcome, PaymentProblem, PaymentState, check_amount}
 use super::statement::{Statement, StatementProblem};
 use super::{BillingRepository, Recorded};
 use crate::access::{Action, Actor, Target, decide};
-use crate::account::{AccountRepository, Mailer, OutgoingEmail};
+use crate::account::{AccountRepository, Mailer};
 use crate::audit::{AccessEvent, AccessLog, BillingStep, Outcome, Step};
 use crate::clock::Clock;
 use crate::ids::{IdGenerator, PatientId, PaymentId, StatementId};
@@ -455,18 +455,14 @@ impl BillingService {
              {}/bills\n",
             self.p.public_url
         );
-        for account in self.p.accounts.linked_to(patient).await? {
-            let _ = self
-                .p
-                .mailer
-                .send(OutgoingEmail {
-                    to: account.email,
-                    subject: "Payment received".to_owned(),
-                    body: body.clone(),
-                })
-                .await;
-        }
-        Ok(())
+        crate::account::email_chart(
+            self.p.accounts.as_ref(),
+            self.p.mailer.as_ref(),
+            patient,
+            "Payment received",
+            &body,
+        )
+        .await
     }
 
     /// Settles payments and refunds that have been pending since before `older_than` ago by

@@ -8,7 +8,7 @@ use super::{
     Side, Stored, Thread, ThreadState, ThreadSummary,
 };
 use crate::access::{Action, Actor, Target, decide};
-use crate::account::{AccountRepository, Mailer, OutgoingEmail, SecretSource, SecretText};
+use crate::account::{AccountRepository, Mailer, SecretSource, SecretText};
 use crate::audit::{AccessEvent, AccessLog, Outcome};
 use crate::clock::Clock;
 use crate::ids::{AccountId, AttachmentId, IdGenerator, MessageId, PoolId, ThreadId};
@@ -1064,22 +1064,18 @@ impl MessagingService {
                 "refills",
             ),
         };
-        for account in self.p.accounts.linked_to(patient).await? {
-            // A mail that cannot be handed over is logged by the adapter; the change stands.
-            let _ = self
-                .p
-                .mailer
-                .send(OutgoingEmail {
-                    to: account.email,
-                    subject: subject.into(),
-                    body: format!(
-                        "Hello,\n\n{what}\nSign in to see it: {}/{page}\n",
-                        self.p.public_url
-                    ),
-                })
-                .await;
-        }
-        Ok(())
+        let body = format!(
+            "Hello,\n\n{what}\nSign in to see it: {}/{page}\n",
+            self.p.public_url
+        );
+        crate::account::email_chart(
+            self.p.accounts.as_ref(),
+            self.p.mailer.as_ref(),
+            patient,
+            subject,
+            &body,
+        )
+        .await
     }
 
     /// Staff of the thread's pool: the thread and the staff member's account; `Forbidden` for

@@ -4,7 +4,6 @@
 
 use super::service::SchedulingService;
 use super::{Appointment, AppointmentState};
-use crate::account::OutgoingEmail;
 use crate::repo::RepoError;
 use chrono::Duration;
 
@@ -17,18 +16,14 @@ impl SchedulingService {
         subject: &str,
         body: &str,
     ) -> Result<(), RepoError> {
-        for account in self.ports().accounts.linked_to(patient).await? {
-            let _ = self
-                .ports()
-                .mailer
-                .send(OutgoingEmail {
-                    to: account.email,
-                    subject: subject.to_owned(),
-                    body: body.to_owned(),
-                })
-                .await;
-        }
-        Ok(())
+        crate::account::email_chart(
+            self.ports().accounts.as_ref(),
+            self.ports().mailer.as_ref(),
+            patient,
+            subject,
+            body,
+        )
+        .await
     }
 
     /// The clinic changed a patient's appointment (moved or cancelled it): their accounts are
