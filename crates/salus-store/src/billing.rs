@@ -354,12 +354,26 @@ impl BillingRepository for Store {
             .all(&self.db)
             .await
             .map_err(repo_err)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let lines = self.lines_of(r.id).await?;
-            out.push(statement_from(r, lines)?);
+        // Every line of the chart's statements in one read, in order, then dealt out.
+        let mut lines: std::collections::HashMap<uuid::Uuid, Vec<statement_line::Model>> =
+            std::collections::HashMap::new();
+        for line in statement_line::Entity::find()
+            .inner_join(statement::Entity)
+            .filter(statement::Column::PatientId.eq(patient.as_uuid()))
+            .order_by_asc(statement_line::Column::StatementId)
+            .order_by_asc(statement_line::Column::Position)
+            .all(&self.db)
+            .await
+            .map_err(repo_err)?
+        {
+            lines.entry(line.statement_id).or_default().push(line);
         }
-        Ok(out)
+        rows.into_iter()
+            .map(|r| {
+                let own = lines.remove(&r.id).unwrap_or_default();
+                statement_from(r, own)
+            })
+            .collect()
     }
 
     async fn ledger(&self, patient: PatientId) -> Result<Ledger, RepoError> {

@@ -16,6 +16,19 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::statement::Entity",
+        from = "Column::StatementId",
+        to = "super::statement::Column::Id"
+    )]
+    Statement,
+}
+
+impl Related<super::statement::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Statement.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}
