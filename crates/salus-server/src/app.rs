@@ -152,15 +152,19 @@ pub fn api_state(
 /// How often the server looks for delayed releases whose notice is due.
 pub const NOTICE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// How often the server charges the payment plans' instalments that are due (they fall due
+/// by the day; each round reads every active plan's account).
+pub const INSTALMENT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
 /// How often the server generates the slots of the rolling horizon.
 pub const SLOT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
 
 /// Sends the "something new" notices of delayed releases as their time comes, tells
 /// patients who came of age that their guardian's access ended and sends appointment
-/// reminders, charges the payment plans' instalments that are due, and settles payments left
-/// without the processor's answer for longer than
-/// `reconcile_after_secs`, every [`NOTICE_INTERVAL`]; generates appointment slots at start and daily,
-/// for as long as it runs (the server spawns it). Every node may run it: each notice is taken
+/// reminders and settles payments left without the processor's answer for longer than
+/// `reconcile_after_secs`, every [`NOTICE_INTERVAL`]; charges the payment plans' instalments
+/// that are due at start and every [`INSTALMENT_INTERVAL`]; generates appointment slots at
+/// start and daily, for as long as it runs (the server spawns it). Every node may run it: each notice is taken
 /// by one.
 ///
 /// # Errors
@@ -180,6 +184,7 @@ pub fn notice_sender(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Slots are generated at start and then once a day, so the horizon rolls.
         let mut generated: Option<std::time::Instant> = None;
+        let mut instalments: Option<std::time::Instant> = None;
         loop {
             tick.tick().await;
             if generated.is_none_or(|at| at.elapsed() >= SLOT_INTERVAL) {
@@ -198,10 +203,18 @@ pub fn notice_sender(
                     Err(e) => tracing::warn!(error = %e, "reminders not sent; will retry"),
                 }
             }
-            match billing.charge_due_instalments().await {
-                Ok(0) => {}
-                Ok(charged) => tracing::info!(charged, "charged payment-plan instalments"),
-                Err(e) => tracing::warn!(error = %e, "plan instalments not charged; will retry"),
+            if instalments.is_none_or(|at| at.elapsed() >= INSTALMENT_INTERVAL) {
+                match billing.charge_due_instalments().await {
+                    Ok(charged) => {
+                        instalments = Some(std::time::Instant::now());
+                        if charged > 0 {
+                            tracing::info!(charged, "charged payment-plan instalments");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "plan instalments not charged; will retry");
+                    }
+                }
             }
             match billing.reconcile(reconcile_after).await {
                 Ok(r) if r.settled == 0 && r.still_pending == 0 => {}
