@@ -219,6 +219,19 @@ fn plan_view(a: &Account, tz: salus_domain::chrono_tz::Tz) -> Option<PlanView> {
     })
 }
 
+/// What is owed as the pages write it: a credit (negative) without its sign, for the
+/// "Your credit" heading.
+fn owed_words(b: &salus_domain::billing::Balance) -> String {
+    if b.owed.is_negative() {
+        salus_domain::billing::Money::zero(b.owed.currency())
+            .minus(b.owed)
+            .map(|m| m.to_string())
+            .unwrap_or_default()
+    } else {
+        b.owed.to_string()
+    }
+}
+
 fn account_view(a: &Account, tz: salus_domain::chrono_tz::Tz) -> AccountView {
     let b = &a.balance;
     let mut moves: Vec<(chrono::DateTime<chrono::Utc>, MoveRow)> = a
@@ -262,14 +275,7 @@ fn account_view(a: &Account, tz: salus_domain::chrono_tz::Tz) -> AccountView {
         patient: a.patient.name.full(),
         mrn: a.patient.mrn.as_str().to_owned(),
         patient_id: a.patient.id.to_string(),
-        owed: if b.owed.is_negative() {
-            salus_domain::billing::Money::zero(b.owed.currency())
-                .minus(b.owed)
-                .map(|m| m.to_string())
-                .unwrap_or_default()
-        } else {
-            b.owed.to_string()
-        },
+        owed: owed_words(b),
         credit: b.owed.is_negative(),
         pending: b.pending.to_string(),
         has_pending: b.pending.is_positive(),
@@ -641,15 +647,12 @@ pub(crate) async fn payment(
     Path(id): Path<String>,
 ) -> Response {
     match addressed_payment(&state, &acting, &rid, &id).await {
-        Ok((a, p)) => {
-            let view = account_view(&a, zone(&state, &acting).await);
-            render(&PaymentPage {
-                p: payment_row(&p, &a, zone(&state, &acting).await),
-                owed: view.owed,
-                credit: view.credit,
-                may_pay: view.may_pay,
-            })
-        }
+        Ok((a, p)) => render(&PaymentPage {
+            p: payment_row(&p, &a, zone(&state, &acting).await),
+            owed: owed_words(&a.balance),
+            credit: a.balance.owed.is_negative(),
+            may_pay: a.balance.payable.is_positive(),
+        }),
         Err(e) => failed(e),
     }
 }
