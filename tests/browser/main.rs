@@ -549,8 +549,15 @@ async fn every_page_keeps_its_shape_and_passes_axe_on_a_phone_and_a_desktop() {
         ]
         .map(String::from)
         .to_vec();
-        // A result with its trend, and a blood pressure (a result in parts).
-        for title in ["Cholesterol, total", "Blood pressure panel"] {
+        // A result with its trend, and a blood pressure (a result in parts), each found by a
+        // search: on the plain first page, results of one day come in id order, which differs
+        // from run to run, so either could fall past its end.
+        for (title, search) in [
+            ("Cholesterol, total", "Cholesterol"),
+            ("Blood pressure panel", "Blood%20pressure"),
+        ] {
+            c.goto(&url(&format!("/records/results?q={search}")))
+                .await?;
             let link = c
                 .find(Locator::XPath(&format!(
                     "//table//a[contains(., '{title}')]"
