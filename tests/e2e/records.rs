@@ -348,17 +348,48 @@ async fn a_result_shows_its_trend_and_a_visit_its_records() {
                 && records.iter().filter(|o| o["title"] == r["title"]).count() > 1
         })
         .expect("a repeated numeric test");
-    let (_, view) = get(
-        &app,
-        &format!("/api/v1/records/{}", repeated["id"].as_str().unwrap()),
-        &ann,
-    )
-    .await;
-    let trend = view["trend"].as_array().unwrap();
-    assert!(trend.len() >= 2, "{view}");
+    let id = repeated["id"].as_str().unwrap();
+    let (status, answer) = get(&app, &format!("/api/v1/records/{id}/trend"), &ann).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["record_id"], repeated["id"]);
+    let trend = answer["points"].as_array().unwrap();
+    assert!(trend.len() >= 2, "{answer}");
     assert!(trend.iter().any(|p| p["record_id"] == repeated["id"]));
     let dates: Vec<&str> = trend.iter().filter_map(|p| p["date"].as_str()).collect();
     assert!(dates.windows(2).all(|w| w[0] <= w[1]), "oldest first");
+    // The view carries the record and its context; the trend is its own request.
+    let (_, view) = get(&app, &format!("/api/v1/records/{id}"), &ann).await;
+    assert!(view.get("trend").is_none(), "{view}");
+    // A visit has no trend: an empty one, not an error.
+    let (_, visits) = get(&app, "/api/v1/records?kind=encounter&limit=1", &ann).await;
+    let visit = visits["records"][0]["id"].as_str().unwrap();
+    let (status, none) = get(&app, &format!("/api/v1/records/{visit}/trend"), &ann).await;
+    assert_eq!(status, 200);
+    assert_eq!(none["points"].as_array().map(Vec::len), Some(0));
+
+    // A lab result names the report that groups it, and that report lists it among its
+    // results, in the report's order.
+    let mut grouped = 0;
+    for r in records {
+        let (_, v) = get(&app, &format!("/api/v1/records/{}", r["id"].as_str().unwrap()), &ann).await;
+        for report in v["related"].as_array().unwrap() {
+            assert_eq!(report["kind"], "diagnostic_report", "{v}");
+            let (_, rv) = get(
+                &app,
+                &format!("/api/v1/records/{}", report["id"].as_str().unwrap()),
+                &ann,
+            )
+            .await;
+            let results = rv["related"].as_array().unwrap();
+            assert!(results.iter().any(|x| x["id"] == r["id"]), "{rv}");
+            assert!(results.iter().all(|x| x["kind"] == "observation"), "{rv}");
+            grouped += 1;
+        }
+        if grouped >= 3 {
+            break;
+        }
+    }
+    assert!(grouped > 0, "lab results name their report");
 
     let (_, visits) = get(&app, "/api/v1/records?kind=encounter&limit=50", &ann).await;
     let mut linked = 0;
@@ -593,6 +624,19 @@ async fn authorisation_matrix_covers_every_records_endpoint_of_the_spec() {
                 (Anonymous, 401),
             ],
         ),
+        (
+            "get",
+            "/v1/records/{id}/trend",
+            format!("/api/v1/records/{record}/trend"),
+            None,
+            [
+                (Owner, 200),
+                (OtherPatient, 404),
+                (StaffSameOrg, 200),
+                (StaffOtherOrg, 404),
+                (Anonymous, 401),
+            ],
+        ),
         // Everyone sees only their own history; staff have no chart of their own (403).
         (
             "get",
@@ -740,6 +784,7 @@ async fn authorisation_matrix_covers_every_records_endpoint_of_the_spec() {
         (("get", "/v1/summary"), [200, 200, 403]),
         (("get", "/v1/records"), [200, 404, 403]),
         (("get", "/v1/records/{id}"), [200, 404, 403]),
+        (("get", "/v1/records/{id}/trend"), [200, 404, 403]),
         (("get", "/v1/me/access-history"), [404, 404, 403]),
         (("get", "/v1/export/fhir"), [200, 404, 403]),
         (("get", "/v1/export/pdf"), [200, 404, 403]),

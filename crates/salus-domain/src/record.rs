@@ -899,6 +899,16 @@ pub struct RecordQuery {
     pub held_only: bool,
 }
 
+/// A record and the records that give it meaning, read together (see
+/// [`RecordRepository::find_in_context`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InContext {
+    pub record: ClinicalRecord,
+    /// A visit's records (oldest first), a report's results (in report order), or the
+    /// reports that group a result.
+    pub related: Vec<ClinicalRecord>,
+}
+
 /// Storage of clinical records.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait::async_trait]
@@ -908,6 +918,20 @@ pub trait RecordRepository: Send + Sync {
     /// # Errors
     /// `Unavailable` when the store fails; `Corrupt` when the stored row does not parse.
     async fn find(&self, id: RecordId) -> Result<Option<ClinicalRecord>, RepoError>;
+
+    /// The record with this id and the records that give it meaning, in one round trip:
+    /// for a visit, the records filed under it (oldest first, at most 200); for a diagnostic
+    /// report, its results in report order; for a result, the reports that group it. With
+    /// `released_by`, only related records released online by then. Callers authorise the
+    /// record and each related one.
+    ///
+    /// # Errors
+    /// As [`RecordRepository::find`].
+    async fn find_in_context(
+        &self,
+        id: RecordId,
+        released_by: Option<DateTime<Utc>>,
+    ) -> Result<Option<InContext>, RepoError>;
 
     /// Records of one kind of one patient matching `query`, newest first, starting after
     /// `after`. Served by an index range scan on (patient, kind, sort time, id).
@@ -922,20 +946,6 @@ pub trait RecordRepository: Send + Sync {
         after: Option<Cursor>,
         limit: u32,
     ) -> Result<Page<ClinicalRecord>, RepoError>;
-
-    /// The records filed under one visit (of `kind`, or any kind), oldest first, at most
-    /// `limit`.
-    ///
-    /// # Errors
-    /// As [`RecordRepository::find`].
-    async fn list_for_encounter(
-        &self,
-        patient: PatientId,
-        encounter: RecordId,
-        kind: Option<RecordKind>,
-        released_by: Option<DateTime<Utc>>,
-        limit: u32,
-    ) -> Result<Vec<ClinicalRecord>, RepoError>;
 
     /// Records held for a clinician to release in any chart of the organisation, oldest
     /// filed first, at most `limit`.

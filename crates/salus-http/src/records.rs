@@ -110,8 +110,16 @@ pub struct RecordViewDto {
     pub record: RecordDto,
     /// A visit's records, a report's results, or the report a result belongs to.
     pub related: Vec<RecordDto>,
-    /// Results: the same test over time, oldest first.
-    pub trend: Vec<TrendPoint>,
+}
+
+/// A result's values over time (`GET /v1/records/{id}/trend`).
+#[derive(Object, serde::Serialize)]
+pub struct TrendDto {
+    /// The result asked about.
+    pub record_id: String,
+    /// The same test over time, oldest first, this result included; empty for a record that
+    /// is not a coded result.
+    pub points: Vec<TrendPoint>,
 }
 
 #[derive(Debug, Object, serde::Serialize)]
@@ -288,6 +296,18 @@ enum ListResponse {
 enum ViewResponse {
     #[oai(status = 200)]
     Ok(JsonOut<RecordViewDto>),
+    /// `no_chart`.
+    #[oai(status = 403)]
+    NoChart(Json<ErrorBody>),
+    /// `not_found`: no such record, or not yours to see (the same answer).
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+}
+
+#[derive(ApiResponse)]
+enum TrendResponse {
+    #[oai(status = 200)]
+    Ok(JsonOut<TrendDto>),
     /// `no_chart`.
     #[oai(status = 403)]
     NoChart(Json<ErrorBody>),
@@ -476,7 +496,13 @@ fn view_dto(v: &RecordView) -> RecordViewDto {
     RecordViewDto {
         record: record_dto(&v.record, true),
         related: dtos(&v.related),
-        trend: v
+    }
+}
+
+fn trend_dto(v: &RecordView) -> TrendDto {
+    TrendDto {
+        record_id: v.record.item.meta.id.to_string(),
+        points: v
             .trend
             .iter()
             .map(|r| {
@@ -663,7 +689,8 @@ impl RecordsApi {
     }
 
     /// One record with its context: a visit's results, notes and diagnoses; a report's
-    /// results; a result's report and its trend over time. Audited.
+    /// results; a result's report. Audited. A result's values over time are
+    /// `GET /v1/records/{id}/trend`.
     #[oai(path = "/v1/records/:id", method = "get", operation_id = "getRecord")]
     async fn get(
         &self,
@@ -685,6 +712,37 @@ impl RecordsApi {
         {
             Ok(v) => Ok(ViewResponse::Ok(JsonOut(view_dto(&v)))),
             Err(e) => Ok(refuse!(ViewResponse, refusal(e)?)),
+        }
+    }
+
+    /// A result's values over time: the same test (code system and code) in the same chart,
+    /// oldest first, at most 100, each as the viewer may see it. Audited as a look at the
+    /// result. Empty for a record that is not a coded result.
+    #[oai(
+        path = "/v1/records/:id/trend",
+        method = "get",
+        operation_id = "getRecordTrend"
+    )]
+    async fn trend(
+        &self,
+        req: &Request,
+        token: SessionToken,
+        id: Path<String>,
+    ) -> Result<TrendResponse, ApiError> {
+        let actor = match actor(&token) {
+            Ok(a) => a,
+            Err(r) => return Ok(refuse!(TrendResponse, r)),
+        };
+        let Ok(id) = RecordId::parse(&id.0) else {
+            return Ok(TrendResponse::NotFound(not_found()));
+        };
+        match self
+            .records
+            .view_with_trend(&actor, id, request_id(req).as_deref())
+            .await
+        {
+            Ok(v) => Ok(TrendResponse::Ok(JsonOut(trend_dto(&v)))),
+            Err(e) => Ok(refuse!(TrendResponse, refusal(e)?)),
         }
     }
 
@@ -912,6 +970,7 @@ crate::redacted_debug!(
     RecordPage,
     TrendPoint,
     RecordViewDto,
+    TrendDto,
     SummaryDto,
     PatientHeader,
     AccessEntryDto,
@@ -979,7 +1038,14 @@ mod tests {
         let view = RecordViewDto {
             record: dto(3, true),
             related: vec![dto(4, false)],
-            trend: vec![
+        };
+        assert_eq!(
+            serde_json::to_value(&view).unwrap(),
+            view.to_json().unwrap()
+        );
+        let trend = TrendDto {
+            record_id: "a".into(),
+            points: vec![
                 TrendPoint {
                     record_id: "a".into(),
                     date: chrono::Utc.with_ymd_and_hms(2020, 1, 2, 3, 4, 5).single(),
@@ -997,8 +1063,8 @@ mod tests {
             ],
         };
         assert_eq!(
-            serde_json::to_value(&view).unwrap(),
-            view.to_json().unwrap()
+            serde_json::to_value(&trend).unwrap(),
+            trend.to_json().unwrap()
         );
 
         let summary = SummaryDto {

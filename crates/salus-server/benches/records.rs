@@ -168,51 +168,19 @@ fn main() {
                     )]
                 })
             };
-            // A result's page reads the record, its visit's records (for its report) and the
-            // same test over time: the same three queries, raw.
-            let mut facts = Vec::new();
-            for (id, _) in details.iter() {
-                let r = salus_domain::record::RecordRepository::find(
-                    &store,
-                    salus_domain::RecordId::parse(id).unwrap(),
-                )
-                .await
-                .unwrap()
-                .unwrap();
-                let code = r.body.code().and_then(|c| Some((c.system()?.to_owned(), c.code()?.to_owned())));
-                facts.push((r.meta.id.as_uuid(), r.meta.patient_id.as_uuid(), r.meta.encounter_id.map(|e| e.as_uuid()), code));
-            }
-            let facts = Arc::new(facts);
+            // A record view reads the record and its context in one statement: the same
+            // statement, raw.
+            let ids: Vec<salus_domain::RecordId> = details
+                .iter()
+                .map(|(id, _)| salus_domain::RecordId::parse(id).unwrap())
+                .collect();
+            let ids = Arc::new(ids);
             let raw_detail: MakeQuery = {
-                let facts = facts.clone();
+                let ids = ids.clone();
                 Arc::new(move |rng| {
-                    let (id, patient, visit, code) = &facts[rng.random_range(0..facts.len())];
+                    let id = ids[rng.random_range(0..ids.len())];
                     let now = salus_domain::Clock::now(&salus_domain::SystemClock);
-                    let mut q = vec![Statement::from_sql_and_values(
-                        DbBackend::Sqlite,
-                        "SELECT * FROM clinical_records WHERE id = ?",
-                        [(*id).into()],
-                    )];
-                    if let Some(v) = visit {
-                        q.push(Statement::from_sql_and_values(
-                            DbBackend::Sqlite,
-                            "SELECT * FROM clinical_records WHERE encounter_id = ? AND patient_id = ? \
-                             AND kind = 'diagnostic_report' \
-                             AND release_state = 'released' AND released_at <= ? \
-                             ORDER BY sort_at, id LIMIT 200",
-                            [(*v).into(), (*patient).into(), now.into()],
-                        ));
-                    }
-                    if let Some((system, code)) = code {
-                        q.push(Statement::from_sql_and_values(
-                            DbBackend::Sqlite,
-                            "SELECT * FROM clinical_records WHERE patient_id = ? AND kind = 'observation' \
-                             AND release_state = 'released' AND released_at <= ? \
-                             AND code_system = ? AND code = ? ORDER BY sort_at DESC, id DESC LIMIT 101",
-                            [(*patient).into(), now.into(), system.clone().into(), code.clone().into()],
-                        ));
-                    }
-                    q
+                    vec![salus_store::context_statement(DbBackend::Sqlite, id, Some(now))]
                 })
             };
             println!("\n{patients} patients ({} MB database)", std::fs::metadata(&db).map_or(0, |m| m.len()) / 1_000_000);

@@ -196,11 +196,16 @@ impl ImportRepository for Store {
             *counts.records.entry(r.kind()).or_default() += 1;
         }
         new_records.sort_by_key(|r| r.kind() != RecordKind::Encounter);
+        let links: Vec<_> = new_records
+            .iter()
+            .flat_map(|r| crate::records::report_links(r.meta.id.as_uuid(), &r.body))
+            .collect();
         let rows = new_records
             .into_iter()
             .map(record_to_row)
             .collect::<Result<Vec<_>, _>>()?;
         insert_chunks(&txn, rows).await?;
+        insert_chunks(&txn, links).await?;
 
         // Statements of adjudicated claims: those whose number the organisation has are
         // already present.

@@ -23,6 +23,9 @@ mod scheduling;
 mod session_cache;
 mod totp;
 
+pub use records::context_statement;
+
+use salus_domain::record::RecordQuery;
 use salus_domain::{IdGenerator, RepoError};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
 use sea_orm_migration::MigratorTrait;
@@ -161,7 +164,21 @@ impl Store {
     /// # Errors
     /// `Unavailable` when the database fails.
     pub async fn explain_record_page(&self) -> Result<Vec<String>, RepoError> {
-        records::explain_page(&self.db).await
+        records::explain_page(&self.db, &RecordQuery::default()).await
+    }
+
+    /// The plan of "the same test over time" (a page of one code), for the test that it
+    /// reads `ix_records_patient_code_time` in order.
+    ///
+    /// # Errors
+    /// As [`Store::explain_record_page`].
+    pub async fn explain_trend(&self) -> Result<Vec<String>, RepoError> {
+        let query = RecordQuery {
+            code: Some(("http://loinc.org".into(), "4548-4".into())),
+            released_by: Some(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH),
+            ..RecordQuery::default()
+        };
+        records::explain_page(&self.db, &query).await
     }
 
     /// The connection, for adapters in this workspace that need raw access (benchmarks).

@@ -1862,3 +1862,133 @@ async fn payments_are_recorded_once_per_key_and_version(
     assert_eq!(balance.owed, money(2 * 10_000_002_999 - 1_000 + 400 - 500));
     assert_eq!(store.statement_count(organization).await.unwrap(), 2);
 }
+
+#[tokio::test]
+async fn the_same_test_over_time_is_a_range_of_the_code_index() {
+    let store = store().await;
+    let plan = store.explain_trend().await.unwrap().join("\n");
+    assert!(
+        plan.contains("ix_records_patient_code_time"),
+        "the trend does not use the code index:\n{plan}"
+    );
+    match store.backend() {
+        sea_orm::DbBackend::Sqlite => assert!(
+            !plan.contains("TEMP B-TREE"),
+            "SQLite sorts instead of reading the index:\n{plan}"
+        ),
+        _ => assert!(
+            !plan.contains("Sort"),
+            "PostgreSQL sorts instead of reading the index:\n{plan}"
+        ),
+    }
+}
+
+/// All `report_results` rows, in order.
+async fn report_links(store: &Store) -> Vec<(uuid::Uuid, i32, uuid::Uuid)> {
+    use sea_orm::ConnectionTrait;
+    let db = store.connection();
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT report_id, position, result_id FROM report_results ORDER BY report_id, position",
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| {
+            (
+                r.try_get("", "report_id").unwrap(),
+                r.try_get("", "position").unwrap(),
+                r.try_get("", "result_id").unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_record_comes_with_its_context_and_the_migration_rebuilds_the_report_links() {
+    use salus_domain::record::RecordBody;
+    let Some(bundle) = salus_tests::synthea_bundles().into_iter().next() else {
+        return; // fixtures_dir() already said so loudly (and panicked under CI)
+    };
+    let store = store().await;
+    let o = org("context-clinic", ReleasePolicy::default());
+    store.create(&o).await.unwrap();
+    import_file(&store, o.id, &bundle).await;
+    let chart = {
+        use sea_orm::ConnectionTrait;
+        let db = store.connection();
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT id FROM patients",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        salus_domain::PatientId::from_uuid(row.try_get("", "id").unwrap())
+    };
+    let reports = store
+        .list_for_patient(
+            chart,
+            RecordKind::DiagnosticReport,
+            &RecordQuery::default(),
+            None,
+            200,
+        )
+        .await
+        .unwrap()
+        .items;
+    let (report, results) = reports
+        .iter()
+        .find_map(|r| match &r.body {
+            RecordBody::DiagnosticReport(d) if d.results.len() >= 2 => Some((r, &d.results)),
+            _ => None,
+        })
+        .expect("a report of several results");
+
+    // A report: its results, in its order.
+    let got = store.find_in_context(report.meta.id, None).await.unwrap().unwrap();
+    assert_eq!(&got.record, report);
+    let ids: Vec<_> = got.related.iter().map(|r| r.meta.id).collect();
+    assert_eq!(&ids, results);
+    // A result: the report that groups it.
+    let got = store.find_in_context(results[1], None).await.unwrap().unwrap();
+    assert_eq!(got.record.meta.id, results[1]);
+    assert_eq!(
+        got.related.iter().map(|r| r.meta.id).collect::<Vec<_>>(),
+        vec![report.meta.id]
+    );
+    // A visit: the records filed under it, oldest first.
+    let visit = report.meta.encounter_id.expect("the report is of a visit");
+    let got = store.find_in_context(visit, None).await.unwrap().unwrap();
+    assert!(got.related.len() > results.len(), "{}", got.related.len());
+    assert!(got.related.iter().all(|r| r.meta.encounter_id == Some(visit)));
+    assert!(
+        got.related
+            .windows(2)
+            .all(|w| (w[0].sort_time(), w[0].meta.id) <= (w[1].sort_time(), w[1].meta.id))
+    );
+    // Related records not released by the instant asked are left out; the record is not
+    // (the caller decides on it).
+    let long_ago = Utc.with_ymd_and_hms(1990, 1, 1, 0, 0, 0).unwrap();
+    let got = store.find_in_context(visit, Some(long_ago)).await.unwrap().unwrap();
+    assert_eq!((got.record.meta.id, got.related.len()), (visit, 0));
+    assert!(
+        store
+            .find_in_context(salus_domain::RecordId::from_uuid(uuid::Uuid::nil()), None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // The links written with the import are the ones the migration builds from the stored
+    // reports.
+    let written = report_links(&store).await;
+    assert!(written.len() >= results.len());
+    use salus_store::migration::Migrator;
+    use sea_orm_migration::MigratorTrait;
+    Migrator::down(store.connection(), Some(1)).await.unwrap();
+    Migrator::up(store.connection(), None).await.unwrap();
+    assert_eq!(report_links(&store).await, written);
+}

@@ -149,8 +149,14 @@ fn service(
 }
 
 fn finding(r: Option<ClinicalRecord>) -> MockRecordRepository {
+    use crate::record::InContext;
     let mut m = MockRecordRepository::new();
-    m.expect_find().returning(move |_| Ok(r.clone()));
+    m.expect_find_in_context().returning(move |_, _| {
+        Ok(r.clone().map(|record| InContext {
+            record,
+            related: Vec::new(),
+        }))
+    });
     m
 }
 

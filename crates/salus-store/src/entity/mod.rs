@@ -37,6 +37,7 @@ pub(crate) mod refill_request;
 pub(crate) mod refund;
 pub(crate) mod release_notice;
 pub(crate) mod release_rule;
+pub(crate) mod report_result;
 pub(crate) mod scheduling_setting;
 pub(crate) mod session;
 pub(crate) mod slot;

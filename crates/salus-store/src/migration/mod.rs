@@ -1,4 +1,5 @@
-//! Schema migrations. **Invariant:** schema only; never data.
+//! Schema migrations. **Invariant:** schema, and only the data a new column or table must be
+//! filled with from what is already stored (a backfill); never edits of existing data.
 
 use sea_orm_migration::prelude::*;
 
@@ -23,6 +24,7 @@ mod m20261204_000018_appointment_indexes;
 mod m20261204_000019_statements;
 mod m20261204_000020_payments;
 mod m20261204_000021_payment_plans;
+mod m20261204_000022_record_context;
 
 /// Applies every migration in order.
 #[derive(Debug)]
@@ -53,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000019_statements::Migration),
             Box::new(m20261204_000020_payments::Migration),
             Box::new(m20261204_000021_payment_plans::Migration),
+            Box::new(m20261204_000022_record_context::Migration),
         ]
     }
 }

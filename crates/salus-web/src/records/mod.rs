@@ -419,7 +419,7 @@ pub(crate) async fn record(
         Err(r) => return r,
     };
     let actor = acting.actor;
-    let view = match state.records.view(&actor, id, rid.get()).await {
+    let view = match state.records.view_with_trend(&actor, id, rid.get()).await {
         Ok(v) => v,
         Err(e) => return failure(e),
     };
