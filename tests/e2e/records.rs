@@ -371,7 +371,12 @@ async fn a_result_shows_its_trend_and_a_visit_its_records() {
     // results, in the report's order.
     let mut grouped = 0;
     for r in records {
-        let (_, v) = get(&app, &format!("/api/v1/records/{}", r["id"].as_str().unwrap()), &ann).await;
+        let (_, v) = get(
+            &app,
+            &format!("/api/v1/records/{}", r["id"].as_str().unwrap()),
+            &ann,
+        )
+        .await;
         for report in v["related"].as_array().unwrap() {
             assert_eq!(report["kind"], "diagnostic_report", "{v}");
             let (_, rv) = get(

@@ -190,32 +190,53 @@ impl ChartExport {
         self.generated_at
     }
 
-    /// The next records the actor may take, all of one kind, newest first within a kind;
-    /// `None` when the chart has been read out.
+    /// The next records the actor may take, kind by kind in the export's order and newest
+    /// first within a kind (a batch may hold several kinds, at most [`EXPORT_BATCH`]
+    /// records); `None` when the chart has been read out.
     ///
     /// # Errors
     /// The store's error when it fails part-way.
     pub async fn next_batch(&mut self) -> Result<Option<Vec<ClinicalRecord>>, RepoError> {
         while let Some(&kind) = self.kinds.front() {
-            let page = self
-                .records
-                .list_for_patient(
-                    self.patient.id,
-                    kind,
-                    &self.query,
-                    self.cursor,
-                    EXPORT_BATCH,
-                )
-                .await?;
-            self.cursor = page.next;
-            if page.next.is_none() {
-                self.kinds.pop_front();
-            }
-            let visible: Vec<ClinicalRecord> = page
-                .items
-                .into_iter()
-                .filter(|r| self.may_take(r))
-                .collect();
+            let items = if self.cursor.is_none() {
+                // At the start of a kind, the kinds left are read at once: for most charts
+                // that is the whole chart in one round trip. When more remain, the kinds
+                // before the last record's are done and its own goes on after it.
+                let kinds: Vec<RecordKind> = self.kinds.iter().copied().collect();
+                let page = self
+                    .records
+                    .list_kinds_for_patient(self.patient.id, &kinds, &self.query, EXPORT_BATCH)
+                    .await?;
+                match (page.items.last(), page.next) {
+                    (Some(last), Some(next)) => {
+                        let at = last.kind();
+                        while self.kinds.front().is_some_and(|k| *k != at) {
+                            self.kinds.pop_front();
+                        }
+                        self.cursor = Some(next);
+                    }
+                    _ => self.kinds.clear(),
+                }
+                page.items
+            } else {
+                let page = self
+                    .records
+                    .list_for_patient(
+                        self.patient.id,
+                        kind,
+                        &self.query,
+                        self.cursor,
+                        EXPORT_BATCH,
+                    )
+                    .await?;
+                self.cursor = page.next;
+                if page.next.is_none() {
+                    self.kinds.pop_front();
+                }
+                page.items
+            };
+            let visible: Vec<ClinicalRecord> =
+                items.into_iter().filter(|r| self.may_take(r)).collect();
             if !visible.is_empty() {
                 return Ok(Some(visible));
             }

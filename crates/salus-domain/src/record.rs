@@ -919,6 +919,21 @@ pub trait RecordRepository: Send + Sync {
     /// `Unavailable` when the store fails; `Corrupt` when the stored row does not parse.
     async fn find(&self, id: RecordId) -> Result<Option<ClinicalRecord>, RepoError>;
 
+    /// Records of several kinds of one patient matching `query` (its cursor aside), kind by
+    /// kind in the order of `kinds` and newest first within a kind, at most `limit` (up to
+    /// 1,000); `next` is set when more remain, at the last record's place. One round trip
+    /// for a whole small chart (the rows are sorted, not read from an index in order).
+    ///
+    /// # Errors
+    /// As [`RecordRepository::find`].
+    async fn list_kinds_for_patient(
+        &self,
+        patient: PatientId,
+        kinds: &[RecordKind],
+        query: &RecordQuery,
+        limit: u32,
+    ) -> Result<Page<ClinicalRecord>, RepoError>;
+
     /// The record with this id and the records that give it meaning, in one round trip:
     /// for a visit, the records filed under it (oldest first, at most 200); for a diagnostic
     /// report, its results in report order; for a result, the reports that group it. With

@@ -27,57 +27,19 @@
 
 mod support;
 
-use rand::{Rng as _, SeedableRng as _};
+use rand::Rng as _;
 use salus_store::{PoolSettings, Store};
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sea_orm::{DbBackend, Statement};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use support::{ACCOUNTS, Hit, PASSWORD, Server, accounts, load, median, ms, seeded};
+use std::time::Duration;
+use support::{
+    ACCOUNTS, Hit, MakeQuery, PASSWORD, Server, accounts, checkpoint, load, median, ms, raw, seeded,
+};
 
 const PHASE: Duration = Duration::from_secs(5);
 /// App/raw phase pairs per workload; figures are medians over them.
 const ROUNDS: usize = 5;
 const CONNECTIONS: [usize; 2] = [16, 64];
-
-/// Picks the next raw SQL statements (what the server runs for the same page).
-type MakeQuery = Arc<dyn Fn(&mut rand::rngs::StdRng) -> Vec<Statement> + Send + Sync>;
-
-/// The same SQL as the page (or detail) query, straight on the database: requests/s.
-async fn raw(store: &Store, conns: usize, make: MakeQuery) -> f64 {
-    let end = Instant::now() + PHASE;
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..conns)
-        .map(|c| {
-            let (store, make) = (store.clone(), make.clone());
-            tokio::spawn(async move {
-                let mut rng = rand::rngs::StdRng::seed_from_u64(1000 + c as u64);
-                let mut n = 0u64;
-                while Instant::now() < end {
-                    for statement in make(&mut rng) {
-                        let rows = store.connection().query_all_raw(statement).await.unwrap();
-                        std::hint::black_box(rows);
-                    }
-                    n += 1;
-                }
-                n
-            })
-        })
-        .collect();
-    let mut total = 0;
-    for t in tasks {
-        total += t.await.unwrap();
-    }
-    total as f64 / started.elapsed().as_secs_f64()
-}
-
-/// Folds the write-ahead log back into the database file (the server is idle between phases).
-async fn checkpoint(store: &Store) {
-    store
-        .connection()
-        .execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
-        .await
-        .unwrap();
-}
 
 fn main() {
     let scales: Vec<u32> = std::env::var("BENCH_RECORDS_SCALES")
@@ -199,7 +161,7 @@ fn main() {
                         checkpoint(&store).await;
                         let f = load(&base, conns, app_req, PHASE);
                         checkpoint(&store).await;
-                        let ceiling = raw(&store, conns, raw_req.clone()).await;
+                        let ceiling = raw(&store, conns, PHASE, raw_req.clone()).await;
                         rounds.push((f, ceiling));
                     }
                     let per_round: Vec<String> =

@@ -23,7 +23,7 @@ mod scheduling;
 mod session_cache;
 mod totp;
 
-pub use records::context_statement;
+pub use records::{context_statement, export_statements};
 
 use salus_domain::record::RecordQuery;
 use salus_domain::{IdGenerator, RepoError};

@@ -1948,12 +1948,20 @@ async fn a_record_comes_with_its_context_and_the_migration_rebuilds_the_report_l
         .expect("a report of several results");
 
     // A report: its results, in its order.
-    let got = store.find_in_context(report.meta.id, None).await.unwrap().unwrap();
+    let got = store
+        .find_in_context(report.meta.id, None)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(&got.record, report);
     let ids: Vec<_> = got.related.iter().map(|r| r.meta.id).collect();
     assert_eq!(&ids, results);
     // A result: the report that groups it.
-    let got = store.find_in_context(results[1], None).await.unwrap().unwrap();
+    let got = store
+        .find_in_context(results[1], None)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(got.record.meta.id, results[1]);
     assert_eq!(
         got.related.iter().map(|r| r.meta.id).collect::<Vec<_>>(),
@@ -1963,7 +1971,11 @@ async fn a_record_comes_with_its_context_and_the_migration_rebuilds_the_report_l
     let visit = report.meta.encounter_id.expect("the report is of a visit");
     let got = store.find_in_context(visit, None).await.unwrap().unwrap();
     assert!(got.related.len() > results.len(), "{}", got.related.len());
-    assert!(got.related.iter().all(|r| r.meta.encounter_id == Some(visit)));
+    assert!(
+        got.related
+            .iter()
+            .all(|r| r.meta.encounter_id == Some(visit))
+    );
     assert!(
         got.related
             .windows(2)
@@ -1972,7 +1984,11 @@ async fn a_record_comes_with_its_context_and_the_migration_rebuilds_the_report_l
     // Related records not released by the instant asked are left out; the record is not
     // (the caller decides on it).
     let long_ago = Utc.with_ymd_and_hms(1990, 1, 1, 0, 0, 0).unwrap();
-    let got = store.find_in_context(visit, Some(long_ago)).await.unwrap().unwrap();
+    let got = store
+        .find_in_context(visit, Some(long_ago))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((got.record.meta.id, got.related.len()), (visit, 0));
     assert!(
         store

@@ -321,23 +321,46 @@ fn a_delayed_release_appears_when_its_time_comes() {
     assert!(block_on(s.view(&ann(), id, None)).is_ok());
 }
 
-/// An export service over `records` (answered for any page), Ann's chart and the clinic.
+/// Records of `kinds` answered as the store does: kinds in the order given, newest first
+/// within a kind, released by the query's instant, after the cursor, `limit` at a time.
+fn paged(
+    records: &[ClinicalRecord],
+    kinds: &[RecordKind],
+    query: &RecordQuery,
+    after: Option<Cursor>,
+    limit: u32,
+) -> Page<ClinicalRecord> {
+    let rank = |r: &ClinicalRecord| kinds.iter().position(|k| *k == r.kind());
+    let mut rows: Vec<ClinicalRecord> = records
+        .iter()
+        .filter(|r| rank(r).is_some())
+        .filter(|r| {
+            query
+                .released_by
+                .is_none_or(|at| r.meta.release.is_visible_at(at))
+        })
+        .filter(|r| after.is_none_or(|c| (r.sort_time(), r.meta.id) < (c.sort_time, c.id)))
+        .cloned()
+        .collect();
+    rows.sort_by_key(|r| (rank(r), std::cmp::Reverse((r.sort_time(), r.meta.id))));
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next = rows.last().filter(|_| more).map(|r| Cursor {
+        sort_time: r.sort_time(),
+        id: r.meta.id,
+    });
+    Page { items: rows, next }
+}
+
+/// An export service over `records`, Ann's chart and the clinic.
 fn exporting(records: Vec<ClinicalRecord>) -> (RecordsService, Arc<Mutex<Vec<AccessEvent>>>) {
     let mut repo = MockRecordRepository::new();
+    let all = Arc::new(records);
+    let r = all.clone();
     repo.expect_list_for_patient()
-        .returning(move |_, kind, query, _, _| {
-            let items = records
-                .iter()
-                .filter(|r| r.kind() == kind)
-                .filter(|r| {
-                    query
-                        .released_by
-                        .is_none_or(|at| r.meta.release.is_visible_at(at))
-                })
-                .cloned()
-                .collect();
-            Ok(Page { items, next: None })
-        });
+        .returning(move |_, kind, query, after, limit| Ok(paged(&r, &[kind], query, after, limit)));
+    repo.expect_list_kinds_for_patient()
+        .returning(move |_, kinds, query, limit| Ok(paged(&all, kinds, query, None, limit)));
     let mut patients = MockPatientRepository::new();
     patients.expect_find().returning(|id| Ok(Some(chart(id))));
     let mut orgs = MockOrganizationRepository::new();
@@ -488,4 +511,56 @@ fn no_appointments() -> crate::scheduling::MockSchedulingRepository {
     let mut s = crate::scheduling::MockSchedulingRepository::new();
     s.expect_appointments_of().returning(|_| Ok(Vec::new()));
     s
+}
+
+#[test]
+fn a_chart_larger_than_a_batch_is_read_out_whole_in_order_each_record_once() {
+    use crate::export::{EXPORT_BATCH, EXPORT_ORDER};
+    // 1,234 records over three kinds, listed out of order: more than two batches.
+    let mut records = Vec::new();
+    for n in 0..1234u128 {
+        let mut r = numbered(result(ANN, released()), n + 1);
+        if let RecordBody::Observation(o) = &mut r.body {
+            o.effective_at = Some(now() - Duration::hours(i64::try_from(n).unwrap()));
+        }
+        if n % 3 == 1 {
+            r.body = RecordBody::ClinicalNote(crate::record::ClinicalNote {
+                note_type: crate::record::NoteType::VisitNote,
+                title: "Visit".into(),
+                text: "Seen.".into(),
+                date: Some(now() - Duration::hours(i64::try_from(n).unwrap())),
+            });
+        }
+        records.push(r);
+    }
+    let (s, _) = exporting(records);
+    let mut export = block_on(s.export(
+        &ann(),
+        crate::export::ExportRequest {
+            patient: Some(ANN),
+            format: ExportFormat::Fhir,
+            kinds: Vec::new(),
+            authenticated_at: now(),
+        },
+        None,
+    ))
+    .unwrap();
+    let mut out = Vec::new();
+    let mut batches = 0;
+    while let Some(batch) = block_on(export.next_batch()).unwrap() {
+        assert!(batch.len() <= EXPORT_BATCH as usize);
+        batches += 1;
+        out.extend(batch);
+    }
+    assert!(batches >= 3, "{batches}");
+    let mut ids: Vec<u128> = out.iter().map(|r| r.meta.id.as_uuid().as_u128()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=1234).collect::<Vec<_>>(), "every record once");
+    let rank = |r: &ClinicalRecord| EXPORT_ORDER.iter().position(|k| *k == r.kind());
+    assert!(
+        out.windows(2)
+            .all(|w| (rank(&w[0]), std::cmp::Reverse(w[0].sort_time()))
+                <= (rank(&w[1]), std::cmp::Reverse(w[1].sort_time()))),
+        "kind by kind in the export's order, newest first"
+    );
 }

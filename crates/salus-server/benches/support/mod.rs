@@ -348,3 +348,48 @@ pub async fn staff_token(
     .await;
     signed["token"].as_str().unwrap().to_owned()
 }
+
+/// Picks the next raw SQL statements (what the server runs for the same request).
+pub type MakeQuery =
+    std::sync::Arc<dyn Fn(&mut rand::rngs::StdRng) -> Vec<sea_orm::Statement> + Send + Sync>;
+
+/// The statements of `make`, straight on the database by `conns` tasks for `phase`: how
+/// many times per second the whole set runs (the ceiling of the request it mirrors).
+pub async fn raw(store: &Store, conns: usize, phase: Duration, make: MakeQuery) -> f64 {
+    use sea_orm::ConnectionTrait as _;
+    let end = Instant::now() + phase;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..conns)
+        .map(|c| {
+            let (store, make) = (store.clone(), make.clone());
+            tokio::spawn(async move {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(1000 + c as u64);
+                let mut n = 0u64;
+                while Instant::now() < end {
+                    for statement in make(&mut rng) {
+                        let rows = store.connection().query_all_raw(statement).await.unwrap();
+                        std::hint::black_box(rows);
+                    }
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Folds the write-ahead log back into the database file (the server is idle between
+/// phases), so that every phase starts from the same file.
+pub async fn checkpoint(store: &Store) {
+    use sea_orm::ConnectionTrait as _;
+    store
+        .connection()
+        .execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+        .await
+        .unwrap();
+}
