@@ -100,6 +100,8 @@ pub struct ChartExport {
     query: RecordQuery,
     kinds: VecDeque<RecordKind>,
     cursor: Option<Cursor>,
+    /// Whether the whole chart was asked for in one read (done once, first).
+    read_whole_tried: bool,
     /// The patient's grants in force, in their own export only.
     consents: Vec<crate::consent::Grant>,
     /// The chart's appointments, in an export by someone who may book for it.
@@ -144,6 +146,7 @@ impl ChartExport {
             query,
             kinds: kinds.into(),
             cursor: None,
+            read_whole_tried: false,
             consents: Vec::new(),
             appointments: Vec::new(),
         }
@@ -191,52 +194,49 @@ impl ChartExport {
     }
 
     /// The next records the actor may take, kind by kind in the export's order and newest
-    /// first within a kind (a batch may hold several kinds, at most [`EXPORT_BATCH`]
-    /// records); `None` when the chart has been read out.
+    /// first within a kind: the whole chart at once when it holds at most [`EXPORT_BATCH`]
+    /// records, else a batch of one kind at a time; `None` when the chart has been read out.
     ///
     /// # Errors
     /// The store's error when it fails part-way.
     pub async fn next_batch(&mut self) -> Result<Option<Vec<ClinicalRecord>>, RepoError> {
+        if !self.read_whole_tried && !self.kinds.is_empty() {
+            // First, the whole chart in one read, which for a chart of ordinary size is all
+            // there is; a larger one is read kind by kind, a batch at a time.
+            self.read_whole_tried = true;
+            let kinds: Vec<RecordKind> = self.kinds.iter().copied().collect();
+            if let Some(mut all) = self
+                .records
+                .list_kinds_within(self.patient.id, &kinds, &self.query, EXPORT_BATCH)
+                .await?
+            {
+                self.kinds.clear();
+                // Into the export's order of kinds (stable: newest first within a kind).
+                all.sort_by_key(|r| kinds.iter().position(|k| *k == r.kind()));
+                all.retain(|r| self.may_take(r));
+                return Ok((!all.is_empty()).then_some(all));
+            }
+        }
         while let Some(&kind) = self.kinds.front() {
-            let items = if self.cursor.is_none() {
-                // At the start of a kind, the kinds left are read at once: for most charts
-                // that is the whole chart in one round trip. When more remain, the kinds
-                // before the last record's are done and its own goes on after it.
-                let kinds: Vec<RecordKind> = self.kinds.iter().copied().collect();
-                let page = self
-                    .records
-                    .list_kinds_for_patient(self.patient.id, &kinds, &self.query, EXPORT_BATCH)
-                    .await?;
-                match (page.items.last(), page.next) {
-                    (Some(last), Some(next)) => {
-                        let at = last.kind();
-                        while self.kinds.front().is_some_and(|k| *k != at) {
-                            self.kinds.pop_front();
-                        }
-                        self.cursor = Some(next);
-                    }
-                    _ => self.kinds.clear(),
-                }
-                page.items
-            } else {
-                let page = self
-                    .records
-                    .list_for_patient(
-                        self.patient.id,
-                        kind,
-                        &self.query,
-                        self.cursor,
-                        EXPORT_BATCH,
-                    )
-                    .await?;
-                self.cursor = page.next;
-                if page.next.is_none() {
-                    self.kinds.pop_front();
-                }
-                page.items
-            };
-            let visible: Vec<ClinicalRecord> =
-                items.into_iter().filter(|r| self.may_take(r)).collect();
+            let page = self
+                .records
+                .list_for_patient(
+                    self.patient.id,
+                    kind,
+                    &self.query,
+                    self.cursor,
+                    EXPORT_BATCH,
+                )
+                .await?;
+            self.cursor = page.next;
+            if page.next.is_none() {
+                self.kinds.pop_front();
+            }
+            let visible: Vec<ClinicalRecord> = page
+                .items
+                .into_iter()
+                .filter(|r| self.may_take(r))
+                .collect();
             if !visible.is_empty() {
                 return Ok(Some(visible));
             }

@@ -919,20 +919,20 @@ pub trait RecordRepository: Send + Sync {
     /// `Unavailable` when the store fails; `Corrupt` when the stored row does not parse.
     async fn find(&self, id: RecordId) -> Result<Option<ClinicalRecord>, RepoError>;
 
-    /// Records of several kinds of one patient matching `query` (its cursor aside), kind by
-    /// kind in the order of `kinds` and newest first within a kind, at most `limit` (up to
-    /// 1,000); `next` is set when more remain, at the last record's place. One round trip
-    /// for a whole small chart (the rows are sorted, not read from an index in order).
+    /// Every record of `kinds` of one patient matching `query` (its cursor aside) when there
+    /// are at most `limit` (up to 1,000) of them, grouped by kind (in the store's order of
+    /// kinds) and newest first within a kind; `None` when there are more (read those kind by
+    /// kind). One round trip for a whole chart of ordinary size.
     ///
     /// # Errors
     /// As [`RecordRepository::find`].
-    async fn list_kinds_for_patient(
+    async fn list_kinds_within(
         &self,
         patient: PatientId,
         kinds: &[RecordKind],
         query: &RecordQuery,
         limit: u32,
-    ) -> Result<Page<ClinicalRecord>, RepoError>;
+    ) -> Result<Option<Vec<ClinicalRecord>>, RepoError>;
 
     /// The record with this id and the records that give it meaning, in one round trip:
     /// for a visit, the records filed under it (oldest first, at most 200); for a diagnostic

@@ -167,6 +167,15 @@ impl Store {
         records::explain_page(&self.db, &RecordQuery::default()).await
     }
 
+    /// The plan of an export's read of a whole chart, for the test that it reads the chart's
+    /// rows through a patient index (and not every chart's by release state).
+    ///
+    /// # Errors
+    /// As [`Store::explain_record_page`].
+    pub async fn explain_export(&self) -> Result<Vec<String>, RepoError> {
+        records::explain_export(&self.db).await
+    }
+
     /// The plan of "the same test over time" (a page of one code), for the test that it
     /// reads `ix_records_patient_code_time` in order.
     ///

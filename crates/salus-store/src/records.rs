@@ -14,7 +14,7 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult,
-    Order, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Statement, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Statement, TransactionTrait,
 };
 use std::collections::BTreeMap;
 
@@ -49,25 +49,32 @@ fn page_query(
         .limit(u64::from(limit.clamp(1, MAX_PAGE)) + 1)
 }
 
-/// Records of `kinds` of one patient, kind by kind in the order given, newest first within a
-/// kind (a sort of the chart's rows: for reading a whole small chart at once).
+/// Records of `kinds` of one patient in the index's order (kind, then newest first), read
+/// backwards along `ix_records_patient_kind_time`: no sort.
 fn kinds_query(
     patient: PatientId,
     kinds: &[RecordKind],
     query: &RecordQuery,
     limit: u32,
 ) -> Select<clinical_record::Entity> {
-    let q = clinical_record::Entity::find()
-        .filter(Column::PatientId.eq(patient.as_uuid()))
-        .filter(Column::Kind.is_in(kinds.iter().map(|k| k.code())));
-    // Kind codes are our own constants, never input.
-    let rank: String = kinds
-        .iter()
-        .zip(0..)
-        .map(|(k, i)| format!(" WHEN '{}' THEN {i}", k.code()))
-        .collect();
-    matching(q, query, None)
-        .order_by(Expr::cust(format!("CASE kind{rank} END")), Order::Asc)
+    let mut q = clinical_record::Entity::find().filter(Column::PatientId.eq(patient.as_uuid()));
+    if !RecordKind::ALL.iter().all(|k| kinds.contains(k)) {
+        q = q.filter(Column::Kind.is_in(kinds.iter().map(|k| k.code())));
+    }
+    let released = query.released_by;
+    let rest = RecordQuery {
+        released_by: None,
+        ..query.clone()
+    };
+    let mut q = matching(q, &rest, None);
+    if let Some(t) = released {
+        // `released_at` alone: it is set for released records only (and the caller decides
+        // on each record again). An equality on `release_state` would draw SQLite, without
+        // statistics, to its index of every chart's records by state instead of this chart's
+        // (a scan of the whole table per export).
+        q = q.filter(Column::ReleasedAt.lte(t));
+    }
+    q.order_by_desc(Column::Kind)
         .order_by_desc(Column::SortAt)
         .order_by_desc(Column::Id)
         .limit(u64::from(limit.clamp(1, MAX_EXPORT_BATCH)) + 1)
@@ -144,21 +151,40 @@ pub(crate) async fn explain_page(
     db: &DatabaseConnection,
     query: &RecordQuery,
 ) -> Result<Vec<String>, RepoError> {
-    let backend = db.get_database_backend();
     let cursor = Cursor {
         sort_time: chrono::DateTime::<chrono::Utc>::from_timestamp(1_700_000_000, 0)
             .unwrap_or_default(),
         id: RecordId::from_uuid(uuid::Uuid::nil()),
     };
-    let sql = page_query(
-        PatientId::from_uuid(uuid::Uuid::nil()),
-        RecordKind::Observation,
-        query,
-        Some(cursor),
-        50,
+    let patient = PatientId::from_uuid(uuid::Uuid::nil());
+    explain(
+        db,
+        page_query(patient, RecordKind::Observation, query, Some(cursor), 50),
     )
-    .build(backend)
-    .to_string();
+    .await
+}
+
+/// The plan of an export's read of every kind at once (`released_by` set, as for a patient).
+pub(crate) async fn explain_export(db: &DatabaseConnection) -> Result<Vec<String>, RepoError> {
+    let query = RecordQuery {
+        released_by: Some(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH),
+        ..RecordQuery::default()
+    };
+    let patient = PatientId::from_uuid(uuid::Uuid::nil());
+    explain(
+        db,
+        kinds_query(patient, &EXPORT_ORDER, &query, EXPORT_BATCH),
+    )
+    .await
+}
+
+/// The database's plan of `select`, one line per step.
+async fn explain(
+    db: &DatabaseConnection,
+    select: Select<clinical_record::Entity>,
+) -> Result<Vec<String>, RepoError> {
+    let backend = db.get_database_backend();
+    let sql = select.build(backend).to_string();
     let (prefix, column) = match backend {
         DbBackend::Sqlite => ("EXPLAIN QUERY PLAN ", "detail"),
         _ => ("EXPLAIN ", "QUERY PLAN"),
@@ -307,38 +333,28 @@ impl RecordRepository for Store {
         Ok(Page { items, next })
     }
 
-    async fn list_kinds_for_patient(
+    async fn list_kinds_within(
         &self,
         patient: PatientId,
         kinds: &[RecordKind],
         query: &RecordQuery,
         limit: u32,
-    ) -> Result<Page<ClinicalRecord>, RepoError> {
+    ) -> Result<Option<Vec<ClinicalRecord>>, RepoError> {
         if kinds.is_empty() {
-            return Ok(Page {
-                items: Vec::new(),
-                next: None,
-            });
+            return Ok(Some(Vec::new()));
         }
         let limit = limit.clamp(1, MAX_EXPORT_BATCH) as usize;
         let rows = kinds_query(patient, kinds, query, limit as u32)
             .all(&self.db)
             .await
             .map_err(repo_err)?;
-        let more = rows.len() > limit;
-        let items = rows
-            .into_iter()
-            .take(limit)
+        if rows.len() > limit {
+            return Ok(None);
+        }
+        rows.into_iter()
             .map(record_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = match items.last() {
-            Some(last) if more => Some(Cursor {
-                sort_time: last.sort_time(),
-                id: last.meta.id,
-            }),
-            _ => None,
-        };
-        Ok(Page { items, next })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
     }
 
     async fn find_in_context(

@@ -2008,3 +2008,23 @@ async fn a_record_comes_with_its_context_and_the_migration_rebuilds_the_report_l
     Migrator::up(store.connection(), None).await.unwrap();
     assert_eq!(report_links(&store).await, written);
 }
+
+#[tokio::test]
+async fn an_export_reads_its_chart_through_a_patient_index() {
+    let store = store().await;
+    let plan = store.explain_export().await.unwrap().join("\n");
+    assert!(
+        plan.contains("ix_records_patient_"),
+        "the export does not read by chart:\n{plan}"
+    );
+    assert!(
+        !plan.contains("ix_records_release_state"),
+        "the export reads every chart's records by state:\n{plan}"
+    );
+    if store.backend() == sea_orm::DbBackend::Sqlite {
+        assert!(
+            !plan.contains("TEMP B-TREE"),
+            "SQLite sorts the chart instead of reading the index in order:\n{plan}"
+        );
+    }
+}

@@ -359,8 +359,11 @@ fn exporting(records: Vec<ClinicalRecord>) -> (RecordsService, Arc<Mutex<Vec<Acc
     let r = all.clone();
     repo.expect_list_for_patient()
         .returning(move |_, kind, query, after, limit| Ok(paged(&r, &[kind], query, after, limit)));
-    repo.expect_list_kinds_for_patient()
-        .returning(move |_, kinds, query, limit| Ok(paged(&all, kinds, query, None, limit)));
+    repo.expect_list_kinds_within()
+        .returning(move |_, kinds, query, limit| {
+            let page = paged(&all, kinds, query, None, limit);
+            Ok(page.next.is_none().then_some(page.items))
+        });
     let mut patients = MockPatientRepository::new();
     patients.expect_find().returning(|id| Ok(Some(chart(id))));
     let mut orgs = MockOrganizationRepository::new();
@@ -515,10 +518,22 @@ fn no_appointments() -> crate::scheduling::MockSchedulingRepository {
 
 #[test]
 fn a_chart_larger_than_a_batch_is_read_out_whole_in_order_each_record_once() {
+    // 1,234 records over two kinds: more than two batches, kind by kind.
+    assert!(exported_in_batches(1234) >= 3);
+}
+
+#[test]
+fn a_chart_within_a_batch_is_read_out_in_one_in_the_exports_order() {
+    assert_eq!(exported_in_batches(300), 1);
+}
+
+/// Exports a chart of `count` results and notes (listed newest first, kinds interleaved),
+/// checks that every record comes out once, kind by kind in the export's order and newest
+/// first within a kind, in batches of at most `EXPORT_BATCH`; answers how many batches.
+fn exported_in_batches(count: u128) -> usize {
     use crate::export::{EXPORT_BATCH, EXPORT_ORDER};
-    // 1,234 records over three kinds, listed out of order: more than two batches.
     let mut records = Vec::new();
-    for n in 0..1234u128 {
+    for n in 0..count {
         let mut r = numbered(result(ANN, released()), n + 1);
         if let RecordBody::Observation(o) = &mut r.body {
             o.effective_at = Some(now() - Duration::hours(i64::try_from(n).unwrap()));
@@ -552,10 +567,9 @@ fn a_chart_larger_than_a_batch_is_read_out_whole_in_order_each_record_once() {
         batches += 1;
         out.extend(batch);
     }
-    assert!(batches >= 3, "{batches}");
     let mut ids: Vec<u128> = out.iter().map(|r| r.meta.id.as_uuid().as_u128()).collect();
     ids.sort_unstable();
-    assert_eq!(ids, (1..=1234).collect::<Vec<_>>(), "every record once");
+    assert_eq!(ids, (1..=count).collect::<Vec<_>>(), "every record once");
     let rank = |r: &ClinicalRecord| EXPORT_ORDER.iter().position(|k| *k == r.kind());
     assert!(
         out.windows(2)
@@ -563,4 +577,5 @@ fn a_chart_larger_than_a_batch_is_read_out_whole_in_order_each_record_once() {
                 <= (rank(&w[1]), std::cmp::Reverse(w[1].sort_time()))),
         "kind by kind in the export's order, newest first"
     );
+    batches
 }
