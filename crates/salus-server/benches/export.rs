@@ -24,9 +24,7 @@ mod support;
 
 use rand::Rng as _;
 use salus_domain::PatientId;
-use salus_domain::account::{
-    Account, AccountRepository, AccountState, ChartLink, PasswordHasher as _, Role, SecretText,
-};
+use salus_domain::account::{PasswordHasher as _, SecretText};
 use salus_domain::import::ImportService;
 use salus_server::adapters::Argon2Hasher;
 use salus_store::{PoolSettings, Store, UuidV7Ids};
@@ -106,22 +104,8 @@ async fn charts_db(charts: u32, records: usize) -> (PathBuf, Vec<PatientId>) {
         }
         assert_eq!(draft.records.len(), records);
         service.import(org.id, draft).await.unwrap();
-        AccountRepository::create(
-            &store,
-            &Account {
-                id: salus_domain::AccountId::generate(&UuidV7Ids),
-                email: salus_domain::text::Email::parse(&format!("export{c}@bench.test")).unwrap(),
-                name: chart.name.clone(),
-                birth_date: Some(chart.birth_date),
-                role: Role::Patient,
-                state: AccountState::Active { verified_at: now },
-                chart: ChartLink::Linked { patient: chart.id },
-                password: hash.clone(),
-                created_at: now,
-            },
-        )
-        .await
-        .unwrap();
+        let email = salus_domain::text::Email::parse(&format!("export{c}@bench.test")).unwrap();
+        support::patient_account(&store, email, &chart, &hash).await;
         ids.push(chart.id);
     }
     (db, ids)

@@ -167,6 +167,15 @@ impl Store {
         records::explain_page(&self.db, &RecordQuery::default()).await
     }
 
+    /// The plan of a record view's one statement, for the test that each of its parts is an
+    /// index lookup.
+    ///
+    /// # Errors
+    /// As [`Store::explain_record_page`].
+    pub async fn explain_context(&self) -> Result<Vec<String>, RepoError> {
+        records::explain_context(&self.db).await
+    }
+
     /// The plan of an export's read of a whole chart, for the test that it reads the chart's
     /// rows through a patient index (and not every chart's by release state).
     ///

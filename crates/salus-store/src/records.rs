@@ -157,9 +157,18 @@ pub(crate) async fn explain_page(
         id: RecordId::from_uuid(uuid::Uuid::nil()),
     };
     let patient = PatientId::from_uuid(uuid::Uuid::nil());
+    let select = page_query(patient, RecordKind::Observation, query, Some(cursor), 50);
+    explain(db, select.build(db.get_database_backend())).await
+}
+
+/// The plan of a record view's one statement (for a patient: related records released by
+/// then).
+pub(crate) async fn explain_context(db: &DatabaseConnection) -> Result<Vec<String>, RepoError> {
+    let id = RecordId::from_uuid(uuid::Uuid::nil());
+    let at = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
     explain(
         db,
-        page_query(patient, RecordKind::Observation, query, Some(cursor), 50),
+        context_statement(db.get_database_backend(), id, Some(at)),
     )
     .await
 }
@@ -171,20 +180,14 @@ pub(crate) async fn explain_export(db: &DatabaseConnection) -> Result<Vec<String
         ..RecordQuery::default()
     };
     let patient = PatientId::from_uuid(uuid::Uuid::nil());
-    explain(
-        db,
-        kinds_query(patient, &EXPORT_ORDER, &query, EXPORT_BATCH),
-    )
-    .await
+    let select = kinds_query(patient, &EXPORT_ORDER, &query, EXPORT_BATCH);
+    explain(db, select.build(db.get_database_backend())).await
 }
 
-/// The database's plan of `select`, one line per step.
-async fn explain(
-    db: &DatabaseConnection,
-    select: Select<clinical_record::Entity>,
-) -> Result<Vec<String>, RepoError> {
+/// The database's plan of `statement`, one line per step.
+async fn explain(db: &DatabaseConnection, statement: Statement) -> Result<Vec<String>, RepoError> {
     let backend = db.get_database_backend();
-    let sql = select.build(backend).to_string();
+    let sql = statement.to_string();
     let (prefix, column) = match backend {
         DbBackend::Sqlite => ("EXPLAIN QUERY PLAN ", "detail"),
         _ => ("EXPLAIN ", "QUERY PLAN"),

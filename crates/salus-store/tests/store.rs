@@ -2028,3 +2028,24 @@ async fn an_export_reads_its_chart_through_a_patient_index() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_record_view_is_index_lookups_only() {
+    let store = store().await;
+    let plan = store.explain_context().await.unwrap().join("\n");
+    match store.backend() {
+        sea_orm::DbBackend::Sqlite => {
+            for index in ["ix_report_results_result", "ix_records_encounter"] {
+                assert!(plan.contains(index), "{index} not used:\n{plan}");
+            }
+            assert!(
+                !plan.contains("SCAN clinical_records") && !plan.contains("release_state"),
+                "a part reads more than its rows:\n{plan}"
+            );
+        }
+        _ => assert!(
+            !plan.contains("Seq Scan on clinical_records"),
+            "a part reads the whole table:\n{plan}"
+        ),
+    }
+}

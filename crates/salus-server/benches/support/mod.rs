@@ -141,26 +141,36 @@ pub async fn accounts(store: &Store, patients: u32) -> Vec<PatientId> {
             salus_domain::text::Mrn::parse(&format!("SYN{:07}", rng.random_range(0..patients)))
                 .unwrap();
         let chart = store.find_by_mrn(org, &mrn).await.unwrap().unwrap();
-        let now = salus_domain::Clock::now(&salus_domain::SystemClock);
-        AccountRepository::create(
-            store,
-            &Account {
-                id: salus_domain::AccountId::generate(&UuidV7Ids),
-                email,
-                name: chart.name.clone(),
-                birth_date: Some(chart.birth_date),
-                role: Role::Patient,
-                state: AccountState::Active { verified_at: now },
-                chart: ChartLink::Linked { patient: chart.id },
-                password: hash.clone(),
-                created_at: now,
-            },
-        )
-        .await
-        .unwrap();
+        patient_account(store, email, &chart, &hash).await;
         charts.push(chart.id);
     }
     charts
+}
+
+/// A signed-up, active patient account linked to `chart`, with the password hash `hash`.
+pub async fn patient_account(
+    store: &Store,
+    email: salus_domain::text::Email,
+    chart: &salus_domain::patient::Patient,
+    hash: &salus_domain::account::PasswordHash,
+) {
+    let now = salus_domain::Clock::now(&salus_domain::SystemClock);
+    AccountRepository::create(
+        store,
+        &Account {
+            id: salus_domain::AccountId::generate(&UuidV7Ids),
+            email,
+            name: chart.name.clone(),
+            birth_date: Some(chart.birth_date),
+            role: Role::Patient,
+            state: AccountState::Active { verified_at: now },
+            chart: ChartLink::Linked { patient: chart.id },
+            password: hash.clone(),
+            created_at: now,
+        },
+    )
+    .await
+    .unwrap();
 }
 
 pub struct Figures {
