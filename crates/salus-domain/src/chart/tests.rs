@@ -579,3 +579,31 @@ fn exported_in_batches(count: u128) -> usize {
     );
     batches
 }
+
+#[test]
+fn a_view_shows_only_related_records_of_the_same_chart_the_viewer_may_see() {
+    use crate::record::InContext;
+    let mine = numbered(result(ANN, released()), 2);
+    let held = numbered(result(ANN, ReleaseState::Held), 3);
+    let theirs = numbered(result(BO, released()), 4);
+    let mut records = MockRecordRepository::new();
+    records
+        .expect_find_in_context()
+        .withf(|_, released_by| *released_by == Some(now()))
+        .returning(move |_, _| {
+            Ok(Some(InContext {
+                record: numbered(result(ANN, released()), 1),
+                related: vec![mine.clone(), held.clone(), theirs.clone()],
+            }))
+        });
+    let (s, kept) = service(records, MockPatientRepository::new(), true);
+    let v = block_on(s.view(&ann(), RecordId::from_uuid(Uuid::from_u128(1)), None)).unwrap();
+    let related: Vec<u128> = v
+        .related
+        .iter()
+        .map(|r| r.item.meta.id.as_uuid().as_u128())
+        .collect();
+    assert_eq!(related, vec![2], "not the held one, not another chart's");
+    assert!(v.trend.is_empty(), "the view alone reads no trend");
+    assert_eq!(kept.lock().unwrap().len(), 1);
+}
