@@ -135,27 +135,8 @@ async fn export_once(http: &reqwest::Client, base: &str, token: &str) -> (usize,
 }
 
 async fn signed_in(http: &reqwest::Client, server: &Server, email: &str) -> String {
-    for _ in 0..200 {
-        if http
-            .get(format!("{}/healthz", server.base))
-            .send()
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let r: serde_json::Value = http
-        .post(format!("{}/api/v1/auth/login", server.base))
-        .json(&serde_json::json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["token"].as_str().unwrap().to_owned()
+    server.ready(http).await;
+    support::patient_token(http, &server.base, email).await
 }
 
 /// Charts of the loaded phase (each exported by a random one of its signed-in patients).

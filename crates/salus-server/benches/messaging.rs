@@ -111,26 +111,11 @@ fn main() {
         }
         let server = Server::start(&db, outbox.path());
         let http = reqwest::Client::new();
-        for _ in 0..400 {
-            if http.get(format!("{}/healthz", server.base)).send().await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        server.ready(&http).await;
         let base = server.base.clone();
         let sign_in = |email: String| {
             let (http, base) = (http.clone(), base.clone());
-            async move {
-                let r = json(
-                    http.post(format!("{base}/api/v1/auth/login"))
-                        .json(&serde_json::json!({"email": email, "password": support::PASSWORD}))
-                        .send()
-                        .await
-                        .unwrap(),
-                )
-                .await;
-                r["token"].as_str().unwrap_or_default().to_owned()
-            }
+            async move { support::patient_token(&http, &base, &email).await }
         };
         // Conversations: three per account, a question and a reply from each side.
         let mut tokens = Vec::new();

@@ -33,7 +33,7 @@ use sea_orm::{DbBackend, Statement};
 use std::sync::Arc;
 use std::time::Duration;
 use support::{
-    ACCOUNTS, Hit, MakeQuery, PASSWORD, Server, accounts, checkpoint, load, median, ms, raw, seeded,
+    ACCOUNTS, Hit, MakeQuery, Server, accounts, checkpoint, load, median, ms, raw, seeded,
 };
 
 const PHASE: Duration = Duration::from_secs(5);
@@ -73,26 +73,14 @@ fn main() {
                 .pool_max_idle_per_host(128)
                 .build()
                 .unwrap();
-            for _ in 0..200 {
-                if http.get(format!("{}/healthz", server.base)).send().await.is_ok() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            server.ready(&http).await;
             // Sign every account in; collect the ids of its first results for detail reads.
             let mut tokens = Vec::new();
             let mut details: Vec<(String, String)> = Vec::new();
             for n in 0..ACCOUNTS {
-                let r: serde_json::Value = http
-                    .post(format!("{}/api/v1/auth/login", server.base))
-                    .json(&serde_json::json!({"email": format!("bench{n}@bench.test"), "password": PASSWORD}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                let token = r["token"].as_str().unwrap().to_owned();
+                let token =
+                    support::patient_token(&http, &server.base, &format!("bench{n}@bench.test"))
+                        .await;
                 let page: serde_json::Value = http
                     .get(format!("{}/api/v1/records?kind=observation&limit=25", server.base))
                     .bearer_auth(&token)

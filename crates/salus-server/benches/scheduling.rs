@@ -44,10 +44,6 @@ const ROUNDS: usize = 3;
 const PROVIDERS: usize = 200;
 const HORIZON_DAYS: u32 = 90;
 
-async fn json(resp: reqwest::Response) -> serde_json::Value {
-    resp.json().await.unwrap()
-}
-
 /// Creates the organisation's schedule on the store and generates its slots. Answers the
 /// visit type.
 async fn schedule(store: &Store, org: salus_domain::OrganizationId, patients: u32) -> VisitType {
@@ -287,24 +283,11 @@ fn main() {
 
         let server = Server::start(&db, outbox.path());
         let http = reqwest::Client::new();
-        for _ in 0..400 {
-            if http.get(format!("{}/healthz", server.base)).send().await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        server.ready(&http).await;
         let base = server.base.clone();
         let mut tokens = Vec::new();
         for n in 0..ACCOUNTS {
-            let r = json(
-                http.post(format!("{base}/api/v1/auth/login"))
-                    .json(&serde_json::json!({"email": format!("bench{n}@bench.test"), "password": support::PASSWORD}))
-                    .send()
-                    .await
-                    .unwrap(),
-            )
-            .await;
-            tokens.push(r["token"].as_str().unwrap().to_owned());
+            tokens.push(support::patient_token(&http, &base, &format!("bench{n}@bench.test")).await);
         }
         let desk_token = support::staff_token(&http, &base, &desk_email, &desk.totp.secret_base32).await;
         let lab: Vec<Hit> = tokens

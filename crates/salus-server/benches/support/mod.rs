@@ -325,6 +325,38 @@ pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+impl Server {
+    /// Waits until the server answers its health check (at most 20 s).
+    pub async fn ready(&self, http: &reqwest::Client) {
+        for _ in 0..400 {
+            if http
+                .get(format!("{}/healthz", self.base))
+                .send()
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the server did not answer its health check");
+    }
+}
+
+/// Patient sign-in with the benchmark password: the bearer token.
+pub async fn patient_token(http: &reqwest::Client, base: &str, email: &str) -> String {
+    let r: serde_json::Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["token"].as_str().unwrap().to_owned()
+}
+
 /// Staff sign-in: password, then the authenticator's current code.
 pub async fn staff_token(
     http: &reqwest::Client,
