@@ -13,5 +13,6 @@ pub mod export;
 pub mod import;
 pub mod ips;
 mod json;
+mod resource;
 
 pub use import::{BundleError, MapOptions, MappedBundle, Problem, map_bundle};
