@@ -200,7 +200,7 @@ pub(crate) fn record_to_row(r: &ClinicalRecord) -> Result<clinical_record::Activ
     })
 }
 
-pub(crate) fn record_from_row(m: clinical_record::Model) -> Result<ClinicalRecord, RepoError> {
+pub(crate) fn record_from_row(m: clinical_record::Stored) -> Result<ClinicalRecord, RepoError> {
     let body = crate::body::read(&m.detail)?;
     if body.kind().code() != m.kind {
         return Err(RepoError::Corrupt("clinical_records.kind"));

@@ -1,7 +1,7 @@
 //! [`RecordRepository`] on sea-orm.
 
 use crate::convert::{record_from_row, record_to_row};
-use crate::entity::clinical_record::{self, Column};
+use crate::entity::clinical_record::{self, Column, STORED_COLUMNS, Stored};
 use crate::entity::{patient, release_notice, report_result};
 use crate::{Store, repo_err};
 use chrono::{DateTime, Utc};
@@ -14,7 +14,8 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Statement, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Select, SelectModel, Selector, Statement,
+    TransactionTrait,
 };
 use std::collections::BTreeMap;
 
@@ -39,7 +40,7 @@ fn page_query(
     query: &RecordQuery,
     after: Option<Cursor>,
     limit: u32,
-) -> Select<clinical_record::Entity> {
+) -> Selector<SelectModel<Stored>> {
     let q = clinical_record::Entity::find()
         .filter(Column::PatientId.eq(patient.as_uuid()))
         .filter(Column::Kind.eq(kind.code()));
@@ -47,6 +48,7 @@ fn page_query(
         .order_by_desc(Column::SortAt)
         .order_by_desc(Column::Id)
         .limit(u64::from(limit.clamp(1, MAX_PAGE)) + 1)
+        .into_partial_model()
 }
 
 /// Records of `kinds` of one patient in the index's order (kind, then newest first), read
@@ -56,7 +58,7 @@ fn kinds_query(
     kinds: &[RecordKind],
     query: &RecordQuery,
     limit: u32,
-) -> Select<clinical_record::Entity> {
+) -> Selector<SelectModel<Stored>> {
     let mut q = clinical_record::Entity::find().filter(Column::PatientId.eq(patient.as_uuid()));
     if !RecordKind::ALL.iter().all(|k| kinds.contains(k)) {
         q = q.filter(Column::Kind.is_in(kinds.iter().map(|k| k.code())));
@@ -78,6 +80,7 @@ fn kinds_query(
         .order_by_desc(Column::SortAt)
         .order_by_desc(Column::Id)
         .limit(u64::from(limit.clamp(1, MAX_EXPORT_BATCH)) + 1)
+        .into_partial_model()
 }
 
 /// The reads of a whole-chart export of a chart of at most [`EXPORT_BATCH`] records, as the
@@ -91,7 +94,7 @@ pub fn export_statements(
         released_by: released,
         ..RecordQuery::default()
     };
-    vec![kinds_query(patient, &EXPORT_ORDER, &query, EXPORT_BATCH).build(backend)]
+    vec![kinds_query(patient, &EXPORT_ORDER, &query, EXPORT_BATCH).into_statement(backend)]
 }
 
 /// `query`'s filters and the cursor on a select of records.
@@ -158,7 +161,7 @@ pub(crate) async fn explain_page(
     };
     let patient = PatientId::from_uuid(uuid::Uuid::nil());
     let select = page_query(patient, RecordKind::Observation, query, Some(cursor), 50);
-    explain(db, select.build(db.get_database_backend())).await
+    explain(db, select.into_statement(db.get_database_backend())).await
 }
 
 /// The plan of a record view's one statement (for a patient: related records released by
@@ -181,7 +184,7 @@ pub(crate) async fn explain_export(db: &DatabaseConnection) -> Result<Vec<String
     };
     let patient = PatientId::from_uuid(uuid::Uuid::nil());
     let select = kinds_query(patient, &EXPORT_ORDER, &query, EXPORT_BATCH);
-    explain(db, select.build(db.get_database_backend())).await
+    explain(db, select.into_statement(db.get_database_backend())).await
 }
 
 /// The database's plan of `statement`, one line per step.
@@ -213,32 +216,14 @@ async fn explain(db: &DatabaseConnection, statement: Statement) -> Result<Vec<St
         .collect()
 }
 
-/// The columns of `clinical_records`, of table alias `t`.
+/// The columns a record is read from, and `sort_at` to order by, of table alias `t`.
 fn columns(t: &str) -> String {
-    [
-        "id",
-        "organization_id",
-        "patient_id",
-        "kind",
-        "encounter_id",
-        "sort_at",
-        "code_system",
-        "code",
-        "title",
-        "status",
-        "source_author",
-        "source_performer",
-        "source_organization",
-        "source_outside",
-        "source_identifier",
-        "sensitivity",
-        "release_state",
-        "released_at",
-        "filed_at",
-        "detail",
-    ]
-    .map(|c| format!("{t}.{c}"))
-    .join(", ")
+    STORED_COLUMNS
+        .iter()
+        .chain(&["sort_at"])
+        .map(|c| format!("{t}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// One statement for a record and its context, each row tagged with its `part`: 0 the record,
@@ -300,6 +285,7 @@ pub(crate) fn report_links(id: uuid::Uuid, body: &RecordBody) -> Vec<report_resu
 impl RecordRepository for Store {
     async fn find(&self, id: RecordId) -> Result<Option<ClinicalRecord>, RepoError> {
         clinical_record::Entity::find_by_id(id.as_uuid())
+            .into_partial_model::<Stored>()
             .one(&self.db)
             .await
             .map_err(repo_err)?
@@ -380,7 +366,7 @@ impl RecordRepository for Store {
             let part: i32 = row
                 .try_get("", "part")
                 .map_err(|_| RepoError::Corrupt("record context"))?;
-            let r = clinical_record::Model::from_query_result(&row, "")
+            let r = Stored::from_query_result(&row, "")
                 .map_err(|_| RepoError::Corrupt("record context"))
                 .and_then(record_from_row)?;
             if part == 0 {
@@ -408,6 +394,7 @@ impl RecordRepository for Store {
             .order_by_asc(Column::FiledAt)
             .order_by_asc(Column::Id)
             .limit(u64::from(limit.clamp(1, MAX_PAGE)))
+            .into_partial_model::<Stored>()
             .all(&self.db)
             .await
             .map_err(repo_err)?
