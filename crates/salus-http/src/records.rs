@@ -738,7 +738,7 @@ impl RecordsApi {
         };
         match self
             .records
-            .view_with_trend(&actor, id, request_id(req).as_deref())
+            .trend(&actor, id, request_id(req).as_deref())
             .await
         {
             Ok(v) => Ok(TrendResponse::Ok(JsonOut(trend_dto(&v)))),

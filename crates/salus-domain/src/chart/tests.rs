@@ -607,3 +607,46 @@ fn a_view_shows_only_related_records_of_the_same_chart_the_viewer_may_see() {
     assert!(v.trend.is_empty(), "the view alone reads no trend");
     assert_eq!(kept.lock().unwrap().len(), 1);
 }
+
+#[test]
+fn a_trend_reads_the_record_alone_then_the_same_test_over_time() {
+    let coded = |n: u128, days: i64| {
+        let mut r = numbered(result(ANN, released()), n);
+        if let RecordBody::Observation(o) = &mut r.body {
+            o.code = Code::new(Some("http://loinc.org"), Some("2345-7"), "Glucose").unwrap();
+            o.effective_at = Some(now() - Duration::days(days));
+        }
+        r
+    };
+    let this = coded(1, 1);
+    let mut records = MockRecordRepository::new();
+    // The record alone: its context is not read.
+    let found = this.clone();
+    records
+        .expect_find()
+        .times(1)
+        .returning(move |_| Ok(Some(found.clone())));
+    records.expect_find_in_context().never();
+    let (newer, older) = (this.clone(), coded(2, 30));
+    records
+        .expect_list_for_patient()
+        .withf(|p, kind, q, _, _| {
+            *p == ANN
+                && *kind == RecordKind::Observation
+                && q.code == Some(("http://loinc.org".into(), "2345-7".into()))
+                && q.released_by == Some(now())
+        })
+        .times(1)
+        .returning(move |_, _, _, _, _| {
+            Ok(Page {
+                items: vec![newer.clone(), older.clone()],
+                next: None,
+            })
+        });
+    let (s, kept) = service(records, MockPatientRepository::new(), true);
+    let v = block_on(s.trend(&ann(), RecordId::from_uuid(Uuid::from_u128(1)), None)).unwrap();
+    assert!(v.related.is_empty());
+    let points: Vec<u128> = v.trend.iter().map(|r| r.meta.id.as_uuid().as_u128()).collect();
+    assert_eq!(points, vec![2, 1], "oldest first, this one included");
+    assert_eq!(kept.lock().unwrap().len(), 1, "one audit entry");
+}

@@ -1,6 +1,7 @@
 //! One record with what gives it meaning.
 
 use super::*;
+use crate::record::InContext;
 
 #[derive(Debug, Clone)]
 pub struct RecordView {
@@ -26,7 +27,7 @@ impl RecordsService {
         id: RecordId,
         request_id: Option<&str>,
     ) -> Result<RecordView, ReadError> {
-        self.read_view(actor, id, request_id, false).await
+        self.read_view(actor, id, request_id, Parts::Context).await
     }
 
     /// [`RecordsService::view`] and, for a result, the same test over time (at most
@@ -41,7 +42,23 @@ impl RecordsService {
         id: RecordId,
         request_id: Option<&str>,
     ) -> Result<RecordView, ReadError> {
-        self.read_view(actor, id, request_id, true).await
+        self.read_view(actor, id, request_id, Parts::ContextAndTrend)
+            .await
+    }
+
+    /// The record and, for a result, the same test over time, without the record's context
+    /// (`related` is empty): what a client that already shows the record asks for next. One
+    /// audit entry, as for the view.
+    ///
+    /// # Errors
+    /// See [`ReadError`].
+    pub async fn trend(
+        &self,
+        actor: &Actor,
+        id: RecordId,
+        request_id: Option<&str>,
+    ) -> Result<RecordView, ReadError> {
+        self.read_view(actor, id, request_id, Parts::Trend).await
     }
 
     async fn read_view(
@@ -49,7 +66,7 @@ impl RecordsService {
         actor: &Actor,
         id: RecordId,
         request_id: Option<&str>,
-        with_trend: bool,
+        parts: Parts,
     ) -> Result<RecordView, ReadError> {
         let mut a = Audit {
             actor,
@@ -62,7 +79,16 @@ impl RecordsService {
         };
         let now = self.now();
         let released_by = Self::released_by(actor, now);
-        let Some(found) = self.p.records.find_in_context(id, released_by).await? else {
+        let found = match parts {
+            Parts::Trend => self.p.records.find(id).await?.map(|record| InContext {
+                record,
+                related: Vec::new(),
+            }),
+            Parts::Context | Parts::ContextAndTrend => {
+                self.p.records.find_in_context(id, released_by).await?
+            }
+        };
+        let Some(found) = found else {
             return self.refuse(&a, Outcome::NotFound).await;
         };
         a.patient = Some(found.record.meta.patient_id);
@@ -80,7 +106,7 @@ impl RecordsService {
             .filter_map(|r| Self::shown(actor, r, now))
             .collect();
         let mut trend = Vec::new();
-        if with_trend
+        if parts != Parts::Context
             && let RecordBody::Observation(o) = &shown.item.body
             && let (Some(system), Some(code)) = (o.code.system(), o.code.code())
         {
@@ -108,4 +134,12 @@ impl RecordsService {
             trend,
         })
     }
+}
+
+/// What a view reads besides the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Parts {
+    Context,
+    ContextAndTrend,
+    Trend,
 }
