@@ -646,7 +646,11 @@ fn a_trend_reads_the_record_alone_then_the_same_test_over_time() {
     let (s, kept) = service(records, MockPatientRepository::new(), true);
     let v = block_on(s.trend(&ann(), RecordId::from_uuid(Uuid::from_u128(1)), None)).unwrap();
     assert!(v.related.is_empty());
-    let points: Vec<u128> = v.trend.iter().map(|r| r.meta.id.as_uuid().as_u128()).collect();
+    let points: Vec<u128> = v
+        .trend
+        .iter()
+        .map(|r| r.meta.id.as_uuid().as_u128())
+        .collect();
     assert_eq!(points, vec![2, 1], "oldest first, this one included");
     assert_eq!(kept.lock().unwrap().len(), 1, "one audit entry");
 }
