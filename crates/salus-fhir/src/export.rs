@@ -88,7 +88,7 @@ fn name_of(p: &Patient) -> Value {
 
 /// The v3 `ActCode` of a sensitivity label (the information-sensitivity codes FHIR uses as
 /// security labels).
-fn label_code(l: SensitivityLabel) -> (&'static str, &'static str) {
+pub(crate) fn label_code(l: SensitivityLabel) -> (&'static str, &'static str) {
     match l {
         SensitivityLabel::MentalHealth => ("PSY", "psychiatry disorder information sensitivity"),
         SensitivityLabel::SubstanceUse => ("ETH", "substance abuse information sensitivity"),

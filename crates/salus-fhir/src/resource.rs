@@ -6,13 +6,13 @@
 //! time. [`record_resource`] gives the same resource as a `Value` for documents that are
 //! assembled as trees (the patient summary).
 
-use crate::export::instant;
+use crate::export::{instant, label_code};
 use base64::display::Base64Display;
 use salus_domain::RecordId;
 use salus_domain::record::{
     AbnormalFlag, ClinicalRecord, EncounterClass, NoteType, ObservationCategory,
     ObservationComponent, ObservationValue, Period, Reaction, RecordBody, RecordKind,
-    ReferenceRange, ResultStatus, SensitivityLabel, SensitivityLabels,
+    ReferenceRange, ResultStatus, SensitivityLabels,
 };
 use salus_domain::text::{Code, DisplayName};
 use serde::Serialize;
@@ -164,22 +164,12 @@ impl Serialize for Security<'_> {
             .iter()
             .map(|l| Coding {
                 system: Some(V3_ACT_CODE),
-                code: security_code(l),
+                code: label_code(l).0,
                 display: None,
             })
             .collect();
         m.serialize_entry("security", &codes)?;
         m.end()
-    }
-}
-
-fn security_code(l: SensitivityLabel) -> &'static str {
-    match l {
-        SensitivityLabel::MentalHealth => "PSY",
-        SensitivityLabel::SubstanceUse => "ETH",
-        SensitivityLabel::SexualReproductive => "SEX",
-        SensitivityLabel::Hiv => "HIV",
-        SensitivityLabel::Genetic => "GDIS",
     }
 }
 
@@ -665,7 +655,7 @@ mod tests {
     use chrono::{TimeZone as _, Utc};
     use salus_domain::record::{
         ClinicalNote, DiagnosticReport, Immunization, ImmunizationStatus, RecordMeta, RecordSource,
-        ReleaseState,
+        ReleaseState, SensitivityLabel,
     };
     use salus_domain::{OrganizationId, PatientId};
     use serde_json::json;
