@@ -278,6 +278,31 @@ fn put_value<M: SerializeMap>(
     Ok(())
 }
 
+/// What a result and a report both say after their code, in FHIR's order: whose, which
+/// visit (when in the bundle), when it was taken and issued, and who performed it.
+fn put_result_context<M: SerializeMap>(
+    m: &mut M,
+    patient: &Reference,
+    visit: Option<&Reference>,
+    [effective, issued]: [Option<chrono::DateTime<chrono::Utc>>; 2],
+    performer: Option<&DisplayName>,
+) -> Result<(), M::Error> {
+    m.serialize_entry("subject", patient)?;
+    if let Some(v) = visit {
+        m.serialize_entry("encounter", v)?;
+    }
+    if let Some(t) = effective {
+        m.serialize_entry("effectiveDateTime", &instant(t))?;
+    }
+    if let Some(t) = issued {
+        m.serialize_entry("issued", &instant(t))?;
+    }
+    if let Some(p) = performer {
+        m.serialize_entry("performer", &[named(p)])?;
+    }
+    Ok(())
+}
+
 struct Component<'a>(&'a ObservationComponent);
 
 impl Serialize for Component<'_> {
@@ -445,19 +470,13 @@ impl Serialize for RecordResource<'_> {
                     )?;
                 }
                 m.serialize_entry("code", &Concept(&o.code))?;
-                m.serialize_entry("subject", &patient)?;
-                if let Some(v) = &visit {
-                    m.serialize_entry("encounter", v)?;
-                }
-                if let Some(t) = o.effective_at {
-                    m.serialize_entry("effectiveDateTime", &instant(t))?;
-                }
-                if let Some(t) = o.issued {
-                    m.serialize_entry("issued", &instant(t))?;
-                }
-                if let Some(p) = &src.performer {
-                    m.serialize_entry("performer", &[named(p)])?;
-                }
+                put_result_context(
+                    &mut m,
+                    &patient,
+                    visit.as_ref(),
+                    [o.effective_at, o.issued],
+                    src.performer.as_ref(),
+                )?;
                 put_value(&mut m, o.value.as_ref(), o.reference_range.as_ref(), o.flag)?;
                 if !o.components.is_empty() {
                     m.serialize_entry("component", &Seq(o.components.iter().map(Component)))?;
@@ -469,19 +488,13 @@ impl Serialize for RecordResource<'_> {
                     m.serialize_entry("category", &[Concept(c)])?;
                 }
                 m.serialize_entry("code", &Concept(&d.code))?;
-                m.serialize_entry("subject", &patient)?;
-                if let Some(v) = &visit {
-                    m.serialize_entry("encounter", v)?;
-                }
-                if let Some(t) = d.effective_at {
-                    m.serialize_entry("effectiveDateTime", &instant(t))?;
-                }
-                if let Some(t) = d.issued {
-                    m.serialize_entry("issued", &instant(t))?;
-                }
-                if let Some(p) = &src.performer {
-                    m.serialize_entry("performer", &[named(p)])?;
-                }
+                put_result_context(
+                    &mut m,
+                    &patient,
+                    visit.as_ref(),
+                    [d.effective_at, d.issued],
+                    src.performer.as_ref(),
+                )?;
                 let results = d.results.iter().filter(|id| known.contains(*id));
                 if results.clone().next().is_some() {
                     m.serialize_entry("result", &Seq(results.map(|id| reference(id.as_uuid()))))?;
